@@ -557,8 +557,8 @@ impl PathAttrs {
                 self.aggregator = Some(agg4);
             }
         }
-        if let (Some(path), Some(path4)) = (self.as_path.take(), as4.path) {
-            self.as_path = Some(path.merge_as4(path4));
+        if let (Some(path), Some(path4)) = (self.as_path.as_mut(), as4.path) {
+            *path = std::mem::take(path).merge_as4(path4);
         }
     }
 
