@@ -145,10 +145,8 @@ impl Update {
             .map_err(|_| overrun("truncated attribute length"))?;
             let value =
                 r.sub(len).map_err(|_| overrun(&format!("attribute {type_code} overruns the attribute block")))?;
-            let whole = {
-                let mut s = start;
-                s.shared(start.remaining() - r.remaining()).unwrap_or_default()
-            };
+            // The whole attribute, for a NOTIFICATION's data: shared only on error paths.
+            let whole = Whole { start, len: start.remaining() - r.remaining() };
 
             // RFC 7606 §3 g: repeated MP attributes reset the session, other repeats
             // are discarded.
@@ -158,7 +156,7 @@ impl Update {
                 if matches!(type_code, code::MP_REACH_NLRI | code::MP_UNREACH_NLRI) {
                     return Err(DecodeError::update(
                         UpdateError::MalformedAttributeList,
-                        whole,
+                        whole.bytes(),
                         format!("UPDATE: attribute {type_code} (MP) appears twice"),
                     ));
                 }
@@ -172,7 +170,7 @@ impl Update {
                     // RFC 4271 §6.3; RFC 7606 leaves this a session reset.
                     return Err(DecodeError::update(
                         UpdateError::UnrecognizedWellKnownAttribute,
-                        whole,
+                        whole.bytes(),
                         format!("UPDATE: unrecognized well-known attribute {type_code}"),
                     ));
                 }
@@ -202,7 +200,11 @@ impl Update {
                             value: value.share(value_slice(value)),
                         });
                     } else {
-                        return Err(mp_error(None, whole, format!("attribute {type_code} shorter than AFI and SAFI")));
+                        return Err(mp_error(
+                            None,
+                            whole.bytes(),
+                            format!("attribute {type_code} shorter than AFI and SAFI"),
+                        ));
                     }
                     if !flags_ok {
                         // RFC 7606 §3 c.
@@ -296,6 +298,19 @@ impl Update {
     }
 }
 
+/// Where one attribute lies in the frame, header included.
+struct Whole<'a> {
+    start: Reader<'a>,
+    len: usize,
+}
+
+impl Whole<'_> {
+    fn bytes(&self) -> Bytes {
+        let mut r = self.start;
+        r.shared(self.len).unwrap_or_default()
+    }
+}
+
 fn patch_u16(out: &mut BytesMut, at: usize) {
     let len = out.len() - at - 2;
     out[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
@@ -323,10 +338,10 @@ fn mp_error(family: Option<Family>, whole: Bytes, reason: String) -> DecodeError
     DecodeError { action, reason: format!("UPDATE: {reason}") }
 }
 
-fn decode_mp_reach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Bytes) -> Result<MpReach, DecodeError> {
+fn decode_mp_reach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Whole<'_>) -> Result<MpReach, DecodeError> {
     let family = peek_family(r).expect("invariant: caller peeked the family");
     r.bytes(3).expect("invariant: caller peeked the family");
-    let err = |why: String| mp_error(Some(family), whole.clone(), format!("MP_REACH_NLRI ({family}): {why}"));
+    let err = |why: String| mp_error(Some(family), whole.bytes(), format!("MP_REACH_NLRI ({family}): {why}"));
     let nh_len = r.u8().map_err(|_| err("truncated next hop length".into()))?;
     let mut nh =
         r.sub(usize::from(nh_len)).map_err(|_| err(format!("next hop of {nh_len} octets runs past the attribute")))?;
@@ -346,12 +361,12 @@ fn decode_mp_reach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Bytes) -> Result<M
     Ok(MpReach { family, next_hop, nlri })
 }
 
-fn decode_mp_unreach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Bytes) -> Result<MpUnreach, DecodeError> {
+fn decode_mp_unreach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Whole<'_>) -> Result<MpUnreach, DecodeError> {
     let family = peek_family(r).expect("invariant: caller peeked the family");
     r.bytes(3).expect("invariant: caller peeked the family");
     let mut withdrawn = Vec::new();
     decode_nlri(r.rest(), family.afi, ctx.add_path(family), &mut withdrawn)
-        .map_err(|e| mp_error(Some(family), whole.clone(), format!("MP_UNREACH_NLRI ({family}): {e}")))?;
+        .map_err(|e| mp_error(Some(family), whole.bytes(), format!("MP_UNREACH_NLRI ({family}): {e}")))?;
     Ok(MpUnreach { family, withdrawn })
 }
 
