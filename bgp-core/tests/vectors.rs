@@ -134,3 +134,69 @@ fn open_vectors() {
 fn update_vectors() {
     check_file("update.toml", false, |m| matches!(m, Message::Update(_)));
 }
+
+/// What specific captures must decode to, checked field by field.
+#[test]
+fn expected_contents() {
+    use bgp_core::wire::{Capability, Cease, ErrorCode, NextHop};
+    if std::env::var_os("BGP_VECTORS_DIR").is_some() {
+        println!("expected_contents: skipped, it names the committed vectors and BGP_VECTORS_DIR points elsewhere");
+        return;
+    }
+
+    let notes = check_file("notification.toml", true, |_| true);
+    let Message::Notification(n) = &notes["frr-notification-ebgp-v4-cease-admin-shutdown-message"] else { panic!() };
+    assert_eq!(n.code, ErrorCode::Cease(Cease::AdministrativeShutdown));
+    assert!(n.shutdown_message().is_some_and(|m| !m.is_empty()), "{n}");
+    let Message::Notification(n) = &notes["frr-notification-as2-cease-hard-reset-admin-shutdown-message"] else {
+        panic!()
+    };
+    let cause = n.hard_reset_cause().expect("RFC 8538 hard reset wraps its cause");
+    assert_eq!(cause.code, ErrorCode::Cease(Cease::AdministrativeShutdown));
+    assert!(cause.shutdown_message().is_some());
+
+    let opens = check_file("open.toml", false, |_| true);
+    let Message::Open(o) = &opens["frr-open-as2-addpath-rx-llgr-gr-as-trans"] else { panic!() };
+    assert_eq!((o.my_as, o.asn()), (23456, 4_200_000_001));
+    let Message::Open(o) = &opens["bird-open-as2-no-as4"] else { panic!() };
+    assert!(!o.capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))));
+    let Message::Open(o) = &opens["bird-open-addpath-addpath-tx-extended-nexthop-llgr-gr"] else { panic!() };
+    assert!(o.capabilities.iter().any(|c| matches!(c, Capability::AddPath(l) if l.iter().any(|a| a.send()))));
+    assert!(o.capabilities.iter().any(|c| matches!(c, Capability::ExtendedNextHop(_))));
+
+    let updates = check_file("update.toml", false, |_| true);
+    let update = |name: &str| match &updates[name] {
+        Message::Update(u) => u.clone(),
+        other => panic!("{name}: {other:?}"),
+    };
+    // RFC 6793 merge: AS_PATH 65001 23456 + AS4_PATH 65001 4200000001.
+    let u = update("frr-update-as2-as-trans-atomic-aggregate-aggregator-as4-path-as4-aggregator-ipv4");
+    assert_eq!(u.attrs.as_path.as_ref().unwrap().to_string(), "65001 4200000001");
+    assert_eq!(u.attrs.aggregator.unwrap().asn, 4_200_000_001);
+    assert!(u.attrs.atomic_aggregate);
+    // Route reflection attributes.
+    let u = update("frr-update-ibgp-rr-med-local-pref-communities-originator-id-cluster-list-ipv4");
+    assert_eq!(u.attrs.originator_id, Some("10.255.0.2".parse().unwrap()));
+    assert_eq!(u.attrs.cluster_list, vec!["10.255.0.1".parse::<std::net::Ipv4Addr>().unwrap()]);
+    assert_eq!((u.attrs.local_pref, u.attrs.as_path.as_ref().map(|p| p.is_empty())), (Some(150), Some(true)));
+    // ADD-PATH identifiers.
+    let u = update("bird-update-addpath-withdraw-ipv4-addpath");
+    assert_eq!((u.withdrawn[0].path_id, u.withdrawn[0].prefix.to_string()), (3, "10.60.0.0/24".to_string()));
+    // RFC 8950: IPv4 routes with an IPv6 global + link-local next hop.
+    let u = update("bird-update-v6-transport-ipv4-ipv6-nexthop-ll-nexthop");
+    let reach = u.attrs.mp_reach.as_ref().unwrap();
+    assert_eq!(reach.family, Family::IPV4_UNICAST);
+    assert!(matches!(reach.next_hop, NextHop::V6 { link_local: Some(ll), .. } if ll.segments()[0] == 0xfe80));
+    assert_eq!(reach.nlri.len(), 2);
+    // End-of-RIB markers of both families, from both implementations.
+    for (name, family) in [
+        ("bird-update-ebgp-v4-eor-ipv4", Family::IPV4_UNICAST),
+        ("bird-update-ebgp-v4-eor-ipv6", Family::IPV6_UNICAST),
+        ("frr-update-ebgp-v4-eor-ipv4", Family::IPV4_UNICAST),
+        ("frr-update-ebgp-v4-eor-ipv6", Family::IPV6_UNICAST),
+    ] {
+        assert_eq!(update(name).end_of_rib_family(), Some(family), "{name}");
+    }
+    let u = update("frr-update-ebgp-v4-as-set-med-aggregator-ipv4");
+    assert_eq!(u.attrs.as_path.as_ref().unwrap().to_string(), "65001 {65002}");
+}

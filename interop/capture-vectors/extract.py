@@ -20,7 +20,7 @@ import os
 import struct
 import sys
 
-MAX_PER_FILE = 40
+MAX_PER_FILE = int(os.environ.get("MAX_PER_FILE", "40"))
 MARKER = b"\xff" * 16
 TYPES = {1: "open", 2: "update", 3: "notification", 4: "keepalive", 5: "route_refresh"}
 FAM = {(1, 1): "ipv4-unicast", (2, 1): "ipv6-unicast"}
@@ -222,6 +222,8 @@ def cap_desc(code, v):
                                           v[2 + hl:2 + hl + dl].decode(errors="replace"))
     if code == 67:
         return "DYNAMIC"
+    if code == 66:
+        return "cap66(deprecated dynamic, empty)" if not v else "cap66(%s)" % v.hex()
     if code == 9:
         return "BGP-ROLE(%d)" % v[0]
     if code == 74:
@@ -257,7 +259,8 @@ def session_info(open_a, open_b):
     rx = sorted(f for f in apa if apa[f] & 2 and apb.get(f, 0) & 1
                 and f in ("ipv4-unicast", "ipv6-unicast"))
     return {"four_octet_as": four, "extended_message": 6 in ca and 6 in cb,
-            "add_path_rx": rx, "external": asn(open_a) != asn(open_b)}
+            "add_path_rx": rx, "external": asn(open_a) != asn(open_b),
+            "peer_as": asn(open_b)}
 
 
 # ------------------------------------------------------------------ UPDATE
@@ -360,6 +363,8 @@ def decode_update(m, ctx):
                 tags.append("as-set")
             if "23456" in p.split() or "{23456}" in p:
                 tags.append("as-trans")
+            if str(ctx.get("peer_as")) in p.split():
+                tags.append("looped")  # receiver's own AS in the path
         elif code == 17:
             parts.append("AS4_PATH %s" % as_path(v, 4))
             tags.append("as4-path")
@@ -488,6 +493,8 @@ def decode_notification(m):
             tags.append("message")
         elif idata:
             s += ", inner data %s" % idata.hex()
+    elif (code, sub) == (2, 2) and len(data) in (2, 4):
+        s += ", data %s (= %d as a %d-octet AS)" % (data.hex(), int.from_bytes(data, "big"), len(data))
     elif data:
         s += ", data %s" % data.hex()
     else:
@@ -630,30 +637,51 @@ def q(s):
     return json.dumps(s, ensure_ascii=False)  # valid TOML basic string
 
 
-def signature(msg):
-    tags = tuple(sorted(set(msg["tags"])))
-    return (msg["sender"], msg["scenario"], tags, msg["ctx"]["four_octet_as"], tuple(msg["ctx"]["add_path_rx"]))
+def features(msg):
+    if "looped" in msg["tags"]:
+        return {}  # route echoed back to the AS it came from: filler only
+    snd, sc = impl_short(msg["sender"]), msg["scenario"]
+    f = {("st", snd, t): 4 for t in msg["tags"]}
+    f[("ss", snd, sc)] = 3
+    f[("link", msg["src"].rsplit(":", 1)[0], msg["dst"].rsplit(":", 1)[0])] = 2
+    fams = [t for t in msg["tags"] if t in ("ipv4", "ipv6")]
+    for t in msg["tags"]:
+        f[("sst", snd, sc, t)] = 1
+        for fam in fams:
+            f[("sft", snd, fam, t)] = 2
+            f[("ssft", snd, sc, fam, t)] = 1
+    return f
 
 
 def select(msgs):
-    """Keep the first message of each (sender, scenario, feature-tags) class,
-    then fill up to MAX_PER_FILE with the rest in capture order."""
+    """Greedy coverage: repeatedly take the message that adds the most
+    not-yet-covered (sender, feature-tag), (sender, scenario), link and
+    (sender, scenario, tag) features; ties go to the earlier capture.
+    Fill the rest up to MAX_PER_FILE in capture order. Output in capture order."""
     if len(msgs) <= MAX_PER_FILE:
         return msgs
-    firsts, rest, sigs = [], [], set()
-    for m in msgs:
-        s = signature(m)
-        (rest if s in sigs else firsts).append(m)
-        sigs.add(s)
-    chosen = firsts[:MAX_PER_FILE]
-    chosen += rest[:MAX_PER_FILE - len(chosen)]
+    covered, chosen, left = set(), [], list(msgs)
+    feats = {id(m): features(m) for m in msgs}
+    while left and len(chosen) < MAX_PER_FILE:
+        best, gain = None, 0
+        for m in left:
+            g = sum(w for k, w in feats[id(m)].items() if k not in covered)
+            if g > gain:
+                best, gain = m, g
+        if best is None:
+            break
+        chosen.append(best)
+        left.remove(best)
+        covered.update(feats[id(best)])
+    left.sort(key=lambda m: "looped" in m["tags"])  # stable: capture order otherwise
+    chosen += left[:MAX_PER_FILE - len(chosen)]
     order = {id(m): i for i, m in enumerate(msgs)}
     return sorted(chosen, key=lambda m: order[id(m)])
 
 
 def make_name(msg, t, names):
     base = [impl_short(msg["sender"]), t.replace("_", "-"), msg["scenario"]]
-    base += [x for x in dict.fromkeys(msg["tags"]) if x]
+    base += [x for x in dict.fromkeys(msg["tags"]) if x and x != "looped"]
     if t == "open" and msg["ctx"].get("incomplete"):
         base.append("unanswered")
     name = "-".join(base).lower().replace("_", "-")

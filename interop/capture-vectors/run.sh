@@ -376,10 +376,15 @@ scenario_as2() {
   sleep 3
   wait_for 60 "$S re-established" est5
   sleep 5
-  log "$S: withdraw aggregate components on the 4-octet AS"
+  log "$S: withdraw a route of the 4-octet AS"
   vtyconf up "router bgp 4200000001" "address-family ipv4 unicast" \
     "no network 10.91.0.0/24" >/dev/null
   sleep 4
+  log "$S: hold timer expiry (middle FRR frozen; BIRD has graceful restart off)"
+  kill -STOP "$PID_mid"; sleep 14; kill -CONT "$PID_mid"
+  sleep 3
+  wait_for 60 "$S re-established" est5
+  sleep 3
 }
 
 ALL_SCENARIOS="ebgp-v4 addpath v6-transport ibgp-rr as2"
