@@ -1,0 +1,846 @@
+//! The BGP finite state machine of one neighbor (RFC 4271 §8), with connection
+//! collision detection (§6.8), capability negotiation (RFC 5492, 4760, 6793, 7911,
+//! 8654, 2918, 7313, 4724 with the RFC 8538 N bit) and OPEN validation (§6.2).
+//!
+//! Sans-IO: the driver feeds [`Input`]s with the current time and drains
+//! [`Output`]s; no socket, task or clock is touched here.
+//!
+//! Driver contract:
+//! - call [`Peer::handle`] for every event (TCP up/down, decoded message, decode
+//!   error, operator command), then drain [`Peer::poll_output`] until `None`;
+//! - call [`Peer::handle_timeout`] once `now >= poll_timeout()`, then drain again;
+//! - decode frames of connection `c` with [`Peer::rx_ctx`]`(c)` and encode with
+//!   [`Peer::tx_ctx`], which change when the OPENs have been exchanged.
+//!
+//! A neighbor may have two TCP connections at once (ours and the peer's) until the
+//! collision is resolved, so connections are named by a driver-chosen [`ConnId`].
+//!
+//! Spec vs ours:
+//! - The RFC's Connect and Active states are both "no connection usable yet"; we
+//!   report Connect while our own attempt is outstanding and Active while waiting for
+//!   the timer or the peer.
+//! - DelayOpen and the optional session attributes of §8.1.1 are not implemented;
+//!   automatic restart after an error uses exponential backoff with jitter in place
+//!   of IdleHoldTimer's fixed value.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use crate::types::{Family, FamilySet, AS_TRANS};
+use crate::wire::notification::{Cease, FsmError, OpenError};
+use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
+use crate::wire::{CodecCtx, DecodeError, ErrorCode, Message, Notification, Open};
+
+/// Hold time proposed before the OPEN arrives (RFC 4271 §8.2.2 suggests 4 minutes).
+pub const OPEN_SENT_HOLD: Duration = Duration::from_secs(240);
+
+/// What the neighbor should negotiate; built from the configuration by the driver.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// The AS the peer must announce.
+    pub remote_as: u32,
+    /// Proposed hold time in seconds: 0 (no keepalives) or at least 3.
+    pub hold_time: u16,
+    /// Never connect; wait for the peer.
+    pub passive: bool,
+    pub families: Vec<Family>,
+    /// Families we offer ADD-PATH for, and in which direction.
+    pub add_path: Vec<AddPathFamily>,
+    /// Graceful restart capability to advertise (None: do not advertise it).
+    pub graceful_restart: Option<GracefulRestart>,
+    pub extended_message: bool,
+    /// Sent in the FQDN capability when set.
+    pub hostname: Option<String>,
+    /// First connect retry delay; doubled after every failure up to `connect_retry_max`.
+    pub connect_retry: Duration,
+    pub connect_retry_max: Duration,
+    /// Seeds the jitter, so peers started together do not retry in lockstep.
+    pub jitter_seed: u64,
+}
+
+impl PeerConfig {
+    pub fn new(local_as: u32, router_id: Ipv4Addr, remote_as: u32) -> PeerConfig {
+        PeerConfig {
+            local_as,
+            router_id,
+            remote_as,
+            hold_time: 90,
+            passive: false,
+            families: vec![Family::IPV4_UNICAST],
+            add_path: Vec::new(),
+            graceful_restart: None,
+            extended_message: true,
+            hostname: None,
+            connect_retry: Duration::from_secs(2),
+            connect_retry_max: Duration::from_secs(120),
+            jitter_seed: u64::from(u32::from(router_id)) << 32 | u64::from(remote_as),
+        }
+    }
+
+    pub fn is_external(&self) -> bool {
+        self.local_as != self.remote_as
+    }
+
+    fn open(&self, dropped: &[u8]) -> Open {
+        let mut caps = Vec::new();
+        for &f in &self.families {
+            caps.push(Capability::Multiprotocol(f));
+        }
+        caps.push(Capability::RouteRefresh);
+        caps.push(Capability::EnhancedRouteRefresh);
+        if self.extended_message {
+            caps.push(Capability::ExtendedMessage);
+        }
+        if let Some(gr) = &self.graceful_restart {
+            caps.push(Capability::GracefulRestart(gr.clone()));
+        }
+        caps.push(Capability::FourOctetAs(self.local_as));
+        if !self.add_path.is_empty() {
+            caps.push(Capability::AddPath(self.add_path.clone()));
+        }
+        if let Some(host) = &self.hostname {
+            caps.push(Capability::Fqdn { hostname: host.clone().into(), domain: Default::default() });
+        }
+        // RFC 5492 §5: after an Unsupported Capability NOTIFICATION, try again without
+        // what the peer refused.
+        caps.retain(|c| !dropped.contains(&c.code()));
+        Open {
+            my_as: Open::my_as_field(self.local_as),
+            hold_time: self.hold_time,
+            router_id: self.router_id,
+            capabilities: caps,
+        }
+    }
+}
+
+/// What both sides agreed on, fixed for the life of an Established session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Negotiated {
+    pub peer_as: u32,
+    pub peer_router_id: Ipv4Addr,
+    /// Negotiated hold time (the smaller proposal) and keepalive interval (a third).
+    pub hold_time: u16,
+    pub keepalive: u16,
+    pub families: Vec<Family>,
+    pub four_octet_as: bool,
+    pub route_refresh: bool,
+    pub enhanced_route_refresh: bool,
+    pub extended_message: bool,
+    /// The peer's graceful restart capability, if it sent one and we sent ours.
+    pub graceful_restart: Option<GracefulRestart>,
+    /// Both sides set the N bit (RFC 8538).
+    pub graceful_notification: bool,
+    pub peer_hostname: Option<String>,
+    /// Context to decode what the peer sends, and to encode what we send.
+    pub rx: CodecCtx,
+    pub tx: CodecCtx,
+    /// The peer's OPEN as received, for display.
+    pub peer_open: Open,
+}
+
+/// Driver-chosen name of one TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// RFC 4271 §8.2.2 states, as shown to users.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    Idle,
+    Connect,
+    Active,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+// Inputs carry decoded messages by value: they are consumed at once, and boxing
+// every UPDATE would cost an allocation per message.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// ManualStart / AutomaticStart: begin connecting (or listening if passive).
+    Start,
+    /// ManualStop: end every connection, sending `notification` if set (RFC 8538: a
+    /// restarting speaker that negotiated the N bit sends a Cease other than Hard
+    /// Reset; one that did not closes silently), and stay down until `Start`.
+    Stop {
+        notification: Option<Notification>,
+    },
+    /// Our connection attempt succeeded.
+    Connected(ConnId),
+    /// Our connection attempt failed.
+    ConnectFailed,
+    /// The peer connected to us.
+    Accepted(ConnId),
+    /// The connection is gone (reset, EOF, write error).
+    Closed(ConnId),
+    Message(ConnId, Message),
+    /// A frame on the connection did not decode; the session ends with its NOTIFICATION.
+    DecodeError(ConnId, DecodeError),
+}
+
+/// Why an Established session (or a try at one) ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DownReason {
+    NotificationSent(Notification),
+    NotificationReceived(Notification),
+    HoldTimerExpired,
+    ConnectionClosed,
+    /// Replaced by a new connection from a peer that negotiated graceful restart:
+    /// it restarted (RFC 4724 §4.2).
+    PeerRestarted,
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
+            DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
+            DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
+            DownReason::ConnectionClosed => f.write_str("connection closed"),
+            DownReason::PeerRestarted => f.write_str("peer restarted (new connection)"),
+        }
+    }
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Open a TCP connection to the peer; answer with `Connected` or `ConnectFailed`.
+    Connect,
+    /// Stop an outstanding connection attempt (the peer's connection won).
+    AbortConnect,
+    Send(ConnId, Message),
+    /// Close after flushing what was sent.
+    Close(ConnId),
+    Established(ConnId, Box<Negotiated>),
+    /// The Established session ended. `graceful` is true when the peer's routes are to
+    /// be kept as stale (RFC 4724 helper, RFC 8538 for NOTIFICATIONs).
+    Down {
+        reason: DownReason,
+        graceful: bool,
+    },
+    /// An UPDATE or ROUTE-REFRESH received in Established, for the RIB.
+    Deliver(Message),
+    /// Something worth a log line that changes no state (e.g. a NOTIFICATION that
+    /// ended a connection before Established).
+    Event(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnState {
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    inbound: bool,
+    state: ConnState,
+    hold: Option<Instant>,
+    keepalive: Option<Instant>,
+    negotiated: Option<Box<Negotiated>>,
+}
+
+/// Counters per message type, in the order OPEN, UPDATE, NOTIFICATION, KEEPALIVE,
+/// ROUTE-REFRESH.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageCounts(pub [u64; 5]);
+
+impl MessageCounts {
+    fn bump(&mut self, m: &Message) {
+        self.0[m.message_type() as usize - 1] += 1;
+    }
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+}
+
+/// The last NOTIFICATION or error that ended a session, for `show neighbors ADDR`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastError {
+    pub at: Instant,
+    pub reason: DownReason,
+}
+
+/// One neighbor's state machine. See the module docs for the driver contract.
+#[derive(Debug)]
+pub struct Peer {
+    cfg: PeerConfig,
+    started: bool,
+    connecting: bool,
+    conns: Vec<Conn>,
+    /// When to try connecting again (not passive, started, nothing up).
+    retry_at: Option<Instant>,
+    failures: u32,
+    rng: u64,
+    /// Capability codes the peer refused (RFC 5492 §5), dropped from our next OPEN.
+    dropped_caps: Vec<u8>,
+    out: VecDeque<Output>,
+    pub received: MessageCounts,
+    pub sent: MessageCounts,
+    pub established_at: Option<Instant>,
+    /// When the state last changed to or from Established.
+    pub last_change: Option<Instant>,
+    pub last_error: Option<LastError>,
+    pub established_count: u64,
+}
+
+impl Peer {
+    pub fn new(cfg: PeerConfig) -> Peer {
+        let rng = cfg.jitter_seed | 1;
+        Peer {
+            cfg,
+            started: false,
+            connecting: false,
+            conns: Vec::new(),
+            retry_at: None,
+            failures: 0,
+            rng,
+            dropped_caps: Vec::new(),
+            out: VecDeque::new(),
+            received: MessageCounts::default(),
+            sent: MessageCounts::default(),
+            established_at: None,
+            last_change: None,
+            last_error: None,
+            established_count: 0,
+        }
+    }
+
+    pub fn config(&self) -> &PeerConfig {
+        &self.cfg
+    }
+
+    /// Replaces the configuration used for the next connection (the current session,
+    /// if any, keeps what it negotiated).
+    pub fn set_config(&mut self, cfg: PeerConfig) {
+        self.cfg = cfg;
+    }
+
+    pub fn state(&self) -> State {
+        match self.conns.iter().map(|c| c.state).max_by_key(|s| *s as u8) {
+            Some(ConnState::Established) => State::Established,
+            Some(ConnState::OpenConfirm) => State::OpenConfirm,
+            Some(ConnState::OpenSent) => State::OpenSent,
+            None if !self.started => State::Idle,
+            None if self.connecting => State::Connect,
+            None => State::Active,
+        }
+    }
+
+    /// The Established session's negotiation, if there is one.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.conns.iter().find(|c| c.state == ConnState::Established).and_then(|c| c.negotiated.as_deref())
+    }
+
+    pub fn established_conn(&self) -> Option<ConnId> {
+        self.conns.iter().find(|c| c.state == ConnState::Established).map(|c| c.id)
+    }
+
+    pub fn rx_ctx(&self, conn: ConnId) -> CodecCtx {
+        self.conn(conn).and_then(|c| c.negotiated.as_ref()).map_or_else(CodecCtx::default, |n| n.rx)
+    }
+
+    pub fn tx_ctx(&self, conn: ConnId) -> CodecCtx {
+        self.conn(conn).and_then(|c| c.negotiated.as_ref()).map_or_else(CodecCtx::default, |n| n.tx)
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// The earliest instant at which [`Peer::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns.iter().flat_map(|c| [c.hold, c.keepalive]).flatten().chain(self.retry_at).min()
+    }
+
+    fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+
+    fn conn_index(&self, id: ConnId) -> Option<usize> {
+        self.conns.iter().position(|c| c.id == id)
+    }
+
+    fn send(&mut self, id: ConnId, msg: Message) {
+        self.sent.bump(&msg);
+        self.out.push_back(Output::Send(id, msg));
+    }
+
+    pub fn handle(&mut self, input: Input, now: Instant) {
+        match input {
+            Input::Start => {
+                if !self.started {
+                    self.started = true;
+                    self.failures = 0;
+                    self.schedule_connect(now, Duration::ZERO);
+                    self.handle_timeout(now);
+                }
+            }
+            Input::Stop { notification } => {
+                self.started = false;
+                self.retry_at = None;
+                if self.connecting {
+                    self.connecting = false;
+                    self.out.push_back(Output::AbortConnect);
+                }
+                for i in (0..self.conns.len()).rev() {
+                    let reason = match &notification {
+                        Some(n) => DownReason::NotificationSent(n.clone()),
+                        None => DownReason::ConnectionClosed,
+                    };
+                    if let Some(n) = &notification {
+                        let id = self.conns[i].id;
+                        self.send(id, Message::Notification(n.clone()));
+                    }
+                    self.drop_conn(i, reason, now);
+                }
+            }
+            Input::Connected(id) => {
+                self.connecting = false;
+                if !self.started || self.conns.len() >= 2 || self.state() == State::Established {
+                    self.out.push_back(Output::Close(id));
+                    return;
+                }
+                self.open_conn(id, false, now);
+            }
+            Input::ConnectFailed => {
+                self.connecting = false;
+                if self.started && self.conns.is_empty() {
+                    self.backoff(now);
+                }
+            }
+            Input::Accepted(id) => self.accept(id, now),
+            Input::Closed(id) => {
+                if let Some(i) = self.conn_index(id) {
+                    self.conns[i].hold = None; // nothing more will arrive
+                    self.drop_conn(i, DownReason::ConnectionClosed, now);
+                    self.after_failure(now);
+                }
+            }
+            Input::Message(id, msg) => self.message(id, msg, now),
+            Input::DecodeError(id, err) => {
+                if let Some(i) = self.conn_index(id) {
+                    let n = err.notification().clone();
+                    self.send(id, Message::Notification(n.clone()));
+                    self.out.push_back(Output::Event(format!("decode error: {}", err.reason)));
+                    self.drop_conn(i, DownReason::NotificationSent(n), now);
+                    self.after_failure(now);
+                }
+            }
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.retry_at = None;
+            if self.started && self.conns.is_empty() && !self.cfg.passive && !self.connecting {
+                self.connecting = true;
+                self.out.push_back(Output::Connect);
+                // If the attempt hangs, the driver reports ConnectFailed on its own
+                // timeout; until then nothing more to do here.
+            }
+        }
+        for i in (0..self.conns.len()).rev() {
+            let c = &self.conns[i];
+            if c.hold.is_some_and(|t| t <= now) {
+                let n = Notification::new(ErrorCode::HoldTimerExpired, bytes::Bytes::new());
+                let id = c.id;
+                self.send(id, Message::Notification(n));
+                self.drop_conn(i, DownReason::HoldTimerExpired, now);
+                self.after_failure(now);
+                continue;
+            }
+            if c.keepalive.is_some_and(|t| t <= now) {
+                let id = c.id;
+                let interval = c.negotiated.as_ref().map_or(0, |n| n.keepalive);
+                self.conns[i].keepalive = (interval > 0).then(|| now + Duration::from_secs(interval.into()));
+                self.send(id, Message::Keepalive);
+            }
+        }
+    }
+
+    fn schedule_connect(&mut self, now: Instant, delay: Duration) {
+        if !self.cfg.passive {
+            self.retry_at = Some(now + delay);
+        }
+    }
+
+    /// Exponential backoff with jitter (RFC 4271 §10 asks for jitter on ConnectRetry):
+    /// base × 2^failures, capped, then scaled by a factor in [0.75, 1.0].
+    fn backoff(&mut self, now: Instant) {
+        let exp = self.failures.min(16);
+        self.failures = self.failures.saturating_add(1);
+        let base = self.cfg.connect_retry.saturating_mul(1 << exp).min(self.cfg.connect_retry_max);
+        // xorshift64: deterministic per seed, which keeps tests reproducible.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let factor = 0.75 + (self.rng % 1000) as f64 / 4000.0;
+        self.schedule_connect(now, base.mul_f64(factor));
+    }
+
+    fn after_failure(&mut self, now: Instant) {
+        if self.started && self.conns.is_empty() && !self.connecting {
+            self.backoff(now);
+        }
+    }
+
+    fn accept(&mut self, id: ConnId, now: Instant) {
+        if !self.started {
+            self.send(
+                id,
+                Message::Notification(Notification::new(
+                    ErrorCode::Cease(Cease::AdministrativeShutdown),
+                    bytes::Bytes::new(),
+                )),
+            );
+            self.out.push_back(Output::Close(id));
+            return;
+        }
+        if let Some(i) = self.conns.iter().position(|c| c.state == ConnState::Established) {
+            if self.conns[i].negotiated.as_ref().is_some_and(|n| n.graceful_restart.is_some()) {
+                // RFC 4724 §4.2: a new connection from a peer with graceful restart
+                // means it restarted; the old session goes, its routes stay stale.
+                let old = self.conns[i].id;
+                self.out.push_back(Output::Close(old));
+                self.drop_conn(i, DownReason::PeerRestarted, now);
+            } else {
+                // §6.8: a collision with an Established session closes the new one.
+                let n = Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
+                self.send(id, Message::Notification(n));
+                self.out.push_back(Output::Close(id));
+                return;
+            }
+        }
+        if self.conns.len() >= 2 {
+            let n = Notification::new(ErrorCode::Cease(Cease::ConnectionRejected), bytes::Bytes::new());
+            self.send(id, Message::Notification(n));
+            self.out.push_back(Output::Close(id));
+            return;
+        }
+        self.open_conn(id, true, now);
+    }
+
+    fn open_conn(&mut self, id: ConnId, inbound: bool, now: Instant) {
+        self.retry_at = None;
+        let open = self.cfg.open(&self.dropped_caps);
+        self.conns.push(Conn {
+            id,
+            inbound,
+            state: ConnState::OpenSent,
+            hold: Some(now + OPEN_SENT_HOLD),
+            keepalive: None,
+            negotiated: None,
+        });
+        self.send(id, Message::Open(open));
+        if let Some(peer_id) = self.known_peer_id() {
+            self.resolve_collision(peer_id);
+        }
+    }
+
+    /// Ends connection `i`: closes it and reports Down if it was Established.
+    fn drop_conn(&mut self, i: usize, reason: DownReason, now: Instant) {
+        let conn = self.conns.remove(i);
+        if !matches!(reason, DownReason::PeerRestarted) {
+            self.out.push_back(Output::Close(conn.id));
+        }
+        let was_established = conn.state == ConnState::Established;
+        if was_established {
+            let graceful = conn.negotiated.as_ref().is_some_and(|n| graceful_applies(n, &reason));
+            self.established_at = None;
+            self.last_change = Some(now);
+            self.out.push_back(Output::Down { reason: reason.clone(), graceful });
+        }
+        if matches!(
+            reason,
+            DownReason::NotificationSent(_) | DownReason::NotificationReceived(_) | DownReason::HoldTimerExpired
+        ) || was_established
+        {
+            self.last_error = Some(LastError { at: now, reason });
+        }
+    }
+
+    fn fail(&mut self, i: usize, n: Notification, why: String, now: Instant) {
+        let id = self.conns[i].id;
+        self.out.push_back(Output::Event(why));
+        self.send(id, Message::Notification(n.clone()));
+        self.drop_conn(i, DownReason::NotificationSent(n), now);
+        self.after_failure(now);
+    }
+
+    fn message(&mut self, id: ConnId, msg: Message, now: Instant) {
+        let Some(i) = self.conn_index(id) else { return };
+        self.received.bump(&msg);
+        let state = self.conns[i].state;
+        if let Message::Notification(n) = msg {
+            if n.code == ErrorCode::Open(OpenError::UnsupportedCapability) {
+                // RFC 5492 §5: the data lists the capabilities the peer refused.
+                let mut data = &n.data[..];
+                while let [code, len, rest @ ..] = data {
+                    if !self.dropped_caps.contains(code) {
+                        self.dropped_caps.push(*code);
+                    }
+                    data = rest.get(usize::from(*len)..).unwrap_or(&[]);
+                }
+            }
+            self.out.push_back(Output::Event(format!("received NOTIFICATION {n}")));
+            self.drop_conn(i, DownReason::NotificationReceived(n), now);
+            self.after_failure(now);
+            return;
+        }
+        let hold = self.conns[i].negotiated.as_ref().map_or(0, |n| n.hold_time);
+        match (state, msg) {
+            (ConnState::OpenSent, Message::Open(open)) => match self.negotiate(open) {
+                Ok(neg) => {
+                    if self.resolve_collision(neg.peer_router_id) == Some(id) {
+                        return;
+                    }
+                    let i = self.conn_index(id).expect("invariant: collision kept this connection");
+                    let c = &mut self.conns[i];
+                    c.state = ConnState::OpenConfirm;
+                    c.hold = (neg.hold_time > 0).then(|| now + Duration::from_secs(neg.hold_time.into()));
+                    c.keepalive = (neg.keepalive > 0).then(|| now + Duration::from_secs(neg.keepalive.into()));
+                    c.negotiated = Some(Box::new(neg));
+                    self.send(id, Message::Keepalive);
+                }
+                Err((n, why)) => self.fail(i, n, why, now),
+            },
+            (ConnState::OpenConfirm, Message::Keepalive) => {
+                self.conns[i].state = ConnState::Established;
+                self.reset_hold(i, hold, now);
+                self.failures = 0;
+                self.dropped_caps.clear();
+                self.established_at = Some(now);
+                self.last_change = Some(now);
+                self.established_count += 1;
+                let neg = self.conns[i].negotiated.clone().expect("invariant: OpenConfirm has negotiated");
+                self.out.push_back(Output::Established(id, neg));
+                // The other connection, if any, lost the race.
+                if let Some(j) = self.conns.iter().position(|c| c.id != id) {
+                    let n =
+                        Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
+                    let other = self.conns[j].id;
+                    self.send(other, Message::Notification(n.clone()));
+                    self.conns.remove(j);
+                    self.out.push_back(Output::Close(other));
+                }
+            }
+            (ConnState::Established, Message::Keepalive) => self.reset_hold(i, hold, now),
+            (ConnState::Established, m @ (Message::Update(_) | Message::RouteRefresh(_))) => {
+                self.reset_hold(i, hold, now);
+                self.out.push_back(Output::Deliver(m));
+            }
+            (state, m) => {
+                // RFC 6608 subcodes name the state the message was unexpected in.
+                let sub = match state {
+                    ConnState::OpenSent => FsmError::UnexpectedMessageInOpenSent,
+                    ConnState::OpenConfirm => FsmError::UnexpectedMessageInOpenConfirm,
+                    ConnState::Established => FsmError::UnexpectedMessageInEstablished,
+                };
+                let n = Notification::new(ErrorCode::Fsm(sub), bytes::Bytes::new());
+                self.fail(i, n, format!("unexpected {:?} in {state:?}", m.message_type()), now);
+            }
+        }
+    }
+
+    fn reset_hold(&mut self, i: usize, hold: u16, now: Instant) {
+        if hold > 0 {
+            self.conns[i].hold = Some(now + Duration::from_secs(hold.into()));
+        }
+    }
+
+    /// §6.8: of two connections to the same peer, keep the one initiated by the speaker
+    /// with the higher BGP Identifier. The RFC compares when an OPEN arrives while the
+    /// other connection is in OpenConfirm; we decide as soon as the peer's identifier
+    /// is known from either connection (which §6.8 allows), so both sides pick the same
+    /// connection even when one of them would otherwise reach Established first.
+    /// Returns the connection closed, if any.
+    fn resolve_collision(&mut self, peer_id: Ipv4Addr) -> Option<ConnId> {
+        if self.conns.len() < 2 || self.conns.iter().any(|c| c.state == ConnState::Established) {
+            return None;
+        }
+        let keep_inbound = u32::from(self.cfg.router_id) < u32::from(peer_id);
+        let loser = if self.conns[0].inbound == self.conns[1].inbound {
+            0 // same direction: the peer gave up on the older one
+        } else {
+            self.conns.iter().position(|c| c.inbound != keep_inbound).expect("invariant: directions differ")
+        };
+        let loser_id = self.conns[loser].id;
+        let n = Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
+        self.send(loser_id, Message::Notification(n));
+        self.out.push_back(Output::Event(format!(
+            "connection collision with {peer_id}: keeping the {} connection",
+            if keep_inbound { "inbound" } else { "outbound" }
+        )));
+        self.conns.remove(loser);
+        self.out.push_back(Output::Close(loser_id));
+        Some(loser_id)
+    }
+
+    /// The peer's identifier, once an OPEN arrived on any connection.
+    fn known_peer_id(&self) -> Option<Ipv4Addr> {
+        self.conns.iter().find_map(|c| c.negotiated.as_ref().map(|n| n.peer_router_id))
+    }
+
+    /// OPEN checks (RFC 4271 §6.2, RFC 6793 §4.1, RFC 6286) and negotiation.
+    fn negotiate(&self, open: Open) -> Result<Negotiated, (Notification, String)> {
+        let open_err = |sub: OpenError, data: Vec<u8>, why: String| {
+            (Notification::new(ErrorCode::Open(sub), bytes::Bytes::from(data)), why)
+        };
+        let peer_as = open.asn();
+        let four_cap = open.capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_)));
+        if peer_as != self.cfg.remote_as || (four_cap && open.my_as != AS_TRANS && u32::from(open.my_as) != peer_as) {
+            return Err(open_err(
+                OpenError::BadPeerAs,
+                open.my_as.to_be_bytes().to_vec(),
+                format!("peer announced AS {peer_as}, expected AS {}", self.cfg.remote_as),
+            ));
+        }
+        if open.hold_time == 1 || open.hold_time == 2 {
+            return Err(open_err(
+                OpenError::UnacceptableHoldTime,
+                Vec::new(),
+                format!("peer proposed hold time {}", open.hold_time),
+            ));
+        }
+        let external = self.cfg.is_external();
+        if open.router_id.is_unspecified() || (!external && open.router_id == self.cfg.router_id) {
+            return Err(open_err(
+                OpenError::BadBgpIdentifier,
+                open.router_id.octets().to_vec(),
+                format!("peer BGP identifier {} is not usable", open.router_id),
+            ));
+        }
+        // RFC 4760 §8: a peer that sends no multiprotocol capability speaks IPv4
+        // unicast only.
+        let peer_families: Vec<Family> = open
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::Multiprotocol(f) => Some(*f),
+                _ => None,
+            })
+            .collect();
+        let mine = self.cfg.open(&self.dropped_caps);
+        let mp_sent = mine.capabilities.iter().any(|c| matches!(c, Capability::Multiprotocol(_)));
+        let families: Vec<Family> = if peer_families.is_empty() || !mp_sent {
+            self.cfg.families.iter().copied().filter(|f| *f == Family::IPV4_UNICAST).collect()
+        } else {
+            self.cfg.families.iter().copied().filter(|f| peer_families.contains(f)).collect()
+        };
+        if families.is_empty() {
+            let mut data = Vec::new();
+            for f in &self.cfg.families {
+                data.extend_from_slice(&[1, 4]);
+                data.extend_from_slice(&f.afi.0.to_be_bytes());
+                data.extend_from_slice(&[0, f.safi.0]);
+            }
+            return Err(open_err(
+                OpenError::UnsupportedCapability,
+                data,
+                format!("no address family in common (peer offers {peer_families:?})"),
+            ));
+        }
+        let has =
+            |pred: fn(&Capability) -> bool| open.capabilities.iter().any(pred) && mine.capabilities.iter().any(pred);
+        let four_octet_as = four_cap && mine.capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_)));
+        let extended_message = has(|c| matches!(c, Capability::ExtendedMessage));
+        let mut rx_add_path = FamilySet::EMPTY;
+        let mut tx_add_path = FamilySet::EMPTY;
+        let peer_add_path: Vec<AddPathFamily> = open
+            .capabilities
+            .iter()
+            .filter_map(|c| match c {
+                Capability::AddPath(list) => Some(list.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for ours in mine.capabilities.iter().filter_map(|c| match c {
+            Capability::AddPath(l) => Some(l),
+            _ => None,
+        }) {
+            for a in ours {
+                if !families.contains(&a.family) {
+                    continue;
+                }
+                if let Some(theirs) = peer_add_path.iter().find(|p| p.family == a.family) {
+                    // RFC 7911 §4: we receive path ids when we said receive and they
+                    // said send, and the other way round.
+                    if a.receive() && theirs.send() {
+                        rx_add_path.insert(a.family);
+                    }
+                    if a.send() && theirs.receive() {
+                        tx_add_path.insert(a.family);
+                    }
+                }
+            }
+        }
+        let our_gr = mine.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g.clone()),
+            _ => None,
+        });
+        let peer_gr = open.capabilities.iter().find_map(|c| match c {
+            Capability::GracefulRestart(g) => Some(g.clone()),
+            _ => None,
+        });
+        let graceful_notification =
+            our_gr.as_ref().is_some_and(|g| g.notification) && peer_gr.as_ref().is_some_and(|g| g.notification);
+        let graceful_restart = peer_gr.filter(|_| our_gr.is_some()).map(|mut g| {
+            g.families.retain(|f: &GracefulRestartFamily| families.contains(&f.family));
+            g
+        });
+        let peer_hostname = open.capabilities.iter().find_map(|c| match c {
+            Capability::Fqdn { hostname, .. } => Some(String::from_utf8_lossy(hostname).into_owned()),
+            _ => None,
+        });
+        let hold_time = self.cfg.hold_time.min(open.hold_time);
+        let base = CodecCtx { four_octet_as, extended_message, add_path: FamilySet::EMPTY, external };
+        Ok(Negotiated {
+            peer_as,
+            peer_router_id: open.router_id,
+            hold_time,
+            keepalive: hold_time / 3,
+            families,
+            four_octet_as,
+            route_refresh: has(|c| matches!(c, Capability::RouteRefresh)),
+            enhanced_route_refresh: has(|c| matches!(c, Capability::EnhancedRouteRefresh)),
+            extended_message,
+            graceful_restart,
+            graceful_notification,
+            peer_hostname,
+            rx: CodecCtx { add_path: rx_add_path, ..base },
+            tx: CodecCtx { add_path: tx_add_path, ..base },
+            peer_open: open,
+        })
+    }
+}
+
+/// Whether the peer's routes survive this ending as stale: RFC 4724 keeps them when
+/// the session drops without a NOTIFICATION; RFC 8538 also for NOTIFICATIONs when both
+/// sent the N bit, except Hard Reset.
+fn graceful_applies(neg: &Negotiated, reason: &DownReason) -> bool {
+    if neg.graceful_restart.is_none() {
+        return false;
+    }
+    match reason {
+        DownReason::ConnectionClosed | DownReason::HoldTimerExpired | DownReason::PeerRestarted => true,
+        DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
+            neg.graceful_notification && n.code != ErrorCode::Cease(Cease::HardReset)
+        }
+    }
+}

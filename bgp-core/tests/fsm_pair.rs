@@ -1,0 +1,409 @@
+//! Two neighbor state machines wired back to back on a virtual clock: every message
+//! goes through the real encoder and decoder with each side's negotiated context, and
+//! time only moves when the test says so. No sockets, no sleeps.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bgp_core::fsm::{ConnId, DownReason, Input, Output, Peer, PeerConfig, State};
+use bgp_core::types::Family;
+use bgp_core::wire::notification::{FsmError, OpenError};
+use bgp_core::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily};
+use bgp_core::wire::{decode_message, Cease, ErrorCode, Message, Notification};
+use bytes::Bytes;
+
+const A: usize = 0;
+const B: usize = 1;
+
+/// Both ends of the wire and the clock.
+struct Pair {
+    peers: [Peer; 2],
+    now: Instant,
+    next_conn: u64,
+    /// Per side, everything it output, for assertions.
+    log: [Vec<Output>; 2],
+    /// When false, messages from that side are lost (a stuck peer).
+    deliver_from: [bool; 2],
+    /// Whether the side accepts TCP connections (is listening).
+    listening: [bool; 2],
+}
+
+fn cfg(router_id: &str, local_as: u32, remote_as: u32) -> PeerConfig {
+    let mut c = PeerConfig::new(local_as, router_id.parse().unwrap(), remote_as);
+    c.families = vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    c
+}
+
+fn gr(notification: bool) -> GracefulRestart {
+    GracefulRestart {
+        restarting: false,
+        notification,
+        restart_time: 120,
+        families: vec![GracefulRestartFamily { family: Family::IPV4_UNICAST, forwarding_preserved: true }],
+    }
+}
+
+impl Pair {
+    fn new(a: PeerConfig, b: PeerConfig) -> Pair {
+        Pair {
+            peers: [Peer::new(a), Peer::new(b)],
+            now: Instant::now(),
+            next_conn: 1,
+            log: [Vec::new(), Vec::new()],
+            deliver_from: [true, true],
+            listening: [true, true],
+        }
+    }
+
+    /// Starts both sides at the same instant, as two daemons configured together.
+    fn start(&mut self) {
+        for side in [A, B] {
+            self.peers[side].handle(Input::Start, self.now);
+        }
+        self.run();
+    }
+
+    fn input(&mut self, side: usize, input: Input) {
+        self.peers[side].handle(input, self.now);
+        self.pump(side);
+    }
+
+    /// Moves outputs of `side` to the other side until both are quiet.
+    fn pump(&mut self, first: usize) {
+        let mut pending = vec![first];
+        while let Some(side) = pending.pop() {
+            let other = 1 - side;
+            while let Some(out) = self.peers[side].poll_output() {
+                self.log[side].push(out.clone());
+                match out {
+                    Output::Connect => {
+                        if self.listening[other] {
+                            let id = ConnId(self.next_conn);
+                            self.next_conn += 1;
+                            self.peers[side].handle(Input::Connected(id), self.now);
+                            self.peers[other].handle(Input::Accepted(id), self.now);
+                        } else {
+                            self.peers[side].handle(Input::ConnectFailed, self.now);
+                        }
+                        pending.push(other);
+                    }
+                    Output::Send(id, msg) => {
+                        if !self.deliver_from[side] {
+                            continue;
+                        }
+                        let bytes = msg.to_bytes(&self.peers[side].tx_ctx(id)).expect("encode");
+                        let decoded = decode_message(&bytes, &self.peers[other].rx_ctx(id)).expect("decode");
+                        self.peers[other].handle(Input::Message(id, decoded), self.now);
+                        pending.push(other);
+                    }
+                    Output::Close(id) => {
+                        self.peers[other].handle(Input::Closed(id), self.now);
+                        pending.push(other);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn run(&mut self) {
+        self.pump(A);
+        self.pump(B);
+    }
+
+    /// Advances the clock by `by`, firing every timer due on the way, in order.
+    fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        loop {
+            let next = [A, B].iter().filter_map(|&s| self.peers[s].poll_timeout()).min();
+            match next {
+                Some(t) if t <= end => {
+                    self.now = self.now.max(t);
+                    for side in [A, B] {
+                        self.peers[side].handle_timeout(self.now);
+                        self.pump(side);
+                    }
+                }
+                _ => break,
+            }
+        }
+        self.now = end;
+    }
+
+    fn downs(&self, side: usize) -> Vec<(DownReason, bool)> {
+        self.log[side]
+            .iter()
+            .filter_map(|o| match o {
+                Output::Down { reason, graceful } => Some((reason.clone(), *graceful)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn sent_notifications(&self, side: usize) -> Vec<Notification> {
+        self.log[side]
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(_, Message::Notification(n)) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn established(&self) -> bool {
+        self.peers.iter().all(|p| p.state() == State::Established)
+    }
+}
+
+#[test]
+fn ebgp_session_comes_up_and_negotiates() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.hold_time = 30;
+    a.add_path = vec![AddPathFamily { family: Family::IPV4_UNICAST, send_receive: AddPathFamily::BOTH }];
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.passive = true;
+    b.families = vec![Family::IPV4_UNICAST];
+    b.add_path = vec![AddPathFamily { family: Family::IPV4_UNICAST, send_receive: AddPathFamily::RECEIVE }];
+    let mut p = Pair::new(a, b);
+    p.start();
+    assert!(p.established(), "{:?} {:?}", p.peers[A].state(), p.peers[B].state());
+    let n = p.peers[A].negotiated().unwrap();
+    assert_eq!((n.peer_as, n.hold_time, n.keepalive), (65001, 30, 10));
+    assert_eq!(n.families, vec![Family::IPV4_UNICAST], "IPv6 only on one side");
+    assert!(n.four_octet_as && n.route_refresh && n.enhanced_route_refresh && n.extended_message);
+    assert!(n.tx.add_path(Family::IPV4_UNICAST), "we send path ids: they receive");
+    assert!(!n.rx.add_path(Family::IPV4_UNICAST), "they do not send");
+    assert!(n.rx.external && n.tx.external);
+    let nb = p.peers[B].negotiated().unwrap();
+    assert!(nb.rx.add_path(Family::IPV4_UNICAST));
+}
+
+#[test]
+fn keepalives_hold_the_session_up() {
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65000), cfg("10.0.0.2", 65000, 65000));
+    p.start();
+    assert!(p.established());
+    p.advance(Duration::from_secs(600));
+    assert!(p.established());
+    assert!(p.peers[A].sent.0[3] >= 600 / 30, "a keepalive every hold/3 = 30 s");
+    assert!(p.downs(A).is_empty());
+}
+
+#[test]
+fn collision_keeps_the_connection_of_the_higher_identifier() {
+    // Both active, both connect at the same instant.
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65001), cfg("10.0.0.2", 65001, 65000));
+    p.start();
+    assert!(p.established());
+    let conn_a = p.peers[A].established_conn().unwrap();
+    assert_eq!(Some(conn_a), p.peers[B].established_conn());
+    // B (10.0.0.2) has the higher identifier: the surviving connection is the one B opened.
+    let b_opened = p.log[B].iter().any(|o| matches!(o, Output::Connect));
+    assert!(b_opened);
+    let collision = ErrorCode::Cease(Cease::ConnectionCollisionResolution);
+    let all: Vec<_> = [A, B].iter().flat_map(|&s| p.sent_notifications(s)).collect();
+    assert!(all.iter().any(|n| n.code == collision), "{all:?}");
+    assert!(p.downs(A).is_empty() && p.downs(B).is_empty(), "no established session was lost");
+}
+
+#[test]
+fn wrong_peer_as_is_refused_with_bad_peer_as() {
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.passive = true;
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65002), b);
+    p.start();
+    assert!(!p.established());
+    let n = p.sent_notifications(A);
+    assert_eq!(n[0].code, ErrorCode::Open(OpenError::BadPeerAs));
+    assert_eq!(&n[0].data[..], &65001u16.to_be_bytes());
+    let err = p.peers[B].last_error.as_ref().unwrap();
+    assert!(
+        matches!(&err.reason, DownReason::NotificationReceived(n) if n.code == ErrorCode::Open(OpenError::BadPeerAs))
+    );
+    // Retries back off instead of hammering the peer.
+    p.advance(Duration::from_secs(60));
+    let tries = p.log[A].iter().filter(|o| matches!(o, Output::Connect)).count();
+    assert!((3..=8).contains(&tries), "{tries} attempts in a minute");
+}
+
+#[test]
+fn hold_timer_expires_when_the_peer_goes_quiet() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.hold_time = 9;
+    let mut p = Pair::new(a, cfg("10.0.0.2", 65001, 65000));
+    p.start();
+    assert!(p.established());
+    p.deliver_from[B] = false;
+    p.advance(Duration::from_secs(10));
+    assert_eq!(p.downs(A), vec![(DownReason::HoldTimerExpired, false)]);
+    assert_eq!(p.sent_notifications(A).last().unwrap().code, ErrorCode::HoldTimerExpired);
+    // It comes back once B talks again.
+    p.deliver_from[B] = true;
+    p.advance(Duration::from_secs(30));
+    assert!(p.established());
+}
+
+#[test]
+fn graceful_restart_keeps_routes_on_connection_loss() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.graceful_restart = Some(gr(true));
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.graceful_restart = Some(gr(true));
+    let mut p = Pair::new(a, b);
+    p.start();
+    let n = p.peers[A].negotiated().unwrap();
+    assert!(n.graceful_restart.is_some() && n.graceful_notification);
+    // B restarts: its process dies, the connection closes.
+    let conn = p.peers[A].established_conn().unwrap();
+    p.input(A, Input::Closed(conn));
+    assert_eq!(p.downs(A), vec![(DownReason::ConnectionClosed, true)]);
+}
+
+#[test]
+fn rfc8538_cease_is_graceful_but_hard_reset_is_not() {
+    for (hard, graceful) in [(false, true), (true, false)] {
+        let mut a = cfg("10.0.0.1", 65000, 65001);
+        a.graceful_restart = Some(gr(true));
+        let mut b = cfg("10.0.0.2", 65001, 65000);
+        b.graceful_restart = Some(gr(true));
+        let mut p = Pair::new(a, b);
+        p.start();
+        let cease = Notification::cease_with_message(Cease::AdministrativeReset, "restarting");
+        let n = if hard { Notification::hard_reset(&cease) } else { cease };
+        p.input(B, Input::Stop { notification: Some(n) });
+        assert_eq!(p.downs(A).len(), 1);
+        assert_eq!(p.downs(A)[0].1, graceful, "hard reset {hard}");
+        assert_eq!(p.peers[B].state(), State::Idle);
+    }
+}
+
+#[test]
+fn without_the_n_bit_a_notification_ends_routes() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.graceful_restart = Some(gr(true));
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.graceful_restart = Some(gr(false));
+    let mut p = Pair::new(a, b);
+    p.start();
+    p.input(B, Input::Stop { notification: Some(Notification::cease_with_message(Cease::AdministrativeShutdown, "")) });
+    assert!(!p.downs(A)[0].1);
+}
+
+#[test]
+fn new_connection_from_a_restarted_peer_replaces_the_session() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.graceful_restart = Some(gr(false));
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.graceful_restart = Some(gr(false));
+    let mut p = Pair::new(a, b);
+    p.start();
+    let old = p.peers[A].established_conn().unwrap();
+    // B restarted without A noticing: a fresh B connects to A.
+    p.peers[B] = Peer::new(p.peers[B].config().clone());
+    p.log = [Vec::new(), Vec::new()];
+    p.listening[A] = true;
+    p.input(B, Input::Start);
+    p.run();
+    assert_eq!(p.downs(A), vec![(DownReason::PeerRestarted, true)]);
+    assert!(p.established());
+    assert_ne!(p.peers[A].established_conn(), Some(old));
+}
+
+#[test]
+fn no_common_family_is_an_unsupported_capability() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.families = vec![Family::IPV6_UNICAST];
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.families = vec![Family::IPV4_UNICAST];
+    let mut p = Pair::new(a, b);
+    p.start();
+    assert!(!p.established());
+    let sent: Vec<_> = [A, B].iter().flat_map(|&s| p.sent_notifications(s)).map(|n| n.code).collect();
+    assert!(sent.contains(&ErrorCode::Open(OpenError::UnsupportedCapability)), "{sent:?}");
+}
+
+#[test]
+fn unacceptable_hold_time_and_zero_hold_time() {
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.hold_time = 0;
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65001), b);
+    p.start();
+    assert!(p.established());
+    assert_eq!(p.peers[A].negotiated().unwrap().hold_time, 0);
+    p.advance(Duration::from_secs(3600));
+    assert!(p.established(), "hold time 0: no keepalives needed");
+    assert_eq!(p.peers[A].poll_timeout(), None);
+}
+
+#[test]
+fn unexpected_message_in_openconfirm_is_an_fsm_error() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.passive = true;
+    let mut p = Pair::new(a, cfg("10.0.0.2", 65001, 65000));
+    p.listening = [false, false];
+    p.peers[A].handle(Input::Start, p.now);
+    let id = ConnId(99);
+    p.peers[A].handle(Input::Accepted(id), p.now);
+    let open = bgp_core::wire::Open {
+        my_as: 65001,
+        hold_time: 90,
+        router_id: Ipv4Addr::new(10, 0, 0, 2),
+        capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
+    };
+    p.peers[A].handle(Input::Message(id, Message::Open(open)), p.now);
+    assert_eq!(p.peers[A].state(), State::OpenConfirm);
+    p.peers[A].handle(Input::Message(id, Message::Update(Default::default())), p.now);
+    let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
+    assert!(out.iter().any(|o| matches!(o, Output::Send(_, Message::Notification(n))
+        if n.code == ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenConfirm))));
+    assert_eq!(p.peers[A].state(), State::Active);
+}
+
+#[test]
+fn decode_error_sends_its_notification() {
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65001), cfg("10.0.0.2", 65001, 65000));
+    p.start();
+    let id = p.peers[A].established_conn().unwrap();
+    let bad = bgp_core::wire::decode_message(&Bytes::from_static(&[0xff; 19]), &Default::default()).unwrap_err();
+    p.input(A, Input::DecodeError(id, bad.clone()));
+    assert_eq!(p.sent_notifications(A).last(), Some(bad.notification()));
+    assert!(matches!(p.downs(A)[0].0, DownReason::NotificationSent(_)));
+}
+
+#[test]
+fn passive_peer_never_connects_and_stop_rejects_newcomers() {
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.passive = true;
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65001), b);
+    p.input(B, Input::Start);
+    p.advance(Duration::from_secs(600));
+    assert!(!p.log[B].iter().any(|o| matches!(o, Output::Connect)));
+    assert_eq!(p.peers[B].state(), State::Active);
+    p.input(B, Input::Stop { notification: None });
+    p.input(A, Input::Start);
+    assert!(!p.established());
+    assert!(p.sent_notifications(B).iter().any(|n| n.code == ErrorCode::Cease(Cease::AdministrativeShutdown)));
+}
+
+#[test]
+fn connect_retry_backs_off_with_jitter_and_a_cap() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.connect_retry = Duration::from_secs(1);
+    a.connect_retry_max = Duration::from_secs(60);
+    let mut p = Pair::new(a, cfg("10.0.0.2", 65001, 65000));
+    p.listening[B] = false;
+    p.input(A, Input::Start);
+    let start = p.now;
+    let mut attempts = Vec::new();
+    for _ in 0..2000 {
+        p.advance(Duration::from_secs(1));
+        let n = p.log[A].iter().filter(|o| matches!(o, Output::Connect)).count();
+        if n > attempts.len() {
+            attempts.push(p.now - start);
+        }
+    }
+    let gaps: Vec<u64> = attempts.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert!(gaps[0] <= 2 && gaps[3] >= 5, "doubling: {gaps:?}");
+    assert!(gaps.iter().all(|&g| g <= 61), "capped: {gaps:?}");
+    assert!(gaps.iter().rev().take(5).all(|&g| g >= 44), "jitter stays within 0.75..1.0: {gaps:?}");
+}
