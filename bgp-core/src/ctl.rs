@@ -1,0 +1,139 @@
+//! The control protocol between `bgpctl` and the daemon, shared by both.
+//!
+//! Transport: a Unix stream socket. The client writes one [`Request`] as a line of
+//! JSON; the daemon answers with [`Reply`] lines, one item each, and ends with
+//! [`Reply::End`] or [`Reply::Error`]. Line-delimited JSON keeps the protocol
+//! debuggable with `socat - UNIX-CONNECT:/run/bgp-daemon/bgpctl.sock`, and items
+//! stream, so a large table never has to be built in one piece.
+//!
+//! `version` lets either side refuse a peer of another protocol generation with a
+//! clear message instead of misreading it.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Bumped on any incompatible change of [`Request`] or [`Reply`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum Command {
+    /// Every neighbor as a [`NeighborSummary`], or one as a [`NeighborDetail`].
+    ShowNeighbors { address: Option<IpAddr> },
+    /// Close the session with Cease / Administrative Reset and start again.
+    NeighborReset { address: IpAddr },
+    /// Close with Cease / Administrative Shutdown (RFC 9003 message) and stay down.
+    NeighborShutdown { address: IpAddr, message: Option<String> },
+    /// Undo `NeighborShutdown`.
+    NeighborEnable { address: IpAddr },
+    /// Stop the daemon, telling every peer to drop our routes now (Administrative
+    /// Shutdown, Hard Reset where RFC 8538 was negotiated).
+    Shutdown { message: Option<String> },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Reply {
+    Neighbor(NeighborSummary),
+    NeighborDetail(Box<NeighborDetail>),
+    /// A command was carried out; `message` says what happened.
+    Done { message: String },
+    /// The request failed; nothing more follows.
+    Error { message: String },
+    /// The last line of every successful answer.
+    End,
+}
+
+/// One line of `bgpctl show neighbors`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NeighborSummary {
+    pub address: IpAddr,
+    pub description: Option<String>,
+    pub asn: u32,
+    /// Idle, Connect, Active, OpenSent, OpenConfirm or Established.
+    pub state: String,
+    /// Seconds since the session went up or down (0 if it never changed).
+    pub uptime_seconds: u64,
+    pub prefixes_received: u64,
+    pub prefixes_accepted: u64,
+    pub prefixes_advertised: u64,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    /// Messages waiting to be written to the peer.
+    pub out_queue: u64,
+    /// The NOTIFICATION or error that last ended a session, in words.
+    pub last_error: Option<String>,
+    /// Accepted through a `neighbor_range` rather than configured one by one.
+    pub dynamic: bool,
+    /// Administratively down (`shutdown = true` or `bgpctl neighbor ADDR shutdown`).
+    pub admin_down: bool,
+}
+
+/// Counters per message type.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageCounters {
+    pub open: u64,
+    pub update: u64,
+    pub notification: u64,
+    pub keepalive: u64,
+    pub route_refresh: u64,
+}
+
+impl From<crate::fsm::MessageCounts> for MessageCounters {
+    fn from(c: crate::fsm::MessageCounts) -> Self {
+        let [open, update, notification, keepalive, route_refresh] = c.0;
+        MessageCounters { open, update, notification, keepalive, route_refresh }
+    }
+}
+
+/// What `bgpctl show neighbors ADDR` shows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NeighborDetail {
+    #[serde(flatten)]
+    pub summary: NeighborSummary,
+    pub local_address: Option<String>,
+    pub remote_address: Option<String>,
+    pub peer_router_id: Option<String>,
+    pub peer_hostname: Option<String>,
+    pub configured_hold_time: u16,
+    /// Negotiated values, while Established.
+    pub hold_time: Option<u16>,
+    pub keepalive: Option<u16>,
+    pub families: Vec<String>,
+    /// Negotiated capabilities in words, e.g. "4-octet AS", "route refresh",
+    /// "ADD-PATH receive ipv4-unicast", "graceful restart (restart time 120 s, N bit)".
+    pub capabilities: Vec<String>,
+    pub received: MessageCounters,
+    pub sent: MessageCounters,
+    pub sessions_established: u64,
+    /// TCP-MD5 is configured.
+    pub password: bool,
+    /// GTSM hops, if configured.
+    pub ttl_security: Option<u8>,
+    /// A hint when something needs the operator (e.g. why a session cannot come up).
+    pub hint: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_one_flat_json_object() {
+        let r = Request {
+            version: PROTOCOL_VERSION,
+            command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"version":1,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+    }
+}
