@@ -13,6 +13,7 @@
 //!   communication), and RFC 7606 (revised UPDATE error handling) throughout.
 //! - [`prefix`] and [`types`]: compact prefix keys and address families.
 
+pub mod config;
 pub mod ctl;
 pub mod fsm;
 pub mod prefix;
