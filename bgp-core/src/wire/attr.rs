@@ -644,7 +644,16 @@ impl PathAttrs {
             }
         }
         for raw in &self.unknown {
-            put_header(out, raw.flags & !flags::EXTENDED_LENGTH, raw.type_code, raw.value.len());
+            if raw.flags & flags::EXTENDED_LENGTH != 0 {
+                // Passed on byte-exact: the decoder keeps a sender's Extended Length bit
+                // even on a short value, so the length stays in two octets, or the
+                // attribute would decode back with other flags (found by fuzzing).
+                out.put_u8(raw.flags);
+                out.put_u8(raw.type_code);
+                out.put_u16(raw.value.len() as u16);
+            } else {
+                put_header(out, raw.flags, raw.type_code, raw.value.len());
+            }
             out.put_slice(&raw.value);
         }
     }
@@ -746,6 +755,35 @@ mod tests {
         let two = AsPath::from_sequence(vec![u32::from(AS_TRANS)]);
         let four = AsPath::from_sequence(vec![4_200_000_001, 65002]);
         assert_eq!(two.clone().merge_as4(four), two);
+    }
+
+    /// Fuzzing regression (fuzz target decode_message, input
+    /// f7 02 00000015900f0011000281 30fd0000240000 30fd0000440000: ctx octet, type, body):
+    /// an MP_UNREACH_NLRI of a family kept raw (IPv6, SAFI 129), sent with the Extended
+    /// Length bit on a 17-octet value, was re-encoded with a one-octet length and so
+    /// decoded to a different `RawAttr` (flags 0x80 instead of 0x90).
+    #[test]
+    fn raw_attr_with_needless_extended_length_round_trips() {
+        use crate::types::FamilySet;
+        use crate::wire::{decode_message, Message};
+        let ctx = CodecCtx {
+            four_octet_as: true,
+            extended_message: true,
+            add_path: FamilySet::from_bits(0x0f),
+            external: true,
+        };
+        let mut wire = vec![0xff; 16];
+        wire.extend_from_slice(&[0x00, 0x2c, 0x02, 0x00, 0x00, 0x00, 0x15, 0x90, 0x0f, 0x00, 0x11]);
+        wire.extend_from_slice(&[0x00, 0x02, 0x81, 0x30, 0xfd, 0x00, 0x00, 0x24, 0x00, 0x00]);
+        wire.extend_from_slice(&[0x30, 0xfd, 0x00, 0x00, 0x44, 0x00, 0x00]);
+        let wire = Bytes::from(wire);
+        let msg = decode_message(&wire, &ctx).unwrap();
+        let Message::Update(update) = &msg else { panic!("not an UPDATE: {msg:?}") };
+        assert!(update.errors.is_empty(), "{:?}", update.errors);
+        assert_eq!(update.attrs.unknown[0].flags, flags::OPTIONAL | flags::EXTENDED_LENGTH);
+        let encoded = msg.to_bytes(&ctx).unwrap();
+        assert_eq!(encoded, wire, "passed on byte-exact");
+        assert_eq!(decode_message(&encoded, &ctx).unwrap(), msg);
     }
 
     #[test]

@@ -419,9 +419,12 @@ pub fn pack_announce(
     let fixed = HEADER_LEN + 4 + block.len() + if in_body { 7 } else { attr::mp_reach_overhead(next_hop) };
     let mut messages = 0;
     let mut rest = nlri;
+    let initial = out.len();
     while !rest.is_empty() {
         let first = rest[0].encoded_len(add_path);
         if fixed + first > max {
+            // Like `Message::encode`, fail without leaving the messages already packed.
+            out.truncate(initial);
             return Err(EncodeError::TooLarge { len: fixed + first, max });
         }
         let start = out.len();
