@@ -45,9 +45,13 @@ pub enum Reply {
     Neighbor(NeighborSummary),
     NeighborDetail(Box<NeighborDetail>),
     /// A command was carried out; `message` says what happened.
-    Done { message: String },
+    Done {
+        message: String,
+    },
     /// The request failed; nothing more follows.
-    Error { message: String },
+    Error {
+        message: String,
+    },
     /// The last line of every successful answer.
     End,
 }

@@ -260,7 +260,8 @@ struct Conn {
 pub struct MessageCounts(pub [u64; 5]);
 
 impl MessageCounts {
-    fn bump(&mut self, m: &Message) {
+    /// Counts `m`; the driver calls it for messages it sends outside the FSM (UPDATEs).
+    pub fn bump(&mut self, m: &Message) {
         self.0[m.message_type() as usize - 1] += 1;
     }
     pub fn total(&self) -> u64 {

@@ -1,0 +1,578 @@
+//! One task per neighbor: drives `bgp_core::fsm::Peer` with real TCP connections.
+//!
+//! ```text
+//!            PeerCmd (bounded)                      frames (bounded, per peer)
+//! supervisor ─────────────────► peer task ◄──────────────────── reader task (per connection)
+//!                                │   ▲                           TcpStream read half
+//!                                │   └── connect task (one at a time)
+//!                                ▼
+//!                  Bytes (bounded) ──► writer task (per connection): coalesces queued
+//!                                      messages into one write, flushes, then closes
+//! ```
+//!
+//! Backpressure: a reader waits when the peer task's frame queue is full, so a peer
+//! that sends faster than we process stops being read (TCP flow control reaches it);
+//! the peer task waits when a writer's queue is full, which stalls only this neighbor.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bgp_core::config::{Global, Neighbor, NeighborRange, PeerSettings};
+use bgp_core::ctl::{NeighborDetail, NeighborSummary};
+use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
+use bgp_core::prefix::Nlri;
+use bgp_core::types::Family;
+use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, Update};
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::net;
+
+/// Everything a neighbor task needs, resolved from the configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NeighborSpec {
+    pub address: IpAddr,
+    pub port: u16,
+    pub passive: bool,
+    pub local_address: Option<IpAddr>,
+    pub shutdown: bool,
+    /// Created from a `neighbor_range` when the peer connected.
+    pub dynamic: bool,
+    pub settings: PeerSettings,
+    /// What the state machine negotiates.
+    pub fsm: PeerConfig,
+}
+
+impl NeighborSpec {
+    pub fn configured(n: &Neighbor, global: &Global) -> NeighborSpec {
+        NeighborSpec {
+            address: n.address,
+            port: n.port,
+            passive: n.passive,
+            local_address: n.local_address,
+            shutdown: n.shutdown,
+            dynamic: false,
+            settings: n.settings.clone(),
+            fsm: n.peer_config(global),
+        }
+    }
+
+    /// A neighbor accepted from `range` at `address`.
+    pub fn dynamic(range: &NeighborRange, address: IpAddr, global: &Global) -> NeighborSpec {
+        let mut fsm = range.peer_config(global);
+        fsm.jitter_seed ^= match address {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => u128::from(a) as u64,
+        };
+        NeighborSpec {
+            address,
+            port: 179,
+            passive: true,
+            local_address: None,
+            shutdown: false,
+            dynamic: true,
+            settings: range.settings.clone(),
+            fsm,
+        }
+    }
+}
+
+/// How the daemon leaves its peers when it stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StopMode {
+    /// RFC 4724/8538 restarting speaker: the peer keeps our routes.
+    GracefulRestart,
+    /// Cease / Administrative Shutdown (Hard Reset when the N bit was negotiated).
+    Shutdown(Option<String>),
+}
+
+pub enum PeerCmd {
+    Accepted(TcpStream),
+    Summary(oneshot::Sender<NeighborSummary>),
+    Detail(oneshot::Sender<NeighborDetail>),
+    Reset,
+    Shutdown(Option<String>),
+    Enable,
+    Stop(StopMode, oneshot::Sender<()>),
+}
+
+/// What the peer task tells the supervisor.
+pub enum PeerEvent {
+    /// A dynamic neighbor's last connection is gone; its task has ended.
+    Gone(IpAddr),
+}
+
+#[derive(Clone)]
+pub struct PeerHandle {
+    pub tx: mpsc::Sender<PeerCmd>,
+    pub dynamic: bool,
+}
+
+const FRAME_QUEUE: usize = 64;
+const WRITE_QUEUE: usize = 256;
+const READ_BUFFER: usize = 64 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+enum ReadEvent {
+    Frame(Bytes),
+    Error(DecodeError),
+    Closed(Option<io::Error>),
+}
+
+struct Connection {
+    writer: mpsc::Sender<Bytes>,
+    write_task: JoinHandle<()>,
+    read_task: JoinHandle<()>,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+}
+
+/// Routes received from the peer, by family and NLRI; the stale flag marks routes
+/// kept over a graceful restart until the family's End-of-RIB (RFC 4724 §4.2).
+type AdjRibIn = HashMap<(Family, Nlri), bool>;
+
+pub struct PeerTask {
+    spec: NeighborSpec,
+    fsm: Peer,
+    conns: HashMap<ConnId, Connection>,
+    next_conn: u64,
+    connecting: Option<JoinHandle<io::Result<TcpStream>>>,
+    frames_tx: mpsc::Sender<(ConnId, ReadEvent)>,
+    frames_rx: mpsc::Receiver<(ConnId, ReadEvent)>,
+    adj_rib_in: AdjRibIn,
+    admin_down: bool,
+    events: mpsc::Sender<PeerEvent>,
+}
+
+pub fn spawn(spec: NeighborSpec, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+    let (tx, rx) = mpsc::channel(32);
+    let dynamic = spec.dynamic;
+    let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
+    let task = PeerTask {
+        fsm: Peer::new(spec.fsm.clone()),
+        admin_down: spec.shutdown,
+        spec,
+        conns: HashMap::new(),
+        next_conn: 1,
+        connecting: None,
+        frames_tx,
+        frames_rx,
+        adj_rib_in: HashMap::new(),
+        events,
+    };
+    tokio::spawn(task.run(rx));
+    PeerHandle { tx, dynamic }
+}
+
+impl PeerTask {
+    async fn run(mut self, mut commands: mpsc::Receiver<PeerCmd>) {
+        if !self.admin_down {
+            self.fsm.handle(Input::Start, Instant::now());
+            self.drain().await;
+        }
+        loop {
+            let deadline = self.fsm.poll_timeout();
+            let sleep = tokio::time::sleep_until(deadline.map_or_else(far_future, tokio::time::Instant::from_std));
+            tokio::select! {
+                cmd = commands.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if let PeerCmd::Stop(mode, done) = cmd {
+                        self.stop(mode).await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    self.command(cmd);
+                }
+                Some((id, event)) = self.frames_rx.recv() => self.read_event(id, event),
+                result = async { self.connecting.as_mut().expect("guarded by the if").await }, if self.connecting.is_some() => {
+                    self.connecting = None;
+                    match result {
+                        Ok(Ok(stream)) => {
+                            let id = self.add_connection(stream);
+                            self.fsm.handle(Input::Connected(id), Instant::now());
+                        }
+                        Ok(Err(e)) => {
+                            debug!(peer = %self.spec.address, error = %e, "connect failed");
+                            self.fsm.handle(Input::ConnectFailed, Instant::now());
+                        }
+                        Err(_) => self.fsm.handle(Input::ConnectFailed, Instant::now()),
+                    }
+                }
+                _ = sleep, if deadline.is_some() => self.fsm.handle_timeout(Instant::now()),
+            }
+            self.drain().await;
+            if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != State::Established {
+                info!(peer = %self.spec.address, "dynamic neighbor gone");
+                let _ = self.events.send(PeerEvent::Gone(self.spec.address)).await;
+                return;
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: PeerCmd) {
+        let now = Instant::now();
+        match cmd {
+            PeerCmd::Accepted(stream) => {
+                if let Some(hops) = self.spec.settings.ttl_security {
+                    if let Err(e) = net::set_gtsm(&stream, self.spec.address.is_ipv6(), hops) {
+                        warn!(peer = %self.spec.address, error = %e, "cannot set GTSM on accepted connection");
+                    }
+                }
+                let _ = stream.set_nodelay(true);
+                let id = self.add_connection(stream);
+                self.fsm.handle(Input::Accepted(id), now);
+            }
+            PeerCmd::Summary(reply) => {
+                let _ = reply.send(self.summary());
+            }
+            PeerCmd::Detail(reply) => {
+                let _ = reply.send(self.detail());
+            }
+            PeerCmd::Reset => {
+                let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::AdministrativeReset), Bytes::new()));
+                self.fsm.handle(Input::Stop { notification: Some(n) }, now);
+                if !self.admin_down {
+                    self.fsm.handle(Input::Start, now);
+                }
+            }
+            PeerCmd::Shutdown(message) => {
+                self.admin_down = true;
+                let n =
+                    Notification::cease_with_message(Cease::AdministrativeShutdown, message.as_deref().unwrap_or(""));
+                let n = self.hard(n);
+                self.fsm.handle(Input::Stop { notification: Some(n) }, now);
+            }
+            PeerCmd::Enable => {
+                if self.admin_down {
+                    self.admin_down = false;
+                    self.fsm.handle(Input::Start, now);
+                }
+            }
+            PeerCmd::Stop(..) => unreachable!("handled in run"),
+        }
+    }
+
+    /// RFC 8538 §3: where the N bit was negotiated, a Cease that must end the
+    /// graceful restart state is sent as Hard Reset.
+    fn hard(&self, n: Notification) -> Notification {
+        if self.fsm.negotiated().is_some_and(|neg| neg.graceful_notification) {
+            Notification::hard_reset(&n)
+        } else {
+            n
+        }
+    }
+
+    /// Leaves every peer as the stop mode says, and waits (bounded) for the writes.
+    async fn stop(&mut self, mode: StopMode) {
+        let notification = match mode {
+            StopMode::GracefulRestart => {
+                // RFC 8538 §4: with the N bit, a Cease other than Hard Reset keeps the
+                // peer in helper mode; without it, only a silent close does (RFC 4724).
+                match self.fsm.negotiated() {
+                    Some(n) if n.graceful_notification => {
+                        Some(Notification::cease_with_message(Cease::AdministrativeReset, "graceful restart"))
+                    }
+                    _ => None,
+                }
+            }
+            StopMode::Shutdown(message) => {
+                let n =
+                    Notification::cease_with_message(Cease::AdministrativeShutdown, message.as_deref().unwrap_or(""));
+                Some(self.hard(n))
+            }
+        };
+        self.fsm.handle(Input::Stop { notification }, Instant::now());
+        self.drain().await;
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+        let writers: Vec<_> = self.conns.drain().map(|(_, c)| (c.write_task, c.read_task)).collect();
+        for (write, read) in writers {
+            let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
+            read.abort();
+        }
+    }
+
+    fn add_connection(&mut self, stream: TcpStream) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        let local = stream.local_addr().ok();
+        let remote = stream.peer_addr().ok();
+        let (read, write) = stream.into_split();
+        let (writer, write_rx) = mpsc::channel(WRITE_QUEUE);
+        let write_task = tokio::spawn(write_loop(write, write_rx));
+        let read_task = tokio::spawn(read_loop(id, read, self.frames_tx.clone()));
+        self.conns.insert(id, Connection { writer, write_task, read_task, local, remote });
+        id
+    }
+
+    fn read_event(&mut self, id: ConnId, event: ReadEvent) {
+        let now = Instant::now();
+        match event {
+            ReadEvent::Frame(frame) => match wire::decode_message(&frame, &self.fsm.rx_ctx(id)) {
+                Ok(msg) => self.fsm.handle(Input::Message(id, msg), now),
+                Err(e) => self.fsm.handle(Input::DecodeError(id, e), now),
+            },
+            ReadEvent::Error(e) => self.fsm.handle(Input::DecodeError(id, e), now),
+            ReadEvent::Closed(err) => {
+                if let Some(e) = err {
+                    debug!(peer = %self.spec.address, error = %e, "connection error");
+                }
+                self.fsm.handle(Input::Closed(id), now);
+            }
+        }
+    }
+
+    async fn drain(&mut self) {
+        while let Some(out) = self.fsm.poll_output() {
+            match out {
+                Output::Connect => {
+                    let remote = SocketAddr::new(self.spec.address, self.spec.port);
+                    let s = self.spec.clone();
+                    self.connecting = Some(tokio::spawn(async move {
+                        let opts = net::ConnectOptions {
+                            local: s.local_address,
+                            password: s.settings.password.as_deref(),
+                            ttl_security: s.settings.ttl_security,
+                            timeout: CONNECT_TIMEOUT,
+                        };
+                        net::connect(remote, opts).await
+                    }));
+                }
+                Output::AbortConnect => {
+                    if let Some(c) = self.connecting.take() {
+                        c.abort();
+                    }
+                }
+                Output::Send(id, msg) => self.send(id, &msg).await,
+                Output::Close(id) => {
+                    if let Some(c) = self.conns.remove(&id) {
+                        // Dropping the sender lets the writer flush what is queued and
+                        // then shut the socket down.
+                        c.read_task.abort();
+                        drop(c.writer);
+                    }
+                }
+                Output::Established(id, neg) => {
+                    info!(
+                        peer = %self.spec.address, asn = neg.peer_as, router_id = %neg.peer_router_id,
+                        hold = neg.hold_time, families = ?neg.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
+                        "session established"
+                    );
+                    // Our Adj-RIB-Out is empty until routes are originated: say so at once,
+                    // so a restarting peer can finish (RFC 4724 §2).
+                    for &family in &neg.families {
+                        self.send(id, &Message::Update(Update::end_of_rib(family))).await;
+                    }
+                    if neg.graceful_restart.is_none() {
+                        self.adj_rib_in.clear();
+                    }
+                }
+                Output::Down { reason, graceful } => {
+                    warn!(peer = %self.spec.address, %reason, graceful, "session down");
+                    if graceful {
+                        self.adj_rib_in.values_mut().for_each(|stale| *stale = true);
+                    } else {
+                        self.adj_rib_in.clear();
+                    }
+                }
+                Output::Deliver(Message::Update(update)) => self.apply(update),
+                Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
+                Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
+            }
+        }
+    }
+
+    async fn send(&mut self, id: ConnId, msg: &Message) {
+        let Some(conn) = self.conns.get(&id) else { return };
+        let mut buf = BytesMut::new();
+        if let Err(e) = msg.encode(&self.fsm.tx_ctx(id), &mut buf) {
+            warn!(peer = %self.spec.address, error = %e, "cannot encode message");
+            return;
+        }
+        if !matches!(msg, Message::Open(_) | Message::Notification(_) | Message::Keepalive) {
+            // The FSM counts what it sends itself; UPDATEs come from here.
+            self.fsm.sent.bump(msg);
+        }
+        // A full queue stalls only this neighbor's task.
+        if conn.writer.send(buf.freeze()).await.is_err() {
+            debug!(peer = %self.spec.address, "writer gone");
+        }
+    }
+
+    /// Records what the peer announced and withdrew (the RIB proper arrives later).
+    fn apply(&mut self, update: Update) {
+        for (family, nlri) in update.withdrawals() {
+            self.adj_rib_in.remove(&(family, *nlri));
+        }
+        for (family, nlri) in update.announcements() {
+            self.adj_rib_in.insert((family, *nlri), false);
+        }
+        for e in &update.errors {
+            warn!(peer = %self.spec.address, "UPDATE: {e}");
+        }
+        if let Some(family) = update.end_of_rib_family() {
+            let before = self.adj_rib_in.len();
+            self.adj_rib_in.retain(|(f, _), stale| *f != family || !*stale);
+            debug!(peer = %self.spec.address, %family, swept = before - self.adj_rib_in.len(), "End-of-RIB");
+        }
+    }
+
+    fn summary(&self) -> NeighborSummary {
+        let now = Instant::now();
+        let state = self.fsm.state();
+        NeighborSummary {
+            address: self.spec.address,
+            description: self.spec.settings.description.clone(),
+            asn: self.spec.settings.asn,
+            state: state.to_string(),
+            uptime_seconds: self.fsm.last_change.map_or(0, |t| now.duration_since(t).as_secs()),
+            prefixes_received: self.adj_rib_in.len() as u64,
+            prefixes_accepted: self.adj_rib_in.len() as u64,
+            prefixes_advertised: 0,
+            messages_received: self.fsm.received.total(),
+            messages_sent: self.fsm.sent.total(),
+            out_queue: self.conns.values().map(|c| (WRITE_QUEUE - c.writer.capacity()) as u64).sum(),
+            last_error: self
+                .fsm
+                .last_error
+                .as_ref()
+                .map(|e| format!("{} ({} s ago)", e.reason, now.duration_since(e.at).as_secs())),
+            dynamic: self.spec.dynamic,
+            admin_down: self.admin_down,
+        }
+    }
+
+    fn detail(&self) -> NeighborDetail {
+        let neg = self.fsm.negotiated();
+        let conn = self.fsm.established_conn().and_then(|id| self.conns.get(&id));
+        let mut capabilities = Vec::new();
+        if let Some(n) = neg {
+            if n.four_octet_as {
+                capabilities.push("4-octet AS (RFC 6793)".to_string());
+            }
+            if n.route_refresh {
+                capabilities.push("route refresh (RFC 2918)".to_string());
+            }
+            if n.enhanced_route_refresh {
+                capabilities.push("enhanced route refresh (RFC 7313)".to_string());
+            }
+            if n.extended_message {
+                capabilities.push("extended message (RFC 8654)".to_string());
+            }
+            for f in &n.families {
+                match (n.rx.add_path(*f), n.tx.add_path(*f)) {
+                    (true, true) => capabilities.push(format!("ADD-PATH send and receive {f}")),
+                    (true, false) => capabilities.push(format!("ADD-PATH receive {f}")),
+                    (false, true) => capabilities.push(format!("ADD-PATH send {f}")),
+                    (false, false) => {}
+                }
+            }
+            if let Some(gr) = &n.graceful_restart {
+                capabilities.push(format!(
+                    "graceful restart (peer restart time {} s{}{})",
+                    gr.restart_time,
+                    if n.graceful_notification { ", N bit" } else { "" },
+                    if gr.restarting { ", peer restarted" } else { "" }
+                ));
+            }
+        }
+        let hint = if self.admin_down {
+            Some(format!("administratively down: bgpctl neighbor {} enable", self.spec.address))
+        } else if self.fsm.state() != State::Established && self.spec.passive {
+            Some("passive: waiting for the peer to connect".to_string())
+        } else {
+            None
+        };
+        NeighborDetail {
+            summary: self.summary(),
+            local_address: conn.and_then(|c| c.local).map(|a| a.to_string()),
+            remote_address: conn.and_then(|c| c.remote).map(|a| a.to_string()),
+            peer_router_id: neg.map(|n| n.peer_router_id.to_string()),
+            peer_hostname: neg.and_then(|n| n.peer_hostname.clone()),
+            configured_hold_time: self.spec.settings.hold_time,
+            hold_time: neg.map(|n| n.hold_time),
+            keepalive: neg.map(|n| n.keepalive),
+            families: neg.map_or_else(
+                || self.spec.settings.families.iter().map(|f| f.to_string()).collect(),
+                |n| n.families.iter().map(|f| f.to_string()).collect(),
+            ),
+            capabilities,
+            received: self.fsm.received.into(),
+            sent: self.fsm.sent.into(),
+            sessions_established: self.fsm.established_count,
+            password: self.spec.settings.password.is_some(),
+            ttl_security: self.spec.settings.ttl_security,
+            hint,
+        }
+    }
+}
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+/// Reads frames into one reusable buffer and hands whole messages to the peer task as
+/// `Bytes` split off the buffer (no copy). Header errors end the connection here.
+async fn read_loop(id: ConnId, mut read: tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<(ConnId, ReadEvent)>) {
+    // Framing accepts the extended size; the decoder checks the negotiated limit.
+    let framing = CodecCtx { extended_message: true, ..CodecCtx::default() };
+    let mut buf = BytesMut::with_capacity(READ_BUFFER);
+    loop {
+        loop {
+            match wire::frame_len(&buf, &framing) {
+                Ok(Some(len)) if buf.len() >= len => {
+                    let frame = buf.split_to(len).freeze();
+                    if frames.send((id, ReadEvent::Frame(frame))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    let _ = frames.send((id, ReadEvent::Error(e))).await;
+                    return;
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 4096 {
+            buf.reserve(READ_BUFFER);
+        }
+        match read.read_buf(&mut buf).await {
+            Ok(0) => {
+                let _ = frames.send((id, ReadEvent::Closed(None))).await;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = frames.send((id, ReadEvent::Closed(Some(e)))).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes queued messages, coalescing whatever is waiting into one buffer per write
+/// (many messages per syscall). When the queue closes, flushes and shuts down.
+async fn write_loop(mut write: tokio::net::tcp::OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>) {
+    let mut buf = BytesMut::new();
+    while let Some(first) = queue.recv().await {
+        buf.extend_from_slice(&first);
+        while buf.len() < 256 * 1024 {
+            match queue.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if write.write_all(&buf).await.is_err() {
+            return;
+        }
+        buf.clear();
+    }
+    let _ = write.shutdown().await;
+}

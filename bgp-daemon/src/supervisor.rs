@@ -1,0 +1,247 @@
+//! Spawns and owns the daemon's tasks, routes accepted connections to neighbors,
+//! answers the control socket, and stops everything on a signal.
+//!
+//! ```text
+//!  listener task (per listen address) ──(TcpStream, addr)──┐
+//!  control socket task ──(ControlRequest)──────────────────┤   bounded channels
+//!  peer tasks ──(PeerEvent: dynamic neighbor gone)─────────┤
+//!  SIGTERM / SIGINT ───────────────────────────────────────┤
+//!                                                           ▼
+//!                                                     supervisor
+//!                                    PeerCmd (bounded) │  one per neighbor
+//!                                                      ▼
+//!                                  peer task (see peer.rs for its own tasks)
+//! ```
+//!
+//! Connections from a configured neighbor's address go to its task; from a
+//! `neighbor_range`, a dynamic neighbor task is created on first contact (up to the
+//! range's limit) and ends when its session does; anything else is closed at once.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use anyhow::Context;
+use bgp_core::config::{Config, OnStop};
+use bgp_core::ctl::{Command, Reply};
+use tokio::net::TcpStream;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::control::{self, ControlRequest};
+use crate::net;
+use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, StopMode};
+
+const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+
+struct Supervisor {
+    config: Config,
+    peers: BTreeMap<IpAddr, PeerHandle>,
+    events_tx: mpsc::Sender<PeerEvent>,
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let global = config.global.clone();
+    let socket = control::bind(&global.control_socket)
+        .with_context(|| format!("control socket {}", global.control_socket.display()))?;
+    let (control_tx, mut control_rx) = mpsc::channel(16);
+    let control_task = tokio::spawn(control::serve(socket, control_tx));
+
+    let (accept_tx, mut accept_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let mut listeners = Vec::new();
+    for &addr in &global.listen {
+        let listener = net::listen(addr).with_context(|| format!("listening on {addr}"))?;
+        for n in config.neighbors.iter().filter(|n| n.address.is_ipv6() == addr.is_ipv6()) {
+            if let Some(key) = &n.settings.password {
+                net::set_md5(&listener, n.address, None, key)
+                    .with_context(|| format!("TCP-MD5 key for {} on {addr}", n.address))?;
+            }
+        }
+        for r in config.neighbor_ranges.iter().filter(|r| r.prefix.addr().is_ipv6() == addr.is_ipv6()) {
+            if let Some(key) = &r.settings.password {
+                net::set_md5(&listener, r.prefix.network(), Some(r.prefix.prefix_len()), key)
+                    .with_context(|| format!("TCP-MD5 key for {} on {addr}", r.prefix))?;
+            }
+        }
+        info!(%addr, "listening");
+        let tx = accept_tx.clone();
+        listeners.push(tokio::spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok((stream, remote)) => {
+                        if tx.send((stream, remote)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(%addr, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let mut sup = Supervisor { config, peers: BTreeMap::new(), events_tx };
+    for n in &sup.config.neighbors {
+        let handle = peer::spawn(NeighborSpec::configured(n, &global), sup.events_tx.clone());
+        sup.peers.insert(n.address, handle);
+    }
+    info!(
+        asn = global.asn, router_id = %global.router_id,
+        neighbors = sup.config.neighbors.len(), ranges = sup.config.neighbor_ranges.len(), "bgp-daemon started"
+    );
+    let on_stop = match global.on_stop {
+        OnStop::GracefulRestart => StopMode::GracefulRestart,
+        OnStop::Shutdown => StopMode::Shutdown(None),
+    };
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let stop_mode = loop {
+        tokio::select! {
+            _ = sigterm.recv() => break on_stop.clone(),
+            _ = sigint.recv() => break on_stop.clone(),
+            Some((stream, remote)) = accept_rx.recv() => sup.accepted(stream, remote).await,
+            Some(PeerEvent::Gone(addr)) = events_rx.recv() => {
+                if sup.peers.get(&addr).is_some_and(|p| p.dynamic && p.tx.is_closed()) {
+                    sup.peers.remove(&addr);
+                }
+            }
+            Some(req) = control_rx.recv() => {
+                if let Some(mode) = sup.control(req).await {
+                    break mode;
+                }
+            }
+        }
+    };
+    info!(?stop_mode, "stopping");
+    for l in &listeners {
+        l.abort();
+    }
+    sup.stop(stop_mode).await;
+    control_task.abort();
+    // Dropping the aborted task drops the socket, which removes its file.
+    let _ = control_task.await;
+    info!("bgp-daemon stopped");
+    Ok(())
+}
+
+impl Supervisor {
+    async fn accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
+        let ip = net::canonical(remote.ip());
+        let mut stream = stream;
+        if let Some(p) = self.peers.get(&ip) {
+            match p.tx.send(PeerCmd::Accepted(stream)).await {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(PeerCmd::Accepted(back))) => {
+                    // A dynamic neighbor whose task just ended: a new one takes over.
+                    self.peers.remove(&ip);
+                    stream = back;
+                }
+                Err(_) => return,
+            }
+        }
+        let Some(range) = self.config.range_for(ip) else {
+            info!(%remote, "connection from an address that is no neighbor: closed");
+            return;
+        };
+        let in_range = self.peers.iter().filter(|(a, p)| p.dynamic && range.prefix.contains(*a)).count();
+        if in_range >= range.limit as usize {
+            warn!(%remote, prefix = %range.prefix, limit = range.limit, "neighbor_range is full: connection closed");
+            return;
+        }
+        info!(%remote, prefix = %range.prefix, "dynamic neighbor");
+        let handle = peer::spawn(NeighborSpec::dynamic(range, ip, &self.config.global), self.events_tx.clone());
+        let _ = handle.tx.send(PeerCmd::Accepted(stream)).await;
+        self.peers.insert(ip, handle);
+    }
+
+    /// Answers one control request; returns a stop mode when the daemon is to stop.
+    async fn control(&mut self, req: ControlRequest) -> Option<StopMode> {
+        let replies = req.replies;
+        let unknown = |a: IpAddr| Reply::Error { message: format!("no neighbor {a}") };
+        match req.command {
+            Command::ShowNeighbors { address: None } => {
+                for p in self.peers.values() {
+                    let (tx, rx) = oneshot::channel();
+                    if p.tx.send(PeerCmd::Summary(tx)).await.is_ok() {
+                        if let Ok(Ok(s)) = tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+                            let _ = replies.send(Reply::Neighbor(s)).await;
+                        }
+                    }
+                }
+                let _ = replies.send(Reply::End).await;
+            }
+            Command::ShowNeighbors { address: Some(a) } => {
+                let Some(p) = self.peers.get(&a) else {
+                    let _ = replies.send(unknown(a)).await;
+                    return None;
+                };
+                let (tx, rx) = oneshot::channel();
+                let reply = match p.tx.send(PeerCmd::Detail(tx)).await {
+                    Ok(()) => match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+                        Ok(Ok(d)) => Reply::NeighborDetail(Box::new(d)),
+                        _ => Reply::Error { message: format!("neighbor {a} did not answer") },
+                    },
+                    Err(_) => unknown(a),
+                };
+                let end = !matches!(reply, Reply::Error { .. });
+                let _ = replies.send(reply).await;
+                if end {
+                    let _ = replies.send(Reply::End).await;
+                }
+            }
+            Command::NeighborReset { address } => {
+                self.neighbor_command(address, PeerCmd::Reset, "reset", &replies).await
+            }
+            Command::NeighborShutdown { address, message } => {
+                self.neighbor_command(address, PeerCmd::Shutdown(message), "shut down", &replies).await
+            }
+            Command::NeighborEnable { address } => {
+                self.neighbor_command(address, PeerCmd::Enable, "enabled", &replies).await
+            }
+            Command::Shutdown { message } => {
+                let _ = replies.send(Reply::Done { message: "bgp-daemon is shutting down".into() }).await;
+                let _ = replies.send(Reply::End).await;
+                return Some(StopMode::Shutdown(message));
+            }
+        }
+        None
+    }
+
+    async fn neighbor_command(&self, address: IpAddr, cmd: PeerCmd, done: &str, replies: &mpsc::Sender<Reply>) {
+        let reply = match self.peers.get(&address) {
+            Some(p) if p.tx.send(cmd).await.is_ok() => Reply::Done { message: format!("neighbor {address} {done}") },
+            _ => Reply::Error { message: format!("no neighbor {address}") },
+        };
+        let ok = matches!(reply, Reply::Done { .. });
+        let _ = replies.send(reply).await;
+        if ok {
+            let _ = replies.send(Reply::End).await;
+        }
+    }
+
+    /// Stops every neighbor in parallel, bounded in time.
+    async fn stop(&mut self, mode: StopMode) {
+        let mut waits = Vec::new();
+        for p in self.peers.values() {
+            let (tx, rx) = oneshot::channel();
+            if p.tx.send(PeerCmd::Stop(mode.clone(), tx)).await.is_ok() {
+                waits.push(rx);
+            }
+        }
+        let all = futures_join(waits);
+        if tokio::time::timeout(Duration::from_secs(5), all).await.is_err() {
+            warn!("some neighbors did not stop within 5 s");
+        }
+    }
+}
+
+async fn futures_join(waits: Vec<oneshot::Receiver<()>>) {
+    for w in waits {
+        let _ = w.await;
+    }
+}
