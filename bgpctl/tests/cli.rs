@@ -1,0 +1,480 @@
+//! The built `bgpctl` binary against a fake daemon: a `UnixListener` in a thread,
+//! in a temporary directory, answering canned reply lines and recording the request
+//! line it received.
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, Reply};
+
+/// A run of bgpctl that takes longer than this has hung.
+const HANG: Duration = Duration::from_secs(20);
+
+/// A directory of its own under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "bgpctl-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+enum Behaviour {
+    /// Read the request, write these lines, close.
+    Answer(Vec<String>),
+    /// Accept and read the request, then say nothing and keep the connection open.
+    Silent,
+}
+
+struct FakeDaemon {
+    _dir: TempDir,
+    socket: PathBuf,
+    requests: mpsc::Receiver<String>,
+    /// Dropping it releases a `Silent` daemon's connections.
+    _release: mpsc::Sender<()>,
+}
+
+impl FakeDaemon {
+    fn start(behaviour: Behaviour) -> FakeDaemon {
+        let dir = TempDir::new();
+        let socket = dir.0.join("bgpctl.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let (req_tx, requests) = mpsc::channel();
+        let (release, release_rx) = mpsc::channel::<()>();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut line = String::new();
+                let _ = BufReader::new(&stream).read_line(&mut line);
+                let _ = req_tx.send(line);
+                match &behaviour {
+                    Behaviour::Answer(lines) => {
+                        for l in lines {
+                            let _ = stream.write_all(format!("{l}\n").as_bytes());
+                        }
+                    }
+                    Behaviour::Silent => {
+                        let _ = release_rx.recv();
+                        return;
+                    }
+                }
+            }
+        });
+        FakeDaemon { _dir: dir, socket, requests, _release: release }
+    }
+
+    fn answering(replies: &[Reply]) -> FakeDaemon {
+        FakeDaemon::start(Behaviour::Answer(replies.iter().map(|r| serde_json::to_string(r).unwrap()).collect()))
+    }
+
+    fn socket(&self) -> &str {
+        self.socket.to_str().unwrap()
+    }
+
+    /// The request line the daemon received.
+    fn request(&self) -> String {
+        self.requests.recv_timeout(Duration::from_secs(5)).expect("the daemon got no request")
+    }
+}
+
+struct Run {
+    output: Output,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn code(&self) -> i32 {
+        self.output.status.code().expect("bgpctl was killed by a signal")
+    }
+    fn stdout(&self) -> String {
+        String::from_utf8(self.output.stdout.clone()).unwrap()
+    }
+    fn stderr(&self) -> String {
+        String::from_utf8(self.output.stderr.clone()).unwrap()
+    }
+    /// Exit status 1, exactly one line on stderr, which is returned.
+    fn failure_line(&self) -> String {
+        let stderr = self.stderr();
+        assert_eq!(self.code(), 1, "stdout: {}\nstderr: {stderr}", self.stdout());
+        assert!(stderr.ends_with('\n') && stderr.lines().count() == 1, "not one line: {stderr:?}");
+        stderr.trim_end().to_owned()
+    }
+}
+
+fn bgpctl(args: &[&str]) -> Run {
+    bgpctl_env(args, None)
+}
+
+fn bgpctl_env(args: &[&str], socket_env: Option<&str>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_bgpctl"));
+    cmd.args(args);
+    if let Some(socket) = socket_env {
+        cmd.env("BGPCTL_SOCKET", socket);
+    }
+    run(cmd)
+}
+
+/// Runs `cmd` (bgpctl, possibly behind a wrapper) with a clean environment and a
+/// deadline: a run that hangs fails the test instead of hanging it.
+fn run(mut cmd: Command) -> Run {
+    if !cmd.get_envs().any(|(k, _)| k == "BGPCTL_SOCKET") {
+        cmd.env_remove("BGPCTL_SOCKET");
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > HANG {
+            let _ = child.kill();
+            panic!("{cmd:?} hung for {HANG:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = start.elapsed();
+    Run { output: child.wait_with_output().unwrap(), elapsed }
+}
+
+fn summary(address: &str, state: &str) -> NeighborSummary {
+    NeighborSummary {
+        address: address.parse().unwrap(),
+        description: None,
+        asn: 65000,
+        state: state.to_owned(),
+        uptime_seconds: 0,
+        prefixes_received: 0,
+        prefixes_accepted: 0,
+        prefixes_advertised: 0,
+        messages_received: 0,
+        messages_sent: 0,
+        out_queue: 0,
+        last_error: None,
+        dynamic: false,
+        admin_down: false,
+    }
+}
+
+fn neighbors() -> Vec<NeighborSummary> {
+    let mut router = summary("192.168.1.1", "Established");
+    router.description = Some("home router".into());
+    router.asn = 64512;
+    router.uptime_seconds = 3 * 86_400 + 4 * 3600 + 5 * 60;
+    router.prefixes_received = 3;
+    router.messages_received = 9013;
+    router.messages_sent = 9012;
+    let mut node = summary("10.0.0.21", "Active");
+    node.dynamic = true;
+    node.last_error = Some("connection refused".into());
+    let mut down = summary("10.0.0.3", "Idle");
+    down.admin_down = true;
+    down.uptime_seconds = 312;
+    vec![router, node, down]
+}
+
+fn detail() -> NeighborDetail {
+    NeighborDetail {
+        summary: neighbors().remove(0),
+        local_address: Some("192.168.1.10:179".into()),
+        remote_address: Some("192.168.1.1:40123".into()),
+        peer_router_id: Some("192.168.1.1".into()),
+        peer_hostname: Some("udm-pro".into()),
+        configured_hold_time: 90,
+        hold_time: Some(90),
+        keepalive: Some(30),
+        families: vec!["ipv4-unicast".into()],
+        capabilities: vec!["4-octet AS".into(), "route refresh".into()],
+        received: MessageCounters { open: 1, update: 12, notification: 0, keepalive: 9000, route_refresh: 0 },
+        sent: MessageCounters { open: 1, update: 7, notification: 1, keepalive: 9001, route_refresh: 2 },
+        sessions_established: 2,
+        password: true,
+        ttl_security: None,
+        hint: None,
+    }
+}
+
+fn neighbor_replies() -> Vec<Reply> {
+    neighbors().into_iter().map(Reply::Neighbor).chain([Reply::End]).collect()
+}
+
+fn is_root() -> bool {
+    let dir = TempDir::new();
+    let probe = dir.0.join("probe");
+    fs::write(&probe, b"").unwrap();
+    fs::metadata(&probe).unwrap().uid() == 0
+}
+
+#[test]
+fn table_of_neighbors() {
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-neighbors\",\"address\":null}\n");
+    let expected = "\
+Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
+10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
+10.0.0.21*   -            65000        Active     never        0        0     0
+192.168.1.1  home router  64512             3  3d04h05m     9013     9012     0
+
+Total number of neighbors 3
+* dynamic neighbor (neighbor_range)
+";
+    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+    assert_eq!(run.stderr(), "");
+}
+
+#[test]
+fn aliases_and_socket_from_the_environment() {
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    for alias in ["neighbor", "nei"] {
+        let run = bgpctl_env(&["show", alias], Some(daemon.socket()));
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        assert!(run.stdout().starts_with("Neighbor "), "{}", run.stdout());
+        daemon.request();
+    }
+    // --socket wins over the environment.
+    let run = bgpctl_env(&["show", "nei", "--socket", daemon.socket()], Some("/nonexistent/x.sock"));
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}
+
+#[test]
+fn json_array_of_neighbors() {
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    let run = bgpctl(&["show", "neighbors", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("[\n  {\n"), "not pretty-printed: {stdout}");
+    // In the daemon's order (the text table sorts by address).
+    let expected = neighbors();
+    assert_eq!(serde_json::from_str::<Vec<NeighborSummary>>(&stdout).unwrap(), expected);
+    // Exactly the serde form: no reply tags, every field.
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[0], serde_json::to_value(&expected[0]).unwrap());
+}
+
+#[test]
+fn detail_of_one_neighbor() {
+    let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
+    let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    let stdout = run.stdout();
+    for line in [
+        "BGP neighbor 192.168.1.1, remote AS 64512\n",
+        "  State:                Established, up for 3d04h05m\n",
+        "  Peer hostname:        udm-pro\n",
+        "  Capabilities:         4-octet AS\n                        route refresh\n",
+        "    Keepalives           9001        9000\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
+    }
+
+    let run = bgpctl(&["--json", "show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert_eq!(serde_json::from_str::<NeighborDetail>(&stdout).unwrap(), detail());
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value["address"], "192.168.1.1", "summary fields are flattened");
+    assert!(value.get("reply").is_none());
+}
+
+#[test]
+fn neighbor_commands() {
+    let done = |m: &str| [Reply::Done { message: m.into() }, Reply::End];
+
+    let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2: session reset"));
+    let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+
+    let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value, serde_json::json!({"result": "ok", "message": "neighbor 10.0.0.2: session reset"}));
+
+    let daemon = FakeDaemon::answering(&done("neighbor 2001:db8::2 shut down"));
+    let run = bgpctl(&["neighbor", "2001:db8::2", "shutdown", "-m", "maintenance", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
+    assert_eq!(
+        daemon.request(),
+        "{\"version\":1,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+    );
+
+    let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
+    let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+}
+
+#[test]
+fn daemon_shutdown() {
+    // A daemon on its way out may close the socket right after `Done`.
+    let daemon = FakeDaemon::start(Behaviour::Answer(vec![r#"{"reply":"done","message":"stopping"}"#.into()]));
+    let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "stopping\n");
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+}
+
+#[test]
+fn unknown_neighbor() {
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "unknown neighbor 10.9.9.9".into() }]);
+    let run = bgpctl(&["neighbor", "10.9.9.9", "reset", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unknown neighbor 10.9.9.9");
+    assert_eq!(run.stdout(), "");
+
+    let run = bgpctl(&["show", "neighbor", "10.9.9.9", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unknown neighbor 10.9.9.9");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value, serde_json::json!({"error": "unknown neighbor 10.9.9.9"}));
+}
+
+#[test]
+fn missing_socket() {
+    let dir = TempDir::new();
+    let socket = dir.0.join("bgpctl.sock");
+    let socket = socket.to_str().unwrap();
+    let run = bgpctl(&["show", "neighbors", "--socket", socket]);
+    assert_eq!(
+        run.failure_line(),
+        format!(
+            "bgpctl: cannot connect to {socket}: no such file — is bgp-daemon running? (set --socket or BGPCTL_SOCKET)"
+        )
+    );
+    assert!(run.elapsed < Duration::from_secs(5), "took {:?}", run.elapsed);
+
+    // The environment names the socket when --socket does not.
+    let run = bgpctl_env(&["show", "neighbors", "--json"], Some(socket));
+    assert!(run.failure_line().contains(socket));
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert!(value["error"].as_str().unwrap().starts_with("cannot connect to"), "{value}");
+}
+
+#[test]
+fn stale_socket() {
+    let dir = TempDir::new();
+    let socket = dir.0.join("bgpctl.sock");
+    drop(UnixListener::bind(&socket).unwrap()); // the file stays, nobody listens
+    let run = bgpctl(&["show", "neighbors", "--socket", socket.to_str().unwrap()]);
+    assert!(
+        run.failure_line().ends_with(": connection refused — stale socket, bgp-daemon is not running"),
+        "{}",
+        run.stderr()
+    );
+
+    let file = dir.0.join("not-a-socket");
+    fs::write(&file, b"").unwrap();
+    let run = bgpctl(&["show", "neighbors", "--socket", file.to_str().unwrap()]);
+    assert!(run.failure_line().ends_with(": not a socket (set --socket or BGPCTL_SOCKET)"), "{}", run.stderr());
+}
+
+#[test]
+fn daemon_that_never_answers() {
+    let daemon = FakeDaemon::start(Behaviour::Silent);
+    let run = bgpctl(&["show", "neighbors", "--timeout", "1", "--socket", daemon.socket()]);
+    let line = run.failure_line();
+    assert!(line.starts_with("bgpctl: timed out after 1 s waiting for bgp-daemon on "), "{line}");
+    assert!(line.contains(" to answer — is it stuck?"), "{line}");
+    assert!(run.elapsed < Duration::from_secs(3), "took {:?}", run.elapsed);
+    assert!(run.elapsed >= Duration::from_millis(900), "took {:?}", run.elapsed);
+}
+
+#[test]
+fn permission_denied() {
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    fs::set_permissions(&daemon.socket, fs::Permissions::from_mode(0o000)).unwrap();
+    let args = ["show", "neighbors", "--socket", daemon.socket()];
+    let run = if is_root() {
+        // Root connects to a mode-000 socket all the same: run bgpctl as nobody.
+        let as_nobody = |extra: &[&str]| {
+            let mut cmd = Command::new("setpriv");
+            cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", env!("CARGO_BIN_EXE_bgpctl")]).args(extra);
+            cmd
+        };
+        let probe = Command::new("setpriv").arg("--version").output().is_ok().then(|| run(as_nobody(&["--version"])));
+        if !probe.is_some_and(|p| p.output.status.success()) {
+            eprintln!("skipped: running as root, and cannot run bgpctl as nobody with setpriv");
+            return;
+        }
+        // nobody must reach the socket's directory to be refused by the socket itself.
+        fs::set_permissions(daemon.socket.parent().unwrap(), fs::Permissions::from_mode(0o755)).unwrap();
+        run(as_nobody(&args))
+    } else {
+        bgpctl(&args)
+    };
+    let line = run.failure_line();
+    assert!(line.contains(": permission denied — run bgpctl as root or as a member of the socket's group"), "{line}");
+}
+
+#[test]
+fn bad_replies() {
+    let cases: [(&[&str], &str); 5] = [
+        (&["this is not JSON"], "bgpctl: malformed reply from bgp-daemon: not JSON: this is not JSON"),
+        (&[r#"{"reply":"neighbor","address":"10.0.0.2"}"#], "bgpctl: malformed reply from bgp-daemon: missing field"),
+        (
+            &[r#"{"reply":"route","prefix":"10.0.0.0/8"}"#],
+            "bgpctl: protocol version mismatch: bgp-daemon sent a reply of kind `route`",
+        ),
+        (
+            // What the daemon says to a client of another protocol generation.
+            &[
+                r#"{"reply":"error","message":"bgpctl speaks control protocol 1, the daemon 2: use the bgpctl of this daemon's release"}"#,
+            ],
+            "bgpctl: bgpctl speaks control protocol 1, the daemon 2",
+        ),
+        // The connection closes before `End`.
+        (&[], "bgpctl: bgp-daemon on "),
+    ];
+    for (lines, expected) in cases {
+        let daemon = FakeDaemon::start(Behaviour::Answer(lines.iter().map(|l| l.to_string()).collect()));
+        let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
+        let line = run.failure_line();
+        assert!(line.starts_with(expected), "{line:?} does not start with {expected:?}");
+    }
+
+    // A reply of the wrong kind for the command.
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `neighbor` where done was expected");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let daemon = FakeDaemon::answering(&neighbor_replies());
+    for args in [&["show", "neighbor", "10.0.0.300"][..], &["neighbor", "foo", "reset"], &["frobnicate"]] {
+        let mut args = args.to_vec();
+        args.extend(["--socket", daemon.socket()]);
+        let run = bgpctl(&args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+        assert!(run.stderr().starts_with("error: "), "{}", run.stderr());
+    }
+    assert!(daemon.requests.try_recv().is_err(), "a usage error must not reach the daemon");
+
+    let run = bgpctl(&["--help"]);
+    assert_eq!(run.code(), 0);
+    for word in ["show", "neighbor", "shutdown", "--json", "--socket", "BGPCTL_SOCKET", "--timeout"] {
+        assert!(run.stdout().contains(word), "{word} missing from --help:\n{}", run.stdout());
+    }
+}
