@@ -148,6 +148,8 @@ pub struct PeerTask {
     adj_rib_in: AdjRibIn,
     admin_down: bool,
     events: mpsc::Sender<PeerEvent>,
+    /// The last failed connection attempt, which the FSM does not see the cause of.
+    connect_error: Option<(Instant, String)>,
 }
 
 pub fn spawn(spec: NeighborSpec, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
@@ -165,6 +167,7 @@ pub fn spawn(spec: NeighborSpec, events: mpsc::Sender<PeerEvent>) -> PeerHandle 
         frames_rx,
         adj_rib_in: HashMap::new(),
         events,
+        connect_error: None,
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -199,6 +202,7 @@ impl PeerTask {
                         }
                         Ok(Err(e)) => {
                             debug!(peer = %self.spec.address, error = %e, "connect failed");
+                            self.connect_error = Some((Instant::now(), format!("connect failed: {e}")));
                             self.fsm.handle(Input::ConnectFailed, Instant::now());
                         }
                         Err(_) => self.fsm.handle(Input::ConnectFailed, Instant::now()),
@@ -439,11 +443,15 @@ impl PeerTask {
             messages_received: self.fsm.received.total(),
             messages_sent: self.fsm.sent.total(),
             out_queue: self.conns.values().map(|c| (WRITE_QUEUE - c.writer.capacity()) as u64).sum(),
-            last_error: self
-                .fsm
-                .last_error
-                .as_ref()
-                .map(|e| format!("{} ({} s ago)", e.reason, now.duration_since(e.at).as_secs())),
+            last_error: {
+                let session = self.fsm.last_error.as_ref().map(|e| (e.at, e.reason.to_string()));
+                // Whichever happened last: the end of a session or a failed connect.
+                let latest = match (session, self.connect_error.clone()) {
+                    (Some(a), Some(b)) => Some(if a.0 >= b.0 { a } else { b }),
+                    (a, b) => a.or(b),
+                };
+                latest.map(|(at, text)| format!("{text} ({} s ago)", now.duration_since(at).as_secs()))
+            },
             dynamic: self.spec.dynamic,
             admin_down: self.admin_down,
         }
