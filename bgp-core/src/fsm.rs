@@ -548,9 +548,6 @@ impl Peer {
             negotiated: None,
         });
         self.send(id, Message::Open(open));
-        if let Some(peer_id) = self.known_peer_id() {
-            self.resolve_collision(peer_id);
-        }
     }
 
     /// Ends connection `i`: closes it and reports Down if it was Established.
@@ -607,7 +604,7 @@ impl Peer {
         match (state, msg) {
             (ConnState::OpenSent, Message::Open(open)) => match self.negotiate(open) {
                 Ok(neg) => {
-                    if self.resolve_collision(neg.peer_router_id) == Some(id) {
+                    if self.resolve_collision(id, neg.peer_router_id) == Some(id) {
                         return;
                     }
                     let i = self.conn_index(id).expect("invariant: collision kept this connection");
@@ -664,22 +661,19 @@ impl Peer {
         }
     }
 
-    /// §6.8: of two connections to the same peer, keep the one initiated by the speaker
-    /// with the higher BGP Identifier. The RFC compares when an OPEN arrives while the
-    /// other connection is in OpenConfirm; we decide as soon as the peer's identifier
-    /// is known from either connection (which §6.8 allows), so both sides pick the same
-    /// connection even when one of them would otherwise reach Established first.
-    /// Returns the connection closed, if any.
-    fn resolve_collision(&mut self, peer_id: Ipv4Addr) -> Option<ConnId> {
-        if self.conns.len() < 2 || self.conns.iter().any(|c| c.state == ConnState::Established) {
-            return None;
-        }
+    /// §6.8: when an OPEN arrives and the other connection to the peer is in
+    /// OpenConfirm, keep the connection initiated by the speaker with the higher BGP
+    /// Identifier. Connections still in OpenSent are not compared: a peer such as FRR
+    /// may already have made the first connection Established and dropped its own
+    /// attempt without ever sending an OPEN on it; closing the first one then would
+    /// cost a session flap (seen in interop). Returns the connection closed, if any.
+    fn resolve_collision(&mut self, opened: ConnId, peer_id: Ipv4Addr) -> Option<ConnId> {
+        let other = self.conns.iter().position(|c| c.id != opened && c.state == ConnState::OpenConfirm)?;
+        let this = self.conn_index(opened)?;
         let keep_inbound = u32::from(self.cfg.router_id) < u32::from(peer_id);
-        let loser = if self.conns[0].inbound == self.conns[1].inbound {
-            0 // same direction: the peer gave up on the older one
-        } else {
-            self.conns.iter().position(|c| c.inbound != keep_inbound).expect("invariant: directions differ")
-        };
+        // Two connections of one direction mean the peer gave up on the older one.
+        let differ = self.conns[this].inbound != self.conns[other].inbound;
+        let loser = if differ && self.conns[this].inbound != keep_inbound { this } else { other };
         let loser_id = self.conns[loser].id;
         let n = Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
         self.send(loser_id, Message::Notification(n));
@@ -690,11 +684,6 @@ impl Peer {
         self.conns.remove(loser);
         self.out.push_back(Output::Close(loser_id));
         Some(loser_id)
-    }
-
-    /// The peer's identifier, once an OPEN arrived on any connection.
-    fn known_peer_id(&self) -> Option<Ipv4Addr> {
-        self.conns.iter().find_map(|c| c.negotiated.as_ref().map(|n| n.peer_router_id))
     }
 
     /// OPEN checks (RFC 4271 §6.2, RFC 6793 §4.1, RFC 6286) and negotiation.

@@ -55,8 +55,16 @@ impl Pair {
         }
     }
 
-    /// Starts both sides at the same instant, as two daemons configured together.
+    /// Starts both sides at the same instant, as two daemons configured together, and
+    /// lets a connection collision settle (RFC 4271 §6.8 can close both connections
+    /// when both sides are active; the jittered retry then wins). Logs start empty.
     fn start(&mut self) {
+        self.start_raw();
+        self.advance(Duration::from_secs(10));
+        self.log = [Vec::new(), Vec::new()];
+    }
+
+    fn start_raw(&mut self) {
         for side in [A, B] {
             self.peers[side].handle(Input::Start, self.now);
         }
@@ -190,20 +198,48 @@ fn keepalives_hold_the_session_up() {
 }
 
 #[test]
-fn collision_keeps_the_connection_of_the_higher_identifier() {
+fn collision_settles_on_one_connection() {
     // Both active, both connect at the same instant.
     let mut p = Pair::new(cfg("10.0.0.1", 65000, 65001), cfg("10.0.0.2", 65001, 65000));
-    p.start();
-    assert!(p.established());
-    let conn_a = p.peers[A].established_conn().unwrap();
-    assert_eq!(Some(conn_a), p.peers[B].established_conn());
-    // B (10.0.0.2) has the higher identifier: the surviving connection is the one B opened.
-    let b_opened = p.log[B].iter().any(|o| matches!(o, Output::Connect));
-    assert!(b_opened);
+    p.start_raw();
     let collision = ErrorCode::Cease(Cease::ConnectionCollisionResolution);
     let all: Vec<_> = [A, B].iter().flat_map(|&s| p.sent_notifications(s)).collect();
     assert!(all.iter().any(|n| n.code == collision), "{all:?}");
-    assert!(p.downs(A).is_empty() && p.downs(B).is_empty(), "no established session was lost");
+    p.advance(Duration::from_secs(10));
+    assert!(p.established());
+    let conn = p.peers[A].established_conn().unwrap();
+    assert_eq!(Some(conn), p.peers[B].established_conn(), "both ends on one connection");
+    p.log = [Vec::new(), Vec::new()];
+    p.advance(Duration::from_secs(300));
+    assert!(p.established() && p.downs(A).is_empty() && p.downs(B).is_empty(), "and it stays");
+}
+
+#[test]
+fn open_on_a_second_connection_keeps_the_higher_identifiers_connection() {
+    // RFC 4271 §6.8 by hand: A (10.0.0.1) has its own connection in OpenConfirm when
+    // the OPEN of B (10.0.0.2, higher) arrives on B's connection: B's wins.
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.passive = true;
+    let mut p = Pair::new(a, cfg("10.0.0.2", 65001, 65000));
+    p.peers[A].handle(Input::Start, p.now);
+    let open = |id: u32| {
+        Message::Open(bgp_core::wire::Open {
+            my_as: 65001,
+            hold_time: 90,
+            router_id: Ipv4Addr::new(10, 0, 0, id as u8),
+            capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
+        })
+    };
+    let ours = ConnId(1);
+    let theirs = ConnId(2);
+    p.peers[A].handle(Input::Connected(ours), p.now);
+    p.peers[A].handle(Input::Accepted(theirs), p.now);
+    p.peers[A].handle(Input::Message(ours, open(2)), p.now);
+    assert_eq!(p.peers[A].state(), State::OpenConfirm, "no comparison against a connection in OpenSent");
+    p.peers[A].handle(Input::Message(theirs, open(2)), p.now);
+    let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
+    assert!(out.contains(&Output::Close(ours)), "{out:?}");
+    assert!(!out.contains(&Output::Close(theirs)), "{out:?}");
 }
 
 #[test]
@@ -211,7 +247,7 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     let mut b = cfg("10.0.0.2", 65001, 65000);
     b.passive = true;
     let mut p = Pair::new(cfg("10.0.0.1", 65000, 65002), b);
-    p.start();
+    p.start_raw();
     assert!(!p.established());
     let n = p.sent_notifications(A);
     assert_eq!(n[0].code, ErrorCode::Open(OpenError::BadPeerAs));
@@ -316,7 +352,7 @@ fn no_common_family_is_an_unsupported_capability() {
     let mut b = cfg("10.0.0.2", 65001, 65000);
     b.families = vec![Family::IPV4_UNICAST];
     let mut p = Pair::new(a, b);
-    p.start();
+    p.start_raw();
     assert!(!p.established());
     let sent: Vec<_> = [A, B].iter().flat_map(|&s| p.sent_notifications(s)).map(|n| n.code).collect();
     assert!(sent.contains(&ErrorCode::Open(OpenError::UnsupportedCapability)), "{sent:?}");
