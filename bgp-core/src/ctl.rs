@@ -34,6 +34,9 @@ pub enum Command {
     NeighborShutdown { address: IpAddr, message: Option<String> },
     /// Undo `NeighborShutdown`.
     NeighborEnable { address: IpAddr },
+    /// Read the configuration file again and apply it; a file with an error changes
+    /// nothing and the error is the reply.
+    Reload,
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },

@@ -71,7 +71,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(supervisor::run(config)) {
+    match runtime.block_on(supervisor::run(config, args.config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -170,13 +170,16 @@ mod tests {
         let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         set_md5(&listener, addr.ip(), None, "s3cret").unwrap();
+        // GTSM on both ends: the SYN-ACK must leave the listener with TTL 255 too.
+        set_gtsm(&listener, false, 1).unwrap();
         let opts = ConnectOptions {
             local: None,
             password: Some("s3cret"),
             ttl_security: Some(1),
             timeout: Duration::from_secs(5),
         };
-        let (conn, acc) = tokio::join!(connect(addr, opts), listener.accept());
+        let both = async { tokio::join!(connect(addr, opts), listener.accept()) };
+        let (conn, acc) = tokio::time::timeout(Duration::from_secs(10), both).await.expect("connect and accept");
         conn.unwrap();
         acc.unwrap();
         // A wrong key: the SYN is dropped by the kernel, the connect times out.

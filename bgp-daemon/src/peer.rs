@@ -90,6 +90,9 @@ pub enum StopMode {
     GracefulRestart,
     /// Cease / Administrative Shutdown (Hard Reset when the N bit was negotiated).
     Shutdown(Option<String>),
+    /// Cease with this subcode (Hard Reset when the N bit was negotiated): the
+    /// neighbor was removed from or changed in the configuration.
+    Cease(Cease),
 }
 
 pub enum PeerCmd {
@@ -289,6 +292,9 @@ impl PeerTask {
                 let n =
                     Notification::cease_with_message(Cease::AdministrativeShutdown, message.as_deref().unwrap_or(""));
                 Some(self.hard(n))
+            }
+            StopMode::Cease(subcode) => {
+                Some(self.hard(Notification::new(wire::ErrorCode::Cease(subcode), Bytes::new())))
             }
         };
         self.fsm.handle(Input::Stop { notification }, Instant::now());

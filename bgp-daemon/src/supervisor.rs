@@ -19,15 +19,18 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use bgp_core::config::{Config, OnStop};
+use bgp_core::config::{Config, Neighbor, OnStop};
 use bgp_core::ctl::{Command, Reply};
-use tokio::net::TcpStream;
+use bgp_core::wire::Cease;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::control::{self, ControlRequest};
 use crate::net;
@@ -37,11 +40,13 @@ const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct Supervisor {
     config: Config,
+    config_path: PathBuf,
+    listeners: Vec<(SocketAddr, Arc<TcpListener>)>,
     peers: BTreeMap<IpAddr, PeerHandle>,
     events_tx: mpsc::Sender<PeerEvent>,
 }
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let global = config.global.clone();
     let socket = control::bind(&global.control_socket)
         .with_context(|| format!("control socket {}", global.control_socket.display()))?;
@@ -50,25 +55,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let (accept_tx, mut accept_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
     let mut listeners = Vec::new();
+    let mut listen_tasks = Vec::new();
     for &addr in &global.listen {
-        let listener = net::listen(addr).with_context(|| format!("listening on {addr}"))?;
-        for n in config.neighbors.iter().filter(|n| n.address.is_ipv6() == addr.is_ipv6()) {
-            if let Some(key) = &n.settings.password {
-                net::set_md5(&listener, n.address, None, key)
-                    .with_context(|| format!("TCP-MD5 key for {} on {addr}", n.address))?;
-            }
-        }
-        for r in config.neighbor_ranges.iter().filter(|r| r.prefix.addr().is_ipv6() == addr.is_ipv6()) {
-            if let Some(key) = &r.settings.password {
-                net::set_md5(&listener, r.prefix.network(), Some(r.prefix.prefix_len()), key)
-                    .with_context(|| format!("TCP-MD5 key for {} on {addr}", r.prefix))?;
-            }
-        }
+        let listener = Arc::new(net::listen(addr).with_context(|| format!("listening on {addr}"))?);
+        set_md5_keys(&listener, addr, &config, true).with_context(|| format!("TCP-MD5 keys on {addr}"))?;
         info!(%addr, "listening");
         let tx = accept_tx.clone();
-        listeners.push(tokio::spawn(async move {
+        let l = listener.clone();
+        listen_tasks.push(tokio::spawn(async move {
             loop {
-                match listener.accept().await {
+                match l.accept().await {
                     Ok((stream, remote)) => {
                         if tx.send((stream, remote)).await.is_err() {
                             return;
@@ -81,10 +77,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 }
             }
         }));
+        listeners.push((addr, listener));
     }
 
     let (events_tx, mut events_rx) = mpsc::channel(64);
-    let mut sup = Supervisor { config, peers: BTreeMap::new(), events_tx };
+    let mut sup = Supervisor { config, config_path, listeners, peers: BTreeMap::new(), events_tx };
     for n in &sup.config.neighbors {
         let handle = peer::spawn(NeighborSpec::configured(n, &global), sup.events_tx.clone());
         sup.peers.insert(n.address, handle);
@@ -100,10 +97,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
     let stop_mode = loop {
         tokio::select! {
             _ = sigterm.recv() => break on_stop.clone(),
             _ = sigint.recv() => break on_stop.clone(),
+            _ = sighup.recv() => {
+                let _ = sup.reload().await;
+            }
             Some((stream, remote)) = accept_rx.recv() => sup.accepted(stream, remote).await,
             Some(PeerEvent::Gone(addr)) = events_rx.recv() => {
                 if sup.peers.get(&addr).is_some_and(|p| p.dynamic && p.tx.is_closed()) {
@@ -118,7 +119,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     info!(?stop_mode, "stopping");
-    for l in &listeners {
+    for l in &listen_tasks {
         l.abort();
     }
     sup.stop(stop_mode).await;
@@ -203,6 +204,17 @@ impl Supervisor {
             Command::NeighborEnable { address } => {
                 self.neighbor_command(address, PeerCmd::Enable, "enabled", &replies).await
             }
+            Command::Reload => {
+                let reply = match self.reload().await {
+                    Ok(message) => Reply::Done { message },
+                    Err(message) => Reply::Error { message },
+                };
+                let ok = matches!(reply, Reply::Done { .. });
+                let _ = replies.send(reply).await;
+                if ok {
+                    let _ = replies.send(Reply::End).await;
+                }
+            }
             Command::Shutdown { message } => {
                 let _ = replies.send(Reply::Done { message: "bgp-daemon is shutting down".into() }).await;
                 let _ = replies.send(Reply::End).await;
@@ -238,6 +250,115 @@ impl Supervisor {
             warn!("some neighbors did not stop within 5 s");
         }
     }
+}
+
+impl Supervisor {
+    /// Two-phase reload: the new file is read and validated completely first; any
+    /// error leaves the running configuration untouched. Then neighbors are diffed:
+    /// removed ones close with Cease / Peer De-configured, changed ones restart with
+    /// Cease / Other Configuration Change, new ones start.
+    async fn reload(&mut self) -> Result<String, String> {
+        let new = match bgp_core::config::load(&self.config_path) {
+            Ok(c) => c,
+            Err(e) => {
+                error!("reload refused, keeping the running configuration: {e}");
+                return Err(e.to_string());
+            }
+        };
+        let old = self.config.clone();
+        if new.global.listen != old.global.listen || new.global.control_socket != old.global.control_socket {
+            let message = format!(
+                "{}: global.listen and global.control_socket apply at start only: restart bgp-daemon",
+                self.config_path.display()
+            );
+            error!("reload refused, keeping the running configuration: {message}");
+            return Err(message);
+        }
+        // Session parameters of every neighbor come from [global] too.
+        let global_changed = new.global != old.global;
+        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        for n in &old.neighbors {
+            let stop = match new.neighbor(n.address) {
+                None => Some(Cease::PeerDeconfigured),
+                Some(m) if global_changed || !same_but_shutdown(n, m) => Some(Cease::OtherConfigurationChange),
+                Some(m) if m.shutdown != n.shutdown => {
+                    let cmd = if m.shutdown { PeerCmd::Shutdown(None) } else { PeerCmd::Enable };
+                    if let Some(p) = self.peers.get(&n.address) {
+                        let _ = p.tx.send(cmd).await;
+                    }
+                    changed += 1;
+                    None
+                }
+                Some(_) => None,
+            };
+            if let Some(subcode) = stop {
+                self.stop_peer(n.address, subcode).await;
+                if subcode == Cease::PeerDeconfigured {
+                    removed += 1;
+                } else {
+                    changed += 1;
+                }
+            }
+        }
+        // Dynamic neighbors whose range went away or changed start over.
+        let dynamic: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.dynamic).map(|(a, _)| *a).collect();
+        for addr in dynamic {
+            if global_changed || old.range_for(addr) != new.range_for(addr) || new.neighbor(addr).is_some() {
+                self.stop_peer(addr, Cease::OtherConfigurationChange).await;
+            }
+        }
+        for (addr, listener) in &self.listeners {
+            if let Err(e) =
+                set_md5_keys(listener, *addr, &old, false).and_then(|_| set_md5_keys(listener, *addr, &new, true))
+            {
+                warn!(%addr, error = %e, "updating TCP-MD5 keys");
+            }
+        }
+        for n in &new.neighbors {
+            if !self.peers.contains_key(&n.address) {
+                let handle = peer::spawn(NeighborSpec::configured(n, &new.global), self.events_tx.clone());
+                self.peers.insert(n.address, handle);
+                if old.neighbor(n.address).is_none() {
+                    added += 1;
+                }
+            }
+        }
+        self.config = new;
+        let message =
+            format!("reloaded {}: {added} added, {removed} removed, {changed} changed", self.config_path.display());
+        info!("{message}");
+        Ok(message)
+    }
+
+    async fn stop_peer(&mut self, addr: IpAddr, subcode: Cease) {
+        if let Some(p) = self.peers.remove(&addr) {
+            let (tx, rx) = oneshot::channel();
+            if p.tx.send(PeerCmd::Stop(StopMode::Cease(subcode), tx)).await.is_ok() {
+                let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+            }
+        }
+    }
+}
+
+/// Whether two neighbor entries differ at most in `shutdown`, which needs no restart.
+fn same_but_shutdown(a: &Neighbor, b: &Neighbor) -> bool {
+    Neighbor { shutdown: b.shutdown, ..a.clone() } == *b
+}
+
+/// Installs (or, with `install` false, removes) the TCP-MD5 keys of every neighbor and
+/// range of `config` whose family matches the listener's.
+fn set_md5_keys(listener: &TcpListener, addr: SocketAddr, config: &Config, install: bool) -> std::io::Result<()> {
+    for n in config.neighbors.iter().filter(|n| n.address.is_ipv6() == addr.is_ipv6()) {
+        if let Some(key) = &n.settings.password {
+            net::set_md5(listener, n.address, None, if install { key } else { "" })?;
+        }
+    }
+    for r in config.neighbor_ranges.iter().filter(|r| r.prefix.addr().is_ipv6() == addr.is_ipv6()) {
+        if let Some(key) = &r.settings.password {
+            net::set_md5(listener, r.prefix.network(), Some(r.prefix.prefix_len()), if install { key } else { "" })?;
+        }
+    }
+    Ok(())
 }
 
 async fn futures_join(waits: Vec<oneshot::Receiver<()>>) {

@@ -79,6 +79,13 @@ enum TopCommand {
         #[command(subcommand)]
         action: NeighborAction,
     },
+    /// Read the configuration file again and apply it
+    ///
+    /// Added neighbors start, removed ones are closed (Cease / Peer De-configured),
+    /// changed ones restart with the new settings. A file with an error changes
+    /// nothing: the daemon keeps running with its old configuration and the error
+    /// (FILE:LINE:COLUMN: KEY: ...) is printed.
+    Reload,
     /// Stop bgp-daemon, telling every peer to drop our routes now
     ///
     /// Each session is closed with a Cease / Administrative Shutdown NOTIFICATION
@@ -197,6 +204,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             done(cli.json, &client.execute(command)?)
         }
+        TopCommand::Reload => done(cli.json, &client.execute(Command::Reload)?),
         TopCommand::Shutdown { message } => {
             done(cli.json, &client.execute(Command::Shutdown { message: message.clone() })?)
         }
