@@ -166,16 +166,18 @@ impl Nlri {
     /// Appends the wire form. The caller picks `add_path` from the session context
     /// and the prefix's family.
     pub fn encode(&self, add_path: bool, out: &mut BytesMut) {
-        if add_path {
-            out.put_u32(self.path_id);
-        }
+        // Assembled on the stack and appended with one call: each small put into a
+        // `BytesMut` is an out-of-line copy, and this runs once per prefix sent.
+        let mut buf = [0u8; 4 + 1 + 16];
+        buf[..4].copy_from_slice(&self.path_id.to_be_bytes());
         let len = self.prefix.prefix_len();
-        let n = usize::from(len).div_ceil(8);
-        out.put_u8(len);
+        buf[4] = len;
         match self.prefix {
-            Prefix::V4(p) => out.put_slice(&p.addr.octets()[..n]),
-            Prefix::V6(p) => out.put_slice(&p.addr.octets()[..n]),
+            Prefix::V4(p) => buf[5..9].copy_from_slice(&p.addr.octets()),
+            Prefix::V6(p) => buf[5..21].copy_from_slice(&p.addr.octets()),
         }
+        let from = if add_path { 0 } else { 4 };
+        out.put_slice(&buf[from..5 + usize::from(len).div_ceil(8)]);
     }
 }
 
@@ -239,15 +241,30 @@ pub fn decode_nlri(data: &[u8], afi: Afi, add_path: bool, out: &mut Vec<Nlri>) -
         }
         let len = data[pos];
         let n = usize::from(len).div_ceil(8);
-        let bytes = &data[pos + 1..pos + 1 + n];
         pos += 1 + n;
+        let bytes = &data[pos - n..pos];
+        // Where the field has room, load a whole address's worth of octets (a fixed-size
+        // read rather than a variable-length copy); the mask clears what belongs to the
+        // next entry.
         let prefix = if v6 {
-            let mut octets = [0u8; 16];
-            octets[..n].copy_from_slice(bytes);
+            let octets = match data[pos - n..].first_chunk::<16>() {
+                Some(window) => *window,
+                None => {
+                    let mut octets = [0u8; 16];
+                    octets[..n].copy_from_slice(bytes);
+                    octets
+                }
+            };
             Prefix::V6(Prefix6 { addr: Ipv6Addr::from(u128::from_be_bytes(octets) & mask128(len)), len })
         } else {
-            let mut octets = [0u8; 4];
-            octets[..n].copy_from_slice(bytes);
+            let octets = match data[pos - n..].first_chunk::<4>() {
+                Some(window) => *window,
+                None => {
+                    let mut octets = [0u8; 4];
+                    octets[..n].copy_from_slice(bytes);
+                    octets
+                }
+            };
             Prefix::V4(Prefix4 { addr: Ipv4Addr::from(u32::from_be_bytes(octets) & mask32(len)), len })
         };
         out.push(Nlri { path_id, prefix });

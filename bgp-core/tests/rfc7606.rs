@@ -103,7 +103,10 @@ fn discarded(update: &Update, type_code: u8) {
         "{:?}",
         update.errors
     );
-    assert_eq!(update.announcements().count(), update.nlri.len() + update.attrs.mp_reach.as_ref().map_or(0, |r| r.nlri.len()));
+    assert_eq!(
+        update.announcements().count(),
+        update.nlri.len() + update.attrs.mp_reach.as_ref().map_or(0, |r| r.nlri.len())
+    );
 }
 
 fn with(extra: &[u8]) -> Vec<u8> {
@@ -148,7 +151,11 @@ fn header_keepalive_must_be_19_octets() {
 fn header_message_shorter_than_its_type_allows() {
     for (kind, body_len) in [(1u8, 9usize), (2, 3), (3, 1)] {
         let e = decode_message(&frame(kind, &vec![0; body_len]), &IBGP).unwrap_err();
-        assert_eq!(e.notification().code, ErrorCode::MessageHeader(MessageHeaderError::BadMessageLength), "type {kind}");
+        assert_eq!(
+            e.notification().code,
+            ErrorCode::MessageHeader(MessageHeaderError::BadMessageLength),
+            "type {kind}"
+        );
     }
 }
 
