@@ -1126,7 +1126,7 @@ fn consider(
     if node.start <= target.start && target.end <= node.end {
         let len = node.end - node.start;
         // `<=`: on a tie the later (deeper) node wins.
-        if best.as_ref().map_or(true, |b| len <= b.len) {
+        if best.as_ref().is_none_or(|b| len <= b.len) {
             *best = Some(Found { len, path: path.to_string(), value_type });
         }
     }

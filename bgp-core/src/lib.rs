@@ -13,9 +13,11 @@
 //!   communication), and RFC 7606 (revised UPDATE error handling) throughout.
 //! - [`prefix`] and [`types`]: compact prefix keys and address families.
 
+pub mod attrs;
 pub mod config;
 pub mod ctl;
 pub mod fsm;
 pub mod prefix;
+pub mod rib;
 pub mod types;
 pub mod wire;

@@ -459,7 +459,7 @@ impl Netns {
     /// `<lab>/<namespace>-<dev>.pcap` until the namespace is dropped. Returns whether
     /// a capture runs.
     pub fn capture(&mut self, lab: &Lab, dev: &str) -> bool {
-        if !std::env::var_os("INTEROP_PCAP").is_some_and(|v| v != "0") || !in_path("tshark") {
+        if std::env::var_os("INTEROP_PCAP").is_none_or(|v| v == "0") || !in_path("tshark") {
             return false;
         }
         let file = lab.path(&format!("{}-{dev}.pcap", self.name));

@@ -352,7 +352,7 @@ impl fmt::Display for NextHop {
 }
 
 /// MP_REACH_NLRI of a prefix family (RFC 4760 §3).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MpReach {
     pub family: Family,
     pub next_hop: NextHop,
@@ -360,7 +360,7 @@ pub struct MpReach {
 }
 
 /// MP_UNREACH_NLRI of a prefix family (RFC 4760 §4).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MpUnreach {
     pub family: Family,
     pub withdrawn: Vec<Nlri>,
@@ -368,7 +368,7 @@ pub struct MpUnreach {
 
 /// Every path attribute of one UPDATE. Lists are empty when the attribute is absent
 /// (an empty list is malformed on the wire, RFC 7606 §7.8, §7.10, §7.14; RFC 8092 §6).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PathAttrs {
     pub origin: Option<Origin>,
     pub as_path: Option<AsPath>,

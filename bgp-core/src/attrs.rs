@@ -1,0 +1,158 @@
+//! Interned path attribute sets: each distinct set is stored once, shared by every
+//! route that carries it, and freed when the last route lets go (OpenBGPD's
+//! `path_get`/`path_put`, BIRD's `rta_lookup`/`rta_free`).
+//!
+//! A route then holds a 4-byte [`AttrId`]; the decision process and update grouping
+//! compare ids, never attribute contents. The store has one owner (the RIB), so it
+//! needs no locks: ids are indexes into a slab, with a hash index for lookups.
+//!
+//! Memory: one `Arc<PathAttrs>` per distinct set (shared by the slab and the index),
+//! a 16-byte slot, and one index entry. With ~8 prefixes per set, as on the Internet,
+//! that is a few tens of bytes per route.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::wire::PathAttrs;
+
+/// Handle of an interned attribute set. Equal ids mean equal attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttrId(u32);
+
+impl AttrId {
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+struct Slot {
+    attrs: Option<Arc<PathAttrs>>,
+    refs: u32,
+}
+
+/// The index key: attribute contents, shared with the slab.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key(Arc<PathAttrs>);
+
+/// The interner. Every `intern` must be paired with a `release` of the same id.
+#[derive(Default)]
+pub struct AttrStore {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    index: HashMap<Key, AttrId>,
+}
+
+/// Counts for `show summary` and metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AttrStats {
+    /// Distinct attribute sets held.
+    pub sets: usize,
+    /// References held by routes.
+    pub refs: u64,
+}
+
+impl AttrStore {
+    pub fn new() -> AttrStore {
+        AttrStore::default()
+    }
+
+    /// The id of `attrs`, adding it if new; takes one reference. NLRI must already be
+    /// stripped: an MP route's set keeps MP_REACH_NLRI only for its family and next hop.
+    pub fn intern(&mut self, attrs: PathAttrs) -> AttrId {
+        debug_assert!(
+            attrs.mp_reach.as_ref().is_none_or(|r| r.nlri.is_empty()) && attrs.mp_unreach.is_none(),
+            "interned attributes carry no NLRI"
+        );
+        let key = Key(Arc::new(attrs));
+        if let Some(&id) = self.index.get(&key) {
+            self.slots[id.0 as usize].refs += 1;
+            return id;
+        }
+        let slot = Slot { attrs: Some(key.0.clone()), refs: 1 };
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = slot;
+                AttrId(i)
+            }
+            None => {
+                self.slots.push(slot);
+                AttrId(u32::try_from(self.slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets"))
+            }
+        };
+        self.index.insert(key, id);
+        id
+    }
+
+    /// Takes another reference to an id already held.
+    pub fn retain(&mut self, id: AttrId) {
+        self.slots[id.0 as usize].refs += 1;
+    }
+
+    /// Drops one reference; the set is freed with its last one.
+    pub fn release(&mut self, id: AttrId) {
+        let slot = &mut self.slots[id.0 as usize];
+        debug_assert!(slot.refs > 0, "invariant: release of an unreferenced attribute set");
+        slot.refs -= 1;
+        if slot.refs == 0 {
+            let attrs = slot.attrs.take().expect("invariant: a referenced slot holds its attributes");
+            self.index.remove(&Key(attrs));
+            self.free.push(id.0);
+        }
+    }
+
+    /// The attributes of a held id.
+    pub fn get(&self, id: AttrId) -> &PathAttrs {
+        self.slots[id.0 as usize].attrs.as_deref().expect("invariant: get of a freed attribute set")
+    }
+
+    /// A shared handle, for callers that keep attributes beyond the store's borrow.
+    pub fn get_arc(&self, id: AttrId) -> Arc<PathAttrs> {
+        self.slots[id.0 as usize].attrs.clone().expect("invariant: get of a freed attribute set")
+    }
+
+    pub fn stats(&self) -> AttrStats {
+        AttrStats { sets: self.index.len(), refs: self.slots.iter().map(|s| u64::from(s.refs)).sum() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AsPath, Origin};
+
+    fn attrs(asn: u32) -> PathAttrs {
+        PathAttrs { origin: Some(Origin::Igp), as_path: Some(AsPath::from_sequence(vec![asn])), ..PathAttrs::default() }
+    }
+
+    #[test]
+    fn equal_sets_share_one_id_and_free_with_the_last_reference() {
+        let mut store = AttrStore::new();
+        let a = store.intern(attrs(65001));
+        let b = store.intern(attrs(65001));
+        let c = store.intern(attrs(65002));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(store.stats(), AttrStats { sets: 2, refs: 3 });
+        store.release(a);
+        assert_eq!(store.get(b).as_path.as_ref().unwrap().to_string(), "65001");
+        store.release(b);
+        assert_eq!(store.stats(), AttrStats { sets: 1, refs: 1 });
+        // The freed slot is reused, and the old contents are not found any more.
+        let d = store.intern(attrs(65003));
+        assert_eq!(d, a);
+        assert_eq!(store.get(d).as_path.as_ref().unwrap().to_string(), "65003");
+        let e = store.intern(attrs(65001));
+        assert_ne!(e, d);
+    }
+
+    #[test]
+    fn retain_counts() {
+        let mut store = AttrStore::new();
+        let a = store.intern(attrs(1));
+        store.retain(a);
+        store.release(a);
+        assert_eq!(store.stats().sets, 1);
+        store.release(a);
+        assert_eq!(store.stats().sets, 0);
+    }
+}

@@ -1,0 +1,526 @@
+//! The routing information base: every path of every prefix, from BGP peers and from
+//! local sources (static, later kernel and Kubernetes), the decision over them, and
+//! what changed.
+//!
+//! Data flow: a source's routes enter with [`RibState::apply_update`] (a decoded
+//! UPDATE from a peer: RFC 7606 outcomes already applied, loop checks and import
+//! policy run here) or [`RibState::announce`]/[`RibState::withdraw`] (local sources).
+//! Each touched prefix is marked dirty; [`RibState::decide`] then runs the decision
+//! process once per dirty prefix (so a burst of UPDATEs costs one decision per
+//! prefix) and returns the [`Change`]s for the FIB and for export.
+//!
+//! Driver contract: one owner calls `apply_*`/`announce`/`withdraw` as inputs arrive
+//! and `decide` at the end of each batch. Nothing here blocks, reads a clock or does
+//! I/O.
+//!
+//! Storage: a route is a [`Path`] of 20 bytes (source, path id, two attribute handles,
+//! flags) in its prefix's entry; attribute sets are interned ([`crate::attrs`]). The
+//! Adj-RIB-In before import policy is the `attrs_in` handle of each path (the same id
+//! when the policy changed nothing); paths the policy rejected stay, flagged, so a
+//! policy change or route refresh can re-evaluate them without the peer resending.
+
+pub mod decision;
+pub mod export;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::attrs::{AttrId, AttrStats, AttrStore};
+use crate::prefix::{Nlri, Prefix};
+use crate::types::Family;
+use crate::wire::{MpReach, PathAttrs, Update};
+use decision::{Candidate, Step};
+
+/// A source of routes: one BGP peer, or one local source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u32);
+
+/// What the RIB knows about a BGP peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub address: IpAddr,
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// In our AS (iBGP).
+    pub internal: bool,
+    /// A route reflector client of ours (RFC 4456).
+    pub rr_client: bool,
+    /// How many times our AS may appear in a received AS_PATH (0: none).
+    pub allow_as_in: u8,
+}
+
+/// Where a source's routes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Peer(PeerInfo),
+    Static,
+    Kernel,
+    Kubernetes,
+}
+
+impl SourceKind {
+    pub fn is_local(&self) -> bool {
+        !matches!(self, SourceKind::Peer(_))
+    }
+    pub fn peer(&self) -> Option<&PeerInfo> {
+        match self {
+            SourceKind::Peer(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// The speaker's own identity, as the decision and loop checks need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RibConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// RFC 4456 cluster id; the router id unless configured.
+    pub cluster_id: Ipv4Addr,
+    /// Most paths in an ECMP set.
+    pub multipath: usize,
+    pub always_compare_med: bool,
+}
+
+pub mod flags {
+    /// Kept over a peer's graceful restart, until its End-of-RIB (RFC 4724 §4.2).
+    pub const STALE: u8 = 1;
+    /// Refused by the import policy or a loop check; not a candidate.
+    pub const REJECTED: u8 = 2;
+}
+
+/// One path of a prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Path {
+    pub source: SourceId,
+    pub path_id: u32,
+    /// After import policy.
+    pub attrs: AttrId,
+    /// As received (before import policy).
+    pub attrs_in: AttrId,
+    pub flags: u8,
+}
+
+impl Path {
+    pub fn is_candidate(&self) -> bool {
+        self.flags & flags::REJECTED == 0
+    }
+    pub fn is_stale(&self) -> bool {
+        self.flags & flags::STALE != 0
+    }
+    /// Same source, path id, attributes and candidacy: what forwarding and export see
+    /// (the stale mark does not count).
+    pub fn same_route(&self, other: &Path) -> bool {
+        (self.source, self.path_id, self.attrs, self.is_candidate())
+            == (other.source, other.path_id, other.attrs, other.is_candidate())
+    }
+}
+
+/// A prefix's paths: candidates first, the best at 0 and the ECMP set at the front.
+#[derive(Clone, Debug, Default)]
+pub struct Entry {
+    pub paths: Vec<Path>,
+    /// How many paths at the front form the ECMP set (0: no usable path).
+    pub multipath: u8,
+    /// Why `paths[0]` won.
+    pub step: Option<Step>,
+    dirty: bool,
+    /// A path of the ECMP set was replaced or removed since the last decision, so
+    /// the selection changed even if the same sources stay selected.
+    selection_touched: bool,
+}
+
+impl Entry {
+    /// Removes the path at `i`, keeping the ECMP set at the front consistent.
+    fn remove_at(&mut self, i: usize) -> Path {
+        if i < usize::from(self.multipath) {
+            self.multipath -= 1;
+            self.selection_touched = true;
+        }
+        self.paths.remove(i)
+    }
+}
+
+impl Entry {
+    pub fn best(&self) -> Option<&Path> {
+        (self.multipath > 0).then(|| &self.paths[0])
+    }
+    pub fn multipath_paths(&self) -> &[Path] {
+        &self.paths[..usize::from(self.multipath)]
+    }
+}
+
+/// What one decision round changed for one prefix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub prefix: Prefix,
+    /// The new best path and ECMP set (empty: the prefix is gone).
+    pub multipath: Vec<Path>,
+}
+
+/// Why a received route was not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    AsLoop,
+    OriginatorIsUs,
+    ClusterLoop,
+    ImportPolicy,
+}
+
+/// The import policy's answer for one route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Import {
+    Reject,
+    /// Accepted as received.
+    Accept,
+    /// Accepted with these attributes (what the policy set).
+    Modified(Box<PathAttrs>),
+}
+
+/// Counts of one UPDATE's effect, for logs and `show neighbors`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub announced: usize,
+    pub rejected: usize,
+    pub withdrawn: usize,
+}
+
+#[derive(Default)]
+struct SourceState {
+    kind: Option<SourceKind>,
+    /// Paths held, and how many are candidates (prefixes received / accepted).
+    paths: usize,
+    accepted: usize,
+}
+
+pub struct RibState {
+    cfg: RibConfig,
+    attrs: AttrStore,
+    sources: Vec<SourceState>,
+    table: HashMap<Prefix, Entry>,
+    dirty: Vec<Prefix>,
+}
+
+impl RibState {
+    pub fn new(cfg: RibConfig) -> RibState {
+        RibState { cfg, attrs: AttrStore::new(), sources: Vec::new(), table: HashMap::new(), dirty: Vec::new() }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.cfg
+    }
+
+    pub fn attrs(&self) -> &AttrStore {
+        &self.attrs
+    }
+
+    pub fn add_source(&mut self, kind: SourceKind) -> SourceId {
+        let free = self.sources.iter().position(|s| s.kind.is_none());
+        let i = free.unwrap_or_else(|| {
+            self.sources.push(SourceState::default());
+            self.sources.len() - 1
+        });
+        self.sources[i] = SourceState { kind: Some(kind), paths: 0, accepted: 0 };
+        SourceId(u32::try_from(i).expect("invariant: fewer than 2^32 sources"))
+    }
+
+    pub fn source(&self, id: SourceId) -> Option<&SourceKind> {
+        self.sources.get(id.0 as usize).and_then(|s| s.kind.as_ref())
+    }
+
+    /// (paths held, paths accepted) of a source.
+    pub fn source_counts(&self, id: SourceId) -> (usize, usize) {
+        self.sources.get(id.0 as usize).map_or((0, 0), |s| (s.paths, s.accepted))
+    }
+
+    /// Withdraws every path of the source and forgets it.
+    pub fn remove_source(&mut self, id: SourceId) {
+        self.retain_paths(|_, p| p.source != id);
+        if let Some(s) = self.sources.get_mut(id.0 as usize) {
+            *s = SourceState::default();
+        }
+    }
+
+    /// Graceful restart helper (RFC 4724 §4.2): the source's paths stay but are stale.
+    pub fn mark_stale(&mut self, id: SourceId) {
+        for (prefix, entry) in &mut self.table {
+            let mut touched = false;
+            for p in entry.paths.iter_mut().filter(|p| p.source == id) {
+                p.flags |= flags::STALE;
+                touched = true;
+            }
+            if touched && !entry.dirty {
+                entry.dirty = true;
+                self.dirty.push(*prefix);
+            }
+        }
+    }
+
+    /// Drops the source's stale paths of `family` (its End-of-RIB arrived), or of
+    /// every family (the restart time ran out).
+    pub fn sweep_stale(&mut self, id: SourceId, family: Option<Family>) {
+        self.retain_paths(|prefix, p| {
+            !(p.source == id && p.is_stale() && family.is_none_or(|f| f.afi == prefix.afi()))
+        });
+    }
+
+    fn retain_paths(&mut self, mut keep: impl FnMut(&Prefix, &Path) -> bool) {
+        for (prefix, entry) in &mut self.table {
+            let mut i = 0;
+            let mut removed = false;
+            while i < entry.paths.len() {
+                if keep(prefix, &entry.paths[i]) {
+                    i += 1;
+                    continue;
+                }
+                let p = entry.remove_at(i);
+                let s = &mut self.sources[p.source.0 as usize];
+                s.paths -= 1;
+                s.accepted -= usize::from(p.is_candidate());
+                release_path(&mut self.attrs, &p);
+                removed = true;
+            }
+            if removed && !entry.dirty {
+                entry.dirty = true;
+                self.dirty.push(*prefix);
+            }
+        }
+    }
+
+    /// Applies a decoded UPDATE from peer `source`: withdrawals, then announcements,
+    /// each through the loop checks and `import`, the import policy.
+    pub fn apply_update(
+        &mut self,
+        source: SourceId,
+        update: &Update,
+        import: &mut dyn FnMut(Prefix, &PathAttrs) -> Import,
+    ) -> Applied {
+        let mut applied = Applied::default();
+        for (_, nlri) in update.withdrawals() {
+            applied.withdrawn += usize::from(self.remove_path(source, nlri));
+        }
+        if update.treat_as_withdraw() {
+            return applied;
+        }
+        let base = strip_nlri(&update.attrs);
+        let rejection = self.loop_check(source, &base);
+        if !update.nlri.is_empty() {
+            self.import_group(source, &update.nlri, base.clone(), rejection, import, &mut applied);
+        }
+        if let Some(r) = &update.attrs.mp_reach {
+            // An MP route's interned set keeps MP_REACH_NLRI for its next hop.
+            let mut a = base;
+            a.next_hop = None;
+            a.mp_reach = Some(MpReach { family: r.family, next_hop: r.next_hop, nlri: Vec::new() });
+            self.import_group(source, &r.nlri, a, rejection, import, &mut applied);
+        }
+        applied
+    }
+
+    /// Routes of one UPDATE that share `attrs` (the NLRI field, or MP_REACH_NLRI).
+    fn import_group(
+        &mut self,
+        source: SourceId,
+        nlri: &[Nlri],
+        attrs: PathAttrs,
+        rejection: Option<Rejection>,
+        import: &mut dyn FnMut(Prefix, &PathAttrs) -> Import,
+        applied: &mut Applied,
+    ) {
+        let attrs_in = self.attrs.intern(attrs);
+        for n in nlri {
+            self.attrs.retain(attrs_in);
+            let verdict = match rejection {
+                Some(_) => Import::Reject,
+                None => import(n.prefix, self.attrs.get(attrs_in)),
+            };
+            let (attrs, flags) = match verdict {
+                Import::Accept => {
+                    self.attrs.retain(attrs_in);
+                    (attrs_in, 0)
+                }
+                Import::Modified(a) => (self.attrs.intern(*a), 0),
+                Import::Reject => {
+                    self.attrs.retain(attrs_in);
+                    (attrs_in, flags::REJECTED)
+                }
+            };
+            if flags == 0 {
+                applied.announced += 1;
+            } else {
+                applied.rejected += 1;
+            }
+            self.insert_path(n.prefix, Path { source, path_id: n.path_id, attrs, attrs_in, flags });
+        }
+        self.attrs.release(attrs_in);
+    }
+
+    /// RFC 4271 §9.1.2 (AS loop), RFC 4456 §8 (ORIGINATOR_ID, CLUSTER_LIST).
+    fn loop_check(&self, source: SourceId, attrs: &PathAttrs) -> Option<Rejection> {
+        let peer = self.source(source)?.peer()?;
+        let ours = attrs
+            .as_path
+            .iter()
+            .flat_map(|p| p.segments.iter())
+            .flat_map(|s| s.asns.iter())
+            .filter(|&&a| a == self.cfg.local_as)
+            .count();
+        if ours > usize::from(peer.allow_as_in) {
+            return Some(Rejection::AsLoop);
+        }
+        if attrs.originator_id == Some(self.cfg.router_id) {
+            return Some(Rejection::OriginatorIsUs);
+        }
+        if attrs.cluster_list.contains(&self.cfg.cluster_id) {
+            return Some(Rejection::ClusterLoop);
+        }
+        None
+    }
+
+    /// A local route (static, kernel, Kubernetes): replaces the source's path for the
+    /// prefix. `attrs` carries its next hop (NEXT_HOP, or MP_REACH with no NLRI).
+    pub fn announce(&mut self, source: SourceId, prefix: Prefix, attrs: PathAttrs) {
+        let id = self.attrs.intern(attrs);
+        self.attrs.retain(id);
+        self.insert_path(prefix, Path { source, path_id: 0, attrs: id, attrs_in: id, flags: 0 });
+    }
+
+    pub fn withdraw(&mut self, source: SourceId, prefix: Prefix) -> bool {
+        self.remove_path(source, &Nlri::new(prefix))
+    }
+
+    fn insert_path(&mut self, prefix: Prefix, path: Path) {
+        let entry = self.table.entry(prefix).or_default();
+        let s = &mut self.sources[path.source.0 as usize];
+        match entry.paths.iter().position(|p| p.source == path.source && p.path_id == path.path_id) {
+            Some(i) => {
+                let old_path = entry.paths[i];
+                entry.paths[i] = path;
+                if i < usize::from(entry.multipath) && !old_path.same_route(&path) {
+                    entry.selection_touched = true;
+                }
+                s.accepted = s.accepted + usize::from(path.is_candidate()) - usize::from(old_path.is_candidate());
+                release_path(&mut self.attrs, &old_path);
+            }
+            None => {
+                entry.paths.push(path);
+                s.paths += 1;
+                s.accepted += usize::from(path.is_candidate());
+            }
+        }
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(prefix);
+        }
+    }
+
+    fn remove_path(&mut self, source: SourceId, nlri: &Nlri) -> bool {
+        let Some(entry) = self.table.get_mut(&nlri.prefix) else { return false };
+        let Some(i) = entry.paths.iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
+            return false;
+        };
+        let path = entry.remove_at(i);
+        let s = &mut self.sources[source.0 as usize];
+        s.paths -= 1;
+        s.accepted -= usize::from(path.is_candidate());
+        release_path(&mut self.attrs, &path);
+        if !entry.dirty {
+            entry.dirty = true;
+            self.dirty.push(nlri.prefix);
+        }
+        true
+    }
+
+    /// Runs the decision for every prefix touched since the last call and returns the
+    /// prefixes whose best path or ECMP set changed.
+    pub fn decide(&mut self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for prefix in std::mem::take(&mut self.dirty) {
+            let Some(entry) = self.table.get_mut(&prefix) else { continue };
+            entry.dirty = false;
+            let touched = std::mem::take(&mut entry.selection_touched);
+            let before: Vec<Path> = entry.multipath_paths().to_vec();
+            // Candidates to the front, in arrival order, then the rejected.
+            entry.paths.sort_by_key(|p| !p.is_candidate());
+            let n = entry.paths.iter().take_while(|p| p.is_candidate()).count();
+            if n == 0 {
+                entry.multipath = 0;
+                entry.step = None;
+            } else {
+                let cands: Vec<Candidate<'_>> =
+                    entry.paths[..n].iter().map(|p| candidate(&self.cfg, &self.sources, &self.attrs, p)).collect();
+                let d = decision::decide(&cands, self.cfg.always_compare_med, self.cfg.multipath);
+                let mut order: Vec<usize> = d.multipath.clone();
+                order.extend((0..n).filter(|i| !d.multipath.contains(i)));
+                let reordered: Vec<Path> = order.iter().map(|&i| entry.paths[i]).collect();
+                entry.paths[..n].copy_from_slice(&reordered);
+                entry.multipath = d.multipath.len() as u8;
+                entry.step = Some(d.step);
+            }
+            let after = entry.multipath_paths();
+            let same = after.len() == before.len() && after.iter().zip(&before).all(|(a, b)| a.same_route(b));
+            if touched || !same {
+                changes.push(Change { prefix, multipath: entry.multipath_paths().to_vec() });
+            }
+            if entry.paths.is_empty() {
+                self.table.remove(&prefix);
+            }
+        }
+        changes
+    }
+
+    pub fn get(&self, prefix: &Prefix) -> Option<&Entry> {
+        self.table.get(prefix)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Prefix, &Entry)> {
+        self.table.iter()
+    }
+
+    /// Prefixes in the table (with at least one path, candidate or not).
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+
+    pub fn attr_stats(&self) -> AttrStats {
+        self.attrs.stats()
+    }
+}
+
+fn release_path(store: &mut AttrStore, p: &Path) {
+    store.release(p.attrs);
+    store.release(p.attrs_in);
+}
+
+fn candidate<'a>(cfg: &RibConfig, sources: &'a [SourceState], store: &'a AttrStore, p: &Path) -> Candidate<'a> {
+    let attrs = store.get(p.attrs);
+    let kind = sources[p.source.0 as usize].kind.as_ref();
+    let peer = kind.and_then(SourceKind::peer);
+    let neighbor_as = attrs
+        .as_path
+        .as_ref()
+        .and_then(|path| path.segments.iter().find(|s| s.kind == crate::wire::SegmentType::Sequence))
+        .and_then(|s| s.asns.first().copied())
+        .unwrap_or(cfg.local_as);
+    Candidate {
+        attrs,
+        reachable: true,
+        local: kind.is_some_and(SourceKind::is_local),
+        external: peer.is_some_and(|p| !p.internal),
+        router_id: peer.map_or(cfg.router_id, |p| p.router_id),
+        peer_address: peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |p| p.address),
+        neighbor_as,
+    }
+}
+
+/// The attributes of an UPDATE without its NLRI (which describe the message).
+fn strip_nlri(attrs: &PathAttrs) -> PathAttrs {
+    PathAttrs { mp_reach: None, mp_unreach: None, ..attrs.clone() }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,281 @@
+use std::net::Ipv4Addr;
+
+use proptest::prelude::*;
+
+use super::*;
+use crate::prefix::Prefix;
+use crate::wire::{AsPath, Community, NextHop, Origin};
+
+const US: u32 = 64513;
+
+fn rib() -> RibState {
+    RibState::new(RibConfig {
+        local_as: US,
+        router_id: "10.10.0.2".parse().unwrap(),
+        cluster_id: "10.10.0.2".parse().unwrap(),
+        multipath: 8,
+        always_compare_med: false,
+    })
+}
+
+fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
+    rib.add_source(SourceKind::Peer(PeerInfo {
+        address: addr.parse().unwrap(),
+        asn,
+        router_id: addr.parse().unwrap_or(Ipv4Addr::new(10, 255, 255, 1)),
+        internal: asn == US,
+        rr_client: asn == US,
+        allow_as_in: 0,
+    }))
+}
+
+fn pfx(s: &str) -> Prefix {
+    s.parse().unwrap()
+}
+
+fn update(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
+    Update {
+        nlri: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(),
+        attrs: PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::from_sequence(path.to_vec())),
+            next_hop: Some(nh.parse().unwrap()),
+            ..PathAttrs::default()
+        },
+        ..Update::default()
+    }
+}
+
+fn withdraw(prefixes: &[&str]) -> Update {
+    Update { withdrawn: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(), ..Update::default() }
+}
+
+fn accept(_: Prefix, _: &PathAttrs) -> Import {
+    Import::Accept
+}
+
+fn best_next_hop(rib: &RibState, p: &str) -> Option<Ipv4Addr> {
+    rib.get(&pfx(p)).and_then(|e| e.best()).and_then(|b| rib.attrs().get(b.attrs).next_hop)
+}
+
+#[test]
+fn best_path_and_changes() {
+    let mut r = rib();
+    let router = peer(&mut r, "10.10.0.1", 64512);
+    let other = peer(&mut r, "10.10.0.9", 64999);
+    let applied = r.apply_update(router, &update(&["0.0.0.0/0", "192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    assert_eq!(applied, Applied { announced: 2, rejected: 0, withdrawn: 0 });
+    r.apply_update(other, &update(&["192.0.2.0/24"], &[64999, 1, 2], "10.10.0.9"), &mut accept);
+    let mut changes = r.decide();
+    changes.sort_by_key(|c| c.prefix);
+    assert_eq!(changes.len(), 2);
+    assert_eq!(best_next_hop(&r, "192.0.2.0/24"), Some("10.10.0.1".parse().unwrap()));
+    assert_eq!(r.get(&pfx("192.0.2.0/24")).unwrap().step, Some(decision::Step::AsPathLength));
+    assert!(r.decide().is_empty(), "nothing dirty, nothing changed");
+    // The best goes: the other path takes over.
+    r.apply_update(router, &withdraw(&["192.0.2.0/24"]), &mut accept);
+    let changes = r.decide();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(best_next_hop(&r, "192.0.2.0/24"), Some("10.10.0.9".parse().unwrap()));
+    // Removing a source withdraws everything it sent.
+    r.remove_source(other);
+    r.remove_source(router);
+    let changes = r.decide();
+    assert!(changes.iter().all(|c| c.multipath.is_empty()));
+    assert!(r.is_empty());
+    assert_eq!(r.attr_stats().sets, 0, "every attribute set freed");
+}
+
+#[test]
+fn attribute_sets_are_shared() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    let prefixes: Vec<String> = (0..200).map(|i| format!("10.{}.{}.0/24", i / 256, i % 256)).collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    r.apply_update(p, &update(&refs, &[64512], "10.10.0.1"), &mut accept);
+    r.decide();
+    assert_eq!(r.attr_stats().sets, 1);
+    assert_eq!(r.source_counts(p), (200, 200));
+    r.apply_update(p, &withdraw(&refs), &mut accept);
+    r.decide();
+    assert_eq!(r.attr_stats().sets, 0);
+    assert_eq!(r.source_counts(p), (0, 0));
+}
+
+#[test]
+fn loops_are_rejected_but_kept() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    let a = r.apply_update(p, &update(&["192.0.2.0/24"], &[64512, US], "10.10.0.1"), &mut accept);
+    assert_eq!(a.rejected, 1);
+    r.decide();
+    let e = r.get(&pfx("192.0.2.0/24")).unwrap();
+    assert!(e.best().is_none() && e.paths.len() == 1 && !e.paths[0].is_candidate());
+    assert_eq!(r.source_counts(p), (1, 0));
+    // allow_as_in lets one occurrence through.
+    let q = r.add_source(SourceKind::Peer(PeerInfo {
+        address: "10.10.0.5".parse().unwrap(),
+        asn: 64512,
+        router_id: "10.10.0.5".parse().unwrap(),
+        internal: false,
+        rr_client: false,
+        allow_as_in: 1,
+    }));
+    assert_eq!(r.apply_update(q, &update(&["192.0.2.0/24"], &[64512, US], "10.10.0.5"), &mut accept).announced, 1);
+    // RFC 4456 §8: our router id as ORIGINATOR_ID, or our cluster id in CLUSTER_LIST.
+    let client = peer(&mut r, "10.10.0.21", US);
+    let mut u = update(&["198.51.100.0/24"], &[], "10.10.0.21");
+    u.attrs.originator_id = Some("10.10.0.2".parse().unwrap());
+    assert_eq!(r.apply_update(client, &u, &mut accept).rejected, 1);
+    let mut u = update(&["198.51.100.0/24"], &[], "10.10.0.21");
+    u.attrs.cluster_list = vec!["10.10.0.2".parse().unwrap()];
+    assert_eq!(r.apply_update(client, &u, &mut accept).rejected, 1);
+}
+
+#[test]
+fn import_policy_edits_and_the_received_form_stays() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    let mut policy = |prefix: Prefix, a: &PathAttrs| {
+        if prefix.prefix_len() > 24 {
+            return Import::Reject;
+        }
+        let mut a = a.clone();
+        a.local_pref = Some(300);
+        Import::Modified(Box::new(a))
+    };
+    let a = r.apply_update(p, &update(&["192.0.2.0/24", "192.0.2.1/32"], &[64512], "10.10.0.1"), &mut policy);
+    assert_eq!((a.announced, a.rejected), (1, 1));
+    r.decide();
+    let e = r.get(&pfx("192.0.2.0/24")).unwrap();
+    let best = e.best().unwrap();
+    assert_eq!(r.attrs().get(best.attrs).local_pref, Some(300));
+    assert_eq!(r.attrs().get(best.attrs_in).local_pref, None, "Adj-RIB-In before policy");
+    assert_eq!(r.attr_stats().sets, 2);
+}
+
+#[test]
+fn graceful_restart_stale_and_sweep() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    r.apply_update(p, &update(&["192.0.2.0/24", "198.51.100.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    r.decide();
+    r.mark_stale(p);
+    assert!(r.decide().is_empty(), "stale routes keep forwarding: no change");
+    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].is_stale());
+    // After the restart the peer sends one of them again, then End-of-RIB.
+    r.apply_update(p, &update(&["192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    r.sweep_stale(p, Some(Family::IPV4_UNICAST));
+    let changes = r.decide();
+    assert_eq!(changes, vec![Change { prefix: pfx("198.51.100.0/24"), multipath: vec![] }]);
+    assert!(!r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].is_stale());
+}
+
+#[test]
+fn ecmp_for_a_loadbalancer_address_announced_by_two_nodes() {
+    let mut r = rib();
+    let n1 = peer(&mut r, "10.10.0.21", US);
+    let n2 = peer(&mut r, "10.10.0.22", US);
+    r.apply_update(n1, &update(&["10.10.100.10/32"], &[], "10.10.0.21"), &mut accept);
+    r.apply_update(n2, &update(&["10.10.100.10/32"], &[], "10.10.0.22"), &mut accept);
+    r.decide();
+    let e = r.get(&pfx("10.10.100.10/32")).unwrap();
+    assert_eq!(e.multipath, 2);
+    assert_eq!(e.paths[0].source, n1, "lower router id is best");
+}
+
+#[test]
+fn ipv6_routes_keep_their_next_hop_in_the_interned_set() {
+    let mut r = rib();
+    let p = peer(&mut r, "fd00::1", 64512);
+    let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
+    let mut u = update(&[], &[64512], "0.0.0.0");
+    u.attrs.next_hop = None;
+    u.attrs.mp_reach =
+        Some(MpReach { family: Family::IPV6_UNICAST, next_hop: nh, nlri: vec![Nlri::new(pfx("2001:db8::/32"))] });
+    r.apply_update(p, &u, &mut accept);
+    r.decide();
+    let best = *r.get(&pfx("2001:db8::/32")).unwrap().best().unwrap();
+    assert_eq!(decision::forwarding_next_hop(r.attrs().get(best.attrs)), Some(nh));
+}
+
+#[test]
+fn static_routes_win_as_locally_originated() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    let s = r.add_source(SourceKind::Static);
+    r.apply_update(p, &update(&["10.10.100.10/32"], &[64512], "10.10.0.1"), &mut accept);
+    let mut a = update(&[], &[], "10.10.0.2").attrs;
+    a.communities = vec![Community(64513 << 16 | 1)];
+    r.announce(s, pfx("10.10.100.10/32"), a);
+    r.decide();
+    let e = r.get(&pfx("10.10.100.10/32")).unwrap();
+    assert_eq!((e.paths[0].source, e.step), (s, Some(decision::Step::LocallyOriginated)));
+    assert!(r.withdraw(s, pfx("10.10.100.10/32")));
+    r.decide();
+    assert_eq!(r.get(&pfx("10.10.100.10/32")).unwrap().paths[0].source, p);
+}
+
+/// Paths from distinct peers with small random differences in every compared field.
+fn paths() -> impl Strategy<Value = Vec<(u32, u8, u8, u32, u8)>> {
+    prop::collection::vec((100u32..103, 0u8..3, 0u8..3, 0u32..3, 1u8..200), 1..8)
+}
+
+fn load(r: &mut RibState, ps: &[(u32, u8, u8, u32, u8)], order: &[usize]) -> Vec<SourceId> {
+    let ids: Vec<SourceId> = ps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| peer(r, &format!("10.0.{}.{}", p.4 % 3, i + 1), 65100 + u32::from(p.4 % 3)))
+        .collect();
+    for &i in order {
+        let (lp, plen, origin, med, last) = ps[i];
+        let path: Vec<u32> = (0..plen).map(|k| 65100 + u32::from(k + last % 3)).collect();
+        let mut u = update(&["192.0.2.0/24"], &path, &format!("10.1.0.{last}"));
+        u.attrs.local_pref = Some(lp);
+        u.attrs.origin = Some([Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(origin)]);
+        u.attrs.med = Some(med);
+        r.apply_update(ids[i], &u, &mut accept);
+    }
+    ids
+}
+
+fn best_source(r: &RibState) -> SourceId {
+    r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].source
+}
+
+proptest! {
+    #[test]
+    fn best_does_not_depend_on_arrival_order(ps in paths(), seed in any::<u64>()) {
+        let n = ps.len();
+        let mut a = rib();
+        load(&mut a, &ps, &(0..n).collect::<Vec<_>>());
+        a.decide();
+        let mut order: Vec<usize> = (0..n).collect();
+        let mut x = seed | 1;
+        for i in (1..n).rev() {
+            x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+            order.swap(i, (x % (i as u64 + 1)) as usize);
+        }
+        let mut b = rib();
+        load(&mut b, &ps, &order);
+        b.decide();
+        prop_assert_eq!(best_source(&a), best_source(&b));
+    }
+
+    #[test]
+    fn a_worse_path_never_changes_the_best(ps in paths()) {
+        let mut r = rib();
+        let ids = load(&mut r, &ps, &(0..ps.len()).collect::<Vec<_>>());
+        r.decide();
+        let best = best_source(&r);
+        // A path strictly worse in LOCAL_PREF than every other one.
+        let worse = peer(&mut r, "10.9.9.9", 65000);
+        let mut u = update(&["192.0.2.0/24"], &[65000], "10.9.9.9");
+        u.attrs.local_pref = Some(1);
+        r.apply_update(worse, &u, &mut accept);
+        let changes = r.decide();
+        prop_assert!(changes.is_empty(), "{:?}", changes);
+        prop_assert_eq!(best_source(&r), best);
+        prop_assert!(ids.contains(&best));
+    }
+}
