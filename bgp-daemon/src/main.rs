@@ -4,6 +4,7 @@
 mod control;
 mod net;
 mod peer;
+mod rib_task;
 mod supervisor;
 
 use std::path::PathBuf;

@@ -17,14 +17,15 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::{Global, Neighbor, NeighborRange, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
-use bgp_core::prefix::Nlri;
-use bgp_core::types::Family;
-use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, Update};
+use bgp_core::rib::PeerInfo;
+use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::net;
+use crate::rib_task::{PeerCounters, RibInput, SessionOut};
 
 /// Everything a neighbor task needs, resolved from the configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -136,10 +138,6 @@ struct Connection {
     remote: Option<SocketAddr>,
 }
 
-/// Routes received from the peer, by family and NLRI; the stale flag marks routes
-/// kept over a graceful restart until the family's End-of-RIB (RFC 4724 §4.2).
-type AdjRibIn = HashMap<(Family, Nlri), bool>;
-
 pub struct PeerTask {
     spec: NeighborSpec,
     fsm: Peer,
@@ -148,14 +146,15 @@ pub struct PeerTask {
     connecting: Option<JoinHandle<io::Result<TcpStream>>>,
     frames_tx: mpsc::Sender<(ConnId, ReadEvent)>,
     frames_rx: mpsc::Receiver<(ConnId, ReadEvent)>,
-    adj_rib_in: AdjRibIn,
+    rib: mpsc::Sender<RibInput>,
+    counters: Arc<PeerCounters>,
     admin_down: bool,
     events: mpsc::Sender<PeerEvent>,
     /// The last failed connection attempt, which the FSM does not see the cause of.
     connect_error: Option<(Instant, String)>,
 }
 
-pub fn spawn(spec: NeighborSpec, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
     let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
@@ -168,7 +167,8 @@ pub fn spawn(spec: NeighborSpec, events: mpsc::Sender<PeerEvent>) -> PeerHandle 
         connecting: None,
         frames_tx,
         frames_rx,
-        adj_rib_in: HashMap::new(),
+        rib,
+        counters: Arc::new(PeerCounters::default()),
         events,
         connect_error: None,
     };
@@ -375,24 +375,42 @@ impl PeerTask {
                         hold = neg.hold_time, families = ?neg.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                         "session established"
                     );
-                    // Our Adj-RIB-Out is empty until routes are originated: say so at once,
-                    // so a restarting peer can finish (RFC 4724 §2).
-                    for &family in &neg.families {
-                        self.send(id, &Message::Update(Update::end_of_rib(family))).await;
-                    }
-                    if neg.graceful_restart.is_none() {
-                        self.adj_rib_in.clear();
-                    }
+                    let Some(conn) = self.conns.get(&id) else { continue };
+                    let session = SessionOut {
+                        info: PeerInfo {
+                            address: self.spec.address,
+                            asn: neg.peer_as,
+                            router_id: neg.peer_router_id,
+                            internal: neg.peer_as == self.spec.fsm.local_as,
+                            rr_client: self.spec.settings.route_reflector_client,
+                            allow_as_in: 0,
+                        },
+                        writer: conn.writer.clone(),
+                        ctx: neg.tx,
+                        families: neg.families.clone(),
+                        local: conn.local.map(|a| net::canonical(a.ip())),
+                        next_hop_self: false,
+                        restart_time: neg.graceful_restart.as_ref().map(|g| g.restart_time),
+                    };
+                    let up = RibInput::PeerUp {
+                        address: self.spec.address,
+                        session: Box::new(session),
+                        counters: self.counters.clone(),
+                    };
+                    let _ = self.rib.send(up).await;
                 }
                 Output::Down { reason, graceful } => {
                     warn!(peer = %self.spec.address, %reason, graceful, "session down");
-                    if graceful {
-                        self.adj_rib_in.values_mut().for_each(|stale| *stale = true);
-                    } else {
-                        self.adj_rib_in.clear();
-                    }
+                    let _ = self.rib.send(RibInput::PeerDown { address: self.spec.address, graceful }).await;
                 }
-                Output::Deliver(Message::Update(update)) => self.apply(update),
+                Output::Deliver(Message::Update(update)) => {
+                    for e in &update.errors {
+                        warn!(peer = %self.spec.address, "UPDATE: {e}");
+                    }
+                    let input = RibInput::Update { address: self.spec.address, update: Box::new(update) };
+                    // A full RIB queue makes this neighbor wait, and its socket with it.
+                    let _ = self.rib.send(input).await;
+                }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
                 Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
             }
@@ -416,24 +434,6 @@ impl PeerTask {
         }
     }
 
-    /// Records what the peer announced and withdrew (the RIB proper arrives later).
-    fn apply(&mut self, update: Update) {
-        for (family, nlri) in update.withdrawals() {
-            self.adj_rib_in.remove(&(family, *nlri));
-        }
-        for (family, nlri) in update.announcements() {
-            self.adj_rib_in.insert((family, *nlri), false);
-        }
-        for e in &update.errors {
-            warn!(peer = %self.spec.address, "UPDATE: {e}");
-        }
-        if let Some(family) = update.end_of_rib_family() {
-            let before = self.adj_rib_in.len();
-            self.adj_rib_in.retain(|(f, _), stale| *f != family || !*stale);
-            debug!(peer = %self.spec.address, %family, swept = before - self.adj_rib_in.len(), "End-of-RIB");
-        }
-    }
-
     fn summary(&self) -> NeighborSummary {
         let now = Instant::now();
         let state = self.fsm.state();
@@ -443,9 +443,9 @@ impl PeerTask {
             asn: self.spec.settings.asn,
             state: state.to_string(),
             uptime_seconds: self.fsm.last_change.map_or(0, |t| now.duration_since(t).as_secs()),
-            prefixes_received: self.adj_rib_in.len() as u64,
-            prefixes_accepted: self.adj_rib_in.len() as u64,
-            prefixes_advertised: 0,
+            prefixes_received: self.counters.received.load(Ordering::Relaxed),
+            prefixes_accepted: self.counters.accepted.load(Ordering::Relaxed),
+            prefixes_advertised: self.counters.advertised.load(Ordering::Relaxed),
             messages_received: self.fsm.received.total(),
             messages_sent: self.fsm.sent.total(),
             out_queue: self.conns.values().map(|c| (WRITE_QUEUE - c.writer.capacity()) as u64).sum(),

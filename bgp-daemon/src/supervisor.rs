@@ -35,6 +35,7 @@ use tracing::{error, info, warn};
 use crate::control::{self, ControlRequest};
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, StopMode};
+use crate::rib_task::{self, RibInput};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -42,6 +43,7 @@ struct Supervisor {
     config: Config,
     config_path: PathBuf,
     listeners: Vec<(SocketAddr, Arc<TcpListener>)>,
+    rib: mpsc::Sender<RibInput>,
     peers: BTreeMap<IpAddr, PeerHandle>,
     events_tx: mpsc::Sender<PeerEvent>,
 }
@@ -81,9 +83,10 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     }
 
     let (events_tx, mut events_rx) = mpsc::channel(64);
-    let mut sup = Supervisor { config, config_path, listeners, peers: BTreeMap::new(), events_tx };
+    let rib = rib_task::spawn(rib_task::rib_config(&global));
+    let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx };
     for n in &sup.config.neighbors {
-        let handle = peer::spawn(NeighborSpec::configured(n, &global), sup.events_tx.clone());
+        let handle = peer::spawn(NeighborSpec::configured(n, &global), sup.rib.clone(), sup.events_tx.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -155,7 +158,11 @@ impl Supervisor {
             return;
         }
         info!(%remote, prefix = %range.prefix, "dynamic neighbor");
-        let handle = peer::spawn(NeighborSpec::dynamic(range, ip, &self.config.global), self.events_tx.clone());
+        let handle = peer::spawn(
+            NeighborSpec::dynamic(range, ip, &self.config.global),
+            self.rib.clone(),
+            self.events_tx.clone(),
+        );
         let _ = handle.tx.send(PeerCmd::Accepted(stream)).await;
         self.peers.insert(ip, handle);
     }
@@ -316,7 +323,8 @@ impl Supervisor {
         }
         for n in &new.neighbors {
             if !self.peers.contains_key(&n.address) {
-                let handle = peer::spawn(NeighborSpec::configured(n, &new.global), self.events_tx.clone());
+                let handle =
+                    peer::spawn(NeighborSpec::configured(n, &new.global), self.rib.clone(), self.events_tx.clone());
                 self.peers.insert(n.address, handle);
                 if old.neighbor(n.address).is_none() {
                     added += 1;

@@ -739,3 +739,84 @@ fn sessions_200_neighbor_range() {
     eprintln!("RSS with {COUNT} established sessions: {rss} KiB (at start, no session: {rss_idle} KiB)");
     assert!(rss < 30 * 1024, "RSS {rss} KiB is over the 30 MiB target");
 }
+
+// ------------------------------------------------------------- route reflection
+
+/// Our daemon as the route reflector of an FRR client and a BIRD client on one shared
+/// segment (a bridge in our namespace): each client receives the other's routes with the
+/// next hop unchanged, ORIGINATOR_ID set to the originator and our cluster id in
+/// CLUSTER_LIST (RFC 4456 §8), checked on the receiving side.
+#[test]
+fn route_reflection_frr_and_bird_clients() {
+    skip_unless_ready!(frr: true, bird: true);
+    let lab = Lab::new("rr", 20);
+    let us = lab.netns("us");
+    let frr_ns = lab.netns("frr");
+    let bird_ns = lab.netns("bird");
+    let br = lab.ifname("br");
+    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
+    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
+    us.addr(&br, &format!("{}/24", lab.v4(1)));
+    for (ns, host, tag) in [(&frr_ns, 2u8, "f"), (&bird_ns, 3, "b")] {
+        let (ours, theirs) = (lab.ifname(&format!("u{tag}")), lab.ifname(tag));
+        veth(&us, &ours, ns, &theirs);
+        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
+        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
+    }
+    let (a, f, b) = (lab.v4(1), lab.v4(2), lab.v4(3));
+    let frr = Frr::start(
+        &lab,
+        &frr_ns,
+        "frr",
+        65000,
+        &f,
+        &format!(
+            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
+             network 10.220.1.0/24\n exit-address-family"
+        ),
+    );
+    let bird = Bird::start(
+        &lab,
+        &bird_ns,
+        "bird",
+        &b,
+        &format!(
+            "protocol static s4 {{ ipv4; route 10.221.1.0/24 via {b}; }}\n\
+             protocol bgp daemon {{\n  local {b} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
+             hold time 9; keepalive time 3;\n  connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
+             ipv4 {{ import all; export all; }};\n}}"
+        ),
+    );
+    let rr = ["route_reflector_client = true", "families = [\"ipv4-unicast\"]"];
+    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&f, 65000, &rr) + &neighbor(&b, 65000, &rr);
+    let d = Daemon::start(&lab, &us, &config);
+    wait_until(30 * SEC, "Established with FRR, its prefix received", || established_with(&d, &f, 1));
+    wait_until(30 * SEC, "Established with BIRD, its prefix received", || established_with(&d, &b, 1));
+
+    // FRR received BIRD's route, reflected.
+    let path = wait_until(20 * SEC, "FRR has the reflected BIRD route", || {
+        let v = frr.json("show bgp ipv4 unicast 10.221.1.0/24 json")?;
+        v["paths"].get(0).cloned().ok_or_else(|| format!("no path yet: {v}"))
+    });
+    assert_eq!(str_of(&path, "originatorId"), b, "{path}");
+    assert_eq!(path["clusterList"]["list"][0].as_str(), Some(a.as_str()), "{path}");
+    assert_eq!(path["nexthops"][0]["ip"].as_str(), Some(b.as_str()), "next hop unchanged: {path}");
+    assert_eq!(path["locPrf"], 100, "{path}");
+
+    // BIRD received FRR's route, reflected.
+    let text = wait_until(20 * SEC, "BIRD has the reflected FRR route", || {
+        let t = bird.birdc(&["show", "route", "10.220.1.0/24", "all"])?;
+        if t.contains("BGP.originator_id") {
+            Ok(t)
+        } else {
+            Err(format!("not yet: {t}"))
+        }
+    });
+    assert!(text.contains(&format!("BGP.originator_id: {f}")), "{text}");
+    assert!(text.contains(&format!("BGP.cluster_list: {a}")), "{text}");
+    assert!(text.contains(&format!("BGP.next_hop: {f}")), "{text}");
+
+    // Our side: both prefixes received, each advertised to the other client.
+    let n = d.established(&f).unwrap();
+    assert_eq!((n.summary.prefixes_received, n.summary.prefixes_advertised), (1, 1));
+}

@@ -1,0 +1,411 @@
+//! The RIB task: the only owner of routing state. Peer tasks send it what their
+//! peers announce and when sessions come and go; it runs the decision process once
+//! per batch of inputs and sends every Established peer what changed, packed.
+//!
+//! ```text
+//!  peer tasks ──RibInput (bounded)──► RIB task ──Bytes (the peer's writer queue)──► writer tasks
+//!                                      │ RibState (bgp-core): import, decision
+//!                                      │ per peer: export rules, Adj-RIB-Out, pending
+//! ```
+//!
+//! Backpressure: what a peer has still to receive waits in its `pending` map,
+//! coalesced by prefix (a flapping route costs one entry, not a queue of updates), and
+//! is packed only while the peer's writer queue has room. A slow peer therefore never
+//! blocks this task or the other peers, and its backlog is bounded by the table size.
+//!
+//! Not yet here (the routing issue's later steps): update groups sharing one encode
+//! between peers, ADD-PATH send, policies, static announcements, `show routes`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_core::attrs::{AttrId, AttrStore};
+use bgp_core::prefix::{Nlri, Prefix};
+use bgp_core::rib::export::{export, ExportTarget};
+use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
+use bgp_core::types::Family;
+use bgp_core::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, Message, NextHop, PathAttrs, Update};
+use bytes::{Bytes, BytesMut};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Prefix counters a peer task shows, kept up to date by the RIB task.
+#[derive(Debug, Default)]
+pub struct PeerCounters {
+    pub received: AtomicU64,
+    pub accepted: AtomicU64,
+    pub advertised: AtomicU64,
+}
+
+/// An Established session, as the RIB needs it.
+pub struct SessionOut {
+    pub info: PeerInfo,
+    pub writer: mpsc::Sender<Bytes>,
+    pub ctx: CodecCtx,
+    pub families: Vec<Family>,
+    pub local: Option<IpAddr>,
+    pub next_hop_self: bool,
+    /// The peer's graceful restart time, if it negotiated graceful restart.
+    pub restart_time: Option<u16>,
+}
+
+pub enum RibInput {
+    PeerUp { address: IpAddr, session: Box<SessionOut>, counters: Arc<PeerCounters> },
+    PeerDown { address: IpAddr, graceful: bool },
+    Update { address: IpAddr, update: Box<Update> },
+}
+
+/// What one peer has been sent and has still to be sent.
+struct PeerOut {
+    target: ExportTarget,
+    ctx: CodecCtx,
+    families: Vec<Family>,
+    writer: mpsc::Sender<Bytes>,
+    counters: Arc<PeerCounters>,
+    /// Adj-RIB-Out: the exported attributes of every prefix sent.
+    sent: HashMap<Prefix, AttrId>,
+    /// Coalesced changes not yet sent: `Some` announce, `None` withdraw.
+    pending: HashMap<Prefix, Option<AttrId>>,
+    /// End-of-RIB still owed after the initial table (RFC 4724 §2).
+    end_of_rib: Vec<Family>,
+}
+
+struct PeerState {
+    source: SourceId,
+    counters: Arc<PeerCounters>,
+    /// The restart time the peer advertised (RFC 4724), while it has one.
+    restart_time: Option<u16>,
+    /// Stale routes of a restarting peer go at this instant (RFC 4724 restart time).
+    stale_until: Option<Instant>,
+}
+
+pub struct RibTask {
+    rib: RibState,
+    /// Exported attribute sets, interned apart from the RIB's own.
+    out_attrs: AttrStore,
+    peers: HashMap<IpAddr, PeerState>,
+    outs: HashMap<IpAddr, PeerOut>,
+}
+
+/// Inputs taken per batch before a decision round.
+const BATCH: usize = 256;
+/// Most prefixes packed per peer per round, so one peer's table dump does not hold up
+/// the others.
+const PACK_CHUNK: usize = 4096;
+
+pub fn spawn(cfg: RibConfig) -> mpsc::Sender<RibInput> {
+    let (tx, rx) = mpsc::channel(1024);
+    let task =
+        RibTask { rib: RibState::new(cfg), out_attrs: AttrStore::new(), peers: HashMap::new(), outs: HashMap::new() };
+    tokio::spawn(task.run(rx));
+    tx
+}
+
+impl RibTask {
+    async fn run(mut self, mut inputs: mpsc::Receiver<RibInput>) {
+        let mut retry = tokio::time::interval(Duration::from_millis(20));
+        loop {
+            let backlog = self.outs.values().any(|o| !o.pending.is_empty() || !o.end_of_rib.is_empty());
+            let stale = self.peers.values().filter_map(|p| p.stale_until).min();
+            tokio::select! {
+                input = inputs.recv() => {
+                    let Some(input) = input else { return };
+                    self.handle(input);
+                    for _ in 1..BATCH {
+                        match inputs.try_recv() {
+                            Ok(input) => self.handle(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                _ = retry.tick(), if backlog => {}
+                _ = tokio::time::sleep_until(stale.map_or_else(far, tokio::time::Instant::from_std)), if stale.is_some() => {
+                    self.expire_stale(Instant::now());
+                }
+            }
+            self.decide();
+            self.flush();
+        }
+    }
+
+    fn handle(&mut self, input: RibInput) {
+        match input {
+            RibInput::PeerUp { address, session, counters } => self.peer_up(address, *session, counters),
+            RibInput::PeerDown { address, graceful } => self.peer_down(address, graceful),
+            RibInput::Update { address, update } => {
+                let Some(state) = self.peers.get(&address) else { return };
+                let source = state.source;
+                // Policies arrive with the routing configuration; until then every
+                // route is accepted as received.
+                let applied = self.rib.apply_update(source, &update, &mut |_: Prefix, _: &PathAttrs| Import::Accept);
+                if let Some(family) = update.end_of_rib_family() {
+                    self.rib.sweep_stale(source, Some(family));
+                    debug!(peer = %address, %family, "End-of-RIB received");
+                }
+                if applied.rejected > 0 {
+                    debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop)");
+                }
+                self.count(address);
+            }
+        }
+    }
+
+    fn count(&self, address: IpAddr) {
+        if let Some(state) = self.peers.get(&address) {
+            let (held, accepted) = self.rib.source_counts(state.source);
+            state.counters.received.store(held as u64, Ordering::Relaxed);
+            state.counters.accepted.store(accepted as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn peer_up(&mut self, address: IpAddr, session: SessionOut, counters: Arc<PeerCounters>) {
+        let state = self.peers.entry(address).or_insert_with(|| PeerState {
+            source: self.rib.add_source(SourceKind::Peer(session.info.clone())),
+            counters: counters.clone(),
+            restart_time: None,
+            stale_until: None,
+        });
+        state.counters = counters.clone();
+        state.restart_time = session.restart_time;
+        if state.stale_until.take().is_some() && session.restart_time.is_none() {
+            // Back without graceful restart: nothing of the old session stays.
+            self.rib.sweep_stale(state.source, None);
+        }
+        let source = state.source;
+        let (local_v4, local_v6) = match session.local {
+            Some(IpAddr::V4(a)) => (Some(a), None),
+            Some(IpAddr::V6(a)) => (None, Some(NextHop::V6 { global: a, link_local: None })),
+            None => (None, None),
+        };
+        let target = ExportTarget {
+            source,
+            peer: session.info,
+            next_hop_self: session.next_hop_self,
+            remove_private_as: false,
+            local_v4,
+            local_v6,
+            shared_subnet: None,
+        };
+        let mut out = PeerOut {
+            target,
+            ctx: session.ctx,
+            end_of_rib: session.families.clone(),
+            families: session.families,
+            writer: session.writer,
+            counters,
+            sent: HashMap::new(),
+            pending: HashMap::new(),
+        };
+        // The initial table.
+        let cfg = self.rib.config().clone();
+        for (prefix, entry) in self.rib.iter() {
+            if let Some(best) = entry.best() {
+                if let Some(attrs) =
+                    export_one(&cfg, &self.rib, &mut self.out_attrs, &out, *prefix, best.source, best.attrs)
+                {
+                    out.pending.insert(*prefix, Some(attrs));
+                }
+            }
+        }
+        info!(peer = %address, routes = out.pending.len(), "sending the table");
+        if let Some(old) = self.outs.insert(address, out) {
+            release_out(&mut self.out_attrs, old);
+        }
+    }
+
+    fn peer_down(&mut self, address: IpAddr, graceful: bool) {
+        if let Some(out) = self.outs.remove(&address) {
+            release_out(&mut self.out_attrs, out);
+        }
+        let Some(state) = self.peers.get_mut(&address) else { return };
+        if let (true, Some(secs)) = (graceful, state.restart_time) {
+            // RFC 4724 §4.2: keep the routes, stale, for the restart time.
+            self.rib.mark_stale(state.source);
+            state.stale_until = Some(Instant::now() + Duration::from_secs(secs.into()));
+            info!(peer = %address, "routes kept as stale (graceful restart)");
+        } else {
+            let source = state.source;
+            self.rib.remove_source(source);
+            self.peers.remove(&address);
+        }
+        self.count(address);
+    }
+
+    fn expire_stale(&mut self, now: Instant) {
+        for (address, state) in &mut self.peers {
+            if state.stale_until.is_some_and(|t| t <= now) {
+                state.stale_until = None;
+                warn!(peer = %address, "graceful restart time over: stale routes removed");
+                self.rib.sweep_stale(state.source, None);
+            }
+        }
+    }
+
+    /// One decision round: the changes go into every peer's pending map.
+    fn decide(&mut self) {
+        let changes = self.rib.decide();
+        if changes.is_empty() {
+            return;
+        }
+        let cfg = self.rib.config().clone();
+        for change in changes {
+            let best = change.multipath.first();
+            for out in self.outs.values_mut() {
+                let exported = best.and_then(|b| {
+                    export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, b.source, b.attrs)
+                });
+                let next = match exported {
+                    Some(id) => Some(id),
+                    None if out.sent.contains_key(&change.prefix) => None,
+                    None => {
+                        // Nothing sent, nothing to send: drop a pending announce.
+                        if let Some(Some(old)) = out.pending.remove(&change.prefix) {
+                            self.out_attrs.release(old);
+                        }
+                        continue;
+                    }
+                };
+                if let Some(Some(old)) = out.pending.insert(change.prefix, next) {
+                    self.out_attrs.release(old);
+                }
+            }
+        }
+        for address in self.peers.keys().copied().collect::<Vec<_>>() {
+            self.count(address);
+        }
+    }
+
+    /// Packs what each peer has pending, as far as its writer queue has room.
+    fn flush(&mut self) {
+        for (address, out) in &mut self.outs {
+            let writer = out.writer.clone();
+            while !out.pending.is_empty() {
+                let Ok(permit) = writer.try_reserve() else { break };
+                let buf = pack_some(&mut self.out_attrs, out);
+                if !buf.is_empty() {
+                    permit.send(buf);
+                }
+            }
+            if out.pending.is_empty() && !out.end_of_rib.is_empty() {
+                if let Ok(permit) = writer.try_reserve() {
+                    let mut buf = BytesMut::new();
+                    for family in out.end_of_rib.drain(..) {
+                        let eor = Message::Update(Update::end_of_rib(family));
+                        if let Err(e) = eor.encode(&out.ctx, &mut buf) {
+                            warn!(peer = %address, error = %e, "End-of-RIB");
+                        }
+                    }
+                    permit.send(buf.freeze());
+                    debug!(peer = %address, "initial table sent");
+                }
+            }
+            out.counters.advertised.store(out.sent.len() as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The route `(source, attrs)` as exported to `out`'s peer, interned; `None` when it
+/// is not sent (export rules, or a family the session did not negotiate).
+fn export_one(
+    cfg: &RibConfig,
+    rib: &RibState,
+    store: &mut AttrStore,
+    out: &PeerOut,
+    prefix: Prefix,
+    source: SourceId,
+    attrs: AttrId,
+) -> Option<AttrId> {
+    let family = family_of(prefix);
+    if !out.families.contains(&family) {
+        return None;
+    }
+    let from = rib.source(source)?;
+    let exported = export(cfg, source, from, &out.target, rib.attrs().get(attrs)).ok()?;
+    Some(store.intern(exported))
+}
+
+fn family_of(prefix: Prefix) -> Family {
+    match prefix {
+        Prefix::V4(_) => Family::IPV4_UNICAST,
+        Prefix::V6(_) => Family::IPV6_UNICAST,
+    }
+}
+
+/// Takes up to `PACK_CHUNK` pending prefixes off `out` and encodes them: withdrawals
+/// first, then announcements grouped by attribute set, each set encoded once.
+fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
+    let keys: Vec<Prefix> = out.pending.keys().take(PACK_CHUNK).copied().collect();
+    let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
+    let mut announce: HashMap<AttrId, Vec<Nlri>> = HashMap::new();
+    for prefix in keys {
+        let change = out.pending.remove(&prefix).expect("invariant: key taken from pending");
+        match change {
+            Some(id) => {
+                if out.sent.get(&prefix) == Some(&id) {
+                    store.release(id);
+                    continue;
+                }
+                announce.entry(id).or_default().push(Nlri::new(prefix));
+                if let Some(old) = out.sent.insert(prefix, id) {
+                    store.release(old);
+                }
+            }
+            None => {
+                if let Some(old) = out.sent.remove(&prefix) {
+                    store.release(old);
+                    withdraw.entry(family_of(prefix)).or_default().push(Nlri::new(prefix));
+                }
+            }
+        }
+    }
+    let mut buf = BytesMut::new();
+    for (family, nlri) in withdraw {
+        if let Err(e) = pack_withdraw(&mut buf, &out.ctx, family, &nlri) {
+            warn!(error = %e, "cannot encode withdrawals");
+        }
+    }
+    for (id, nlri) in announce {
+        let attrs = store.get(id);
+        let Some(next_hop) = next_hop_of(attrs) else { continue };
+        let family = family_of(nlri[0].prefix);
+        let block = AttrBlock::encode(attrs, &out.ctx);
+        if let Err(e) = pack_announce(&mut buf, &out.ctx, &block, family, &next_hop, &nlri) {
+            warn!(error = %e, "cannot encode announcements");
+        }
+    }
+    buf.freeze()
+}
+
+fn next_hop_of(attrs: &PathAttrs) -> Option<NextHop> {
+    match &attrs.mp_reach {
+        Some(r) => Some(r.next_hop),
+        None => attrs.next_hop.map(NextHop::V4),
+    }
+}
+
+fn release_out(store: &mut AttrStore, out: PeerOut) {
+    for id in out.sent.into_values() {
+        store.release(id);
+    }
+    for id in out.pending.into_values().flatten() {
+        store.release(id);
+    }
+}
+
+fn far() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
+}
+
+/// The RIB's view of our identity, from the configuration.
+pub fn rib_config(global: &bgp_core::config::Global) -> RibConfig {
+    RibConfig {
+        local_as: global.asn,
+        router_id: global.router_id,
+        cluster_id: global.router_id,
+        multipath: 8,
+        always_compare_med: false,
+    }
+}
