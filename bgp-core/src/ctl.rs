@@ -34,6 +34,19 @@ pub enum Command {
     NeighborShutdown { address: IpAddr, message: Option<String> },
     /// Undo `NeighborShutdown`.
     NeighborEnable { address: IpAddr },
+    /// Routes: every best path (no `prefix`), the paths of one prefix, or the
+    /// longest match of an address; `neighbor` with `received` or `advertised` shows
+    /// that peer's Adj-RIB-In or Adj-RIB-Out instead of the Loc-RIB.
+    ShowRoutes {
+        prefix: Option<String>,
+        neighbor: Option<IpAddr>,
+        direction: Option<RouteDirection>,
+        family: Option<String>,
+    },
+    /// Per-family route counts and memory.
+    ShowSummary,
+    /// Ask the peer to send its routes again (ROUTE-REFRESH, RFC 2918 / RFC 7313).
+    NeighborRefresh { address: IpAddr },
     /// Read the configuration file again and apply it; a file with an error changes
     /// nothing and the error is the reply.
     Reload,
@@ -42,10 +55,20 @@ pub enum Command {
     Shutdown { message: Option<String> },
 }
 
+/// Which per-neighbor table `show routes --neighbor` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RouteDirection {
+    Received,
+    Advertised,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Reply {
     Neighbor(NeighborSummary),
+    Route(Box<RouteRow>),
+    Summary(RibSummary),
     NeighborDetail(Box<NeighborDetail>),
     /// A command was carried out; `message` says what happened.
     Done {
@@ -99,6 +122,52 @@ impl From<crate::fsm::MessageCounts> for MessageCounters {
         let [open, update, notification, keepalive, route_refresh] = c.0;
         MessageCounters { open, update, notification, keepalive, route_refresh }
     }
+}
+
+/// One path of one prefix, as `show routes` lists it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RouteRow {
+    pub prefix: String,
+    /// ADD-PATH path identifier as received (0 without ADD-PATH).
+    pub path_id: u32,
+    /// Usable: a candidate of the decision (not refused by a loop check or policy).
+    pub valid: bool,
+    pub best: bool,
+    pub multipath: bool,
+    pub stale: bool,
+    pub next_hop: Option<String>,
+    pub as_path: String,
+    /// "igp", "egp" or "incomplete".
+    pub origin: Option<String>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub communities: Vec<String>,
+    pub large_communities: Vec<String>,
+    pub ext_communities: Vec<String>,
+    pub originator_id: Option<String>,
+    pub cluster_list: Vec<String>,
+    pub atomic_aggregate: bool,
+    pub aggregator: Option<String>,
+    /// The peer address the path came from, or "static", "kernel", "kubernetes".
+    pub from: String,
+    /// For the best path of a prefix shown alone: the decision step that chose it.
+    pub reason: Option<String>,
+}
+
+/// Per-family counts for `show summary`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RibSummary {
+    pub ipv4_prefixes: u64,
+    pub ipv6_prefixes: u64,
+    pub ipv4_paths: u64,
+    pub ipv6_paths: u64,
+    /// Distinct interned attribute sets, and the references routes hold to them.
+    pub attribute_sets: u64,
+    pub attribute_refs: u64,
+    /// Resident memory of the daemon (VmRSS), bytes.
+    pub rss_bytes: u64,
+    pub neighbors_established: u64,
+    pub neighbors: u64,
 }
 
 /// What `bgpctl show neighbors ADDR` shows.

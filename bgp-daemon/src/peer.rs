@@ -25,7 +25,8 @@ use bgp_core::config::{Global, Neighbor, NeighborRange, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
 use bgp_core::rib::PeerInfo;
-use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification};
+use bgp_core::types::Family;
+use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, RefreshSubtype, RouteRefresh};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -102,6 +103,8 @@ pub enum PeerCmd {
     Summary(oneshot::Sender<NeighborSummary>),
     Detail(oneshot::Sender<NeighborDetail>),
     Reset,
+    /// Ask the peer for its routes again (ROUTE-REFRESH).
+    Refresh,
     Shutdown(Option<String>),
     Enable,
     Stop(StopMode, oneshot::Sender<()>),
@@ -150,6 +153,8 @@ pub struct PeerTask {
     counters: Arc<PeerCounters>,
     admin_down: bool,
     events: mpsc::Sender<PeerEvent>,
+    /// ROUTE-REFRESH messages to send (an operator asked).
+    refresh: Vec<(ConnId, Family)>,
     /// The last failed connection attempt, which the FSM does not see the cause of.
     connect_error: Option<(Instant, String)>,
 }
@@ -171,6 +176,7 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         counters: Arc::new(PeerCounters::default()),
         events,
         connect_error: None,
+        refresh: Vec::new(),
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -214,6 +220,7 @@ impl PeerTask {
                 _ = sleep, if deadline.is_some() => self.fsm.handle_timeout(Instant::now()),
             }
             self.drain().await;
+            self.send_refreshes().await;
             if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != State::Established {
                 info!(peer = %self.spec.address, "dynamic neighbor gone");
                 let _ = self.events.send(PeerEvent::Gone(self.spec.address)).await;
@@ -246,6 +253,13 @@ impl PeerTask {
                 self.fsm.handle(Input::Stop { notification: Some(n) }, now);
                 if !self.admin_down {
                     self.fsm.handle(Input::Start, now);
+                }
+            }
+            PeerCmd::Refresh => {
+                let conn = self.fsm.established_conn();
+                let families = self.fsm.negotiated().filter(|n| n.route_refresh).map(|n| n.families.clone());
+                if let (Some(id), Some(families)) = (conn, families) {
+                    self.refresh = families.into_iter().map(|f| (id, f)).collect();
                 }
             }
             PeerCmd::Shutdown(message) => {
@@ -411,9 +425,23 @@ impl PeerTask {
                     // A full RIB queue makes this neighbor wait, and its socket with it.
                     let _ = self.rib.send(input).await;
                 }
+                Output::Deliver(Message::RouteRefresh(rr)) => {
+                    if rr.subtype == RefreshSubtype::Request {
+                        let _ =
+                            self.rib.send(RibInput::Refresh { address: self.spec.address, family: rr.family }).await;
+                    } else {
+                        debug!(peer = %self.spec.address, ?rr, "enhanced route refresh marker");
+                    }
+                }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
                 Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
             }
+        }
+    }
+
+    async fn send_refreshes(&mut self) {
+        for (id, family) in std::mem::take(&mut self.refresh) {
+            self.send(id, &Message::RouteRefresh(RouteRefresh::request(family))).await;
         }
     }
 

@@ -23,13 +23,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::attrs::{AttrId, AttrStore};
+use bgp_core::ctl::{Reply, RibSummary, RouteDirection, RouteRow};
 use bgp_core::prefix::{Nlri, Prefix};
 use bgp_core::rib::export::{export, ExportTarget};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
 use bgp_core::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, Message, NextHop, PathAttrs, Update};
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 /// Prefix counters a peer task shows, kept up to date by the RIB task.
@@ -53,9 +54,45 @@ pub struct SessionOut {
 }
 
 pub enum RibInput {
-    PeerUp { address: IpAddr, session: Box<SessionOut>, counters: Arc<PeerCounters> },
-    PeerDown { address: IpAddr, graceful: bool },
-    Update { address: IpAddr, update: Box<Update> },
+    PeerUp {
+        address: IpAddr,
+        session: Box<SessionOut>,
+        counters: Arc<PeerCounters>,
+    },
+    PeerDown {
+        address: IpAddr,
+        graceful: bool,
+    },
+    Update {
+        address: IpAddr,
+        update: Box<Update>,
+    },
+    /// The peer asked for our routes again (ROUTE-REFRESH).
+    Refresh {
+        address: IpAddr,
+        family: Family,
+    },
+    /// `show routes`: rows go to `replies`, then `End` (or one `Error`).
+    ShowRoutes {
+        query: RouteQuery,
+        replies: mpsc::Sender<Reply>,
+    },
+    ShowSummary {
+        reply: oneshot::Sender<RibSummary>,
+    },
+}
+
+/// A parsed `show routes` request.
+pub struct RouteQuery {
+    pub prefix: Option<PrefixOrAddress>,
+    pub neighbor: Option<(IpAddr, RouteDirection)>,
+    pub family: Option<Family>,
+}
+
+pub enum PrefixOrAddress {
+    Prefix(Prefix),
+    /// Longest-prefix match.
+    Address(IpAddr),
 }
 
 /// What one peer has been sent and has still to be sent.
@@ -135,6 +172,32 @@ impl RibTask {
         match input {
             RibInput::PeerUp { address, session, counters } => self.peer_up(address, *session, counters),
             RibInput::PeerDown { address, graceful } => self.peer_down(address, graceful),
+            RibInput::Refresh { address, family } => self.refresh(address, family),
+            RibInput::ShowRoutes { query, replies } => {
+                let rows = self.route_rows(&query);
+                // Streamed from a task of its own: a slow bgpctl never holds up routing.
+                tokio::spawn(async move {
+                    for reply in rows {
+                        if replies.send(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            RibInput::ShowSummary { reply } => {
+                let mut s = RibSummary::default();
+                for (prefix, entry) in self.rib.iter() {
+                    let paths = entry.paths.len() as u64;
+                    match prefix {
+                        Prefix::V4(_) => (s.ipv4_prefixes, s.ipv4_paths) = (s.ipv4_prefixes + 1, s.ipv4_paths + paths),
+                        Prefix::V6(_) => (s.ipv6_prefixes, s.ipv6_paths) = (s.ipv6_prefixes + 1, s.ipv6_paths + paths),
+                    }
+                }
+                let stats = self.rib.attr_stats();
+                s.attribute_sets = stats.sets as u64;
+                s.attribute_refs = stats.refs;
+                let _ = reply.send(s);
+            }
             RibInput::Update { address, update } => {
                 let Some(state) = self.peers.get(&address) else { return };
                 let source = state.source;
@@ -241,6 +304,113 @@ impl RibTask {
                 warn!(peer = %address, "graceful restart time over: stale routes removed");
                 self.rib.sweep_stale(state.source, None);
             }
+        }
+    }
+
+    /// Sends the peer every route of `family` again (RFC 2918 §4).
+    fn refresh(&mut self, address: IpAddr, family: Family) {
+        let Some(out) = self.outs.get_mut(&address) else { return };
+        let again: Vec<Prefix> = out.sent.keys().filter(|p| family_of(**p) == family).copied().collect();
+        for prefix in again {
+            if let Some(id) = out.sent.remove(&prefix) {
+                // Re-queue as announced, unless a newer change is pending already.
+                match out.pending.get(&prefix) {
+                    Some(_) => self.out_attrs.release(id),
+                    None => {
+                        out.pending.insert(prefix, Some(id));
+                    }
+                }
+            }
+        }
+        debug!(peer = %address, %family, "route refresh: table queued again");
+    }
+
+    fn route_rows(&self, q: &RouteQuery) -> Vec<Reply> {
+        let mut rows = Vec::new();
+        let wanted = |p: &Prefix| q.family.is_none_or(|f| family_of(*p) == f);
+        let prefixes: Vec<Prefix> = match &q.prefix {
+            Some(PrefixOrAddress::Prefix(p)) => vec![*p],
+            Some(PrefixOrAddress::Address(a)) => self.longest_match(*a).into_iter().collect(),
+            None => {
+                let mut all: Vec<Prefix> = self.rib.iter().map(|(p, _)| *p).filter(wanted).collect();
+                all.sort();
+                all
+            }
+        };
+        let one = q.prefix.is_some();
+        match q.neighbor {
+            Some((addr, RouteDirection::Advertised)) => {
+                let Some(out) = self.outs.get(&addr) else {
+                    return vec![Reply::Error { message: format!("no Established neighbor {addr}") }];
+                };
+                let mut sent: Vec<(&Prefix, &AttrId)> = out.sent.iter().filter(|(p, _)| wanted(p)).collect();
+                sent.sort();
+                for (prefix, id) in sent {
+                    if one && !prefixes.contains(prefix) {
+                        continue;
+                    }
+                    let mut row = row(*prefix, self.out_attrs.get(*id), "local".into());
+                    (row.valid, row.best) = (true, true);
+                    rows.push(Reply::Route(Box::new(row)));
+                }
+            }
+            Some((addr, RouteDirection::Received)) => {
+                let Some(state) = self.peers.get(&addr) else {
+                    return vec![Reply::Error { message: format!("no routes from neighbor {addr}") }];
+                };
+                for prefix in &prefixes {
+                    let Some(entry) = self.rib.get(prefix) else { continue };
+                    for p in entry.paths.iter().filter(|p| p.source == state.source) {
+                        let mut r = row(*prefix, self.rib.attrs().get(p.attrs_in), addr.to_string());
+                        (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
+                        rows.push(Reply::Route(Box::new(r)));
+                    }
+                }
+            }
+            None => {
+                for prefix in &prefixes {
+                    let Some(entry) = self.rib.get(prefix) else { continue };
+                    let shown: &[bgp_core::rib::Path] = if one { &entry.paths } else { entry.multipath_paths() };
+                    for (i, p) in shown.iter().enumerate() {
+                        let mut r = row(*prefix, self.rib.attrs().get(p.attrs), self.source_name(p.source));
+                        r.path_id = p.path_id;
+                        r.valid = p.is_candidate();
+                        r.best = i == 0 && entry.multipath > 0;
+                        r.multipath = i < usize::from(entry.multipath);
+                        r.stale = p.is_stale();
+                        if r.best && one {
+                            r.reason = entry.step.map(|s| s.describe().to_string());
+                        }
+                        rows.push(Reply::Route(Box::new(r)));
+                    }
+                }
+            }
+        }
+        if one && rows.is_empty() {
+            return vec![Reply::Error { message: "no route".into() }];
+        }
+        rows.push(Reply::End);
+        rows
+    }
+
+    fn longest_match(&self, addr: IpAddr) -> Option<Prefix> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max).rev().find_map(|len| {
+            let p = match addr {
+                IpAddr::V4(a) => Prefix::V4(bgp_core::prefix::Prefix4::new(a, len)?),
+                IpAddr::V6(a) => Prefix::V6(bgp_core::prefix::Prefix6::new(a, len)?),
+            };
+            self.rib.get(&p).map(|_| p)
+        })
+    }
+
+    fn source_name(&self, source: SourceId) -> String {
+        match self.rib.source(source) {
+            Some(SourceKind::Peer(p)) => p.address.to_string(),
+            Some(SourceKind::Static) => "static".into(),
+            Some(SourceKind::Kernel) => "kernel".into(),
+            Some(SourceKind::Kubernetes) => "kubernetes".into(),
+            None => "?".into(),
         }
     }
 
@@ -377,6 +547,33 @@ fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
         }
     }
     buf.freeze()
+}
+
+fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
+    RouteRow {
+        prefix: prefix.to_string(),
+        next_hop: next_hop_of(a).map(|n| n.to_string()),
+        as_path: a.as_path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
+        origin: a.origin.map(|o| {
+            match o {
+                bgp_core::wire::Origin::Igp => "igp",
+                bgp_core::wire::Origin::Egp => "egp",
+                bgp_core::wire::Origin::Incomplete => "incomplete",
+            }
+            .to_string()
+        }),
+        local_pref: a.local_pref,
+        med: a.med,
+        communities: a.communities.iter().map(|c| c.to_string()).collect(),
+        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
+        ext_communities: a.ext_communities.iter().map(|c| c.0.iter().map(|b| format!("{b:02x}")).collect()).collect(),
+        originator_id: a.originator_id.map(|i| i.to_string()),
+        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
+        atomic_aggregate: a.atomic_aggregate,
+        aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
+        from,
+        ..RouteRow::default()
+    }
 }
 
 fn next_hop_of(attrs: &PathAttrs) -> Option<NextHop> {

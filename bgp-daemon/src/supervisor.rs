@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use bgp_core::config::{Config, Neighbor, OnStop};
-use bgp_core::ctl::{Command, Reply};
+use bgp_core::ctl::{Command, Reply, RouteDirection};
+use bgp_core::prefix::Prefix;
+use bgp_core::types::Family;
 use bgp_core::wire::Cease;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
@@ -35,7 +37,7 @@ use tracing::{error, info, warn};
 use crate::control::{self, ControlRequest};
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, StopMode};
-use crate::rib_task::{self, RibInput};
+use crate::rib_task::{self, PrefixOrAddress, RibInput, RouteQuery};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -205,6 +207,42 @@ impl Supervisor {
             Command::NeighborReset { address } => {
                 self.neighbor_command(address, PeerCmd::Reset, "reset", &replies).await
             }
+            Command::NeighborRefresh { address } => {
+                self.neighbor_command(address, PeerCmd::Refresh, "asked to send its routes again", &replies).await
+            }
+            Command::ShowRoutes { prefix, neighbor, direction, family } => {
+                match route_query(prefix, neighbor, direction, family) {
+                    Ok(query) => {
+                        if self.rib.send(RibInput::ShowRoutes { query, replies: replies.clone() }).await.is_err() {
+                            let _ = replies.send(Reply::Error { message: "the RIB is not running".into() }).await;
+                        }
+                    }
+                    Err(message) => {
+                        let _ = replies.send(Reply::Error { message }).await;
+                    }
+                }
+            }
+            Command::ShowSummary => {
+                let (tx, rx) = oneshot::channel();
+                let mut summary = match self.rib.send(RibInput::ShowSummary { reply: tx }).await {
+                    Ok(()) => {
+                        tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok().and_then(Result::ok).unwrap_or_default()
+                    }
+                    Err(_) => Default::default(),
+                };
+                for p in self.peers.values() {
+                    let (tx, rx) = oneshot::channel();
+                    if p.tx.send(PeerCmd::Summary(tx)).await.is_ok() {
+                        if let Ok(Ok(s)) = tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+                            summary.neighbors += 1;
+                            summary.neighbors_established += u64::from(s.state == "Established");
+                        }
+                    }
+                }
+                summary.rss_bytes = rss_bytes();
+                let _ = replies.send(Reply::Summary(summary)).await;
+                let _ = replies.send(Reply::End).await;
+            }
             Command::NeighborShutdown { address, message } => {
                 self.neighbor_command(address, PeerCmd::Shutdown(message), "shut down", &replies).await
             }
@@ -367,6 +405,45 @@ fn set_md5_keys(listener: &TcpListener, addr: SocketAddr, config: &Config, insta
         }
     }
     Ok(())
+}
+
+/// Parses `show routes` arguments into a query for the RIB task.
+fn route_query(
+    prefix: Option<String>,
+    neighbor: Option<IpAddr>,
+    direction: Option<RouteDirection>,
+    family: Option<String>,
+) -> Result<RouteQuery, String> {
+    let prefix = match prefix {
+        None => None,
+        Some(text) if text.contains('/') => Some(PrefixOrAddress::Prefix(text.parse::<Prefix>()?)),
+        Some(text) => Some(PrefixOrAddress::Address(
+            text.parse::<IpAddr>().map_err(|_| format!("{text:?} is neither a prefix nor an address"))?,
+        )),
+    };
+    let family = match family.as_deref() {
+        None => None,
+        Some("ipv4") | Some("ipv4-unicast") => Some(Family::IPV4_UNICAST),
+        Some("ipv6") | Some("ipv6-unicast") => Some(Family::IPV6_UNICAST),
+        Some(other) => return Err(format!("unknown family {other:?} (ipv4 or ipv6)")),
+    };
+    let neighbor = match (neighbor, direction) {
+        (Some(a), Some(d)) => Some((a, d)),
+        (None, None) => None,
+        (Some(_), None) => return Err("--neighbor needs --received or --advertised".into()),
+        (None, Some(_)) => return Err("--received and --advertised need --neighbor".into()),
+    };
+    Ok(RouteQuery { prefix, neighbor, family })
+}
+
+/// The daemon's resident memory (VmRSS), 0 if unknown.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 async fn futures_join(waits: Vec<oneshot::Receiver<()>>) {
