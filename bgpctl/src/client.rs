@@ -289,6 +289,8 @@ fn reply_kind(reply: &Reply) -> &'static str {
     match reply {
         Reply::Neighbor(_) => "neighbor",
         Reply::NeighborDetail(_) => "neighbor-detail",
+        Reply::Route(_) => "route",
+        Reply::Summary(_) => "summary",
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
