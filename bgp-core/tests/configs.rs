@@ -6,7 +6,10 @@ use std::fs;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use bgp_core::config::{self, AddPath, Config, ConfigError, ErrorKind, OnStop, PeerMatch};
+use bgp_core::config::{self, AddPath, Config, ConfigError, ErrorKind, MaxPrefixesAction, OnStop, PeerMatch};
+use bgp_core::policy::{PolicyRef, PrefixEntry, RouteInfo, RouteSource, TermAction, Verdict};
+use bgp_core::prefix::Prefix;
+use bgp_core::wire::{AsPath, Community, PathAttrs};
 
 fn configs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
@@ -142,20 +145,200 @@ fn every_key_is_documented() {
     let examples: String = examples().iter().map(|p| fs::read_to_string(p).unwrap()).collect();
 
     let sections = allowed_keys("zzz = 1\n");
-    assert_eq!(sections, ["global", "neighbor", "neighbor_range"]);
+    assert_eq!(sections, ["global", "neighbor", "neighbor_range", "prefix_list", "policy", "announce"]);
     for (section, header, probe) in [
         ("global", "`[global]`", "[global]\nzzz = 1\n"),
         ("neighbor", "`[[neighbor]]`", "[[neighbor]]\nzzz = 1\n"),
         ("neighbor_range", "`[[neighbor_range]]`", "[[neighbor_range]]\nzzz = 1\n"),
+        ("prefix_list", "`[[prefix_list]]`", "[[prefix_list]]\nzzz = 1\n"),
+        ("prefix_list.entries", "`prefix_list.entries`", "[[prefix_list]]\nentries = [{ zzz = 1 }]\n"),
+        ("policy", "`[[policy]]`", "[[policy]]\nzzz = 1\n"),
+        ("policy.term", "`[[policy.term]]`", "[[policy]]\n[[policy.term]]\nzzz = 1\n"),
+        ("policy.term.match", "`[policy.term.match]`", "[[policy]]\n[[policy.term]]\nmatch.zzz = 1\n"),
+        ("announce", "`[[announce]]`", "[[announce]]\nzzz = 1\n"),
     ] {
         let keys = allowed_keys(probe);
-        assert!(keys.len() >= 3, "{section}: {keys:?}");
+        assert!(keys.len() >= 2, "{section}: {keys:?}");
         for key in keys {
             let row = format!("| {header} | `{key}` |");
             assert!(keys_md.lines().any(|l| l.starts_with(&row)), "configs/KEYS.md has no row {row:?}");
-            // Set or commented out, every key appears in some example as `key = ...`.
-            let shown = examples.lines().any(|l| l.trim_start_matches(['#', ' ']).starts_with(&format!("{key} = ")));
+            // Set or commented out, every key appears in some example: as `key = ...`,
+            // `match.key = ...`, inside an inline table, or as a table header.
+            let shown = examples.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{key} = "))
+                    || l.starts_with(&format!("match.{key} = "))
+                    || l.starts_with(&format!("{key}."))
+                    || l.contains(&format!("{{ {key} = "))
+                    || l.contains(&format!(", {key} = "))
+                    || l.starts_with(&format!("[[{section}.{key}]]"))
+            });
             assert!(shown, "no example in configs/ shows {section}.{key}");
+        }
+    }
+}
+
+fn prefix(s: &str) -> Prefix {
+    s.parse().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A route as a node originates it over iBGP: empty AS path, no communities.
+fn from_node(prefix_text: &str, node: IpAddr) -> (RouteInfo, PathAttrs) {
+    let route = RouteInfo::new(prefix(prefix_text), RouteSource::Peer, Some(node));
+    (route, PathAttrs { as_path: Some(AsPath::default()), ..PathAttrs::default() })
+}
+
+#[test]
+fn route_reflector_policies() {
+    let rr = load("route-reflector.toml");
+    let g = rr.global();
+    let set = rr.policies();
+    let router = router_neighbor(&rr);
+    let nodes = &rr.neighbor_ranges()[0];
+    // No RFC 8212 surprise on the router session, and a guard on both sessions.
+    assert_eq!(router.settings.rfc8212_notice(g), None);
+    assert!(router.settings.max_prefixes.is_some() && nodes.settings.max_prefixes.is_some());
+    assert!(matches!(nodes.settings.max_prefixes.unwrap().action, MaxPrefixesAction::Restart { .. }));
+    assert!(!nodes.settings.next_hop_self, "a reflector passes next hops on");
+    let import = set.resolve(nodes.settings.effective_import(g));
+    let export = set.resolve(router.settings.effective_export(g));
+    let from_router = set.resolve(router.settings.effective_import(g));
+    assert_ne!(import.name, "accept-all");
+    assert_eq!(nodes.settings.effective_export(g), PolicyRef::Named("accept-all"));
+
+    let node = IpAddr::V4(load("node.toml").global().router_id);
+    let to_router = RouteInfo {
+        neighbor: Some(router.address),
+        local_address: router.local_address,
+        ..from_node("10.0.0.0/8", node).0
+    };
+    // Pod /26s and LoadBalancer /32s pass both ways, without the internal tag on export.
+    for p in ["10.42.7.64/26", "10.10.100.77/32", "fd10:10:100::5/128"] {
+        let (route, mut attrs) = from_node(p, node);
+        assert_eq!(import.apply(&route, &mut attrs, g.asn), Verdict::Accept, "{p} from a node");
+        assert!(!attrs.communities.is_empty(), "{p}: from-nodes marks cluster routes");
+        let out = RouteInfo { prefix: route.prefix, ..to_router };
+        assert_eq!(export.apply(&out, &mut attrs, g.asn), Verdict::Accept, "{p} to the router");
+        assert!(attrs.communities.is_empty(), "{p}: the mark stays inside");
+    }
+    // Anything else stays out.
+    for p in ["10.42.7.0/24", "10.42.0.0/16", "10.10.100.0/24", "0.0.0.0/0", "192.168.1.0/24", "10.43.0.64/26"] {
+        let (route, mut attrs) = from_node(p, node);
+        assert_eq!(import.apply(&route, &mut attrs, g.asn), Verdict::Reject, "{p} from a node");
+    }
+    // A node relaying a route with an AS path is refused.
+    let (route, mut attrs) = from_node("10.10.100.77/32", node);
+    attrs.as_path = Some(AsPath::from_sequence(vec![65010]));
+    assert_eq!(import.apply(&route, &mut attrs, g.asn), Verdict::Reject);
+    // The router's export takes nothing without the mark (e.g. the router's own default).
+    let (_, mut attrs) = from_node("0.0.0.0/0", node);
+    assert_eq!(
+        export.apply(&RouteInfo { prefix: prefix("0.0.0.0/0"), ..to_router }, &mut attrs, g.asn),
+        Verdict::Reject
+    );
+    // From the router: its own default route, less preferred; nothing else.
+    let router_route = |p: &str| RouteInfo::new(prefix(p), RouteSource::Peer, Some(router.address));
+    let mut attrs =
+        PathAttrs { as_path: Some(AsPath::from_sequence(vec![router.settings.asn])), ..PathAttrs::default() };
+    assert_eq!(from_router.apply(&router_route("0.0.0.0/0"), &mut attrs, g.asn), Verdict::Accept);
+    assert!(attrs.local_pref.is_some_and(|lp| lp < 100));
+    let mut attrs =
+        PathAttrs { as_path: Some(AsPath::from_sequence(vec![router.settings.asn])), ..PathAttrs::default() };
+    assert_eq!(from_router.apply(&router_route("192.168.1.0/24"), &mut attrs, g.asn), Verdict::Reject);
+}
+
+#[test]
+fn node_announcements_reach_the_router() {
+    let rr = load("route-reflector.toml");
+    let node = load("node.toml");
+    assert!(!node.announcements().is_empty(), "node.toml shows [[announce]]");
+    let to_rr = &node.neighbors()[0];
+    assert_eq!(to_rr.settings.effective_export(node.global()), PolicyRef::Named("accept-all"), "iBGP: no RFC 8212");
+    let g = rr.global();
+    let import = rr.policies().resolve(rr.neighbor_ranges()[0].settings.effective_import(g));
+    let router = router_neighbor(&rr);
+    let export = rr.policies().resolve(router.settings.effective_export(g));
+    let node_address = IpAddr::V4(node.global().router_id);
+    for a in node.announcements() {
+        // The node's own export, then the reflector's import and export.
+        let mut attrs = a.path_attrs();
+        let local = RouteInfo::new(a.prefix, RouteSource::Static, Some(to_rr.address));
+        let node_export = node.policies().resolve(to_rr.settings.effective_export(node.global()));
+        assert_eq!(node_export.apply(&local, &mut attrs, node.global().asn), Verdict::Accept);
+        let route = RouteInfo::new(a.prefix, RouteSource::Peer, Some(node_address));
+        assert_eq!(import.apply(&route, &mut attrs, g.asn), Verdict::Accept, "{} from the node", a.prefix);
+        let out = RouteInfo::new(a.prefix, RouteSource::Peer, Some(router.address));
+        assert_eq!(export.apply(&out, &mut attrs, g.asn), Verdict::Accept, "{} to the router", a.prefix);
+        assert!(!attrs.communities.contains(&Community(64513 << 16 | 100)));
+    }
+}
+
+/// The `permit` entries of the router-side prefix lists whose names start with
+/// `CLUSTER` (what the router imports from the reflector), FRR and EdgeOS syntax.
+fn router_import_entries() -> Vec<(&'static str, PrefixEntry)> {
+    let entry = |p: &str, ge: Option<&str>, le: Option<&str>| PrefixEntry {
+        prefix: prefix(p),
+        ge: ge.map(|v| v.parse().unwrap()),
+        le: le.map(|v| v.parse().unwrap()),
+    };
+    let mut out = Vec::new();
+    // ip prefix-list CLUSTER-V4 seq 10 permit 10.10.100.0/24 le 32
+    for line in read("router/unifi-frr.conf").lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["ip" | "ipv6", "prefix-list", name, "seq", _, "permit", p, rest @ ..] = words.as_slice() {
+            if name.starts_with("CLUSTER") {
+                let find = |k: &str| rest.iter().position(|w| *w == k).map(|i| rest[i + 1]);
+                out.push(("unifi-frr.conf", entry(p, find("ge"), find("le"))));
+            }
+        }
+    }
+    // set policy prefix-list CLUSTER-V4 rule 10 prefix 10.10.100.0/24 (and ... le 32)
+    let mut rules: std::collections::BTreeMap<(String, String), Vec<(String, String)>> = Default::default();
+    for line in read("router/edgerouter.txt").lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if let ["set", "policy", "prefix-list" | "prefix-list6", name, "rule", n, k, v] = words.as_slice() {
+            if name.starts_with("CLUSTER") {
+                rules.entry((name.to_string(), n.to_string())).or_default().push((k.to_string(), v.to_string()));
+            }
+        }
+    }
+    for fields in rules.values() {
+        let get = |k: &str| fields.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        if get("action") == Some("permit") {
+            out.push(("edgerouter.txt", entry(get("prefix").expect("rule has a prefix"), get("ge"), get("le"))));
+        }
+    }
+    out
+}
+
+#[test]
+fn router_files_accept_what_the_reflector_exports() {
+    let rr = load("route-reflector.toml");
+    let router_entries = router_import_entries();
+    for file in ["unifi-frr.conf", "edgerouter.txt"] {
+        assert!(router_entries.iter().filter(|(f, _)| *f == file).count() >= 3, "{file}: {router_entries:?}");
+    }
+    // Every prefix list an accepting term of the nodes' import policy uses (those
+    // routes get the mark the router's export policy passes on) must be inside the
+    // router's import prefix lists, in both router files.
+    let import = rr.policies().resolve(rr.neighbor_ranges()[0].settings.effective_import(rr.global()));
+    let exported: Vec<PrefixEntry> = import
+        .terms
+        .iter()
+        .filter(|t| t.action == TermAction::Accept)
+        .filter_map(|t| t.matches.prefix_list.as_ref())
+        .flat_map(|l| l.entries.iter().copied())
+        .collect();
+    assert!(exported.len() >= 3, "{exported:?}");
+    for e in &exported {
+        let (low, high) = e.lengths();
+        for file in ["unifi-frr.conf", "edgerouter.txt"] {
+            // Some router entry holds e's prefix and every length e lets through.
+            let covered = router_entries.iter().filter(|(f, _)| *f == file).any(|(_, r)| {
+                let (r_low, r_high) = r.lengths();
+                bgp_core::policy::contains(r.prefix, e.prefix) && r_low <= low && high <= r_high
+            });
+            assert!(covered, "router/{file} drops some of {e}, which route-reflector.toml sends the router");
         }
     }
 }

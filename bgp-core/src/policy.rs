@@ -1,0 +1,1177 @@
+//! Routing policy: named policies of ordered terms, applied per neighbor on import
+//! (routes a peer sends us) and export (routes we send a peer). Pure: a [`Policy`]
+//! looks at a route ([`RouteInfo`] and its [`PathAttrs`]), edits the attributes in
+//! place and says [`Verdict::Accept`] or [`Verdict::Reject`].
+//!
+//! Evaluation ([`Policy::apply`]): terms run in order. A term whose conditions
+//! ([`Match`]) all hold runs its [`Actions`], then ends the evaluation with its
+//! [`TermAction`] (`accept`, `reject`), or lets the next term look at the route with
+//! the attributes as edited so far (`next`). A route no term decided gets the
+//! policy's `default` (reject unless configured otherwise).
+//!
+//! Within one condition the listed values are alternatives (any of them matches);
+//! a term's different conditions must all hold. A term without conditions matches
+//! every route.
+//!
+//! [`PolicySet`] holds every named policy of a configuration and the built-ins
+//! [`ACCEPT_ALL`] and [`REJECT_ALL`]. Which policy applies to a peer is the config's
+//! business ([`crate::config::PeerSettings::effective_import`]): eBGP peers without
+//! one get [`PolicyRef::Rfc8212Deny`] (RFC 8212: nothing in, nothing out).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use crate::prefix::{Prefix, Prefix4, Prefix6};
+use crate::types::Family;
+use crate::wire::{AsPath, Community, LargeCommunity, MpReach, NextHop, PathAttrs, SegmentType};
+
+/// The built-in policy that accepts every route unchanged.
+pub const ACCEPT_ALL: &str = "accept-all";
+/// The built-in policy that rejects every route.
+pub const REJECT_ALL: &str = "reject-all";
+/// Names that always exist in a [`PolicySet`] and cannot be redefined.
+pub const BUILT_IN: [&str; 2] = [ACCEPT_ALL, REJECT_ALL];
+
+/// Where a route came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteSource {
+    /// `[[announce]]` in the configuration.
+    Static,
+    /// The kernel routing table.
+    Kernel,
+    /// Kubernetes (LoadBalancer addresses, pod blocks).
+    Kubernetes,
+    /// A BGP peer.
+    Peer,
+}
+
+impl RouteSource {
+    pub const ALL: [RouteSource; 4] =
+        [RouteSource::Static, RouteSource::Kernel, RouteSource::Kubernetes, RouteSource::Peer];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RouteSource::Static => "static",
+            RouteSource::Kernel => "kernel",
+            RouteSource::Kubernetes => "kubernetes",
+            RouteSource::Peer => "peer",
+        }
+    }
+}
+
+impl fmt::Display for RouteSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RouteSource {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RouteSource::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            format!("unknown route source {s:?} (expected \"static\", \"kernel\", \"kubernetes\" or \"peer\")")
+        })
+    }
+}
+
+/// What a policy knows about a route besides its attributes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub prefix: Prefix,
+    pub source: RouteSource,
+    /// Import: the peer the route came from. Export: the peer it goes to. `None` for
+    /// a route that is not on its way in or out of a session.
+    pub neighbor: Option<IpAddr>,
+    /// Our address on the session with `neighbor`: what `set_next_hop = "self"`
+    /// writes. `None`: "self" leaves the next hop as it is.
+    pub local_address: Option<IpAddr>,
+}
+
+impl RouteInfo {
+    /// A route with no session address (`local_address` `None`).
+    pub fn new(prefix: Prefix, source: RouteSource, neighbor: Option<IpAddr>) -> RouteInfo {
+        RouteInfo { prefix, source, neighbor, local_address: None }
+    }
+}
+
+/// A policy's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    Accept,
+    Reject,
+}
+
+impl Verdict {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject => "reject",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Verdict {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "accept" => Ok(Verdict::Accept),
+            "reject" => Ok(Verdict::Reject),
+            _ => Err(format!("unknown value {s:?} (expected \"accept\" or \"reject\")")),
+        }
+    }
+}
+
+/// How a matching term ends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum TermAction {
+    /// Accept the route as edited; later terms are not looked at.
+    Accept,
+    /// Reject the route; later terms are not looked at.
+    Reject,
+    /// Go on with the next term (the default).
+    #[default]
+    Next,
+}
+
+impl TermAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TermAction::Accept => "accept",
+            TermAction::Reject => "reject",
+            TermAction::Next => "next",
+        }
+    }
+}
+
+impl fmt::Display for TermAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TermAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "accept" => Ok(TermAction::Accept),
+            "reject" => Ok(TermAction::Reject),
+            "next" => Ok(TermAction::Next),
+            _ => Err(format!("unknown value {s:?} (expected \"accept\", \"reject\" or \"next\")")),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Prefix lists.
+
+/// One entry of a [`PrefixList`], with FRR's `prefix-list` semantics: a route
+/// matches when its prefix lies inside `prefix` and its length is in `ge..=le`,
+/// where `ge` defaults to the entry's length and `le` to the family's maximum when
+/// `ge` is given, else to the entry's length (so a bare entry matches exactly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PrefixEntry {
+    pub prefix: Prefix,
+    pub ge: Option<u8>,
+    pub le: Option<u8>,
+}
+
+impl PrefixEntry {
+    /// An entry matching exactly `prefix`.
+    pub fn exact(prefix: Prefix) -> PrefixEntry {
+        PrefixEntry { prefix, ge: None, le: None }
+    }
+
+    /// The accepted lengths, `(min, max)`, both inclusive.
+    pub fn lengths(&self) -> (u8, u8) {
+        let len = self.prefix.prefix_len();
+        let max = match self.prefix {
+            Prefix::V4(_) => 32,
+            Prefix::V6(_) => 128,
+        };
+        let low = self.ge.unwrap_or(len);
+        let high = self.le.unwrap_or(if self.ge.is_some() { max } else { len });
+        (low, high)
+    }
+
+    pub fn matches(&self, route: Prefix) -> bool {
+        let (low, high) = self.lengths();
+        (low..=high).contains(&route.prefix_len()) && contains(self.prefix, route)
+    }
+}
+
+impl fmt::Display for PrefixEntry {
+    /// FRR's notation: `10.42.0.0/16 ge 26 le 26`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.prefix)?;
+        if let Some(ge) = self.ge {
+            write!(f, " ge {ge}")?;
+        }
+        if let Some(le) = self.le {
+            write!(f, " le {le}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether `inner` lies inside `outer` (same family, at least as long, same leading
+/// bits); a prefix lies inside itself.
+pub fn contains(outer: Prefix, inner: Prefix) -> bool {
+    match (outer, inner) {
+        (Prefix::V4(o), Prefix::V4(i)) => {
+            i.prefix_len() >= o.prefix_len() && Prefix4::new(i.addr(), o.prefix_len()) == Some(o)
+        }
+        (Prefix::V6(o), Prefix::V6(i)) => {
+            i.prefix_len() >= o.prefix_len() && Prefix6::new(i.addr(), o.prefix_len()) == Some(o)
+        }
+        _ => false,
+    }
+}
+
+/// A named list of [`PrefixEntry`]s; a route matches the list when it matches any
+/// entry. IPv4 and IPv6 entries may be mixed: a route only matches its own family's.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PrefixList {
+    pub name: String,
+    pub entries: Vec<PrefixEntry>,
+}
+
+impl PrefixList {
+    pub fn matches(&self, route: Prefix) -> bool {
+        self.entries.iter().any(|e| e.matches(route))
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Communities as written in the configuration.
+
+/// The community names [`parse_community`] knows, with their values.
+pub const WELL_KNOWN_COMMUNITIES: [(&str, Community); 6] = [
+    ("no-export", Community::NO_EXPORT),
+    ("no-advertise", Community::NO_ADVERTISE),
+    ("no-export-subconfed", Community::NO_EXPORT_SUBCONFED),
+    ("graceful-shutdown", Community::GRACEFUL_SHUTDOWN),
+    ("llgr-stale", Community::LLGR_STALE),
+    ("no-llgr", Community::NO_LLGR),
+];
+
+/// A community (RFC 1997) as `ASN:VALUE`, both 0..=65535, or a well-known name
+/// (`no-export`, `no-advertise`, `no-export-subconfed`, `graceful-shutdown`,
+/// `llgr-stale`, `no-llgr`).
+pub fn parse_community(s: &str) -> Result<Community, String> {
+    if let Some((_, c)) = WELL_KNOWN_COMMUNITIES.iter().find(|(name, _)| *name == s) {
+        return Ok(*c);
+    }
+    let parsed = s.split_once(':').and_then(|(high, low)| Some((decimal::<u16>(high)?, decimal::<u16>(low)?)));
+    match parsed {
+        Some((high, low)) => Ok(Community(u32::from(high) << 16 | u32::from(low))),
+        None => Err(format!(
+            "{s:?} is not a community: use ASN:VALUE (each 0..=65535) or one of {}",
+            WELL_KNOWN_COMMUNITIES.map(|(name, _)| name).join(", ")
+        )),
+    }
+}
+
+/// A large community (RFC 8092) as `GLOBAL:LOCAL1:LOCAL2`, each 0..=4294967295.
+pub fn parse_large_community(s: &str) -> Result<LargeCommunity, String> {
+    let mut parts = s.split(':').map(decimal::<u32>);
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(Some(global)), Some(Some(local1)), Some(Some(local2)), None) => {
+            Ok(LargeCommunity { global, local1, local2 })
+        }
+        _ => Err(format!("{s:?} is not a large community: use GLOBAL:LOCAL1:LOCAL2 (each 0..=4294967295)")),
+    }
+}
+
+/// Plain decimal digits only (no sign, no spaces, no empty string).
+fn decimal<T: FromStr>(s: &str) -> Option<T> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+// ---------------------------------------------------------------------------------
+// Terms.
+
+/// A term's conditions. Every condition that is set must hold; an empty list or
+/// `None` is no condition. Within a list, any value matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Match {
+    /// The route's prefix matches this list.
+    pub prefix_list: Option<Arc<PrefixList>>,
+    /// The route's neighbor ([`RouteInfo::neighbor`]) is one of these addresses or
+    /// lies in one of these prefixes (an address is a /32 or /128). A route without
+    /// a neighbor does not match.
+    pub neighbor: Vec<IpNet>,
+    /// The route carries one of these communities.
+    pub community: Vec<Community>,
+    /// The route carries one of these large communities.
+    pub large_community: Vec<LargeCommunity>,
+    /// One of these ASNs appears anywhere in the AS_PATH.
+    pub as_path_contains: Vec<u32>,
+    /// The route was originated by one of these ASNs (see [`origin_asns`]).
+    pub origin_as: Vec<u32>,
+    /// AS_PATH length ([`AsPath::len_for_decision`]; no AS_PATH counts 0) at least this.
+    pub as_path_length_min: Option<u32>,
+    /// AS_PATH length at most this; 0 matches routes originated in our AS.
+    pub as_path_length_max: Option<u32>,
+    /// The route came from one of these sources.
+    pub source: Vec<RouteSource>,
+}
+
+impl Match {
+    /// No conditions: every route matches.
+    pub fn is_empty(&self) -> bool {
+        *self == Match::default()
+    }
+
+    pub fn matches(&self, route: &RouteInfo, attrs: &PathAttrs) -> bool {
+        if self.prefix_list.as_ref().is_some_and(|list| !list.matches(route.prefix)) {
+            return false;
+        }
+        if !self.neighbor.is_empty() {
+            let Some(neighbor) = route.neighbor.map(|a| a.to_canonical()) else {
+                return false;
+            };
+            if !self.neighbor.iter().any(|net| net.contains(&neighbor)) {
+                return false;
+            }
+        }
+        if !self.source.is_empty() && !self.source.contains(&route.source) {
+            return false;
+        }
+        if !self.community.is_empty() && !attrs.communities.iter().any(|c| self.community.contains(c)) {
+            return false;
+        }
+        if !self.large_community.is_empty() && !attrs.large_communities.iter().any(|c| self.large_community.contains(c))
+        {
+            return false;
+        }
+        let empty = AsPath::default();
+        let path = attrs.as_path.as_ref().unwrap_or(&empty);
+        if !self.as_path_contains.is_empty()
+            && !path.segments.iter().any(|s| s.asns.iter().any(|a| self.as_path_contains.contains(a)))
+        {
+            return false;
+        }
+        if !self.origin_as.is_empty() && !origin_asns(path).iter().any(|a| self.origin_as.contains(a)) {
+            return false;
+        }
+        let len = u32::try_from(path.len_for_decision()).unwrap_or(u32::MAX);
+        if self.as_path_length_min.is_some_and(|min| len < min) || self.as_path_length_max.is_some_and(|max| len > max)
+        {
+            return false;
+        }
+        true
+    }
+}
+
+/// The AS that originated a route: the last AS of the AS_PATH's last segment that is
+/// not a confederation segment; every member when that segment is an AS_SET (an
+/// aggregate of several origins). Empty for a route originated in our AS (or our
+/// confederation).
+pub fn origin_asns(path: &AsPath) -> &[u32] {
+    match path.segments.iter().rev().find(|s| matches!(s.kind, SegmentType::Sequence | SegmentType::Set)) {
+        Some(s) if s.kind == SegmentType::Set => &s.asns,
+        Some(s) => &s.asns[s.asns.len().saturating_sub(1)..],
+        None => &[],
+    }
+}
+
+/// `set_next_hop`: our session address, or a fixed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetNextHop {
+    /// `"self"`: [`RouteInfo::local_address`].
+    SelfAddress,
+    Address(IpAddr),
+}
+
+impl fmt::Display for SetNextHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SetNextHop::SelfAddress => f.write_str("self"),
+            SetNextHop::Address(a) => a.fmt(f),
+        }
+    }
+}
+
+/// `prepend`: put `asn` (our AS when `None`) `count` times in front of the AS_PATH.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Prepend {
+    pub count: u8,
+    pub asn: Option<u32>,
+}
+
+/// What a matching term does to the attributes, applied in this order: LOCAL_PREF,
+/// MED, next hop, communities removed then added, large communities removed then
+/// added, prepend.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Actions {
+    pub set_local_pref: Option<u32>,
+    pub set_med: Option<u32>,
+    pub set_next_hop: Option<SetNextHop>,
+    /// Added when not already present, after those already there.
+    pub add_community: Vec<Community>,
+    /// Every copy removed.
+    pub remove_community: Vec<Community>,
+    pub add_large_community: Vec<LargeCommunity>,
+    pub remove_large_community: Vec<LargeCommunity>,
+    pub prepend: Option<Prepend>,
+}
+
+impl Actions {
+    /// Changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == Actions::default()
+    }
+
+    pub fn apply(&self, route: &RouteInfo, attrs: &mut PathAttrs, local_as: u32) {
+        if let Some(v) = self.set_local_pref {
+            attrs.local_pref = Some(v);
+        }
+        if let Some(v) = self.set_med {
+            attrs.med = Some(v);
+        }
+        match self.set_next_hop {
+            Some(SetNextHop::Address(a)) => set_next_hop(attrs, route.prefix, a),
+            Some(SetNextHop::SelfAddress) => {
+                if let Some(a) = route.local_address {
+                    set_next_hop(attrs, route.prefix, a);
+                }
+            }
+            None => {}
+        }
+        if !self.remove_community.is_empty() {
+            attrs.communities.retain(|c| !self.remove_community.contains(c));
+        }
+        for c in &self.add_community {
+            if !attrs.communities.contains(c) {
+                attrs.communities.push(*c);
+            }
+        }
+        if !self.remove_large_community.is_empty() {
+            attrs.large_communities.retain(|c| !self.remove_large_community.contains(c));
+        }
+        for c in &self.add_large_community {
+            if !attrs.large_communities.contains(c) {
+                attrs.large_communities.push(*c);
+            }
+        }
+        if let Some(p) = self.prepend {
+            prepend(attrs, p.asn.unwrap_or(local_as), p.count);
+        }
+    }
+}
+
+/// Puts `asn` `count` times in front of the AS_PATH (a missing AS_PATH is empty),
+/// keeping it canonical (one leading AS_SEQUENCE).
+pub fn prepend(attrs: &mut PathAttrs, asn: u32, count: u8) {
+    if count == 0 {
+        return;
+    }
+    let mut path = AsPath::from_sequence(vec![asn; usize::from(count)]);
+    for segment in attrs.as_path.take().unwrap_or_default().segments {
+        path.push(segment);
+    }
+    attrs.as_path = Some(path);
+}
+
+/// Sets the next hop of a route to `prefix`, where the RIB keeps it: NEXT_HOP for an
+/// IPv4 route without MP_REACH_NLRI, otherwise MP_REACH_NLRI's next hop (created,
+/// without NLRI, for the unicast family when absent). An IPv6 next hop for an IPv4
+/// route moves it to MP_REACH_NLRI (RFC 8950); an IPv4 next hop for an IPv6 route is
+/// written IPv4-mapped. A new global IPv6 next hop drops the link-local one.
+pub fn set_next_hop(attrs: &mut PathAttrs, prefix: Prefix, address: IpAddr) {
+    let address = address.to_canonical();
+    let next_hop = match (prefix, address) {
+        (Prefix::V4(_), IpAddr::V4(a)) => {
+            if attrs.mp_reach.is_none() {
+                attrs.next_hop = Some(a);
+                return;
+            }
+            NextHop::V4(a)
+        }
+        (Prefix::V4(_), IpAddr::V6(a)) => NextHop::V6 { global: a, link_local: None },
+        (Prefix::V6(_), IpAddr::V6(a)) => NextHop::V6 { global: a, link_local: None },
+        (Prefix::V6(_), IpAddr::V4(a)) => NextHop::V6 { global: a.to_ipv6_mapped(), link_local: None },
+    };
+    match &mut attrs.mp_reach {
+        Some(mp) => mp.next_hop = next_hop,
+        None => {
+            let family = match prefix {
+                Prefix::V4(_) => Family::IPV4_UNICAST,
+                Prefix::V6(_) => Family::IPV6_UNICAST,
+            };
+            attrs.next_hop = None;
+            attrs.mp_reach = Some(MpReach { family, next_hop, nlri: Vec::new() });
+        }
+    }
+}
+
+/// One step of a policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Term {
+    /// Unique within its policy; for logs and `bgpctl`.
+    pub name: String,
+    pub matches: Match,
+    pub actions: Actions,
+    /// How the term ends when it matched.
+    pub action: TermAction,
+}
+
+impl Term {
+    /// A term that matches every route, changes nothing and ends with `action`.
+    pub fn new(name: impl Into<String>, action: TermAction) -> Term {
+        Term { name: name.into(), matches: Match::default(), actions: Actions::default(), action }
+    }
+}
+
+/// A named policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+    pub name: String,
+    pub terms: Vec<Term>,
+    /// For routes no term accepted or rejected. Configured default: reject.
+    pub default: Verdict,
+}
+
+impl Policy {
+    /// A policy without terms.
+    pub fn new(name: impl Into<String>, default: Verdict) -> Policy {
+        Policy { name: name.into(), terms: Vec::new(), default }
+    }
+
+    /// The built-in [`ACCEPT_ALL`].
+    pub fn accept_all() -> Policy {
+        Policy::new(ACCEPT_ALL, Verdict::Accept)
+    }
+
+    /// The built-in [`REJECT_ALL`].
+    pub fn reject_all() -> Policy {
+        Policy::new(REJECT_ALL, Verdict::Reject)
+    }
+
+    /// Runs the policy on one route, editing `attrs` in place; `local_as` is what
+    /// `prepend` puts in front when it names no AS. On [`Verdict::Reject`] the
+    /// attributes may be partly edited: discard them.
+    pub fn apply(&self, route: &RouteInfo, attrs: &mut PathAttrs, local_as: u32) -> Verdict {
+        self.apply_traced(route, attrs, local_as).0
+    }
+
+    /// [`Policy::apply`], also saying which term decided (its index in `terms`), or
+    /// `None` when the default did.
+    pub fn apply_traced(&self, route: &RouteInfo, attrs: &mut PathAttrs, local_as: u32) -> (Verdict, Option<usize>) {
+        for (i, term) in self.terms.iter().enumerate() {
+            if !term.matches.matches(route, attrs) {
+                continue;
+            }
+            term.actions.apply(route, attrs, local_as);
+            match term.action {
+                TermAction::Accept => return (Verdict::Accept, Some(i)),
+                TermAction::Reject => return (Verdict::Reject, Some(i)),
+                TermAction::Next => {}
+            }
+        }
+        (self.default, None)
+    }
+}
+
+/// Which policy a peer uses in one direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PolicyRef<'a> {
+    /// A policy of the [`PolicySet`] by name (a built-in or a `[[policy]]`).
+    Named(&'a str),
+    /// None configured for an eBGP peer: RFC 8212, no route is accepted or sent.
+    Rfc8212Deny,
+}
+
+impl PolicyRef<'_> {
+    /// The policy's name; [`REJECT_ALL`] for RFC 8212.
+    pub fn name(&self) -> &str {
+        match self {
+            PolicyRef::Named(name) => name,
+            PolicyRef::Rfc8212Deny => REJECT_ALL,
+        }
+    }
+
+    pub fn is_rfc8212_deny(&self) -> bool {
+        matches!(self, PolicyRef::Rfc8212Deny)
+    }
+}
+
+impl fmt::Display for PolicyRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PolicyRef::Named(name) => f.write_str(name),
+            PolicyRef::Rfc8212Deny => f.write_str("none (RFC 8212: eBGP without a policy, nothing passes)"),
+        }
+    }
+}
+
+/// Every named policy and prefix list of a configuration, plus the built-ins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicySet {
+    policies: BTreeMap<String, Arc<Policy>>,
+    prefix_lists: BTreeMap<String, Arc<PrefixList>>,
+}
+
+impl Default for PolicySet {
+    fn default() -> PolicySet {
+        PolicySet::new()
+    }
+}
+
+impl PolicySet {
+    /// The built-ins only.
+    pub fn new() -> PolicySet {
+        let policies = [Policy::accept_all(), Policy::reject_all()].map(|p| (p.name.clone(), Arc::new(p)));
+        PolicySet { policies: policies.into_iter().collect(), prefix_lists: BTreeMap::new() }
+    }
+
+    /// Adds a policy; gives it back if its name is taken (built-ins included).
+    pub fn insert(&mut self, policy: Policy) -> Result<(), Policy> {
+        if self.policies.contains_key(&policy.name) {
+            return Err(policy);
+        }
+        self.policies.insert(policy.name.clone(), Arc::new(policy));
+        Ok(())
+    }
+
+    /// Adds a prefix list (for `bgpctl` to show; terms hold their own reference);
+    /// gives it back if its name is taken.
+    pub fn insert_prefix_list(&mut self, list: Arc<PrefixList>) -> Result<(), Arc<PrefixList>> {
+        if self.prefix_lists.contains_key(&list.name) {
+            return Err(list);
+        }
+        self.prefix_lists.insert(list.name.clone(), list);
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Policy> {
+        self.policies.get(name).map(|p| &**p)
+    }
+
+    /// The policy as a shared handle, for a task that outlives this set.
+    pub fn get_shared(&self, name: &str) -> Option<Arc<Policy>> {
+        self.policies.get(name).cloned()
+    }
+
+    /// The policy a [`PolicyRef`] means: [`REJECT_ALL`] for RFC 8212, and also for a
+    /// name the set does not have (fail closed; a validated config never has one).
+    pub fn resolve(&self, policy: PolicyRef<'_>) -> &Policy {
+        self.get(policy.name()).or_else(|| self.get(REJECT_ALL)).expect("invariant: the built-ins are always present")
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.policies.contains_key(name)
+    }
+
+    /// Every policy, built-ins included, by name.
+    pub fn policies(&self) -> impl Iterator<Item = &Policy> + '_ {
+        self.policies.values().map(|p| &**p)
+    }
+
+    /// Every policy name, built-ins included, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.policies.keys().map(String::as_str)
+    }
+
+    pub fn prefix_list(&self, name: &str) -> Option<&PrefixList> {
+        self.prefix_lists.get(name).map(|l| &**l)
+    }
+
+    /// Every prefix list, by name.
+    pub fn prefix_lists(&self) -> impl Iterator<Item = &PrefixList> + '_ {
+        self.prefix_lists.values().map(|l| &**l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Origin, Segment};
+    use std::net::Ipv4Addr;
+
+    const LOCAL_AS: u32 = 64513;
+
+    fn p(s: &str) -> Prefix {
+        s.parse().unwrap()
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn route(prefix: &str) -> RouteInfo {
+        RouteInfo::new(p(prefix), RouteSource::Peer, Some(ip("10.10.0.21")))
+    }
+
+    fn attrs() -> PathAttrs {
+        PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::from_sequence(vec![64512, 65001])),
+            next_hop: Some(Ipv4Addr::new(10, 10, 0, 21)),
+            communities: vec![Community(64513 << 16 | 100)],
+            large_communities: vec![LargeCommunity { global: 64513, local1: 1, local2: 2 }],
+            ..PathAttrs::default()
+        }
+    }
+
+    fn c(s: &str) -> Community {
+        parse_community(s).unwrap()
+    }
+
+    fn lc(s: &str) -> LargeCommunity {
+        parse_large_community(s).unwrap()
+    }
+
+    fn list(entries: &[(&str, Option<u8>, Option<u8>)]) -> Arc<PrefixList> {
+        let entries = entries.iter().map(|&(prefix, ge, le)| PrefixEntry { prefix: p(prefix), ge, le }).collect();
+        Arc::new(PrefixList { name: "l".into(), entries })
+    }
+
+    /// One term with `matches` that accepts, default reject: the verdict says whether
+    /// the route matched.
+    fn matches(m: Match, route: &RouteInfo, attrs: &PathAttrs) -> bool {
+        let mut policy = Policy::new("p", Verdict::Reject);
+        policy.terms.push(Term { matches: m, ..Term::new("t", TermAction::Accept) });
+        policy.apply(route, &mut attrs.clone(), LOCAL_AS) == Verdict::Accept
+    }
+
+    /// `actions` applied by an accepting term to `attrs()` of `route`.
+    fn acted(actions: Actions, route: &RouteInfo) -> PathAttrs {
+        let mut policy = Policy::new("p", Verdict::Reject);
+        policy.terms.push(Term { actions, ..Term::new("t", TermAction::Accept) });
+        let mut a = attrs();
+        assert_eq!(policy.apply(route, &mut a, LOCAL_AS), Verdict::Accept);
+        a
+    }
+
+    #[test]
+    fn prefix_entry_semantics_follow_frr() {
+        // Bare entry: exact match only.
+        let exact = PrefixEntry::exact(p("10.10.100.0/24"));
+        assert_eq!(exact.lengths(), (24, 24));
+        assert!(exact.matches(p("10.10.100.0/24")));
+        assert!(!exact.matches(p("10.10.100.0/25")));
+        assert!(!exact.matches(p("10.10.0.0/16")));
+        // ge alone: up to the family's maximum.
+        let ge = PrefixEntry { prefix: p("10.10.100.0/24"), ge: Some(32), le: None };
+        assert_eq!(ge.lengths(), (32, 32));
+        assert!(ge.matches(p("10.10.100.10/32")));
+        assert!(!ge.matches(p("10.10.100.0/31")));
+        assert!(!ge.matches(p("10.10.101.10/32")));
+        let ge6 = PrefixEntry { prefix: p("fd10::/64"), ge: Some(120), le: None };
+        assert_eq!(ge6.lengths(), (120, 128));
+        assert!(ge6.matches(p("fd10::1/128")));
+        // le alone: from the entry's own length.
+        let le = PrefixEntry { prefix: p("10.42.0.0/16"), ge: None, le: Some(24) };
+        assert_eq!(le.lengths(), (16, 24));
+        assert!(le.matches(p("10.42.0.0/16")));
+        assert!(le.matches(p("10.42.3.0/24")));
+        assert!(!le.matches(p("10.42.3.0/26")));
+        // ge and le.
+        let pods = PrefixEntry { prefix: p("10.42.0.0/16"), ge: Some(26), le: Some(26) };
+        assert!(pods.matches(p("10.42.7.64/26")));
+        assert!(!pods.matches(p("10.42.7.0/24")));
+        assert!(!pods.matches(p("10.43.7.64/26")));
+        // Families never match each other; 0/0 le 32 matches every IPv4 prefix.
+        let any4 = PrefixEntry { prefix: p("0.0.0.0/0"), ge: None, le: Some(32) };
+        assert!(any4.matches(p("192.0.2.1/32")) && any4.matches(p("0.0.0.0/0")));
+        assert!(!any4.matches(p("::/0")));
+        assert_eq!(pods.to_string(), "10.42.0.0/16 ge 26 le 26");
+        assert_eq!(exact.to_string(), "10.10.100.0/24");
+    }
+
+    #[test]
+    fn prefix_list_is_any_of_its_entries() {
+        let l = list(&[("10.42.0.0/16", Some(26), Some(26)), ("10.10.100.0/24", Some(32), None), ("::/0", None, None)]);
+        assert!(l.matches(p("10.42.1.0/26")));
+        assert!(l.matches(p("10.10.100.7/32")));
+        assert!(l.matches(p("::/0")));
+        assert!(!l.matches(p("0.0.0.0/0")));
+        assert!(!l.matches(p("2001:db8::/32")));
+        let m = Match { prefix_list: Some(l), ..Match::default() };
+        assert!(matches(m.clone(), &route("10.42.1.0/26"), &attrs()));
+        assert!(!matches(m, &route("10.42.1.0/24"), &attrs()));
+    }
+
+    #[test]
+    fn contains_checks_bits_and_family() {
+        assert!(contains(p("10.0.0.0/8"), p("10.255.0.0/16")));
+        assert!(contains(p("10.0.0.0/8"), p("10.0.0.0/8")));
+        assert!(!contains(p("10.0.0.0/8"), p("11.0.0.0/16")));
+        assert!(!contains(p("10.0.0.0/16"), p("10.0.0.0/8")));
+        assert!(contains(p("::/0"), p("2001:db8::/32")));
+        assert!(!contains(p("0.0.0.0/0"), p("2001:db8::/32")));
+    }
+
+    #[test]
+    fn match_neighbor_address_or_prefix() {
+        let by_address = Match { neighbor: vec!["10.10.0.21/32".parse().unwrap()], ..Match::default() };
+        let by_prefix = Match { neighbor: vec!["10.10.0.0/24".parse().unwrap()], ..Match::default() };
+        let r = route("10.42.0.0/26");
+        assert!(matches(by_address.clone(), &r, &attrs()));
+        assert!(matches(by_prefix.clone(), &r, &attrs()));
+        let other = RouteInfo { neighbor: Some(ip("10.10.0.22")), ..r };
+        assert!(!matches(by_address.clone(), &other, &attrs()));
+        assert!(matches(by_prefix.clone(), &other, &attrs()));
+        // IPv4-mapped, as a dual-stack socket reports it.
+        let mapped = RouteInfo { neighbor: Some(ip("::ffff:10.10.0.21")), ..r };
+        assert!(matches(by_address.clone(), &mapped, &attrs()));
+        // No neighbor (a static route): no match.
+        let local = RouteInfo { neighbor: None, ..r };
+        assert!(!matches(by_prefix, &local, &attrs()));
+        assert!(matches(Match::default(), &local, &attrs()));
+    }
+
+    #[test]
+    fn match_source() {
+        let m = Match { source: vec![RouteSource::Static, RouteSource::Kubernetes], ..Match::default() };
+        let r = route("10.10.100.1/32");
+        assert!(!matches(m.clone(), &r, &attrs()));
+        assert!(matches(m.clone(), &RouteInfo { source: RouteSource::Static, ..r }, &attrs()));
+        assert!(matches(m.clone(), &RouteInfo { source: RouteSource::Kubernetes, ..r }, &attrs()));
+        assert!(!matches(m, &RouteInfo { source: RouteSource::Kernel, ..r }, &attrs()));
+        for s in RouteSource::ALL {
+            assert_eq!(s.to_string().parse::<RouteSource>(), Ok(s));
+        }
+        assert!("bgp".parse::<RouteSource>().is_err());
+    }
+
+    #[test]
+    fn match_community_any_of() {
+        let r = route("10.10.100.1/32");
+        let m = Match { community: vec![c("64513:1"), c("64513:100")], ..Match::default() };
+        assert!(matches(m.clone(), &r, &attrs()));
+        let mut a = attrs();
+        a.communities = vec![c("64513:2")];
+        assert!(!matches(m.clone(), &r, &a));
+        a.communities.clear();
+        assert!(!matches(m, &r, &a));
+        // Well-known names.
+        let m = Match { community: vec![c("no-export")], ..Match::default() };
+        a.communities = vec![Community::NO_EXPORT];
+        assert!(matches(m.clone(), &r, &a));
+        assert!(!matches(m, &r, &attrs()));
+    }
+
+    #[test]
+    fn match_large_community_any_of() {
+        let r = route("10.10.100.1/32");
+        let m = Match { large_community: vec![lc("64513:1:2"), lc("1:1:1")], ..Match::default() };
+        assert!(matches(m.clone(), &r, &attrs()));
+        let mut a = attrs();
+        a.large_communities = vec![lc("64513:1:3")];
+        assert!(!matches(m, &r, &a));
+    }
+
+    #[test]
+    fn match_as_path_contains() {
+        let r = route("10.10.100.1/32");
+        let m = |asns: Vec<u32>| Match { as_path_contains: asns, ..Match::default() };
+        assert!(matches(m(vec![64512]), &r, &attrs()));
+        assert!(matches(m(vec![1, 65001]), &r, &attrs()));
+        assert!(!matches(m(vec![64513]), &r, &attrs()));
+        // Sets count too; no AS_PATH contains nothing.
+        let mut a = attrs();
+        a.as_path.as_mut().unwrap().push(Segment { kind: SegmentType::Set, asns: vec![7, 8] });
+        assert!(matches(m(vec![8]), &r, &a));
+        a.as_path = None;
+        assert!(!matches(m(vec![64512]), &r, &a));
+    }
+
+    #[test]
+    fn match_origin_as() {
+        let r = route("10.10.100.1/32");
+        let m = |asns: Vec<u32>| Match { origin_as: asns, ..Match::default() };
+        assert!(matches(m(vec![65001]), &r, &attrs()));
+        assert!(!matches(m(vec![64512]), &r, &attrs()), "the neighbor AS is not the origin");
+        // AS_SET origin: any member.
+        let mut a = attrs();
+        a.as_path.as_mut().unwrap().push(Segment { kind: SegmentType::Set, asns: vec![7, 8] });
+        assert!(matches(m(vec![8]), &r, &a));
+        assert!(matches(m(vec![7]), &r, &a));
+        assert!(!matches(m(vec![65001]), &r, &a));
+        // Empty path, or only confederation segments: originated here, no origin AS.
+        a.as_path = Some(AsPath::default());
+        assert!(!matches(m(vec![64513]), &r, &a));
+        let mut confed = AsPath::default();
+        confed.push(Segment { kind: SegmentType::ConfedSequence, asns: vec![65100] });
+        assert_eq!(origin_asns(&confed), &[] as &[u32]);
+        let mut mixed = confed.clone();
+        mixed.push(Segment { kind: SegmentType::Sequence, asns: vec![1, 2] });
+        assert_eq!(origin_asns(&mixed), &[2]);
+    }
+
+    #[test]
+    fn match_as_path_length() {
+        let r = route("10.10.100.1/32");
+        let m = |min, max| Match { as_path_length_min: min, as_path_length_max: max, ..Match::default() };
+        // attrs() has a path of length 2.
+        assert!(matches(m(Some(2), Some(2)), &r, &attrs()));
+        assert!(matches(m(Some(1), None), &r, &attrs()));
+        assert!(!matches(m(Some(3), None), &r, &attrs()));
+        assert!(!matches(m(None, Some(1)), &r, &attrs()));
+        // Missing or empty path: 0, so max 0 matches our own routes.
+        let mut a = attrs();
+        a.as_path = None;
+        assert!(matches(m(None, Some(0)), &r, &a));
+        // A set counts one.
+        let mut a = attrs();
+        a.as_path.as_mut().unwrap().push(Segment { kind: SegmentType::Set, asns: vec![7, 8, 9] });
+        assert!(matches(m(Some(3), Some(3)), &r, &a));
+    }
+
+    #[test]
+    fn conditions_of_a_term_all_hold() {
+        let r = route("10.42.1.0/26");
+        let both = Match {
+            prefix_list: Some(list(&[("10.42.0.0/16", Some(26), Some(26))])),
+            community: vec![c("64513:100")],
+            ..Match::default()
+        };
+        assert!(matches(both.clone(), &r, &attrs()));
+        let mut a = attrs();
+        a.communities.clear();
+        assert!(!matches(both.clone(), &r, &a));
+        assert!(!matches(both, &route("10.10.100.1/32"), &attrs()));
+    }
+
+    #[test]
+    fn set_local_pref_and_med() {
+        let a =
+            acted(Actions { set_local_pref: Some(200), set_med: Some(7), ..Actions::default() }, &route("10.0.0.0/8"));
+        assert_eq!((a.local_pref, a.med), (Some(200), Some(7)));
+        assert_eq!(a.next_hop, attrs().next_hop, "nothing else changes");
+        assert_eq!(a.communities, attrs().communities);
+    }
+
+    #[test]
+    fn set_next_hop_address_and_self() {
+        let r4 = route("10.10.100.1/32");
+        let set = |nh: SetNextHop, r: &RouteInfo| acted(Actions { set_next_hop: Some(nh), ..Actions::default() }, r);
+        let a = set(SetNextHop::Address(ip("10.10.0.99")), &r4);
+        assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 10, 0, 99)));
+        assert!(a.mp_reach.is_none());
+        // "self": the session's local address, or unchanged without one.
+        let a = set(SetNextHop::SelfAddress, &RouteInfo { local_address: Some(ip("10.10.0.2")), ..r4 });
+        assert_eq!(a.next_hop, Some(Ipv4Addr::new(10, 10, 0, 2)));
+        let a = set(SetNextHop::SelfAddress, &r4);
+        assert_eq!(a.next_hop, attrs().next_hop);
+        // IPv6 route: MP_REACH_NLRI's next hop, created for the family.
+        let r6 = route("fd10:10:100::1/128");
+        let a = set(SetNextHop::Address(ip("fd10::2")), &r6);
+        let mp = a.mp_reach.expect("created");
+        assert_eq!(mp.family, Family::IPV6_UNICAST);
+        assert_eq!(mp.next_hop, NextHop::V6 { global: "fd10::2".parse().unwrap(), link_local: None });
+        assert!(mp.nlri.is_empty());
+        // Existing MP_REACH_NLRI: replaced in place, link-local dropped.
+        let mut policy = Policy::new("p", Verdict::Accept);
+        policy.terms.push(Term {
+            actions: Actions { set_next_hop: Some(SetNextHop::Address(ip("fd10::3"))), ..Actions::default() },
+            ..Term::new("t", TermAction::Next)
+        });
+        let mut a = PathAttrs {
+            mp_reach: Some(MpReach {
+                family: Family::IPV6_UNICAST,
+                next_hop: NextHop::V6 {
+                    global: "fd10::2".parse().unwrap(),
+                    link_local: Some("fe80::1".parse().unwrap()),
+                },
+                nlri: Vec::new(),
+            }),
+            ..PathAttrs::default()
+        };
+        assert_eq!(policy.apply(&r6, &mut a, LOCAL_AS), Verdict::Accept);
+        assert_eq!(a.mp_reach.unwrap().next_hop, NextHop::V6 { global: "fd10::3".parse().unwrap(), link_local: None });
+        // IPv6 next hop for an IPv4 route (RFC 8950), and the reverse (IPv4-mapped).
+        let a = set(SetNextHop::Address(ip("fd10::2")), &r4);
+        assert_eq!(a.next_hop, None);
+        assert_eq!(a.mp_reach.as_ref().map(|m| m.family), Some(Family::IPV4_UNICAST));
+        let a = set(SetNextHop::Address(ip("10.10.0.5")), &r6);
+        let mapped = Ipv4Addr::new(10, 10, 0, 5).to_ipv6_mapped();
+        assert_eq!(a.mp_reach.unwrap().next_hop, NextHop::V6 { global: mapped, link_local: None });
+        // An IPv4 route carried in MP_REACH_NLRI keeps it.
+        let mut a = PathAttrs {
+            mp_reach: Some(MpReach {
+                family: Family::IPV4_MULTICAST,
+                next_hop: NextHop::V4(Ipv4Addr::new(1, 1, 1, 1)),
+                nlri: Vec::new(),
+            }),
+            ..PathAttrs::default()
+        };
+        set_next_hop(&mut a, p("10.0.0.0/8"), ip("10.10.0.9"));
+        assert_eq!(a.next_hop, None);
+        assert_eq!(a.mp_reach.unwrap().next_hop, NextHop::V4(Ipv4Addr::new(10, 10, 0, 9)));
+        assert_eq!(SetNextHop::SelfAddress.to_string(), "self");
+    }
+
+    #[test]
+    fn add_and_remove_communities() {
+        let r = route("10.0.0.0/8");
+        let a = acted(
+            Actions { add_community: vec![c("64513:100"), c("no-export"), c("64513:7")], ..Actions::default() },
+            &r,
+        );
+        assert_eq!(a.communities, vec![c("64513:100"), Community::NO_EXPORT, c("64513:7")], "no duplicates, appended");
+        let a = acted(Actions { remove_community: vec![c("64513:100"), c("1:1")], ..Actions::default() }, &r);
+        assert!(a.communities.is_empty());
+        // Removed first, then added: the same term can replace a tag.
+        let a = acted(
+            Actions {
+                remove_community: vec![c("64513:100")],
+                add_community: vec![c("64513:200")],
+                ..Actions::default()
+            },
+            &r,
+        );
+        assert_eq!(a.communities, vec![c("64513:200")]);
+    }
+
+    #[test]
+    fn add_and_remove_large_communities() {
+        let r = route("10.0.0.0/8");
+        let a =
+            acted(Actions { add_large_community: vec![lc("64513:1:2"), lc("64513:9:9")], ..Actions::default() }, &r);
+        assert_eq!(a.large_communities, vec![lc("64513:1:2"), lc("64513:9:9")]);
+        let a = acted(Actions { remove_large_community: vec![lc("64513:1:2")], ..Actions::default() }, &r);
+        assert!(a.large_communities.is_empty());
+        assert_eq!(a.communities, attrs().communities, "standard communities untouched");
+    }
+
+    #[test]
+    fn prepend_local_or_explicit_as() {
+        let r = route("10.0.0.0/8");
+        let a = acted(Actions { prepend: Some(Prepend { count: 2, asn: None }), ..Actions::default() }, &r);
+        assert_eq!(a.as_path, Some(AsPath::from_sequence(vec![LOCAL_AS, LOCAL_AS, 64512, 65001])));
+        assert_eq!(a.as_path.as_ref().unwrap().segments.len(), 1, "canonical: one sequence");
+        let a = acted(Actions { prepend: Some(Prepend { count: 1, asn: Some(65535) }), ..Actions::default() }, &r);
+        assert_eq!(a.as_path.unwrap().to_string(), "65535 64512 65001");
+        // No AS_PATH, or one starting with a set.
+        let mut attrs = PathAttrs::default();
+        prepend(&mut attrs, 7, 3);
+        assert_eq!(attrs.as_path, Some(AsPath::from_sequence(vec![7, 7, 7])));
+        let mut set = AsPath::default();
+        set.push(Segment { kind: SegmentType::Set, asns: vec![1, 2] });
+        let mut attrs = PathAttrs { as_path: Some(set), ..PathAttrs::default() };
+        prepend(&mut attrs, 7, 1);
+        assert_eq!(attrs.as_path.unwrap().to_string(), "7 {1,2}");
+        let mut attrs = PathAttrs::default();
+        prepend(&mut attrs, 7, 0);
+        assert_eq!(attrs.as_path, None);
+    }
+
+    #[test]
+    fn terms_run_in_order_and_next_falls_through() {
+        let pods = list(&[("10.42.0.0/16", Some(26), Some(26))]);
+        let mut policy = Policy::new("from-nodes", Verdict::Reject);
+        // Tag everything, then go on.
+        policy.terms.push(Term {
+            actions: Actions { add_community: vec![c("64513:1")], ..Actions::default() },
+            ..Term::new("tag", TermAction::Next)
+        });
+        // A later term sees the tag.
+        policy.terms.push(Term {
+            matches: Match { prefix_list: Some(pods), community: vec![c("64513:1")], ..Match::default() },
+            actions: Actions { set_local_pref: Some(150), ..Actions::default() },
+            ..Term::new("pods", TermAction::Accept)
+        });
+        policy.terms.push(Term {
+            matches: Match { origin_as: vec![666], ..Match::default() },
+            ..Term::new("bad", TermAction::Reject)
+        });
+        let mut a = attrs();
+        assert_eq!(policy.apply_traced(&route("10.42.0.64/26"), &mut a, LOCAL_AS), (Verdict::Accept, Some(1)));
+        assert_eq!(a.local_pref, Some(150));
+        assert!(a.communities.contains(&c("64513:1")));
+        // No term decides: the default, after the fall-through term's edits.
+        let mut a = attrs();
+        assert_eq!(policy.apply_traced(&route("192.168.0.0/24"), &mut a, LOCAL_AS), (Verdict::Reject, None));
+        policy.default = Verdict::Accept;
+        assert_eq!(policy.apply(&route("192.168.0.0/24"), &mut a, LOCAL_AS), Verdict::Accept);
+        // A rejecting term wins over the default.
+        let mut a = attrs();
+        a.as_path = Some(AsPath::from_sequence(vec![64512, 666]));
+        assert_eq!(policy.apply_traced(&route("192.168.0.0/24"), &mut a, LOCAL_AS), (Verdict::Reject, Some(2)));
+        // A term that does not match runs no action.
+        let mut a = attrs();
+        policy.apply(&route("192.168.0.0/24"), &mut a, LOCAL_AS);
+        assert_eq!(a.local_pref, None);
+    }
+
+    #[test]
+    fn built_ins_and_set() {
+        let mut set = PolicySet::new();
+        let r = route("10.0.0.0/8");
+        let mut a = attrs();
+        assert_eq!(set.get(ACCEPT_ALL).unwrap().apply(&r, &mut a, LOCAL_AS), Verdict::Accept);
+        assert_eq!(a, attrs(), "accept-all changes nothing");
+        assert_eq!(set.get(REJECT_ALL).unwrap().apply(&r, &mut a, LOCAL_AS), Verdict::Reject);
+        assert!(set.insert(Policy::new(ACCEPT_ALL, Verdict::Reject)).is_err(), "built-ins cannot be replaced");
+        assert!(set.insert(Policy::new("mine", Verdict::Accept)).is_ok());
+        assert!(set.insert(Policy::new("mine", Verdict::Reject)).is_err());
+        assert_eq!(set.names().collect::<Vec<_>>(), ["accept-all", "mine", "reject-all"]);
+        assert_eq!(set.resolve(PolicyRef::Named("mine")).name, "mine");
+        assert_eq!(set.resolve(PolicyRef::Rfc8212Deny).name, REJECT_ALL);
+        assert_eq!(set.resolve(PolicyRef::Named("missing")).name, REJECT_ALL, "fails closed");
+        assert!(set.get_shared("mine").is_some() && set.get("missing").is_none());
+        assert_eq!(PolicySet::default(), PolicySet::new());
+        let l = list(&[("10.0.0.0/8", None, None)]);
+        assert!(set.insert_prefix_list(l.clone()).is_ok());
+        assert!(set.insert_prefix_list(l).is_err());
+        assert_eq!(set.prefix_list("l").map(|l| l.entries.len()), Some(1));
+        assert_eq!(set.prefix_lists().count(), 1);
+        assert!(PolicyRef::Rfc8212Deny.is_rfc8212_deny());
+        assert!(PolicyRef::Rfc8212Deny.to_string().contains("RFC 8212"));
+        assert_eq!(PolicyRef::Named("x").to_string(), "x");
+    }
+
+    #[test]
+    fn community_syntax() {
+        assert_eq!(parse_community("64513:100"), Ok(Community(0xFC01_0064)));
+        assert_eq!(parse_community("0:0"), Ok(Community(0)));
+        assert_eq!(parse_community("65535:65535"), Ok(Community(u32::MAX)));
+        assert_eq!(parse_community("no-export"), Ok(Community::NO_EXPORT));
+        assert_eq!(parse_community("no-advertise"), Ok(Community::NO_ADVERTISE));
+        assert_eq!(parse_community("no-export-subconfed"), Ok(Community::NO_EXPORT_SUBCONFED));
+        assert_eq!(parse_community("graceful-shutdown"), Ok(Community::GRACEFUL_SHUTDOWN));
+        for bad in ["65536:1", "1:65536", "1", "1:2:3", ":1", "a:b", "+1:2", " 1:2", "NO-EXPORT", ""] {
+            let e = parse_community(bad).unwrap_err();
+            assert!(e.contains("is not a community"), "{bad}: {e}");
+        }
+        assert_eq!(parse_large_community("64513:1:2"), Ok(LargeCommunity { global: 64513, local1: 1, local2: 2 }));
+        assert_eq!(
+            parse_large_community("4294967295:0:4294967295"),
+            Ok(LargeCommunity { global: u32::MAX, local1: 0, local2: u32::MAX })
+        );
+        for bad in ["1:2", "1:2:3:4", "4294967296:1:1", "1::2", "a:1:2", "1:2:-3"] {
+            assert!(parse_large_community(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for v in [Verdict::Accept, Verdict::Reject] {
+            assert_eq!(v.to_string().parse::<Verdict>(), Ok(v));
+        }
+        for a in [TermAction::Accept, TermAction::Reject, TermAction::Next] {
+            assert_eq!(a.to_string().parse::<TermAction>(), Ok(a));
+        }
+        assert!("deny".parse::<Verdict>().is_err());
+        assert!("continue".parse::<TermAction>().is_err());
+        assert!(Match::default().is_empty() && Actions::default().is_empty());
+        assert!(!Match { source: vec![RouteSource::Peer], ..Match::default() }.is_empty());
+    }
+}
