@@ -21,9 +21,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::config::{Global, Neighbor, NeighborRange, PeerSettings};
+use bgp_core::config::{Config, MaxPrefixesAction, Neighbor, NeighborRange, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
+use bgp_core::policy::{Policy, PolicyRef};
 use bgp_core::rib::PeerInfo;
 use bgp_core::types::Family;
 use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, RefreshSubtype, RouteRefresh};
@@ -50,11 +51,19 @@ pub struct NeighborSpec {
     pub settings: PeerSettings,
     /// What the state machine negotiates.
     pub fsm: PeerConfig,
+    pub import: Arc<Policy>,
+    pub export: Arc<Policy>,
+    /// Why routes will not flow (RFC 8212), for the log and `show neighbors ADDR`.
+    pub rfc8212_notice: Option<String>,
 }
 
 impl NeighborSpec {
-    pub fn configured(n: &Neighbor, global: &Global) -> NeighborSpec {
+    pub fn configured(n: &Neighbor, config: &Config) -> NeighborSpec {
+        let global = &config.global;
         NeighborSpec {
+            import: policy(config, n.settings.effective_import(global)),
+            export: policy(config, n.settings.effective_export(global)),
+            rfc8212_notice: n.settings.rfc8212_notice(global),
             address: n.address,
             port: n.port,
             passive: n.passive,
@@ -67,13 +76,17 @@ impl NeighborSpec {
     }
 
     /// A neighbor accepted from `range` at `address`.
-    pub fn dynamic(range: &NeighborRange, address: IpAddr, global: &Global) -> NeighborSpec {
+    pub fn dynamic(range: &NeighborRange, address: IpAddr, config: &Config) -> NeighborSpec {
+        let global = &config.global;
         let mut fsm = range.peer_config(global);
         fsm.jitter_seed ^= match address {
             IpAddr::V4(a) => u64::from(u32::from(a)),
             IpAddr::V6(a) => u128::from(a) as u64,
         };
         NeighborSpec {
+            import: policy(config, range.settings.effective_import(global)),
+            export: policy(config, range.settings.effective_export(global)),
+            rfc8212_notice: range.settings.rfc8212_notice(global),
             address,
             port: 179,
             passive: true,
@@ -84,6 +97,10 @@ impl NeighborSpec {
             fsm,
         }
     }
+}
+
+fn policy(config: &Config, which: PolicyRef<'_>) -> Arc<Policy> {
+    Arc::new(config.policies.resolve(which).clone())
 }
 
 /// How the daemon leaves its peers when it stops.
@@ -153,6 +170,8 @@ pub struct PeerTask {
     counters: Arc<PeerCounters>,
     admin_down: bool,
     events: mpsc::Sender<PeerEvent>,
+    /// After a max_prefixes teardown: when to start again.
+    restart_at: Option<Instant>,
     /// ROUTE-REFRESH messages to send (an operator asked).
     refresh: Vec<(ConnId, Family)>,
     /// The last failed connection attempt, which the FSM does not see the cause of.
@@ -177,6 +196,7 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         events,
         connect_error: None,
         refresh: Vec::new(),
+        restart_at: None,
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -184,6 +204,9 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
 
 impl PeerTask {
     async fn run(mut self, mut commands: mpsc::Receiver<PeerCmd>) {
+        if let Some(notice) = &self.spec.rfc8212_notice {
+            warn!(peer = %self.spec.address, "{notice}");
+        }
         if !self.admin_down {
             self.fsm.handle(Input::Start, Instant::now());
             self.drain().await;
@@ -218,7 +241,15 @@ impl PeerTask {
                     }
                 }
                 _ = sleep, if deadline.is_some() => self.fsm.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep_until(self.restart_at.map_or_else(far_future, tokio::time::Instant::from_std)), if self.restart_at.is_some() => {
+                    self.restart_at = None;
+                    if !self.admin_down {
+                        info!(peer = %self.spec.address, "max_prefixes hold-down over: starting again");
+                        self.fsm.handle(Input::Start, Instant::now());
+                    }
+                }
             }
+            self.check_prefix_limit();
             self.drain().await;
             self.send_refreshes().await;
             if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != State::Established {
@@ -277,6 +308,24 @@ impl PeerTask {
             }
             PeerCmd::Stop(..) => unreachable!("handled in run"),
         }
+    }
+
+    /// RFC 4486: a peer over its `max_prefixes` (restart action) is closed with Cease /
+    /// Maximum Number of Prefixes Reached, and started again after the hold-down.
+    fn check_prefix_limit(&mut self) {
+        if !self.counters.over_limit.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let Some(max) = self.spec.settings.max_prefixes else { return };
+        let MaxPrefixesAction::Restart { after } = max.action else { return };
+        // Data: AFI, SAFI and the limit (RFC 4486 §4).
+        let mut data = Vec::with_capacity(7);
+        data.extend_from_slice(&1u16.to_be_bytes());
+        data.push(1);
+        data.extend_from_slice(&max.limit.to_be_bytes());
+        let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::MaximumPrefixesReached), data));
+        self.fsm.handle(Input::Stop { notification: Some(n) }, Instant::now());
+        self.restart_at = Some(Instant::now() + after);
     }
 
     /// RFC 8538 §3: where the N bit was negotiated, a Cease that must end the
@@ -397,14 +446,18 @@ impl PeerTask {
                             router_id: neg.peer_router_id,
                             internal: neg.peer_as == self.spec.fsm.local_as,
                             rr_client: self.spec.settings.route_reflector_client,
-                            allow_as_in: 0,
+                            allow_as_in: self.spec.settings.allow_as_in,
                         },
                         writer: conn.writer.clone(),
                         ctx: neg.tx,
                         families: neg.families.clone(),
                         local: conn.local.map(|a| net::canonical(a.ip())),
-                        next_hop_self: false,
+                        next_hop_self: self.spec.settings.next_hop_self,
+                        remove_private_as: self.spec.settings.remove_private_as,
                         restart_time: neg.graceful_restart.as_ref().map(|g| g.restart_time),
+                        import: self.spec.import.clone(),
+                        export: self.spec.export.clone(),
+                        max_prefixes: self.spec.settings.max_prefixes,
                     };
                     let up = RibInput::PeerUp {
                         address: self.spec.address,
@@ -527,6 +580,8 @@ impl PeerTask {
         }
         let hint = if self.admin_down {
             Some(format!("administratively down: bgpctl neighbor {} enable", self.spec.address))
+        } else if let Some(notice) = &self.spec.rfc8212_notice {
+            Some(notice.clone())
         } else if self.fsm.state() != State::Established && self.spec.passive {
             Some("passive: waiting for the peer to connect".to_string())
         } else {

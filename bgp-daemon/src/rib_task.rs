@@ -18,16 +18,19 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::attrs::{AttrId, AttrStore};
+use bgp_core::config::{Announce, MaxPrefixes, MaxPrefixesAction};
 use bgp_core::ctl::{Reply, RibSummary, RouteDirection, RouteRow};
+use bgp_core::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use bgp_core::prefix::{Nlri, Prefix};
 use bgp_core::rib::export::{export, ExportTarget};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
+use bgp_core::wire::MpReach;
 use bgp_core::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, Message, NextHop, PathAttrs, Update};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
@@ -39,6 +42,9 @@ pub struct PeerCounters {
     pub received: AtomicU64,
     pub accepted: AtomicU64,
     pub advertised: AtomicU64,
+    /// Set when the peer sent more prefixes than `max_prefixes` allows with the
+    /// restart action: the peer task ends the session (RFC 4486 Cease subcode 1).
+    pub over_limit: AtomicBool,
 }
 
 /// An Established session, as the RIB needs it.
@@ -49,8 +55,12 @@ pub struct SessionOut {
     pub families: Vec<Family>,
     pub local: Option<IpAddr>,
     pub next_hop_self: bool,
+    pub remove_private_as: bool,
     /// The peer's graceful restart time, if it negotiated graceful restart.
     pub restart_time: Option<u16>,
+    pub import: Arc<Policy>,
+    pub export: Arc<Policy>,
+    pub max_prefixes: Option<MaxPrefixes>,
 }
 
 pub enum RibInput {
@@ -72,6 +82,9 @@ pub enum RibInput {
         address: IpAddr,
         family: Family,
     },
+    /// The configured `[[announce]]` routes (at start and on reload): replaces the
+    /// previous set.
+    Announce(Vec<Announce>),
     /// `show routes`: rows go to `replies`, then `End` (or one `Error`).
     ShowRoutes {
         query: RouteQuery,
@@ -98,6 +111,7 @@ pub enum PrefixOrAddress {
 /// What one peer has been sent and has still to be sent.
 struct PeerOut {
     target: ExportTarget,
+    export: Arc<Policy>,
     ctx: CodecCtx,
     families: Vec<Family>,
     writer: mpsc::Sender<Bytes>,
@@ -113,6 +127,10 @@ struct PeerOut {
 struct PeerState {
     source: SourceId,
     counters: Arc<PeerCounters>,
+    import: Arc<Policy>,
+    local: Option<IpAddr>,
+    max_prefixes: Option<MaxPrefixes>,
+    warned: bool,
     /// The restart time the peer advertised (RFC 4724), while it has one.
     restart_time: Option<u16>,
     /// Stale routes of a restarting peer go at this instant (RFC 4724 restart time).
@@ -121,6 +139,9 @@ struct PeerState {
 
 pub struct RibTask {
     rib: RibState,
+    /// The source of `[[announce]]` routes, and what it announces.
+    statics: SourceId,
+    announced: Vec<Announce>,
     /// Exported attribute sets, interned apart from the RIB's own.
     out_attrs: AttrStore,
     peers: HashMap<IpAddr, PeerState>,
@@ -135,8 +156,16 @@ const PACK_CHUNK: usize = 4096;
 
 pub fn spawn(cfg: RibConfig) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(1024);
-    let task =
-        RibTask { rib: RibState::new(cfg), out_attrs: AttrStore::new(), peers: HashMap::new(), outs: HashMap::new() };
+    let mut rib = RibState::new(cfg);
+    let statics = rib.add_source(SourceKind::Static);
+    let task = RibTask {
+        rib,
+        statics,
+        announced: Vec::new(),
+        out_attrs: AttrStore::new(),
+        peers: HashMap::new(),
+        outs: HashMap::new(),
+    };
     tokio::spawn(task.run(rx));
     tx
 }
@@ -200,19 +229,23 @@ impl RibTask {
             }
             RibInput::Update { address, update } => {
                 let Some(state) = self.peers.get(&address) else { return };
-                let source = state.source;
-                // Policies arrive with the routing configuration; until then every
-                // route is accepted as received.
-                let applied = self.rib.apply_update(source, &update, &mut |_: Prefix, _: &PathAttrs| Import::Accept);
+                let (source, policy, local) = (state.source, state.import.clone(), state.local);
+                let local_as = self.rib.config().local_as;
+                let mut import = |prefix: Prefix, attrs: &PathAttrs| {
+                    apply_policy(&policy, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
+                };
+                let applied = self.rib.apply_update(source, &update, &mut import);
                 if let Some(family) = update.end_of_rib_family() {
                     self.rib.sweep_stale(source, Some(family));
                     debug!(peer = %address, %family, "End-of-RIB received");
                 }
                 if applied.rejected > 0 {
-                    debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop)");
+                    debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop or import policy)");
                 }
                 self.count(address);
+                self.check_limit(address);
             }
+            RibInput::Announce(list) => self.announce(list),
         }
     }
 
@@ -228,11 +261,19 @@ impl RibTask {
         let state = self.peers.entry(address).or_insert_with(|| PeerState {
             source: self.rib.add_source(SourceKind::Peer(session.info.clone())),
             counters: counters.clone(),
+            import: session.import.clone(),
+            local: session.local,
+            max_prefixes: session.max_prefixes,
+            warned: false,
             restart_time: None,
             stale_until: None,
         });
         state.counters = counters.clone();
         state.restart_time = session.restart_time;
+        state.import = session.import.clone();
+        state.local = session.local;
+        state.max_prefixes = session.max_prefixes;
+        state.warned = false;
         if state.stale_until.take().is_some() && session.restart_time.is_none() {
             // Back without graceful restart: nothing of the old session stays.
             self.rib.sweep_stale(state.source, None);
@@ -247,13 +288,14 @@ impl RibTask {
             source,
             peer: session.info,
             next_hop_self: session.next_hop_self,
-            remove_private_as: false,
+            remove_private_as: session.remove_private_as,
             local_v4,
             local_v6,
             shared_subnet: None,
         };
         let mut out = PeerOut {
             target,
+            export: session.export,
             ctx: session.ctx,
             end_of_rib: session.families.clone(),
             families: session.families,
@@ -303,6 +345,52 @@ impl RibTask {
                 state.stale_until = None;
                 warn!(peer = %address, "graceful restart time over: stale routes removed");
                 self.rib.sweep_stale(state.source, None);
+            }
+        }
+    }
+
+    /// Replaces the `[[announce]]` routes.
+    fn announce(&mut self, list: Vec<Announce>) {
+        for old in &self.announced {
+            if !list.contains(old) {
+                self.rib.withdraw(self.statics, old.prefix);
+            }
+        }
+        for a in &list {
+            if self.announced.contains(a) {
+                continue;
+            }
+            let mut attrs = a.path_attrs();
+            if matches!(a.prefix, Prefix::V6(_)) && attrs.mp_reach.is_none() {
+                // No next hop configured: ours on each session, filled in at export.
+                attrs.mp_reach = Some(MpReach {
+                    family: Family::IPV6_UNICAST,
+                    next_hop: NextHop::V6 { global: std::net::Ipv6Addr::UNSPECIFIED, link_local: None },
+                    nlri: Vec::new(),
+                });
+            }
+            self.rib.announce(self.statics, a.prefix, attrs);
+        }
+        info!(routes = list.len(), "announcements");
+        self.announced = list;
+    }
+
+    /// `max_prefixes` (RFC 4486 Cease subcode 1): warn, or have the peer task close.
+    fn check_limit(&mut self, address: IpAddr) {
+        let Some(state) = self.peers.get_mut(&address) else { return };
+        let Some(max) = state.max_prefixes else { return };
+        let received = state.counters.received.load(Ordering::Relaxed);
+        if received <= u64::from(max.limit) || state.warned {
+            return;
+        }
+        state.warned = true;
+        match max.action {
+            MaxPrefixesAction::Warn => {
+                warn!(peer = %address, received, limit = max.limit, "max_prefixes exceeded (warn only)")
+            }
+            MaxPrefixesAction::Restart { after } => {
+                warn!(peer = %address, received, limit = max.limit, retry_after = ?after, "max_prefixes exceeded: closing the session");
+                state.counters.over_limit.store(true, Ordering::Relaxed);
             }
         }
     }
@@ -477,6 +565,35 @@ impl RibTask {
     }
 }
 
+/// Whether a policy accepts everything unchanged (no terms, default accept): the
+/// common iBGP case, which then costs nothing per route.
+fn is_accept_all(p: &Policy) -> bool {
+    p.terms.is_empty() && p.default == Verdict::Accept
+}
+
+/// Runs an import policy over one route; clones the attributes only when the policy
+/// has terms that could change them.
+fn apply_policy(
+    policy: &Policy,
+    prefix: Prefix,
+    source: RouteSource,
+    neighbor: Option<IpAddr>,
+    local: Option<IpAddr>,
+    attrs: &PathAttrs,
+    local_as: u32,
+) -> Import {
+    if policy.terms.is_empty() {
+        return if policy.default == Verdict::Accept { Import::Accept } else { Import::Reject };
+    }
+    let mut edited = attrs.clone();
+    let route = RouteInfo { prefix, source, neighbor, local_address: local };
+    match policy.apply(&route, &mut edited, local_as) {
+        Verdict::Reject => Import::Reject,
+        Verdict::Accept if edited == *attrs => Import::Accept,
+        Verdict::Accept => Import::Modified(Box::new(edited)),
+    }
+}
+
 /// The route `(source, attrs)` as exported to `out`'s peer, interned; `None` when it
 /// is not sent (export rules, or a family the session did not negotiate).
 fn export_one(
@@ -493,7 +610,20 @@ fn export_one(
         return None;
     }
     let from = rib.source(source)?;
-    let exported = export(cfg, source, from, &out.target, rib.attrs().get(attrs)).ok()?;
+    let mut exported = export(cfg, source, from, &out.target, rib.attrs().get(attrs)).ok()?;
+    if !is_accept_all(&out.export) {
+        let kind = match from {
+            SourceKind::Peer(_) => RouteSource::Peer,
+            SourceKind::Static => RouteSource::Static,
+            SourceKind::Kernel => RouteSource::Kernel,
+            SourceKind::Kubernetes => RouteSource::Kubernetes,
+        };
+        let local = out.target.local_v4.map(IpAddr::V4);
+        let route = RouteInfo { prefix, source: kind, neighbor: Some(out.target.peer.address), local_address: local };
+        if out.export.apply(&route, &mut exported, cfg.local_as) == Verdict::Reject {
+            return None;
+        }
+    }
     Some(store.intern(exported))
 }
 
@@ -601,8 +731,8 @@ pub fn rib_config(global: &bgp_core::config::Global) -> RibConfig {
     RibConfig {
         local_as: global.asn,
         router_id: global.router_id,
-        cluster_id: global.router_id,
-        multipath: 8,
-        always_compare_med: false,
+        cluster_id: global.cluster_id,
+        multipath: usize::from(global.multipath),
+        always_compare_med: global.always_compare_med,
     }
 }

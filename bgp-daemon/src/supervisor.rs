@@ -87,8 +87,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let (events_tx, mut events_rx) = mpsc::channel(64);
     let rib = rib_task::spawn(rib_task::rib_config(&global));
     let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx };
+    let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
     for n in &sup.config.neighbors {
-        let handle = peer::spawn(NeighborSpec::configured(n, &global), sup.rib.clone(), sup.events_tx.clone());
+        let handle = peer::spawn(NeighborSpec::configured(n, &sup.config), sup.rib.clone(), sup.events_tx.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -160,11 +161,8 @@ impl Supervisor {
             return;
         }
         info!(%remote, prefix = %range.prefix, "dynamic neighbor");
-        let handle = peer::spawn(
-            NeighborSpec::dynamic(range, ip, &self.config.global),
-            self.rib.clone(),
-            self.events_tx.clone(),
-        );
+        let handle =
+            peer::spawn(NeighborSpec::dynamic(range, ip, &self.config), self.rib.clone(), self.events_tx.clone());
         let _ = handle.tx.send(PeerCmd::Accepted(stream)).await;
         self.peers.insert(ip, handle);
     }
@@ -319,8 +317,10 @@ impl Supervisor {
             error!("reload refused, keeping the running configuration: {message}");
             return Err(message);
         }
-        // Session parameters of every neighbor come from [global] too.
-        let global_changed = new.global != old.global;
+        // Session parameters of every neighbor come from [global] too, and a changed
+        // policy may be any neighbor's: both restart every session (re-evaluating the
+        // stored Adj-RIB-In instead is a later refinement).
+        let global_changed = new.global != old.global || new.policies != old.policies;
         let (mut added, mut removed, mut changed) = (0, 0, 0);
         for n in &old.neighbors {
             let stop = match new.neighbor(n.address) {
@@ -361,14 +361,14 @@ impl Supervisor {
         }
         for n in &new.neighbors {
             if !self.peers.contains_key(&n.address) {
-                let handle =
-                    peer::spawn(NeighborSpec::configured(n, &new.global), self.rib.clone(), self.events_tx.clone());
+                let handle = peer::spawn(NeighborSpec::configured(n, &new), self.rib.clone(), self.events_tx.clone());
                 self.peers.insert(n.address, handle);
                 if old.neighbor(n.address).is_none() {
                     added += 1;
                 }
             }
         }
+        let _ = self.rib.send(RibInput::Announce(new.announcements.clone())).await;
         self.config = new;
         let message =
             format!("reloaded {}: {added} added, {removed} removed, {changed} changed", self.config_path.display());
