@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, Request, PROTOCOL_VERSION};
+use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION};
 use serde::Deserialize;
 
 /// A reply line longer than this is refused rather than buffered without end.
@@ -24,7 +24,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 5] = ["neighbor", "neighbor-detail", "done", "error", "end"];
+const KNOWN_REPLY_KINDS: [&str; 7] = ["neighbor", "neighbor-detail", "route", "summary", "done", "error", "end"];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]
@@ -155,6 +155,29 @@ impl Client {
             }
         }
         detail.ok_or(Error::Unexpected { got: "end", expected: "a neighbor detail" })
+    }
+
+    /// `show routes`: the rows in the daemon's order. `command` is a
+    /// [`Command::ShowRoutes`].
+    pub fn show_routes(&self, command: Command) -> Result<Vec<RouteRow>, Error> {
+        self.request(command)?
+            .map(|reply| match reply? {
+                Reply::Route(row) => Ok(*row),
+                other => Err(Error::Unexpected { got: reply_kind(&other), expected: "a route" }),
+            })
+            .collect()
+    }
+
+    /// `show summary`: the daemon's counts.
+    pub fn show_summary(&self) -> Result<RibSummary, Error> {
+        let mut summary = None;
+        for reply in self.request(Command::ShowSummary)? {
+            match reply? {
+                Reply::Summary(s) if summary.is_none() => summary = Some(s),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "one summary" }),
+            }
+        }
+        summary.ok_or(Error::Unexpected { got: "end", expected: "a summary" })
     }
 
     /// A command that changes something: the daemon's `Done` message.
@@ -388,6 +411,8 @@ mod tests {
         let replies = [
             Reply::Neighbor(summary),
             Reply::NeighborDetail(Box::new(detail)),
+            Reply::Route(Box::new(RouteRow { prefix: "10.0.0.0/8".into(), ..Default::default() })),
+            Reply::Summary(RibSummary { ipv4_prefixes: 1, ..Default::default() }),
             Reply::Done { message: "ok".into() },
             Reply::Error { message: "no".into() },
             Reply::End,
@@ -411,8 +436,14 @@ mod tests {
         assert!(e.to_string().contains("missing field"), "{e}");
 
         let e = parse_reply(r#"{"reply":"route","prefix":"10.0.0.0/8"}"#).unwrap_err();
+        assert!(matches!(e, Error::Malformed { .. }), "{e:?}");
+        assert!(e.to_string().contains("missing field"), "{e}");
+
+        let e = parse_reply(r#"{"reply":"dampened-path","prefix":"10.0.0.0/8"}"#).unwrap_err();
         assert!(matches!(e, Error::VersionMismatch { .. }), "{e:?}");
-        assert!(e.to_string().starts_with("protocol version mismatch: bgp-daemon sent a reply of kind `route`"));
+        assert!(e
+            .to_string()
+            .starts_with("protocol version mismatch: bgp-daemon sent a reply of kind `dampened-path`"));
 
         let e = parse_reply(r#"{"version":2,"reply":"end","more":1}"#).unwrap_err();
         assert_eq!(

@@ -15,12 +15,14 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use bgp_core::ctl::Command;
+use bgp_core::ctl::{Command, RouteDirection};
+use bgp_core::prefix::Prefix;
 use bgp_core::wire::notification::MAX_SHUTDOWN_MESSAGE;
-use clap::{Parser, Subcommand};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::output::RouteView;
 
 /// Where the daemon listens unless `--socket` or `BGPCTL_SOCKET` says otherwise.
 const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
@@ -29,30 +31,44 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, reset or shut down sessions",
-    long_about = "Control client of bgp-daemon: show neighbors, reset or shut down sessions.\n\n\
+    about = "Control client of bgp-daemon: show neighbors and routes, reset or shut down sessions",
+    long_about = "Control client of bgp-daemon: show neighbors and routes, reset or shut down sessions.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
         exit status 1; with --json an object {\"error\": \"...\"} is also printed on stdout.",
     after_help = "Examples:\n  \
         bgpctl show neighbors\n  \
         bgpctl show neighbor 192.168.1.1 --json\n  \
+        bgpctl show routes --family ipv4\n  \
+        bgpctl show route 10.1.2.3\n  \
+        bgpctl show routes --neighbor 192.168.1.1 --received\n  \
+        bgpctl show summary\n  \
+        bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable"
 )]
 struct Cli {
+    // The global options are listed after a subcommand's own (display_order).
     /// Print JSON instead of text (the daemon's objects as they are, pretty-printed)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, display_order = 100)]
     json: bool,
 
     /// Control socket of bgp-daemon
-    #[arg(long, global = true, value_name = "PATH", env = "BGPCTL_SOCKET", default_value = DEFAULT_SOCKET)]
+    #[arg(
+        long,
+        global = true,
+        display_order = 101,
+        value_name = "PATH",
+        env = "BGPCTL_SOCKET",
+        default_value = DEFAULT_SOCKET
+    )]
     socket: PathBuf,
 
     /// Give up when the daemon does not answer for this many seconds
     #[arg(
         long,
         global = true,
+        display_order = 102,
         value_name = "SECS",
         default_value_t = 10,
         value_parser = clap::value_parser!(u64).range(1..=3600)
@@ -70,7 +86,7 @@ enum TopCommand {
         #[command(subcommand)]
         what: Show,
     },
-    /// Reset, shut down or enable the session with one neighbor
+    /// Reset, refresh, shut down or enable the session with one neighbor
     #[command(arg_required_else_help = true)]
     Neighbor {
         /// Address of the neighbor (as in `show neighbors`)
@@ -116,12 +132,129 @@ enum Show {
         #[arg(value_name = "ADDR")]
         address: Option<IpAddr>,
     },
+    /// The routing table, the paths of one prefix, or a neighbor's routes
+    ///
+    /// Without PREFIX|ADDRESS: one line per path, like FRR's `show bgp ipv4 unicast`.
+    /// The Loc-RIB shows the best path of each prefix and the paths used alongside it
+    /// (multipath). Status codes: `*` valid, `>` best, `=` multipath, `S` stale (kept
+    /// through a graceful restart); a path without `*` was refused by import policy or
+    /// a loop check. MED and LocPrf are blank when the path has none. Path is the
+    /// AS_PATH followed by the origin code: i IGP, e EGP, ? incomplete.
+    ///
+    /// With PREFIX: every path of that prefix with all its attributes and, for the
+    /// best path, the step of the decision process that chose it. With ADDRESS: the
+    /// same for the longest prefix that contains the address.
+    ///
+    /// With --neighbor ADDR --received: the routes as that neighbor sent them, before
+    /// import policy (Adj-RIB-In). With --neighbor ADDR --advertised: the routes as
+    /// sent to it, after export policy (Adj-RIB-Out).
+    ///
+    /// --json prints an array of route objects, in the daemon's order, with every
+    /// attribute and `from` (the neighbor a path came from, or static, kernel,
+    /// kubernetes, local).
+    #[command(visible_aliases = ["route", "rib"])]
+    Routes(RouteArgs),
+    /// Route and path counts per family, attribute sets, neighbors and memory
+    ///
+    /// Attribute sets are the distinct sets of path attributes the daemon keeps, each
+    /// once, and references the paths that share them. Memory is the daemon's
+    /// resident set size (VmRSS).
+    Summary,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("direction").args(["received", "advertised"]).requires("neighbor")))]
+struct RouteArgs {
+    /// Show every path of this prefix (10.0.0.0/24), or of the longest prefix containing this address (10.0.0.1)
+    #[arg(value_name = "PREFIX|ADDRESS", value_parser = parse_prefix_or_address)]
+    prefix: Option<String>,
+
+    /// Show the routes received from or advertised to this neighbor instead of the Loc-RIB
+    #[arg(long, value_name = "ADDR", requires = "direction")]
+    neighbor: Option<IpAddr>,
+
+    /// With --neighbor: the routes as received from it, before import policy (Adj-RIB-In)
+    #[arg(long)]
+    received: bool,
+
+    /// With --neighbor: the routes as sent to it, after export policy (Adj-RIB-Out)
+    #[arg(long)]
+    advertised: bool,
+
+    /// Only routes of this address family (not with PREFIX|ADDRESS, which has its own)
+    #[arg(long, value_enum, value_name = "FAMILY", conflicts_with = "prefix")]
+    family: Option<FamilyArg>,
+}
+
+/// The address families `show routes --family` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum FamilyArg {
+    /// IPv4 unicast
+    #[value(alias = "ipv4-unicast")]
+    Ipv4,
+    /// IPv6 unicast
+    #[value(alias = "ipv6-unicast")]
+    Ipv6,
+}
+
+impl RouteArgs {
+    fn direction(&self) -> Option<RouteDirection> {
+        if self.received {
+            Some(RouteDirection::Received)
+        } else if self.advertised {
+            Some(RouteDirection::Advertised)
+        } else {
+            None
+        }
+    }
+
+    fn command(&self) -> Command {
+        Command::ShowRoutes {
+            prefix: self.prefix.clone(),
+            neighbor: self.neighbor,
+            direction: self.direction(),
+            family: self.family.map(|f| {
+                match f {
+                    FamilyArg::Ipv4 => "ipv4",
+                    FamilyArg::Ipv6 => "ipv6",
+                }
+                .to_owned()
+            }),
+        }
+    }
+
+    /// Which table the rows come from, for the headings of the text views.
+    fn view(&self) -> RouteView {
+        match (self.neighbor, self.direction()) {
+            (Some(a), Some(RouteDirection::Received)) => RouteView::Received(a),
+            (Some(a), Some(RouteDirection::Advertised)) => RouteView::Advertised(a),
+            _ => RouteView::LocRib,
+        }
+    }
+}
+
+/// PREFIX|ADDRESS of `show routes`, checked here so that a typo is a usage error;
+/// the daemon gets the text as typed.
+fn parse_prefix_or_address(s: &str) -> Result<String, String> {
+    if s.contains('/') {
+        s.parse::<Prefix>()?;
+    } else if s.parse::<IpAddr>().is_err() {
+        return Err(format!("{s:?} is neither a prefix (10.0.0.0/24, 2001:db8::/32) nor an address"));
+    }
+    Ok(s.to_owned())
 }
 
 #[derive(Debug, Subcommand)]
 enum NeighborAction {
     /// Close the session (Cease / Administrative Reset) and let it come up again
     Reset,
+    /// Ask the neighbor to send all its routes again, without closing the session
+    ///
+    /// Sends a ROUTE-REFRESH (RFC 2918) for every negotiated family, so the routes
+    /// pass the current import policy again: a soft reset inbound. The session must
+    /// be Established and the neighbor must have announced the route refresh
+    /// capability (see `bgpctl show neighbor ADDR`).
+    Refresh,
     /// Close the session (Cease / Administrative Shutdown) and keep it down
     ///
     /// The neighbor stays down until `bgpctl neighbor ADDR enable` or a restart of
@@ -195,10 +328,29 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
                 output::neighbor_detail(&detail)
             }
         }
+        TopCommand::Show { what: Show::Routes(args) } => {
+            let rows = client.show_routes(args.command())?;
+            if cli.json {
+                to_json(&rows)
+            } else if args.prefix.is_some() {
+                output::route_detail(&rows, args.view())
+            } else {
+                output::route_table(&rows, args.view())
+            }
+        }
+        TopCommand::Show { what: Show::Summary } => {
+            let summary = client.show_summary()?;
+            if cli.json {
+                to_json(&summary)
+            } else {
+                output::rib_summary(&summary)
+            }
+        }
         TopCommand::Neighbor { address, action } => {
             let address = *address;
             let command = match action {
                 NeighborAction::Reset => Command::NeighborReset { address },
+                NeighborAction::Refresh => Command::NeighborRefresh { address },
                 NeighborAction::Shutdown { message } => Command::NeighborShutdown { address, message: message.clone() },
                 NeighborAction::Enable => Command::NeighborEnable { address },
             };
@@ -305,6 +457,91 @@ mod tests {
         assert!(parse(&["shutdown", "-m", &long[1..]]).is_ok());
         // 128 two-octet characters are 256 octets.
         assert!(parse(&["shutdown", "-m", &"é".repeat(128)]).is_err());
+    }
+
+    fn routes(args: &[&str]) -> Result<RouteArgs, clap::Error> {
+        let mut all = vec!["show", "routes"];
+        all.extend(args);
+        match parse(&all)?.command {
+            TopCommand::Show { what: Show::Routes(args) } => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn show_routes_and_its_aliases() {
+        for word in ["routes", "route", "rib"] {
+            let cli = parse(&["show", word, "10.0.0.0/24"]).unwrap();
+            assert!(
+                matches!(&cli.command, TopCommand::Show { what: Show::Routes(a) } if a.prefix.as_deref() == Some("10.0.0.0/24")),
+                "{word}"
+            );
+        }
+        let a = routes(&[]).unwrap();
+        assert_eq!(a.command(), Command::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None });
+        assert_eq!(a.view(), RouteView::LocRib);
+
+        let a = routes(&["2001:db8::1", "--json"]).unwrap();
+        assert_eq!(a.prefix.as_deref(), Some("2001:db8::1"));
+
+        let a = routes(&["--neighbor", "10.0.0.2", "--received", "--family", "ipv6"]).unwrap();
+        let neighbor: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(
+            a.command(),
+            Command::ShowRoutes {
+                prefix: None,
+                neighbor: Some(neighbor),
+                direction: Some(RouteDirection::Received),
+                family: Some("ipv6".into()),
+            }
+        );
+        assert_eq!(a.view(), RouteView::Received(neighbor));
+
+        let a = routes(&["10.1.2.3", "--advertised", "--neighbor", "10.0.0.2"]).unwrap();
+        assert_eq!(
+            a.command(),
+            Command::ShowRoutes {
+                prefix: Some("10.1.2.3".into()),
+                neighbor: Some(neighbor),
+                direction: Some(RouteDirection::Advertised),
+                family: None,
+            }
+        );
+        assert_eq!(a.view(), RouteView::Advertised(neighbor));
+
+        for (word, family) in [("ipv4", "ipv4"), ("ipv4-unicast", "ipv4"), ("ipv6-unicast", "ipv6")] {
+            let a = routes(&["--family", word]).unwrap();
+            assert!(matches!(a.command(), Command::ShowRoutes { family: Some(f), .. } if f == family), "{word}");
+        }
+
+        assert!(matches!(parse(&["show", "summary"]).unwrap().command, TopCommand::Show { what: Show::Summary }));
+        assert!(matches!(
+            parse(&["neighbor", "10.0.0.2", "refresh", "--json"]).unwrap().command,
+            TopCommand::Neighbor { action: NeighborAction::Refresh, .. }
+        ));
+    }
+
+    #[test]
+    fn show_routes_usage_errors() {
+        use clap::error::ErrorKind;
+        // --received and --advertised need --neighbor, and --neighbor needs one of them.
+        assert_eq!(routes(&["--received"]).unwrap_err().kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(routes(&["--advertised"]).unwrap_err().kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(routes(&["--neighbor", "10.0.0.2"]).unwrap_err().kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(
+            routes(&["--neighbor", "10.0.0.2", "--received", "--advertised"]).unwrap_err().kind(),
+            ErrorKind::ArgumentConflict
+        );
+        assert_eq!(routes(&["--neighbor", "nonsense", "--received"]).unwrap_err().kind(), ErrorKind::ValueValidation);
+        assert_eq!(routes(&["--family", "ipv5"]).unwrap_err().kind(), ErrorKind::InvalidValue);
+        assert_eq!(routes(&["10.0.0.0/8", "--family", "ipv4"]).unwrap_err().kind(), ErrorKind::ArgumentConflict);
+        for bad in ["10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "example.com", "2001:db8::/129", "10.0.0.300"] {
+            let e = routes(&[bad]).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::ValueValidation, "{bad}");
+        }
+        assert!(routes(&["10.0.0.1/24"]).is_ok(), "host bits are the daemon's to mask, as FRR does");
+        assert!(parse(&["show", "summary", "10.0.0.1"]).is_err());
+        assert!(parse(&["neighbor", "10.0.0.2", "refresh", "now"]).is_err());
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! with serde directly.)
 //!
 //! Text from the daemon can come from peers (hostnames from the FQDN capability,
-//! RFC 9003 shutdown communications in `last_error`), so it goes through [`clean`]
-//! before it reaches the terminal.
+//! RFC 9003 shutdown communications in `last_error`, route attributes), so it goes
+//! through [`clean`] before it reaches the terminal.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary};
+use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, RibSummary, RouteRow};
 
 /// Descriptions longer than this are cut in the summary table.
 const DESCRIPTION_WIDTH: usize = 20;
@@ -96,24 +98,42 @@ enum Align {
     Right,
 }
 
+/// One column of [`layout`].
+#[derive(Clone, Copy)]
+struct Column<'a> {
+    header: &'a str,
+    align: Align,
+    /// The column is at least this wide, wider if a cell needs it.
+    min_width: usize,
+    /// Printed before the column (not before the first).
+    separator: &'a str,
+}
+
 /// Lays out `rows` under `headers`, columns two spaces apart, no trailing blanks.
 fn table<const N: usize>(headers: [(&str, Align); N], rows: &[[String; N]]) -> String {
-    let mut widths = headers.map(|(h, _)| h.chars().count());
+    let columns = headers.map(|(header, align)| Column { header, align, min_width: 0, separator: "  " });
+    layout(columns, rows)
+}
+
+/// Lays out `rows` under the headers of `columns`, every column as wide as its widest
+/// cell (or its `min_width`), no trailing blanks.
+fn layout<const N: usize>(columns: [Column<'_>; N], rows: &[[String; N]]) -> String {
+    let mut widths = columns.map(|c| c.min_width.max(c.header.chars().count()));
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    let header_row = headers.map(|(h, _)| h.to_owned());
+    let header_row = columns.map(|c| c.header.to_owned());
     for row in std::iter::once(&header_row).chain(rows) {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
             if i > 0 {
-                line.push_str("  ");
+                line.push_str(columns[i].separator);
             }
             let pad = " ".repeat(widths[i] - cell.chars().count());
-            match headers[i].1 {
+            match columns[i].align {
                 Align::Left => {
                     line.push_str(cell);
                     line.push_str(&pad);
@@ -275,6 +295,264 @@ fn message_counters(sent: &MessageCounters, rcvd: &MessageCounters) -> String {
     // Wide number columns, as in FRR, so counters can grow without shifting the view.
     let headers = [("", Left), ("      Sent", Right), ("      Rcvd", Right)];
     table(headers, &rows).lines().map(|l| format!("    {l}\n")).collect()
+}
+
+/// Which table `show routes` shows, for the headings of the text views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RouteView {
+    /// The Loc-RIB: the best path of each prefix and its multipaths, or every path of
+    /// one prefix.
+    LocRib,
+    /// A neighbor's Adj-RIB-In: its routes as received, before import policy.
+    Received(IpAddr),
+    /// A neighbor's Adj-RIB-Out: the routes as sent to it, after export policy.
+    Advertised(IpAddr),
+}
+
+impl RouteView {
+    fn heading(self) -> Option<String> {
+        match self {
+            RouteView::LocRib => None,
+            RouteView::Received(a) => Some(format!("Routes received from {a}, before import policy (Adj-RIB-In)")),
+            RouteView::Advertised(a) => Some(format!("Routes advertised to {a}, after export policy (Adj-RIB-Out)")),
+        }
+    }
+
+    fn nothing(self) -> String {
+        match self {
+            RouteView::LocRib => "No BGP routes.".to_owned(),
+            RouteView::Received(a) => format!("No routes received from {a}."),
+            RouteView::Advertised(a) => format!("No routes advertised to {a}."),
+        }
+    }
+}
+
+/// The status cell of a path: `S` stale, `*` valid, `>` best or `=` multipath.
+pub fn route_status(r: &RouteRow) -> String {
+    let mut s = String::with_capacity(3);
+    if r.stale {
+        s.push('S');
+    }
+    s.push(if r.valid { '*' } else { ' ' });
+    s.push(if r.best {
+        '>'
+    } else if r.multipath {
+        '='
+    } else {
+        ' '
+    });
+    s
+}
+
+/// The origin code FRR prints after the AS path: `i`, `e` or `?`.
+fn origin_code(origin: &str) -> Cow<'_, str> {
+    match origin {
+        "igp" => Cow::Borrowed("i"),
+        "egp" => Cow::Borrowed("e"),
+        "incomplete" => Cow::Borrowed("?"),
+        other => clean(other),
+    }
+}
+
+/// The Path cell: the AS path, then the origin code.
+fn path_cell(r: &RouteRow) -> String {
+    let code = r.origin.as_deref().map(origin_code);
+    match (r.as_path.is_empty(), code) {
+        (true, Some(code)) => code.into_owned(),
+        (true, None) => String::new(),
+        (false, Some(code)) => format!("{} {code}", clean(&r.as_path)),
+        (false, None) => clean(&r.as_path).into_owned(),
+    }
+}
+
+fn number_or_blank(n: Option<u32>) -> String {
+    n.map(|n| n.to_string()).unwrap_or_default()
+}
+
+/// `bgpctl show routes`: one line per path, like FRR's `show bgp ipv4 unicast`. The
+/// prefix is printed on the first of its paths only.
+pub fn route_table(rows: &[RouteRow], view: RouteView) -> String {
+    if rows.is_empty() {
+        return format!("{}\n", view.nothing());
+    }
+    use Align::{Left, Right};
+    let column = |header, align, min_width, separator| Column { header, align, min_width, separator };
+    // At their minimum widths these give
+    // `   Network              Next Hop           MED LocPrf  Path`,
+    // room for 255.255.255.255/32 and 255.255.255.255; wider when a cell needs it
+    // (IPv6), and then still two spaces apart.
+    let columns = [
+        column("", Right, 2, ""),
+        column("Network", Left, 19, " "),
+        column("Next Hop", Left, 15, "  "),
+        column("MED", Right, 5, "  "),
+        column("LocPrf", Right, 6, " "),
+        column("Path", Left, 0, "  "),
+    ];
+    let mut previous: Option<&str> = None;
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let network =
+                if previous == Some(r.prefix.as_str()) { String::new() } else { clean(&r.prefix).into_owned() };
+            previous = Some(&r.prefix);
+            [
+                route_status(r),
+                network,
+                r.next_hop.as_deref().map_or_else(|| "-".to_owned(), |n| clean(n).into_owned()),
+                number_or_blank(r.med),
+                number_or_blank(r.local_pref),
+                path_cell(r),
+            ]
+        })
+        .collect();
+    let prefixes = rows.iter().map(|r| r.prefix.as_str()).collect::<HashSet<_>>().len();
+
+    let mut out = String::new();
+    if let Some(heading) = view.heading() {
+        let _ = writeln!(out, "{heading}\n");
+    }
+    out.push_str("Status codes: * valid, > best, = multipath, S stale\n");
+    out.push_str("Origin codes: i IGP, e EGP, ? incomplete\n\n");
+    out.push_str(&layout(columns, &cells));
+    let _ = writeln!(out, "\nDisplayed {prefixes} routes and {} total paths", rows.len());
+    out
+}
+
+/// The flags of one path in words, for the detail view.
+fn path_status(r: &RouteRow) -> String {
+    let mut words =
+        vec![if r.valid { "valid".to_owned() } else { "not valid (refused by policy or a loop check)".to_owned() }];
+    if r.best {
+        words.push(match r.reason.as_deref().filter(|s| !s.is_empty()) {
+            Some(reason) => format!("best ({})", clean(reason)),
+            None => "best".to_owned(),
+        });
+    } else if r.multipath {
+        words.push("multipath".to_owned());
+    }
+    if r.stale {
+        words.push("stale".to_owned());
+    }
+    words.join(", ")
+}
+
+fn origin_name(origin: Option<&str>) -> Cow<'_, str> {
+    match origin {
+        Some("igp") => Cow::Borrowed("IGP"),
+        Some("egp") => Cow::Borrowed("EGP"),
+        Some("incomplete") => Cow::Borrowed("incomplete"),
+        Some(other) => clean(other),
+        None => Cow::Borrowed("-"),
+    }
+}
+
+/// An extended community as the daemon sends it (16 hex digits) in the usual notation
+/// where the type is known: `RT:65000:100`, `SoO:192.0.2.1:7`; otherwise the hex.
+fn ext_community(hex: &str) -> String {
+    let bytes: Option<Vec<u8>> = (hex.len() == 16 && hex.is_ascii())
+        .then(|| (0..8).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()).collect())
+        .flatten();
+    let Some(b) = bytes else { return clean(hex).into_owned() };
+    let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+    let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    // RFC 4360 §4, RFC 5668 §2: route target (subtype 2) and route origin (subtype 3)
+    // of the transitive two-octet AS, IPv4 address and four-octet AS types.
+    let kind = match b[1] {
+        0x02 => "RT",
+        0x03 => "SoO",
+        _ => return hex.to_owned(),
+    };
+    match b[0] {
+        0x00 => format!("{kind}:{}:{}", u16_at(2), u32_at(4)),
+        0x01 => format!("{kind}:{}:{}", Ipv4Addr::new(b[2], b[3], b[4], b[5]), u16_at(6)),
+        0x02 => format!("{kind}:{}:{}", u32_at(2), u16_at(6)),
+        _ => hex.to_owned(),
+    }
+}
+
+/// `bgpctl show routes PREFIX`: every path of the prefix with all its attributes,
+/// like FRR's `show bgp ipv4 unicast PREFIX`.
+pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
+    if rows.is_empty() {
+        return format!("{}\n", view.nothing());
+    }
+    // The daemon sends one prefix; should it send more, each gets its own entry.
+    let mut entries: Vec<(&str, Vec<&RouteRow>)> = Vec::new();
+    for r in rows {
+        match entries.iter_mut().find(|(p, _)| *p == r.prefix) {
+            Some((_, paths)) => paths.push(r),
+            None => entries.push((&r.prefix, vec![r])),
+        }
+    }
+
+    let mut out = String::new();
+    if let Some(heading) = view.heading() {
+        let _ = writeln!(out, "{heading}\n");
+    }
+    for (i, (prefix, paths)) in entries.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = writeln!(out, "BGP routing table entry for {}", clean(prefix));
+        let n = paths.len();
+        let _ = match (view, paths.iter().position(|r| r.best)) {
+            (RouteView::LocRib, Some(best)) => writeln!(out, "Paths: {n} available, best #{}", best + 1),
+            (RouteView::LocRib, None) => writeln!(out, "Paths: {n} available, no best path"),
+            _ => writeln!(out, "Paths: {n}"),
+        };
+        for (j, r) in paths.iter().enumerate() {
+            let _ = writeln!(out, "\n  Path #{}: {}", j + 1, path_status(r));
+            let mut field = |key: &str, value: &str| {
+                let _ = writeln!(out, "    {:<22}{value}", format!("{key}:"));
+            };
+            let dash_if_empty = |items: Vec<String>| if items.is_empty() { "-".to_owned() } else { items.join(" ") };
+            let cleaned = |items: &[String]| items.iter().map(|s| clean(s).into_owned()).collect::<Vec<_>>();
+            let or_dash = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), |s| clean(s).into_owned());
+            let number_or_dash = |n: Option<u32>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+
+            field("From", &clean(&r.from));
+            field("Next hop", &or_dash(&r.next_hop));
+            field("AS path", &if r.as_path.is_empty() { Cow::Borrowed("(empty)") } else { clean(&r.as_path) });
+            field("Origin", &origin_name(r.origin.as_deref()));
+            field("MED", &number_or_dash(r.med));
+            field("LOCAL_PREF", &number_or_dash(r.local_pref));
+            field("Communities", &dash_if_empty(cleaned(&r.communities)));
+            field("Large communities", &dash_if_empty(cleaned(&r.large_communities)));
+            field("Extended communities", &dash_if_empty(r.ext_communities.iter().map(|c| ext_community(c)).collect()));
+            field("Originator ID", &or_dash(&r.originator_id));
+            field("Cluster list", &dash_if_empty(cleaned(&r.cluster_list)));
+            field("Atomic aggregate", if r.atomic_aggregate { "yes" } else { "no" });
+            field("Aggregator", &or_dash(&r.aggregator));
+            field("Path ID", &r.path_id.to_string());
+        }
+    }
+    out
+}
+
+/// `bgpctl show summary`: route counts per family, attribute sets, neighbors, memory.
+pub fn rib_summary(s: &RibSummary) -> String {
+    use Align::{Left, Right};
+    let row = |family: &str, prefixes: u64, paths: u64| [family.to_owned(), prefixes.to_string(), paths.to_string()];
+    let rows = [row("IPv4 unicast", s.ipv4_prefixes, s.ipv4_paths), row("IPv6 unicast", s.ipv6_prefixes, s.ipv6_paths)];
+    let mut out = table([("Family", Left), ("Prefixes", Right), ("Paths", Right)], &rows);
+    out.push('\n');
+    let mut field = |key: &str, value: &str| {
+        let _ = writeln!(out, "{:<17}{value}", format!("{key}:"));
+    };
+    field("Attribute sets", &format!("{} distinct, {} references", s.attribute_sets, s.attribute_refs));
+    field("Neighbors", &format!("{} established, {} in total", s.neighbors_established, s.neighbors));
+    field("Memory (RSS)", &mebibytes(s.rss_bytes));
+    out
+}
+
+/// `12.3 MiB`; `unknown` for 0 (the daemon could not read it).
+fn mebibytes(bytes: u64) -> String {
+    if bytes == 0 {
+        "unknown".to_owned()
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    }
 }
 
 #[cfg(test)]
@@ -505,5 +783,304 @@ BGP neighbor 192.168.1.1, remote AS 64512
         );
         assert!(text.contains("  State:                Idle (Admin), down for 00:01:05\n"), "{text}");
         assert!(text.contains("  TTL security:         GTSM, 2 hops\n"), "{text}");
+    }
+
+    fn route(prefix: &str, next_hop: &str, as_path: &str) -> RouteRow {
+        RouteRow {
+            prefix: prefix.to_owned(),
+            valid: true,
+            next_hop: Some(next_hop.to_owned()),
+            as_path: as_path.to_owned(),
+            origin: Some("igp".to_owned()),
+            from: next_hop.to_owned(),
+            ..RouteRow::default()
+        }
+    }
+
+    /// A Loc-RIB as the daemon lists it: best and multipath of 10.0.0.0/24, a valid
+    /// path that lost, an invalid one.
+    fn routes() -> Vec<RouteRow> {
+        let mut a = route("10.0.0.0/24", "192.168.1.1", "64512 65010");
+        (a.best, a.multipath, a.med, a.local_pref) = (true, true, Some(10), Some(100));
+        let mut b = route("10.0.0.0/24", "192.168.1.2", "64513 65010");
+        (b.multipath, b.med, b.local_pref) = (true, Some(10), Some(100));
+        let mut c = route("10.1.0.0/16", "10.0.0.21", "");
+        (c.origin, c.local_pref) = (Some("incomplete".into()), Some(100));
+        let mut d = route("192.168.0.0/16", "192.168.1.1", "65020 {65021,65022}");
+        (d.best, d.origin, d.med) = (true, Some("egp".into()), Some(4_294_967_295));
+        let mut e = route("203.0.113.0/24", "198.51.100.1", "65030");
+        (e.valid, e.origin, e.next_hop) = (false, None, None);
+        vec![a, b, c, d, e]
+    }
+
+    #[test]
+    fn status_codes() {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "");
+        assert_eq!(route_status(&r), "* ");
+        r.multipath = true;
+        assert_eq!(route_status(&r), "*=");
+        r.best = true;
+        assert_eq!(route_status(&r), "*>");
+        r.stale = true;
+        assert_eq!(route_status(&r), "S*>");
+        (r.best, r.multipath, r.valid) = (false, false, false);
+        assert_eq!(route_status(&r), "S  ");
+        r.stale = false;
+        assert_eq!(route_status(&r), "  ");
+    }
+
+    #[test]
+    fn origin_codes_follow_the_as_path() {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "64512 65010");
+        assert_eq!(path_cell(&r), "64512 65010 i");
+        r.origin = Some("egp".into());
+        assert_eq!(path_cell(&r), "64512 65010 e");
+        r.origin = Some("incomplete".into());
+        assert_eq!(path_cell(&r), "64512 65010 ?");
+        r.origin = None;
+        assert_eq!(path_cell(&r), "64512 65010");
+        r.as_path.clear();
+        assert_eq!(path_cell(&r), "");
+        r.origin = Some("igp".into());
+        assert_eq!(path_cell(&r), "i");
+        // An origin this bgpctl does not know is shown as it is, safely.
+        r.origin = Some("x\u{1b}".into());
+        assert_eq!(path_cell(&r), "x\\u{1b}");
+    }
+
+    #[test]
+    fn route_table_like_frr() {
+        let text = route_table(&routes(), RouteView::LocRib);
+        let expected = "\
+Status codes: * valid, > best, = multipath, S stale
+Origin codes: i IGP, e EGP, ? incomplete
+
+   Network              Next Hop                MED LocPrf  Path
+*> 10.0.0.0/24          192.168.1.1              10    100  64512 65010 i
+*=                      192.168.1.2              10    100  64513 65010 i
+*  10.1.0.0/16          10.0.0.21                      100  ?
+*> 192.168.0.0/16       192.168.1.1      4294967295         65020 {65021,65022} e
+   203.0.113.0/24       -                                   65030
+
+Displayed 4 routes and 5 total paths
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn route_table_header_at_minimum_widths() {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "65001");
+        (r.best, r.med, r.local_pref) = (true, Some(0), Some(100));
+        let mut s = route("10.2.0.0/16", "192.168.1.1", "65001 65002");
+        s.origin = Some("incomplete".into());
+        let text = route_table(&[r, s], RouteView::LocRib);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[3], "   Network              Next Hop           MED LocPrf  Path");
+        assert_eq!(lines[4], "*> 10.0.0.0/24          192.168.1.1          0    100  65001 i");
+        assert_eq!(lines[5], "*  10.2.0.0/16          192.168.1.1                    65001 65002 ?");
+        assert_eq!(lines[7], "Displayed 2 routes and 2 total paths");
+    }
+
+    #[test]
+    fn route_table_widens_for_long_cells_and_stale_paths() {
+        let mut a = route("2001:db8:1234:5678:9abc::/80", "2001:db8::1 (fe80::1)", "65001");
+        (a.best, a.stale, a.local_pref) = (true, true, Some(100));
+        let b = route("2001:db8::/32", "2001:db8::2", "65002");
+        let text = route_table(&[a, b], RouteView::LocRib);
+        let expected = "\
+Status codes: * valid, > best, = multipath, S stale
+Origin codes: i IGP, e EGP, ? incomplete
+
+    Network                       Next Hop                 MED LocPrf  Path
+S*> 2001:db8:1234:5678:9abc::/80  2001:db8::1 (fe80::1)           100  65001 i
+ *  2001:db8::/32                 2001:db8::2                          65002 i
+
+Displayed 2 routes and 2 total paths
+";
+        assert_eq!(text, expected, "\n{text}");
+        // Each column starts where its header does.
+        let lines: Vec<&str> = text.lines().skip(3).take(3).collect();
+        for header in ["Network", "Next Hop"] {
+            let at = lines[0].find(header).unwrap();
+            assert!(lines[1..].iter().all(|l| l[at..].starts_with("2001:db8:")), "{header}\n{text}");
+        }
+        let path = lines[0].find("Path").unwrap();
+        assert!(lines[1..].iter().all(|l| l[path..].starts_with("6500")), "\n{text}");
+    }
+
+    #[test]
+    fn route_views_have_headings() {
+        let neighbor: IpAddr = "10.0.0.2".parse().unwrap();
+        let text = route_table(&routes()[2..3], RouteView::Received(neighbor));
+        assert!(
+            text.starts_with(
+                "Routes received from 10.0.0.2, before import policy (Adj-RIB-In)\n\nStatus codes: * valid,"
+            ),
+            "{text}"
+        );
+        let text = route_table(&routes()[..1], RouteView::Advertised(neighbor));
+        assert!(text.starts_with("Routes advertised to 10.0.0.2, after export policy (Adj-RIB-Out)\n\n"), "{text}");
+        assert_eq!(route_table(&[], RouteView::LocRib), "No BGP routes.\n");
+        assert_eq!(route_table(&[], RouteView::Received(neighbor)), "No routes received from 10.0.0.2.\n");
+        assert_eq!(route_table(&[], RouteView::Advertised(neighbor)), "No routes advertised to 10.0.0.2.\n");
+        assert_eq!(route_detail(&[], RouteView::LocRib), "No BGP routes.\n");
+    }
+
+    #[test]
+    fn extended_communities_in_the_usual_notation() {
+        assert_eq!(ext_community("0002fde800000064"), "RT:65000:100");
+        assert_eq!(ext_community("0103c00002010007"), "SoO:192.0.2.1:7");
+        assert_eq!(ext_community("0202fa56ea000064"), "RT:4200000000:100");
+        // Other types stay hex.
+        assert_eq!(ext_community("030c00000000000a"), "030c00000000000a");
+        assert_eq!(ext_community("4002fde800000064"), "4002fde800000064");
+        assert_eq!(ext_community("0002fde8"), "0002fde8");
+        assert_eq!(ext_community("0002fde80000006ä"), "0002fde80000006ä");
+        assert_eq!(ext_community("zz\u{1b}"), "zz\\u{1b}");
+    }
+
+    fn full_path() -> RouteRow {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "64512 65010");
+        r.best = true;
+        r.multipath = true;
+        r.med = Some(10);
+        r.local_pref = Some(100);
+        r.communities = vec!["64512:100".into(), "64512:200".into()];
+        r.large_communities = vec!["64512:1:2".into()];
+        r.ext_communities = vec!["0002fde800000064".into(), "030c00000000000a".into()];
+        r.originator_id = Some("10.0.0.1".into());
+        r.cluster_list = vec!["10.0.0.254".into(), "10.0.0.253".into()];
+        r.atomic_aggregate = true;
+        r.aggregator = Some("65010 192.0.2.1".into());
+        r.path_id = 7;
+        r.reason = Some("lower MED".into());
+        r
+    }
+
+    #[test]
+    fn route_detail_lists_every_attribute() {
+        let mut second = route("10.0.0.0/24", "192.168.1.2", "");
+        (second.valid, second.stale, second.origin, second.from) = (false, true, None, "static".into());
+        second.next_hop = None;
+        let text = route_detail(&[full_path(), second], RouteView::LocRib);
+        let expected = "\
+BGP routing table entry for 10.0.0.0/24
+Paths: 2 available, best #1
+
+  Path #1: valid, best (lower MED)
+    From:                 192.168.1.1
+    Next hop:             192.168.1.1
+    AS path:              64512 65010
+    Origin:               IGP
+    MED:                  10
+    LOCAL_PREF:           100
+    Communities:          64512:100 64512:200
+    Large communities:    64512:1:2
+    Extended communities: RT:65000:100 030c00000000000a
+    Originator ID:        10.0.0.1
+    Cluster list:         10.0.0.254 10.0.0.253
+    Atomic aggregate:     yes
+    Aggregator:           65010 192.0.2.1
+    Path ID:              7
+
+  Path #2: not valid (refused by policy or a loop check), stale
+    From:                 static
+    Next hop:             -
+    AS path:              (empty)
+    Origin:               -
+    MED:                  -
+    LOCAL_PREF:           -
+    Communities:          -
+    Large communities:    -
+    Extended communities: -
+    Originator ID:        -
+    Cluster list:         -
+    Atomic aggregate:     no
+    Aggregator:           -
+    Path ID:              0
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn route_detail_status_and_views() {
+        // The best path need not be the first; a multipath is named as such.
+        let mut first = full_path();
+        (first.best, first.reason) = (false, None);
+        let mut best = route("10.0.0.0/24", "192.168.1.3", "64514 65010");
+        (best.best, best.multipath) = (true, true);
+        let text = route_detail(&[first.clone(), best.clone()], RouteView::LocRib);
+        assert!(text.contains("Paths: 2 available, best #2\n"), "{text}");
+        assert!(text.contains("  Path #1: valid, multipath\n"), "{text}");
+        assert!(text.contains("  Path #2: valid, best\n"), "{text}");
+
+        first.multipath = false;
+        first.valid = false;
+        let text = route_detail(&[first.clone()], RouteView::LocRib);
+        assert!(text.contains("Paths: 1 available, no best path\n"), "{text}");
+
+        first.valid = true;
+        let neighbor: IpAddr = "192.168.1.1".parse().unwrap();
+        let text = route_detail(&[first], RouteView::Received(neighbor));
+        assert!(
+            text.starts_with(
+                "Routes received from 192.168.1.1, before import policy (Adj-RIB-In)\n\n\
+                 BGP routing table entry for 10.0.0.0/24\nPaths: 1\n\n  Path #1: valid\n"
+            ),
+            "{text}"
+        );
+
+        // Rows of several prefixes (not what the daemon sends) each get an entry.
+        let other = route("10.9.0.0/16", "192.168.1.9", "65009");
+        let text = route_detail(&[best.clone(), other, best], RouteView::LocRib);
+        assert!(text.contains("BGP routing table entry for 10.0.0.0/24\nPaths: 2 available, best #1\n"), "{text}");
+        assert!(text.contains("\nBGP routing table entry for 10.9.0.0/16\nPaths: 1 available, no best path\n"));
+    }
+
+    #[test]
+    fn route_text_cannot_drive_the_terminal() {
+        let mut r = full_path();
+        r.as_path = "65001\u{1b}[2J".into();
+        r.communities = vec!["\u{202e}1:2".into()];
+        r.reason = Some("evil\u{7}".into());
+        r.from = "\u{1b}]0;title\u{7}".into();
+        for text in [route_table(std::slice::from_ref(&r), RouteView::LocRib), route_detail(&[r], RouteView::LocRib)] {
+            assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'), "{text}");
+            assert!(text.contains("65001\\u{1b}[2J"), "{text}");
+        }
+    }
+
+    fn rib_counts() -> RibSummary {
+        RibSummary {
+            ipv4_prefixes: 912_345,
+            ipv6_prefixes: 3,
+            ipv4_paths: 1_824_690,
+            ipv6_paths: 4,
+            attribute_sets: 7,
+            attribute_refs: 22,
+            rss_bytes: 12 * 1024 * 1024 + 300 * 1024,
+            neighbors_established: 2,
+            neighbors: 3,
+        }
+    }
+
+    #[test]
+    fn summary_of_the_rib() {
+        let text = rib_summary(&rib_counts());
+        let expected = "\
+Family        Prefixes    Paths
+IPv4 unicast    912345  1824690
+IPv6 unicast         3        4
+
+Attribute sets:  7 distinct, 22 references
+Neighbors:       2 established, 3 in total
+Memory (RSS):    12.3 MiB
+";
+        assert_eq!(text, expected, "\n{text}");
+        let text = rib_summary(&RibSummary::default());
+        assert!(text.contains("IPv4 unicast         0      0\n"), "{text}");
+        assert!(text.contains("Neighbors:       0 established, 0 in total\n"), "{text}");
+        assert!(text.ends_with("Memory (RSS):    unknown\n"), "{text}");
+        assert_eq!(mebibytes(1 << 30), "1024.0 MiB");
     }
 }

@@ -13,7 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, Reply};
+use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, Reply, RibSummary, RouteRow};
 
 /// A run of bgpctl that takes longer than this has hung.
 const HANG: Duration = Duration::from_secs(20);
@@ -434,8 +434,8 @@ fn bad_replies() {
         (&["this is not JSON"], "bgpctl: malformed reply from bgp-daemon: not JSON: this is not JSON"),
         (&[r#"{"reply":"neighbor","address":"10.0.0.2"}"#], "bgpctl: malformed reply from bgp-daemon: missing field"),
         (
-            &[r#"{"reply":"route","prefix":"10.0.0.0/8"}"#],
-            "bgpctl: protocol version mismatch: bgp-daemon sent a reply of kind `route`",
+            &[r#"{"reply":"dampened-path","prefix":"10.0.0.0/8"}"#],
+            "bgpctl: protocol version mismatch: bgp-daemon sent a reply of kind `dampened-path`",
         ),
         (
             // What the daemon says to a client of another protocol generation.
@@ -458,12 +458,42 @@ fn bad_replies() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `neighbor` where done was expected");
+    let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `neighbor` where a route was expected");
+    let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
+    assert_eq!(
+        run.failure_line(),
+        "bgpctl: unexpected reply from bgp-daemon: `neighbor` where one summary was expected"
+    );
+
+    // A route line the daemon cut short.
+    let daemon = FakeDaemon::start(Behaviour::Answer(vec![r#"{"reply":"route","prefix":"10.0.0.0/8"}"#.into()]));
+    let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
+    assert!(
+        run.failure_line().starts_with("bgpctl: malformed reply from bgp-daemon: missing field"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]
 fn usage_errors_exit_2() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
-    for args in [&["show", "neighbor", "10.0.0.300"][..], &["neighbor", "foo", "reset"], &["frobnicate"]] {
+    for args in [
+        &["show", "neighbor", "10.0.0.300"][..],
+        &["neighbor", "foo", "reset"],
+        &["frobnicate"],
+        &["show", "routes", "--received"],
+        &["show", "routes", "--advertised", "10.0.0.0/8"],
+        &["show", "routes", "--neighbor", "10.0.0.2"],
+        &["show", "routes", "--neighbor", "10.0.0.2", "--received", "--advertised"],
+        &["show", "routes", "--family", "ipv5"],
+        &["show", "routes", "10.0.0.0/8", "--family", "ipv4"],
+        &["show", "route", "10.0.0.0/33"],
+        &["show", "route", "www.example.com"],
+        &["show", "summary", "ipv4"],
+        &["neighbor", "10.0.0.2", "refresh", "--hard"],
+    ] {
         let mut args = args.to_vec();
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
@@ -474,7 +504,296 @@ fn usage_errors_exit_2() {
 
     let run = bgpctl(&["--help"]);
     assert_eq!(run.code(), 0);
-    for word in ["show", "neighbor", "shutdown", "--json", "--socket", "BGPCTL_SOCKET", "--timeout"] {
+    for word in [
+        "show",
+        "neighbor",
+        "routes",
+        "summary",
+        "refresh",
+        "shutdown",
+        "--json",
+        "--socket",
+        "BGPCTL_SOCKET",
+        "--timeout",
+    ] {
         assert!(run.stdout().contains(word), "{word} missing from --help:\n{}", run.stdout());
     }
+}
+
+fn route(prefix: &str, next_hop: &str, as_path: &str) -> RouteRow {
+    RouteRow {
+        prefix: prefix.to_owned(),
+        valid: true,
+        next_hop: Some(next_hop.to_owned()),
+        as_path: as_path.to_owned(),
+        origin: Some("igp".to_owned()),
+        from: next_hop.to_owned(),
+        ..RouteRow::default()
+    }
+}
+
+/// Loc-RIB rows as the daemon sends them for `show routes`.
+fn routes() -> Vec<RouteRow> {
+    let mut a = route("10.0.0.0/24", "192.168.1.1", "64512 65010");
+    (a.best, a.multipath, a.med, a.local_pref) = (true, true, Some(10), Some(100));
+    a.communities = vec!["64512:100".into()];
+    a.large_communities = vec!["64512:1:2".into()];
+    let mut b = route("10.0.0.0/24", "192.168.1.2", "64513 65010");
+    (b.multipath, b.med, b.local_pref) = (true, Some(10), Some(100));
+    let mut c = route("10.1.0.0/16", "10.0.0.21", "");
+    (c.origin, c.local_pref, c.stale, c.best) = (Some("incomplete".into()), Some(100), true, true);
+    c.from = "kubernetes".into();
+    let mut d = route("2001:db8::/32", "2001:db8::1 (fe80::1)", "65020");
+    (d.best, d.origin) = (true, Some("egp".into()));
+    vec![a, b, c, d]
+}
+
+fn route_replies(rows: &[RouteRow]) -> Vec<Reply> {
+    rows.iter().cloned().map(|r| Reply::Route(Box::new(r))).chain([Reply::End]).collect()
+}
+
+#[test]
+fn table_of_routes() {
+    let daemon = FakeDaemon::answering(&route_replies(&routes()));
+    let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        daemon.request(),
+        "{\"version\":1,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+    );
+    let expected = "\
+Status codes: * valid, > best, = multipath, S stale
+Origin codes: i IGP, e EGP, ? incomplete
+
+    Network              Next Hop                 MED LocPrf  Path
+ *> 10.0.0.0/24          192.168.1.1               10    100  64512 65010 i
+ *=                      192.168.1.2               10    100  64513 65010 i
+S*> 10.1.0.0/16          10.0.0.21                       100  ?
+ *> 2001:db8::/32        2001:db8::1 (fe80::1)                65020 e
+
+Displayed 3 routes and 4 total paths
+";
+    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+    assert_eq!(run.stderr(), "");
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "rib", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "No BGP routes.\n");
+}
+
+#[test]
+fn route_requests_for_each_flag() {
+    let neighbor_rows = {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "64512");
+        r.from = "192.168.1.1".into();
+        vec![r]
+    };
+    let cases: [(&[&str], &str, &str); 7] = [
+        (&["show", "routes", "--family", "ipv4"], r#""prefix":null,"neighbor":null,"direction":null,"family":"ipv4""#, "Status codes: "),
+        (&["show", "rib", "--family", "ipv6-unicast"], r#""prefix":null,"neighbor":null,"direction":null,"family":"ipv6""#, "Status codes: "),
+        (&["show", "route", "10.0.0.0/24"], r#""prefix":"10.0.0.0/24","neighbor":null,"direction":null,"family":null"#, "BGP routing table entry for 10.0.0.0/24\n"),
+        (&["show", "route", "10.0.0.77"], r#""prefix":"10.0.0.77","neighbor":null,"direction":null,"family":null"#, "BGP routing table entry for 10.0.0.0/24\n"),
+        (
+            &["show", "routes", "--neighbor", "192.168.1.1", "--received"],
+            r#""prefix":null,"neighbor":"192.168.1.1","direction":"received","family":null"#,
+            "Routes received from 192.168.1.1, before import policy (Adj-RIB-In)\n\nStatus codes: ",
+        ),
+        (
+            &["show", "routes", "--advertised", "--family", "ipv6", "--neighbor", "2001:db8::2"],
+            r#""prefix":null,"neighbor":"2001:db8::2","direction":"advertised","family":"ipv6""#,
+            "Routes advertised to 2001:db8::2, after export policy (Adj-RIB-Out)\n\nStatus codes: ",
+        ),
+        (
+            &["show", "route", "10.0.0.0/24", "--neighbor", "192.168.1.1", "--advertised"],
+            r#""prefix":"10.0.0.0/24","neighbor":"192.168.1.1","direction":"advertised","family":null"#,
+            "Routes advertised to 192.168.1.1, after export policy (Adj-RIB-Out)\n\nBGP routing table entry for 10.0.0.0/24\nPaths: 1\n",
+        ),
+    ];
+    for (args, fields, start) in cases {
+        let daemon = FakeDaemon::answering(&route_replies(&neighbor_rows));
+        let mut args = args.to_vec();
+        args.extend(["--socket", daemon.socket()]);
+        let run = bgpctl(&args);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
+        assert_eq!(daemon.request(), format!("{{\"version\":1,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
+    }
+}
+
+#[test]
+fn detail_of_one_prefix() {
+    let mut rows = routes();
+    rows.truncate(2);
+    rows[0].reason = Some("lower MED".into());
+    rows[0].ext_communities = vec!["0002fde800000064".into()];
+    let daemon = FakeDaemon::answering(&route_replies(&rows));
+    let run = bgpctl(&["show", "route", "10.0.0.1", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("BGP routing table entry for 10.0.0.0/24\nPaths: 2 available, best #1\n\n"), "{stdout}");
+    for line in [
+        "  Path #1: valid, best (lower MED)\n",
+        "    From:                 192.168.1.1\n",
+        "    AS path:              64512 65010\n",
+        "    Origin:               IGP\n",
+        "    MED:                  10\n",
+        "    LOCAL_PREF:           100\n",
+        "    Communities:          64512:100\n",
+        "    Large communities:    64512:1:2\n",
+        "    Extended communities: RT:65000:100\n",
+        "  Path #2: valid, multipath\n",
+        "    Next hop:             192.168.1.2\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
+    }
+
+    // --json: the same array as without a prefix.
+    let run = bgpctl(&["show", "route", "10.0.0.1", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(serde_json::from_str::<Vec<RouteRow>>(&run.stdout()).unwrap(), rows);
+}
+
+#[test]
+fn json_array_of_routes() {
+    let daemon = FakeDaemon::answering(&route_replies(&routes()));
+    let run = bgpctl(&["--json", "show", "routes", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("[\n  {\n"), "not pretty-printed: {stdout}");
+    assert_eq!(serde_json::from_str::<Vec<RouteRow>>(&stdout).unwrap(), routes());
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let first = &value[0];
+    assert_eq!(first, &serde_json::to_value(&routes()[0]).unwrap());
+    assert!(first.get("reply").is_none());
+    for (key, expected) in [
+        ("prefix", serde_json::json!("10.0.0.0/24")),
+        ("next_hop", serde_json::json!("192.168.1.1")),
+        ("as_path", serde_json::json!("64512 65010")),
+        ("origin", serde_json::json!("igp")),
+        ("local_pref", serde_json::json!(100)),
+        ("med", serde_json::json!(10)),
+        ("communities", serde_json::json!(["64512:100"])),
+        ("large_communities", serde_json::json!(["64512:1:2"])),
+        ("from", serde_json::json!("192.168.1.1")),
+        ("best", serde_json::json!(true)),
+    ] {
+        assert_eq!(first[key], expected, "{key}");
+    }
+    assert_eq!(value[2]["from"], "kubernetes");
+    assert_eq!(value[2]["med"], serde_json::Value::Null);
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "routes", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "[]\n");
+}
+
+#[test]
+fn route_errors() {
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no route".into() }]);
+    let run = bgpctl(&["show", "route", "192.0.2.1", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: no route");
+    assert_eq!(run.stdout(), "");
+
+    let run = bgpctl(&["show", "route", "192.0.2.1", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: no route");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value, serde_json::json!({"error": "no route"}));
+
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no Established neighbor 10.0.0.9".into() }]);
+    let run = bgpctl(&["show", "routes", "--neighbor", "10.0.0.9", "--advertised", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: no Established neighbor 10.0.0.9");
+
+    // An error after some rows: no half table, only the error.
+    let mut replies: Vec<Reply> = routes().into_iter().map(|r| Reply::Route(Box::new(r))).collect();
+    replies.push(Reply::Error { message: "the RIB\nis not running".into() });
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: the RIB is not running");
+    assert_eq!(run.stdout(), "");
+
+    // Peer-supplied text in a row cannot drive the terminal.
+    let mut evil = route("10.0.0.0/24", "192.168.1.1", "65001\u{1b}[2J");
+    evil.communities = vec!["\u{202e}1:2".into()];
+    let daemon = FakeDaemon::answering(&route_replies(&[evil]));
+    for args in [&["show", "routes"][..], &["show", "route", "10.0.0.0/24"]] {
+        let mut args = args.to_vec();
+        args.extend(["--socket", daemon.socket()]);
+        let run = bgpctl(&args);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        let stdout = run.stdout();
+        assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'), "{stdout}");
+        assert!(stdout.contains("65001\\u{1b}[2J"), "{stdout}");
+    }
+}
+
+fn rib_summary() -> RibSummary {
+    RibSummary {
+        ipv4_prefixes: 912_345,
+        ipv6_prefixes: 3,
+        ipv4_paths: 1_824_690,
+        ipv6_paths: 4,
+        attribute_sets: 7,
+        attribute_refs: 22,
+        rss_bytes: 12 * 1024 * 1024 + 300 * 1024,
+        neighbors_established: 2,
+        neighbors: 3,
+    }
+}
+
+#[test]
+fn summary_of_the_rib() {
+    let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
+    let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-summary\"}\n");
+    let expected = "\
+Family        Prefixes    Paths
+IPv4 unicast    912345  1824690
+IPv6 unicast         3        4
+
+Attribute sets:  7 distinct, 22 references
+Neighbors:       2 established, 3 in total
+Memory (RSS):    12.3 MiB
+";
+    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+
+    let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("{\n  \""), "not pretty-printed: {stdout}");
+    assert_eq!(serde_json::from_str::<RibSummary>(&stdout).unwrap(), rib_summary());
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value, serde_json::to_value(rib_summary()).unwrap());
+    assert_eq!(value["rss_bytes"], 12 * 1024 * 1024 + 300 * 1024);
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `end` where a summary was expected");
+}
+
+#[test]
+fn neighbor_refresh() {
+    let daemon = FakeDaemon::answering(&[
+        Reply::Done { message: "neighbor 10.0.0.2 asked to send its routes again".into() },
+        Reply::End,
+    ]);
+    let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
+    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+
+    let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"result": "ok", "message": "neighbor 10.0.0.2 asked to send its routes again"})
+    );
+
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no neighbor 10.9.9.9".into() }]);
+    let run = bgpctl(&["neighbor", "10.9.9.9", "refresh", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: no neighbor 10.9.9.9");
+    assert_eq!(run.stdout(), "");
 }
