@@ -121,12 +121,15 @@ pub fn export(
     Ok(out)
 }
 
+/// The route's next hop; an unspecified address (a local route without a configured
+/// next hop) counts as none: ours is filled in.
 fn forwarding_ip(attrs: &PathAttrs) -> Option<IpAddr> {
-    match &attrs.mp_reach {
+    let ip = match &attrs.mp_reach {
         Some(MpReach { next_hop: NextHop::V6 { global, .. }, .. }) => Some(IpAddr::V6(*global)),
         Some(MpReach { next_hop: NextHop::V4(a), .. }) => Some(IpAddr::V4(*a)),
         None => attrs.next_hop.map(IpAddr::V4),
-    }
+    };
+    ip.filter(|ip| !ip.is_unspecified())
 }
 
 fn in_subnet(ip: IpAddr, subnet: Option<(IpAddr, u8)>) -> bool {
@@ -338,6 +341,23 @@ mod tests {
             nlri: Vec::new(),
         });
         let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
+        assert_eq!(
+            out.mp_reach.unwrap().next_hop,
+            NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }
+        );
+    }
+
+    #[test]
+    fn local_route_without_next_hop_gets_ours() {
+        let client = target(2, peer("10.10.0.22", US, true));
+        let mut a = attrs(&[], "0.0.0.0");
+        a.next_hop = None;
+        a.mp_reach = Some(MpReach {
+            family: crate::types::Family::IPV6_UNICAST,
+            next_hop: NextHop::V6 { global: std::net::Ipv6Addr::UNSPECIFIED, link_local: None },
+            nlri: Vec::new(),
+        });
+        let out = export(&cfg(), SourceId(7), &SourceKind::Static, &client, &a).unwrap();
         assert_eq!(
             out.mp_reach.unwrap().next_hop,
             NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }
