@@ -788,7 +788,10 @@ fn route_reflection_frr_and_bird_clients() {
         ),
     );
     let rr = ["route_reflector_client = true", "families = [\"ipv4-unicast\"]"];
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&f, 65000, &rr) + &neighbor(&b, 65000, &rr);
+    let config = lab.global_toml(65000, &a, &[])
+        + &neighbor(&f, 65000, &rr)
+        + &neighbor(&b, 65000, &rr)
+        + "\n[[announce]]\nprefix = \"10.222.0.10/32\"\ncommunities = [\"65000:10\"]\n";
     let d = Daemon::start(&lab, &us, &config);
     wait_until(30 * SEC, "Established with FRR, its prefix received", || established_with(&d, &f, 1));
     wait_until(30 * SEC, "Established with BIRD, its prefix received", || established_with(&d, &b, 1));
@@ -816,7 +819,26 @@ fn route_reflection_frr_and_bird_clients() {
     assert!(text.contains(&format!("BGP.cluster_list: {a}")), "{text}");
     assert!(text.contains(&format!("BGP.next_hop: {f}")), "{text}");
 
-    // Our side: both prefixes received, each advertised to the other client.
+    // Our announcement reaches both clients with our address as next hop.
+    let path = wait_until(20 * SEC, "FRR has our announced /32", || {
+        let v = frr.json("show bgp ipv4 unicast 10.222.0.10/32 json")?;
+        v["paths"].get(0).cloned().ok_or_else(|| format!("no path yet: {v}"))
+    });
+    assert_eq!(path["nexthops"][0]["ip"].as_str(), Some(a.as_str()), "{path}");
+    assert!(path["community"]["string"].as_str().unwrap_or_default().contains("65000:10"), "{path}");
+    assert!(path.get("originatorId").is_none(), "our own route is not reflected: {path}");
+
+    // Our side: both prefixes received; each client gets the other's and ours.
     let n = d.established(&f).unwrap();
-    assert_eq!((n.summary.prefixes_received, n.summary.prefixes_advertised), (1, 1));
+    assert_eq!((n.summary.prefixes_received, n.summary.prefixes_advertised), (1, 2));
+    let routes = d.bgpctl(&["show", "routes"]).unwrap();
+    let prefixes: Vec<&str> = routes.as_array().unwrap().iter().filter_map(|r| r["prefix"].as_str()).collect();
+    assert_eq!(prefixes, ["10.220.1.0/24", "10.221.1.0/24", "10.222.0.10/32"], "{routes}");
+    let one = d.bgpctl(&["show", "routes", "10.220.1.0/24"]).unwrap();
+    assert_eq!(one[0]["from"].as_str(), Some(f.as_str()), "{one}");
+    assert_eq!(one[0]["best"], true, "{one}");
+    let lpm = d.bgpctl(&["show", "routes", "10.222.0.10"]).unwrap();
+    assert_eq!(lpm[0]["from"].as_str(), Some("static"), "{lpm}");
+    let adv = d.bgpctl(&["show", "routes", "--neighbor", &b, "--advertised"]).unwrap();
+    assert_eq!(adv.as_array().unwrap().len(), 2, "{adv}");
 }
