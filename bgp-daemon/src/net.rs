@@ -129,6 +129,26 @@ pub async fn connect(remote: SocketAddr, opts: ConnectOptions<'_>) -> io::Result
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
 }
 
+/// The subnet of our address `local` (address and prefix length), read from the
+/// interfaces of the namespace we run in: a route whose next hop is in it can keep
+/// that next hop toward an eBGP peer on the same segment (RFC 4271 §5.1.3).
+pub fn subnet_of(local: IpAddr) -> Option<(IpAddr, u8)> {
+    let addrs = nix::ifaddrs::getifaddrs().ok()?;
+    for ifa in addrs {
+        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else { continue };
+        let found = match (addr.as_sockaddr_in(), mask.as_sockaddr_in(), addr.as_sockaddr_in6(), mask.as_sockaddr_in6())
+        {
+            (Some(a), Some(m), _, _) => (IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones()),
+            (_, _, Some(a), Some(m)) => (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones()),
+            _ => continue,
+        };
+        if found.0 == local {
+            return Some((local, found.1 as u8));
+        }
+    }
+    None
+}
+
 /// The address a peer connected from, with IPv4-mapped IPv6 turned back into IPv4.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
@@ -194,6 +214,12 @@ mod tests {
             _ = listener.accept() => panic!("accepted a connection with the wrong key"),
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[test]
+    fn loopback_subnet() {
+        assert_eq!(subnet_of("127.0.0.1".parse().unwrap()), Some(("127.0.0.1".parse().unwrap(), 8)));
+        assert_eq!(subnet_of("192.0.2.77".parse().unwrap()), None);
     }
 
     #[test]

@@ -116,12 +116,42 @@ struct PeerOut {
     families: Vec<Family>,
     writer: mpsc::Sender<Bytes>,
     counters: Arc<PeerCounters>,
-    /// Adj-RIB-Out: the exported attributes of every prefix sent.
-    sent: HashMap<Prefix, AttrId>,
+    /// Adj-RIB-Out: the exported attributes of every path sent, by prefix and path
+    /// id (0 without ADD-PATH; with it, our id of the path's source).
+    sent: HashMap<Key, AttrId>,
     /// Coalesced changes not yet sent: `Some` announce, `None` withdraw.
-    pending: HashMap<Prefix, Option<AttrId>>,
+    pending: HashMap<Key, Option<AttrId>>,
     /// End-of-RIB still owed after the initial table (RFC 4724 §2).
     end_of_rib: Vec<Family>,
+}
+
+/// A path as advertised: prefix and ADD-PATH path identifier.
+type Key = (Prefix, u32);
+
+/// The path identifier we advertise a source's path with (RFC 7911): unique per prefix
+/// because the decision keeps one path per source.
+fn path_id_of(source: SourceId) -> u32 {
+    source.0 + 1
+}
+
+impl PeerOut {
+    fn add_path(&self, prefix: Prefix) -> bool {
+        self.ctx.add_path(family_of(prefix))
+    }
+
+    /// Queues `next` for `key` (`None`: withdraw), coalescing with what is pending and
+    /// skipping a withdrawal of something never sent.
+    fn queue(&mut self, store: &mut AttrStore, key: Key, next: Option<AttrId>) {
+        if next.is_none() && !self.sent.contains_key(&key) {
+            if let Some(Some(old)) = self.pending.remove(&key) {
+                store.release(old);
+            }
+            return;
+        }
+        if let Some(Some(old)) = self.pending.insert(key, next) {
+            store.release(old);
+        }
+    }
 }
 
 struct PeerState {
@@ -291,7 +321,7 @@ impl RibTask {
             remove_private_as: session.remove_private_as,
             local_v4,
             local_v6,
-            shared_subnet: None,
+            shared_subnet: session.local.and_then(crate::net::subnet_of),
         };
         let mut out = PeerOut {
             target,
@@ -307,11 +337,16 @@ impl RibTask {
         // The initial table.
         let cfg = self.rib.config().clone();
         for (prefix, entry) in self.rib.iter() {
-            if let Some(best) = entry.best() {
-                if let Some(attrs) =
-                    export_one(&cfg, &self.rib, &mut self.out_attrs, &out, *prefix, best.source, best.attrs)
+            let paths = if out.add_path(*prefix) {
+                entry.multipath_paths()
+            } else {
+                &entry.paths[..entry.best().map_or(0, |_| 1)]
+            };
+            for p in paths {
+                if let Some(attrs) = export_one(&cfg, &self.rib, &mut self.out_attrs, &out, *prefix, p.source, p.attrs)
                 {
-                    out.pending.insert(*prefix, Some(attrs));
+                    let id = if out.add_path(*prefix) { path_id_of(p.source) } else { 0 };
+                    out.pending.insert((*prefix, id), Some(attrs));
                 }
             }
         }
@@ -398,14 +433,14 @@ impl RibTask {
     /// Sends the peer every route of `family` again (RFC 2918 §4).
     fn refresh(&mut self, address: IpAddr, family: Family) {
         let Some(out) = self.outs.get_mut(&address) else { return };
-        let again: Vec<Prefix> = out.sent.keys().filter(|p| family_of(**p) == family).copied().collect();
-        for prefix in again {
-            if let Some(id) = out.sent.remove(&prefix) {
+        let again: Vec<Key> = out.sent.keys().filter(|(p, _)| family_of(*p) == family).copied().collect();
+        for key in again {
+            if let Some(id) = out.sent.remove(&key) {
                 // Re-queue as announced, unless a newer change is pending already.
-                match out.pending.get(&prefix) {
+                match out.pending.get(&key) {
                     Some(_) => self.out_attrs.release(id),
                     None => {
-                        out.pending.insert(prefix, Some(id));
+                        out.pending.insert(key, Some(id));
                     }
                 }
             }
@@ -431,14 +466,14 @@ impl RibTask {
                 let Some(out) = self.outs.get(&addr) else {
                     return vec![Reply::Error { message: format!("no Established neighbor {addr}") }];
                 };
-                let mut sent: Vec<(&Prefix, &AttrId)> = out.sent.iter().filter(|(p, _)| wanted(p)).collect();
+                let mut sent: Vec<(&Key, &AttrId)> = out.sent.iter().filter(|((p, _), _)| wanted(p)).collect();
                 sent.sort();
-                for (prefix, id) in sent {
+                for ((prefix, path_id), id) in sent {
                     if one && !prefixes.contains(prefix) {
                         continue;
                     }
                     let mut row = row(*prefix, self.out_attrs.get(*id), "local".into());
-                    (row.valid, row.best) = (true, true);
+                    (row.valid, row.best, row.path_id) = (true, true, *path_id);
                     rows.push(Reply::Route(Box::new(row)));
                 }
             }
@@ -509,25 +544,33 @@ impl RibTask {
             return;
         }
         let cfg = self.rib.config().clone();
+        // Our path ids are per source: with ADD-PATH, any source's id may have been sent.
+        let mut sources: Vec<SourceId> = self.peers.values().map(|p| p.source).collect();
+        sources.push(self.statics);
         for change in changes {
-            let best = change.multipath.first();
             for out in self.outs.values_mut() {
-                let exported = best.and_then(|b| {
-                    export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, b.source, b.attrs)
-                });
-                let next = match exported {
-                    Some(id) => Some(id),
-                    None if out.sent.contains_key(&change.prefix) => None,
-                    None => {
-                        // Nothing sent, nothing to send: drop a pending announce.
-                        if let Some(Some(old)) = out.pending.remove(&change.prefix) {
-                            self.out_attrs.release(old);
+                if out.add_path(change.prefix) {
+                    // RFC 7911: every path of the ECMP set, each under its own id.
+                    let mut next: HashMap<u32, AttrId> = HashMap::new();
+                    for p in &change.multipath {
+                        let id =
+                            export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, p.source, p.attrs);
+                        if let Some(id) = id {
+                            next.insert(path_id_of(p.source), id);
                         }
-                        continue;
                     }
-                };
-                if let Some(Some(old)) = out.pending.insert(change.prefix, next) {
-                    self.out_attrs.release(old);
+                    for s in &sources {
+                        let pid = path_id_of(*s);
+                        out.queue(&mut self.out_attrs, (change.prefix, pid), next.remove(&pid));
+                    }
+                    for (pid, id) in next {
+                        out.queue(&mut self.out_attrs, (change.prefix, pid), Some(id));
+                    }
+                } else {
+                    let exported = change.multipath.first().and_then(|b| {
+                        export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, b.source, b.attrs)
+                    });
+                    out.queue(&mut self.out_attrs, (change.prefix, 0), exported);
                 }
             }
         }
@@ -637,26 +680,27 @@ fn family_of(prefix: Prefix) -> Family {
 /// Takes up to `PACK_CHUNK` pending prefixes off `out` and encodes them: withdrawals
 /// first, then announcements grouped by attribute set, each set encoded once.
 fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
-    let keys: Vec<Prefix> = out.pending.keys().take(PACK_CHUNK).copied().collect();
+    let keys: Vec<Key> = out.pending.keys().take(PACK_CHUNK).copied().collect();
     let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
     let mut announce: HashMap<AttrId, Vec<Nlri>> = HashMap::new();
-    for prefix in keys {
-        let change = out.pending.remove(&prefix).expect("invariant: key taken from pending");
+    for key in keys {
+        let change = out.pending.remove(&key).expect("invariant: key taken from pending");
+        let (prefix, path_id) = key;
         match change {
             Some(id) => {
-                if out.sent.get(&prefix) == Some(&id) {
+                if out.sent.get(&key) == Some(&id) {
                     store.release(id);
                     continue;
                 }
-                announce.entry(id).or_default().push(Nlri::new(prefix));
-                if let Some(old) = out.sent.insert(prefix, id) {
+                announce.entry(id).or_default().push(Nlri { path_id, prefix });
+                if let Some(old) = out.sent.insert(key, id) {
                     store.release(old);
                 }
             }
             None => {
-                if let Some(old) = out.sent.remove(&prefix) {
+                if let Some(old) = out.sent.remove(&key) {
                     store.release(old);
-                    withdraw.entry(family_of(prefix)).or_default().push(Nlri::new(prefix));
+                    withdraw.entry(family_of(prefix)).or_default().push(Nlri { path_id, prefix });
                 }
             }
         }

@@ -842,3 +842,83 @@ fn route_reflection_frr_and_bird_clients() {
     let adv = d.bgpctl(&["show", "routes", "--neighbor", &b, "--advertised"]).unwrap();
     assert_eq!(adv.as_array().unwrap().len(), 2, "{adv}");
 }
+
+/// The homelab's ECMP case: two nodes (BIRD, iBGP reflector clients) announce one
+/// LoadBalancer /32; our reflector passes both paths to the home router (FRR, eBGP) with
+/// ADD-PATH, each keeping the node's address as next hop (third-party next hop on the
+/// shared segment), so the router can spread traffic over both nodes.
+#[test]
+fn ecmp_two_announcers_reach_the_router_with_add_path() {
+    skip_unless_ready!(frr: true, bird: true);
+    let lab = Lab::new("ecmp", 21);
+    let us = lab.netns("us");
+    let br = lab.ifname("br");
+    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
+    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
+    us.addr(&br, &format!("{}/24", lab.v4(1)));
+    let mut spaces = Vec::new();
+    for (role, host) in [("router", 2u8), ("node1", 3), ("node2", 4)] {
+        let ns = lab.netns(role);
+        let (ours, theirs) = (lab.ifname(&format!("u{host}")), lab.ifname(&format!("p{host}")));
+        veth(&us, &ours, &ns, &theirs);
+        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
+        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
+        spaces.push(ns);
+    }
+    let (a, r, n1, n2) = (lab.v4(1), lab.v4(2), lab.v4(3), lab.v4(4));
+    let frr = Frr::start(
+        &lab,
+        &spaces[0],
+        "router",
+        64512,
+        &r,
+        &format!(
+            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
+             maximum-paths 8\n exit-address-family"
+        ),
+    );
+    let mut birds = Vec::new();
+    for (i, n) in [&n1, &n2].into_iter().enumerate() {
+        birds.push(Bird::start(
+            &lab,
+            &spaces[i + 1],
+            &format!("node{}", i + 1),
+            n,
+            &format!(
+                "protocol static s4 {{ ipv4; route 10.10.100.10/32 blackhole; }}\n\
+                 protocol bgp reflector {{\n  local {n} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
+                 hold time 9; keepalive time 3;\n  connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
+                 ipv4 {{ import all; export all; next hop self; }};\n}}"
+            ),
+        ));
+    }
+    let client = ["route_reflector_client = true", "families = [\"ipv4-unicast\"]"];
+    let router = [
+        "families = [\"ipv4-unicast\"]",
+        "add_path = \"send\"",
+        "import_policy = \"accept-all\"",
+        "export_policy = \"accept-all\"",
+    ];
+    let config = lab.global_toml(65000, &a, &[])
+        + &neighbor(&r, 64512, &router)
+        + &neighbor(&n1, 65000, &client)
+        + &neighbor(&n2, 65000, &client);
+    let d = Daemon::start(&lab, &us, &config);
+    wait_until(30 * SEC, "node1 Established with its /32", || established_with(&d, &n1, 1));
+    wait_until(30 * SEC, "node2 Established with its /32", || established_with(&d, &n2, 1));
+    let n = wait_until(30 * SEC, "the router Established", || established_with(&d, &r, 0));
+    assert!(n.capabilities.iter().any(|c| c.contains("ADD-PATH send")), "{:?}", n.capabilities);
+
+    let paths = wait_until(20 * SEC, "the router has both paths of the /32", || {
+        let v = frr.json("show bgp ipv4 unicast 10.10.100.10/32 json")?;
+        match v["paths"].as_array() {
+            Some(p) if p.len() == 2 => Ok(p.clone()),
+            _ => Err(format!("not yet: {v}")),
+        }
+    });
+    let mut hops: Vec<&str> = paths.iter().filter_map(|p| p["nexthops"][0]["ip"].as_str()).collect();
+    hops.sort();
+    assert_eq!(hops, [n1.as_str(), n2.as_str()], "third-party next hops: {paths:?}");
+    assert!(paths.iter().all(|p| p["aspath"]["string"].as_str() == Some("65000")), "{paths:?}");
+    assert!(paths.iter().any(|p| p["multipath"] == true), "FRR uses both for ECMP: {paths:?}");
+}
