@@ -55,6 +55,7 @@ pub struct NeighborSpec {
     pub export: Arc<Policy>,
     /// Why routes will not flow (RFC 8212), for the log and `show neighbors ADDR`.
     pub rfc8212_notice: Option<String>,
+    pub mrai: Duration,
 }
 
 impl NeighborSpec {
@@ -64,6 +65,7 @@ impl NeighborSpec {
             import: policy(config, n.settings.effective_import(global)),
             export: policy(config, n.settings.effective_export(global)),
             rfc8212_notice: n.settings.rfc8212_notice(global),
+            mrai: global.min_advertisement_interval,
             address: n.address,
             port: n.port,
             passive: n.passive,
@@ -87,6 +89,7 @@ impl NeighborSpec {
             import: policy(config, range.settings.effective_import(global)),
             export: policy(config, range.settings.effective_export(global)),
             rfc8212_notice: range.settings.rfc8212_notice(global),
+            mrai: global.min_advertisement_interval,
             address,
             port: 179,
             passive: true,
@@ -458,6 +461,7 @@ impl PeerTask {
                         import: self.spec.import.clone(),
                         export: self.spec.export.clone(),
                         max_prefixes: self.spec.settings.max_prefixes,
+                        mrai: self.spec.mrai,
                     };
                     let up = RibInput::PeerUp {
                         address: self.spec.address,

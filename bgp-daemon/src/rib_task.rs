@@ -61,6 +61,8 @@ pub struct SessionOut {
     pub import: Arc<Policy>,
     pub export: Arc<Policy>,
     pub max_prefixes: Option<MaxPrefixes>,
+    /// `global.min_advertisement_interval`.
+    pub mrai: Duration,
 }
 
 pub enum RibInput {
@@ -123,6 +125,11 @@ struct PeerOut {
     pending: HashMap<Key, Option<AttrId>>,
     /// End-of-RIB still owed after the initial table (RFC 4724 §2).
     end_of_rib: Vec<Family>,
+    /// MinRouteAdvertisementInterval (RFC 4271 §9.2.1.1), kept per peer rather than
+    /// per prefix: after a batch of announcements, the next waits this long;
+    /// withdrawals are never held back.
+    mrai: Duration,
+    hold_until: Option<Instant>,
 }
 
 /// A path as advertised: prefix and ADD-PATH path identifier.
@@ -331,6 +338,8 @@ impl RibTask {
             families: session.families,
             writer: session.writer,
             counters,
+            mrai: session.mrai,
+            hold_until: None,
             sent: HashMap::new(),
             pending: HashMap::new(),
         };
@@ -583,11 +592,21 @@ impl RibTask {
     fn flush(&mut self) {
         for (address, out) in &mut self.outs {
             let writer = out.writer.clone();
+            let now = Instant::now();
+            // The initial table is not held back, only what follows it.
+            let mut holding = out.end_of_rib.is_empty() && out.hold_until.is_some_and(|t| now < t);
             while !out.pending.is_empty() {
                 let Ok(permit) = writer.try_reserve() else { break };
-                let buf = pack_some(&mut self.out_attrs, out);
+                let (buf, announced) = pack_some(&mut self.out_attrs, out, holding);
+                if buf.is_empty() && holding {
+                    break;
+                }
                 if !buf.is_empty() {
                     permit.send(buf);
+                }
+                if announced && !out.mrai.is_zero() && out.end_of_rib.is_empty() {
+                    out.hold_until = Some(now + out.mrai);
+                    holding = true;
                 }
             }
             if out.pending.is_empty() && !out.end_of_rib.is_empty() {
@@ -679,8 +698,16 @@ fn family_of(prefix: Prefix) -> Family {
 
 /// Takes up to `PACK_CHUNK` pending prefixes off `out` and encodes them: withdrawals
 /// first, then announcements grouped by attribute set, each set encoded once.
-fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
-    let keys: Vec<Key> = out.pending.keys().take(PACK_CHUNK).copied().collect();
+/// With `withdrawals_only`, announcements stay pending (the MRAI holds them back).
+/// Returns the messages and whether they announce anything.
+fn pack_some(store: &mut AttrStore, out: &mut PeerOut, withdrawals_only: bool) -> (Bytes, bool) {
+    let keys: Vec<Key> = out
+        .pending
+        .iter()
+        .filter(|(_, change)| !withdrawals_only || change.is_none())
+        .map(|(k, _)| *k)
+        .take(PACK_CHUNK)
+        .collect();
     let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
     let mut announce: HashMap<AttrId, Vec<Nlri>> = HashMap::new();
     for key in keys {
@@ -705,6 +732,7 @@ fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
             }
         }
     }
+    let announced = !announce.is_empty();
     let mut buf = BytesMut::new();
     for (family, nlri) in withdraw {
         if let Err(e) = pack_withdraw(&mut buf, &out.ctx, family, &nlri) {
@@ -720,7 +748,7 @@ fn pack_some(store: &mut AttrStore, out: &mut PeerOut) -> Bytes {
             warn!(error = %e, "cannot encode announcements");
         }
     }
-    buf.freeze()
+    (buf.freeze(), announced)
 }
 
 fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
