@@ -129,24 +129,40 @@ pub async fn connect(remote: SocketAddr, opts: ConnectOptions<'_>) -> io::Result
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
 }
 
-/// The subnet of our address `local` (address and prefix length), read from the
-/// interfaces of the namespace we run in: a route whose next hop is in it can keep
-/// that next hop toward an eBGP peer on the same segment (RFC 4271 §5.1.3).
-pub fn subnet_of(local: IpAddr) -> Option<(IpAddr, u8)> {
-    let addrs = nix::ifaddrs::getifaddrs().ok()?;
+/// Every address (with its prefix length) of the interface that carries our address
+/// `local`, read from the namespace we run in. A route whose next hop is in one of
+/// these subnets can keep that next hop toward an eBGP peer on the same segment (RFC
+/// 4271 §5.1.3), and the interface's global IPv6 address is our IPv6 next hop on an
+/// IPv4 session.
+pub fn interface_addresses(local: IpAddr) -> Vec<(IpAddr, u8)> {
+    let Ok(addrs) = nix::ifaddrs::getifaddrs() else { return Vec::new() };
+    let mut all: Vec<(String, IpAddr, u8)> = Vec::new();
     for ifa in addrs {
         let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else { continue };
-        let found = match (addr.as_sockaddr_in(), mask.as_sockaddr_in(), addr.as_sockaddr_in6(), mask.as_sockaddr_in6())
-        {
-            (Some(a), Some(m), _, _) => (IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones()),
-            (_, _, Some(a), Some(m)) => (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones()),
-            _ => continue,
+        let (ip, len) = if let (Some(a), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+            (IpAddr::V4(a.ip()), u32::from(m.ip()).count_ones())
+        } else if let (Some(a), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+            (IpAddr::V6(a.ip()), u128::from(m.ip()).count_ones())
+        } else {
+            continue;
         };
-        if found.0 == local {
-            return Some((local, found.1 as u8));
-        }
+        all.push((ifa.interface_name, ip, len as u8));
     }
-    None
+    let Some(name) = all.iter().find(|(_, ip, _)| *ip == local).map(|(n, _, _)| n.clone()) else {
+        return Vec::new();
+    };
+    all.into_iter().filter(|(n, _, _)| *n == name).map(|(_, ip, len)| (ip, len)).collect()
+}
+
+/// Our packets from a listening socket (the SYN-ACK above all) leave with TTL 255, so
+/// a peer using GTSM accepts them; accepted connections then get the minimum TTL of
+/// their neighbor (`set_gtsm`).
+pub fn set_max_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
+    if ipv6 {
+        setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)
+    } else {
+        setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TTL, 255)
+    }
 }
 
 /// The address a peer connected from, with IPv4-mapped IPv6 turned back into IPv4.
@@ -218,8 +234,9 @@ mod tests {
 
     #[test]
     fn loopback_subnet() {
-        assert_eq!(subnet_of("127.0.0.1".parse().unwrap()), Some(("127.0.0.1".parse().unwrap(), 8)));
-        assert_eq!(subnet_of("192.0.2.77".parse().unwrap()), None);
+        let lo = interface_addresses("127.0.0.1".parse().unwrap());
+        assert!(lo.contains(&("127.0.0.1".parse().unwrap(), 8)), "{lo:?}");
+        assert!(interface_addresses("192.0.2.77".parse().unwrap()).is_empty());
     }
 
     #[test]

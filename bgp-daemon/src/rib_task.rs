@@ -316,11 +316,24 @@ impl RibTask {
             self.rib.sweep_stale(state.source, None);
         }
         let source = state.source;
+        // Our addresses on the session's interface: the next hops we give for both
+        // families (IPv6 routes over an IPv4 session too), and the subnets whose next
+        // hops stay as they are toward eBGP.
+        let subnets = session.local.map(crate::net::interface_addresses).unwrap_or_default();
+        let global_v6 = |only: Option<std::net::Ipv6Addr>| {
+            only.or_else(|| {
+                subnets.iter().find_map(|(ip, _)| match ip {
+                    IpAddr::V6(a) if !a.is_loopback() && (a.segments()[0] & 0xffc0) != 0xfe80 => Some(*a),
+                    _ => None,
+                })
+            })
+        };
         let (local_v4, local_v6) = match session.local {
-            Some(IpAddr::V4(a)) => (Some(a), None),
-            Some(IpAddr::V6(a)) => (None, Some(NextHop::V6 { global: a, link_local: None })),
+            Some(IpAddr::V4(a)) => (Some(a), global_v6(None)),
+            Some(IpAddr::V6(a)) => (None, global_v6(Some(a))),
             None => (None, None),
         };
+        let local_v6 = local_v6.map(|global| NextHop::V6 { global, link_local: None });
         let target = ExportTarget {
             source,
             peer: session.info,
@@ -328,7 +341,7 @@ impl RibTask {
             remove_private_as: session.remove_private_as,
             local_v4,
             local_v6,
-            shared_subnet: session.local.and_then(crate::net::subnet_of),
+            shared_subnets: subnets,
         };
         let mut out = PeerOut {
             target,

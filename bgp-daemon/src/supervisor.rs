@@ -63,6 +63,11 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     for &addr in &global.listen {
         let listener = Arc::new(net::listen(addr).with_context(|| format!("listening on {addr}"))?);
         set_md5_keys(&listener, addr, &config, true).with_context(|| format!("TCP-MD5 keys on {addr}"))?;
+        let gtsm =
+            config.neighbors.iter().map(|n| &n.settings).chain(config.neighbor_ranges.iter().map(|r| &r.settings));
+        if gtsm.clone().any(|s| s.ttl_security.is_some()) {
+            net::set_max_ttl(&*listener, addr.is_ipv6()).with_context(|| format!("TTL 255 on {addr} (GTSM)"))?;
+        }
         info!(%addr, "listening");
         let tx = accept_tx.clone();
         let l = listener.clone();

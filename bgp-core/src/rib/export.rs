@@ -36,9 +36,10 @@ pub struct ExportTarget {
     pub local_v4: Option<Ipv4Addr>,
     /// Our IPv6 next hop on the session (global, and link-local on a shared segment).
     pub local_v6: Option<NextHop>,
-    /// The subnet shared with the peer (our address and prefix length): a route whose
-    /// next hop lies in it keeps that next hop toward eBGP (third-party next hop).
-    pub shared_subnet: Option<(IpAddr, u8)>,
+    /// The subnets shared with the peer (our addresses and prefix lengths on the
+    /// interface of the session, IPv4 and IPv6): a route whose next hop lies in one keeps
+    /// that next hop toward eBGP (third-party next hop).
+    pub shared_subnets: Vec<(IpAddr, u8)>,
 }
 
 /// Why a route is not exported to a peer.
@@ -107,7 +108,8 @@ pub fn export(
             prepended.push(s);
         }
         out.as_path = Some(prepended);
-        let third_party = forwarding_ip(&out).is_some_and(|nh| in_subnet(nh, to.shared_subnet));
+        let third_party =
+            forwarding_ip(&out).is_some_and(|nh| to.shared_subnets.iter().any(|&s| in_subnet(nh, Some(s))));
         if !third_party {
             set_next_hop_self(&mut out, to)?;
         }
@@ -219,7 +221,7 @@ mod tests {
             remove_private_as: false,
             local_v4: Some("10.10.0.2".parse().unwrap()),
             local_v6: Some(NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }),
-            shared_subnet: Some(("10.10.0.0".parse().unwrap(), 24)),
+            shared_subnets: vec![("10.10.0.0".parse().unwrap(), 24), ("fd00::".parse().unwrap(), 64)],
         }
     }
 
@@ -344,6 +346,23 @@ mod tests {
         assert_eq!(
             out.mp_reach.unwrap().next_hop,
             NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }
+        );
+    }
+
+    #[test]
+    fn ipv6_third_party_next_hop_over_an_ipv4_session() {
+        let router = target(9, peer("10.10.0.1", 64512, false));
+        let mut a = attrs(&[], "0.0.0.0");
+        a.next_hop = None;
+        a.mp_reach = Some(MpReach {
+            family: crate::types::Family::IPV6_UNICAST,
+            next_hop: NextHop::V6 { global: "fd00::21".parse().unwrap(), link_local: None },
+            nlri: Vec::new(),
+        });
+        let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
+        assert_eq!(
+            out.mp_reach.unwrap().next_hop,
+            NextHop::V6 { global: "fd00::21".parse().unwrap(), link_local: None }
         );
     }
 
