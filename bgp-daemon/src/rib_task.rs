@@ -16,8 +16,9 @@
 //! Not yet here (the routing issue's later steps): update groups sharing one encode
 //! between peers, ADD-PATH send, policies, static announcements, `show routes`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -174,8 +175,30 @@ struct PeerState {
     stale_until: Option<Instant>,
 }
 
+/// Graceful restart as the restarting speaker (RFC 4724 §4.1): after a restart our
+/// table goes out only once the peers we had before have sent theirs (End-of-RIB for
+/// each family), or the deferral time is over, so no peer sweeps a route we have not
+/// had the time to learn again.
+pub struct Deferral {
+    pub until: Instant,
+    /// Peers with graceful restart before the restart, not yet done.
+    pub awaiting: HashSet<IpAddr>,
+    /// End-of-RIB markers still expected from each awaited peer that is back.
+    eor_left: HashMap<IpAddr, usize>,
+}
+
+impl Deferral {
+    pub fn new(until: Instant, awaiting: HashSet<IpAddr>) -> Deferral {
+        Deferral { until, awaiting, eor_left: HashMap::new() }
+    }
+}
+
 pub struct RibTask {
     rib: RibState,
+    deferral: Option<Deferral>,
+    /// Where the peers with graceful restart are written every few seconds, for the
+    /// next start to know it restarts (see supervisor.rs).
+    marker: Option<PathBuf>,
     /// The source of `[[announce]]` routes, and what it announces.
     statics: SourceId,
     announced: Vec<Announce>,
@@ -185,18 +208,23 @@ pub struct RibTask {
     outs: HashMap<IpAddr, PeerOut>,
 }
 
+/// How often the restart marker is rewritten.
+const MARKER_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Inputs taken per batch before a decision round.
 const BATCH: usize = 256;
 /// Most prefixes packed per peer per round, so one peer's table dump does not hold up
 /// the others.
 const PACK_CHUNK: usize = 4096;
 
-pub fn spawn(cfg: RibConfig) -> mpsc::Sender<RibInput> {
+pub fn spawn(cfg: RibConfig, deferral: Option<Deferral>, marker: Option<PathBuf>) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(1024);
     let mut rib = RibState::new(cfg);
     let statics = rib.add_source(SourceKind::Static);
     let task = RibTask {
         rib,
+        deferral,
+        marker,
         statics,
         announced: Vec::new(),
         out_attrs: AttrStore::new(),
@@ -210,9 +238,11 @@ pub fn spawn(cfg: RibConfig) -> mpsc::Sender<RibInput> {
 impl RibTask {
     async fn run(mut self, mut inputs: mpsc::Receiver<RibInput>) {
         let mut retry = tokio::time::interval(Duration::from_millis(20));
+        let mut touch = tokio::time::interval(MARKER_INTERVAL);
         loop {
             let backlog = self.outs.values().any(|o| !o.pending.is_empty() || !o.end_of_rib.is_empty());
             let stale = self.peers.values().filter_map(|p| p.stale_until).min();
+            let deferred = self.deferral.as_ref().map(|d| d.until);
             tokio::select! {
                 input = inputs.recv() => {
                     let Some(input) = input else { return };
@@ -225,12 +255,52 @@ impl RibTask {
                     }
                 }
                 _ = retry.tick(), if backlog => {}
+                _ = touch.tick() => self.write_marker(),
+                _ = tokio::time::sleep_until(deferred.map_or_else(far, tokio::time::Instant::from_std)), if deferred.is_some() => {}
                 _ = tokio::time::sleep_until(stale.map_or_else(far, tokio::time::Instant::from_std)), if stale.is_some() => {
                     self.expire_stale(Instant::now());
                 }
             }
             self.decide();
+            self.end_deferral_if_done();
             self.flush();
+        }
+    }
+
+    /// Ends the restart deferral once every awaited peer is done or time is up, and
+    /// queues the whole table for every peer.
+    fn end_deferral_if_done(&mut self) {
+        let Some(d) = &self.deferral else { return };
+        let timed_out = Instant::now() >= d.until;
+        if !d.awaiting.is_empty() && !timed_out {
+            return;
+        }
+        if timed_out && !d.awaiting.is_empty() {
+            warn!(missing = ?d.awaiting, "restart deferral over without every peer's End-of-RIB");
+        } else {
+            info!("every peer sent its End-of-RIB: sending our tables");
+        }
+        self.deferral = None;
+        for address in self.outs.keys().copied().collect::<Vec<_>>() {
+            self.load_table(address);
+        }
+    }
+
+    /// Writes the peers that negotiated graceful restart, so that a start after a crash
+    /// or a graceful stop knows whom to wait for (and that it restarts at all).
+    fn write_marker(&self) {
+        let Some(path) = &self.marker else { return };
+        let mut peers: Vec<IpAddr> =
+            self.peers.iter().filter(|(_, p)| p.restart_time.is_some()).map(|(a, _)| *a).collect();
+        if let Some(d) = &self.deferral {
+            peers.extend(d.awaiting.iter().copied());
+        }
+        peers.sort();
+        peers.dedup();
+        let text: String = peers.iter().map(|a| format!("{a}\n")).collect();
+        let tmp = path.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path)) {
+            debug!(path = %path.display(), error = %e, "cannot write the restart marker");
         }
     }
 
@@ -265,6 +335,14 @@ impl RibTask {
                 let _ = reply.send(s);
             }
             RibInput::Update { address, update } => {
+                if let (Some(_), Some(d)) = (update.end_of_rib_family(), self.deferral.as_mut()) {
+                    if let Some(left) = d.eor_left.get_mut(&address) {
+                        *left = left.saturating_sub(1);
+                        if *left == 0 {
+                            d.awaiting.remove(&address);
+                        }
+                    }
+                }
                 let Some(state) = self.peers.get(&address) else { return };
                 let (source, policy, local) = (state.source, state.import.clone(), state.local);
                 let local_as = self.rib.config().local_as;
@@ -343,7 +421,7 @@ impl RibTask {
             local_v6,
             shared_subnets: subnets,
         };
-        let mut out = PeerOut {
+        let out = PeerOut {
             target,
             export: session.export,
             ctx: session.ctx,
@@ -356,7 +434,27 @@ impl RibTask {
             sent: HashMap::new(),
             pending: HashMap::new(),
         };
-        // The initial table.
+        if let Some(d) = self.deferral.as_mut() {
+            if d.awaiting.contains(&address) {
+                d.eor_left.insert(address, out.families.len());
+            }
+        }
+        if let Some(old) = self.outs.insert(address, out) {
+            release_out(&mut self.out_attrs, old);
+        }
+        if self.deferral.is_none() {
+            self.load_table(address);
+        }
+    }
+
+    /// Queues the whole table for a peer (its initial table, after the deferral too).
+    fn load_table(&mut self, address: IpAddr) {
+        let Some(mut out) = self.outs.remove(&address) else { return };
+        for (_, old) in out.pending.drain() {
+            if let Some(id) = old {
+                self.out_attrs.release(id);
+            }
+        }
         let cfg = self.rib.config().clone();
         for (prefix, entry) in self.rib.iter() {
             let paths = if out.add_path(*prefix) {
@@ -373,9 +471,7 @@ impl RibTask {
             }
         }
         info!(peer = %address, routes = out.pending.len(), "sending the table");
-        if let Some(old) = self.outs.insert(address, out) {
-            release_out(&mut self.out_attrs, old);
-        }
+        self.outs.insert(address, out);
     }
 
     fn peer_down(&mut self, address: IpAddr, graceful: bool) {
@@ -603,6 +699,9 @@ impl RibTask {
 
     /// Packs what each peer has pending, as far as its writer queue has room.
     fn flush(&mut self) {
+        if self.deferral.is_some() {
+            return;
+        }
         for (address, out) in &mut self.outs {
             let writer = out.writer.clone();
             let now = Instant::now();

@@ -19,9 +19,9 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bgp_core::config::{Config, Neighbor, OnStop};
@@ -37,7 +37,7 @@ use tracing::{error, info, warn};
 use crate::control::{self, ControlRequest};
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, StopMode};
-use crate::rib_task::{self, PrefixOrAddress, RibInput, RouteQuery};
+use crate::rib_task::{self, Deferral, PrefixOrAddress, RibInput, RouteQuery};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -46,6 +46,8 @@ struct Supervisor {
     config_path: PathBuf,
     listeners: Vec<(SocketAddr, Arc<TcpListener>)>,
     rib: mpsc::Sender<RibInput>,
+    /// While we restart (RFC 4724), OPENs carry the restart and forwarding bits.
+    restart_until: Option<Instant>,
     peers: BTreeMap<IpAddr, PeerHandle>,
     events_tx: mpsc::Sender<PeerEvent>,
 }
@@ -90,11 +92,20 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     }
 
     let (events_tx, mut events_rx) = mpsc::channel(64);
-    let rib = rib_task::spawn(rib_task::rib_config(&global));
-    let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx };
+    let marker = restart_marker(&global.control_socket);
+    let restart = read_restart_marker(&marker, Duration::from_secs(global.graceful_restart_time.into()));
+    let restart_until =
+        restart.as_ref().map(|_| Instant::now() + Duration::from_secs(global.graceful_restart_time.into()));
+    if let Some(peers) = &restart {
+        info!(peers = peers.len(), "restarting (RFC 4724): restart bit set, our tables wait for the peers' End-of-RIB");
+    }
+    let deferral = restart.map(|peers| Deferral::new(Instant::now() + RESTART_DEFERRAL, peers.into_iter().collect()));
+    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, Some(marker.clone()));
+    let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx, restart_until };
     let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
     for n in &sup.config.neighbors {
-        let handle = peer::spawn(NeighborSpec::configured(n, &sup.config), sup.rib.clone(), sup.events_tx.clone());
+        let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
+        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -133,6 +144,10 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     for l in &listen_tasks {
         l.abort();
     }
+    if !matches!(stop_mode, StopMode::GracefulRestart) {
+        // Not a restart: the next start is a fresh one.
+        let _ = std::fs::remove_file(&marker);
+    }
     sup.stop(stop_mode).await;
     control_task.abort();
     // Dropping the aborted task drops the socket, which removes its file.
@@ -142,6 +157,19 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
 }
 
 impl Supervisor {
+    /// Within the restart window, a neighbor's graceful restart capability says we
+    /// restarted (R bit) and kept forwarding (F bit: the forwarding of a homelab's routes
+    /// is the nodes' and the router's, which our restart does not touch).
+    fn restarting(&self, mut spec: NeighborSpec) -> NeighborSpec {
+        if self.restart_until.is_some_and(|t| Instant::now() < t) {
+            if let Some(gr) = &mut spec.fsm.graceful_restart {
+                gr.restarting = true;
+                gr.families.iter_mut().for_each(|f| f.forwarding_preserved = true);
+            }
+        }
+        spec
+    }
+
     async fn accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
         let ip = net::canonical(remote.ip());
         let mut stream = stream;
@@ -166,8 +194,11 @@ impl Supervisor {
             return;
         }
         info!(%remote, prefix = %range.prefix, "dynamic neighbor");
-        let handle =
-            peer::spawn(NeighborSpec::dynamic(range, ip, &self.config), self.rib.clone(), self.events_tx.clone());
+        let handle = peer::spawn(
+            self.restarting(NeighborSpec::dynamic(range, ip, &self.config)),
+            self.rib.clone(),
+            self.events_tx.clone(),
+        );
         let _ = handle.tx.send(PeerCmd::Accepted(stream)).await;
         self.peers.insert(ip, handle);
     }
@@ -439,6 +470,27 @@ fn route_query(
         (None, Some(_)) => return Err("--received and --advertised need --neighbor".into()),
     };
     Ok(RouteQuery { prefix, neighbor, family })
+}
+
+/// How long, at most, our tables wait after a restart for the peers' End-of-RIB
+/// (BIRD and FRR default their selection deferral to a similar bound).
+const RESTART_DEFERRAL: Duration = Duration::from_secs(60);
+
+/// The restart marker lives beside the control socket (the daemon's run directory).
+fn restart_marker(control_socket: &Path) -> PathBuf {
+    control_socket.with_file_name("graceful-restart")
+}
+
+/// The peers of the previous run, when the marker says this start is a restart: it
+/// exists and was written within the restart time (the previous run rewrote it every
+/// few seconds until it stopped gracefully or died).
+fn read_restart_marker(path: &Path, restart_time: Duration) -> Option<Vec<IpAddr>> {
+    let age = std::fs::metadata(path).ok()?.modified().ok()?.elapsed().unwrap_or_default();
+    if age > restart_time {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
 /// The daemon's resident memory (VmRSS), 0 if unknown.
