@@ -1009,3 +1009,54 @@ fn our_restart_keeps_the_routers_routes() {
     assert!(log.contains("End-of-RIB"), "{log}");
     drop(d);
 }
+
+/// Graceful restart as the helper (RFC 4724 §4.2): FRR with graceful restart is killed
+/// and started again; we keep its routes, stale, meanwhile, and they are fresh again
+/// after its End-of-RIB.
+#[test]
+fn peer_graceful_restart_keeps_its_routes() {
+    skip_unless_ready!(frr: true, bird: false);
+    let lab = Lab::new("helper", 23);
+    let (us, peer) = link(&lab, "frr");
+    let (a, b) = (lab.v4(1), lab.v4(2));
+    let mut frr = Frr::start(
+        &lab,
+        &peer,
+        "frr",
+        65001,
+        &b,
+        &format!(
+            " bgp graceful-restart\n neighbor {a} remote-as 65001\n neighbor {a} timers connect 1\n \
+             address-family ipv4 unicast\n  network 10.231.1.0/24\n exit-address-family"
+        ),
+    );
+    let config = lab.global_toml(65001, &a, &[]) + &neighbor(&b, 65001, &[]);
+    let d = Daemon::start(&lab, &us, &config);
+    wait_until(30 * SEC, "Established with FRR's prefix", || established_with(&d, &b, 1));
+    let row = |d: &Daemon| -> Result<Value, String> {
+        let v = d.bgpctl(&["show", "routes", "10.231.1.0/24"])?;
+        v.get(0).cloned().ok_or_else(|| format!("no route: {v}"))
+    };
+
+    lab.step("killing FRR (SIGKILL)");
+    frr.kill();
+    let stale = wait_until(15 * SEC, "we keep FRR's route, stale", || {
+        let r = row(&d).unwrap_or_else(|e| panic!("we lost the route of a restarting peer: {e}"));
+        if r["stale"] == true {
+            Ok(r)
+        } else {
+            Err(format!("not stale yet: {r}"))
+        }
+    });
+    assert_eq!(stale["best"], true, "a stale route still forwards: {stale}");
+    lab.step("starting FRR again");
+    frr.restart();
+    wait_until(30 * SEC, "the route is fresh after FRR's End-of-RIB", || {
+        let r = row(&d).unwrap_or_else(|e| panic!("we lost the route of a restarting peer: {e}"));
+        if r["stale"] == false {
+            Ok(r)
+        } else {
+            Err("still stale".to_string())
+        }
+    });
+}
