@@ -15,7 +15,9 @@
 //! Addresses: test number `id` owns `10.77.<id>.0/24` and `fd00:77:<id>::/64`, and its
 //! namespaces are named `it-<test>-<role>`, so tests run in parallel without meeting.
 
+pub mod e2e;
 pub mod swarm;
+pub mod table;
 
 use std::fs;
 use std::io::{Read, Write};

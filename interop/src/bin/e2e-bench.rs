@@ -1,0 +1,1087 @@
+//! e2e-bench: end-to-end convergence of a realistic table through a device under test
+//! (BIRD, FRR's bgpd, or our daemon), side by side in one run. See interop/README.md,
+//! "End-to-end benchmark".
+//!
+//! ```text
+//! sudo cargo run --release -p interop --bin e2e-bench -- \
+//!     [--dut bird,frr,ours] [--scenario transit|rr] [--prefixes N] [--clients N] \
+//!     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] \
+//!     [--seed N] [--json FILE] [--keep]
+//! ```
+//!
+//! Per device: three namespaces `bench-<dut>-feed`, `bench-<dut>-dut`,
+//! `bench-<dut>-sink`, joined by two veth pairs (10.78.1.0/24 feeder side, 10.78.2.0/24
+//! sink side). The feeder and the sinks are tokio tasks of this process
+//! (`interop::e2e`), each socket created in its namespace. Timeline:
+//!
+//! 1. the sinks, then the feeder, connect to the device (which is passive) and
+//!    establish; 1 s of quiet;
+//! 2. t0 = the feeder hands the first octet of the pre-encoded table (and End-of-RIB)
+//!    to the kernel; **converge** = until every sink holds every prefix;
+//! 3. 1 s of quiet; the feeder withdraws every prefix; **withdraw** = from its first
+//!    octet until no sink holds any prefix;
+//! 4. the device's CPU seconds (utime + stime, all threads) over steps 2-3 and its
+//!    peak RSS (VmHWM).
+//!
+//! Every phase is bounded (`--timeout`, 120 s; `--ours-timeout`, 20 s, for our
+//! daemon); a device that does not get there is reported as "did not converge in N s".
+//! With `--repeat`, devices take turns, and runs during which other processes used
+//! more than 0.25 cores are left out of the medians.
+
+use std::any::Any;
+use std::fmt::Write as _;
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_core::wire::CodecCtx;
+use bytes::{Bytes, BytesMut};
+use interop::e2e::{
+    cpu_seconds, establish, machine_busy_seconds, status_kib, Feeder, PeerSpec, PrefixIndex, Sink, WriteTimes,
+};
+use interop::table::{Table, TableSpec, DEFAULT_SEED};
+use interop::{bgpctl_bin, daemon_bin, run, veth, Bird, Daemon, Frr, Lab, Netns, FRR_BGPD};
+use serde_json::{json, Value};
+
+/// The device's address toward the feeder, and its router id.
+const DUT_FEED: Ipv4Addr = Ipv4Addr::new(10, 78, 1, 1);
+const FEEDER: Ipv4Addr = Ipv4Addr::new(10, 78, 1, 2);
+/// The device's address toward the sinks.
+const DUT_SINK: Ipv4Addr = Ipv4Addr::new(10, 78, 2, 1);
+/// Sink `i` is 10.78.2.(10 + i).
+const FIRST_SINK_HOST: u8 = 10;
+const MAX_CLIENTS: usize = 200;
+
+const DUT_AS: u32 = 65000;
+/// eBGP (transit) ASes of the feeder and the sinks; in the rr scenario everyone is in
+/// `DUT_AS`.
+const FEEDER_AS: u32 = 65001;
+const SINK_AS: u32 = 65002;
+/// Hold time everyone proposes (FRR's and ours are configured to match).
+const HOLD_TIME: u16 = 90;
+
+/// Quiet time before the feed and between the phases.
+const SETTLE: Duration = Duration::from_secs(1);
+/// Bound of starting the device and establishing every session.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often the controller looks at the sinks (their timestamps are their own).
+const POLL: Duration = Duration::from_millis(5);
+/// The machine counts as quiet when everything together used less than this many
+/// cores over one second.
+const QUIET_CORES: f64 = 0.2;
+/// A run is disturbed when the rest of the machine used more than this many cores on
+/// average while it was measured; medians leave such runs out.
+const DISTURBED_CORES: f64 = 0.25;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dut {
+    Bird,
+    Frr,
+    Ours,
+}
+
+impl Dut {
+    fn name(self) -> &'static str {
+        match self {
+            Dut::Bird => "bird",
+            Dut::Frr => "frr",
+            Dut::Ours => "ours",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    /// eBGP: feeder AS 65001 -> device AS 65000 -> sinks AS 65002.
+    Transit,
+    /// iBGP route reflector: feeder and sinks are clients, all in AS 65000.
+    Rr,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Transit => "transit",
+            Scenario::Rr => "rr",
+        }
+    }
+    fn feeder_as(self) -> u32 {
+        match self {
+            Scenario::Transit => FEEDER_AS,
+            Scenario::Rr => DUT_AS,
+        }
+    }
+    fn sink_as(self) -> u32 {
+        match self {
+            Scenario::Transit => SINK_AS,
+            Scenario::Rr => DUT_AS,
+        }
+    }
+}
+
+struct Args {
+    duts: Vec<Dut>,
+    scenario: Scenario,
+    prefixes: usize,
+    clients: usize,
+    timeout: Duration,
+    ours_timeout: Duration,
+    seed: u64,
+    json: Option<PathBuf>,
+    repeat: usize,
+    quiet_wait: Duration,
+}
+
+const USAGE: &str = "usage: e2e-bench [--dut bird,frr,ours] [--scenario transit|rr] [--prefixes N] [--clients N] \
+                     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] [--seed N] \
+                     [--json FILE] [--keep]\n\
+  --dut           devices under test, in this order (default bird,frr)\n\
+  --scenario      transit: eBGP feeder -> device -> sink(s) (default; 1,000,000 prefixes, 1 sink)\n\
+                  rr: iBGP route reflector, feeder and sinks are clients (100,000 prefixes, 20 sinks)\n\
+  --prefixes N    table size (default per scenario)\n\
+  --clients N     number of sinks (default per scenario, at most 200)\n\
+  --timeout S     bound of each phase for BIRD and FRR (default 120)\n\
+  --ours-timeout S  bound of each phase for our daemon (default 20)\n\
+  --repeat N      run every device N times, interleaved (bird, frr, bird, frr, ...), and report medians\n\
+                  (of the runs during which the rest of the machine used under 0.25 cores, if any)\n\
+  --quiet-wait S  before each run, wait up to S seconds (default 60; 0: no wait) until the rest of the\n\
+                  machine used under 0.2 cores for a second\n\
+  --seed N        table generator seed (default the codec bench's)\n\
+  --json FILE     also write the figures as JSON\n\
+  --keep          keep the work directories (configs, logs) in /tmp/bgp-interop";
+
+fn parse_args() -> Result<Args, String> {
+    let mut duts = vec![Dut::Bird, Dut::Frr];
+    let mut scenario = Scenario::Transit;
+    let (mut prefixes, mut clients) = (None, None);
+    let mut timeout = 120.0;
+    let mut ours_timeout = 20.0;
+    let mut seed = DEFAULT_SEED;
+    let mut json = None;
+    let mut repeat = 1;
+    let mut quiet_wait = 60.0;
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        if flag == "--keep" {
+            // Read by the harness's `Lab` when it is dropped.
+            std::env::set_var("INTEROP_KEEP", "1");
+            continue;
+        }
+        if flag == "-h" || flag == "--help" {
+            return Err(String::new());
+        }
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let bad = || format!("{flag}: bad value {value:?}");
+        match flag.as_str() {
+            "--dut" => {
+                duts = value
+                    .split(',')
+                    .map(|d| match d.trim() {
+                        "bird" => Ok(Dut::Bird),
+                        "frr" => Ok(Dut::Frr),
+                        "ours" => Ok(Dut::Ours),
+                        other => Err(format!("--dut: unknown device {other:?} (bird, frr, ours)")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--scenario" => {
+                scenario = match value.as_str() {
+                    "transit" => Scenario::Transit,
+                    "rr" => Scenario::Rr,
+                    _ => return Err(bad()),
+                }
+            }
+            "--prefixes" => prefixes = Some(value.replace('_', "").parse::<usize>().map_err(|_| bad())?),
+            "--clients" => clients = Some(value.parse::<usize>().map_err(|_| bad())?),
+            "--timeout" => timeout = value.parse::<f64>().map_err(|_| bad())?,
+            "--ours-timeout" => ours_timeout = value.parse::<f64>().map_err(|_| bad())?,
+            "--seed" => seed = value.parse().map_err(|_| bad())?,
+            "--json" => json = Some(PathBuf::from(value)),
+            "--repeat" => repeat = value.parse::<usize>().ok().filter(|&r| r >= 1).ok_or_else(bad)?,
+            "--quiet-wait" => quiet_wait = value.parse::<f64>().ok().filter(|&q| q >= 0.0).ok_or_else(bad)?,
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let prefixes = prefixes.unwrap_or(match scenario {
+        Scenario::Transit => 1_000_000,
+        Scenario::Rr => 100_000,
+    });
+    let clients = clients.unwrap_or(match scenario {
+        Scenario::Transit => 1,
+        Scenario::Rr => 20,
+    });
+    if prefixes == 0 || !(1..=MAX_CLIENTS).contains(&clients) || duts.is_empty() {
+        return Err(format!("need at least one device and one prefix, and 1 to {MAX_CLIENTS} clients"));
+    }
+    if !(timeout > 0.0 && ours_timeout > 0.0) {
+        return Err("timeouts must be positive".into());
+    }
+    Ok(Args {
+        duts,
+        scenario,
+        prefixes,
+        clients,
+        timeout: Duration::from_secs_f64(timeout),
+        ours_timeout: Duration::from_secs_f64(ours_timeout),
+        seed,
+        json,
+        repeat,
+        quiet_wait: Duration::from_secs_f64(quiet_wait),
+    })
+}
+
+// ------------------------------------------------------------------ the table
+
+/// The table and its encodings, shared by every device of the run.
+struct Plan {
+    scenario: Scenario,
+    prefixes: usize,
+    clients: usize,
+    groups: usize,
+    percent_len24: f64,
+    announce: Bytes,
+    announce_updates: usize,
+    withdraw: Bytes,
+    withdraw_updates: usize,
+    index: Arc<PrefixIndex>,
+}
+
+impl Plan {
+    fn new(args: &Args) -> Plan {
+        let started = Instant::now();
+        let spec = TableSpec {
+            prefixes: args.prefixes,
+            seed: args.seed,
+            neighbor_as: FEEDER_AS,
+            // The feeder's own address: a directly connected next hop, valid for
+            // every device without a route to resolve it.
+            next_hops: vec![FEEDER],
+            local_pref: (args.scenario == Scenario::Rr).then_some(100),
+        };
+        let table = Table::generate(&spec);
+        // What the sessions negotiate: 4-octet AS, no extended messages.
+        let ctx = CodecCtx::modern();
+        let mut out = BytesMut::new();
+        let announce_updates = table.encode_announce(&ctx, &mut out).expect("the table encodes");
+        Table::encode_end_of_rib(&ctx, &mut out).expect("End-of-RIB encodes");
+        let announce = out.split().freeze();
+        let withdraw_updates = table.encode_withdraw(&ctx, &mut out).expect("the withdrawal encodes");
+        let withdraw = out.split().freeze();
+        let plan = Plan {
+            scenario: args.scenario,
+            prefixes: table.prefixes.len(),
+            clients: args.clients,
+            groups: table.groups.len(),
+            percent_len24: table.percent_len24(),
+            announce,
+            announce_updates,
+            withdraw,
+            withdraw_updates,
+            index: Arc::new(PrefixIndex::new(&table.prefixes)),
+        };
+        eprintln!(
+            "table: {} IPv4 prefixes ({:.1}% /24) in {} attribute sets ({:.2} per set); {} UPDATEs, {:.1} MB \
+             (+ End-of-RIB); withdrawal: {} UPDATEs, {:.1} MB; generated in {:.1} s",
+            plan.prefixes,
+            plan.percent_len24,
+            plan.groups,
+            table.mean_group_size(),
+            plan.announce_updates,
+            plan.announce.len() as f64 / 1e6,
+            plan.withdraw_updates,
+            plan.withdraw.len() as f64 / 1e6,
+            started.elapsed().as_secs_f64()
+        );
+        plan
+    }
+
+    fn sink_addr(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 78, 2, FIRST_SINK_HOST + i as u8)
+    }
+
+    fn sinks(&self) -> impl Iterator<Item = Ipv4Addr> {
+        (0..self.clients).map(Plan::sink_addr)
+    }
+}
+
+// ------------------------------------------------------------------ devices
+
+fn bird_config(plan: &Plan) -> String {
+    let rr = plan.scenario == Scenario::Rr;
+    // iBGP sessions are multihop by default in BIRD, with recursive next hops that
+    // would need an IGP table; `direct` makes them directly connected, like eBGP.
+    let extra = if rr { "  rr client;\n  direct;\n" } else { "" };
+    let proto = |name: &str, local: Ipv4Addr, peer: Ipv4Addr, asn: u32| {
+        format!(
+            "protocol bgp {name} {{\n  local {local} as {DUT_AS};\n  neighbor {peer} as {asn};\n  passive on;\n  \
+             hold time {HOLD_TIME};\n{extra}  ipv4 {{ import all; export all; }};\n}}\n"
+        )
+    };
+    let mut s = proto("feeder", DUT_FEED, FEEDER, plan.scenario.feeder_as());
+    for (i, a) in plan.sinks().enumerate() {
+        s += &proto(&format!("sink{i}"), DUT_SINK, a, plan.scenario.sink_as());
+    }
+    s
+}
+
+fn frr_config(plan: &Plan) -> String {
+    // Replaces the harness's test timers (3/9): FRR's defaults are 60/180.
+    let mut s = format!(" timers bgp {} {HOLD_TIME}\n", HOLD_TIME / 3);
+    let peers: Vec<(Ipv4Addr, u32)> = std::iter::once((FEEDER, plan.scenario.feeder_as()))
+        .chain(plan.sinks().map(|a| (a, plan.scenario.sink_as())))
+        .collect();
+    for (a, asn) in &peers {
+        let _ = write!(s, " neighbor {a} remote-as {asn}\n neighbor {a} passive\n");
+    }
+    if plan.scenario == Scenario::Rr {
+        s += " address-family ipv4 unicast\n";
+        for (a, _) in &peers {
+            let _ = writeln!(s, "  neighbor {a} route-reflector-client");
+        }
+        s += " exit-address-family\n";
+    }
+    s
+}
+
+fn ours_config(lab: &Lab, plan: &Plan) -> String {
+    let mut s = lab.global_toml(DUT_AS, &DUT_FEED.to_string(), &[&format!("hold_time = {HOLD_TIME}")]);
+    let rr = plan.scenario == Scenario::Rr;
+    let peers = std::iter::once((FEEDER, plan.scenario.feeder_as(), "feeder".to_string()))
+        .chain(plan.sinks().enumerate().map(|(i, a)| (a, plan.scenario.sink_as(), format!("sink{i}"))));
+    // Accept and send everything, as BIRD and FRR are configured to (eBGP needs it
+    // spelled out: RFC 8212).
+    for (a, asn, what) in peers {
+        let _ = write!(
+            s,
+            "\n[[neighbor]]\naddress = \"{a}\"\nasn = {asn}\ndescription = \"{what}\"\npassive = true\n\
+             families = [\"ipv4-unicast\"]\nimport_policy = \"accept-all\"\nexport_policy = \"accept-all\"\n"
+        );
+        if rr {
+            s += "route_reflector_client = true\n";
+        }
+    }
+    s
+}
+
+fn in_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        || ["/usr/sbin", "/sbin", "/usr/bin"].iter().any(|d| Path::new(d).join(program).is_file())
+}
+
+/// Why this device cannot run here.
+fn missing(dut: Dut) -> Option<String> {
+    match dut {
+        Dut::Bird if !in_path("bird") || !in_path("birdc") => {
+            Some("BIRD 2 is not installed (apt install bird2)".into())
+        }
+        Dut::Frr if !Path::new(FRR_BGPD).is_file() || !in_path("vtysh") => {
+            Some(format!("FRR is not installed ({FRR_BGPD}, vtysh): apt install frr"))
+        }
+        Dut::Ours => [daemon_bin(), bgpctl_bin()]
+            .into_iter()
+            .find(|b| !b.is_file())
+            .map(|b| format!("{} is missing: cargo build --release -p bgp-daemon -p bgpctl", b.display())),
+        _ => None,
+    }
+}
+
+fn first_line(cmd: &mut Command) -> String {
+    match run(cmd, Duration::from_secs(10)) {
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or("").trim().to_string()
+        }
+        Err(e) => format!("unknown ({e})"),
+    }
+}
+
+fn version(dut: Dut) -> String {
+    match dut {
+        Dut::Bird => first_line(Command::new("bird").arg("--version")),
+        Dut::Frr => first_line(Command::new(FRR_BGPD).arg("--version")),
+        Dut::Ours => {
+            let mut git = Command::new("git");
+            git.args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"]);
+            match run(&mut git, Duration::from_secs(10)) {
+                Ok(o) if o.status.success() => {
+                    format!("{} (source tree at {})", daemon_bin().display(), String::from_utf8_lossy(&o.stdout).trim())
+                }
+                _ => daemon_bin().display().to_string(),
+            }
+        }
+    }
+}
+
+/// A running device; dropping it stops the process (SIGTERM, SIGKILL after 5 s).
+enum Running {
+    Bird(Bird),
+    Frr(Frr),
+    Ours(Daemon),
+}
+
+impl Running {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Running::Bird(b) => b.pid(),
+            Running::Frr(f) => f.pid(),
+            Running::Ours(d) => Some(d.pid()),
+        }
+    }
+    fn log(&self, lab: &Lab) -> PathBuf {
+        match self {
+            Running::Bird(b) => b.dir.join("bird.log"),
+            Running::Frr(f) => f.dir.join("bgpd.log"),
+            Running::Ours(_) => lab.path("bgp-daemon.log"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ figures
+
+#[derive(Debug, Default)]
+struct Figures {
+    dut: String,
+    /// 1, 2, ... with `--repeat`.
+    run: usize,
+    version: String,
+    /// How busy the machine was when the run started.
+    quiet: Option<String>,
+    /// Seconds from the feeder's first octet until the last sink held every prefix.
+    converge_s: Option<f64>,
+    /// Seconds from the withdrawal's first octet until no sink held any prefix.
+    withdraw_s: Option<f64>,
+    /// Why a phase has no figure.
+    converge_note: Option<String>,
+    withdraw_note: Option<String>,
+    /// The first sink that held every prefix.
+    first_sink_full_s: Option<f64>,
+    /// The first prefix reached a sink.
+    first_prefix_s: Option<f64>,
+    /// The feeder's last octet was accepted by its socket (the device read all but
+    /// the last socket buffers).
+    feed_written_s: Option<f64>,
+    withdraw_written_s: Option<f64>,
+    cpu_s: Option<f64>,
+    cpu_converge_s: Option<f64>,
+    cpu_withdraw_s: Option<f64>,
+    rss_idle_kib: Option<u64>,
+    rss_converged_kib: Option<u64>,
+    peak_rss_kib: Option<u64>,
+    /// CPU seconds of this process (feeder and sinks) over the same span.
+    bench_cpu_s: Option<f64>,
+    /// CPU seconds every other process of the machine used over the same span: load
+    /// that competed with the device and the benchmark.
+    other_cpu_s: Option<f64>,
+    /// Wall-clock seconds of that span.
+    span_s: Option<f64>,
+    sink_updates: u64,
+    sink_announcements: u64,
+    sink_withdrawals: u64,
+    sink_unexpected: u64,
+    error: Option<String>,
+}
+
+impl Figures {
+    fn json(&self) -> Value {
+        let mib = |k: Option<u64>| k.map(|k| k as f64 / 1024.0);
+        json!({
+            "dut": self.dut,
+            "run": self.run,
+            "version": self.version,
+            "start": self.quiet,
+            "converged": self.converge_s.is_some(),
+            "converge_s": self.converge_s,
+            "converge_note": self.converge_note,
+            "withdraw_s": self.withdraw_s,
+            "withdraw_note": self.withdraw_note,
+            "first_prefix_s": self.first_prefix_s,
+            "first_sink_full_s": self.first_sink_full_s,
+            "feed_written_s": self.feed_written_s,
+            "withdraw_written_s": self.withdraw_written_s,
+            "cpu_s": self.cpu_s,
+            "cpu_converge_s": self.cpu_converge_s,
+            "cpu_withdraw_s": self.cpu_withdraw_s,
+            "rss_idle_mib": mib(self.rss_idle_kib),
+            "rss_converged_mib": mib(self.rss_converged_kib),
+            "peak_rss_mib": mib(self.peak_rss_kib),
+            "bench_cpu_s": self.bench_cpu_s,
+            "other_cpu_s": self.other_cpu_s,
+            "disturbed": self.disturbed(),
+            "span_s": self.span_s,
+            "sink_updates": self.sink_updates,
+            "sink_announcements": self.sink_announcements,
+            "sink_withdrawals": self.sink_withdrawals,
+            "sink_unexpected_prefixes": self.sink_unexpected,
+            "error": self.error,
+        })
+    }
+}
+
+fn secs(from: Instant, to: Instant) -> f64 {
+    to.saturating_duration_since(from).as_secs_f64()
+}
+
+fn check_sessions(feeder: &Feeder, sinks: &[Sink]) -> Result<(), String> {
+    if let Some(e) = feeder.error.get() {
+        return Err(e);
+    }
+    for (i, s) in sinks.iter().enumerate() {
+        if let Some(e) = s.error() {
+            return Err(format!("sink {i} ({}): {e}", Plan::sink_addr(i)));
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every sink has the timestamp `stamp` picks, at most `timeout`; the
+/// earliest and latest of them, or `None` on timeout. A session error ends it.
+async fn wait_all(
+    feeder: &Feeder,
+    sinks: &[Sink],
+    timeout: Duration,
+    stamp: impl Fn(&Sink) -> Option<Instant>,
+) -> Result<Option<(Instant, Instant)>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        check_sessions(feeder, sinks)?;
+        let stamps: Vec<Instant> = sinks.iter().filter_map(&stamp).collect();
+        if stamps.len() == sinks.len() {
+            let min = *stamps.iter().min().expect("at least one sink");
+            let max = *stamps.iter().max().expect("at least one sink");
+            return Ok(Some((min, max)));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn present_range(plan: &Plan, sinks: &[Sink]) -> String {
+    let counts: Vec<usize> = sinks.iter().map(|s| s.stats.present()).collect();
+    let (min, max) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
+    let which = if sinks.len() == 1 { "the sink had".to_string() } else { format!("the {} sinks had", sinks.len()) };
+    if min == max {
+        format!("{which} {min} of {} prefixes", plan.prefixes)
+    } else {
+        format!("{which} {min} to {max} of {} prefixes", plan.prefixes)
+    }
+}
+
+fn written(times: &WriteTimes, what: &str) -> String {
+    match (times.start.get(), times.end.get()) {
+        (None, _) => format!("the feeder had not started writing the {what}"),
+        (Some(_), None) => format!("the feeder was still writing the {what} (the device stopped reading)"),
+        (Some(_), Some(_)) => format!("the feeder had written the whole {what}"),
+    }
+}
+
+/// Steps 1-4 of the module comment, against a running device.
+async fn measure(
+    plan: &Plan,
+    dut: Dut,
+    ns: &Namespaces,
+    pid: u32,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let tag = dut.name();
+    let setup_deadline = Instant::now() + SETUP_TIMEOUT;
+    let spec = |ns: &str, local: Ipv4Addr, remote: Ipv4Addr, asn: u32| PeerSpec {
+        ns: ns.to_string(),
+        local,
+        remote: SocketAddr::new(remote.into(), 179),
+        local_as: asn,
+        hold_time: HOLD_TIME,
+        external: plan.scenario == Scenario::Transit,
+    };
+    let handles: Vec<_> = plan
+        .sinks()
+        .map(|a| {
+            let s = spec(&ns.sink.name, a, DUT_SINK, plan.scenario.sink_as());
+            tokio::spawn(async move { establish(&s, setup_deadline).await })
+        })
+        .collect();
+    let mut sinks = Vec::with_capacity(handles.len());
+    for h in handles {
+        let session = h.await.map_err(|e| format!("sink task: {e}"))??;
+        sinks.push(Sink::start(session, plan.index.clone()));
+    }
+    let session = establish(&spec(&ns.feed.name, FEEDER, DUT_FEED, plan.scenario.feeder_as()), setup_deadline).await?;
+    if !session.tx_ctx.four_octet_as {
+        return Err("the device did not offer 4-octet AS numbers, and the table is encoded with them".into());
+    }
+    let feeder = Feeder::start(session);
+    eprintln!("[{tag}] {} sink(s) and the feeder established", sinks.len());
+    tokio::time::sleep(SETTLE).await;
+    check_sessions(&feeder, &sinks)?;
+
+    let pid = pid.to_string();
+    fig.rss_idle_kib = status_kib(&pid, "VmRSS");
+    let cpu0 = cpu_seconds(&pid);
+    let self0 = cpu_seconds("self");
+    let busy0 = machine_busy_seconds();
+    let span0 = Instant::now();
+    let finish = |fig: &mut Figures, sinks: &[Sink]| {
+        let cpu_end = cpu_seconds(&pid);
+        fig.cpu_s = cpu_end.zip(cpu0).map(|(b, a)| b - a);
+        fig.bench_cpu_s = cpu_seconds("self").zip(self0).map(|(b, a)| b - a);
+        let busy = machine_busy_seconds().zip(busy0).map(|(b, a)| b - a);
+        fig.other_cpu_s = busy.map(|b| (b - fig.cpu_s.unwrap_or(0.0) - fig.bench_cpu_s.unwrap_or(0.0)).max(0.0));
+        fig.span_s = Some(span0.elapsed().as_secs_f64());
+        fig.peak_rss_kib = status_kib(&pid, "VmHWM");
+        for s in sinks {
+            fig.sink_updates += s.stats.updates.load(std::sync::atomic::Ordering::Relaxed);
+            fig.sink_announcements += s.stats.announced.load(std::sync::atomic::Ordering::Relaxed);
+            fig.sink_withdrawals += s.stats.withdrawn.load(std::sync::atomic::Ordering::Relaxed);
+            fig.sink_unexpected += s.stats.unexpected.load(std::sync::atomic::Ordering::Relaxed);
+        }
+        cpu_end
+    };
+
+    // Converge.
+    eprintln!("[{tag}] feeding {} prefixes", plan.prefixes);
+    let feed = feeder.send(plan.announce.clone());
+    let full = wait_all(&feeder, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
+    let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
+    fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
+    fig.first_prefix_s = sinks.iter().filter_map(|s| s.stats.first_at.get()).min().map(|&f| secs(t0, f));
+    let Some((first_full, last_full)) = full else {
+        fig.converge_note = Some(format!(
+            "did not converge in {} s: {}; {}",
+            timeout.as_secs_f64(),
+            present_range(plan, &sinks),
+            written(&feed, "table")
+        ));
+        fig.withdraw_note = Some("not measured (no convergence)".into());
+        finish(fig, &sinks);
+        return Ok(());
+    };
+    fig.converge_s = Some(secs(t0, last_full));
+    fig.first_sink_full_s = Some(secs(t0, first_full));
+    let cpu1 = cpu_seconds(&pid);
+    fig.cpu_converge_s = cpu1.zip(cpu0).map(|(b, a)| b - a);
+    fig.rss_converged_kib = status_kib(&pid, "VmRSS");
+    eprintln!("[{tag}] converged in {:.2} s", secs(t0, last_full));
+
+    // Withdraw.
+    tokio::time::sleep(SETTLE).await;
+    check_sessions(&feeder, &sinks)?;
+    let cpu2 = cpu_seconds(&pid);
+    let wd = feeder.send(plan.withdraw.clone());
+    let empty = wait_all(&feeder, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
+    let tw = *wd.start.get().ok_or("the feeder never started writing the withdrawal")?;
+    fig.withdraw_written_s = wd.end.get().map(|&e| secs(tw, e));
+    match empty {
+        Some((_, last_empty)) => {
+            fig.withdraw_s = Some(secs(tw, last_empty));
+            eprintln!("[{tag}] withdrawn in {:.2} s", secs(tw, last_empty));
+        }
+        None => {
+            fig.withdraw_note = Some(format!(
+                "did not withdraw in {} s: {}; {}",
+                timeout.as_secs_f64(),
+                present_range(plan, &sinks),
+                written(&wd, "withdrawal")
+            ))
+        }
+    }
+    let cpu_end = finish(fig, &sinks);
+    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
+    Ok(())
+}
+
+struct Namespaces {
+    feed: Netns,
+    dut: Netns,
+    sink: Netns,
+}
+
+/// One device from start to stop. Panics of the harness (a device that does not
+/// start, an `ip` command that fails) unwind through the guards, which stop the
+/// processes and delete the namespaces; the caller catches them.
+fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
+    let name = dut.name();
+    // Declared in this order so that they drop in reverse: processes, namespaces, lab.
+    let lab = Lab::new(&format!("bench-{name}"), 0);
+    let ns = Namespaces {
+        feed: Netns::new(&format!("bench-{name}-feed")),
+        dut: Netns::new(&format!("bench-{name}-dut")),
+        sink: Netns::new(&format!("bench-{name}-sink")),
+    };
+    veth(&ns.dut, "bn-dfeed", &ns.feed, "bn-feed");
+    veth(&ns.dut, "bn-dsink", &ns.sink, "bn-sink");
+    ns.dut.addr("bn-dfeed", &format!("{DUT_FEED}/24"));
+    ns.feed.addr("bn-feed", &format!("{FEEDER}/24"));
+    ns.dut.addr("bn-dsink", &format!("{DUT_SINK}/24"));
+    let sink_addrs: Vec<String> = plan.sinks().map(|a| format!("{a}/24")).collect();
+    ns.sink.addrs("bn-sink", &sink_addrs);
+
+    let router_id = DUT_FEED.to_string();
+    let running = match dut {
+        Dut::Bird => Running::Bird(Bird::start(&lab, &ns.dut, "bird", &router_id, &bird_config(plan))),
+        Dut::Frr => Running::Frr(Frr::start(&lab, &ns.dut, "frr", DUT_AS, &router_id, &frr_config(plan))),
+        Dut::Ours => Running::Ours(Daemon::start(&lab, &ns.dut, &ours_config(&lab, plan))),
+    };
+    let pid = running.pid().expect("the device runs");
+    eprintln!("[{name}] {} running, pid {pid}", fig.version);
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let result = runtime.block_on(measure(plan, dut, &ns, pid, timeout, fig));
+    // Closes every session (and aborts the tasks) before the device stops.
+    drop(runtime);
+    if let Err(e) = result {
+        fig.error = Some(e);
+    }
+    if fig.error.is_some() || fig.converge_s.is_none() || fig.withdraw_s.is_none() {
+        let log = running.log(&lab);
+        eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
+    }
+}
+
+fn panic_text(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".into()
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+fn cell(v: Option<f64>, digits: usize) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+/// converge s, withdraw s, CPU s, peak RSS MiB.
+fn metrics(f: &Figures) -> [Option<f64>; 4] {
+    [f.converge_s, f.withdraw_s, f.cpu_s, f.peak_rss_kib.map(|k| k as f64 / 1024.0)]
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    Some(if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
+}
+
+/// One device over all its runs: the median of each figure over the undisturbed runs
+/// that have it (over all runs when every run was disturbed). A device with a run that
+/// did not converge has no timing figures at all.
+struct Summary {
+    dut: String,
+    runs: usize,
+    converged: usize,
+    /// Runs the medians are taken over.
+    counted: usize,
+    metrics: [Option<f64>; 4],
+}
+
+impl Figures {
+    /// Other processes used more than `DISTURBED_CORES` on average while it ran.
+    fn disturbed(&self) -> bool {
+        matches!((self.other_cpu_s, self.span_s), (Some(o), Some(s)) if o > DISTURBED_CORES * s)
+    }
+}
+
+fn summarize(args: &Args, results: &[Figures]) -> Vec<Summary> {
+    args.duts
+        .iter()
+        .map(|d| {
+            let runs: Vec<&Figures> = results.iter().filter(|f| f.dut == d.name()).collect();
+            let converged = runs.iter().filter(|f| f.converge_s.is_some()).count();
+            let all = converged == runs.len();
+            let quiet: Vec<&Figures> = runs.iter().copied().filter(|f| !f.disturbed()).collect();
+            let counted = if quiet.is_empty() { runs.clone() } else { quiet };
+            // Timings only when every run got there; CPU and memory regardless.
+            let figures = [0, 1, 2, 3].map(|i| {
+                if i < 2 && !all {
+                    None
+                } else {
+                    median(counted.iter().filter_map(|f| metrics(f)[i]).collect())
+                }
+            });
+            Summary { dut: d.name().to_string(), runs: runs.len(), converged, counted: counted.len(), metrics: figures }
+        })
+        .collect()
+}
+
+fn row(s: &mut String, name: &str, cells: [String; 4]) {
+    let [a, b, c, d] = cells;
+    let _ = writeln!(s, "{name:<6} | {a:>10} | {b:>10} | {c:>7} | {d:>12}");
+}
+
+fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "\nscenario {}: {} prefixes in {} attribute sets, {} sink(s){}",
+        plan.scenario.name(),
+        plan.prefixes,
+        plan.groups,
+        plan.clients,
+        if args.repeat > 1 {
+            format!("; medians of {} runs per device, interleaved, without disturbed runs", args.repeat)
+        } else {
+            String::new()
+        }
+    );
+    row(&mut s, "DUT", ["converge s", "withdraw s", "CPU s", "peak RSS MiB"].map(String::from));
+    let _ = writeln!(s, "{}", "-".repeat(58));
+    for sm in summaries {
+        let [c, w, cpu, rss] = sm.metrics;
+        let converge = match c {
+            Some(v) => format!("{v:.2}"),
+            None if sm.converged == 0 => "DNF".into(),
+            None => format!("DNF {}/{}", sm.runs - sm.converged, sm.runs),
+        };
+        let name = if sm.counted < sm.runs { format!("{}*", sm.dut) } else { sm.dut.clone() };
+        row(&mut s, &name, [converge, cell(w, 2), cell(cpu, 2), cell(rss, 1)]);
+    }
+    for sm in summaries.iter().filter(|sm| sm.counted < sm.runs) {
+        let _ = writeln!(s, "* {}: median of the {} undisturbed runs of {}", sm.dut, sm.counted, sm.runs);
+    }
+    if let Some(bird) = summaries.iter().find(|sm| sm.dut == "bird" && sm.metrics[0].is_some()) {
+        let others: Vec<&Summary> = summaries.iter().filter(|sm| sm.dut != "bird").collect();
+        if !others.is_empty() {
+            let _ = writeln!(s, "ratio to BIRD (same invocation; above 1: slower, more CPU or more memory than BIRD)");
+            for sm in others {
+                // CPU and memory of a device that did not do the work compare nothing.
+                let r = if sm.metrics[0].is_some() {
+                    [0, 1, 2, 3].map(|i| cell(ratio(sm.metrics[i], bird.metrics[i]), 2))
+                } else {
+                    ["DNF", "-", "-", "-"].map(String::from)
+                };
+                row(&mut s, &sm.dut, r);
+            }
+        }
+    }
+    let _ = writeln!(s);
+    for f in results {
+        let label = if args.repeat > 1 { format!("{} run {}", f.dut, f.run) } else { f.dut.clone() };
+        let _ = write!(s, "{label}: {}", f.version);
+        if args.repeat > 1 {
+            let [c, w, cpu, rss] = metrics(f);
+            let _ = write!(
+                s,
+                "; converge {} s, withdraw {} s, CPU {} s, peak RSS {} MiB",
+                cell(c, 2),
+                cell(w, 2),
+                cell(cpu, 2),
+                cell(rss, 1)
+            );
+        }
+        if let (Some(first), Some(written)) = (f.first_prefix_s, f.feed_written_s) {
+            let _ = write!(s, "; first prefix at a sink after {first:.2} s, feed written in {written:.2} s");
+        }
+        if let (Some(c), Some(first)) = (f.converge_s, f.first_sink_full_s) {
+            if plan.clients > 1 {
+                let _ = write!(s, "; first sink complete after {first:.2} s, last after {c:.2} s");
+            }
+        }
+        if let (Some(a), Some(b)) = (f.cpu_converge_s, f.cpu_withdraw_s) {
+            let _ = write!(s, "; device CPU {a:.2} s converging, {b:.2} s withdrawing");
+        }
+        if let Some(r) = f.rss_idle_kib {
+            let _ = write!(s, "; RSS {:.1} MiB before the feed", r as f64 / 1024.0);
+        }
+        if let Some(c) = f.bench_cpu_s {
+            let _ = write!(s, "; bench process CPU {c:.2} s");
+        }
+        if let (Some(o), Some(span)) = (f.other_cpu_s, f.span_s) {
+            let _ = write!(s, "; other processes used {o:.2} CPU s during the {span:.1} s measured");
+            if f.disturbed() {
+                let _ = write!(s, " (DISTURBED: over {DISTURBED_CORES} cores on average)");
+            }
+        }
+        if let Some(q) = &f.quiet {
+            let _ = write!(s, "; {q}");
+        }
+        if f.sink_unexpected > 0 {
+            let _ = write!(s, "; {} unexpected prefixes", f.sink_unexpected);
+        }
+        let _ = writeln!(s);
+        for note in [&f.converge_note, &f.withdraw_note, &f.error].into_iter().flatten() {
+            let _ = writeln!(s, "  {label}: {note}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "timeouts: {} s per phase (ours: {} s); FRR runs as bgpd -Z (no zebra) and BIRD without a kernel \
+         protocol: no device installs routes in a FIB",
+        args.timeout.as_secs_f64(),
+        args.ours_timeout.as_secs_f64()
+    );
+    s
+}
+
+/// Waits (at most `max`) until the rest of the machine used less than
+/// `QUIET_CORES` over one second, so that a run does not start in the middle of
+/// someone else's build. Says how it went.
+fn wait_quiet(max: Duration) -> String {
+    if max.is_zero() {
+        return "no wait for a quiet machine".into();
+    }
+    let start = Instant::now();
+    loop {
+        let a = machine_busy_seconds();
+        std::thread::sleep(Duration::from_secs(1));
+        let busy = machine_busy_seconds().zip(a).map(|(b, a)| b - a).unwrap_or(0.0);
+        if busy < QUIET_CORES {
+            return format!(
+                "machine {:.0}% busy (of one core) before the start, after {:.0} s of waiting",
+                busy * 100.0,
+                start.elapsed().as_secs_f64()
+            );
+        }
+        if start.elapsed() >= max {
+            eprintln!("WARNING: the machine is still busy ({busy:.2} cores) after {max:?}: measuring anyway");
+            return format!(
+                "machine still {:.0}% busy (of one core) at the start after {:?} of waiting",
+                busy * 100.0,
+                max
+            );
+        }
+    }
+}
+
+fn machine(load_start: &str) -> Value {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim()));
+    json!({
+        "cpu": model,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).ok(),
+        "kernel": fs::read_to_string("/proc/sys/kernel/osrelease").ok().map(|s| s.trim().to_string()),
+        "loadavg_start": load_start,
+        "loadavg_end": loadavg(),
+    })
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg").map(|s| s.trim().to_string()).unwrap_or_default()
+}
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2)).map(|u| u == "0")
+        })
+        .unwrap_or(false)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("e2e-bench: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !is_root() {
+        eprintln!("e2e-bench: needs root (network namespaces, veth pairs, port 179)");
+        return ExitCode::from(2);
+    }
+    let load_start = loadavg();
+    eprintln!("load average at start: {load_start}");
+    let plan = Plan::new(&args);
+
+    let mut results = Vec::new();
+    for run in 1..=args.repeat {
+        for &dut in &args.duts {
+            let mut fig = Figures { dut: dut.name().to_string(), run, version: version(dut), ..Figures::default() };
+            if let Some(why) = missing(dut) {
+                fig.error = Some(why);
+                results.push(fig);
+                continue;
+            }
+            let timeout = if dut == Dut::Ours { args.ours_timeout } else { args.timeout };
+            eprintln!("\n===== {} ({}, run {run} of {}) =====", dut.name(), plan.scenario.name(), args.repeat);
+            // Also lets the previous device's teardown finish.
+            fig.quiet = Some(wait_quiet(args.quiet_wait));
+            if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| run_dut(&plan, dut, timeout, &mut fig))) {
+                fig.error = Some(format!("the run failed: {}", panic_text(p.as_ref())));
+            }
+            results.push(fig);
+        }
+    }
+
+    let summaries = summarize(&args, &results);
+    println!("{}", report(&plan, &args, &results, &summaries));
+    if let Some(path) = &args.json {
+        let bird = summaries.iter().find(|sm| sm.dut == "bird" && sm.metrics[0].is_some());
+        let keys = ["converge_s", "withdraw_s", "cpu_s", "peak_rss_mib"];
+        let medians: serde_json::Map<String, Value> = summaries
+            .iter()
+            .map(|sm| {
+                let mut m: serde_json::Map<String, Value> =
+                    keys.iter().zip(sm.metrics).map(|(k, v)| (k.to_string(), json!(v))).collect();
+                m.insert("runs".into(), json!(sm.runs));
+                m.insert("converged_runs".into(), json!(sm.converged));
+                m.insert("median_of_runs".into(), json!(sm.counted));
+                (sm.dut.clone(), Value::Object(m))
+            })
+            .collect();
+        let ratios: serde_json::Map<String, Value> = summaries
+            .iter()
+            .filter(|sm| sm.dut != "bird" && sm.metrics[0].is_some())
+            .filter_map(|sm| {
+                let b = bird?;
+                let r = |i: usize| ratio(sm.metrics[i], b.metrics[i]);
+                Some((sm.dut.clone(), json!({"converge": r(0), "withdraw": r(1), "cpu": r(2), "peak_rss": r(3)})))
+            })
+            .collect();
+        let doc = json!({
+            "scenario": plan.scenario.name(),
+            "prefixes": plan.prefixes,
+            "clients": plan.clients,
+            "attribute_sets": plan.groups,
+            "percent_len24": plan.percent_len24,
+            "announce_updates": plan.announce_updates,
+            "announce_octets": plan.announce.len(),
+            "withdraw_updates": plan.withdraw_updates,
+            "withdraw_octets": plan.withdraw.len(),
+            "seed": args.seed,
+            "repeat": args.repeat,
+            "timeout_s": args.timeout.as_secs_f64(),
+            "ours_timeout_s": args.ours_timeout.as_secs_f64(),
+            "machine": machine(&load_start),
+            "median": medians,
+            "ratios_vs_bird": ratios,
+            "runs": results.iter().map(Figures::json).collect::<Vec<_>>(),
+        });
+        let body = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
+        if let Err(e) = fs::write(path, body) {
+            eprintln!("e2e-bench: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        eprintln!("figures written to {}", path.display());
+    }
+    // A device that did not converge is a result, not a failure of the benchmark;
+    // a run that could not measure at all is.
+    if results.iter().any(|f| f.error.is_some()) {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
