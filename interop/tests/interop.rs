@@ -29,6 +29,27 @@ fn link(lab: &Lab, peer_role: &str) -> (Netns, Netns) {
     (us, peer)
 }
 
+/// One shared segment: a bridge in our namespace (`.1`) and a namespace per role, the
+/// n-th at `.n+2`, each joined by a veth pair. Returns our namespace and theirs, in order.
+fn segment(lab: &Lab, roles: &[&str]) -> (Netns, Vec<Netns>) {
+    let us = lab.netns("us");
+    let br = lab.ifname("br");
+    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
+    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
+    us.addr(&br, &format!("{}/24", lab.v4(1)));
+    let mut spaces = Vec::new();
+    for (i, role) in roles.iter().enumerate() {
+        let host = i as u8 + 2;
+        let ns = lab.netns(role);
+        let (ours, theirs) = (lab.ifname(&format!("u{host}")), lab.ifname(&format!("p{host}")));
+        veth(&us, &ours, &ns, &theirs);
+        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
+        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
+        spaces.push(ns);
+    }
+    (us, spaces)
+}
+
 /// A `[[neighbor]]` table.
 fn neighbor(address: &str, asn: u32, extra: &[&str]) -> String {
     let mut s = format!("\n[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\n");
@@ -750,23 +771,12 @@ fn sessions_200_neighbor_range() {
 fn route_reflection_frr_and_bird_clients() {
     skip_unless_ready!(frr: true, bird: true);
     let lab = Lab::new("rr", 20);
-    let us = lab.netns("us");
-    let frr_ns = lab.netns("frr");
-    let bird_ns = lab.netns("bird");
-    let br = lab.ifname("br");
-    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
-    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
-    us.addr(&br, &format!("{}/24", lab.v4(1)));
-    for (ns, host, tag) in [(&frr_ns, 2u8, "f"), (&bird_ns, 3, "b")] {
-        let (ours, theirs) = (lab.ifname(&format!("u{tag}")), lab.ifname(tag));
-        veth(&us, &ours, ns, &theirs);
-        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
-        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
-    }
+    let (us, spaces) = segment(&lab, &["frr", "bird"]);
+    let (frr_ns, bird_ns) = (&spaces[0], &spaces[1]);
     let (a, f, b) = (lab.v4(1), lab.v4(2), lab.v4(3));
     let frr = Frr::start(
         &lab,
-        &frr_ns,
+        frr_ns,
         "frr",
         65000,
         &f,
@@ -777,7 +787,7 @@ fn route_reflection_frr_and_bird_clients() {
     );
     let bird = Bird::start(
         &lab,
-        &bird_ns,
+        bird_ns,
         "bird",
         &b,
         &format!(
@@ -851,20 +861,7 @@ fn route_reflection_frr_and_bird_clients() {
 fn ecmp_two_announcers_reach_the_router_with_add_path() {
     skip_unless_ready!(frr: true, bird: true);
     let lab = Lab::new("ecmp", 21);
-    let us = lab.netns("us");
-    let br = lab.ifname("br");
-    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
-    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
-    us.addr(&br, &format!("{}/24", lab.v4(1)));
-    let mut spaces = Vec::new();
-    for (role, host) in [("router", 2u8), ("node1", 3), ("node2", 4)] {
-        let ns = lab.netns(role);
-        let (ours, theirs) = (lab.ifname(&format!("u{host}")), lab.ifname(&format!("p{host}")));
-        veth(&us, &ours, &ns, &theirs);
-        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
-        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
-        spaces.push(ns);
-    }
+    let (us, spaces) = segment(&lab, &["router", "node1", "node2"]);
     let (a, r, n1, n2) = (lab.v4(1), lab.v4(2), lab.v4(3), lab.v4(4));
     let frr = Frr::start(
         &lab,
@@ -934,20 +931,7 @@ fn ecmp_two_announcers_reach_the_router_with_add_path() {
 fn our_restart_keeps_the_routers_routes() {
     skip_unless_ready!(frr: true, bird: true);
     let lab = Lab::new("restart", 22);
-    let us = lab.netns("us");
-    let br = lab.ifname("br");
-    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
-    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
-    us.addr(&br, &format!("{}/24", lab.v4(1)));
-    let mut spaces = Vec::new();
-    for (role, host) in [("router", 2u8), ("node", 3)] {
-        let ns = lab.netns(role);
-        let (ours, theirs) = (lab.ifname(&format!("u{host}")), lab.ifname(&format!("p{host}")));
-        veth(&us, &ours, &ns, &theirs);
-        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
-        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
-        spaces.push(ns);
-    }
+    let (us, spaces) = segment(&lab, &["router", "node"]);
     let (a, r, n) = (lab.v4(1), lab.v4(2), lab.v4(3));
     let frr = Frr::start(
         &lab,
