@@ -565,8 +565,10 @@ mod tests {
     fn proc_figures_of_this_process() {
         let cpu = cpu_seconds("self").expect("cpu of self");
         assert!(cpu >= 0.0);
-        let hwm = status_kib("self", "VmHWM").expect("VmHWM");
+        // RSS first: the peak only grows, so read after it it cannot be lower (the other
+        // way round, a test thread allocating in between made this fail).
         let rss = status_kib("self", "VmRSS").expect("VmRSS");
+        let hwm = status_kib("self", "VmHWM").expect("VmHWM");
         assert!(hwm >= rss && rss > 0, "{hwm} {rss}");
         assert!(machine_busy_seconds().expect("/proc/stat") > 0.0);
     }
