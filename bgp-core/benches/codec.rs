@@ -12,18 +12,15 @@
 //! machine). The table is generated from a fixed seed, so every run sees the same bytes.
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use bgp_core::prefix::{Nlri, Prefix, Prefix4, Prefix6};
+use bgp_core::prefix::Nlri;
+use bgp_core::testkit::{attrs, set_size, v4_prefixes, v6_prefixes, Rng};
 use bgp_core::types::Family;
-use bgp_core::wire::{
-    decode_message, frame_len, pack_announce, AsPath, AttrBlock, CodecCtx, Community, LargeCommunity, Message, NextHop,
-    Origin, PathAttrs, Segment, SegmentType,
-};
+use bgp_core::wire::{decode_message, frame_len, pack_announce, AttrBlock, CodecCtx, Message, NextHop, PathAttrs};
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
@@ -31,104 +28,6 @@ const V4_PREFIXES: usize = 1_000_000;
 const V6_PREFIXES: usize = 200_000;
 const SEED: u64 = 0x6267_7063_6f64_6563; // "bgpcodec"
 
-/// SplitMix64: small, fast, and good enough to make a table look random.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n below 2^32).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-    fn range(&mut self, r: Range<u64>) -> u64 {
-        r.start + self.below(r.end - r.start)
-    }
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-    /// A value from a `(value, weight)` table.
-    fn weighted(&mut self, table: &[(u8, u32)]) -> u8 {
-        let total: u32 = table.iter().map(|&(_, w)| w).sum();
-        let mut x = self.below(u64::from(total)) as u32;
-        for &(v, w) in table {
-            if x < w {
-                return v;
-            }
-            x -= w;
-        }
-        unreachable!("x < total")
-    }
-}
-
-/// IPv4 prefix lengths, per mille. Roughly the shape of the 2024-2025 global table
-/// (Huston's "BGP in 2024" reports, CIDR Report): /24 about 60%, /22 and /23 about
-/// 20%, /16 to /21 about 15%, a few percent shorter than /16 or longer than /24
-/// (the latter mostly leaked or customer routes).
-const V4_LENGTHS: &[(u8, u32)] = &[
-    (8, 1),
-    (9, 1),
-    (10, 1),
-    (11, 1),
-    (12, 2),
-    (13, 2),
-    (14, 3),
-    (15, 4),
-    (16, 20),
-    (17, 10),
-    (18, 16),
-    (19, 28),
-    (20, 45),
-    (21, 46),
-    (22, 115),
-    (23, 95),
-    (24, 600),
-    (25, 3),
-    (26, 2),
-    (27, 2),
-    (28, 1),
-    (29, 1),
-    (30, 1),
-];
-
-/// IPv6 prefix lengths, per mille: /48 about half the table, /32 to /44 most of the
-/// rest (/32, /36, /40, /44 the common allocation and assignment sizes), a few /29,
-/// /45-/47 and longer.
-const V6_LENGTHS: &[(u8, u32)] = &[
-    (29, 25),
-    (30, 5),
-    (31, 5),
-    (32, 130),
-    (33, 8),
-    (34, 8),
-    (35, 5),
-    (36, 40),
-    (37, 5),
-    (38, 10),
-    (39, 5),
-    (40, 65),
-    (41, 5),
-    (42, 15),
-    (43, 5),
-    (44, 80),
-    (45, 10),
-    (46, 25),
-    (47, 25),
-    (48, 500),
-    (56, 4),
-    (64, 5),
-];
-
-/// AS_PATH lengths before prepending, per mille (mean about 4, as seen from a
-/// transit feed).
-const PATH_LENGTHS: &[(u8, u32)] = &[(1, 30), (2, 150), (3, 300), (4, 270), (5, 140), (6, 60), (7, 30), (8, 20)];
-
-/// One attribute set and the prefixes announced with it.
 struct Set {
     attrs: PathAttrs,
     next_hop: NextHop,
@@ -142,114 +41,10 @@ struct Table {
     v4_sets: usize,
 }
 
-fn v4_prefixes(rng: &mut Rng, n: usize) -> Vec<Nlri> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let len = rng.weighted(V4_LENGTHS);
-        // Unicast space only: 1.0.0.0 to 223.255.255.255.
-        let addr = (rng.range(1..224) << 24 | rng.below(1 << 24)) as u32;
-        let p = Prefix4::new(Ipv4Addr::from(addr), len).expect("length at most 32");
-        if seen.insert(p) {
-            out.push(Nlri::new(Prefix::V4(p)));
-        }
-    }
-    out
-}
-
-fn v6_prefixes(rng: &mut Rng, n: usize) -> Vec<Nlri> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let len = rng.weighted(V6_LENGTHS);
-        // Global unicast, 2000::/3.
-        let addr = (u128::from(rng.next()) << 64 | u128::from(rng.next())) >> 3 | 1 << 125;
-        let p = Prefix6::new(Ipv6Addr::from(addr), len).expect("length at most 128");
-        if seen.insert(p) {
-            out.push(Nlri::new(Prefix::V6(p)));
-        }
-    }
-    out
-}
-
-/// Prefixes per attribute set: 1 to 30, skewed to small sets (many singletons, a few
-/// large aggregates of one origin), mean about 8. A geometric distribution capped at 30.
-fn set_size(rng: &mut Rng) -> usize {
-    let mut n = 1;
-    // Continue with probability 7/8 each step: mean 8 before the cap, 7.85 after.
-    while n < 30 && rng.below(8) != 0 {
-        n += 1;
-    }
-    n
-}
-
-fn asn(rng: &mut Rng) -> u32 {
-    // About 55% of the ASes in today's paths still have 2-octet numbers.
-    if rng.percent(55) {
-        rng.range(1..64_496) as u32
-    } else {
-        rng.range(131_072..402_000) as u32
-    }
-}
-
-fn attrs(rng: &mut Rng, neighbor_as: u32) -> PathAttrs {
-    let hops = usize::from(rng.weighted(PATH_LENGTHS));
-    let mut asns = vec![neighbor_as];
-    while asns.len() < hops {
-        asns.push(asn(rng));
-    }
-    // About 10% of routes carry a prepend of the origin AS, 1 to 3 times, kept
-    // within 8 ASes.
-    if rng.percent(10) {
-        let origin = *asns.last().expect("at least the neighbor");
-        for _ in 0..rng.range(1..4) {
-            if asns.len() < 8 {
-                asns.push(origin);
-            }
-        }
-    }
-    let mut path = AsPath::default();
-    path.push(Segment { kind: SegmentType::Sequence, asns });
-
-    let communities = if rng.percent(35) {
-        Vec::new()
-    } else {
-        let n = rng.range(1..7);
-        let mut c: Vec<Community> =
-            (0..n).map(|_| Community((neighbor_as & 0xffff) << 16 | rng.below(4000) as u32)).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
-    let large_communities = if rng.percent(15) {
-        (0..rng.range(1..4))
-            .map(|_| LargeCommunity {
-                global: neighbor_as,
-                local1: rng.below(100) as u32,
-                local2: rng.below(1000) as u32,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    PathAttrs {
-        origin: Some(match rng.below(100) {
-            0..85 => Origin::Igp,
-            85 => Origin::Egp,
-            _ => Origin::Incomplete,
-        }),
-        as_path: Some(path),
-        med: rng.percent(30).then(|| rng.below(1000) as u32),
-        communities,
-        large_communities,
-        ..PathAttrs::default()
-    }
-}
-
 fn table() -> Table {
     let mut rng = Rng(SEED);
     let neighbor_as = 64_500;
-    let mut nlri = v4_prefixes(&mut rng, V4_PREFIXES);
+    let mut nlri = v4_prefixes(&mut rng, V4_PREFIXES, &[]);
     nlri.extend(v6_prefixes(&mut rng, V6_PREFIXES));
 
     let v4_next_hops = [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(192, 0, 2, 2)];

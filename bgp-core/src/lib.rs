@@ -20,5 +20,7 @@ pub mod fsm;
 pub mod policy;
 pub mod prefix;
 pub mod rib;
+#[doc(hidden)]
+pub mod testkit;
 pub mod types;
 pub mod wire;

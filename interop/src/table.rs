@@ -1,6 +1,6 @@
-//! A realistic IPv4 table for end-to-end benchmarks: the generator of
-//! `bgp-core/benches/codec.rs`, copied (the bench is unchanged) and reduced to IPv4,
-//! with one change: no prefix in 127/8 or 10/8 (see `v4_prefixes`).
+//! A realistic IPv4 table for end-to-end benchmarks, from the generator the codec bench
+//! uses too (`bgp_core::testkit`), with no prefix in 127/8 (BIRD drops it as bogus) or
+//! 10/8 (private, and home of the benchmark's own links).
 //!
 //! Deterministic: the same [`TableSpec`] always gives the same prefixes, attributes and
 //! bytes. Internet-like prefix lengths (about 60% /24), AS paths of 1 to 8 ASNs that
@@ -13,89 +13,19 @@
 //! [`pack_announce`] into as few UPDATEs as fit (one group never shares an UPDATE with
 //! another), or [`pack_withdraw`] over all prefixes.
 
-use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::ops::Range;
 
-use bgp_core::prefix::{Nlri, Prefix, Prefix4};
+use bgp_core::prefix::Nlri;
+use bgp_core::testkit::{attrs, set_size, v4_prefixes, Rng};
 use bgp_core::types::Family;
 use bgp_core::wire::{
-    pack_announce, pack_withdraw, AsPath, AttrBlock, CodecCtx, Community, EncodeError, LargeCommunity, Message,
-    NextHop, Origin, PathAttrs, Segment, SegmentType, Update,
+    pack_announce, pack_withdraw, AttrBlock, CodecCtx, EncodeError, Message, NextHop, PathAttrs, Update,
 };
 use bytes::BytesMut;
 
 /// The codec bench's seed ("bgpcodec").
 pub const DEFAULT_SEED: u64 = 0x6267_7063_6f64_6563;
-
-/// SplitMix64: small, fast, and good enough to make a table look random.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in `0..n` (n below 2^32).
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() >> 32) * n) >> 32
-    }
-    fn range(&mut self, r: Range<u64>) -> u64 {
-        r.start + self.below(r.end - r.start)
-    }
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-    /// A value from a `(value, weight)` table.
-    fn weighted(&mut self, table: &[(u8, u32)]) -> u8 {
-        let total: u32 = table.iter().map(|&(_, w)| w).sum();
-        let mut x = self.below(u64::from(total)) as u32;
-        for &(v, w) in table {
-            if x < w {
-                return v;
-            }
-            x -= w;
-        }
-        unreachable!("x < total")
-    }
-}
-
-/// IPv4 prefix lengths, per mille. Roughly the shape of the 2024-2025 global table
-/// (Huston's "BGP in 2024" reports, CIDR Report): /24 about 60%, /22 and /23 about
-/// 20%, /16 to /21 about 15%, a few percent shorter than /16 or longer than /24
-/// (the latter mostly leaked or customer routes).
-const V4_LENGTHS: &[(u8, u32)] = &[
-    (8, 1),
-    (9, 1),
-    (10, 1),
-    (11, 1),
-    (12, 2),
-    (13, 2),
-    (14, 3),
-    (15, 4),
-    (16, 20),
-    (17, 10),
-    (18, 16),
-    (19, 28),
-    (20, 45),
-    (21, 46),
-    (22, 115),
-    (23, 95),
-    (24, 600),
-    (25, 3),
-    (26, 2),
-    (27, 2),
-    (28, 1),
-    (29, 1),
-    (30, 1),
-];
-
-/// AS_PATH lengths before prepending, per mille (mean about 4, as seen from a
-/// transit feed).
-const PATH_LENGTHS: &[(u8, u32)] = &[(1, 30), (2, 150), (3, 300), (4, 270), (5, 140), (6, 60), (7, 30), (8, 20)];
 
 /// What to generate.
 #[derive(Clone, Debug)]
@@ -138,107 +68,11 @@ pub struct Table {
     pub groups: Vec<Group>,
 }
 
-fn v4_prefixes(rng: &mut Rng, n: usize) -> Vec<Nlri> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        let len = rng.weighted(V4_LENGTHS);
-        // Unicast space only: 1.0.0.0 to 223.255.255.255, without 127/8 (loopback:
-        // BIRD drops such routes as bogus) and 10/8 (private, and home of the
-        // benchmark's own links). The codec bench draws from all of 1..224.
-        let first = rng.range(1..224);
-        if first == 127 || first == 10 {
-            continue;
-        }
-        let addr = (first << 24 | rng.below(1 << 24)) as u32;
-        let p = Prefix4::new(Ipv4Addr::from(addr), len).expect("length at most 32");
-        if seen.insert(p) {
-            out.push(Nlri::new(Prefix::V4(p)));
-        }
-    }
-    out
-}
-
-/// Prefixes per attribute set: 1 to 30, skewed to small sets (many singletons, a few
-/// large aggregates of one origin), mean about 8. A geometric distribution capped at 30.
-fn set_size(rng: &mut Rng) -> usize {
-    let mut n = 1;
-    // Continue with probability 7/8 each step: mean 8 before the cap, 7.85 after.
-    while n < 30 && rng.below(8) != 0 {
-        n += 1;
-    }
-    n
-}
-
-fn asn(rng: &mut Rng) -> u32 {
-    // About 55% of the ASes in today's paths still have 2-octet numbers. Neither range
-    // holds the private ASNs the benchmarks give their speakers (64512-65534).
-    if rng.percent(55) {
-        rng.range(1..64_496) as u32
-    } else {
-        rng.range(131_072..402_000) as u32
-    }
-}
-
-fn attrs(rng: &mut Rng, neighbor_as: u32) -> PathAttrs {
-    let hops = usize::from(rng.weighted(PATH_LENGTHS));
-    let mut asns = vec![neighbor_as];
-    while asns.len() < hops {
-        asns.push(asn(rng));
-    }
-    // About 10% of routes carry a prepend of the origin AS, 1 to 3 times, kept
-    // within 8 ASes.
-    if rng.percent(10) {
-        let origin = *asns.last().expect("at least the neighbor");
-        for _ in 0..rng.range(1..4) {
-            if asns.len() < 8 {
-                asns.push(origin);
-            }
-        }
-    }
-    let mut path = AsPath::default();
-    path.push(Segment { kind: SegmentType::Sequence, asns });
-
-    let communities = if rng.percent(35) {
-        Vec::new()
-    } else {
-        let n = rng.range(1..7);
-        let mut c: Vec<Community> =
-            (0..n).map(|_| Community((neighbor_as & 0xffff) << 16 | rng.below(4000) as u32)).collect();
-        c.sort_unstable();
-        c.dedup();
-        c
-    };
-    let large_communities = if rng.percent(15) {
-        (0..rng.range(1..4))
-            .map(|_| LargeCommunity {
-                global: neighbor_as,
-                local1: rng.below(100) as u32,
-                local2: rng.below(1000) as u32,
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
-    PathAttrs {
-        origin: Some(match rng.below(100) {
-            0..85 => Origin::Igp,
-            85 => Origin::Egp,
-            _ => Origin::Incomplete,
-        }),
-        as_path: Some(path),
-        med: rng.percent(30).then(|| rng.below(1000) as u32),
-        communities,
-        large_communities,
-        ..PathAttrs::default()
-    }
-}
-
 impl Table {
     pub fn generate(spec: &TableSpec) -> Table {
         assert!(!spec.next_hops.is_empty(), "a table needs at least one next hop");
         let mut rng = Rng(spec.seed);
-        let prefixes = v4_prefixes(&mut rng, spec.prefixes);
+        let prefixes = v4_prefixes(&mut rng, spec.prefixes, &[10, 127]);
         let mut groups = Vec::with_capacity(spec.prefixes / 7 + 1);
         let mut at = 0;
         while at < prefixes.len() {
@@ -295,6 +129,9 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
+
+    use bgp_core::prefix::Prefix;
     use bgp_core::wire::{decode_stream, Message};
 
     fn spec(n: usize) -> TableSpec {
