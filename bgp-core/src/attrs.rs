@@ -6,12 +6,14 @@
 //! compare ids, never attribute contents. The store has one owner (the RIB), so it
 //! needs no locks: ids are indexes into a slab, with a hash index for lookups.
 //!
-//! Memory: one `Arc<PathAttrs>` per distinct set (shared by the slab and the index),
-//! a 16-byte slot, and one index entry. With ~8 prefixes per set, as on the Internet,
-//! that is a few tens of bytes per route.
+//! Memory: one boxed `PathAttrs` per distinct set, a 16-byte slot and a 4-byte index
+//! entry (the index stores slot numbers and hashes the slot's contents, so the
+//! attributes are not kept twice). With ~8 prefixes per set, as on the Internet, that
+//! is a few tens of bytes per route.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::BuildHasher;
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::wire::PathAttrs;
 
@@ -26,20 +28,20 @@ impl AttrId {
 }
 
 struct Slot {
-    attrs: Option<Arc<PathAttrs>>,
+    attrs: Option<Box<PathAttrs>>,
     refs: u32,
+    /// Bumped each time the slot is freed: an (id, generation) pair names one set for
+    /// good, which is what caches keyed by id compare (see `generation`).
+    generation: u32,
 }
-
-/// The index key: attribute contents, shared with the slab.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct Key(Arc<PathAttrs>);
 
 /// The interner. Every `intern` must be paired with a `release` of the same id.
 #[derive(Default)]
 pub struct AttrStore {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: HashMap<Key, AttrId>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
 }
 
 /// Counts for `show summary` and metrics.
@@ -63,24 +65,27 @@ impl AttrStore {
             attrs.mp_reach.as_ref().is_none_or(|r| r.nlri.is_empty()) && attrs.mp_unreach.is_none(),
             "interned attributes carry no NLRI"
         );
-        let key = Key(Arc::new(attrs));
-        if let Some(&id) = self.index.get(&key) {
-            self.slots[id.0 as usize].refs += 1;
-            return id;
+        let hash = self.hasher.hash_one(&attrs);
+        let slots = &mut self.slots;
+        if let Some(&i) = self.index.find(hash, |&i| slots[i as usize].attrs.as_deref() == Some(&attrs)) {
+            slots[i as usize].refs += 1;
+            return AttrId(i);
         }
-        let slot = Slot { attrs: Some(key.0.clone()), refs: 1 };
-        let id = match self.free.pop() {
+        let attrs = Some(Box::new(attrs));
+        let i = match self.free.pop() {
             Some(i) => {
-                self.slots[i as usize] = slot;
-                AttrId(i)
+                let slot = &mut slots[i as usize];
+                (slot.attrs, slot.refs) = (attrs, 1);
+                i
             }
             None => {
-                self.slots.push(slot);
-                AttrId(u32::try_from(self.slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets"))
+                slots.push(Slot { attrs, refs: 1, generation: 0 });
+                u32::try_from(slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets")
             }
         };
-        self.index.insert(key, id);
-        id
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(held(slots, j)));
+        AttrId(i)
     }
 
     /// Takes another reference to an id already held.
@@ -95,24 +100,36 @@ impl AttrStore {
         slot.refs -= 1;
         if slot.refs == 0 {
             let attrs = slot.attrs.take().expect("invariant: a referenced slot holds its attributes");
-            self.index.remove(&Key(attrs));
+            slot.generation = slot.generation.wrapping_add(1);
+            let hash = self.hasher.hash_one(&*attrs);
+            match self.index.find_entry(hash, |&i| i == id.0) {
+                Ok(entry) => {
+                    entry.remove();
+                }
+                Err(_) => unreachable!("invariant: a held set is in the index"),
+            }
             self.free.push(id.0);
         }
     }
 
     /// The attributes of a held id.
     pub fn get(&self, id: AttrId) -> &PathAttrs {
-        self.slots[id.0 as usize].attrs.as_deref().expect("invariant: get of a freed attribute set")
+        held(&self.slots, id.0)
     }
 
-    /// A shared handle, for callers that keep attributes beyond the store's borrow.
-    pub fn get_arc(&self, id: AttrId) -> Arc<PathAttrs> {
-        self.slots[id.0 as usize].attrs.clone().expect("invariant: get of a freed attribute set")
+    /// Changes whenever `id` is freed: a cache keyed by id stores the generation it saw
+    /// and treats any other as a miss, since a freed id is handed out again.
+    pub fn generation(&self, id: AttrId) -> u32 {
+        self.slots[id.0 as usize].generation
     }
 
     pub fn stats(&self) -> AttrStats {
         AttrStats { sets: self.index.len(), refs: self.slots.iter().map(|s| u64::from(s.refs)).sum() }
     }
+}
+
+fn held(slots: &[Slot], i: u32) -> &PathAttrs {
+    slots[i as usize].attrs.as_deref().expect("invariant: indexed slots hold attributes")
 }
 
 #[cfg(test)]

@@ -3,36 +3,37 @@
 //! per batch of inputs and sends every Established peer what changed, packed.
 //!
 //! ```text
-//!  peer tasks ──RibInput (bounded)──► RIB task ──Bytes (the peer's writer queue)──► writer tasks
+//!  peer tasks ──RibInput (bounded)──► RIB task ──Bytes (each member's writer queue)──► writer tasks
 //!                                      │ RibState (bgp-core): import, decision
-//!                                      │ per peer: export rules, Adj-RIB-Out, pending
+//!                                      │ update groups (bgp-core): export, Adj-RIB-Out, encoding
 //! ```
 //!
-//! Backpressure: what a peer has still to receive waits in its `pending` map,
-//! coalesced by prefix (a flapping route costs one entry, not a queue of updates), and
-//! is packed only while the peer's writer queue has room. A slow peer therefore never
-//! blocks this task or the other peers, and its backlog is bounded by the table size.
+//! Peers that would be sent the same UPDATEs share an update group: one Adj-RIB-Out,
+//! one encode, the same `Bytes` handed to every member's writer. A new peer starts in a
+//! group of its own, which walks the table, and joins its like once in step.
 //!
-//! Not yet here (the routing issue's later steps): update groups sharing one encode
-//! between peers, ADD-PATH send, policies, static announcements, `show routes`.
+//! Backpressure: a group remembers which entries changed, not what to send (a
+//! flapping route costs one queue entry, not a queue of updates), and packs only while
+//! every member's writer queue has room. A slow peer therefore never blocks this task
+//! or other groups; it slows its own group, whose backlog is bounded by the table size.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::attrs::{AttrId, AttrStore};
 use bgp_core::config::{Announce, MaxPrefixes, MaxPrefixesAction};
 use bgp_core::ctl::{Reply, RibSummary, RouteDirection, RouteRow};
 use bgp_core::policy::{Policy, RouteInfo, RouteSource, Verdict};
-use bgp_core::prefix::{Nlri, Prefix};
-use bgp_core::rib::export::{export, ExportTarget};
+use bgp_core::prefix::Prefix;
+use bgp_core::rib::export::ExportTarget;
+use bgp_core::rib::out::{family_of, next_hop_of, Signature, UpdateGroup};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
 use bgp_core::wire::MpReach;
-use bgp_core::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, Message, NextHop, PathAttrs, Update};
+use bgp_core::wire::{CodecCtx, Message, NextHop, PathAttrs, Update};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -111,54 +112,59 @@ pub enum PrefixOrAddress {
     Address(IpAddr),
 }
 
-/// What one peer has been sent and has still to be sent.
-struct PeerOut {
-    target: ExportTarget,
-    export: Arc<Policy>,
-    ctx: CodecCtx,
-    families: Vec<Family>,
+/// A member of an update group: an Established peer and its writer queue.
+struct Member {
+    address: IpAddr,
+    source: SourceId,
     writer: mpsc::Sender<Bytes>,
     counters: Arc<PeerCounters>,
-    /// Adj-RIB-Out: the exported attributes of every path sent, by prefix and path
-    /// id (0 without ADD-PATH; with it, our id of the path's source).
-    sent: HashMap<Key, AttrId>,
-    /// Coalesced changes not yet sent: `Some` announce, `None` withdraw.
-    pending: HashMap<Key, Option<AttrId>>,
     /// End-of-RIB still owed after the initial table (RFC 4724 §2).
     end_of_rib: Vec<Family>,
-    /// MinRouteAdvertisementInterval (RFC 4271 §9.2.1.1), kept per peer rather than
+    /// Batches its writer queue had no room for (the peer task shares that queue);
+    /// they go first, and the group waits for them.
+    backlog: VecDeque<Bytes>,
+}
+
+impl Member {
+    /// Sends what waits, then `bytes`; whatever does not fit waits in the backlog.
+    fn send(&mut self, bytes: Option<Bytes>) {
+        self.backlog.extend(bytes);
+        while let Some(b) = self.backlog.pop_front() {
+            match self.writer.try_send(b) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(b)) => {
+                    self.backlog.push_front(b);
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.backlog.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    fn has_room(&self) -> bool {
+        self.backlog.is_empty() && self.writer.capacity() > 0
+    }
+}
+
+/// Peers sent the same UPDATEs: their shared Adj-RIB-Out and encoding (bgp-core's
+/// `UpdateGroup`), and each member's writer.
+struct GroupOut {
+    sig: Signature,
+    group: UpdateGroup,
+    members: Vec<Member>,
+    /// MinRouteAdvertisementInterval (RFC 4271 §9.2.1.1), kept per group rather than
     /// per prefix: after a batch of announcements, the next waits this long;
     /// withdrawals are never held back.
     mrai: Duration,
     hold_until: Option<Instant>,
 }
 
-/// A path as advertised: prefix and ADD-PATH path identifier.
-type Key = (Prefix, u32);
-
-/// The path identifier we advertise a source's path with (RFC 7911): unique per prefix
-/// because the decision keeps one path per source.
-fn path_id_of(source: SourceId) -> u32 {
-    source.0 + 1
-}
-
-impl PeerOut {
-    fn add_path(&self, prefix: Prefix) -> bool {
-        self.ctx.add_path(family_of(prefix))
-    }
-
-    /// Queues `next` for `key` (`None`: withdraw), coalescing with what is pending and
-    /// skipping a withdrawal of something never sent.
-    fn queue(&mut self, store: &mut AttrStore, key: Key, next: Option<AttrId>) {
-        if next.is_none() && !self.sent.contains_key(&key) {
-            if let Some(Some(old)) = self.pending.remove(&key) {
-                store.release(old);
-            }
-            return;
-        }
-        if let Some(Some(old)) = self.pending.insert(key, next) {
-            store.release(old);
-        }
+impl GroupOut {
+    fn busy(&self) -> bool {
+        !self.group.is_idle() || self.members.iter().any(|m| !m.end_of_rib.is_empty() || !m.backlog.is_empty())
     }
 }
 
@@ -202,10 +208,10 @@ pub struct RibTask {
     /// The source of `[[announce]]` routes, and what it announces.
     statics: SourceId,
     announced: Vec<Announce>,
-    /// Exported attribute sets, interned apart from the RIB's own.
-    out_attrs: AttrStore,
     peers: HashMap<IpAddr, PeerState>,
-    outs: HashMap<IpAddr, PeerOut>,
+    groups: Vec<GroupOut>,
+    /// Emptied table entries are reclaimed once this many wait (see `reclaim`).
+    reclaim_at: usize,
 }
 
 /// How often the restart marker is rewritten.
@@ -213,9 +219,11 @@ const MARKER_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Inputs taken per batch before a decision round.
 const BATCH: usize = 256;
-/// Most prefixes packed per peer per round, so one peer's table dump does not hold up
-/// the others.
+/// Most entries packed per group per round, so one group's table walk does not hold
+/// up the others.
 const PACK_CHUNK: usize = 4096;
+/// Emptied entries are reclaimed in passes of at least this many.
+const RECLAIM_MIN: usize = 4096;
 
 pub fn spawn(cfg: RibConfig, deferral: Option<Deferral>, marker: Option<PathBuf>) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(1024);
@@ -227,9 +235,9 @@ pub fn spawn(cfg: RibConfig, deferral: Option<Deferral>, marker: Option<PathBuf>
         marker,
         statics,
         announced: Vec::new(),
-        out_attrs: AttrStore::new(),
         peers: HashMap::new(),
-        outs: HashMap::new(),
+        groups: Vec::new(),
+        reclaim_at: RECLAIM_MIN,
     };
     tokio::spawn(task.run(rx));
     tx
@@ -240,7 +248,7 @@ impl RibTask {
         let mut retry = tokio::time::interval(Duration::from_millis(20));
         let mut touch = tokio::time::interval(MARKER_INTERVAL);
         loop {
-            let backlog = self.outs.values().any(|o| !o.pending.is_empty() || !o.end_of_rib.is_empty());
+            let backlog = self.groups.iter().any(GroupOut::busy);
             let stale = self.peers.values().filter_map(|p| p.stale_until).min();
             let deferred = self.deferral.as_ref().map(|d| d.until);
             tokio::select! {
@@ -264,11 +272,13 @@ impl RibTask {
             self.decide();
             self.end_deferral_if_done();
             self.flush();
+            self.merge_groups();
+            self.reclaim();
         }
     }
 
-    /// Ends the restart deferral once every awaited peer is done or time is up, and
-    /// queues the whole table for every peer.
+    /// Ends the restart deferral once every awaited peer is done or time is up: the
+    /// groups then send their tables.
     fn end_deferral_if_done(&mut self) {
         let Some(d) = &self.deferral else { return };
         let timed_out = Instant::now() >= d.until;
@@ -281,9 +291,6 @@ impl RibTask {
             info!("every peer sent its End-of-RIB: sending our tables");
         }
         self.deferral = None;
-        for address in self.outs.keys().copied().collect::<Vec<_>>() {
-            self.load_table(address);
-        }
     }
 
     /// Writes the peers that negotiated graceful restart, so that a start after a crash
@@ -323,7 +330,7 @@ impl RibTask {
             RibInput::ShowSummary { reply } => {
                 let mut s = RibSummary::default();
                 for (prefix, entry) in self.rib.iter() {
-                    let paths = entry.paths.len() as u64;
+                    let paths = entry.paths().len() as u64;
                     match prefix {
                         Prefix::V4(_) => (s.ipv4_prefixes, s.ipv4_paths) = (s.ipv4_prefixes + 1, s.ipv4_paths + paths),
                         Prefix::V6(_) => (s.ipv6_prefixes, s.ipv6_paths) = (s.ipv6_prefixes + 1, s.ipv6_paths + paths),
@@ -421,63 +428,39 @@ impl RibTask {
             local_v6,
             shared_subnets: subnets,
         };
-        let out = PeerOut {
-            target,
-            export: session.export,
-            ctx: session.ctx,
-            end_of_rib: session.families.clone(),
-            families: session.families,
+        let sig = Signature::of(&target, &session.export, &session.ctx, &session.families);
+        let member = Member {
+            address,
+            source,
             writer: session.writer,
             counters,
-            mrai: session.mrai,
-            hold_until: None,
-            sent: HashMap::new(),
-            pending: HashMap::new(),
+            end_of_rib: session.families.clone(),
+            backlog: VecDeque::new(),
         };
         if let Some(d) = self.deferral.as_mut() {
             if d.awaiting.contains(&address) {
-                d.eor_left.insert(address, out.families.len());
+                d.eor_left.insert(address, session.families.len());
             }
         }
-        if let Some(old) = self.outs.insert(address, out) {
-            release_out(&mut self.out_attrs, old);
-        }
-        if self.deferral.is_none() {
-            self.load_table(address);
-        }
+        self.remove_member(address);
+        // A group of its own, which walks the table; it joins its like once in step.
+        let group = UpdateGroup::new(target, session.export, session.ctx, session.families);
+        self.groups.push(GroupOut { sig, group, members: vec![member], mrai: session.mrai, hold_until: None });
     }
 
-    /// Queues the whole table for a peer (its initial table, after the deferral too).
-    fn load_table(&mut self, address: IpAddr) {
-        let Some(mut out) = self.outs.remove(&address) else { return };
-        for (_, old) in out.pending.drain() {
-            if let Some(id) = old {
-                self.out_attrs.release(id);
+    /// Takes the peer out of its group; an empty group goes.
+    fn remove_member(&mut self, address: IpAddr) {
+        for g in &mut self.groups {
+            if let Some(i) = g.members.iter().position(|m| m.address == address) {
+                let m = g.members.remove(i);
+                g.group.remove_member(m.source);
             }
         }
-        let cfg = self.rib.config().clone();
-        for (prefix, entry) in self.rib.iter() {
-            let paths = if out.add_path(*prefix) {
-                entry.multipath_paths()
-            } else {
-                &entry.paths[..entry.best().map_or(0, |_| 1)]
-            };
-            for p in paths {
-                if let Some(attrs) = export_one(&cfg, &self.rib, &mut self.out_attrs, &out, *prefix, p.source, p.attrs)
-                {
-                    let id = if out.add_path(*prefix) { path_id_of(p.source) } else { 0 };
-                    out.pending.insert((*prefix, id), Some(attrs));
-                }
-            }
-        }
-        info!(peer = %address, routes = out.pending.len(), "sending the table");
-        self.outs.insert(address, out);
+        self.groups.retain(|g| !g.members.is_empty());
     }
 
     fn peer_down(&mut self, address: IpAddr, graceful: bool) {
-        if let Some(out) = self.outs.remove(&address) {
-            release_out(&mut self.out_attrs, out);
-        }
+        self.remove_member(address);
         let Some(state) = self.peers.get_mut(&address) else { return };
         if let (true, Some(secs)) = (graceful, state.restart_time) {
             // RFC 4724 §4.2: keep the routes, stale, for the restart time.
@@ -550,20 +533,12 @@ impl RibTask {
 
     /// Sends the peer every route of `family` again (RFC 2918 §4).
     fn refresh(&mut self, address: IpAddr, family: Family) {
-        let Some(out) = self.outs.get_mut(&address) else { return };
-        let again: Vec<Key> = out.sent.keys().filter(|(p, _)| family_of(*p) == family).copied().collect();
-        for key in again {
-            if let Some(id) = out.sent.remove(&key) {
-                // Re-queue as announced, unless a newer change is pending already.
-                match out.pending.get(&key) {
-                    Some(_) => self.out_attrs.release(id),
-                    None => {
-                        out.pending.insert(key, Some(id));
-                    }
-                }
+        for g in &mut self.groups {
+            if let Some(m) = g.members.iter().find(|m| m.address == address) {
+                g.group.resend(m.source, family);
+                debug!(peer = %address, %family, "route refresh: table queued again");
             }
         }
-        debug!(peer = %address, %family, "route refresh: table queued again");
     }
 
     fn route_rows(&self, q: &RouteQuery) -> Vec<Reply> {
@@ -581,17 +556,17 @@ impl RibTask {
         let one = q.prefix.is_some();
         match q.neighbor {
             Some((addr, RouteDirection::Advertised)) => {
-                let Some(out) = self.outs.get(&addr) else {
+                let found = self.groups.iter().find_map(|g| {
+                    g.members.iter().find(|m| m.address == addr).map(|m| g.group.advertised(&self.rib, m.source))
+                });
+                let Some(mut sent) = found else {
                     return vec![Reply::Error { message: format!("no Established neighbor {addr}") }];
                 };
-                let mut sent: Vec<(&Key, &AttrId)> = out.sent.iter().filter(|((p, _), _)| wanted(p)).collect();
-                sent.sort();
-                for ((prefix, path_id), id) in sent {
-                    if one && !prefixes.contains(prefix) {
-                        continue;
-                    }
-                    let mut row = row(*prefix, self.out_attrs.get(*id), "local".into());
-                    (row.valid, row.best, row.path_id) = (true, true, *path_id);
+                sent.retain(|(p, _, _)| wanted(p) && (!one || prefixes.contains(p)));
+                sent.sort_by_key(|(p, id, _)| (*p, *id));
+                for (prefix, path_id, attrs) in sent {
+                    let mut row = row(prefix, &attrs, "local".into());
+                    (row.valid, row.best, row.path_id) = (true, true, path_id);
                     rows.push(Reply::Route(Box::new(row)));
                 }
             }
@@ -601,7 +576,7 @@ impl RibTask {
                 };
                 for prefix in &prefixes {
                     let Some(entry) = self.rib.get(prefix) else { continue };
-                    for p in entry.paths.iter().filter(|p| p.source == state.source) {
+                    for p in entry.paths().iter().filter(|p| p.source == state.source) {
                         let mut r = row(*prefix, self.rib.attrs().get(p.attrs_in), addr.to_string());
                         (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
                         rows.push(Reply::Route(Box::new(r)));
@@ -611,7 +586,7 @@ impl RibTask {
             None => {
                 for prefix in &prefixes {
                     let Some(entry) = self.rib.get(prefix) else { continue };
-                    let shown: &[bgp_core::rib::Path] = if one { &entry.paths } else { entry.multipath_paths() };
+                    let shown: &[bgp_core::rib::Path] = if one { entry.paths() } else { entry.multipath_paths() };
                     for (i, p) in shown.iter().enumerate() {
                         let mut r = row(*prefix, self.rib.attrs().get(p.attrs), self.source_name(p.source));
                         r.path_id = p.path_id;
@@ -655,41 +630,15 @@ impl RibTask {
         }
     }
 
-    /// One decision round: the changes go into every peer's pending map.
+    /// One decision round: the changed entries are queued in every group.
     fn decide(&mut self) {
         let changes = self.rib.decide();
         if changes.is_empty() {
             return;
         }
-        let cfg = self.rib.config().clone();
-        // Our path ids are per source: with ADD-PATH, any source's id may have been sent.
-        let mut sources: Vec<SourceId> = self.peers.values().map(|p| p.source).collect();
-        sources.push(self.statics);
-        for change in changes {
-            for out in self.outs.values_mut() {
-                if out.add_path(change.prefix) {
-                    // RFC 7911: every path of the ECMP set, each under its own id.
-                    let mut next: HashMap<u32, AttrId> = HashMap::new();
-                    for p in &change.multipath {
-                        let id =
-                            export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, p.source, p.attrs);
-                        if let Some(id) = id {
-                            next.insert(path_id_of(p.source), id);
-                        }
-                    }
-                    for s in &sources {
-                        let pid = path_id_of(*s);
-                        out.queue(&mut self.out_attrs, (change.prefix, pid), next.remove(&pid));
-                    }
-                    for (pid, id) in next {
-                        out.queue(&mut self.out_attrs, (change.prefix, pid), Some(id));
-                    }
-                } else {
-                    let exported = change.multipath.first().and_then(|b| {
-                        export_one(&cfg, &self.rib, &mut self.out_attrs, out, change.prefix, b.source, b.attrs)
-                    });
-                    out.queue(&mut self.out_attrs, (change.prefix, 0), exported);
-                }
+        for g in &mut self.groups {
+            for change in &changes {
+                g.group.queue(change.id);
             }
         }
         for address in self.peers.keys().copied().collect::<Vec<_>>() {
@@ -697,52 +646,86 @@ impl RibTask {
         }
     }
 
-    /// Packs what each peer has pending, as far as its writer queue has room.
+    /// Packs what each group has to send, while all its members' writer queues have
+    /// room: a slow member slows its group, never the RIB task or other groups.
     fn flush(&mut self) {
         if self.deferral.is_some() {
             return;
         }
-        for (address, out) in &mut self.outs {
-            let writer = out.writer.clone();
+        for g in &mut self.groups {
+            for m in &mut g.members {
+                m.send(None);
+            }
             let now = Instant::now();
             // The initial table is not held back, only what follows it.
-            let mut holding = out.end_of_rib.is_empty() && out.hold_until.is_some_and(|t| now < t);
-            while !out.pending.is_empty() {
-                let Ok(permit) = writer.try_reserve() else { break };
-                let (buf, announced) = pack_some(&mut self.out_attrs, out, holding);
-                if buf.is_empty() && holding {
+            let initial = g.members.iter().any(|m| !m.end_of_rib.is_empty());
+            let mut holding = !initial && g.hold_until.is_some_and(|t| now < t);
+            while g.members.iter().all(Member::has_room) {
+                let packed = g.group.pack(&self.rib, PACK_CHUNK, holding);
+                if packed.visited == 0 {
                     break;
                 }
-                if !buf.is_empty() {
-                    permit.send(buf);
+                for batch in packed.batches {
+                    for m in g.members.iter_mut().filter(|m| batch.to.includes(m.source)) {
+                        m.send(Some(batch.bytes.clone()));
+                    }
                 }
-                if announced && !out.mrai.is_zero() && out.end_of_rib.is_empty() {
-                    out.hold_until = Some(now + out.mrai);
+                if packed.announced && !g.mrai.is_zero() && !initial {
+                    g.hold_until = Some(now + g.mrai);
                     holding = true;
                 }
             }
-            if out.pending.is_empty() && !out.end_of_rib.is_empty() {
-                if let Ok(permit) = writer.try_reserve() {
+            if g.group.table_sent() {
+                let ctx = *g.group.ctx();
+                for m in g.members.iter_mut().filter(|m| !m.end_of_rib.is_empty() && m.has_room()) {
                     let mut buf = BytesMut::new();
-                    for family in out.end_of_rib.drain(..) {
+                    for family in m.end_of_rib.drain(..) {
                         let eor = Message::Update(Update::end_of_rib(family));
-                        if let Err(e) = eor.encode(&out.ctx, &mut buf) {
-                            warn!(peer = %address, error = %e, "End-of-RIB");
+                        if let Err(e) = eor.encode(&ctx, &mut buf) {
+                            warn!(peer = %m.address, error = %e, "End-of-RIB");
                         }
                     }
-                    permit.send(buf.freeze());
-                    debug!(peer = %address, "initial table sent");
+                    m.send(Some(buf.freeze()));
+                    debug!(peer = %m.address, "initial table sent");
                 }
             }
-            out.counters.advertised.store(out.sent.len() as u64, Ordering::Relaxed);
+            for m in &g.members {
+                m.counters.advertised.store(g.group.advertised_to(m.source) as u64, Ordering::Relaxed);
+            }
         }
     }
-}
 
-/// Whether a policy accepts everything unchanged (no terms, default accept): the
-/// common iBGP case, which then costs nothing per route.
-fn is_accept_all(p: &Policy) -> bool {
-    p.terms.is_empty() && p.default == Verdict::Accept
+    /// Merges groups that are in step and would send the same: one encode for all.
+    fn merge_groups(&mut self) {
+        let mut i = 0;
+        while i < self.groups.len() {
+            let in_step = |g: &GroupOut| !g.busy() && g.hold_until.is_none_or(|t| t <= Instant::now());
+            let twin = (i + 1..self.groups.len())
+                .find(|&j| self.groups[j].sig == self.groups[i].sig && in_step(&self.groups[j]))
+                .filter(|_| in_step(&self.groups[i]));
+            match twin {
+                Some(j) => {
+                    let other = self.groups.remove(j);
+                    let g = &mut self.groups[i];
+                    debug!(members = g.members.len() + other.members.len(), "update groups merged");
+                    g.group.merge(other.group);
+                    g.members.extend(other.members);
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Frees emptied table entries no group refers to any more; the pass runs when
+    /// enough wait, so its cost stays proportional to what it frees.
+    fn reclaim(&mut self) {
+        if self.rib.empties() < self.reclaim_at {
+            return;
+        }
+        let groups = &self.groups;
+        let left = self.rib.reclaim(|id| groups.iter().any(|g| g.group.in_use(id)));
+        self.reclaim_at = (2 * left).max(RECLAIM_MIN);
+    }
 }
 
 /// Runs an import policy over one route; clones the attributes only when the policy
@@ -766,101 +749,6 @@ fn apply_policy(
         Verdict::Accept if edited == *attrs => Import::Accept,
         Verdict::Accept => Import::Modified(Box::new(edited)),
     }
-}
-
-/// The route `(source, attrs)` as exported to `out`'s peer, interned; `None` when it
-/// is not sent (export rules, or a family the session did not negotiate).
-fn export_one(
-    cfg: &RibConfig,
-    rib: &RibState,
-    store: &mut AttrStore,
-    out: &PeerOut,
-    prefix: Prefix,
-    source: SourceId,
-    attrs: AttrId,
-) -> Option<AttrId> {
-    let family = family_of(prefix);
-    if !out.families.contains(&family) {
-        return None;
-    }
-    let from = rib.source(source)?;
-    let mut exported = export(cfg, source, from, &out.target, rib.attrs().get(attrs)).ok()?;
-    if !is_accept_all(&out.export) {
-        let kind = match from {
-            SourceKind::Peer(_) => RouteSource::Peer,
-            SourceKind::Static => RouteSource::Static,
-            SourceKind::Kernel => RouteSource::Kernel,
-            SourceKind::Kubernetes => RouteSource::Kubernetes,
-        };
-        let local = out.target.local_v4.map(IpAddr::V4);
-        let route = RouteInfo { prefix, source: kind, neighbor: Some(out.target.peer.address), local_address: local };
-        if out.export.apply(&route, &mut exported, cfg.local_as) == Verdict::Reject {
-            return None;
-        }
-    }
-    Some(store.intern(exported))
-}
-
-fn family_of(prefix: Prefix) -> Family {
-    match prefix {
-        Prefix::V4(_) => Family::IPV4_UNICAST,
-        Prefix::V6(_) => Family::IPV6_UNICAST,
-    }
-}
-
-/// Takes up to `PACK_CHUNK` pending prefixes off `out` and encodes them: withdrawals
-/// first, then announcements grouped by attribute set, each set encoded once.
-/// With `withdrawals_only`, announcements stay pending (the MRAI holds them back).
-/// Returns the messages and whether they announce anything.
-fn pack_some(store: &mut AttrStore, out: &mut PeerOut, withdrawals_only: bool) -> (Bytes, bool) {
-    let keys: Vec<Key> = out
-        .pending
-        .iter()
-        .filter(|(_, change)| !withdrawals_only || change.is_none())
-        .map(|(k, _)| *k)
-        .take(PACK_CHUNK)
-        .collect();
-    let mut withdraw: HashMap<Family, Vec<Nlri>> = HashMap::new();
-    let mut announce: HashMap<AttrId, Vec<Nlri>> = HashMap::new();
-    for key in keys {
-        let change = out.pending.remove(&key).expect("invariant: key taken from pending");
-        let (prefix, path_id) = key;
-        match change {
-            Some(id) => {
-                if out.sent.get(&key) == Some(&id) {
-                    store.release(id);
-                    continue;
-                }
-                announce.entry(id).or_default().push(Nlri { path_id, prefix });
-                if let Some(old) = out.sent.insert(key, id) {
-                    store.release(old);
-                }
-            }
-            None => {
-                if let Some(old) = out.sent.remove(&key) {
-                    store.release(old);
-                    withdraw.entry(family_of(prefix)).or_default().push(Nlri { path_id, prefix });
-                }
-            }
-        }
-    }
-    let announced = !announce.is_empty();
-    let mut buf = BytesMut::new();
-    for (family, nlri) in withdraw {
-        if let Err(e) = pack_withdraw(&mut buf, &out.ctx, family, &nlri) {
-            warn!(error = %e, "cannot encode withdrawals");
-        }
-    }
-    for (id, nlri) in announce {
-        let attrs = store.get(id);
-        let Some(next_hop) = next_hop_of(attrs) else { continue };
-        let family = family_of(nlri[0].prefix);
-        let block = AttrBlock::encode(attrs, &out.ctx);
-        if let Err(e) = pack_announce(&mut buf, &out.ctx, &block, family, &next_hop, &nlri) {
-            warn!(error = %e, "cannot encode announcements");
-        }
-    }
-    (buf.freeze(), announced)
 }
 
 fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
@@ -887,22 +775,6 @@ fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
         aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
         from,
         ..RouteRow::default()
-    }
-}
-
-fn next_hop_of(attrs: &PathAttrs) -> Option<NextHop> {
-    match &attrs.mp_reach {
-        Some(r) => Some(r.next_hop),
-        None => attrs.next_hop.map(NextHop::V4),
-    }
-}
-
-fn release_out(store: &mut AttrStore, out: PeerOut) {
-    for id in out.sent.into_values() {
-        store.release(id);
-    }
-    for id in out.pending.into_values().flatten() {
-        store.release(id);
     }
 }
 

@@ -21,9 +21,12 @@
 
 pub mod decision;
 pub mod export;
+pub mod out;
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
+
+use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::attrs::{AttrId, AttrStats, AttrStore};
 use crate::prefix::{Nlri, Prefix};
@@ -116,46 +119,129 @@ impl Path {
     }
 }
 
-/// A prefix's paths: candidates first, the best at 0 and the ECMP set at the front.
-#[derive(Clone, Debug, Default)]
-pub struct Entry {
-    pub paths: Vec<Path>,
-    /// How many paths at the front form the ECMP set (0: no usable path).
-    pub multipath: u8,
-    /// Why `paths[0]` won.
-    pub step: Option<Step>,
-    dirty: bool,
+/// Where an entry lives in the table: stable from the prefix's first path until the
+/// entry is reclaimed (see [`RibState::reclaim`]), so per-peer state can be a dense
+/// vector indexed by it instead of a map keyed by prefix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EntryId(pub u32);
+
+impl EntryId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A prefix's paths, without a heap allocation for the usual single path.
+#[derive(Clone, Debug)]
+enum PathList {
+    One(Path),
+    Many(Box<[Path]>),
+}
+
+impl Default for PathList {
+    fn default() -> PathList {
+        PathList::Many(Box::default())
+    }
+}
+
+impl PathList {
+    fn as_slice(&self) -> &[Path] {
+        match self {
+            PathList::One(p) => std::slice::from_ref(p),
+            PathList::Many(v) => v,
+        }
+    }
+    fn as_mut_slice(&mut self) -> &mut [Path] {
+        match self {
+            PathList::One(p) => std::slice::from_mut(p),
+            PathList::Many(v) => v,
+        }
+    }
+    fn push(&mut self, path: Path) {
+        *self = match std::mem::take(self) {
+            PathList::Many(v) if v.is_empty() => PathList::One(path),
+            PathList::One(p) => PathList::Many(Box::new([p, path])),
+            PathList::Many(v) => {
+                let mut v = v.into_vec();
+                v.push(path);
+                PathList::Many(v.into_boxed_slice())
+            }
+        };
+    }
+    fn remove(&mut self, i: usize) -> Path {
+        match std::mem::take(self) {
+            PathList::One(p) => p,
+            PathList::Many(v) => {
+                let mut v = v.into_vec();
+                let p = v.remove(i);
+                *self = match v.len() {
+                    1 => PathList::One(v[0]),
+                    _ => PathList::Many(v.into_boxed_slice()),
+                };
+                p
+            }
+        }
+    }
+}
+
+mod state {
+    pub const DIRTY: u8 = 1;
     /// A path of the ECMP set was replaced or removed since the last decision, so
     /// the selection changed even if the same sources stay selected.
-    selection_touched: bool,
+    pub const TOUCHED: u8 = 2;
+    /// Listed in `empties`, awaiting reclaim.
+    pub const EMPTY: u8 = 4;
+    /// A free slot of the table.
+    pub const FREE: u8 = 8;
+}
+
+/// A prefix's paths: candidates first, the best at 0 and the ECMP set at the front.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    paths: PathList,
+    prefix: Prefix,
+    /// How many paths at the front form the ECMP set (0: no usable path).
+    pub multipath: u8,
+    /// Why `paths()[0]` won.
+    pub step: Option<Step>,
+    state: u8,
 }
 
 impl Entry {
+    fn new(prefix: Prefix) -> Entry {
+        Entry { paths: PathList::default(), prefix, multipath: 0, step: None, state: 0 }
+    }
+    pub fn prefix(&self) -> Prefix {
+        self.prefix
+    }
+    /// Every path, candidates first.
+    pub fn paths(&self) -> &[Path] {
+        self.paths.as_slice()
+    }
+    pub fn best(&self) -> Option<&Path> {
+        (self.multipath > 0).then(|| &self.paths()[0])
+    }
+    pub fn multipath_paths(&self) -> &[Path] {
+        &self.paths()[..usize::from(self.multipath)]
+    }
     /// Removes the path at `i`, keeping the ECMP set at the front consistent.
     fn remove_at(&mut self, i: usize) -> Path {
         if i < usize::from(self.multipath) {
             self.multipath -= 1;
-            self.selection_touched = true;
+            self.state |= state::TOUCHED;
         }
         self.paths.remove(i)
     }
-}
-
-impl Entry {
-    pub fn best(&self) -> Option<&Path> {
-        (self.multipath > 0).then(|| &self.paths[0])
-    }
-    pub fn multipath_paths(&self) -> &[Path] {
-        &self.paths[..usize::from(self.multipath)]
+    fn is_free(&self) -> bool {
+        self.state & state::FREE != 0
     }
 }
 
-/// What one decision round changed for one prefix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A prefix whose best path or ECMP set changed in a decision round.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Change {
     pub prefix: Prefix,
-    /// The new best path and ECMP set (empty: the prefix is gone).
-    pub multipath: Vec<Path>,
+    pub id: EntryId,
 }
 
 /// Why a received route was not used.
@@ -193,17 +279,39 @@ struct SourceState {
     accepted: usize,
 }
 
+/// The table: entries in a slab (their [`EntryId`] is the position), found by prefix
+/// through an index that stores only positions. An entry whose last path went stays
+/// until [`RibState::reclaim`], so that whoever still has to withdraw it from a peer
+/// can find it by id.
 pub struct RibState {
     cfg: RibConfig,
     attrs: AttrStore,
     sources: Vec<SourceState>,
-    table: HashMap<Prefix, Entry>,
-    dirty: Vec<Prefix>,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    dirty: Vec<u32>,
+    /// Entries left without a path, not yet reclaimed.
+    empties: Vec<u32>,
+    /// Entries with at least one path.
+    routed: usize,
 }
 
 impl RibState {
     pub fn new(cfg: RibConfig) -> RibState {
-        RibState { cfg, attrs: AttrStore::new(), sources: Vec::new(), table: HashMap::new(), dirty: Vec::new() }
+        RibState {
+            cfg,
+            attrs: AttrStore::new(),
+            sources: Vec::new(),
+            entries: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            dirty: Vec::new(),
+            empties: Vec::new(),
+            routed: 0,
+        }
     }
 
     pub fn config(&self) -> &RibConfig {
@@ -243,15 +351,14 @@ impl RibState {
 
     /// Graceful restart helper (RFC 4724 §4.2): the source's paths stay but are stale.
     pub fn mark_stale(&mut self, id: SourceId) {
-        for (prefix, entry) in &mut self.table {
+        for (i, entry) in self.entries.iter_mut().enumerate() {
             let mut touched = false;
-            for p in entry.paths.iter_mut().filter(|p| p.source == id) {
+            for p in entry.paths.as_mut_slice().iter_mut().filter(|p| p.source == id) {
                 p.flags |= flags::STALE;
                 touched = true;
             }
-            if touched && !entry.dirty {
-                entry.dirty = true;
-                self.dirty.push(*prefix);
+            if touched {
+                mark_dirty(&mut self.dirty, entry, i as u32);
             }
         }
     }
@@ -265,25 +372,26 @@ impl RibState {
     }
 
     fn retain_paths(&mut self, mut keep: impl FnMut(&Prefix, &Path) -> bool) {
-        for (prefix, entry) in &mut self.table {
-            let mut i = 0;
-            let mut removed = false;
-            while i < entry.paths.len() {
-                if keep(prefix, &entry.paths[i]) {
-                    i += 1;
+        for (i, entry) in self.entries.iter_mut().enumerate() {
+            if entry.is_free() || entry.paths().iter().all(|p| keep(&entry.prefix, p)) {
+                continue;
+            }
+            let mut j = 0;
+            while j < entry.paths().len() {
+                if keep(&entry.prefix, &entry.paths()[j]) {
+                    j += 1;
                     continue;
                 }
-                let p = entry.remove_at(i);
+                let p = entry.remove_at(j);
                 let s = &mut self.sources[p.source.0 as usize];
                 s.paths -= 1;
                 s.accepted -= usize::from(p.is_candidate());
                 release_path(&mut self.attrs, &p);
-                removed = true;
             }
-            if removed && !entry.dirty {
-                entry.dirty = true;
-                self.dirty.push(*prefix);
+            if entry.paths().is_empty() {
+                self.routed -= 1;
             }
+            mark_dirty(&mut self.dirty, entry, i as u32);
         }
     }
 
@@ -389,45 +497,73 @@ impl RibState {
         self.remove_path(source, &Nlri::new(prefix))
     }
 
-    fn insert_path(&mut self, prefix: Prefix, path: Path) {
-        let entry = self.table.entry(prefix).or_default();
-        let s = &mut self.sources[path.source.0 as usize];
-        match entry.paths.iter().position(|p| p.source == path.source && p.path_id == path.path_id) {
+    fn find(&self, prefix: &Prefix) -> Option<u32> {
+        let hash = self.hasher.hash_one(prefix);
+        self.index.find(hash, |&i| self.entries[i as usize].prefix == *prefix).copied()
+    }
+
+    /// The entry of `prefix`, created if there is none.
+    fn entry_of(&mut self, prefix: Prefix) -> u32 {
+        let hash = self.hasher.hash_one(prefix);
+        let entries = &mut self.entries;
+        if let Some(&i) = self.index.find(hash, |&i| entries[i as usize].prefix == prefix) {
+            return i;
+        }
+        let i = match self.free.pop() {
             Some(i) => {
-                let old_path = entry.paths[i];
-                entry.paths[i] = path;
-                if i < usize::from(entry.multipath) && !old_path.same_route(&path) {
-                    entry.selection_touched = true;
+                entries[i as usize] = Entry::new(prefix);
+                i
+            }
+            None => {
+                entries.push(Entry::new(prefix));
+                u32::try_from(entries.len() - 1).expect("invariant: fewer than 2^32 prefixes")
+            }
+        };
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(entries[j as usize].prefix));
+        i
+    }
+
+    fn insert_path(&mut self, prefix: Prefix, path: Path) {
+        let i = self.entry_of(prefix);
+        let entry = &mut self.entries[i as usize];
+        let s = &mut self.sources[path.source.0 as usize];
+        match entry.paths().iter().position(|p| p.source == path.source && p.path_id == path.path_id) {
+            Some(j) => {
+                let old_path = std::mem::replace(&mut entry.paths.as_mut_slice()[j], path);
+                if j < usize::from(entry.multipath) && !old_path.same_route(&path) {
+                    entry.state |= state::TOUCHED;
                 }
                 s.accepted = s.accepted + usize::from(path.is_candidate()) - usize::from(old_path.is_candidate());
                 release_path(&mut self.attrs, &old_path);
             }
             None => {
+                if entry.paths().is_empty() {
+                    self.routed += 1;
+                }
                 entry.paths.push(path);
                 s.paths += 1;
                 s.accepted += usize::from(path.is_candidate());
             }
         }
-        if !entry.dirty {
-            entry.dirty = true;
-            self.dirty.push(prefix);
-        }
+        mark_dirty(&mut self.dirty, entry, i);
     }
 
     fn remove_path(&mut self, source: SourceId, nlri: &Nlri) -> bool {
-        let Some(entry) = self.table.get_mut(&nlri.prefix) else { return false };
-        let Some(i) = entry.paths.iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
+        let Some(i) = self.find(&nlri.prefix) else { return false };
+        let entry = &mut self.entries[i as usize];
+        let Some(j) = entry.paths().iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
             return false;
         };
-        let path = entry.remove_at(i);
+        let path = entry.remove_at(j);
+        if entry.paths().is_empty() {
+            self.routed -= 1;
+        }
         let s = &mut self.sources[source.0 as usize];
         s.paths -= 1;
         s.accepted -= usize::from(path.is_candidate());
         release_path(&mut self.attrs, &path);
-        if !entry.dirty {
-            entry.dirty = true;
-            self.dirty.push(nlri.prefix);
-        }
+        mark_dirty(&mut self.dirty, entry, i);
         true
     }
 
@@ -435,59 +571,131 @@ impl RibState {
     /// prefixes whose best path or ECMP set changed.
     pub fn decide(&mut self) -> Vec<Change> {
         let mut changes = Vec::new();
-        for prefix in std::mem::take(&mut self.dirty) {
-            let Some(entry) = self.table.get_mut(&prefix) else { continue };
-            entry.dirty = false;
-            let touched = std::mem::take(&mut entry.selection_touched);
-            let before: Vec<Path> = entry.multipath_paths().to_vec();
-            // Candidates to the front, in arrival order, then the rejected.
-            entry.paths.sort_by_key(|p| !p.is_candidate());
-            let n = entry.paths.iter().take_while(|p| p.is_candidate()).count();
-            if n == 0 {
-                entry.multipath = 0;
-                entry.step = None;
+        let mut before: Vec<Path> = Vec::new();
+        for i in std::mem::take(&mut self.dirty) {
+            let entry = &mut self.entries[i as usize];
+            let touched = entry.state & state::TOUCHED != 0;
+            entry.state &= !(state::DIRTY | state::TOUCHED);
+            before.clear();
+            before.extend_from_slice(entry.multipath_paths());
+            let paths = entry.paths.as_mut_slice();
+            if let [only] = paths {
+                // The usual case: no election.
+                let usable = only.is_candidate();
+                entry.multipath = u8::from(usable);
+                entry.step = usable.then_some(Step::OnlyPath);
             } else {
-                let cands: Vec<Candidate<'_>> =
-                    entry.paths[..n].iter().map(|p| candidate(&self.cfg, &self.sources, &self.attrs, p)).collect();
-                let d = decision::decide(&cands, self.cfg.always_compare_med, self.cfg.multipath);
-                let mut order: Vec<usize> = d.multipath.clone();
-                order.extend((0..n).filter(|i| !d.multipath.contains(i)));
-                let reordered: Vec<Path> = order.iter().map(|&i| entry.paths[i]).collect();
-                entry.paths[..n].copy_from_slice(&reordered);
-                entry.multipath = d.multipath.len() as u8;
-                entry.step = Some(d.step);
+                // Candidates to the front, in arrival order, then the rejected.
+                paths.sort_by_key(|p| !p.is_candidate());
+                let n = paths.iter().take_while(|p| p.is_candidate()).count();
+                if n == 0 {
+                    entry.multipath = 0;
+                    entry.step = None;
+                } else {
+                    let cands: Vec<Candidate<'_>> =
+                        paths[..n].iter().map(|p| candidate(&self.cfg, &self.sources, &self.attrs, p)).collect();
+                    let d = decision::decide(&cands, self.cfg.always_compare_med, self.cfg.multipath);
+                    let mut order: Vec<usize> = d.multipath.clone();
+                    order.extend((0..n).filter(|i| !d.multipath.contains(i)));
+                    let reordered: Vec<Path> = order.iter().map(|&i| paths[i]).collect();
+                    paths[..n].copy_from_slice(&reordered);
+                    entry.multipath = d.multipath.len() as u8;
+                    entry.step = Some(d.step);
+                }
             }
             let after = entry.multipath_paths();
             let same = after.len() == before.len() && after.iter().zip(&before).all(|(a, b)| a.same_route(b));
             if touched || !same {
-                changes.push(Change { prefix, multipath: entry.multipath_paths().to_vec() });
+                changes.push(Change { prefix: entry.prefix, id: EntryId(i) });
             }
-            if entry.paths.is_empty() {
-                self.table.remove(&prefix);
+            if entry.paths().is_empty() && entry.state & state::EMPTY == 0 {
+                entry.state |= state::EMPTY;
+                self.empties.push(i);
             }
         }
         changes
     }
 
-    pub fn get(&self, prefix: &Prefix) -> Option<&Entry> {
-        self.table.get(prefix)
+    /// Frees the entries left without a path, except those `in_use` (a peer has still
+    /// to be told, or still holds an advertisement of the prefix under its id).
+    /// Returns how many entries are left waiting.
+    pub fn reclaim(&mut self, mut in_use: impl FnMut(EntryId) -> bool) -> usize {
+        let mut waiting = Vec::new();
+        for i in std::mem::take(&mut self.empties) {
+            let entry = &mut self.entries[i as usize];
+            if !entry.paths().is_empty() {
+                // Back in use; `decide` lists it again if it empties again.
+                entry.state &= !state::EMPTY;
+                continue;
+            }
+            if entry.state & state::DIRTY != 0 || in_use(EntryId(i)) {
+                waiting.push(i);
+                continue;
+            }
+            let hash = self.hasher.hash_one(entry.prefix);
+            match self.index.find_entry(hash, |&j| j == i) {
+                Ok(e) => {
+                    e.remove();
+                }
+                Err(_) => unreachable!("invariant: a table entry is in the index"),
+            }
+            entry.state = state::FREE;
+            self.free.push(i);
+        }
+        let left = waiting.len();
+        self.empties = waiting;
+        left
     }
 
+    /// Entries without a path waiting to be reclaimed.
+    pub fn empties(&self) -> usize {
+        self.empties.len()
+    }
+
+    /// The entry of `prefix`, if it has a path.
+    pub fn get(&self, prefix: &Prefix) -> Option<&Entry> {
+        self.find(prefix).map(|i| &self.entries[i as usize]).filter(|e| !e.paths().is_empty())
+    }
+
+    /// The id of `prefix`'s entry, if it has one (with or without paths).
+    pub fn id_of(&self, prefix: &Prefix) -> Option<EntryId> {
+        self.find(prefix).map(EntryId)
+    }
+
+    /// An entry by id; `None` for a free slot. An entry without paths is a prefix
+    /// that went and has not been reclaimed yet.
+    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
+        self.entries.get(id.index()).filter(|e| !e.is_free())
+    }
+
+    /// One past the highest id in use: ids below it are what a full walk visits.
+    pub fn id_limit(&self) -> u32 {
+        self.entries.len() as u32
+    }
+
+    /// Every prefix with at least one path (candidate or not), in no order.
     pub fn iter(&self) -> impl Iterator<Item = (&Prefix, &Entry)> {
-        self.table.iter()
+        self.entries.iter().filter(|e| !e.is_free() && !e.paths().is_empty()).map(|e| (&e.prefix, e))
     }
 
     /// Prefixes in the table (with at least one path, candidate or not).
     pub fn len(&self) -> usize {
-        self.table.len()
+        self.routed
     }
 
     pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.routed == 0
     }
 
     pub fn attr_stats(&self) -> AttrStats {
         self.attrs.stats()
+    }
+}
+
+fn mark_dirty(dirty: &mut Vec<u32>, entry: &mut Entry, i: u32) {
+    if entry.state & state::DIRTY == 0 {
+        entry.state |= state::DIRTY;
+        dirty.push(i);
     }
 }
 

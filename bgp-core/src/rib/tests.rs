@@ -81,9 +81,20 @@ fn best_path_and_changes() {
     r.remove_source(other);
     r.remove_source(router);
     let changes = r.decide();
-    assert!(changes.iter().all(|c| c.multipath.is_empty()));
+    assert!(changes.iter().all(|c| r.entry(c.id).unwrap().multipath == 0));
     assert!(r.is_empty());
     assert_eq!(r.attr_stats().sets, 0, "every attribute set freed");
+    // The emptied entries wait for whoever holds them by id, then go.
+    let held = changes[0].id;
+    assert_eq!(r.reclaim(|id| id == held), 1);
+    assert_eq!(r.id_of(&changes[1].prefix), None);
+    assert_eq!(r.id_of(&changes[0].prefix), Some(held));
+    assert_eq!(r.reclaim(|_| false), 0);
+    assert_eq!(r.id_of(&changes[0].prefix), None);
+    // A freed id is handed out again.
+    r.apply_update(router, &update(&["203.0.113.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    let again = r.decide();
+    assert!(changes.iter().any(|c| c.id == again[0].id));
 }
 
 #[test]
@@ -110,7 +121,7 @@ fn loops_are_rejected_but_kept() {
     assert_eq!(a.rejected, 1);
     r.decide();
     let e = r.get(&pfx("192.0.2.0/24")).unwrap();
-    assert!(e.best().is_none() && e.paths.len() == 1 && !e.paths[0].is_candidate());
+    assert!(e.best().is_none() && e.paths().len() == 1 && !e.paths()[0].is_candidate());
     assert_eq!(r.source_counts(p), (1, 0));
     // allow_as_in lets one occurrence through.
     let q = r.add_source(SourceKind::Peer(PeerInfo {
@@ -162,13 +173,14 @@ fn graceful_restart_stale_and_sweep() {
     r.decide();
     r.mark_stale(p);
     assert!(r.decide().is_empty(), "stale routes keep forwarding: no change");
-    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].is_stale());
+    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().paths()[0].is_stale());
     // After the restart the peer sends one of them again, then End-of-RIB.
     r.apply_update(p, &update(&["192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
     r.sweep_stale(p, Some(Family::IPV4_UNICAST));
     let changes = r.decide();
-    assert_eq!(changes, vec![Change { prefix: pfx("198.51.100.0/24"), multipath: vec![] }]);
-    assert!(!r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].is_stale());
+    assert_eq!(changes.iter().map(|c| c.prefix).collect::<Vec<_>>(), vec![pfx("198.51.100.0/24")]);
+    assert_eq!(r.entry(changes[0].id).unwrap().multipath, 0);
+    assert!(!r.get(&pfx("192.0.2.0/24")).unwrap().paths()[0].is_stale());
 }
 
 #[test]
@@ -181,7 +193,7 @@ fn ecmp_for_a_loadbalancer_address_announced_by_two_nodes() {
     r.decide();
     let e = r.get(&pfx("10.10.100.10/32")).unwrap();
     assert_eq!(e.multipath, 2);
-    assert_eq!(e.paths[0].source, n1, "lower router id is best");
+    assert_eq!(e.paths()[0].source, n1, "lower router id is best");
 }
 
 #[test]
@@ -210,10 +222,10 @@ fn static_routes_win_as_locally_originated() {
     r.announce(s, pfx("10.10.100.10/32"), a);
     r.decide();
     let e = r.get(&pfx("10.10.100.10/32")).unwrap();
-    assert_eq!((e.paths[0].source, e.step), (s, Some(decision::Step::LocallyOriginated)));
+    assert_eq!((e.paths()[0].source, e.step), (s, Some(decision::Step::LocallyOriginated)));
     assert!(r.withdraw(s, pfx("10.10.100.10/32")));
     r.decide();
-    assert_eq!(r.get(&pfx("10.10.100.10/32")).unwrap().paths[0].source, p);
+    assert_eq!(r.get(&pfx("10.10.100.10/32")).unwrap().paths()[0].source, p);
 }
 
 /// Paths from distinct peers with small random differences in every compared field.
@@ -240,7 +252,7 @@ fn load(r: &mut RibState, ps: &[(u32, u8, u8, u32, u8)], order: &[usize]) -> Vec
 }
 
 fn best_source(r: &RibState) -> SourceId {
-    r.get(&pfx("192.0.2.0/24")).unwrap().paths[0].source
+    r.get(&pfx("192.0.2.0/24")).unwrap().paths()[0].source
 }
 
 proptest! {

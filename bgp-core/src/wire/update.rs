@@ -376,7 +376,7 @@ fn decode_mp_unreach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Whole<'_>) -> Re
 ///
 /// It holds every attribute except NEXT_HOP and the MP attributes, which the packer
 /// writes per message because they depend on the family and next hop.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AttrBlock {
     bytes: Bytes,
 }
@@ -389,6 +389,9 @@ impl AttrBlock {
     }
     pub fn len(&self) -> usize {
         self.bytes.len()
+    }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
     }
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()

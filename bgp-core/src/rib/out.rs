@@ -1,0 +1,638 @@
+//! Update groups: the Adj-RIB-Out of peers that would be sent the same UPDATEs, kept
+//! once and encoded once for all of them (FRR's update groups, RFC 4271 §9.2).
+//!
+//! A group holds, per table entry, the handle of the attribute block it last sent
+//! (a dense vector indexed by [`EntryId`]: 4 bytes per route, no hashing), and which
+//! entries changed since. It never stores pending attributes: packing looks at the
+//! Loc-RIB as it is now and sends the difference, so a route that flaps ten times
+//! while a peer is slow costs one queue entry and one UPDATE.
+//!
+//! Exported attribute sets are kept encoded (an [`AttrBlock`] and a next hop), once
+//! per distinct set, and looked up through a memo keyed by the Loc-RIB's attribute id,
+//! so a table of 1M routes in 125k sets is exported and encoded 125k times, not 1M.
+//!
+//! Split horizon is per member: the group's state is what members hold, except that
+//! a member holds nothing for the routes it sent us itself. Packing therefore yields
+//! [`Batch`]es addressed to every member, every member but one, or one member.
+//!
+//! A peer joins as a group of its own and receives the whole table by walking the
+//! entry ids (no copy of the table is made); once it is in step with an older group
+//! of the same [`Signature`], the driver merges the two.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+
+use super::export::{export, ExportTarget};
+use super::{EntryId, Path, RibConfig, RibState, SourceId, SourceKind};
+use crate::attrs::AttrId;
+use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
+use crate::prefix::{Nlri, Prefix};
+use crate::types::Family;
+use crate::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, NextHop, PathAttrs};
+
+/// No handle: nothing sent.
+const NONE: u32 = u32::MAX;
+
+/// What must be equal for two peers to share a group: everything the export rules,
+/// the export policy and the encoding look at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Signature {
+    pub internal: bool,
+    pub rr_client: bool,
+    pub next_hop_self: bool,
+    pub remove_private_as: bool,
+    pub local_v4: Option<std::net::Ipv4Addr>,
+    pub local_v6: Option<NextHop>,
+    pub shared_subnets: Vec<(IpAddr, u8)>,
+    pub ctx: CodecCtx,
+    pub families: Vec<Family>,
+    /// The export policy, compared by contents (each neighbor has its own copy).
+    pub policy: Arc<Policy>,
+    /// The peer's address, when the export policy may look at it (any policy other
+    /// than accept-all); `None` otherwise.
+    pub address: Option<IpAddr>,
+}
+
+impl Signature {
+    pub fn of(target: &ExportTarget, policy: &Arc<Policy>, ctx: &CodecCtx, families: &[Family]) -> Signature {
+        Signature {
+            internal: target.peer.internal,
+            rr_client: target.peer.rr_client,
+            next_hop_self: target.next_hop_self,
+            remove_private_as: target.remove_private_as,
+            local_v4: target.local_v4,
+            local_v6: target.local_v6,
+            shared_subnets: target.shared_subnets.clone(),
+            ctx: *ctx,
+            families: families.to_vec(),
+            policy: policy.clone(),
+            address: (!is_accept_all(policy)).then_some(target.peer.address),
+        }
+    }
+}
+
+/// Whether a policy accepts everything unchanged (no terms, default accept).
+pub fn is_accept_all(p: &Policy) -> bool {
+    p.terms.is_empty() && p.default == Verdict::Accept
+}
+
+/// Who a batch of UPDATEs is for, among a group's members (named by their source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Recipients {
+    All,
+    AllBut(SourceId),
+    Only(SourceId),
+}
+
+impl Recipients {
+    pub fn includes(self, member: SourceId) -> bool {
+        match self {
+            Recipients::All => true,
+            Recipients::AllBut(m) => m != member,
+            Recipients::Only(m) => m == member,
+        }
+    }
+}
+
+/// Encoded UPDATEs and who gets them.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    pub to: Recipients,
+    pub bytes: Bytes,
+}
+
+/// What one [`UpdateGroup::pack`] produced.
+#[derive(Debug, Default)]
+pub struct Packed {
+    pub batches: Vec<Batch>,
+    /// Entries looked at (0: nothing was left to do).
+    pub visited: usize,
+    /// Whether anything was announced (the MRAI then starts).
+    pub announced: bool,
+}
+
+struct OutSlot {
+    block: AttrBlock,
+    next_hop: NextHop,
+    /// The Loc-RIB source of the route: a member that is this source is not sent it.
+    source: SourceId,
+    refs: u32,
+}
+
+/// Encoded attribute sets, interned by content, with reference counts.
+#[derive(Default)]
+struct OutStore {
+    slots: Vec<OutSlot>,
+    free: Vec<u32>,
+    index: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+}
+
+impl OutStore {
+    fn key_hash(&self, block: &AttrBlock, next_hop: &NextHop, source: SourceId) -> u64 {
+        self.hasher.hash_one((block.as_bytes(), next_hop, source))
+    }
+
+    /// The handle of this set, with one reference taken.
+    fn intern(&mut self, block: AttrBlock, next_hop: NextHop, source: SourceId) -> u32 {
+        let hash = self.key_hash(&block, &next_hop, source);
+        let slots = &mut self.slots;
+        let same = |s: &OutSlot| s.refs > 0 && s.source == source && s.next_hop == next_hop && s.block == block;
+        if let Some(&h) = self.index.find(hash, |&h| same(&slots[h as usize])) {
+            slots[h as usize].refs += 1;
+            return h;
+        }
+        let slot = OutSlot { block, next_hop, source, refs: 1 };
+        let h = match self.free.pop() {
+            Some(h) => {
+                slots[h as usize] = slot;
+                h
+            }
+            None => {
+                slots.push(slot);
+                u32::try_from(slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets")
+            }
+        };
+        let hasher = &self.hasher;
+        self.index.insert_unique(hash, h, |&j| {
+            let s = &slots[j as usize];
+            hasher.hash_one((s.block.as_bytes(), &s.next_hop, s.source))
+        });
+        h
+    }
+
+    fn retain(&mut self, h: u32) {
+        if h != NONE {
+            self.slots[h as usize].refs += 1;
+        }
+    }
+
+    fn release(&mut self, h: u32) {
+        if h == NONE {
+            return;
+        }
+        let slot = &mut self.slots[h as usize];
+        slot.refs -= 1;
+        if slot.refs == 0 {
+            let hash = self.hasher.hash_one((slot.block.as_bytes(), &slot.next_hop, slot.source));
+            match self.index.find_entry(hash, |&j| j == h) {
+                Ok(e) => {
+                    e.remove();
+                }
+                Err(_) => unreachable!("invariant: a held set is in the index"),
+            }
+            self.slots[h as usize].block = AttrBlock::default();
+            self.free.push(h);
+        }
+    }
+
+    fn get(&self, h: u32) -> &OutSlot {
+        &self.slots[h as usize]
+    }
+}
+
+/// Changes for one pack round, bucketed so each attribute set is encoded once.
+#[derive(Default)]
+struct Buckets {
+    announce: HashMap<(u32, Recipients), Vec<Nlri>>,
+    withdraw: HashMap<(Family, Recipients), Vec<Nlri>>,
+}
+
+/// A route refresh in progress for one member (RFC 2918): what the group holds is sent
+/// to it again, walking the entry ids.
+struct Resend {
+    member: SourceId,
+    family: Family,
+    next: u32,
+}
+
+pub struct UpdateGroup {
+    target: ExportTarget,
+    export: Arc<Policy>,
+    ctx: CodecCtx,
+    families: Vec<Family>,
+    members: Vec<SourceId>,
+    out: OutStore,
+    /// (source, Loc-RIB attribute id) -> (the id's generation, exported handle), when
+    /// the export does not depend on the prefix (accept-all policy). Holds a reference.
+    memo: Option<HashMap<(SourceId, AttrId), (u32, u32)>>,
+    /// By entry id: the handle sent, or NONE (families without ADD-PATH).
+    sent: Vec<u32>,
+    /// By entry id: (path id, handle) of every path sent (families with ADD-PATH).
+    sent_multi: HashMap<u32, Vec<(u32, u32)>>,
+    /// Routes held, in all, and per member source (which that member does not hold).
+    held: usize,
+    held_from: HashMap<SourceId, usize>,
+    queued: Vec<u64>,
+    queue: VecDeque<u32>,
+    /// The initial table: the next entry id to visit.
+    cursor: Option<u32>,
+    resends: Vec<Resend>,
+}
+
+/// The path identifier we advertise a source's path with (RFC 7911): unique per prefix
+/// because the decision keeps one path per source.
+pub fn path_id_of(source: SourceId) -> u32 {
+    source.0 + 1
+}
+
+pub fn family_of(prefix: Prefix) -> Family {
+    match prefix {
+        Prefix::V4(_) => Family::IPV4_UNICAST,
+        Prefix::V6(_) => Family::IPV6_UNICAST,
+    }
+}
+
+/// The next hop a set of attributes carries, as encoded.
+pub fn next_hop_of(attrs: &PathAttrs) -> Option<NextHop> {
+    match &attrs.mp_reach {
+        Some(r) => Some(r.next_hop),
+        None => attrs.next_hop.map(NextHop::V4),
+    }
+}
+
+impl UpdateGroup {
+    /// A group of one member, `target.source`, which is sent the whole table.
+    pub fn new(target: ExportTarget, export: Arc<Policy>, ctx: CodecCtx, families: Vec<Family>) -> UpdateGroup {
+        let member = target.source;
+        let memo = is_accept_all(&export).then(HashMap::new);
+        UpdateGroup {
+            // Split horizon is applied per member, not by `export`.
+            target: ExportTarget { source: SourceId(u32::MAX), ..target },
+            export,
+            ctx,
+            families,
+            members: vec![member],
+            out: OutStore::default(),
+            memo,
+            sent: Vec::new(),
+            sent_multi: HashMap::new(),
+            held: 0,
+            held_from: HashMap::new(),
+            queued: Vec::new(),
+            queue: VecDeque::new(),
+            cursor: Some(0),
+            resends: Vec::new(),
+        }
+    }
+
+    pub fn ctx(&self) -> &CodecCtx {
+        &self.ctx
+    }
+
+    pub fn members(&self) -> &[SourceId] {
+        &self.members
+    }
+
+    /// Takes the members of `other`, which must have the same signature and be idle,
+    /// as this group is: both then hold what the Loc-RIB says.
+    pub fn merge(&mut self, other: UpdateGroup) {
+        debug_assert!(self.is_idle() && other.is_idle(), "invariant: only groups in step merge");
+        self.members.extend(other.members);
+    }
+
+    pub fn remove_member(&mut self, member: SourceId) {
+        self.members.retain(|&m| m != member);
+        self.resends.retain(|r| r.member != member);
+    }
+
+    /// Nothing left to send: no queued change, no table walk, no refresh.
+    pub fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.cursor.is_none() && self.resends.is_empty()
+    }
+
+    /// Whether the initial table has been sent (End-of-RIB is due).
+    pub fn table_sent(&self) -> bool {
+        self.cursor.is_none() && self.queue.is_empty()
+    }
+
+    /// Routes `member` holds from us.
+    pub fn advertised_to(&self, member: SourceId) -> usize {
+        self.held - self.held_from.get(&member).copied().unwrap_or(0)
+    }
+
+    /// The group still refers to entry `id` (it has it queued or holds a route for it):
+    /// the RIB must not reclaim it.
+    pub fn in_use(&self, id: EntryId) -> bool {
+        self.sent.get(id.index()).is_some_and(|&h| h != NONE)
+            || self.is_queued(id.0)
+            || self.sent_multi.contains_key(&id.0)
+    }
+
+    fn is_queued(&self, id: u32) -> bool {
+        self.queued.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Entry `id`'s best path or ECMP set changed.
+    pub fn queue(&mut self, id: EntryId) {
+        if self.cursor.is_some_and(|c| id.0 >= c) || self.is_queued(id.0) {
+            return; // the table walk gets there, or it is queued already
+        }
+        let word = id.index() / 64;
+        if word >= self.queued.len() {
+            self.queued.resize(word + 1, 0);
+        }
+        self.queued[word] |= 1 << (id.0 % 64);
+        self.queue.push_back(id.0);
+    }
+
+    fn unqueue(&mut self, id: u32) -> bool {
+        let was = self.is_queued(id);
+        if was {
+            self.queued[id as usize / 64] &= !(1 << (id % 64));
+        }
+        was
+    }
+
+    /// Sends `member` everything of `family` the group holds (a route refresh).
+    pub fn resend(&mut self, member: SourceId, family: Family) {
+        self.resends.retain(|r| !(r.member == member && r.family == family));
+        self.resends.push(Resend { member, family, next: 0 });
+    }
+
+    /// Looks at up to `limit` entries that changed (or that the table walk or a refresh
+    /// reaches) and encodes the difference between what the group holds and the
+    /// Loc-RIB. With `withdrawals_only` (the MRAI is running), announcements stay
+    /// queued.
+    pub fn pack(&mut self, rib: &RibState, limit: usize, withdrawals_only: bool) -> Packed {
+        let mut buckets = Buckets::default();
+        let mut packed = Packed::default();
+        let mut held_back = Vec::new();
+        while packed.visited < limit {
+            let id = if let Some(id) = self.queue.pop_front() {
+                if !self.unqueue(id) {
+                    continue;
+                }
+                id
+            } else if let Some(c) = self.cursor {
+                if c >= rib.id_limit() {
+                    self.cursor = None;
+                    continue;
+                }
+                self.cursor = Some(c + 1);
+                self.unqueue(c);
+                c
+            } else {
+                break;
+            };
+            packed.visited += 1;
+            if !self.sync(rib, id, withdrawals_only, &mut buckets) {
+                held_back.push(id);
+            }
+        }
+        for id in held_back {
+            self.queue(EntryId(id));
+        }
+        if packed.visited < limit && !withdrawals_only {
+            packed.visited += self.resend_some(rib, limit - packed.visited, &mut buckets);
+        }
+        packed.announced = !buckets.announce.is_empty();
+        packed.batches = self.encode(buckets);
+        packed
+    }
+
+    /// Brings entry `id` in step; `false` when it has to wait (an announcement while
+    /// only withdrawals go).
+    fn sync(&mut self, rib: &RibState, id: u32, withdrawals_only: bool, buckets: &mut Buckets) -> bool {
+        let entry = rib.entry(EntryId(id));
+        let Some(prefix) = entry.map(|e| e.prefix()) else {
+            return true; // a free slot: nothing was sent for it (or it would be in use)
+        };
+        let family = family_of(prefix);
+        if !self.families.contains(&family) {
+            return true;
+        }
+        let best: &[Path] = entry.map_or(&[], |e| e.multipath_paths());
+        if self.ctx.add_path(family) {
+            let mut next: Vec<(u32, u32)> = Vec::with_capacity(best.len());
+            for p in best {
+                let h = self.export_handle(rib, prefix, p);
+                if h != NONE {
+                    next.push((path_id_of(p.source), h));
+                }
+            }
+            let old = self.sent_multi.remove(&id).unwrap_or_default();
+            if withdrawals_only && next.iter().any(|n| !old.contains(n)) {
+                self.sent_multi.insert(id, old);
+                next.into_iter().for_each(|(_, h)| self.out.release(h));
+                return false;
+            }
+            for &(pid, h) in &old {
+                if !next.iter().any(|&(p, _)| p == pid) {
+                    self.transition(Nlri { path_id: pid, prefix }, h, NONE, buckets);
+                }
+            }
+            // Each transition keeps `next`'s reference as the state and releases `old`'s.
+            for &(pid, h) in &next {
+                let before = old.iter().find(|&&(p, _)| p == pid).map_or(NONE, |&(_, h)| h);
+                self.transition(Nlri { path_id: pid, prefix }, before, h, buckets);
+            }
+            if !next.is_empty() {
+                self.sent_multi.insert(id, next);
+            }
+            return true;
+        }
+        let new = best.first().map_or(NONE, |p| self.export_handle(rib, prefix, p));
+        let old = self.sent.get(id as usize).copied().unwrap_or(NONE);
+        if withdrawals_only && new != NONE && new != old {
+            self.out.release(new);
+            return false;
+        }
+        if new != NONE && id as usize >= self.sent.len() {
+            self.sent.resize(id as usize + 1, NONE);
+        }
+        self.transition(Nlri::new(prefix), old, new, buckets);
+        if let Some(slot) = self.sent.get_mut(id as usize) {
+            *slot = new;
+        }
+        true
+    }
+
+    /// What the members are sent when the route held for `nlri` goes from `old` to
+    /// `new` (either may be NONE). Takes over the reference on `new` and releases
+    /// `old`'s.
+    fn transition(&mut self, nlri: Nlri, old: u32, new: u32, buckets: &mut Buckets) {
+        if old == new {
+            self.out.release(new);
+            return;
+        }
+        let member_source = |h: u32| (h != NONE).then(|| self.out.get(h).source).filter(|s| self.members.contains(s));
+        let (old_from, new_from) = (member_source(old), member_source(new));
+        let family = family_of(nlri.prefix);
+        if new != NONE {
+            let to = new_from.map_or(Recipients::All, Recipients::AllBut);
+            buckets.announce.entry((new, to)).or_default().push(nlri);
+            if let Some(m) = new_from {
+                // The member held another source's route: it goes.
+                if old != NONE && old_from != Some(m) {
+                    buckets.withdraw.entry((family, Recipients::Only(m))).or_default().push(nlri);
+                }
+            }
+        } else {
+            let to = old_from.map_or(Recipients::All, Recipients::AllBut);
+            buckets.withdraw.entry((family, to)).or_default().push(nlri);
+        }
+        if old != NONE {
+            self.held -= 1;
+        }
+        if new != NONE {
+            self.held += 1;
+        }
+        if let Some(m) = old_from {
+            *self.held_from.entry(m).or_default() -= 1;
+        }
+        if let Some(m) = new_from {
+            *self.held_from.entry(m).or_default() += 1;
+        }
+        self.out.release(old);
+    }
+
+    /// The handle of `path` exported to this group (one reference taken), or NONE.
+    fn export_handle(&mut self, rib: &RibState, prefix: Prefix, path: &Path) -> u32 {
+        let key = (path.source, path.attrs);
+        let generation = rib.attrs().generation(path.attrs);
+        if let Some(&(g, h)) = self.memo.as_ref().and_then(|m| m.get(&key)) {
+            if g == generation {
+                self.out.retain(h);
+                return h;
+            }
+        }
+        let h = self.export_fresh(rib.config(), rib, prefix, path);
+        if let Some(memo) = &mut self.memo {
+            self.out.retain(h);
+            if let Some((_, old)) = memo.insert(key, (generation, h)) {
+                self.out.release(old);
+            }
+        }
+        h
+    }
+
+    fn export_fresh(&mut self, cfg: &RibConfig, rib: &RibState, prefix: Prefix, path: &Path) -> u32 {
+        let Some(from) = rib.source(path.source) else { return NONE };
+        let Ok(mut exported) = export(cfg, path.source, from, &self.target, rib.attrs().get(path.attrs)) else {
+            return NONE;
+        };
+        if !is_accept_all(&self.export) {
+            let kind = match from {
+                SourceKind::Peer(_) => RouteSource::Peer,
+                SourceKind::Static => RouteSource::Static,
+                SourceKind::Kernel => RouteSource::Kernel,
+                SourceKind::Kubernetes => RouteSource::Kubernetes,
+            };
+            let route = RouteInfo {
+                prefix,
+                source: kind,
+                neighbor: Some(self.target.peer.address),
+                local_address: self.target.local_v4.map(IpAddr::V4),
+            };
+            if self.export.apply(&route, &mut exported, cfg.local_as) == Verdict::Reject {
+                return NONE;
+            }
+        }
+        let Some(next_hop) = next_hop_of(&exported) else { return NONE };
+        let block = AttrBlock::encode(&exported, &self.ctx);
+        self.out.intern(block, next_hop, path.source)
+    }
+
+    /// Continues the route refreshes in progress, up to `limit` entries.
+    fn resend_some(&mut self, rib: &RibState, limit: usize, buckets: &mut Buckets) -> usize {
+        let mut visited = 0;
+        while visited < limit {
+            let Some(r) = self.resends.first_mut() else { break };
+            if r.next >= rib.id_limit() {
+                self.resends.remove(0);
+                continue;
+            }
+            let (id, member, family) = (r.next, r.member, r.family);
+            r.next += 1;
+            visited += 1;
+            let Some(prefix) = rib.entry(EntryId(id)).map(|e| e.prefix()) else { continue };
+            if family_of(prefix) != family {
+                continue;
+            }
+            let held: Vec<(u32, u32)> = match self.sent.get(id as usize) {
+                Some(&h) if h != NONE => vec![(0, h)],
+                _ => self.sent_multi.get(&id).cloned().unwrap_or_default(),
+            };
+            for (path_id, h) in held {
+                if self.out.get(h).source != member {
+                    buckets.announce.entry((h, Recipients::Only(member))).or_default().push(Nlri { path_id, prefix });
+                }
+            }
+        }
+        visited
+    }
+
+    /// Withdrawals first, then announcements, per recipient set.
+    fn encode(&self, buckets: Buckets) -> Vec<Batch> {
+        let mut out: HashMap<Recipients, BytesMut> = HashMap::new();
+        for ((family, to), nlri) in buckets.withdraw {
+            if !self.reaches_anyone(to) {
+                continue;
+            }
+            // Cannot fail: a withdrawal always fits (checked when packing).
+            let _ = pack_withdraw(out.entry(to).or_default(), &self.ctx, family, &nlri);
+        }
+        for ((h, to), nlri) in buckets.announce {
+            if !self.reaches_anyone(to) {
+                continue;
+            }
+            let slot = self.out.get(h);
+            let family = family_of(nlri[0].prefix);
+            // A set too large for one message cannot be sent; RFC 4271 has no way to
+            // say so but not sending (FRR and BIRD log and skip it too).
+            let _ = pack_announce(out.entry(to).or_default(), &self.ctx, &slot.block, family, &slot.next_hop, &nlri);
+        }
+        out.into_iter().filter(|(_, b)| !b.is_empty()).map(|(to, b)| Batch { to, bytes: b.freeze() }).collect()
+    }
+
+    fn reaches_anyone(&self, to: Recipients) -> bool {
+        self.members.iter().any(|&m| to.includes(m))
+    }
+
+    /// What `member` holds from us: (entry, path id, the attributes as sent), for
+    /// `show routes --advertised`. The attributes are decoded back from what was
+    /// encoded, so they are exactly what went out.
+    pub fn advertised(&self, rib: &RibState, member: SourceId) -> Vec<(Prefix, u32, PathAttrs)> {
+        let mut rows = Vec::new();
+        let single = self.sent.iter().enumerate().filter(|(_, &h)| h != NONE).map(|(id, &h)| (id as u32, 0, h));
+        let multi = self.sent_multi.iter().flat_map(|(&id, v)| v.iter().map(move |&(pid, h)| (id, pid, h)));
+        for (id, path_id, h) in single.chain(multi) {
+            let slot = self.out.get(h);
+            if slot.source == member {
+                continue;
+            }
+            let Some(entry) = rib.entry(EntryId(id)) else { continue };
+            if let Some(attrs) = self.decode(entry.prefix(), slot) {
+                rows.push((entry.prefix(), path_id, attrs));
+            }
+        }
+        rows
+    }
+
+    fn decode(&self, prefix: Prefix, slot: &OutSlot) -> Option<PathAttrs> {
+        let mut buf = BytesMut::new();
+        let nlri = [Nlri { path_id: 0, prefix }];
+        // The path id does not matter here: decode without ADD-PATH.
+        let ctx = CodecCtx { add_path: Default::default(), ..self.ctx };
+        pack_announce(&mut buf, &ctx, &slot.block, family_of(prefix), &slot.next_hop, &nlri).ok()?;
+        match crate::wire::decode_message(&buf.freeze(), &ctx) {
+            Ok(crate::wire::Message::Update(u)) => {
+                let mut attrs = u.attrs;
+                if let Some(r) = &mut attrs.mp_reach {
+                    r.nlri.clear();
+                }
+                Some(attrs)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
