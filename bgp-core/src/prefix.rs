@@ -86,10 +86,24 @@ fn mask128(len: u8) -> u128 {
 }
 
 /// A prefix of either IP family.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Prefix {
     V4(Prefix4),
     V6(Prefix6),
+}
+
+/// One integer write per prefix instead of the derived field-by-field hash: the RIB
+/// hashes a prefix for every route it touches. Equal prefixes write equal values.
+impl std::hash::Hash for Prefix {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        match self {
+            Prefix::V4(p) => state.write_u64(u64::from(u32::from(p.addr)) << 8 | u64::from(p.len)),
+            Prefix::V6(p) => {
+                state.write_u128(u128::from(p.addr));
+                state.write_u8(p.len);
+            }
+        }
+    }
 }
 
 impl Prefix {

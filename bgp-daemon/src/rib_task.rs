@@ -708,7 +708,7 @@ impl RibTask {
                     let other = self.groups.remove(j);
                     let g = &mut self.groups[i];
                     debug!(members = g.members.len() + other.members.len(), "update groups merged");
-                    g.group.merge(other.group);
+                    g.group.merge(other.group, &self.rib);
                     g.members.extend(other.members);
                 }
                 None => i += 1,

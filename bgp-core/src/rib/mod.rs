@@ -277,6 +277,8 @@ struct SourceState {
     /// Paths held, and how many are candidates (prefixes received / accepted).
     paths: usize,
     accepted: usize,
+    /// Bumped each time the id is given to a new source.
+    generation: u32,
 }
 
 /// The table: entries in a slab (their [`EntryId`] is the position), found by prefix
@@ -328,12 +330,18 @@ impl RibState {
             self.sources.push(SourceState::default());
             self.sources.len() - 1
         });
-        self.sources[i] = SourceState { kind: Some(kind), paths: 0, accepted: 0 };
+        let generation = self.sources[i].generation.wrapping_add(1);
+        self.sources[i] = SourceState { kind: Some(kind), paths: 0, accepted: 0, generation };
         SourceId(u32::try_from(i).expect("invariant: fewer than 2^32 sources"))
     }
 
     pub fn source(&self, id: SourceId) -> Option<&SourceKind> {
         self.sources.get(id.0 as usize).and_then(|s| s.kind.as_ref())
+    }
+
+    /// Changes whenever `id` names a new source (ids of removed sources are reused).
+    pub fn source_generation(&self, id: SourceId) -> u32 {
+        self.sources.get(id.0 as usize).map_or(0, |s| s.generation)
     }
 
     /// (paths held, paths accepted) of a source.
@@ -345,7 +353,7 @@ impl RibState {
     pub fn remove_source(&mut self, id: SourceId) {
         self.retain_paths(|_, p| p.source != id);
         if let Some(s) = self.sources.get_mut(id.0 as usize) {
-            *s = SourceState::default();
+            *s = SourceState { generation: s.generation, ..SourceState::default() };
         }
     }
 

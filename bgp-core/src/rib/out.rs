@@ -37,6 +37,15 @@ use crate::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, NextHop, Pa
 
 /// No handle: nothing sent.
 const NONE: u32 = u32::MAX;
+/// The route of the group's first member while it is the only one: nobody to send it
+/// to, so it is neither exported nor encoded (a feeder's million routes would
+/// otherwise cost its group an Adj-RIB-Out). `merge` exports these for real.
+const OWN: u32 = u32::MAX - 1;
+
+/// A handle of the store, not NONE or OWN.
+fn real(h: u32) -> bool {
+    h < OWN
+}
 
 /// What must be equal for two peers to share a group: everything the export rules,
 /// the export policy and the encoding look at.
@@ -110,7 +119,8 @@ pub struct Batch {
 #[derive(Debug, Default)]
 pub struct Packed {
     pub batches: Vec<Batch>,
-    /// Entries looked at (0: nothing was left to do).
+    /// Entries brought in step (0: nothing was left to do, or nothing but announcements
+    /// that `withdrawals_only` holds back).
     pub visited: usize,
     /// Whether anything was announced (the MRAI then starts).
     pub announced: bool,
@@ -167,13 +177,13 @@ impl OutStore {
     }
 
     fn retain(&mut self, h: u32) {
-        if h != NONE {
+        if real(h) {
             self.slots[h as usize].refs += 1;
         }
     }
 
     fn release(&mut self, h: u32) {
-        if h == NONE {
+        if !real(h) {
             return;
         }
         let slot = &mut self.slots[h as usize];
@@ -196,10 +206,16 @@ impl OutStore {
     }
 }
 
+/// A memoized export: the generations of the attribute id and of the source id it was
+/// made for, and the handle.
+type Memo = ((u32, u32), u32);
+
 /// Changes for one pack round, bucketed so each attribute set is encoded once.
 #[derive(Default)]
 struct Buckets {
-    announce: HashMap<(u32, Recipients), Vec<Nlri>>,
+    /// By family too: IPv4 and IPv6 routes can share an exported set (an IPv6 next
+    /// hop, RFC 8950) but not a message.
+    announce: HashMap<(u32, Family, Recipients), Vec<Nlri>>,
     withdraw: HashMap<(Family, Recipients), Vec<Nlri>>,
 }
 
@@ -217,17 +233,21 @@ pub struct UpdateGroup {
     ctx: CodecCtx,
     families: Vec<Family>,
     members: Vec<SourceId>,
+    /// The member the group was made for: whose routes OWN stands for.
+    first: SourceId,
     out: OutStore,
-    /// (source, Loc-RIB attribute id) -> (the id's generation, exported handle), when
-    /// the export does not depend on the prefix (accept-all policy). Holds a reference.
-    memo: Option<HashMap<(SourceId, AttrId), (u32, u32)>>,
+    /// (source, Loc-RIB attribute id) -> (the generations of both, exported handle),
+    /// when the export does not depend on the prefix (accept-all policy). Holds a
+    /// reference on the handle.
+    memo: Option<HashMap<(SourceId, AttrId), Memo>>,
     /// By entry id: the handle sent, or NONE (families without ADD-PATH).
     sent: Vec<u32>,
     /// By entry id: (path id, handle) of every path sent (families with ADD-PATH).
     sent_multi: HashMap<u32, Vec<(u32, u32)>>,
-    /// Routes held, in all, and per member source (which that member does not hold).
+    /// Routes held, in all, and per source, member or not (a member does not hold its
+    /// own; counting every source keeps this right when members join or leave).
     held: usize,
-    held_from: HashMap<SourceId, usize>,
+    held_from: Vec<usize>,
     queued: Vec<u64>,
     queue: VecDeque<u32>,
     /// The initial table: the next entry id to visit.
@@ -236,7 +256,7 @@ pub struct UpdateGroup {
 }
 
 /// The path identifier we advertise a source's path with (RFC 7911): unique per prefix
-/// because the decision keeps one path per source.
+/// because a group sends one path per source (see `UpdateGroup::sync`).
 pub fn path_id_of(source: SourceId) -> u32 {
     source.0 + 1
 }
@@ -268,12 +288,13 @@ impl UpdateGroup {
             ctx,
             families,
             members: vec![member],
+            first: member,
             out: OutStore::default(),
             memo,
             sent: Vec::new(),
             sent_multi: HashMap::new(),
             held: 0,
-            held_from: HashMap::new(),
+            held_from: Vec::new(),
             queued: Vec::new(),
             queue: VecDeque::new(),
             cursor: Some(0),
@@ -291,9 +312,48 @@ impl UpdateGroup {
 
     /// Takes the members of `other`, which must have the same signature and be idle,
     /// as this group is: both then hold what the Loc-RIB says.
-    pub fn merge(&mut self, other: UpdateGroup) {
+    pub fn merge(&mut self, other: UpdateGroup, rib: &RibState) {
         debug_assert!(self.is_idle() && other.is_idle(), "invariant: only groups in step merge");
+        // The new members hold our first member's routes: export them for real.
+        for id in 0..self.sent.len() {
+            if self.sent[id] != OWN {
+                continue;
+            }
+            let entry = rib.entry(EntryId(id as u32));
+            let best = entry.and_then(|e| e.best().copied());
+            let h = match (entry, best) {
+                (Some(e), Some(p)) => self.export_handle(rib, e.prefix(), &p),
+                _ => NONE,
+            };
+            self.recount(OWN, h);
+            self.sent[id] = h;
+        }
         self.members.extend(other.members);
+    }
+
+    /// The source of the route a handle stands for.
+    fn source_of(&self, h: u32) -> Option<SourceId> {
+        match h {
+            NONE => None,
+            OWN => Some(self.first),
+            h => Some(self.out.get(h).source),
+        }
+    }
+
+    /// Counts of routes held when the route held for one entry goes from `old` to `new`.
+    fn recount(&mut self, old: u32, new: u32) {
+        if let Some(s) = self.source_of(old) {
+            self.held -= 1;
+            self.held_from[s.0 as usize] -= 1;
+        }
+        if let Some(s) = self.source_of(new) {
+            self.held += 1;
+            let i = s.0 as usize;
+            if i >= self.held_from.len() {
+                self.held_from.resize(i + 1, 0);
+            }
+            self.held_from[i] += 1;
+        }
     }
 
     pub fn remove_member(&mut self, member: SourceId) {
@@ -313,7 +373,7 @@ impl UpdateGroup {
 
     /// Routes `member` holds from us.
     pub fn advertised_to(&self, member: SourceId) -> usize {
-        self.held - self.held_from.get(&member).copied().unwrap_or(0)
+        self.held - self.held_from.get(member.0 as usize).copied().unwrap_or(0)
     }
 
     /// The group still refers to entry `id` (it has it queued or holds a route for it):
@@ -363,7 +423,8 @@ impl UpdateGroup {
         let mut buckets = Buckets::default();
         let mut packed = Packed::default();
         let mut held_back = Vec::new();
-        while packed.visited < limit {
+        let mut looked = 0;
+        while looked < limit {
             let id = if let Some(id) = self.queue.pop_front() {
                 if !self.unqueue(id) {
                     continue;
@@ -380,16 +441,18 @@ impl UpdateGroup {
             } else {
                 break;
             };
-            packed.visited += 1;
+            looked += 1;
             if !self.sync(rib, id, withdrawals_only, &mut buckets) {
                 held_back.push(id);
             }
         }
+        // What waits is no progress: a driver packing until nothing is visited must stop.
+        packed.visited = looked - held_back.len();
         for id in held_back {
             self.queue(EntryId(id));
         }
-        if packed.visited < limit && !withdrawals_only {
-            packed.visited += self.resend_some(rib, limit - packed.visited, &mut buckets);
+        if looked < limit && !withdrawals_only {
+            packed.visited += self.resend_some(rib, limit - looked, &mut buckets);
         }
         packed.announced = !buckets.announce.is_empty();
         packed.batches = self.encode(buckets);
@@ -411,9 +474,16 @@ impl UpdateGroup {
         if self.ctx.add_path(family) {
             let mut next: Vec<(u32, u32)> = Vec::with_capacity(best.len());
             for p in best {
+                // One path per source, the best it has: the path id we send is the
+                // source's, and a peer sending us several paths (ADD-PATH) can have two
+                // in the ECMP set.
+                let pid = path_id_of(p.source);
+                if next.iter().any(|&(id, _)| id == pid) {
+                    continue;
+                }
                 let h = self.export_handle(rib, prefix, p);
                 if h != NONE {
-                    next.push((path_id_of(p.source), h));
+                    next.push((pid, h));
                 }
             }
             let old = self.sent_multi.remove(&id).unwrap_or_default();
@@ -437,7 +507,11 @@ impl UpdateGroup {
             }
             return true;
         }
-        let new = best.first().map_or(NONE, |p| self.export_handle(rib, prefix, p));
+        let new = match best.first() {
+            None => NONE,
+            Some(p) if self.members == [self.first] && p.source == self.first => OWN,
+            Some(p) => self.export_handle(rib, prefix, p),
+        };
         let old = self.sent.get(id as usize).copied().unwrap_or(NONE);
         if withdrawals_only && new != NONE && new != old {
             self.out.release(new);
@@ -461,12 +535,14 @@ impl UpdateGroup {
             self.out.release(new);
             return;
         }
-        let member_source = |h: u32| (h != NONE).then(|| self.out.get(h).source).filter(|s| self.members.contains(s));
+        let member_source = |h: u32| self.source_of(h).filter(|s| self.members.contains(s));
         let (old_from, new_from) = (member_source(old), member_source(new));
         let family = family_of(nlri.prefix);
         if new != NONE {
             let to = new_from.map_or(Recipients::All, Recipients::AllBut);
-            buckets.announce.entry((new, to)).or_default().push(nlri);
+            if new != OWN {
+                buckets.announce.entry((new, family, to)).or_default().push(nlri);
+            }
             if let Some(m) = new_from {
                 // The member held another source's route: it goes.
                 if old != NONE && old_from != Some(m) {
@@ -477,25 +553,15 @@ impl UpdateGroup {
             let to = old_from.map_or(Recipients::All, Recipients::AllBut);
             buckets.withdraw.entry((family, to)).or_default().push(nlri);
         }
-        if old != NONE {
-            self.held -= 1;
-        }
-        if new != NONE {
-            self.held += 1;
-        }
-        if let Some(m) = old_from {
-            *self.held_from.entry(m).or_default() -= 1;
-        }
-        if let Some(m) = new_from {
-            *self.held_from.entry(m).or_default() += 1;
-        }
+        self.recount(old, new);
         self.out.release(old);
     }
 
     /// The handle of `path` exported to this group (one reference taken), or NONE.
     fn export_handle(&mut self, rib: &RibState, prefix: Prefix, path: &Path) -> u32 {
         let key = (path.source, path.attrs);
-        let generation = rib.attrs().generation(path.attrs);
+        // Ids of both are handed out again once freed: the generations tell.
+        let generation = (rib.attrs().generation(path.attrs), rib.source_generation(path.source));
         if let Some(&(g, h)) = self.memo.as_ref().and_then(|m| m.get(&key)) {
             if g == generation {
                 self.out.retain(h);
@@ -556,12 +622,16 @@ impl UpdateGroup {
                 continue;
             }
             let held: Vec<(u32, u32)> = match self.sent.get(id as usize) {
-                Some(&h) if h != NONE => vec![(0, h)],
+                Some(&h) if real(h) => vec![(0, h)],
                 _ => self.sent_multi.get(&id).cloned().unwrap_or_default(),
             };
             for (path_id, h) in held {
                 if self.out.get(h).source != member {
-                    buckets.announce.entry((h, Recipients::Only(member))).or_default().push(Nlri { path_id, prefix });
+                    buckets
+                        .announce
+                        .entry((h, family, Recipients::Only(member)))
+                        .or_default()
+                        .push(Nlri { path_id, prefix });
                 }
             }
         }
@@ -578,12 +648,11 @@ impl UpdateGroup {
             // Cannot fail: a withdrawal always fits (checked when packing).
             let _ = pack_withdraw(out.entry(to).or_default(), &self.ctx, family, &nlri);
         }
-        for ((h, to), nlri) in buckets.announce {
+        for ((h, family, to), nlri) in buckets.announce {
             if !self.reaches_anyone(to) {
                 continue;
             }
             let slot = self.out.get(h);
-            let family = family_of(nlri[0].prefix);
             // A set too large for one message cannot be sent; RFC 4271 has no way to
             // say so but not sending (FRR and BIRD log and skip it too).
             let _ = pack_announce(out.entry(to).or_default(), &self.ctx, &slot.block, family, &slot.next_hop, &nlri);
@@ -600,7 +669,7 @@ impl UpdateGroup {
     /// encoded, so they are exactly what went out.
     pub fn advertised(&self, rib: &RibState, member: SourceId) -> Vec<(Prefix, u32, PathAttrs)> {
         let mut rows = Vec::new();
-        let single = self.sent.iter().enumerate().filter(|(_, &h)| h != NONE).map(|(id, &h)| (id as u32, 0, h));
+        let single = self.sent.iter().enumerate().filter(|(_, &h)| real(h)).map(|(id, &h)| (id as u32, 0, h));
         let multi = self.sent_multi.iter().flat_map(|(&id, v)| v.iter().map(move |&(pid, h)| (id, pid, h)));
         for (id, path_id, h) in single.chain(multi) {
             let slot = self.out.get(h);

@@ -6,9 +6,9 @@ use super::*;
 use crate::prefix::Prefix;
 use crate::wire::{AsPath, Community, NextHop, Origin};
 
-const US: u32 = 64513;
+pub(crate) const US: u32 = 64513;
 
-fn rib() -> RibState {
+pub(crate) fn rib() -> RibState {
     RibState::new(RibConfig {
         local_as: US,
         router_id: "10.10.0.2".parse().unwrap(),
@@ -18,7 +18,7 @@ fn rib() -> RibState {
     })
 }
 
-fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
+pub(crate) fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
     rib.add_source(SourceKind::Peer(PeerInfo {
         address: addr.parse().unwrap(),
         asn,
@@ -29,11 +29,11 @@ fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
     }))
 }
 
-fn pfx(s: &str) -> Prefix {
+pub(crate) fn pfx(s: &str) -> Prefix {
     s.parse().unwrap()
 }
 
-fn update(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
+pub(crate) fn update(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
     Update {
         nlri: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(),
         attrs: PathAttrs {
@@ -46,11 +46,11 @@ fn update(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
     }
 }
 
-fn withdraw(prefixes: &[&str]) -> Update {
+pub(crate) fn withdraw(prefixes: &[&str]) -> Update {
     Update { withdrawn: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(), ..Update::default() }
 }
 
-fn accept(_: Prefix, _: &PathAttrs) -> Import {
+pub(crate) fn accept(_: Prefix, _: &PathAttrs) -> Import {
     Import::Accept
 }
 
