@@ -458,6 +458,7 @@ impl PeerTask {
                         next_hop_self: self.spec.settings.next_hop_self,
                         remove_private_as: self.spec.settings.remove_private_as,
                         restart_time: neg.graceful_restart.as_ref().map(|g| g.restart_time),
+                        enhanced_refresh: neg.enhanced_route_refresh,
                         import: self.spec.import.clone(),
                         export: self.spec.export.clone(),
                         max_prefixes: self.spec.settings.max_prefixes,
@@ -483,11 +484,25 @@ impl PeerTask {
                     let _ = self.rib.send(input).await;
                 }
                 Output::Deliver(Message::RouteRefresh(rr)) => {
-                    if rr.subtype == RefreshSubtype::Request {
-                        let _ =
-                            self.rib.send(RibInput::Refresh { address: self.spec.address, family: rr.family }).await;
-                    } else {
-                        debug!(peer = %self.spec.address, ?rr, "enhanced route refresh marker");
+                    let address = self.spec.address;
+                    let enhanced = self.fsm.negotiated().is_some_and(|n| n.enhanced_route_refresh);
+                    let input = match rr.subtype {
+                        RefreshSubtype::Request => Some(RibInput::Refresh { address, family: rr.family }),
+                        RefreshSubtype::BeginningOfRib if enhanced => {
+                            Some(RibInput::RefreshMarker { address, family: rr.family, begin: true })
+                        }
+                        RefreshSubtype::EndOfRib if enhanced => {
+                            Some(RibInput::RefreshMarker { address, family: rr.family, begin: false })
+                        }
+                        // RFC 7313 §5: other subtypes, and markers without the
+                        // capability, are ignored.
+                        _ => None,
+                    };
+                    match input {
+                        Some(input) => {
+                            let _ = self.rib.send(input).await;
+                        }
+                        None => debug!(peer = %address, ?rr, "ROUTE-REFRESH ignored"),
                     }
                 }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),

@@ -33,7 +33,7 @@ use bgp_core::rib::out::{family_of, next_hop_of, Signature, UpdateGroup};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
 use bgp_core::wire::MpReach;
-use bgp_core::wire::{CodecCtx, Message, NextHop, PathAttrs, Update};
+use bgp_core::wire::{CodecCtx, Message, NextHop, PathAttrs, RouteRefresh, Update};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -60,6 +60,8 @@ pub struct SessionOut {
     pub remove_private_as: bool,
     /// The peer's graceful restart time, if it negotiated graceful restart.
     pub restart_time: Option<u16>,
+    /// Enhanced route refresh (RFC 7313) negotiated: refreshes are framed by BoRR/EoRR.
+    pub enhanced_refresh: bool,
     pub import: Arc<Policy>,
     pub export: Arc<Policy>,
     pub max_prefixes: Option<MaxPrefixes>,
@@ -85,6 +87,13 @@ pub enum RibInput {
     Refresh {
         address: IpAddr,
         family: Family,
+    },
+    /// The peer begins (BoRR) or ends (EoRR) re-sending its routes of a family
+    /// (RFC 7313 §4).
+    RefreshMarker {
+        address: IpAddr,
+        family: Family,
+        begin: bool,
     },
     /// The configured `[[announce]]` routes (at start and on reload): replaces the
     /// previous set.
@@ -123,6 +132,10 @@ struct Member {
     /// Batches its writer queue had no room for (the peer task shares that queue);
     /// they go first, and the group waits for them.
     backlog: VecDeque<Bytes>,
+    /// Enhanced route refresh negotiated, and the families being refreshed (an EoRR
+    /// is owed once the group has sent them again).
+    enhanced_refresh: bool,
+    refreshing: Vec<Family>,
 }
 
 impl Member {
@@ -316,6 +329,7 @@ impl RibTask {
             RibInput::PeerUp { address, session, counters } => self.peer_up(address, *session, counters),
             RibInput::PeerDown { address, graceful } => self.peer_down(address, graceful),
             RibInput::Refresh { address, family } => self.refresh(address, family),
+            RibInput::RefreshMarker { address, family, begin } => self.refresh_marker(address, family, begin),
             RibInput::ShowRoutes { query, replies } => {
                 let rows = self.route_rows(&query);
                 // Streamed from a task of its own: a slow bgpctl never holds up routing.
@@ -436,6 +450,8 @@ impl RibTask {
             counters,
             end_of_rib: session.families.clone(),
             backlog: VecDeque::new(),
+            enhanced_refresh: session.enhanced_refresh,
+            refreshing: Vec::new(),
         };
         if let Some(d) = self.deferral.as_mut() {
             if d.awaiting.contains(&address) {
@@ -464,7 +480,7 @@ impl RibTask {
         let Some(state) = self.peers.get_mut(&address) else { return };
         if let (true, Some(secs)) = (graceful, state.restart_time) {
             // RFC 4724 §4.2: keep the routes, stale, for the restart time.
-            self.rib.mark_stale(state.source);
+            self.rib.mark_stale(state.source, None);
             state.stale_until = Some(Instant::now() + Duration::from_secs(secs.into()));
             info!(peer = %address, "routes kept as stale (graceful restart)");
         } else {
@@ -534,11 +550,32 @@ impl RibTask {
     /// Sends the peer every route of `family` again (RFC 2918 §4).
     fn refresh(&mut self, address: IpAddr, family: Family) {
         for g in &mut self.groups {
-            if let Some(m) = g.members.iter().find(|m| m.address == address) {
+            if let Some(m) = g.members.iter_mut().find(|m| m.address == address) {
+                if !g.sig.families.contains(&family) {
+                    debug!(peer = %address, %family, "route refresh of a family not negotiated: ignored");
+                    return;
+                }
+                if m.enhanced_refresh && !m.refreshing.contains(&family) {
+                    // RFC 7313 §4: BoRR first; the EoRR follows the last route (flush).
+                    m.send(Some(encode(&Message::RouteRefresh(RouteRefresh::begin(family)), g.group.ctx())));
+                    m.refreshing.push(family);
+                }
                 g.group.resend(m.source, family);
                 debug!(peer = %address, %family, "route refresh: table queued again");
             }
         }
+    }
+
+    /// The peer re-sends its routes of `family` (RFC 7313 §4): between BoRR and EoRR
+    /// they are stale; what was not sent again by the EoRR goes.
+    fn refresh_marker(&mut self, address: IpAddr, family: Family, begin: bool) {
+        let Some(state) = self.peers.get(&address) else { return };
+        if begin {
+            self.rib.mark_stale(state.source, Some(family));
+        } else {
+            self.rib.sweep_stale(state.source, Some(family));
+        }
+        debug!(peer = %address, %family, begin, "enhanced route refresh");
     }
 
     fn route_rows(&self, q: &RouteQuery) -> Vec<Reply> {
@@ -675,8 +712,16 @@ impl RibTask {
                     holding = true;
                 }
             }
+            let ctx = *g.group.ctx();
+            for m in g.members.iter_mut().filter(|m| !m.refreshing.is_empty() && m.has_room()) {
+                let done: Vec<Family> =
+                    m.refreshing.iter().copied().filter(|&f| !g.group.resending(m.source, f)).collect();
+                for family in done {
+                    m.send(Some(encode(&Message::RouteRefresh(RouteRefresh::end(family)), &ctx)));
+                    m.refreshing.retain(|&f| f != family);
+                }
+            }
             if g.group.table_sent() {
-                let ctx = *g.group.ctx();
                 for m in g.members.iter_mut().filter(|m| !m.end_of_rib.is_empty() && m.has_room()) {
                     let mut buf = BytesMut::new();
                     for family in m.end_of_rib.drain(..) {
@@ -776,6 +821,13 @@ fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
         from,
         ..RouteRow::default()
     }
+}
+
+fn encode(message: &Message, ctx: &CodecCtx) -> Bytes {
+    let mut buf = BytesMut::new();
+    // Cannot fail: a ROUTE-REFRESH is always 23 octets.
+    let _ = message.encode(ctx, &mut buf);
+    buf.freeze()
 }
 
 fn far() -> tokio::time::Instant {

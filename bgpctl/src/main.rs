@@ -253,7 +253,9 @@ enum NeighborAction {
     /// Sends a ROUTE-REFRESH (RFC 2918) for every negotiated family, so the routes
     /// pass the current import policy again: a soft reset inbound. The session must
     /// be Established and the neighbor must have announced the route refresh
-    /// capability (see `bgpctl show neighbor ADDR`).
+    /// capability (see `bgpctl show neighbor ADDR`). With enhanced route refresh
+    /// (RFC 7313) negotiated, routes the neighbor does not send again before its
+    /// End-of-RIB-Refresh are removed.
     Refresh,
     /// Close the session (Cease / Administrative Shutdown) and keep it down
     ///

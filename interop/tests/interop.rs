@@ -1044,3 +1044,60 @@ fn peer_graceful_restart_keeps_its_routes() {
         }
     });
 }
+
+/// Enhanced route refresh (RFC 7313) both ways with FRR: when FRR asks (`clear bgp
+/// soft in`) we frame the re-advertisement with BoRR and EoRR, and FRR, which purges at
+/// the EoRR whatever we did not send again, keeps our route; when we ask (`bgpctl
+/// neighbor ADDR refresh`), FRR's BoRR marks its routes stale here and its EoRR ends
+/// that, and none is lost.
+#[test]
+fn enhanced_route_refresh_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let lab = Lab::new("err", 24);
+    let (us, peer) = link(&lab, "frr");
+    let (a, b) = (lab.v4(1), lab.v4(2));
+    let frr = Frr::start(
+        &lab,
+        &peer,
+        "frr",
+        65001,
+        &b,
+        &format!(
+            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
+             network 10.240.1.0/24\n  network 10.240.2.0/24\n exit-address-family"
+        ),
+    );
+    let config = lab.global_toml(65000, &a, &[])
+        + &neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
+        + "\n[[announce]]\nprefix = \"10.241.0.0/24\"\n";
+    let d = Daemon::start(&lab, &us, &config);
+    // FRR's 2, and ours, which FRR sends back (as it does to eBGP peers) and our AS
+    // loop check refuses.
+    let n = wait_until(30 * SEC, "we have FRR's 2 prefixes and ours back", || established_with(&d, &b, 3));
+    assert!(n.capabilities.iter().any(|c| c.contains("RFC 7313")), "{:?}", n.capabilities);
+    let ours = || -> Result<Value, String> {
+        let v = frr.json("show bgp ipv4 unicast 10.241.0.0/24 json")?;
+        v["paths"].get(0).cloned().ok_or_else(|| format!("FRR has no path for our route: {v}"))
+    };
+    wait_until(20 * SEC, "FRR has our route", ours);
+    let refreshes_in = || -> Result<u64, String> {
+        let f = frr.neighbor(&a)?;
+        f["messageStats"]["routeRefreshRecv"].as_u64().ok_or_else(|| format!("no routeRefreshRecv: {f}"))
+    };
+    let before = refreshes_in().unwrap();
+
+    lab.step("FRR asks for our routes again (clear bgp soft in)");
+    frr.vtysh(&format!("clear bgp ipv4 unicast {a} soft in")).unwrap();
+    // BoRR and EoRR count as ROUTE-REFRESH messages at FRR.
+    wait_until(10 * SEC, "FRR got our BoRR and EoRR", || match refreshes_in()? {
+        n if n >= before + 2 => Ok(()),
+        n => Err(format!("{} ROUTE-REFRESH received since", n - before)),
+    });
+    holds_for(2 * SEC, "FRR keeps our route after the EoRR", || ours().map(|_| ()));
+
+    lab.step("we ask FRR for its routes again (bgpctl neighbor refresh)");
+    d.bgpctl_text(&["neighbor", &b, "refresh"]).unwrap();
+    holds_for(3 * SEC, "we keep FRR's prefixes through its BoRR and EoRR", || established_with(&d, &b, 3).map(|_| ()));
+    let log = d.log_text();
+    assert!(!log.contains("ROUTE-REFRESH ignored"), "{log}");
+}

@@ -357,9 +357,14 @@ impl RibState {
         }
     }
 
-    /// Graceful restart helper (RFC 4724 §4.2): the source's paths stay but are stale.
-    pub fn mark_stale(&mut self, id: SourceId) {
+    /// The source's paths of `family` (all families: `None`) stay but are stale, until
+    /// sent again or swept: graceful restart helper (RFC 4724 §4.2), or a peer's
+    /// enhanced route refresh between BoRR and EoRR (RFC 7313 §4).
+    pub fn mark_stale(&mut self, id: SourceId, family: Option<Family>) {
         for (i, entry) in self.entries.iter_mut().enumerate() {
+            if family.is_some_and(|f| f.afi != entry.prefix.afi()) {
+                continue;
+            }
             let mut touched = false;
             for p in entry.paths.as_mut_slice().iter_mut().filter(|p| p.source == id) {
                 p.flags |= flags::STALE;

@@ -409,6 +409,11 @@ impl UpdateGroup {
         was
     }
 
+    /// Whether a route refresh of `family` to `member` is still going.
+    pub fn resending(&self, member: SourceId, family: Family) -> bool {
+        self.resends.iter().any(|r| r.member == member && r.family == family)
+    }
+
     /// Sends `member` everything of `family` the group holds (a route refresh).
     pub fn resend(&mut self, member: SourceId, family: Family) {
         self.resends.retain(|r| !(r.member == member && r.family == family));

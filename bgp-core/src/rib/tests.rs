@@ -171,7 +171,7 @@ fn graceful_restart_stale_and_sweep() {
     let p = peer(&mut r, "10.10.0.1", 64512);
     r.apply_update(p, &update(&["192.0.2.0/24", "198.51.100.0/24"], &[64512], "10.10.0.1"), &mut accept);
     r.decide();
-    r.mark_stale(p);
+    r.mark_stale(p, None);
     assert!(r.decide().is_empty(), "stale routes keep forwarding: no change");
     assert!(r.get(&pfx("192.0.2.0/24")).unwrap().paths()[0].is_stale());
     // After the restart the peer sends one of them again, then End-of-RIB.
@@ -194,6 +194,29 @@ fn ecmp_for_a_loadbalancer_address_announced_by_two_nodes() {
     let e = r.get(&pfx("10.10.100.10/32")).unwrap();
     assert_eq!(e.multipath, 2);
     assert_eq!(e.paths()[0].source, n1, "lower router id is best");
+}
+
+#[test]
+fn enhanced_route_refresh_sweeps_one_family() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    r.apply_update(p, &update(&["192.0.2.0/24", "198.51.100.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    let mut u = update(&[], &[64512], "0.0.0.0");
+    u.attrs.next_hop = None;
+    let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
+    u.attrs.mp_reach =
+        Some(MpReach { family: Family::IPV6_UNICAST, next_hop: nh, nlri: vec![Nlri::new(pfx("2001:db8::/32"))] });
+    r.apply_update(p, &u, &mut accept);
+    r.decide();
+    // BoRR for IPv4: only IPv4 routes are stale; one comes again before the EoRR.
+    r.mark_stale(p, Some(Family::IPV4_UNICAST));
+    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().paths()[0].is_stale());
+    assert!(!r.get(&pfx("2001:db8::/32")).unwrap().paths()[0].is_stale());
+    r.apply_update(p, &update(&["192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    r.sweep_stale(p, Some(Family::IPV4_UNICAST));
+    let gone: Vec<Prefix> = r.decide().iter().map(|c| c.prefix).collect();
+    assert_eq!(gone, vec![pfx("198.51.100.0/24")]);
+    assert!(r.get(&pfx("2001:db8::/32")).is_some() && r.get(&pfx("192.0.2.0/24")).is_some());
 }
 
 #[test]

@@ -56,6 +56,16 @@ impl RouteRefresh {
         RouteRefresh { family, subtype: RefreshSubtype::Request }
     }
 
+    /// BoRR (RFC 7313 §4): what follows replaces the family's routes.
+    pub fn begin(family: Family) -> RouteRefresh {
+        RouteRefresh { family, subtype: RefreshSubtype::BeginningOfRib }
+    }
+
+    /// EoRR (RFC 7313 §4): routes not re-advertised since the BoRR are gone.
+    pub fn end(family: Family) -> RouteRefresh {
+        RouteRefresh { family, subtype: RefreshSubtype::EndOfRib }
+    }
+
     /// `frame` is the whole message: RFC 7313 §5 puts it in the NOTIFICATION's data
     /// when the length is wrong. We negotiate no ORF (RFC 5291), so every ROUTE-REFRESH
     /// must be exactly 4 octets of body.
