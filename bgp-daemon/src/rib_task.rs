@@ -230,8 +230,13 @@ pub struct RibTask {
 /// How often the restart marker is rewritten.
 const MARKER_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Inputs taken per batch before a decision round.
+/// Inputs queued from the peer tasks. A full withdrawal UPDATE decodes to about 25 KB,
+/// so this bounds that queue to a few MB; a full queue makes peers wait.
+const INPUT_QUEUE: usize = 128;
+/// A decision round follows this many inputs, or inputs carrying this many routes,
+/// whichever comes first: the round's change lists stay small.
 const BATCH: usize = 256;
+const BATCH_ROUTES: usize = 8192;
 /// Most entries packed per group per round, so one group's table walk does not hold
 /// up the others.
 const PACK_CHUNK: usize = 4096;
@@ -239,7 +244,7 @@ const PACK_CHUNK: usize = 4096;
 const RECLAIM_MIN: usize = 4096;
 
 pub fn spawn(cfg: RibConfig, deferral: Option<Deferral>, marker: Option<PathBuf>) -> mpsc::Sender<RibInput> {
-    let (tx, rx) = mpsc::channel(1024);
+    let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let mut rib = RibState::new(cfg);
     let statics = rib.add_source(SourceKind::Static);
     let task = RibTask {
@@ -267,10 +272,17 @@ impl RibTask {
             tokio::select! {
                 input = inputs.recv() => {
                     let Some(input) = input else { return };
+                    let mut routes = routes_in(&input);
                     self.handle(input);
                     for _ in 1..BATCH {
+                        if routes >= BATCH_ROUTES {
+                            break;
+                        }
                         match inputs.try_recv() {
-                            Ok(input) => self.handle(input),
+                            Ok(input) => {
+                                routes += routes_in(&input);
+                                self.handle(input);
+                            }
                             Err(_) => break,
                         }
                     }
@@ -820,6 +832,18 @@ fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
         aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
         from,
         ..RouteRow::default()
+    }
+}
+
+/// Routes an input announces or withdraws (counted toward a round's batch).
+fn routes_in(input: &RibInput) -> usize {
+    match input {
+        RibInput::Update { update, .. } => {
+            let mp = update.attrs.mp_reach.as_ref().map_or(0, |r| r.nlri.len())
+                + update.attrs.mp_unreach.as_ref().map_or(0, |r| r.withdrawn.len());
+            update.nlri.len() + update.withdrawn.len() + mp
+        }
+        _ => 1,
     }
 }
 
