@@ -18,7 +18,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::wire::PathAttrs;
 
 /// Handle of an interned attribute set. Equal ids mean equal attributes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// (`Default` only fills unused slots; id 0 is a real id once interned.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AttrId(u32);
 
 impl AttrId {

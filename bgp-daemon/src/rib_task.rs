@@ -597,7 +597,7 @@ impl RibTask {
             Some(PrefixOrAddress::Prefix(p)) => vec![*p],
             Some(PrefixOrAddress::Address(a)) => self.longest_match(*a).into_iter().collect(),
             None => {
-                let mut all: Vec<Prefix> = self.rib.iter().map(|(p, _)| *p).filter(wanted).collect();
+                let mut all: Vec<Prefix> = self.rib.iter().map(|(p, _)| p).filter(wanted).collect();
                 all.sort();
                 all
             }

@@ -22,6 +22,7 @@
 pub mod decision;
 pub mod export;
 pub mod out;
+mod slots;
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
@@ -33,9 +34,10 @@ use crate::prefix::{Nlri, Prefix};
 use crate::types::Family;
 use crate::wire::{MpReach, PathAttrs, Update};
 use decision::{Candidate, Step};
+use slots::{state, Slots};
 
 /// A source of routes: one BGP peer, or one local source.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SourceId(pub u32);
 
 /// What the RIB knows about a BGP peer.
@@ -93,7 +95,7 @@ pub mod flags {
 }
 
 /// One path of a prefix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Path {
     pub source: SourceId,
     pub path_id: u32,
@@ -131,109 +133,31 @@ impl EntryId {
     }
 }
 
-/// A prefix's paths, without a heap allocation for the usual single path.
-#[derive(Clone, Debug)]
-enum PathList {
-    One(Path),
-    Many(Box<[Path]>),
-}
-
-impl Default for PathList {
-    fn default() -> PathList {
-        PathList::Many(Box::default())
-    }
-}
-
-impl PathList {
-    fn as_slice(&self) -> &[Path] {
-        match self {
-            PathList::One(p) => std::slice::from_ref(p),
-            PathList::Many(v) => v,
-        }
-    }
-    fn as_mut_slice(&mut self) -> &mut [Path] {
-        match self {
-            PathList::One(p) => std::slice::from_mut(p),
-            PathList::Many(v) => v,
-        }
-    }
-    fn push(&mut self, path: Path) {
-        *self = match std::mem::take(self) {
-            PathList::Many(v) if v.is_empty() => PathList::One(path),
-            PathList::One(p) => PathList::Many(Box::new([p, path])),
-            PathList::Many(v) => {
-                let mut v = v.into_vec();
-                v.push(path);
-                PathList::Many(v.into_boxed_slice())
-            }
-        };
-    }
-    fn remove(&mut self, i: usize) -> Path {
-        match std::mem::take(self) {
-            PathList::One(p) => p,
-            PathList::Many(v) => {
-                let mut v = v.into_vec();
-                let p = v.remove(i);
-                *self = match v.len() {
-                    1 => PathList::One(v[0]),
-                    _ => PathList::Many(v.into_boxed_slice()),
-                };
-                p
-            }
-        }
-    }
-}
-
-mod state {
-    pub const DIRTY: u8 = 1;
-    /// A path of the ECMP set was replaced or removed since the last decision, so
-    /// the selection changed even if the same sources stay selected.
-    pub const TOUCHED: u8 = 2;
-    /// Listed in `empties`, awaiting reclaim.
-    pub const EMPTY: u8 = 4;
-    /// A free slot of the table.
-    pub const FREE: u8 = 8;
-}
-
-/// A prefix's paths: candidates first, the best at 0 and the ECMP set at the front.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    paths: PathList,
+/// A prefix's entry as the table holds it: its paths, candidates first, the best at 0
+/// and the ECMP set at the front.
+#[derive(Clone, Copy, Debug)]
+pub struct Entry<'a> {
     prefix: Prefix,
+    paths: &'a [Path],
     /// How many paths at the front form the ECMP set (0: no usable path).
     pub multipath: u8,
     /// Why `paths()[0]` won.
     pub step: Option<Step>,
-    state: u8,
 }
 
-impl Entry {
-    fn new(prefix: Prefix) -> Entry {
-        Entry { paths: PathList::default(), prefix, multipath: 0, step: None, state: 0 }
-    }
+impl<'a> Entry<'a> {
     pub fn prefix(&self) -> Prefix {
         self.prefix
     }
     /// Every path, candidates first.
-    pub fn paths(&self) -> &[Path] {
-        self.paths.as_slice()
+    pub fn paths(&self) -> &'a [Path] {
+        self.paths
     }
-    pub fn best(&self) -> Option<&Path> {
-        (self.multipath > 0).then(|| &self.paths()[0])
+    pub fn best(&self) -> Option<&'a Path> {
+        (self.multipath > 0).then(|| &self.paths[0])
     }
-    pub fn multipath_paths(&self) -> &[Path] {
-        &self.paths()[..usize::from(self.multipath)]
-    }
-    /// Removes the path at `i`, keeping the ECMP set at the front consistent.
-    fn remove_at(&mut self, i: usize) -> Path {
-        if i < usize::from(self.multipath) {
-            self.multipath -= 1;
-            self.state |= state::TOUCHED;
-        }
-        self.paths.remove(i)
-    }
-    fn is_free(&self) -> bool {
-        self.state & state::FREE != 0
+    pub fn multipath_paths(&self) -> &'a [Path] {
+        &self.paths[..usize::from(self.multipath)]
     }
 }
 
@@ -289,8 +213,7 @@ pub struct RibState {
     cfg: RibConfig,
     attrs: AttrStore,
     sources: Vec<SourceState>,
-    entries: Vec<Entry>,
-    free: Vec<u32>,
+    slots: Slots,
     index: HashTable<u32>,
     hasher: DefaultHashBuilder,
     dirty: Vec<u32>,
@@ -306,8 +229,7 @@ impl RibState {
             cfg,
             attrs: AttrStore::new(),
             sources: Vec::new(),
-            entries: Vec::new(),
-            free: Vec::new(),
+            slots: Slots::default(),
             index: HashTable::new(),
             hasher: DefaultHashBuilder::default(),
             dirty: Vec::new(),
@@ -361,17 +283,17 @@ impl RibState {
     /// sent again or swept: graceful restart helper (RFC 4724 §4.2), or a peer's
     /// enhanced route refresh between BoRR and EoRR (RFC 7313 §4).
     pub fn mark_stale(&mut self, id: SourceId, family: Option<Family>) {
-        for (i, entry) in self.entries.iter_mut().enumerate() {
-            if family.is_some_and(|f| f.afi != entry.prefix.afi()) {
+        for i in 0..self.slots.len() {
+            if self.slots.is_free(i) || family.is_some_and(|f| f.afi != self.slots.prefix(i).afi()) {
                 continue;
             }
             let mut touched = false;
-            for p in entry.paths.as_mut_slice().iter_mut().filter(|p| p.source == id) {
+            for p in self.slots.paths_mut(i).iter_mut().filter(|p| p.source == id) {
                 p.flags |= flags::STALE;
                 touched = true;
             }
             if touched {
-                mark_dirty(&mut self.dirty, entry, i as u32);
+                mark_dirty(&mut self.dirty, &mut self.slots, i);
             }
         }
     }
@@ -385,26 +307,30 @@ impl RibState {
     }
 
     fn retain_paths(&mut self, mut keep: impl FnMut(&Prefix, &Path) -> bool) {
-        for (i, entry) in self.entries.iter_mut().enumerate() {
-            if entry.is_free() || entry.paths().iter().all(|p| keep(&entry.prefix, p)) {
+        for i in 0..self.slots.len() {
+            if self.slots.is_free(i) || self.slots.paths(i).is_empty() {
+                continue;
+            }
+            let prefix = self.slots.prefix(i);
+            if self.slots.paths(i).iter().all(|p| keep(&prefix, p)) {
                 continue;
             }
             let mut j = 0;
-            while j < entry.paths().len() {
-                if keep(&entry.prefix, &entry.paths()[j]) {
+            while j < self.slots.paths(i).len() {
+                if keep(&prefix, &self.slots.paths(i)[j]) {
                     j += 1;
                     continue;
                 }
-                let p = entry.remove_at(j);
+                let p = self.slots.remove(i, j);
                 let s = &mut self.sources[p.source.0 as usize];
                 s.paths -= 1;
                 s.accepted -= usize::from(p.is_candidate());
                 release_path(&mut self.attrs, &p);
             }
-            if entry.paths().is_empty() {
+            if self.slots.paths(i).is_empty() {
                 self.routed -= 1;
             }
-            mark_dirty(&mut self.dirty, entry, i as u32);
+            mark_dirty(&mut self.dirty, &mut self.slots, i);
         }
     }
 
@@ -512,71 +438,62 @@ impl RibState {
 
     fn find(&self, prefix: &Prefix) -> Option<u32> {
         let hash = self.hasher.hash_one(prefix);
-        self.index.find(hash, |&i| self.entries[i as usize].prefix == *prefix).copied()
+        self.index.find(hash, |&i| self.slots.holds(i, prefix)).copied()
     }
 
     /// The entry of `prefix`, created if there is none.
     fn entry_of(&mut self, prefix: Prefix) -> u32 {
         let hash = self.hasher.hash_one(prefix);
-        let entries = &mut self.entries;
-        if let Some(&i) = self.index.find(hash, |&i| entries[i as usize].prefix == prefix) {
+        let slots = &mut self.slots;
+        if let Some(&i) = self.index.find(hash, |&i| slots.holds(i, &prefix)) {
             return i;
         }
-        let i = match self.free.pop() {
-            Some(i) => {
-                entries[i as usize] = Entry::new(prefix);
-                i
-            }
-            None => {
-                entries.push(Entry::new(prefix));
-                u32::try_from(entries.len() - 1).expect("invariant: fewer than 2^32 prefixes")
-            }
-        };
+        let i = slots.alloc(prefix);
         let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| hasher.hash_one(entries[j as usize].prefix));
+        self.index.insert_unique(hash, i, |&j| hasher.hash_one(slots.prefix(j)));
         i
     }
 
     fn insert_path(&mut self, prefix: Prefix, path: Path) {
         let i = self.entry_of(prefix);
-        let entry = &mut self.entries[i as usize];
         let s = &mut self.sources[path.source.0 as usize];
-        match entry.paths().iter().position(|p| p.source == path.source && p.path_id == path.path_id) {
+        let paths = self.slots.paths_mut(i);
+        match paths.iter().position(|p| p.source == path.source && p.path_id == path.path_id) {
             Some(j) => {
-                let old_path = std::mem::replace(&mut entry.paths.as_mut_slice()[j], path);
-                if j < usize::from(entry.multipath) && !old_path.same_route(&path) {
-                    entry.state |= state::TOUCHED;
+                let old_path = std::mem::replace(&mut paths[j], path);
+                let slot = self.slots.get_mut(i);
+                if j < usize::from(slot.multipath) && !old_path.same_route(&path) {
+                    slot.state |= state::TOUCHED;
                 }
                 s.accepted = s.accepted + usize::from(path.is_candidate()) - usize::from(old_path.is_candidate());
                 release_path(&mut self.attrs, &old_path);
             }
             None => {
-                if entry.paths().is_empty() {
+                if paths.is_empty() {
                     self.routed += 1;
                 }
-                entry.paths.push(path);
+                self.slots.push(i, path);
                 s.paths += 1;
                 s.accepted += usize::from(path.is_candidate());
             }
         }
-        mark_dirty(&mut self.dirty, entry, i);
+        mark_dirty(&mut self.dirty, &mut self.slots, i);
     }
 
     fn remove_path(&mut self, source: SourceId, nlri: &Nlri) -> bool {
         let Some(i) = self.find(&nlri.prefix) else { return false };
-        let entry = &mut self.entries[i as usize];
-        let Some(j) = entry.paths().iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
+        let Some(j) = self.slots.paths(i).iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
             return false;
         };
-        let path = entry.remove_at(j);
-        if entry.paths().is_empty() {
+        let path = self.slots.remove(i, j);
+        if self.slots.paths(i).is_empty() {
             self.routed -= 1;
         }
         let s = &mut self.sources[source.0 as usize];
         s.paths -= 1;
         s.accepted -= usize::from(path.is_candidate());
         release_path(&mut self.attrs, &path);
-        mark_dirty(&mut self.dirty, entry, i);
+        mark_dirty(&mut self.dirty, &mut self.slots, i);
         true
     }
 
@@ -586,24 +503,23 @@ impl RibState {
         let mut changes = Vec::new();
         let mut before: Vec<Path> = Vec::new();
         for i in std::mem::take(&mut self.dirty) {
-            let entry = &mut self.entries[i as usize];
-            let touched = entry.state & state::TOUCHED != 0;
-            entry.state &= !(state::DIRTY | state::TOUCHED);
+            let slot = self.slots.get_mut(i);
+            let touched = slot.state & state::TOUCHED != 0;
+            slot.state &= !(state::DIRTY | state::TOUCHED);
+            let old_multipath = usize::from(slot.multipath);
             before.clear();
-            before.extend_from_slice(entry.multipath_paths());
-            let paths = entry.paths.as_mut_slice();
-            if let [only] = paths {
+            before.extend_from_slice(&self.slots.paths(i)[..old_multipath]);
+            let paths = self.slots.paths_mut(i);
+            let (multipath, step) = if let [only] = paths {
                 // The usual case: no election.
                 let usable = only.is_candidate();
-                entry.multipath = u8::from(usable);
-                entry.step = usable.then_some(Step::OnlyPath);
+                (u8::from(usable), usable.then_some(Step::OnlyPath))
             } else {
                 // Candidates to the front, in arrival order, then the rejected.
                 paths.sort_by_key(|p| !p.is_candidate());
                 let n = paths.iter().take_while(|p| p.is_candidate()).count();
                 if n == 0 {
-                    entry.multipath = 0;
-                    entry.step = None;
+                    (0, None)
                 } else {
                     let cands: Vec<Candidate<'_>> =
                         paths[..n].iter().map(|p| candidate(&self.cfg, &self.sources, &self.attrs, p)).collect();
@@ -612,17 +528,19 @@ impl RibState {
                     order.extend((0..n).filter(|i| !d.multipath.contains(i)));
                     let reordered: Vec<Path> = order.iter().map(|&i| paths[i]).collect();
                     paths[..n].copy_from_slice(&reordered);
-                    entry.multipath = d.multipath.len() as u8;
-                    entry.step = Some(d.step);
+                    (d.multipath.len() as u8, Some(d.step))
                 }
-            }
-            let after = entry.multipath_paths();
+            };
+            let slot = self.slots.get_mut(i);
+            (slot.multipath, slot.step) = (multipath, step);
+            let after = &self.slots.paths(i)[..usize::from(multipath)];
             let same = after.len() == before.len() && after.iter().zip(&before).all(|(a, b)| a.same_route(b));
             if touched || !same {
-                changes.push(Change { prefix: entry.prefix, id: EntryId(i) });
+                changes.push(Change { prefix: self.slots.prefix(i), id: EntryId(i) });
             }
-            if entry.paths().is_empty() && entry.state & state::EMPTY == 0 {
-                entry.state |= state::EMPTY;
+            let slot = self.slots.get_mut(i);
+            if slot.state & (state::ONE | state::MANY) == 0 && slot.state & state::EMPTY == 0 {
+                slot.state |= state::EMPTY;
                 self.empties.push(i);
             }
         }
@@ -635,25 +553,24 @@ impl RibState {
     pub fn reclaim(&mut self, mut in_use: impl FnMut(EntryId) -> bool) -> usize {
         let mut waiting = Vec::new();
         for i in std::mem::take(&mut self.empties) {
-            let entry = &mut self.entries[i as usize];
-            if !entry.paths().is_empty() {
+            let slot = self.slots.get_mut(i);
+            if slot.state & (state::ONE | state::MANY) != 0 {
                 // Back in use; `decide` lists it again if it empties again.
-                entry.state &= !state::EMPTY;
+                slot.state &= !state::EMPTY;
                 continue;
             }
-            if entry.state & state::DIRTY != 0 || in_use(EntryId(i)) {
+            if slot.state & state::DIRTY != 0 || in_use(EntryId(i)) {
                 waiting.push(i);
                 continue;
             }
-            let hash = self.hasher.hash_one(entry.prefix);
+            let hash = self.hasher.hash_one(self.slots.prefix(i));
             match self.index.find_entry(hash, |&j| j == i) {
                 Ok(e) => {
                     e.remove();
                 }
                 Err(_) => unreachable!("invariant: a table entry is in the index"),
             }
-            entry.state = state::FREE;
-            self.free.push(i);
+            self.slots.release(i);
         }
         let left = waiting.len();
         self.empties = waiting;
@@ -666,8 +583,8 @@ impl RibState {
     }
 
     /// The entry of `prefix`, if it has a path.
-    pub fn get(&self, prefix: &Prefix) -> Option<&Entry> {
-        self.find(prefix).map(|i| &self.entries[i as usize]).filter(|e| !e.paths().is_empty())
+    pub fn get(&self, prefix: &Prefix) -> Option<Entry<'_>> {
+        self.find(prefix).map(|i| self.view(i)).filter(|e| !e.paths.is_empty())
     }
 
     /// The id of `prefix`'s entry, if it has one (with or without paths).
@@ -677,18 +594,25 @@ impl RibState {
 
     /// An entry by id; `None` for a free slot. An entry without paths is a prefix
     /// that went and has not been reclaimed yet.
-    pub fn entry(&self, id: EntryId) -> Option<&Entry> {
-        self.entries.get(id.index()).filter(|e| !e.is_free())
+    pub fn entry(&self, id: EntryId) -> Option<Entry<'_>> {
+        (id.0 < self.slots.len() && !self.slots.is_free(id.0)).then(|| self.view(id.0))
+    }
+
+    fn view(&self, i: u32) -> Entry<'_> {
+        let slot = self.slots.get(i);
+        Entry { prefix: self.slots.prefix(i), paths: self.slots.paths(i), multipath: slot.multipath, step: slot.step }
     }
 
     /// One past the highest id in use: ids below it are what a full walk visits.
     pub fn id_limit(&self) -> u32 {
-        self.entries.len() as u32
+        self.slots.len()
     }
 
     /// Every prefix with at least one path (candidate or not), in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Prefix, &Entry)> {
-        self.entries.iter().filter(|e| !e.is_free() && !e.paths().is_empty()).map(|e| (&e.prefix, e))
+    pub fn iter(&self) -> impl Iterator<Item = (Prefix, Entry<'_>)> {
+        (0..self.slots.len())
+            .filter(|&i| !self.slots.is_free(i) && !self.slots.paths(i).is_empty())
+            .map(|i| (self.slots.prefix(i), self.view(i)))
     }
 
     /// Prefixes in the table (with at least one path, candidate or not).
@@ -705,9 +629,10 @@ impl RibState {
     }
 }
 
-fn mark_dirty(dirty: &mut Vec<u32>, entry: &mut Entry, i: u32) {
-    if entry.state & state::DIRTY == 0 {
-        entry.state |= state::DIRTY;
+fn mark_dirty(dirty: &mut Vec<u32>, slots: &mut Slots, i: u32) {
+    let slot = slots.get_mut(i);
+    if slot.state & state::DIRTY == 0 {
+        slot.state |= state::DIRTY;
         dirty.push(i);
     }
 }
