@@ -514,7 +514,7 @@ pub fn set_next_hop(attrs: &mut PathAttrs, prefix: Prefix, address: IpAddr) {
                 Prefix::V6(_) => Family::IPV6_UNICAST,
             };
             attrs.next_hop = None;
-            attrs.mp_reach = Some(MpReach { family, next_hop, nlri: Vec::new() });
+            attrs.mp_reach = Some(Box::new(MpReach { family, next_hop, nlri: Vec::new() }));
         }
     }
 }
@@ -984,14 +984,14 @@ mod tests {
             ..Term::new("t", TermAction::Next)
         });
         let mut a = PathAttrs {
-            mp_reach: Some(MpReach {
+            mp_reach: Some(Box::new(MpReach {
                 family: Family::IPV6_UNICAST,
                 next_hop: NextHop::V6 {
                     global: "fd10::2".parse().unwrap(),
                     link_local: Some("fe80::1".parse().unwrap()),
                 },
                 nlri: Vec::new(),
-            }),
+            })),
             ..PathAttrs::default()
         };
         assert_eq!(policy.apply(&r6, &mut a, LOCAL_AS), Verdict::Accept);
@@ -1005,11 +1005,11 @@ mod tests {
         assert_eq!(a.mp_reach.unwrap().next_hop, NextHop::V6 { global: mapped, link_local: None });
         // An IPv4 route carried in MP_REACH_NLRI keeps it.
         let mut a = PathAttrs {
-            mp_reach: Some(MpReach {
+            mp_reach: Some(Box::new(MpReach {
                 family: Family::IPV4_MULTICAST,
                 next_hop: NextHop::V4(Ipv4Addr::new(1, 1, 1, 1)),
                 nlri: Vec::new(),
-            }),
+            })),
             ..PathAttrs::default()
         };
         set_next_hop(&mut a, p("10.0.0.0/8"), ip("10.10.0.9"));

@@ -354,8 +354,8 @@ fn update(ctx: CodecCtx) -> BoxedStrategy<Update> {
             if mp_unreach.is_none() {
                 attrs.unknown.extend(raw_unreach);
             }
-            attrs.mp_reach = mp_reach;
-            attrs.mp_unreach = mp_unreach;
+            attrs.mp_reach = mp_reach.map(Box::new);
+            attrs.mp_unreach = mp_unreach.map(Box::new);
             Update { withdrawn, attrs, nlri, errors: Vec::new() }
         })
         .boxed()
@@ -766,7 +766,7 @@ proptest! {
                                 NextHop::V4(a) if in_body => Some(a),
                                 _ => None,
                             },
-                            mp_reach: (!in_body).then(|| MpReach { family, next_hop, nlri: vec![n] }),
+                            mp_reach: (!in_body).then(|| Box::new(MpReach { family, next_hop, nlri: vec![n] })),
                             ..attrs.clone()
                         },
                         nlri: if in_body { vec![n] } else { Vec::new() },

@@ -527,11 +527,11 @@ impl RibTask {
             let mut attrs = a.path_attrs();
             if matches!(a.prefix, Prefix::V6(_)) && attrs.mp_reach.is_none() {
                 // No next hop configured: ours on each session, filled in at export.
-                attrs.mp_reach = Some(MpReach {
+                attrs.mp_reach = Some(Box::new(MpReach {
                     family: Family::IPV6_UNICAST,
                     next_hop: NextHop::V6 { global: std::net::Ipv6Addr::UNSPECIFIED, link_local: None },
                     nlri: Vec::new(),
-                });
+                }));
             }
             self.rib.announce(self.statics, a.prefix, attrs);
         }

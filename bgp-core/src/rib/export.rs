@@ -126,7 +126,7 @@ pub fn export(
 /// The route's next hop; an unspecified address (a local route without a configured
 /// next hop) counts as none: ours is filled in.
 fn forwarding_ip(attrs: &PathAttrs) -> Option<IpAddr> {
-    let ip = match &attrs.mp_reach {
+    let ip = match attrs.mp_reach.as_deref() {
         Some(MpReach { next_hop: NextHop::V6 { global, .. }, .. }) => Some(IpAddr::V6(*global)),
         Some(MpReach { next_hop: NextHop::V4(a), .. }) => Some(IpAddr::V4(*a)),
         None => attrs.next_hop.map(IpAddr::V4),
@@ -337,11 +337,11 @@ mod tests {
         let router = target(9, peer("fd00::1", 64512, false));
         let mut a = attrs(&[65001], "0.0.0.0");
         a.next_hop = None;
-        a.mp_reach = Some(MpReach {
+        a.mp_reach = Some(Box::new(MpReach {
             family: crate::types::Family::IPV6_UNICAST,
             next_hop: NextHop::V6 { global: "2001:db8::9".parse().unwrap(), link_local: None },
             nlri: Vec::new(),
-        });
+        }));
         let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
         assert_eq!(
             out.mp_reach.unwrap().next_hop,
@@ -354,11 +354,11 @@ mod tests {
         let router = target(9, peer("10.10.0.1", 64512, false));
         let mut a = attrs(&[], "0.0.0.0");
         a.next_hop = None;
-        a.mp_reach = Some(MpReach {
+        a.mp_reach = Some(Box::new(MpReach {
             family: crate::types::Family::IPV6_UNICAST,
             next_hop: NextHop::V6 { global: "fd00::21".parse().unwrap(), link_local: None },
             nlri: Vec::new(),
-        });
+        }));
         let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
         assert_eq!(
             out.mp_reach.unwrap().next_hop,
@@ -371,11 +371,11 @@ mod tests {
         let client = target(2, peer("10.10.0.22", US, true));
         let mut a = attrs(&[], "0.0.0.0");
         a.next_hop = None;
-        a.mp_reach = Some(MpReach {
+        a.mp_reach = Some(Box::new(MpReach {
             family: crate::types::Family::IPV6_UNICAST,
             next_hop: NextHop::V6 { global: std::net::Ipv6Addr::UNSPECIFIED, link_local: None },
             nlri: Vec::new(),
-        });
+        }));
         let out = export(&cfg(), SourceId(7), &SourceKind::Static, &client, &a).unwrap();
         assert_eq!(
             out.mp_reach.unwrap().next_hop,

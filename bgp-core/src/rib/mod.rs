@@ -358,7 +358,7 @@ impl RibState {
             // An MP route's interned set keeps MP_REACH_NLRI for its next hop.
             let mut a = base;
             a.next_hop = None;
-            a.mp_reach = Some(MpReach { family: r.family, next_hop: r.next_hop, nlri: Vec::new() });
+            a.mp_reach = Some(Box::new(MpReach { family: r.family, next_hop: r.next_hop, nlri: Vec::new() }));
             self.import_group(source, &r.nlri, a, rejection, import, &mut applied);
         }
         applied

@@ -204,8 +204,11 @@ fn enhanced_route_refresh_sweeps_one_family() {
     let mut u = update(&[], &[64512], "0.0.0.0");
     u.attrs.next_hop = None;
     let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
-    u.attrs.mp_reach =
-        Some(MpReach { family: Family::IPV6_UNICAST, next_hop: nh, nlri: vec![Nlri::new(pfx("2001:db8::/32"))] });
+    u.attrs.mp_reach = Some(Box::new(MpReach {
+        family: Family::IPV6_UNICAST,
+        next_hop: nh,
+        nlri: vec![Nlri::new(pfx("2001:db8::/32"))],
+    }));
     r.apply_update(p, &u, &mut accept);
     r.decide();
     // BoRR for IPv4: only IPv4 routes are stale; one comes again before the EoRR.
@@ -226,8 +229,11 @@ fn ipv6_routes_keep_their_next_hop_in_the_interned_set() {
     let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
     let mut u = update(&[], &[64512], "0.0.0.0");
     u.attrs.next_hop = None;
-    u.attrs.mp_reach =
-        Some(MpReach { family: Family::IPV6_UNICAST, next_hop: nh, nlri: vec![Nlri::new(pfx("2001:db8::/32"))] });
+    u.attrs.mp_reach = Some(Box::new(MpReach {
+        family: Family::IPV6_UNICAST,
+        next_hop: nh,
+        nlri: vec![Nlri::new(pfx("2001:db8::/32"))],
+    }));
     r.apply_update(p, &u, &mut accept);
     r.decide();
     let best = *r.get(&pfx("2001:db8::/32")).unwrap().best().unwrap();

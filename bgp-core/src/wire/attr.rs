@@ -382,8 +382,10 @@ pub struct PathAttrs {
     pub cluster_list: Vec<Ipv4Addr>,
     pub ext_communities: Vec<ExtCommunity>,
     pub large_communities: Vec<LargeCommunity>,
-    pub mp_reach: Option<MpReach>,
-    pub mp_unreach: Option<MpUnreach>,
+    /// Boxed, as the rare and large members: every interned attribute set pays for the
+    /// inline size of this struct.
+    pub mp_reach: Option<Box<MpReach>>,
+    pub mp_unreach: Option<Box<MpUnreach>>,
     /// Attributes not interpreted here (including MP attributes of families whose
     /// NLRI this codec does not decode), in the order received.
     pub unknown: Vec<RawAttr>,

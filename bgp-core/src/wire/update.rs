@@ -50,7 +50,7 @@ impl Update {
     pub fn end_of_rib(family: Family) -> Update {
         let mut update = Update::default();
         if family != Family::IPV4_UNICAST {
-            update.attrs.mp_unreach = Some(MpUnreach { family, withdrawn: Vec::new() });
+            update.attrs.mp_unreach = Some(Box::new(MpUnreach { family, withdrawn: Vec::new() }));
         }
         update
     }
@@ -188,9 +188,9 @@ impl Update {
                     let family = peek_family(value);
                     if family.is_some_and(Family::has_prefix_nlri) {
                         if type_code == code::MP_REACH_NLRI {
-                            self.attrs.mp_reach = Some(decode_mp_reach(value, ctx, &whole)?);
+                            self.attrs.mp_reach = Some(Box::new(decode_mp_reach(value, ctx, &whole)?));
                         } else {
-                            self.attrs.mp_unreach = Some(decode_mp_unreach(value, ctx, &whole)?);
+                            self.attrs.mp_unreach = Some(Box::new(decode_mp_unreach(value, ctx, &whole)?));
                         }
                     } else if family.is_some() {
                         // A family whose NLRI we do not decode: kept, not interpreted.

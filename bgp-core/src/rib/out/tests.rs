@@ -50,11 +50,11 @@ fn add_path_v4() -> CodecCtx {
 fn update6(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
     let mut u = update(&[], path, "0.0.0.0");
     u.attrs.next_hop = None;
-    u.attrs.mp_reach = Some(MpReach {
+    u.attrs.mp_reach = Some(Box::new(MpReach {
         family: V6,
         next_hop: NextHop::V6 { global: nh.parse().unwrap(), link_local: None },
         nlri: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(),
-    });
+    }));
     u
 }
 
@@ -618,7 +618,7 @@ fn families_sharing_an_exported_set_are_packed_apart() {
     let c1 = peer(&mut r, "10.10.0.21", US);
     let attrs = |family: Family| PathAttrs {
         origin: Some(Origin::Igp),
-        mp_reach: Some(MpReach { family, next_hop: nh6("fd00::9"), nlri: Vec::new() }),
+        mp_reach: Some(Box::new(MpReach { family, next_hop: nh6("fd00::9"), nlri: Vec::new() })),
         ..PathAttrs::default()
     };
     r.announce(local, pfx("10.10.200.0/24"), attrs(V4));
