@@ -127,7 +127,16 @@ pub enum PeerCmd {
     Refresh,
     Shutdown(Option<String>),
     Enable,
+    /// New import and export policies (a reload): applied to the routes held, without
+    /// restarting the session.
+    Policies(Box<PolicyUpdate>),
     Stop(StopMode, oneshot::Sender<()>),
+}
+
+pub struct PolicyUpdate {
+    pub import: Arc<Policy>,
+    pub export: Arc<Policy>,
+    pub rfc8212_notice: Option<String>,
 }
 
 /// What the peer task tells the supervisor.
@@ -177,6 +186,8 @@ pub struct PeerTask {
     restart_at: Option<Instant>,
     /// ROUTE-REFRESH messages to send (an operator asked).
     refresh: Vec<(ConnId, Family)>,
+    /// New policies for the RIB to apply.
+    policies_changed: bool,
     /// The last failed connection attempt, which the FSM does not see the cause of.
     connect_error: Option<(Instant, String)>,
 }
@@ -199,6 +210,7 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         events,
         connect_error: None,
         refresh: Vec::new(),
+        policies_changed: false,
         restart_at: None,
     };
     tokio::spawn(task.run(rx));
@@ -255,6 +267,14 @@ impl PeerTask {
             self.check_prefix_limit();
             self.drain().await;
             self.send_refreshes().await;
+            if std::mem::take(&mut self.policies_changed) {
+                let input = RibInput::Policies {
+                    address: self.spec.address,
+                    import: self.spec.import.clone(),
+                    export: self.spec.export.clone(),
+                };
+                let _ = self.rib.send(input).await;
+            }
             if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != State::Established {
                 info!(peer = %self.spec.address, "dynamic neighbor gone");
                 let _ = self.events.send(PeerEvent::Gone(self.spec.address)).await;
@@ -308,6 +328,14 @@ impl PeerTask {
                     self.admin_down = false;
                     self.fsm.handle(Input::Start, now);
                 }
+            }
+            PeerCmd::Policies(p) => {
+                info!(peer = %self.spec.address, import = %p.import.name, export = %p.export.name, "policies changed");
+                if let Some(notice) = &p.rfc8212_notice {
+                    warn!(peer = %self.spec.address, "{notice}");
+                }
+                (self.spec.import, self.spec.export, self.spec.rfc8212_notice) = (p.import, p.export, p.rfc8212_notice);
+                self.policies_changed = true;
             }
             PeerCmd::Stop(..) => unreachable!("handled in run"),
         }

@@ -83,6 +83,13 @@ pub enum RibInput {
         address: IpAddr,
         update: Box<Update>,
     },
+    /// The neighbor's policies changed (a reload): re-run the import policy over what
+    /// it sent, and send it what the export policy now changes.
+    Policies {
+        address: IpAddr,
+        import: Arc<Policy>,
+        export: Arc<Policy>,
+    },
     /// The peer asked for our routes again (ROUTE-REFRESH).
     Refresh {
         address: IpAddr,
@@ -125,6 +132,9 @@ pub enum PrefixOrAddress {
 struct Member {
     address: IpAddr,
     source: SourceId,
+    /// How routes are exported to it (the group's, but with its own address, which a
+    /// policy may look at): what a policy change forks its group with.
+    target: ExportTarget,
     writer: mpsc::Sender<Bytes>,
     counters: Arc<PeerCounters>,
     /// End-of-RIB still owed after the initial table (RFC 4724 §2).
@@ -341,6 +351,7 @@ impl RibTask {
             RibInput::PeerUp { address, session, counters } => self.peer_up(address, *session, counters),
             RibInput::PeerDown { address, graceful } => self.peer_down(address, graceful),
             RibInput::Refresh { address, family } => self.refresh(address, family),
+            RibInput::Policies { address, import, export } => self.policies(address, import, export),
             RibInput::RefreshMarker { address, family, begin } => self.refresh_marker(address, family, begin),
             RibInput::ShowRoutes { query, replies } => {
                 let rows = self.route_rows(&query);
@@ -458,6 +469,7 @@ impl RibTask {
         let member = Member {
             address,
             source,
+            target: target.clone(),
             writer: session.writer,
             counters,
             end_of_rib: session.families.clone(),
@@ -474,6 +486,38 @@ impl RibTask {
         // A group of its own, which walks the table; it joins its like once in step.
         let group = UpdateGroup::new(target, session.export, session.ctx, session.families);
         self.groups.push(GroupOut { sig, group, members: vec![member], mrai: session.mrai, hold_until: None });
+    }
+
+    /// A reload changed the neighbor's policies: the stored Adj-RIB-In goes through the
+    /// new import policy, and the peer leaves its update group for one exporting with
+    /// the new export policy, which sends it only what differs from what it holds.
+    fn policies(&mut self, address: IpAddr, import: Arc<Policy>, export: Arc<Policy>) {
+        let local_as = self.rib.config().local_as;
+        if let Some(state) = self.peers.get_mut(&address) {
+            if *state.import != *import {
+                state.import = import.clone();
+                let (source, local) = (state.source, state.local);
+                let applied = self.rib.reimport(source, &mut |prefix: Prefix, attrs: &PathAttrs| {
+                    apply_policy(&import, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
+                });
+                info!(peer = %address, accepted = applied.announced, rejected = applied.rejected, "import policy applied again");
+                self.count(address);
+            }
+        }
+        let Some(gi) = self.groups.iter().position(|g| g.members.iter().any(|m| m.address == address)) else { return };
+        let g = &mut self.groups[gi];
+        let Some(mi) = g.members.iter().position(|m| m.address == address) else { return };
+        let target = g.members[mi].target.clone();
+        let sig = Signature::of(&target, &export, g.group.ctx(), &g.sig.families);
+        if sig == g.sig {
+            return;
+        }
+        let member = g.members.remove(mi);
+        let group = g.group.fork(member.source, target, export);
+        let mrai = g.mrai;
+        self.groups.push(GroupOut { sig, group, members: vec![member], mrai, hold_until: None });
+        self.groups.retain(|g| !g.members.is_empty());
+        info!(peer = %address, "export policy applied again");
     }
 
     /// Takes the peer out of its group; an empty group goes.

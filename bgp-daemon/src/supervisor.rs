@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bgp_core::config::{Config, Neighbor, OnStop};
+use bgp_core::config::{Config, Neighbor, OnStop, PeerSettings};
 use bgp_core::ctl::{Command, Reply, RouteDirection};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
@@ -36,7 +36,7 @@ use tracing::{error, info, warn};
 
 use crate::control::{self, ControlRequest};
 use crate::net;
-use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, StopMode};
+use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
 use crate::rib_task::{self, Deferral, PrefixOrAddress, RibInput, RouteQuery};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -335,7 +335,10 @@ impl Supervisor {
     /// Two-phase reload: the new file is read and validated completely first; any
     /// error leaves the running configuration untouched. Then neighbors are diffed:
     /// removed ones close with Cease / Peer De-configured, changed ones restart with
-    /// Cease / Other Configuration Change, new ones start.
+    /// Cease / Other Configuration Change, new ones start. A change of policies alone
+    /// (which policy a neighbor names, or a policy's or prefix list's contents) restarts
+    /// nothing: the RIB applies the new import policy to the routes as received and
+    /// sends each peer what its new export policy changes.
     async fn reload(&mut self) -> Result<String, String> {
         let new = match bgp_core::config::load(&self.config_path) {
             Ok(c) => c,
@@ -353,24 +356,30 @@ impl Supervisor {
             error!("reload refused, keeping the running configuration: {message}");
             return Err(message);
         }
-        // Session parameters of every neighbor come from [global] too, and a changed
-        // policy may be any neighbor's: both restart every session (re-evaluating the
-        // stored Adj-RIB-In instead is a later refinement).
-        let global_changed = new.global != old.global || new.policies != old.policies;
-        let (mut added, mut removed, mut changed) = (0, 0, 0);
+        // Session parameters of every neighbor come from [global] too: a change there
+        // restarts every session.
+        let global_changed = new.global != old.global;
+        let (mut added, mut removed, mut changed, mut repolicied) = (0, 0, 0, 0);
         for n in &old.neighbors {
             let stop = match new.neighbor(n.address) {
                 None => Some(Cease::PeerDeconfigured),
-                Some(m) if global_changed || !same_but_shutdown(n, m) => Some(Cease::OtherConfigurationChange),
-                Some(m) if m.shutdown != n.shutdown => {
-                    let cmd = if m.shutdown { PeerCmd::Shutdown(None) } else { PeerCmd::Enable };
-                    if let Some(p) = self.peers.get(&n.address) {
-                        let _ = p.tx.send(cmd).await;
+                Some(m) if global_changed || !same_session(&n.settings, &m.settings) || !same_but_shutdown(n, m) => {
+                    Some(Cease::OtherConfigurationChange)
+                }
+                Some(m) => {
+                    if m.shutdown != n.shutdown {
+                        let cmd = if m.shutdown { PeerCmd::Shutdown(None) } else { PeerCmd::Enable };
+                        if let Some(p) = self.peers.get(&n.address) {
+                            let _ = p.tx.send(cmd).await;
+                        }
+                        changed += 1;
                     }
-                    changed += 1;
+                    let (was, is) = (NeighborSpec::configured(n, &old), NeighborSpec::configured(m, &new));
+                    if self.update_policies(n.address, &was, is).await {
+                        repolicied += 1;
+                    }
                     None
                 }
-                Some(_) => None,
             };
             if let Some(subcode) = stop {
                 self.stop_peer(n.address, subcode).await;
@@ -384,8 +393,19 @@ impl Supervisor {
         // Dynamic neighbors whose range went away or changed start over.
         let dynamic: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.dynamic).map(|(a, _)| *a).collect();
         for addr in dynamic {
-            if global_changed || old.range_for(addr) != new.range_for(addr) || new.neighbor(addr).is_some() {
+            let same_range = match (old.range_for(addr), new.range_for(addr)) {
+                (Some(a), Some(b)) => {
+                    a.prefix == b.prefix && a.limit == b.limit && same_session(&a.settings, &b.settings)
+                }
+                _ => false,
+            };
+            if global_changed || !same_range || new.neighbor(addr).is_some() {
                 self.stop_peer(addr, Cease::OtherConfigurationChange).await;
+            } else if let (Some(a), Some(b)) = (old.range_for(addr), new.range_for(addr)) {
+                let (was, is) = (NeighborSpec::dynamic(a, addr, &old), NeighborSpec::dynamic(b, addr, &new));
+                if self.update_policies(addr, &was, is).await {
+                    repolicied += 1;
+                }
             }
         }
         for (addr, listener) in &self.listeners {
@@ -406,10 +426,24 @@ impl Supervisor {
         }
         let _ = self.rib.send(RibInput::Announce(new.announcements.clone())).await;
         self.config = new;
-        let message =
-            format!("reloaded {}: {added} added, {removed} removed, {changed} changed", self.config_path.display());
+        let message = format!(
+            "reloaded {}: {added} added, {removed} removed, {changed} changed, {repolicied} with new policies",
+            self.config_path.display()
+        );
         info!("{message}");
         Ok(message)
+    }
+
+    /// Hands a neighbor its new policies if they differ (by contents, not only name).
+    async fn update_policies(&self, addr: IpAddr, was: &NeighborSpec, is: NeighborSpec) -> bool {
+        if was.import == is.import && was.export == is.export {
+            return false;
+        }
+        let update = PolicyUpdate { import: is.import, export: is.export, rfc8212_notice: is.rfc8212_notice };
+        if let Some(p) = self.peers.get(&addr) {
+            let _ = p.tx.send(PeerCmd::Policies(Box::new(update))).await;
+        }
+        true
     }
 
     async fn stop_peer(&mut self, addr: IpAddr, subcode: Cease) {
@@ -423,8 +457,14 @@ impl Supervisor {
 }
 
 /// Whether two neighbor entries differ at most in `shutdown`, which needs no restart.
+/// Equal but for `shutdown` and the policy names (settings compared by `same_session`).
 fn same_but_shutdown(a: &Neighbor, b: &Neighbor) -> bool {
-    Neighbor { shutdown: b.shutdown, ..a.clone() } == *b
+    Neighbor { shutdown: b.shutdown, settings: b.settings.clone(), ..a.clone() } == *b
+}
+
+/// Equal but for the import and export policy names: what needs no new session.
+fn same_session(a: &PeerSettings, b: &PeerSettings) -> bool {
+    PeerSettings { import_policy: b.import_policy.clone(), export_policy: b.export_policy.clone(), ..a.clone() } == *b
 }
 
 /// Installs (or, with `install` false, removes) the TCP-MD5 keys of every neighbor and

@@ -98,9 +98,12 @@ enum TopCommand {
     /// Read the configuration file again and apply it
     ///
     /// Added neighbors start, removed ones are closed (Cease / Peer De-configured),
-    /// changed ones restart with the new settings. A file with an error changes
-    /// nothing: the daemon keeps running with its old configuration and the error
-    /// (FILE:LINE:COLUMN: KEY: ...) is printed.
+    /// changed ones restart with the new settings. Changed policies (a neighbor's
+    /// import_policy or export_policy, or a policy's or prefix list's contents) apply
+    /// without a restart: the routes received are filtered again and the neighbor is
+    /// sent what changed. A file with an error changes nothing: the daemon keeps
+    /// running with its old configuration and the error (FILE:LINE:COLUMN: KEY: ...) is
+    /// printed.
     Reload,
     /// Stop bgp-daemon, telling every peer to drop our routes now
     ///

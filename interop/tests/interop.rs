@@ -1101,3 +1101,70 @@ fn enhanced_route_refresh_frr() {
     let log = d.log_text();
     assert!(!log.contains("ROUTE-REFRESH ignored"), "{log}");
 }
+
+/// A reload that changes only policies restarts no session (BIRD's and FRR's soft
+/// reconfiguration): the new import policy runs over the routes FRR sent, as we keep
+/// them, and FRR is sent only what the new export policy changes. Back to the old
+/// policies, everything returns without FRR sending anything again.
+#[test]
+fn policy_reload_without_a_session_restart_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let lab = Lab::new("policy-reload", 25);
+    let (us, peer) = link(&lab, "frr");
+    let (a, b) = (lab.v4(1), lab.v4(2));
+    let frr = Frr::start(
+        &lab,
+        &peer,
+        "frr",
+        65001,
+        &b,
+        &format!(
+            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
+             network 10.242.1.0/24\n  network 10.242.2.0/24\n exit-address-family"
+        ),
+    );
+    let base = lab.global_toml(65000, &a, &[])
+        + "\n[[announce]]\nprefix = \"10.243.1.0/24\"\n\n[[announce]]\nprefix = \"10.243.2.0/24\"\n";
+    let open =
+        base.clone() + &neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""]);
+    let strict = base
+        + "\n[[prefix_list]]\nname = \"second\"\nentries = [{ prefix = \"10.242.2.0/24\" }, { prefix = \"10.243.2.0/24\" }]\n\
+           \n[[policy]]\nname = \"not-the-second\"\ndefault = \"accept\"\n\
+           \n[[policy.term]]\nname = \"second\"\nmatch.prefix_list = \"second\"\naction = \"reject\"\n"
+        + &neighbor(&b, 65001, &["import_policy = \"not-the-second\"", "export_policy = \"not-the-second\""]);
+    let d = Daemon::start(&lab, &us, &open);
+    let ours = |p: &str| -> Result<bool, String> {
+        let v = frr.json(&format!("show bgp ipv4 unicast {p} json"))?;
+        Ok(v["paths"].get(0).is_some())
+    };
+    let accepted = || -> Result<u64, String> { Ok(d.established(&b)?.summary.prefixes_accepted) };
+    let expect = |what: &str, mine: u64, first: bool, second: bool| {
+        wait_until(15 * SEC, what, || {
+            let got = (accepted()?, ours("10.243.1.0/24")?, ours("10.243.2.0/24")?);
+            if got == (mine, first, second) {
+                Ok(())
+            } else {
+                Err(format!("we accept {} of FRR's, FRR has ours: {}, {}", got.0, got.1, got.2))
+            }
+        })
+    };
+    expect("both ways, everything", 2, true, true);
+
+    let reload = |config: &str| {
+        std::fs::write(&d.config, config).unwrap();
+        let text = d.bgpctl_text(&["reload"]).unwrap();
+        assert!(text.contains("0 changed, 1 with new policies"), "{text}");
+    };
+    lab.step("reload: both policies now refuse the second prefix");
+    reload(&strict);
+    expect("the second prefix refused both ways", 1, true, false);
+    let routes = d.bgpctl(&["show", "routes", "--json"]).unwrap().to_string();
+    assert!(routes.contains("10.242.1.0/24") && !routes.contains("10.242.2.0/24"), "{routes}");
+
+    lab.step("reload: back to accept-all");
+    reload(&open);
+    expect("everything again, FRR sending nothing new", 2, true, true);
+    let f = frr.established(&a).unwrap();
+    assert_eq!(f["connectionsEstablished"], 1, "no session restart at FRR: {f}");
+    assert_eq!(d.established(&b).unwrap().sessions_established, 1);
+}

@@ -402,6 +402,60 @@ impl RibState {
         self.attrs.release(attrs_in);
     }
 
+    /// Runs a new import policy over what `source` sent, as received (the Adj-RIB-In
+    /// before policy is kept for this): a policy change on reload takes effect without
+    /// the peer sending anything again. Counts what is now announced and rejected.
+    pub fn reimport(&mut self, source: SourceId, import: &mut dyn FnMut(Prefix, &PathAttrs) -> Import) -> Applied {
+        let mut applied = Applied::default();
+        for i in 0..self.slots.len() {
+            if self.slots.is_free(i) {
+                continue;
+            }
+            let prefix = self.slots.prefix(i);
+            for j in 0..self.slots.paths(i).len() {
+                let old = self.slots.paths(i)[j];
+                if old.source != source {
+                    continue;
+                }
+                let verdict = match self.loop_check(source, self.attrs.get(old.attrs_in)) {
+                    Some(_) => Import::Reject,
+                    None => import(prefix, self.attrs.get(old.attrs_in)),
+                };
+                let (attrs, rejected) = match verdict {
+                    Import::Accept => {
+                        self.attrs.retain(old.attrs_in);
+                        (old.attrs_in, 0)
+                    }
+                    Import::Modified(a) => (self.attrs.intern(*a), 0),
+                    Import::Reject => {
+                        self.attrs.retain(old.attrs_in);
+                        (old.attrs_in, flags::REJECTED)
+                    }
+                };
+                let new = Path { attrs, flags: old.flags & !flags::REJECTED | rejected, ..old };
+                if rejected == 0 {
+                    applied.announced += 1;
+                } else {
+                    applied.rejected += 1;
+                }
+                if new == old {
+                    self.attrs.release(attrs);
+                    continue;
+                }
+                self.attrs.release(old.attrs);
+                self.slots.paths_mut(i)[j] = new;
+                let s = &mut self.sources[source.0 as usize];
+                s.accepted = s.accepted + usize::from(new.is_candidate()) - usize::from(old.is_candidate());
+                let slot = self.slots.get_mut(i);
+                if j < usize::from(slot.multipath) {
+                    slot.state |= state::TOUCHED;
+                }
+                mark_dirty(&mut self.dirty, &mut self.slots, i);
+            }
+        }
+        applied
+    }
+
     /// RFC 4271 §9.1.2 (AS loop), RFC 4456 §8 (ORIGINATOR_ID, CLUSTER_LIST).
     fn loop_check(&self, source: SourceId, attrs: &PathAttrs) -> Option<Rejection> {
         let peer = self.source(source)?.peer()?;

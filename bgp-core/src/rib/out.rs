@@ -361,6 +361,46 @@ impl UpdateGroup {
         self.resends.retain(|r| r.member != member);
     }
 
+    /// Takes `member` out into a group of its own that exports with `target` and
+    /// `export` (its export policy changed): the new group starts from what the member
+    /// holds and walks the table, so the member is sent only the difference, and a
+    /// route refresh in progress goes on there.
+    pub fn fork(&mut self, member: SourceId, target: ExportTarget, export: Arc<Policy>) -> UpdateGroup {
+        let mut g =
+            UpdateGroup::new(ExportTarget { source: member, ..target }, export, self.ctx, self.families.clone());
+        // The member's own routes: it holds none, and the walk finds them again.
+        let held_by_member = |h: u32| real(h) && self.out.get(h).source != member;
+        for (id, &h) in self.sent.iter().enumerate() {
+            if !held_by_member(h) {
+                continue;
+            }
+            let slot = self.out.get(h);
+            let copy = g.out.intern(slot.block.clone(), slot.next_hop, slot.source);
+            if id >= g.sent.len() {
+                g.sent.resize(id + 1, NONE);
+            }
+            g.recount(NONE, copy);
+            g.sent[id] = copy;
+        }
+        for (&id, paths) in &self.sent_multi {
+            let mut copies = Vec::new();
+            for &(pid, h) in paths.iter().filter(|&&(_, h)| held_by_member(h)) {
+                let slot = self.out.get(h);
+                let copy = g.out.intern(slot.block.clone(), slot.next_hop, slot.source);
+                g.recount(NONE, copy);
+                copies.push((pid, copy));
+            }
+            if !copies.is_empty() {
+                g.sent_multi.insert(id, copies);
+            }
+        }
+        for r in self.resends.iter().filter(|r| r.member == member) {
+            g.resend(member, r.family);
+        }
+        self.remove_member(member);
+        g
+    }
+
     /// Nothing left to send: no queued change, no table walk, no refresh.
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty() && self.cursor.is_none() && self.resends.is_empty()

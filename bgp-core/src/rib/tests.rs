@@ -320,3 +320,38 @@ proptest! {
         prop_assert!(ids.contains(&best));
     }
 }
+
+#[test]
+fn reimport_runs_a_new_policy_over_the_routes_as_received() {
+    let mut r = rib();
+    let p = peer(&mut r, "10.10.0.1", 64512);
+    let loop_path = update(&["203.0.113.0/24"], &[64512, US], "10.10.0.1");
+    r.apply_update(p, &update(&["192.0.2.0/24", "198.51.100.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    r.apply_update(p, &loop_path, &mut accept);
+    r.decide();
+    // A policy that rejects one prefix and sets LOCAL_PREF on the other.
+    let mut policy = |prefix: Prefix, a: &PathAttrs| {
+        if prefix == pfx("192.0.2.0/24") {
+            Import::Reject
+        } else {
+            Import::Modified(Box::new(PathAttrs { local_pref: Some(200), ..a.clone() }))
+        }
+    };
+    let applied = r.reimport(p, &mut policy);
+    assert_eq!(applied, Applied { announced: 1, rejected: 2, withdrawn: 0 }, "the AS loop stays rejected");
+    let mut changed: Vec<Prefix> = r.decide().iter().map(|c| c.prefix).collect();
+    changed.sort();
+    assert_eq!(changed, vec![pfx("192.0.2.0/24"), pfx("198.51.100.0/24")]);
+    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().best().is_none());
+    let best = *r.get(&pfx("198.51.100.0/24")).unwrap().best().unwrap();
+    assert_eq!(r.attrs().get(best.attrs).local_pref, Some(200));
+    assert_eq!(r.attrs().get(best.attrs_in).local_pref, None, "the Adj-RIB-In keeps what the peer sent");
+    assert_eq!(r.source_counts(p), (3, 1));
+    // Back to accepting everything: both return, unchanged ones cost no decision.
+    r.reimport(p, &mut accept);
+    assert_eq!(r.decide().len(), 2);
+    assert_eq!(r.source_counts(p), (3, 2));
+    r.reimport(p, &mut accept);
+    assert!(r.decide().is_empty(), "the same policy again changes nothing");
+    assert_eq!(r.attr_stats().sets, 2, "the modified set was freed");
+}

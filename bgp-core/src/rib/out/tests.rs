@@ -1,6 +1,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::*;
+use crate::policy::{PrefixEntry, PrefixList, Term, TermAction};
 use crate::rib::tests::{accept, peer, pfx, rib, update, withdraw, US};
 use crate::rib::{Change, PeerInfo};
 use crate::types::FamilySet;
@@ -657,4 +658,36 @@ fn the_only_members_routes_are_exported_when_another_member_joins() {
     assert_eq!(seen_by(&g, &b, c2).withdrawn_prefixes(), vec![pfx(p)]);
     assert!(seen_by(&g, &b, c1).withdrawn_prefixes().is_empty());
     assert_eq!((g.advertised_to(c1), g.advertised_to(c2)), (0, 0));
+}
+
+#[test]
+fn a_forked_member_is_sent_only_what_its_new_policy_changes() {
+    let mut r = rib();
+    let upstream = peer(&mut r, "10.10.0.1", 64512);
+    let router = peer(&mut r, "198.51.100.1", 3320);
+    r.apply_update(upstream, &update(&["192.0.2.0/24", "203.0.113.0/24"], &[64512], "10.10.0.1"), &mut accept);
+    r.decide();
+    let t = target(router, "198.51.100.1", 3320);
+    let mut g = group(t.clone());
+    assert_eq!(flush(&mut g, &r, router).prefixes().len(), 2);
+    // The same policy again: the walk finds nothing to send.
+    let mut same = g.fork(router, t.clone(), Arc::new(Policy::accept_all()));
+    assert!(g.members().is_empty());
+    assert_eq!(flush(&mut same, &r, router), Seen { announced: vec![], withdrawn: vec![] });
+    assert_eq!(same.advertised_to(router), 2);
+    // A policy without 192.0.2.0/24 (and with a MED on the rest): one withdrawal, one
+    // replacement.
+    let mut policy = Policy::new("no-192", Verdict::Accept);
+    let mut drop = Term::new("drop", TermAction::Reject);
+    drop.matches.prefix_list =
+        Some(Arc::new(PrefixList { name: "192".into(), entries: vec![PrefixEntry::exact(pfx("192.0.2.0/24"))] }));
+    let mut med = Term::new("med", TermAction::Next);
+    med.actions.set_med = Some(7);
+    policy.terms = vec![drop, med];
+    let mut forked = same.fork(router, t, Arc::new(policy));
+    let s = flush(&mut forked, &r, router);
+    assert_eq!(s.withdrawn, vec![(pfx("192.0.2.0/24"), 0)]);
+    assert_eq!(s.prefixes(), vec![pfx("203.0.113.0/24")]);
+    assert_eq!(s.announced[0].2.med, Some(7));
+    assert_eq!(forked.advertised_to(router), 1);
 }
