@@ -50,6 +50,16 @@ fn segment(lab: &Lab, roles: &[&str]) -> (Netns, Vec<Netns>) {
     (us, spaces)
 }
 
+/// FRR's side of a session with us at `a`: the neighbor, and IPv4 `networks` announced.
+fn frr_neighbor(a: &str, asn: u32, networks: &[&str]) -> String {
+    let mut s =
+        format!(" neighbor {a} remote-as {asn}\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n");
+    for n in networks {
+        s += &format!("  network {n}\n");
+    }
+    s + " exit-address-family"
+}
+
 /// A `[[neighbor]]` table.
 fn neighbor(address: &str, asn: u32, extra: &[&str]) -> String {
     let mut s = format!("\n[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\n");
@@ -113,10 +123,7 @@ fn ebgp_frr_ipv4() {
         "frr",
         65001,
         &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
-             network 10.201.1.0/24\n  network 10.201.2.0/24\n  network 10.201.3.0/24\n exit-address-family"
-        ),
+        &frr_neighbor(&a, 65000, &["10.201.1.0/24", "10.201.2.0/24", "10.201.3.0/24"]),
     );
     let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &["description = \"FRR\""]);
     let d = Daemon::start(&lab, &us, &config);
@@ -316,17 +323,7 @@ fn collision_both_active_frr() {
     let lab = Lab::new("collision", 7);
     let (us, peer) = link(&lab, "frr");
     let (a, b) = (lab.v4(1), lab.v4(2));
-    let mut frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n \
-             address-family ipv4 unicast\n  network 10.207.1.0/24\n exit-address-family"
-        ),
-    );
+    let mut frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.207.1.0/24"]));
     lab.step("freezing FRR (SIGSTOP)");
     frr.signal("STOP");
     let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
@@ -414,17 +411,8 @@ fn peer_restart_frr() {
     let lab = Lab::new("restart", 8);
     let (us, peer) = link(&lab, "frr");
     let (a, b) = (lab.v4(1), lab.v4(2));
-    let mut frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n \
-             address-family ipv4 unicast\n  network 10.208.1.0/24\n  network 10.208.2.0/24\n exit-address-family"
-        ),
-    );
+    let mut frr =
+        Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.208.1.0/24", "10.208.2.0/24"]));
     let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
     let d = Daemon::start(&lab, &us, &config);
     wait_until(30 * SEC, "Established with FRR's 2 prefixes", || established_with(&d, &b, 2));
@@ -598,17 +586,7 @@ fn admin_shutdown_enable_frr() {
     let lab = Lab::new("admin", 11);
     let (us, peer) = link(&lab, "frr");
     let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n \
-             address-family ipv4 unicast\n  network 10.211.1.0/24\n exit-address-family"
-        ),
-    );
+    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.211.1.0/24"]));
     let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
     let d = Daemon::start(&lab, &us, &config);
     wait_until(30 * SEC, "Established", || established_with(&d, &b, 1));
@@ -774,17 +752,7 @@ fn route_reflection_frr_and_bird_clients() {
     let (us, spaces) = segment(&lab, &["frr", "bird"]);
     let (frr_ns, bird_ns) = (&spaces[0], &spaces[1]);
     let (a, f, b) = (lab.v4(1), lab.v4(2), lab.v4(3));
-    let frr = Frr::start(
-        &lab,
-        frr_ns,
-        "frr",
-        65000,
-        &f,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
-             network 10.220.1.0/24\n exit-address-family"
-        ),
-    );
+    let frr = Frr::start(&lab, frr_ns, "frr", 65000, &f, &frr_neighbor(&a, 65000, &["10.220.1.0/24"]));
     let bird = Bird::start(
         &lab,
         bird_ns,
@@ -1056,17 +1024,7 @@ fn enhanced_route_refresh_frr() {
     let lab = Lab::new("err", 24);
     let (us, peer) = link(&lab, "frr");
     let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
-             network 10.240.1.0/24\n  network 10.240.2.0/24\n exit-address-family"
-        ),
-    );
+    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.240.1.0/24", "10.240.2.0/24"]));
     let config = lab.global_toml(65000, &a, &[])
         + &neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
         + "\n[[announce]]\nprefix = \"10.241.0.0/24\"\n";
@@ -1112,17 +1070,7 @@ fn policy_reload_without_a_session_restart_frr() {
     let lab = Lab::new("policy-reload", 25);
     let (us, peer) = link(&lab, "frr");
     let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
-             network 10.242.1.0/24\n  network 10.242.2.0/24\n exit-address-family"
-        ),
-    );
+    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.242.1.0/24", "10.242.2.0/24"]));
     let base = lab.global_toml(65000, &a, &[])
         + "\n[[announce]]\nprefix = \"10.243.1.0/24\"\n\n[[announce]]\nprefix = \"10.243.2.0/24\"\n";
     let open =
