@@ -92,7 +92,8 @@ async fn client(stream: UnixStream, requests: mpsc::Sender<ControlRequest>) {
             Err(e) => Err(reply_error(format!("malformed request: {e}"))),
         },
     };
-    let (tx, mut rx) = mpsc::channel(64);
+    // Room for a stream of `show routes` rows: the RIB task makes them as this drains.
+    let (tx, mut rx) = mpsc::channel(1024);
     match command {
         Ok(command) => {
             debug!(?command, "control request");

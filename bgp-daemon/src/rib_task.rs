@@ -128,6 +128,24 @@ pub enum PrefixOrAddress {
     Address(IpAddr),
 }
 
+/// A `show routes` in progress: resumable, so a full-table dump never holds up
+/// routing (OpenBGPD's `rde_dump_ctx`).
+struct Dump {
+    query: RouteQuery,
+    replies: mpsc::Sender<Reply>,
+    /// What to show, in order; each prefix's rows are made when its turn comes.
+    prefixes: Vec<Prefix>,
+    next: usize,
+    rows: usize,
+    /// Rows the reader has not taken yet.
+    pending: VecDeque<Reply>,
+    /// The last reply (End, or the error for a prefix without routes) is queued.
+    done: bool,
+}
+
+/// Prefixes a `show routes` visits per turn of the RIB task.
+const DUMP_CHUNK: usize = 256;
+
 /// A member of an update group: an Established peer and its writer queue.
 struct Member {
     address: IpAddr,
@@ -233,6 +251,8 @@ pub struct RibTask {
     announced: Vec<Announce>,
     peers: HashMap<IpAddr, PeerState>,
     groups: Vec<GroupOut>,
+    /// `show routes` requests in progress.
+    dumps: Vec<Dump>,
     /// Emptied table entries are reclaimed once this many wait (see `reclaim`).
     reclaim_at: usize,
 }
@@ -265,6 +285,7 @@ pub fn spawn(cfg: RibConfig, deferral: Option<Deferral>, marker: Option<PathBuf>
         announced: Vec::new(),
         peers: HashMap::new(),
         groups: Vec::new(),
+        dumps: Vec::new(),
         reclaim_at: RECLAIM_MIN,
     };
     tokio::spawn(task.run(rx));
@@ -276,7 +297,10 @@ impl RibTask {
         let mut retry = tokio::time::interval(Duration::from_millis(20));
         let mut touch = tokio::time::interval(MARKER_INTERVAL);
         loop {
-            let backlog = self.groups.iter().any(GroupOut::busy);
+            let backlog = self.groups.iter().any(GroupOut::busy) || !self.dumps.is_empty();
+            // A dump whose reader has room goes on at once; one whose reader is behind
+            // waits for the retry tick.
+            let dumping = self.dumps.iter().any(|d| d.replies.capacity() > 0);
             let stale = self.peers.values().filter_map(|p| p.stale_until).min();
             let deferred = self.deferral.as_ref().map(|d| d.until);
             tokio::select! {
@@ -298,6 +322,7 @@ impl RibTask {
                     }
                 }
                 _ = retry.tick(), if backlog => {}
+                _ = std::future::ready(()), if dumping => {}
                 _ = touch.tick() => self.write_marker(),
                 _ = tokio::time::sleep_until(deferred.map_or_else(far, tokio::time::Instant::from_std)), if deferred.is_some() => {}
                 _ = tokio::time::sleep_until(stale.map_or_else(far, tokio::time::Instant::from_std)), if stale.is_some() => {
@@ -309,6 +334,7 @@ impl RibTask {
             self.flush();
             self.merge_groups();
             self.reclaim();
+            self.dump_some();
         }
     }
 
@@ -353,17 +379,20 @@ impl RibTask {
             RibInput::Refresh { address, family } => self.refresh(address, family),
             RibInput::Policies { address, import, export } => self.policies(address, import, export),
             RibInput::RefreshMarker { address, family, begin } => self.refresh_marker(address, family, begin),
-            RibInput::ShowRoutes { query, replies } => {
-                let rows = self.route_rows(&query);
-                // Streamed from a task of its own: a slow bgpctl never holds up routing.
-                tokio::spawn(async move {
-                    for reply in rows {
-                        if replies.send(reply).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
+            RibInput::ShowRoutes { query, replies } => match self.dump_prefixes(&query) {
+                Ok(prefixes) => self.dumps.push(Dump {
+                    query,
+                    replies,
+                    prefixes,
+                    next: 0,
+                    rows: 0,
+                    pending: VecDeque::new(),
+                    done: false,
+                }),
+                Err(message) => {
+                    let _ = replies.try_send(Reply::Error { message });
+                }
+            },
             RibInput::ShowSummary { reply } => {
                 let mut s = RibSummary::default();
                 for (prefix, entry) in self.rib.iter() {
@@ -634,72 +663,117 @@ impl RibTask {
         debug!(peer = %address, %family, begin, "enhanced route refresh");
     }
 
-    fn route_rows(&self, q: &RouteQuery) -> Vec<Reply> {
-        let mut rows = Vec::new();
+    /// The prefixes a `show routes` visits, in order, or why it cannot run.
+    fn dump_prefixes(&self, q: &RouteQuery) -> Result<Vec<Prefix>, String> {
         let wanted = |p: &Prefix| q.family.is_none_or(|f| family_of(*p) == f);
-        let prefixes: Vec<Prefix> = match &q.prefix {
-            Some(PrefixOrAddress::Prefix(p)) => vec![*p],
-            Some(PrefixOrAddress::Address(a)) => self.longest_match(*a).into_iter().collect(),
-            None => {
-                let mut all: Vec<Prefix> = self.rib.iter().map(|(p, _)| p).filter(wanted).collect();
-                all.sort();
-                all
+        let mut prefixes: Vec<Prefix> = match (&q.prefix, q.neighbor) {
+            (_, Some((addr, RouteDirection::Advertised))) if self.member(addr).is_none() => {
+                return Err(format!("no Established neighbor {addr}"));
             }
+            (_, Some((addr, RouteDirection::Received))) if !self.peers.contains_key(&addr) => {
+                return Err(format!("no routes from neighbor {addr}"));
+            }
+            (Some(PrefixOrAddress::Prefix(p)), _) => vec![*p],
+            (Some(PrefixOrAddress::Address(a)), _) => self.longest_match(*a).into_iter().collect(),
+            (None, Some((addr, RouteDirection::Advertised))) => {
+                let (g, m) = self.member(addr).expect("checked above");
+                let ids = g.group.advertised_ids(m.source);
+                ids.into_iter().filter_map(|id| self.rib.entry(id)).map(|e| e.prefix()).filter(wanted).collect()
+            }
+            (None, _) => self.rib.iter().map(|(p, _)| p).filter(wanted).collect(),
         };
+        prefixes.sort_unstable();
+        Ok(prefixes)
+    }
+
+    fn member(&self, address: IpAddr) -> Option<(&GroupOut, &Member)> {
+        self.groups.iter().find_map(|g| g.members.iter().find(|m| m.address == address).map(|m| (g, m)))
+    }
+
+    /// The rows of one prefix for a `show routes`, from the table as it is now.
+    fn route_rows(&self, q: &RouteQuery, prefix: Prefix) -> Vec<Reply> {
         let one = q.prefix.is_some();
+        let mut rows = Vec::new();
         match q.neighbor {
             Some((addr, RouteDirection::Advertised)) => {
-                let found = self.groups.iter().find_map(|g| {
-                    g.members.iter().find(|m| m.address == addr).map(|m| g.group.advertised(&self.rib, m.source))
-                });
-                let Some(mut sent) = found else {
-                    return vec![Reply::Error { message: format!("no Established neighbor {addr}") }];
-                };
-                sent.retain(|(p, _, _)| wanted(p) && (!one || prefixes.contains(p)));
-                sent.sort_by_key(|(p, id, _)| (*p, *id));
-                for (prefix, path_id, attrs) in sent {
+                let (Some((g, m)), Some(id)) = (self.member(addr), self.rib.id_of(&prefix)) else { return rows };
+                for (path_id, attrs) in g.group.advertised_at(&self.rib, m.source, id) {
                     let mut row = row(prefix, &attrs, "local".into());
                     (row.valid, row.best, row.path_id) = (true, true, path_id);
                     rows.push(Reply::Route(Box::new(row)));
                 }
             }
             Some((addr, RouteDirection::Received)) => {
-                let Some(state) = self.peers.get(&addr) else {
-                    return vec![Reply::Error { message: format!("no routes from neighbor {addr}") }];
-                };
-                for prefix in &prefixes {
-                    let Some(entry) = self.rib.get(prefix) else { continue };
-                    for p in entry.paths().iter().filter(|p| p.source == state.source) {
-                        let mut r = row(*prefix, self.rib.attrs().get(p.attrs_in), addr.to_string());
-                        (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
-                        rows.push(Reply::Route(Box::new(r)));
-                    }
+                let (Some(state), Some(entry)) = (self.peers.get(&addr), self.rib.get(&prefix)) else { return rows };
+                for p in entry.paths().iter().filter(|p| p.source == state.source) {
+                    let mut r = row(prefix, self.rib.attrs().get(p.attrs_in), addr.to_string());
+                    (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
+                    rows.push(Reply::Route(Box::new(r)));
                 }
             }
             None => {
-                for prefix in &prefixes {
-                    let Some(entry) = self.rib.get(prefix) else { continue };
-                    let shown: &[bgp_core::rib::Path] = if one { entry.paths() } else { entry.multipath_paths() };
-                    for (i, p) in shown.iter().enumerate() {
-                        let mut r = row(*prefix, self.rib.attrs().get(p.attrs), self.source_name(p.source));
-                        r.path_id = p.path_id;
-                        r.valid = p.is_candidate();
-                        r.best = i == 0 && entry.multipath > 0;
-                        r.multipath = i < usize::from(entry.multipath);
-                        r.stale = p.is_stale();
-                        if r.best && one {
-                            r.reason = entry.step.map(|s| s.describe().to_string());
-                        }
-                        rows.push(Reply::Route(Box::new(r)));
+                let Some(entry) = self.rib.get(&prefix) else { return rows };
+                let shown: &[bgp_core::rib::Path] = if one { entry.paths() } else { entry.multipath_paths() };
+                for (i, p) in shown.iter().enumerate() {
+                    let mut r = row(prefix, self.rib.attrs().get(p.attrs), self.source_name(p.source));
+                    r.path_id = p.path_id;
+                    r.valid = p.is_candidate();
+                    r.best = i == 0 && entry.multipath > 0;
+                    r.multipath = i < usize::from(entry.multipath);
+                    r.stale = p.is_stale();
+                    if r.best && one {
+                        r.reason = entry.step.map(|s| s.describe().to_string());
                     }
+                    rows.push(Reply::Route(Box::new(r)));
                 }
             }
         }
-        if one && rows.is_empty() {
-            return vec![Reply::Error { message: "no route".into() }];
-        }
-        rows.push(Reply::End);
         rows
+    }
+
+    /// Moves every `show routes` in progress on by up to `DUMP_CHUNK` prefixes, as far
+    /// as its reader keeps up; rows reflect the table when they are made.
+    fn dump_some(&mut self) {
+        let mut dumps = std::mem::take(&mut self.dumps);
+        dumps.retain_mut(|d| self.advance(d));
+        self.dumps = dumps;
+    }
+
+    /// `false` once the dump is over (sent, or its reader gone).
+    fn advance(&self, d: &mut Dump) -> bool {
+        let mut visited = 0;
+        loop {
+            while let Some(reply) = d.pending.pop_front() {
+                match d.replies.try_send(reply) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(reply)) => {
+                        d.pending.push_front(reply);
+                        return true;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            if d.done {
+                return false;
+            }
+            if d.next == d.prefixes.len() {
+                d.done = true;
+                let last = match (d.query.prefix.is_some(), d.rows) {
+                    (true, 0) => Reply::Error { message: "no route".into() },
+                    _ => Reply::End,
+                };
+                d.pending.push_back(last);
+                continue;
+            }
+            if visited == DUMP_CHUNK {
+                return true;
+            }
+            let rows = self.route_rows(&d.query, d.prefixes[d.next]);
+            d.next += 1;
+            visited += 1;
+            d.rows += rows.len();
+            d.pending.extend(rows);
+        }
     }
 
     fn longest_match(&self, addr: IpAddr) -> Option<Prefix> {

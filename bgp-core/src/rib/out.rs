@@ -709,24 +709,27 @@ impl UpdateGroup {
         self.members.iter().any(|&m| to.includes(m))
     }
 
-    /// What `member` holds from us: (entry, path id, the attributes as sent), for
-    /// `show routes --advertised`. The attributes are decoded back from what was
+    /// What `member` holds from us for entry `id`: (path id, the attributes as sent),
+    /// for `show routes --advertised`. The attributes are decoded back from what was
     /// encoded, so they are exactly what went out.
-    pub fn advertised(&self, rib: &RibState, member: SourceId) -> Vec<(Prefix, u32, PathAttrs)> {
-        let mut rows = Vec::new();
-        let single = self.sent.iter().enumerate().filter(|(_, &h)| real(h)).map(|(id, &h)| (id as u32, 0, h));
-        let multi = self.sent_multi.iter().flat_map(|(&id, v)| v.iter().map(move |&(pid, h)| (id, pid, h)));
-        for (id, path_id, h) in single.chain(multi) {
-            let slot = self.out.get(h);
-            if slot.source == member {
-                continue;
-            }
-            let Some(entry) = rib.entry(EntryId(id)) else { continue };
-            if let Some(attrs) = self.decode(entry.prefix(), slot) {
-                rows.push((entry.prefix(), path_id, attrs));
-            }
-        }
-        rows
+    pub fn advertised_at(&self, rib: &RibState, member: SourceId, id: EntryId) -> Vec<(u32, PathAttrs)> {
+        let Some(prefix) = rib.entry(id).map(|e| e.prefix()) else { return Vec::new() };
+        let single = self.sent.get(id.index()).filter(|&&h| real(h)).map(|&h| (0, h));
+        let multi = self.sent_multi.get(&id.0).into_iter().flatten().copied();
+        single
+            .into_iter()
+            .chain(multi)
+            .filter(|&(_, h)| self.out.get(h).source != member)
+            .filter_map(|(path_id, h)| Some((path_id, self.decode(prefix, self.out.get(h))?)))
+            .collect()
+    }
+
+    /// The entries `member` holds a route for, in no order (see `advertised_at`).
+    pub fn advertised_ids(&self, member: SourceId) -> Vec<EntryId> {
+        let held = |h: u32| real(h) && self.out.get(h).source != member;
+        let single = self.sent.iter().enumerate().filter(|(_, &h)| held(h)).map(|(id, _)| EntryId(id as u32));
+        let multi = self.sent_multi.iter().filter(|(_, v)| v.iter().any(|&(_, h)| held(h))).map(|(&id, _)| EntryId(id));
+        single.chain(multi).collect()
     }
 
     fn decode(&self, prefix: Prefix, slot: &OutSlot) -> Option<PathAttrs> {
