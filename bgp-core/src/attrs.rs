@@ -89,6 +89,19 @@ impl AttrStore {
         AttrId(i)
     }
 
+    /// [`AttrStore::intern`] of a borrowed set: copied only when it is new.
+    pub fn intern_ref(&mut self, attrs: &PathAttrs) -> AttrId {
+        let hash = self.hasher.hash_one(attrs);
+        let slots = &mut self.slots;
+        match self.index.find(hash, |&i| slots[i as usize].attrs.as_deref() == Some(attrs)) {
+            Some(&i) => {
+                slots[i as usize].refs += 1;
+                AttrId(i)
+            }
+            None => self.intern(attrs.clone()),
+        }
+    }
+
     /// Takes another reference to an id already held.
     pub fn retain(&mut self, id: AttrId) {
         self.slots[id.0 as usize].refs += 1;
@@ -161,6 +174,21 @@ mod tests {
         assert_eq!(store.get(d).as_path.as_ref().unwrap().to_string(), "65003");
         let e = store.intern(attrs(65001));
         assert_ne!(e, d);
+    }
+
+    #[test]
+    fn intern_ref_copies_only_a_new_set() {
+        let mut store = AttrStore::new();
+        let a = store.intern(attrs(65001));
+        let b = store.intern_ref(&attrs(65001));
+        let c = store.intern_ref(&attrs(65002));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(store.stats(), AttrStats { sets: 2, refs: 3 });
+        for id in [a, b, c] {
+            store.release(id);
+        }
+        assert_eq!(store.stats().sets, 0);
     }
 
     #[test]

@@ -349,32 +349,38 @@ impl RibState {
         if update.treat_as_withdraw() {
             return applied;
         }
-        let base = strip_nlri(&update.attrs);
-        let rejection = self.loop_check(source, &base);
+        let rejection = self.loop_check(source, &update.attrs);
         if !update.nlri.is_empty() {
-            self.import_group(source, &update.nlri, base.clone(), rejection, import, &mut applied);
+            // The usual IPv4 UPDATE has no MP attribute: its attributes are the set as
+            // they are, and are copied only if the set is new.
+            let attrs_in = match (&update.attrs.mp_reach, &update.attrs.mp_unreach) {
+                (None, None) => self.attrs.intern_ref(&update.attrs),
+                _ => self.attrs.intern(strip_nlri(&update.attrs)),
+            };
+            self.import_group(source, &update.nlri, attrs_in, rejection, import, &mut applied);
         }
         if let Some(r) = &update.attrs.mp_reach {
             // An MP route's interned set keeps MP_REACH_NLRI for its next hop.
-            let mut a = base;
+            let mut a = strip_nlri(&update.attrs);
             a.next_hop = None;
             a.mp_reach = Some(Box::new(MpReach { family: r.family, next_hop: r.next_hop, nlri: Vec::new() }));
-            self.import_group(source, &r.nlri, a, rejection, import, &mut applied);
+            let attrs_in = self.attrs.intern(a);
+            self.import_group(source, &r.nlri, attrs_in, rejection, import, &mut applied);
         }
         applied
     }
 
-    /// Routes of one UPDATE that share `attrs` (the NLRI field, or MP_REACH_NLRI).
+    /// Routes of one UPDATE that share `attrs_in` (the NLRI field, or MP_REACH_NLRI);
+    /// takes over the caller's reference.
     fn import_group(
         &mut self,
         source: SourceId,
         nlri: &[Nlri],
-        attrs: PathAttrs,
+        attrs_in: AttrId,
         rejection: Option<Rejection>,
         import: &mut dyn FnMut(Prefix, &PathAttrs) -> Import,
         applied: &mut Applied,
     ) {
-        let attrs_in = self.attrs.intern(attrs);
         for n in nlri {
             self.attrs.retain(attrs_in);
             let verdict = match rejection {

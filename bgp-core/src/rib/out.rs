@@ -217,6 +217,23 @@ struct Buckets {
     /// hop, RFC 8950) but not a message.
     announce: HashMap<(u32, Family, Recipients), Vec<Nlri>>,
     withdraw: HashMap<(Family, Recipients), Vec<Nlri>>,
+    /// Emptied vectors of earlier rounds, kept with their capacity.
+    pool: Vec<Vec<Nlri>>,
+}
+
+impl Buckets {
+    fn announce(&mut self, h: u32, family: Family, to: Recipients, nlri: Nlri) {
+        let pool = &mut self.pool;
+        self.announce.entry((h, family, to)).or_insert_with(|| pool.pop().unwrap_or_default()).push(nlri);
+    }
+    fn withdraw(&mut self, family: Family, to: Recipients, nlri: Nlri) {
+        let pool = &mut self.pool;
+        self.withdraw.entry((family, to)).or_insert_with(|| pool.pop().unwrap_or_default()).push(nlri);
+    }
+    fn recycle(&mut self, mut nlri: Vec<Nlri>) {
+        nlri.clear();
+        self.pool.push(nlri);
+    }
 }
 
 /// A route refresh in progress for one member (RFC 2918): what the group holds is sent
@@ -253,6 +270,8 @@ pub struct UpdateGroup {
     /// The initial table: the next entry id to visit.
     cursor: Option<u32>,
     resends: Vec<Resend>,
+    /// The buckets of `pack`, kept between rounds for their allocations.
+    scratch: Buckets,
 }
 
 /// The path identifier we advertise a source's path with (RFC 7911): unique per prefix
@@ -299,6 +318,7 @@ impl UpdateGroup {
             queue: VecDeque::new(),
             cursor: Some(0),
             resends: Vec::new(),
+            scratch: Buckets::default(),
         }
     }
 
@@ -465,7 +485,7 @@ impl UpdateGroup {
     /// Loc-RIB. With `withdrawals_only` (the MRAI is running), announcements stay
     /// queued.
     pub fn pack(&mut self, rib: &RibState, limit: usize, withdrawals_only: bool) -> Packed {
-        let mut buckets = Buckets::default();
+        let mut buckets = std::mem::take(&mut self.scratch);
         let mut packed = Packed::default();
         let mut held_back = Vec::new();
         let mut looked = 0;
@@ -500,7 +520,8 @@ impl UpdateGroup {
             packed.visited += self.resend_some(rib, limit - looked, &mut buckets);
         }
         packed.announced = !buckets.announce.is_empty();
-        packed.batches = self.encode(buckets);
+        packed.batches = self.encode(&mut buckets);
+        self.scratch = buckets;
         packed
     }
 
@@ -586,17 +607,17 @@ impl UpdateGroup {
         if new != NONE {
             let to = new_from.map_or(Recipients::All, Recipients::AllBut);
             if new != OWN {
-                buckets.announce.entry((new, family, to)).or_default().push(nlri);
+                buckets.announce(new, family, to, nlri);
             }
             if let Some(m) = new_from {
                 // The member held another source's route: it goes.
                 if old != NONE && old_from != Some(m) {
-                    buckets.withdraw.entry((family, Recipients::Only(m))).or_default().push(nlri);
+                    buckets.withdraw(family, Recipients::Only(m), nlri);
                 }
             }
         } else {
             let to = old_from.map_or(Recipients::All, Recipients::AllBut);
-            buckets.withdraw.entry((family, to)).or_default().push(nlri);
+            buckets.withdraw(family, to, nlri);
         }
         self.recount(old, new);
         self.out.release(old);
@@ -672,11 +693,7 @@ impl UpdateGroup {
             };
             for (path_id, h) in held {
                 if self.out.get(h).source != member {
-                    buckets
-                        .announce
-                        .entry((h, family, Recipients::Only(member)))
-                        .or_default()
-                        .push(Nlri { path_id, prefix });
+                    buckets.announce(h, family, Recipients::Only(member), Nlri { path_id, prefix });
                 }
             }
         }
@@ -684,23 +701,26 @@ impl UpdateGroup {
     }
 
     /// Withdrawals first, then announcements, per recipient set.
-    fn encode(&self, buckets: Buckets) -> Vec<Batch> {
+    fn encode(&self, buckets: &mut Buckets) -> Vec<Batch> {
         let mut out: HashMap<Recipients, BytesMut> = HashMap::new();
-        for ((family, to), nlri) in buckets.withdraw {
-            if !self.reaches_anyone(to) {
-                continue;
+        let withdraw: Vec<_> = buckets.withdraw.drain().collect();
+        for ((family, to), nlri) in withdraw {
+            if self.reaches_anyone(to) {
+                // Cannot fail: a withdrawal always fits (checked when packing).
+                let _ = pack_withdraw(out.entry(to).or_default(), &self.ctx, family, &nlri);
             }
-            // Cannot fail: a withdrawal always fits (checked when packing).
-            let _ = pack_withdraw(out.entry(to).or_default(), &self.ctx, family, &nlri);
+            buckets.recycle(nlri);
         }
-        for ((h, family, to), nlri) in buckets.announce {
-            if !self.reaches_anyone(to) {
-                continue;
+        let announce: Vec<_> = buckets.announce.drain().collect();
+        for ((h, family, to), nlri) in announce {
+            if self.reaches_anyone(to) {
+                let slot = self.out.get(h);
+                // A set too large for one message cannot be sent; RFC 4271 has no way
+                // to say so but not sending (FRR and BIRD log and skip it too).
+                let _ =
+                    pack_announce(out.entry(to).or_default(), &self.ctx, &slot.block, family, &slot.next_hop, &nlri);
             }
-            let slot = self.out.get(h);
-            // A set too large for one message cannot be sent; RFC 4271 has no way to
-            // say so but not sending (FRR and BIRD log and skip it too).
-            let _ = pack_announce(out.entry(to).or_default(), &self.ctx, &slot.block, family, &slot.next_hop, &nlri);
+            buckets.recycle(nlri);
         }
         out.into_iter().filter(|(_, b)| !b.is_empty()).map(|(to, b)| Batch { to, bytes: b.freeze() }).collect()
     }
