@@ -27,7 +27,7 @@ use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
 use bgp_core::policy::{Policy, PolicyRef};
 use bgp_core::rib::PeerInfo;
 use bgp_core::types::Family;
-use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, RefreshSubtype, RouteRefresh};
+use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, RefreshSubtype, RouteRefresh, Update};
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -152,6 +152,9 @@ pub struct PeerHandle {
 }
 
 const FRAME_QUEUE: usize = 64;
+/// Most UPDATEs, and routes in them, per batch handed to the RIB task.
+pub const UPDATE_BATCH: usize = 64;
+pub const UPDATE_BATCH_ROUTES: usize = 4096;
 const WRITE_QUEUE: usize = 256;
 const READ_BUFFER: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -239,7 +242,16 @@ impl PeerTask {
                     }
                     self.command(cmd);
                 }
-                Some((id, event)) = self.frames_rx.recv() => self.read_event(id, event),
+                Some((id, event)) = self.frames_rx.recv() => {
+                    self.read_event(id, event);
+                    // What else is queued goes to the RIB in the same batch.
+                    for _ in 1..UPDATE_BATCH {
+                        match self.frames_rx.try_recv() {
+                            Ok((id, event)) => self.read_event(id, event),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 result = async { self.connecting.as_mut().expect("guarded by the if").await }, if self.connecting.is_some() => {
                     self.connecting = None;
                     match result {
@@ -434,7 +446,16 @@ impl PeerTask {
     }
 
     async fn drain(&mut self) {
+        // UPDATEs go to the RIB in batches, each sent before any other input so the
+        // RIB sees everything in order.
+        let mut batch: Vec<Update> = Vec::new();
+        let mut routes = 0;
         while let Some(out) = self.fsm.poll_output() {
+            let update = matches!(out, Output::Deliver(Message::Update(_)));
+            if !batch.is_empty() && (!update || batch.len() >= UPDATE_BATCH || routes >= UPDATE_BATCH_ROUTES) {
+                self.send_updates(std::mem::take(&mut batch)).await;
+                routes = 0;
+            }
             match out {
                 Output::Connect => {
                     let remote = SocketAddr::new(self.spec.address, self.spec.port);
@@ -507,9 +528,8 @@ impl PeerTask {
                     for e in &update.errors {
                         warn!(peer = %self.spec.address, "UPDATE: {e}");
                     }
-                    let input = RibInput::Update { address: self.spec.address, update: Box::new(update) };
-                    // A full RIB queue makes this neighbor wait, and its socket with it.
-                    let _ = self.rib.send(input).await;
+                    routes += crate::rib_task::update_routes(&update);
+                    batch.push(update);
                 }
                 Output::Deliver(Message::RouteRefresh(rr)) => {
                     let address = self.spec.address;
@@ -537,6 +557,15 @@ impl PeerTask {
                 Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
             }
         }
+        if !batch.is_empty() {
+            self.send_updates(batch).await;
+        }
+    }
+
+    async fn send_updates(&mut self, updates: Vec<Update>) {
+        let input = RibInput::Updates { address: self.spec.address, updates };
+        // A full RIB queue makes this neighbor wait, and its socket with it.
+        let _ = self.rib.send(input).await;
     }
 
     async fn send_refreshes(&mut self) {

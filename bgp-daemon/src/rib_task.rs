@@ -79,9 +79,11 @@ pub enum RibInput {
         address: IpAddr,
         graceful: bool,
     },
-    Update {
+    /// UPDATEs of one peer, in the order received (batched: one queue slot and one
+    /// wakeup for up to `peer::UPDATE_BATCH` of them).
+    Updates {
         address: IpAddr,
-        update: Box<Update>,
+        updates: Vec<Update>,
     },
     /// The neighbor's policies changed (a reload): re-run the import policy over what
     /// it sent, and send it what the export policy now changes.
@@ -260,9 +262,10 @@ pub struct RibTask {
 /// How often the restart marker is rewritten.
 const MARKER_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Inputs queued from the peer tasks. A full withdrawal UPDATE decodes to about 25 KB,
-/// so this bounds that queue to a few MB; a full queue makes peers wait.
-const INPUT_QUEUE: usize = 128;
+/// Inputs queued from the peer tasks. A batch of UPDATEs carries at most
+/// `peer::UPDATE_BATCH_ROUTES` routes (about 100 KB decoded), so this bounds that queue
+/// to a few MB; a full queue makes peers wait.
+const INPUT_QUEUE: usize = 32;
 /// A decision round follows this many inputs, or inputs carrying this many routes,
 /// whichever comes first: the round's change lists stay small.
 const BATCH: usize = 256;
@@ -407,7 +410,20 @@ impl RibTask {
                 s.attribute_refs = stats.refs;
                 let _ = reply.send(s);
             }
-            RibInput::Update { address, update } => {
+            RibInput::Updates { address, updates } => {
+                for update in &updates {
+                    self.update(address, update);
+                }
+                self.count(address);
+                self.check_limit(address);
+            }
+            RibInput::Announce(list) => self.announce(list),
+        }
+    }
+
+    fn update(&mut self, address: IpAddr, update: &Update) {
+        {
+            {
                 if let (Some(_), Some(d)) = (update.end_of_rib_family(), self.deferral.as_mut()) {
                     if let Some(left) = d.eor_left.get_mut(&address) {
                         *left = left.saturating_sub(1);
@@ -422,7 +438,7 @@ impl RibTask {
                 let mut import = |prefix: Prefix, attrs: &PathAttrs| {
                     apply_policy(&policy, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
                 };
-                let applied = self.rib.apply_update(source, &update, &mut import);
+                let applied = self.rib.apply_update(source, update, &mut import);
                 if let Some(family) = update.end_of_rib_family() {
                     self.rib.sweep_stale(source, Some(family));
                     debug!(peer = %address, %family, "End-of-RIB received");
@@ -430,10 +446,7 @@ impl RibTask {
                 if applied.rejected > 0 {
                     debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop or import policy)");
                 }
-                self.count(address);
-                self.check_limit(address);
             }
-            RibInput::Announce(list) => self.announce(list),
         }
     }
 
@@ -953,14 +966,17 @@ fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
     }
 }
 
+/// Routes an UPDATE announces or withdraws.
+pub fn update_routes(update: &Update) -> usize {
+    let mp = update.attrs.mp_reach.as_ref().map_or(0, |r| r.nlri.len())
+        + update.attrs.mp_unreach.as_ref().map_or(0, |r| r.withdrawn.len());
+    update.nlri.len() + update.withdrawn.len() + mp
+}
+
 /// Routes an input announces or withdraws (counted toward a round's batch).
 fn routes_in(input: &RibInput) -> usize {
     match input {
-        RibInput::Update { update, .. } => {
-            let mp = update.attrs.mp_reach.as_ref().map_or(0, |r| r.nlri.len())
-                + update.attrs.mp_unreach.as_ref().map_or(0, |r| r.withdrawn.len());
-            update.nlri.len() + update.withdrawn.len() + mp
-        }
+        RibInput::Updates { updates, .. } => updates.iter().map(update_routes).sum(),
         _ => 1,
     }
 }
