@@ -206,7 +206,8 @@ struct SourceState {
 }
 
 /// The table: entries in a slab (their [`EntryId`] is the position), found by prefix
-/// through an index that stores only positions. An entry whose last path went stays
+/// through an index that stores only positions. An entry whose last path goes leaves
+/// the index at once (a new path for its prefix makes a new entry) but keeps its slot
 /// until [`RibState::reclaim`], so that whoever still has to withdraw it from a peer
 /// can find it by id.
 pub struct RibState {
@@ -328,9 +329,20 @@ impl RibState {
                 release_path(&mut self.attrs, &p);
             }
             if self.slots.paths(i).is_empty() {
+                self.unindex(i);
                 self.routed -= 1;
             }
             mark_dirty(&mut self.dirty, &mut self.slots, i);
+        }
+    }
+
+    fn unindex(&mut self, i: u32) {
+        let hash = self.hasher.hash_one(self.slots.prefix(i));
+        match self.index.find_entry(hash, |&j| j == i) {
+            Ok(e) => {
+                e.remove();
+            }
+            Err(_) => unreachable!("invariant: an entry with paths is in the index"),
         }
     }
 
@@ -541,12 +553,17 @@ impl RibState {
     }
 
     fn remove_path(&mut self, source: SourceId, nlri: &Nlri) -> bool {
-        let Some(i) = self.find(&nlri.prefix) else { return false };
-        let Some(j) = self.slots.paths(i).iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
+        let hash = self.hasher.hash_one(nlri.prefix);
+        let slots = &mut self.slots;
+        let Ok(found) = self.index.find_entry(hash, |&i| slots.holds(i, &nlri.prefix)) else { return false };
+        let i = *found.get();
+        let Some(j) = slots.paths(i).iter().position(|p| p.source == source && p.path_id == nlri.path_id) else {
             return false;
         };
-        let path = self.slots.remove(i, j);
-        if self.slots.paths(i).is_empty() {
+        let path = slots.remove(i, j);
+        if slots.paths(i).is_empty() {
+            // Out of the index at once, where it was just found (see `reclaim`).
+            found.remove();
             self.routed -= 1;
         }
         let s = &mut self.sources[source.0 as usize];
@@ -615,20 +632,14 @@ impl RibState {
         for i in std::mem::take(&mut self.empties) {
             let slot = self.slots.get_mut(i);
             if slot.state & (state::ONE | state::MANY) != 0 {
-                // Back in use; `decide` lists it again if it empties again.
+                // Cannot happen: paths arrive through the index, which an emptied
+                // entry has left. Kept out of the free list all the same.
                 slot.state &= !state::EMPTY;
                 continue;
             }
             if slot.state & state::DIRTY != 0 || in_use(EntryId(i)) {
                 waiting.push(i);
                 continue;
-            }
-            let hash = self.hasher.hash_one(self.slots.prefix(i));
-            match self.index.find_entry(hash, |&j| j == i) {
-                Ok(e) => {
-                    e.remove();
-                }
-                Err(_) => unreachable!("invariant: a table entry is in the index"),
             }
             self.slots.release(i);
         }

@@ -86,11 +86,12 @@ fn best_path_and_changes() {
     assert_eq!(r.attr_stats().sets, 0, "every attribute set freed");
     // The emptied entries wait for whoever holds them by id, then go.
     let held = changes[0].id;
+    assert_eq!(r.id_of(&changes[0].prefix), None, "out of the index at once");
     assert_eq!(r.reclaim(|id| id == held), 1);
-    assert_eq!(r.id_of(&changes[1].prefix), None);
-    assert_eq!(r.id_of(&changes[0].prefix), Some(held));
+    assert!(r.entry(changes[1].id).is_none(), "freed");
+    assert_eq!(r.entry(held).map(|e| e.prefix()), Some(changes[0].prefix));
     assert_eq!(r.reclaim(|_| false), 0);
-    assert_eq!(r.id_of(&changes[0].prefix), None);
+    assert!(r.entry(held).is_none());
     // A freed id is handed out again.
     r.apply_update(router, &update(&["203.0.113.0/24"], &[64512], "10.10.0.1"), &mut accept);
     let again = r.decide();

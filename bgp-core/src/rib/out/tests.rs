@@ -263,7 +263,7 @@ fn changes_between_packs_coalesce() {
 
     // Never sent: announced, changed and withdrawn before a pack is nothing at all.
     r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
-    decide(&mut r, &mut [&mut g]);
+    let id = decide(&mut r, &mut [&mut g])[0].id;
     r.apply_update(upstream, &update(&[p], &[64512, 65001], "10.10.0.1"), &mut accept);
     decide(&mut r, &mut [&mut g]);
     r.apply_update(upstream, &withdraw(&[p]), &mut accept);
@@ -272,7 +272,7 @@ fn changes_between_packs_coalesce() {
     assert_eq!(packed.visited, 1, "queued once");
     assert!(packed.batches.is_empty() && !packed.announced);
     assert!(g.is_idle() && g.advertised_to(router) == 0);
-    assert!(!g.in_use(r.id_of(&pfx(p)).unwrap()));
+    assert!(!g.in_use(id));
 
     // Sent, then changed twice: only the last attributes go.
     r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
@@ -479,7 +479,8 @@ fn entries_are_reclaimed_only_once_withdrawn() {
     decide(&mut r, &mut [&mut g]);
     assert!(g.in_use(id), "queued");
     assert_eq!(r.reclaim(|id| g.in_use(id)), 1, "kept until the withdrawal is out");
-    assert_eq!(r.id_of(&pfx(p)), Some(id));
+    assert_eq!(r.entry(id).map(|e| e.prefix()), Some(pfx(p)), "the slot stays, out of the index");
+    assert_eq!(r.id_of(&pfx(p)), None);
     let batches = drain(&mut g, &r, 100, false);
     assert_eq!(seen_by(&g, &batches, router).withdrawn, vec![(pfx(p), 0)]);
     assert!(!g.in_use(id));
@@ -526,12 +527,13 @@ fn add_path_sends_every_ecmp_path_with_its_own_id() {
     assert_eq!(seen_by(&g, &batches, router), Seen { announced: vec![], withdrawn: vec![(pfx(p), path_id_of(n2))] });
     assert_eq!(g.advertised_to(router), 1);
 
+    let id = r.id_of(&pfx(p)).unwrap();
     r.apply_update(n1, &withdraw(&[p]), &mut accept);
     decide(&mut r, &mut [&mut g]);
     let batches = drain(&mut g, &r, 100, false);
     assert_eq!(seen_by(&g, &batches, router), Seen { announced: vec![], withdrawn: vec![(pfx(p), path_id_of(n1))] });
     assert_eq!(g.advertised_to(router), 0);
-    assert!(!g.in_use(r.id_of(&pfx(p)).unwrap()));
+    assert!(!g.in_use(id));
 }
 
 /// A peer sending us several paths of a prefix (ADD-PATH receive) can put two of its
@@ -690,4 +692,33 @@ fn a_forked_member_is_sent_only_what_its_new_policy_changes() {
     assert_eq!(s.prefixes(), vec![pfx("203.0.113.0/24")]);
     assert_eq!(s.announced[0].2.med, Some(7));
     assert_eq!(forked.advertised_to(router), 1);
+}
+
+#[test]
+fn a_prefix_withdrawn_and_announced_again_in_one_round_ends_announced() {
+    let mut r = rib();
+    let upstream = peer(&mut r, "10.10.0.1", 64512);
+    let router = peer(&mut r, "198.51.100.1", 3320);
+    let p = "192.0.2.0/24";
+    r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
+    let old = r.decide()[0].id;
+    let mut g = group(target(router, "198.51.100.1", 3320));
+    flush(&mut g, &r, router);
+    // The withdrawal empties the entry, which leaves the index: the announcement that
+    // follows makes a new one for the same prefix.
+    r.apply_update(upstream, &withdraw(&[p]), &mut accept);
+    r.apply_update(upstream, &update(&[p], &[64512, 65001], "10.10.0.1"), &mut accept);
+    let changes = decide(&mut r, &mut [&mut g]);
+    let new = r.id_of(&pfx(p)).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(changes.iter().map(|c| c.id).collect::<Vec<_>>(), vec![old, new]);
+    let batches = drain(&mut g, &r, 100, false);
+    let updates = received(&g, &batches, router);
+    let withdrawn = updates.iter().position(|u| !u.withdrawn.is_empty()).unwrap();
+    let announced = updates.iter().position(|u| !u.nlri.is_empty()).unwrap();
+    assert!(withdrawn < announced, "the withdrawal goes first: {updates:?}");
+    assert_eq!(updates[announced].attrs.as_path.as_ref().unwrap().to_string(), "64513 64512 65001");
+    assert_eq!(g.advertised_to(router), 1);
+    assert_eq!(r.reclaim(|id| g.in_use(id)), 0, "the old entry is freed");
+    assert!(r.entry(old).is_none() && g.in_use(new));
 }
