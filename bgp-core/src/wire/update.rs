@@ -376,16 +376,19 @@ fn decode_mp_unreach(mut r: Reader<'_>, ctx: &CodecCtx, whole: &Whole<'_>) -> Re
 ///
 /// It holds every attribute except NEXT_HOP and the MP attributes, which the packer
 /// writes per message because they depend on the family and next hop.
+///
+/// Kept for as long as routes are sent with it (an update group's Adj-RIB-Out), so it
+/// is stored at its exact size: 16 octets plus the encoding.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AttrBlock {
-    bytes: Bytes,
+    bytes: Box<[u8]>,
 }
 
 impl AttrBlock {
     pub fn encode(attrs: &PathAttrs, ctx: &CodecCtx) -> AttrBlock {
-        let mut out = BytesMut::with_capacity(64);
+        let mut out = BytesMut::with_capacity(128);
         attrs.encode_common(ctx, &mut out);
-        AttrBlock { bytes: out.freeze() }
+        AttrBlock { bytes: Box::from(&out[..]) }
     }
     pub fn len(&self) -> usize {
         self.bytes.len()
