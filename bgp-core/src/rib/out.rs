@@ -215,16 +215,42 @@ type Memo = ((u32, u32), u32);
 struct Buckets {
     /// By family too: IPv4 and IPv6 routes can share an exported set (an IPv6 next
     /// hop, RFC 8950) but not a message.
-    announce: HashMap<(u32, Family, Recipients), Vec<Nlri>>,
+    announce: HashMap<AnnounceKey, Vec<Nlri>>,
+    /// The bucket announced to last, outside the map: entries are visited in arrival
+    /// order, so runs of prefixes share a set and skip the map.
+    current: Option<(AnnounceKey, Vec<Nlri>)>,
     withdraw: HashMap<(Family, Recipients), Vec<Nlri>>,
     /// Emptied vectors of earlier rounds, kept with their capacity.
     pool: Vec<Vec<Nlri>>,
 }
 
+type AnnounceKey = (u32, Family, Recipients);
+
 impl Buckets {
     fn announce(&mut self, h: u32, family: Family, to: Recipients, nlri: Nlri) {
-        let pool = &mut self.pool;
-        self.announce.entry((h, family, to)).or_insert_with(|| pool.pop().unwrap_or_default()).push(nlri);
+        let key = (h, family, to);
+        match &mut self.current {
+            Some((k, v)) if *k == key => v.push(nlri),
+            _ => {
+                self.settle();
+                let mut v = self.pool.pop().unwrap_or_default();
+                v.push(nlri);
+                self.current = Some((key, v));
+            }
+        }
+    }
+    /// Moves the current bucket into the map.
+    fn settle(&mut self) {
+        let Some((key, v)) = self.current.take() else { return };
+        match self.announce.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut e) => {
+                e.get_mut().extend_from_slice(&v);
+                self.recycle(v);
+            }
+            hashbrown::hash_map::Entry::Vacant(e) => {
+                e.insert(v);
+            }
+        }
     }
     fn withdraw(&mut self, family: Family, to: Recipients, nlri: Nlri) {
         let pool = &mut self.pool;
@@ -257,6 +283,7 @@ pub struct UpdateGroup {
     /// when the export does not depend on the prefix (accept-all policy). Holds a
     /// reference on the handle.
     memo: Option<HashMap<(SourceId, AttrId), Memo>>,
+    memo_last: Option<((SourceId, AttrId), Memo)>,
     /// By entry id: the handle sent, or NONE (families without ADD-PATH).
     sent: Vec<u32>,
     /// By entry id: (path id, handle) of every path sent (families with ADD-PATH).
@@ -310,6 +337,7 @@ impl UpdateGroup {
             first: member,
             out: OutStore::default(),
             memo,
+            memo_last: None,
             sent: Vec::new(),
             sent_multi: HashMap::new(),
             held: 0,
@@ -519,6 +547,7 @@ impl UpdateGroup {
         if looked < limit && !withdrawals_only {
             packed.visited += self.resend_some(rib, limit - looked, &mut buckets);
         }
+        buckets.settle();
         packed.announced = !buckets.announce.is_empty();
         packed.batches = self.encode(&mut buckets);
         self.scratch = buckets;
@@ -628,8 +657,18 @@ impl UpdateGroup {
         let key = (path.source, path.attrs);
         // Ids of both are handed out again once freed: the generations tell.
         let generation = (rib.attrs().generation(path.attrs), rib.source_generation(path.source));
+        // Consecutive entries usually share a set (one UPDATE's prefixes): the last
+        // answer first. It is valid while the memo holds it, which is as long as the
+        // generations match.
+        if let Some((k, (g, h))) = self.memo_last {
+            if k == key && g == generation {
+                self.out.retain(h);
+                return h;
+            }
+        }
         if let Some(&(g, h)) = self.memo.as_ref().and_then(|m| m.get(&key)) {
             if g == generation {
+                self.memo_last = Some((key, (g, h)));
                 self.out.retain(h);
                 return h;
             }
@@ -640,6 +679,7 @@ impl UpdateGroup {
             if let Some((_, old)) = memo.insert(key, (generation, h)) {
                 self.out.release(old);
             }
+            self.memo_last = Some((key, (generation, h)));
         }
         h
     }
