@@ -604,7 +604,9 @@ impl PeerTask {
             prefixes_accepted: self.counters.accepted.load(Ordering::Relaxed),
             prefixes_advertised: self.counters.advertised.load(Ordering::Relaxed),
             messages_received: self.fsm.received.total(),
-            messages_sent: self.fsm.sent.total(),
+            messages_sent: self.fsm.sent.total()
+                + self.counters.updates_sent.load(Ordering::Relaxed)
+                + self.counters.refreshes_sent.load(Ordering::Relaxed),
             out_queue: self.conns.values().map(|c| (WRITE_QUEUE - c.writer.capacity()) as u64).sum(),
             last_error: {
                 let session = self.fsm.last_error.as_ref().map(|e| (e.at, e.reason.to_string()));
@@ -678,7 +680,12 @@ impl PeerTask {
             ),
             capabilities,
             received: self.fsm.received.into(),
-            sent: self.fsm.sent.into(),
+            sent: {
+                let mut sent: bgp_core::ctl::MessageCounters = self.fsm.sent.into();
+                sent.update += self.counters.updates_sent.load(Ordering::Relaxed);
+                sent.route_refresh += self.counters.refreshes_sent.load(Ordering::Relaxed);
+                sent
+            },
             sessions_established: self.fsm.established_count,
             password: self.spec.settings.password.is_some(),
             ttl_security: self.spec.settings.ttl_security,

@@ -44,6 +44,10 @@ pub struct PeerCounters {
     pub received: AtomicU64,
     pub accepted: AtomicU64,
     pub advertised: AtomicU64,
+    /// Messages the RIB task sent (UPDATEs with End-of-RIB, and ROUTE-REFRESH
+    /// markers), which the peer task's state machine does not see.
+    pub updates_sent: AtomicU64,
+    pub refreshes_sent: AtomicU64,
     /// Set when the peer sent more prefixes than `max_prefixes` allows with the
     /// restart action: the peer task ends the session (RFC 4486 Cease subcode 1).
     pub over_limit: AtomicBool,
@@ -656,6 +660,7 @@ impl RibTask {
                 if m.enhanced_refresh && !m.refreshing.contains(&family) {
                     // RFC 7313 §4: BoRR first; the EoRR follows the last route (flush).
                     m.send(Some(encode(&Message::RouteRefresh(RouteRefresh::begin(family)), g.group.ctx())));
+                    m.counters.refreshes_sent.fetch_add(1, Ordering::Relaxed);
                     m.refreshing.push(family);
                 }
                 g.group.resend(m.source, family);
@@ -848,6 +853,7 @@ impl RibTask {
                 for batch in packed.batches {
                     for m in g.members.iter_mut().filter(|m| batch.to.includes(m.source)) {
                         m.send(Some(batch.bytes.clone()));
+                        m.counters.updates_sent.fetch_add(batch.messages as u64, Ordering::Relaxed);
                     }
                 }
                 if packed.announced && !g.mrai.is_zero() && !initial {
@@ -861,12 +867,14 @@ impl RibTask {
                     m.refreshing.iter().copied().filter(|&f| !g.group.resending(m.source, f)).collect();
                 for family in done {
                     m.send(Some(encode(&Message::RouteRefresh(RouteRefresh::end(family)), &ctx)));
+                    m.counters.refreshes_sent.fetch_add(1, Ordering::Relaxed);
                     m.refreshing.retain(|&f| f != family);
                 }
             }
             if g.group.table_sent() {
                 for m in g.members.iter_mut().filter(|m| !m.end_of_rib.is_empty() && m.has_room()) {
                     let mut buf = BytesMut::new();
+                    m.counters.updates_sent.fetch_add(m.end_of_rib.len() as u64, Ordering::Relaxed);
                     for family in m.end_of_rib.drain(..) {
                         let eor = Message::Update(Update::end_of_rib(family));
                         if let Err(e) = eor.encode(&ctx, &mut buf) {

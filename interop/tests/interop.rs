@@ -1052,6 +1052,9 @@ fn enhanced_route_refresh_frr() {
         n => Err(format!("{} ROUTE-REFRESH received since", n - before)),
     });
     holds_for(2 * SEC, "FRR keeps our route after the EoRR", || ours().map(|_| ()));
+    // Our counters include what the RIB sent: the table, End-of-RIB, BoRR and EoRR.
+    let sent = d.established(&b).unwrap().sent;
+    assert!(sent.update >= 3 && sent.route_refresh >= 2, "{sent:?}");
 
     lab.step("we ask FRR for its routes again (bgpctl neighbor refresh)");
     d.bgpctl_text(&["neighbor", &b, "refresh"]).unwrap();

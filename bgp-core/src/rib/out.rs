@@ -113,6 +113,8 @@ impl Recipients {
 pub struct Batch {
     pub to: Recipients,
     pub bytes: Bytes,
+    /// UPDATE messages in `bytes`.
+    pub messages: usize,
 }
 
 /// What one [`UpdateGroup::pack`] produced.
@@ -742,12 +744,13 @@ impl UpdateGroup {
 
     /// Withdrawals first, then announcements, per recipient set.
     fn encode(&self, buckets: &mut Buckets) -> Vec<Batch> {
-        let mut out: HashMap<Recipients, BytesMut> = HashMap::new();
+        let mut out: HashMap<Recipients, (BytesMut, usize)> = HashMap::new();
         let withdraw: Vec<_> = buckets.withdraw.drain().collect();
         for ((family, to), nlri) in withdraw {
             if self.reaches_anyone(to) {
+                let (buf, n) = out.entry(to).or_default();
                 // Cannot fail: a withdrawal always fits (checked when packing).
-                let _ = pack_withdraw(out.entry(to).or_default(), &self.ctx, family, &nlri);
+                *n += pack_withdraw(buf, &self.ctx, family, &nlri).unwrap_or(0);
             }
             buckets.recycle(nlri);
         }
@@ -755,14 +758,17 @@ impl UpdateGroup {
         for ((h, family, to), nlri) in announce {
             if self.reaches_anyone(to) {
                 let slot = self.out.get(h);
+                let (buf, n) = out.entry(to).or_default();
                 // A set too large for one message cannot be sent; RFC 4271 has no way
                 // to say so but not sending (FRR and BIRD log and skip it too).
-                let _ =
-                    pack_announce(out.entry(to).or_default(), &self.ctx, &slot.block, family, &slot.next_hop, &nlri);
+                *n += pack_announce(buf, &self.ctx, &slot.block, family, &slot.next_hop, &nlri).unwrap_or(0);
             }
             buckets.recycle(nlri);
         }
-        out.into_iter().filter(|(_, b)| !b.is_empty()).map(|(to, b)| Batch { to, bytes: b.freeze() }).collect()
+        out.into_iter()
+            .filter(|(_, (b, _))| !b.is_empty())
+            .map(|(to, (b, messages))| Batch { to, bytes: b.freeze(), messages })
+            .collect()
     }
 
     fn reaches_anyone(&self, to: Recipients) -> bool {
