@@ -321,6 +321,15 @@ impl Peer {
         }
     }
 
+    /// Our restart is over (RFC 4724 §4.1): OPENs from now on clear the R bit and the
+    /// forwarding bits they carried for it.
+    pub fn restart_over(&mut self) {
+        if let Some(gr) = &mut self.cfg.graceful_restart {
+            gr.restarting = false;
+            gr.families.iter_mut().for_each(|f| f.forwarding_preserved = false);
+        }
+    }
+
     pub fn config(&self) -> &PeerConfig {
         &self.cfg
     }

@@ -443,3 +443,22 @@ fn connect_retry_backs_off_with_jitter_and_a_cap() {
     assert!(gaps.iter().all(|&g| g <= 61), "capped: {gaps:?}");
     assert!(gaps.iter().rev().take(5).all(|&g| g >= 44), "jitter stays within 0.75..1.0: {gaps:?}");
 }
+
+#[test]
+fn after_the_restart_window_opens_clear_the_restart_bit() {
+    let restarting = |c: &mut PeerConfig| {
+        let mut g = gr(true);
+        g.restarting = true;
+        c.graceful_restart = Some(g);
+    };
+    let (mut a, mut b) = (cfg("10.0.0.1", 65001, 65002), cfg("10.0.0.2", 65002, 65001));
+    restarting(&mut a);
+    b.graceful_restart = Some(gr(true));
+    let mut p = Pair::new(a, b);
+    p.peers[A].restart_over();
+    p.start();
+    assert_eq!(p.peers[A].state(), State::Established);
+    let theirs = p.peers[B].negotiated().unwrap().graceful_restart.clone().unwrap();
+    assert!(!theirs.restarting, "B saw no R bit: {theirs:?}");
+    assert!(theirs.families.iter().all(|f| !f.forwarding_preserved));
+}

@@ -130,6 +130,8 @@ pub enum PeerCmd {
     /// New import and export policies (a reload): applied to the routes held, without
     /// restarting the session.
     Policies(Box<PolicyUpdate>),
+    /// Our graceful restart window is over: OPENs no longer carry the R bit.
+    RestartOver,
     Stop(StopMode, oneshot::Sender<()>),
 }
 
@@ -340,6 +342,13 @@ impl PeerTask {
                     self.admin_down = false;
                     self.fsm.handle(Input::Start, now);
                 }
+            }
+            PeerCmd::RestartOver => {
+                if let Some(gr) = &mut self.spec.fsm.graceful_restart {
+                    gr.restarting = false;
+                    gr.families.iter_mut().for_each(|f| f.forwarding_preserved = false);
+                }
+                self.fsm.restart_over();
             }
             PeerCmd::Policies(p) => {
                 info!(peer = %self.spec.address, import = %p.import.name, export = %p.export.name, "policies changed");

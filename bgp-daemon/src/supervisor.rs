@@ -121,7 +121,16 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let stop_mode = loop {
+        let restart_over = sup.restart_until.map(tokio::time::Instant::from_std);
         tokio::select! {
+            _ = tokio::time::sleep_until(restart_over.unwrap_or_else(tokio::time::Instant::now)), if restart_over.is_some() => {
+                // RFC 4724 §4.1: the R bit is for the OPENs of the restart only.
+                sup.restart_until = None;
+                for p in sup.peers.values() {
+                    let _ = p.tx.send(PeerCmd::RestartOver).await;
+                }
+                info!("restart window over: OPENs no longer carry the restart bit");
+            }
             _ = sigterm.recv() => break on_stop.clone(),
             _ = sigint.recv() => break on_stop.clone(),
             _ = sighup.recv() => {
