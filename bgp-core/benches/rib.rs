@@ -140,7 +140,7 @@ fn main() {
             rib.apply_update(feeder, u, &mut |_, _| Import::Accept);
         }
         for c in rib.decide() {
-            group.queue(c.id);
+            group.queue_change(&c);
         }
         loop {
             let packed = group.pack(&rib, 4096, false);

@@ -823,7 +823,7 @@ impl RibTask {
         }
         for g in &mut self.groups {
             for change in &changes {
-                g.group.queue(change.id);
+                g.group.queue_change(change);
             }
         }
         for address in self.peers.keys().copied().collect::<Vec<_>>() {

@@ -166,6 +166,8 @@ impl<'a> Entry<'a> {
 pub struct Change {
     pub prefix: Prefix,
     pub id: EntryId,
+    /// The source of the new best path (`None`: the prefix has no usable path).
+    pub best: Option<SourceId>,
 }
 
 /// Why a received route was not used.
@@ -613,7 +615,8 @@ impl RibState {
             let after = &self.slots.paths(i)[..usize::from(multipath)];
             let same = after.len() == before.len() && after.iter().zip(&before).all(|(a, b)| a.same_route(b));
             if touched || !same {
-                changes.push(Change { prefix: self.slots.prefix(i), id: EntryId(i) });
+                let best = after.first().map(|p| p.source);
+                changes.push(Change { prefix: self.slots.prefix(i), id: EntryId(i), best });
             }
             let slot = self.slots.get_mut(i);
             if slot.state & (state::ONE | state::MANY) == 0 && slot.state & state::EMPTY == 0 {

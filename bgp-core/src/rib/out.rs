@@ -28,23 +28,22 @@ use bytes::{Bytes, BytesMut};
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
 use super::export::{export, ExportTarget};
-use super::{EntryId, Path, RibConfig, RibState, SourceId, SourceKind};
+use super::{Change, EntryId, Path, RibConfig, RibState, SourceId, SourceKind};
 use crate::attrs::AttrId;
 use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use crate::prefix::{Nlri, Prefix};
 use crate::types::Family;
 use crate::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, NextHop, PathAttrs};
 
-/// No handle: nothing sent.
+/// No handle: nothing sent. Also what a group of one member holds for that member's
+/// own routes: nobody to send them to, so they are neither exported nor encoded, nor
+/// even looked at (a feeder's million routes would otherwise cost its group an
+/// Adj-RIB-Out and a sync each); `merge` exports them when others join.
 const NONE: u32 = u32::MAX;
-/// The route of the group's first member while it is the only one: nobody to send it
-/// to, so it is neither exported nor encoded (a feeder's million routes would
-/// otherwise cost its group an Adj-RIB-Out). `merge` exports these for real.
-const OWN: u32 = u32::MAX - 1;
 
-/// A handle of the store, not NONE or OWN.
+/// A handle of the store, not NONE.
 fn real(h: u32) -> bool {
-    h < OWN
+    h != NONE
 }
 
 /// What must be equal for two peers to share a group: everything the export rules,
@@ -278,7 +277,7 @@ pub struct UpdateGroup {
     ctx: CodecCtx,
     families: Vec<Family>,
     members: Vec<SourceId>,
-    /// The member the group was made for: whose routes OWN stands for.
+    /// The member the group was made for.
     first: SourceId,
     out: OutStore,
     /// (source, Loc-RIB attribute id) -> (the generations of both, exported handle),
@@ -364,30 +363,37 @@ impl UpdateGroup {
     /// as this group is: both then hold what the Loc-RIB says.
     pub fn merge(&mut self, other: UpdateGroup, rib: &RibState) {
         debug_assert!(self.is_idle() && other.is_idle(), "invariant: only groups in step merge");
-        // The new members hold our first member's routes: export them for real.
-        for id in 0..self.sent.len() {
-            if self.sent[id] != OWN {
+        let was_alone = self.members == [self.first];
+        self.members.extend(other.members);
+        if !was_alone {
+            return;
+        }
+        // We were alone: the new members hold our member's routes, which we skipped.
+        for id in 0..rib.id_limit() {
+            let Some(entry) = rib.entry(EntryId(id)) else { continue };
+            let Some(best) = entry.best().copied() else { continue };
+            let family = family_of(entry.prefix());
+            if best.source != self.first || !self.families.contains(&family) || self.ctx.add_path(family) {
                 continue;
             }
-            let entry = rib.entry(EntryId(id as u32));
-            let best = entry.and_then(|e| e.best().copied());
-            let h = match (entry, best) {
-                (Some(e), Some(p)) => self.export_handle(rib, e.prefix(), &p),
-                _ => NONE,
-            };
-            self.recount(OWN, h);
-            self.sent[id] = h;
+            if self.sent.get(id as usize).is_some_and(|&h| h != NONE) {
+                continue;
+            }
+            let h = self.export_handle(rib, entry.prefix(), &best);
+            if h == NONE {
+                continue;
+            }
+            if id as usize >= self.sent.len() {
+                self.sent.resize(id as usize + 1, NONE);
+            }
+            self.recount(NONE, h);
+            self.sent[id as usize] = h;
         }
-        self.members.extend(other.members);
     }
 
     /// The source of the route a handle stands for.
     fn source_of(&self, h: u32) -> Option<SourceId> {
-        match h {
-            NONE => None,
-            OWN => Some(self.first),
-            h => Some(self.out.get(h).source),
-        }
+        real(h).then(|| self.out.get(h).source)
     }
 
     /// Counts of routes held when the route held for one entry goes from `old` to `new`.
@@ -476,6 +482,27 @@ impl UpdateGroup {
 
     fn is_queued(&self, id: u32) -> bool {
         self.queued.get(id as usize / 64).is_some_and(|w| w & (1 << (id % 64)) != 0)
+    }
+
+    /// Whether `source` is this group's only member: its routes go to nobody.
+    fn is_lone_source(&self, source: SourceId) -> bool {
+        source == self.first && self.members == [self.first]
+    }
+
+    /// A decision round changed an entry: queued, unless nothing can follow from it
+    /// (the group holds nothing for the entry, and its best path is gone or is our
+    /// lone member's own).
+    pub fn queue_change(&mut self, change: &Change) {
+        let holds_nothing = self.sent.get(change.id.index()).is_none_or(|&h| h == NONE)
+            && (self.sent_multi.is_empty() || !self.sent_multi.contains_key(&change.id.0));
+        let to_nobody = match change.best {
+            None => true,
+            Some(s) => self.is_lone_source(s) && !self.ctx.add_path(family_of(change.prefix)),
+        };
+        if holds_nothing && to_nobody {
+            return;
+        }
+        self.queue(change.id);
     }
 
     /// Entry `id`'s best path or ECMP set changed.
@@ -606,7 +633,7 @@ impl UpdateGroup {
         }
         let new = match best.first() {
             None => NONE,
-            Some(p) if self.members == [self.first] && p.source == self.first => OWN,
+            Some(p) if self.is_lone_source(p.source) => NONE,
             Some(p) => self.export_handle(rib, prefix, p),
         };
         let old = self.sent.get(id as usize).copied().unwrap_or(NONE);
@@ -637,9 +664,7 @@ impl UpdateGroup {
         let family = family_of(nlri.prefix);
         if new != NONE {
             let to = new_from.map_or(Recipients::All, Recipients::AllBut);
-            if new != OWN {
-                buckets.announce(new, family, to, nlri);
-            }
+            buckets.announce(new, family, to, nlri);
             if let Some(m) = new_from {
                 // The member held another source's route: it goes.
                 if old != NONE && old_from != Some(m) {

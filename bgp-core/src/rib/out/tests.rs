@@ -64,7 +64,7 @@ fn decide(rib: &mut RibState, groups: &mut [&mut UpdateGroup]) -> Vec<Change> {
     let changes = rib.decide();
     for g in groups.iter_mut() {
         for c in &changes {
-            g.queue(c.id);
+            g.queue_change(c);
         }
     }
     changes
@@ -721,4 +721,31 @@ fn a_prefix_withdrawn_and_announced_again_in_one_round_ends_announced() {
     assert_eq!(g.advertised_to(router), 1);
     assert_eq!(r.reclaim(|id| g.in_use(id)), 0, "the old entry is freed");
     assert!(r.entry(old).is_none() && g.in_use(new));
+}
+
+#[test]
+fn a_lone_members_own_routes_cost_its_group_nothing() {
+    let mut r = rib();
+    let router = peer(&mut r, "198.51.100.1", 3320);
+    let upstream = peer(&mut r, "10.10.0.1", 64512);
+    let mut g = group(target(router, "198.51.100.1", 3320));
+    flush(&mut g, &r, router);
+    let p = "192.0.2.0/24";
+    // The member's own route: not even queued.
+    r.apply_update(router, &update(&[p], &[3320], "198.51.100.1"), &mut accept);
+    decide(&mut r, &mut [&mut g]);
+    assert!(g.is_idle() && g.out.slots.is_empty());
+    // A better one from elsewhere goes to it; when its own wins again, ours is
+    // withdrawn from it.
+    r.apply_update(upstream, &update(&[p], &[], "10.10.0.1"), &mut accept);
+    decide(&mut r, &mut [&mut g]);
+    assert_eq!(flush(&mut g, &r, router).prefixes(), vec![pfx(p)]);
+    r.apply_update(upstream, &withdraw(&[p]), &mut accept);
+    decide(&mut r, &mut [&mut g]);
+    assert_eq!(flush(&mut g, &r, router).withdrawn, vec![(pfx(p), 0)]);
+    assert_eq!(g.advertised_to(router), 0);
+    // Its own route withdrawn: nothing to do.
+    r.apply_update(router, &withdraw(&[p]), &mut accept);
+    decide(&mut r, &mut [&mut g]);
+    assert!(g.is_idle());
 }
