@@ -850,6 +850,10 @@ impl RibTask {
                 if packed.visited == 0 {
                     break;
                 }
+                if packed.too_large > 0 {
+                    let peers: Vec<IpAddr> = g.members.iter().map(|m| m.address).collect();
+                    warn!(?peers, routes = packed.too_large, "attributes too large for one UPDATE: routes not sent");
+                }
                 for batch in packed.batches {
                     for m in g.members.iter_mut().filter(|m| batch.to.includes(m.source)) {
                         m.send(Some(batch.bytes.clone()));

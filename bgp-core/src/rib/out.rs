@@ -125,6 +125,10 @@ pub struct Packed {
     pub visited: usize,
     /// Whether anything was announced (the MRAI then starts).
     pub announced: bool,
+    /// Routes whose attributes do not fit in one UPDATE of the session (over 4096
+    /// octets without extended messages): not sent, for the driver to log. RFC 4271
+    /// has no way to say so to the peer; FRR and BIRD skip them too.
+    pub too_large: usize,
 }
 
 struct OutSlot {
@@ -578,7 +582,7 @@ impl UpdateGroup {
         }
         buckets.settle();
         packed.announced = !buckets.announce.is_empty();
-        packed.batches = self.encode(&mut buckets);
+        (packed.batches, packed.too_large) = self.encode(&mut buckets);
         self.scratch = buckets;
         packed
     }
@@ -768,7 +772,8 @@ impl UpdateGroup {
     }
 
     /// Withdrawals first, then announcements, per recipient set.
-    fn encode(&self, buckets: &mut Buckets) -> Vec<Batch> {
+    fn encode(&self, buckets: &mut Buckets) -> (Vec<Batch>, usize) {
+        let mut too_large = 0;
         let mut out: HashMap<Recipients, (BytesMut, usize)> = HashMap::new();
         let withdraw: Vec<_> = buckets.withdraw.drain().collect();
         for ((family, to), nlri) in withdraw {
@@ -784,16 +789,19 @@ impl UpdateGroup {
             if self.reaches_anyone(to) {
                 let slot = self.out.get(h);
                 let (buf, n) = out.entry(to).or_default();
-                // A set too large for one message cannot be sent; RFC 4271 has no way
-                // to say so but not sending (FRR and BIRD log and skip it too).
-                *n += pack_announce(buf, &self.ctx, &slot.block, family, &slot.next_hop, &nlri).unwrap_or(0);
+                match pack_announce(buf, &self.ctx, &slot.block, family, &slot.next_hop, &nlri) {
+                    Ok(messages) => *n += messages,
+                    Err(_) => too_large += nlri.len(),
+                }
             }
             buckets.recycle(nlri);
         }
-        out.into_iter()
+        let batches = out
+            .into_iter()
             .filter(|(_, (b, _))| !b.is_empty())
             .map(|(to, (b, messages))| Batch { to, bytes: b.freeze(), messages })
-            .collect()
+            .collect();
+        (batches, too_large)
     }
 
     fn reaches_anyone(&self, to: Recipients) -> bool {

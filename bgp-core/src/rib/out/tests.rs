@@ -749,3 +749,21 @@ fn a_lone_members_own_routes_cost_its_group_nothing() {
     decide(&mut r, &mut [&mut g]);
     assert!(g.is_idle());
 }
+
+#[test]
+fn a_set_too_large_for_one_update_is_reported_not_sent() {
+    let mut r = rib();
+    let upstream = peer(&mut r, "10.10.0.1", 64512);
+    let router = peer(&mut r, "198.51.100.1", 3320);
+    let mut u = update(&["192.0.2.0/24"], &[64512], "10.10.0.1");
+    u.attrs.communities = (0..1100).map(crate::wire::Community).collect();
+    r.apply_update(upstream, &u, &mut accept);
+    r.decide();
+    let no_extended = CodecCtx { four_octet_as: true, external: true, ..CodecCtx::default() };
+    let mut g = group_with(target(router, "198.51.100.1", 3320), no_extended);
+    let packed = g.pack(&r, 100, false);
+    assert_eq!(packed.too_large, 1);
+    assert!(packed.batches.is_empty());
+    let mut g = group_with(target(router, "198.51.100.1", 3320), CodecCtx { extended_message: true, ..no_extended });
+    assert_eq!(g.pack(&r, 100, false).too_large, 0, "fits in an extended message");
+}
