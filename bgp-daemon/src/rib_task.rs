@@ -425,32 +425,29 @@ impl RibTask {
         }
     }
 
+    /// One UPDATE of a peer: End-of-RIB bookkeeping, then import policy and the RIB.
     fn update(&mut self, address: IpAddr, update: &Update) {
-        {
-            {
-                if let (Some(_), Some(d)) = (update.end_of_rib_family(), self.deferral.as_mut()) {
-                    if let Some(left) = d.eor_left.get_mut(&address) {
-                        *left = left.saturating_sub(1);
-                        if *left == 0 {
-                            d.awaiting.remove(&address);
-                        }
-                    }
-                }
-                let Some(state) = self.peers.get(&address) else { return };
-                let (source, policy, local) = (state.source, state.import.clone(), state.local);
-                let local_as = self.rib.config().local_as;
-                let mut import = |prefix: Prefix, attrs: &PathAttrs| {
-                    apply_policy(&policy, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
-                };
-                let applied = self.rib.apply_update(source, update, &mut import);
-                if let Some(family) = update.end_of_rib_family() {
-                    self.rib.sweep_stale(source, Some(family));
-                    debug!(peer = %address, %family, "End-of-RIB received");
-                }
-                if applied.rejected > 0 {
-                    debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop or import policy)");
+        if let (Some(_), Some(d)) = (update.end_of_rib_family(), self.deferral.as_mut()) {
+            if let Some(left) = d.eor_left.get_mut(&address) {
+                *left = left.saturating_sub(1);
+                if *left == 0 {
+                    d.awaiting.remove(&address);
                 }
             }
+        }
+        let Some(state) = self.peers.get(&address) else { return };
+        let (source, policy, local) = (state.source, state.import.clone(), state.local);
+        let local_as = self.rib.config().local_as;
+        let mut import = |prefix: Prefix, attrs: &PathAttrs| {
+            apply_policy(&policy, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
+        };
+        let applied = self.rib.apply_update(source, update, &mut import);
+        if let Some(family) = update.end_of_rib_family() {
+            self.rib.sweep_stale(source, Some(family));
+            debug!(peer = %address, %family, "End-of-RIB received");
+        }
+        if applied.rejected > 0 {
+            debug!(peer = %address, rejected = applied.rejected, "routes rejected (loop or import policy)");
         }
     }
 

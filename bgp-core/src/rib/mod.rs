@@ -14,10 +14,12 @@
 //! I/O.
 //!
 //! Storage: a route is a [`Path`] of 20 bytes (source, path id, two attribute handles,
-//! flags) in its prefix's entry; attribute sets are interned ([`crate::attrs`]). The
-//! Adj-RIB-In before import policy is the `attrs_in` handle of each path (the same id
-//! when the policy changed nothing); paths the policy rejected stay, flagged, so a
-//! policy change or route refresh can re-evaluate them without the peer resending.
+//! flags); a prefix's entry is a 28-byte slot holding its only path inline
+//! (`slots.rs`), and attribute sets are interned ([`crate::attrs`]). The Adj-RIB-In
+//! before import policy is the `attrs_in` handle of each path (the same id when the
+//! policy changed nothing); paths the policy rejected stay, flagged, so a policy change
+//! ([`RibState::reimport`]) or route refresh re-evaluates them without the peer
+//! resending.
 
 pub mod decision;
 pub mod export;
