@@ -34,6 +34,9 @@ struct Slot {
     /// Bumped each time the slot is freed: an (id, generation) pair names one set for
     /// good, which is what caches keyed by id compare (see `generation`).
     generation: u32,
+    /// The index's hash of the set, kept: growing the index and releasing the set then
+    /// hash no attributes again.
+    hash: u64,
 }
 
 /// The interner. Every `intern` must be paired with a `release` of the same id.
@@ -62,30 +65,34 @@ impl AttrStore {
     /// The id of `attrs`, adding it if new; takes one reference. NLRI must already be
     /// stripped: an MP route's set keeps MP_REACH_NLRI only for its family and next hop.
     pub fn intern(&mut self, attrs: PathAttrs) -> AttrId {
-        debug_assert!(
-            attrs.mp_reach.as_ref().is_none_or(|r| r.nlri.is_empty()) && attrs.mp_unreach.is_none(),
-            "interned attributes carry no NLRI"
-        );
         let hash = self.hasher.hash_one(&attrs);
         let slots = &mut self.slots;
         if let Some(&i) = self.index.find(hash, |&i| slots[i as usize].attrs.as_deref() == Some(&attrs)) {
             slots[i as usize].refs += 1;
             return AttrId(i);
         }
+        self.insert_new(hash, attrs)
+    }
+
+    fn insert_new(&mut self, hash: u64, attrs: PathAttrs) -> AttrId {
+        debug_assert!(
+            attrs.mp_reach.as_ref().is_none_or(|r| r.nlri.is_empty()) && attrs.mp_unreach.is_none(),
+            "interned attributes carry no NLRI"
+        );
+        let slots = &mut self.slots;
         let attrs = Some(Box::new(attrs));
         let i = match self.free.pop() {
             Some(i) => {
                 let slot = &mut slots[i as usize];
-                (slot.attrs, slot.refs) = (attrs, 1);
+                (slot.attrs, slot.refs, slot.hash) = (attrs, 1, hash);
                 i
             }
             None => {
-                slots.push(Slot { attrs, refs: 1, generation: 0 });
+                slots.push(Slot { attrs, refs: 1, generation: 0, hash });
                 u32::try_from(slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets")
             }
         };
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, i, |&j| hasher.hash_one(held(slots, j)));
+        self.index.insert_unique(hash, i, |&j| slots[j as usize].hash);
         AttrId(i)
     }
 
@@ -98,7 +105,7 @@ impl AttrStore {
                 slots[i as usize].refs += 1;
                 AttrId(i)
             }
-            None => self.intern(attrs.clone()),
+            None => self.insert_new(hash, attrs.clone()),
         }
     }
 
@@ -113,9 +120,9 @@ impl AttrStore {
         debug_assert!(slot.refs > 0, "invariant: release of an unreferenced attribute set");
         slot.refs -= 1;
         if slot.refs == 0 {
-            let attrs = slot.attrs.take().expect("invariant: a referenced slot holds its attributes");
+            slot.attrs = None;
             slot.generation = slot.generation.wrapping_add(1);
-            let hash = self.hasher.hash_one(&*attrs);
+            let hash = slot.hash;
             match self.index.find_entry(hash, |&i| i == id.0) {
                 Ok(entry) => {
                     entry.remove();

@@ -137,6 +137,9 @@ struct OutSlot {
     /// The Loc-RIB source of the route: a member that is this source is not sent it.
     source: SourceId,
     refs: u32,
+    /// The index's hash of the slot, kept: rehashing on growth and finding the slot to
+    /// remove then read no attribute octets.
+    hash: u64,
 }
 
 /// Encoded attribute sets, interned by content, with reference counts.
@@ -162,7 +165,7 @@ impl OutStore {
             slots[h as usize].refs += 1;
             return h;
         }
-        let slot = OutSlot { block, next_hop, source, refs: 1 };
+        let slot = OutSlot { block, next_hop, source, refs: 1, hash };
         let h = match self.free.pop() {
             Some(h) => {
                 slots[h as usize] = slot;
@@ -173,11 +176,7 @@ impl OutStore {
                 u32::try_from(slots.len() - 1).expect("invariant: fewer than 2^32 attribute sets")
             }
         };
-        let hasher = &self.hasher;
-        self.index.insert_unique(hash, h, |&j| {
-            let s = &slots[j as usize];
-            hasher.hash_one((s.block.as_bytes(), &s.next_hop, s.source))
-        });
+        self.index.insert_unique(hash, h, |&j| slots[j as usize].hash);
         h
     }
 
@@ -194,7 +193,7 @@ impl OutStore {
         let slot = &mut self.slots[h as usize];
         slot.refs -= 1;
         if slot.refs == 0 {
-            let hash = self.hasher.hash_one((slot.block.as_bytes(), &slot.next_hop, slot.source));
+            let hash = slot.hash;
             match self.index.find_entry(hash, |&j| j == h) {
                 Ok(e) => {
                     e.remove();
@@ -224,7 +223,8 @@ struct Buckets {
     /// The bucket announced to last, outside the map: entries are visited in arrival
     /// order, so runs of prefixes share a set and skip the map.
     current: Option<(AnnounceKey, Vec<Nlri>)>,
-    withdraw: HashMap<(Family, Recipients), Vec<Nlri>>,
+    /// A few at most (a family and a recipient set each): searched in order.
+    withdraw: Vec<((Family, Recipients), Vec<Nlri>)>,
     /// Emptied vectors of earlier rounds, kept with their capacity.
     pool: Vec<Vec<Nlri>>,
 }
@@ -258,8 +258,15 @@ impl Buckets {
         }
     }
     fn withdraw(&mut self, family: Family, to: Recipients, nlri: Nlri) {
-        let pool = &mut self.pool;
-        self.withdraw.entry((family, to)).or_insert_with(|| pool.pop().unwrap_or_default()).push(nlri);
+        let key = (family, to);
+        match self.withdraw.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, v)) => v.push(nlri),
+            None => {
+                let mut v = self.pool.pop().unwrap_or_default();
+                v.push(nlri);
+                self.withdraw.push((key, v));
+            }
+        }
     }
     fn recycle(&mut self, mut nlri: Vec<Nlri>) {
         nlri.clear();
@@ -775,7 +782,7 @@ impl UpdateGroup {
     fn encode(&self, buckets: &mut Buckets) -> (Vec<Batch>, usize) {
         let mut too_large = 0;
         let mut out: HashMap<Recipients, (BytesMut, usize)> = HashMap::new();
-        let withdraw: Vec<_> = buckets.withdraw.drain().collect();
+        let withdraw: Vec<_> = buckets.withdraw.drain(..).collect();
         for ((family, to), nlri) in withdraw {
             if self.reaches_anyone(to) {
                 let (buf, n) = out.entry(to).or_default();
