@@ -46,6 +46,18 @@ pub(crate) fn update(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
     }
 }
 
+/// IPv6 unicast routes in MP_REACH_NLRI, with `nh` as the global next hop.
+pub(crate) fn update6(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
+    let mut u = update(&[], path, "0.0.0.0");
+    u.attrs.next_hop = None;
+    u.attrs.mp_reach = Some(Box::new(MpReach {
+        family: Family::IPV6_UNICAST,
+        next_hop: NextHop::V6 { global: nh.parse().unwrap(), link_local: None },
+        nlri: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(),
+    }));
+    u
+}
+
 pub(crate) fn withdraw(prefixes: &[&str]) -> Update {
     Update { withdrawn: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(), ..Update::default() }
 }
@@ -202,15 +214,7 @@ fn enhanced_route_refresh_sweeps_one_family() {
     let mut r = rib();
     let p = peer(&mut r, "10.10.0.1", 64512);
     r.apply_update(p, &update(&["192.0.2.0/24", "198.51.100.0/24"], &[64512], "10.10.0.1"), &mut accept);
-    let mut u = update(&[], &[64512], "0.0.0.0");
-    u.attrs.next_hop = None;
-    let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
-    u.attrs.mp_reach = Some(Box::new(MpReach {
-        family: Family::IPV6_UNICAST,
-        next_hop: nh,
-        nlri: vec![Nlri::new(pfx("2001:db8::/32"))],
-    }));
-    r.apply_update(p, &u, &mut accept);
+    r.apply_update(p, &update6(&["2001:db8::/32"], &[64512], "fd00::1"), &mut accept);
     r.decide();
     // BoRR for IPv4: only IPv4 routes are stale; one comes again before the EoRR.
     r.mark_stale(p, Some(Family::IPV4_UNICAST));
@@ -228,14 +232,7 @@ fn ipv6_routes_keep_their_next_hop_in_the_interned_set() {
     let mut r = rib();
     let p = peer(&mut r, "fd00::1", 64512);
     let nh = NextHop::V6 { global: "fd00::1".parse().unwrap(), link_local: None };
-    let mut u = update(&[], &[64512], "0.0.0.0");
-    u.attrs.next_hop = None;
-    u.attrs.mp_reach = Some(Box::new(MpReach {
-        family: Family::IPV6_UNICAST,
-        next_hop: nh,
-        nlri: vec![Nlri::new(pfx("2001:db8::/32"))],
-    }));
-    r.apply_update(p, &u, &mut accept);
+    r.apply_update(p, &update6(&["2001:db8::/32"], &[64512], "fd00::1"), &mut accept);
     r.decide();
     let best = *r.get(&pfx("2001:db8::/32")).unwrap().best().unwrap();
     assert_eq!(decision::forwarding_next_hop(r.attrs().get(best.attrs)), Some(nh));

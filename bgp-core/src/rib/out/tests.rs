@@ -2,7 +2,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::policy::{PrefixEntry, PrefixList, Term, TermAction};
-use crate::rib::tests::{accept, peer, pfx, rib, update, withdraw, US};
+use crate::rib::tests::{accept, peer, pfx, rib, update, update6, withdraw, US};
 use crate::rib::{Change, PeerInfo};
 use crate::types::FamilySet;
 use crate::wire::{decode_message, Message, MpReach, Origin, Update};
@@ -46,17 +46,6 @@ fn group_with(t: ExportTarget, ctx: CodecCtx) -> UpdateGroup {
 
 fn add_path_v4() -> CodecCtx {
     CodecCtx { add_path: [V4].into_iter().collect::<FamilySet>(), ..CodecCtx::modern() }
-}
-
-fn update6(prefixes: &[&str], path: &[u32], nh: &str) -> Update {
-    let mut u = update(&[], path, "0.0.0.0");
-    u.attrs.next_hop = None;
-    u.attrs.mp_reach = Some(Box::new(MpReach {
-        family: V6,
-        next_hop: NextHop::V6 { global: nh.parse().unwrap(), link_local: None },
-        nlri: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(),
-    }));
-    u
 }
 
 /// A decision round, as the driver runs it: every change is queued in every group.
