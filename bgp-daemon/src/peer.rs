@@ -344,11 +344,8 @@ impl PeerTask {
                 }
             }
             PeerCmd::RestartOver => {
-                if let Some(gr) = &mut self.spec.fsm.graceful_restart {
-                    gr.restarting = false;
-                    gr.families.iter_mut().for_each(|f| f.forwarding_preserved = false);
-                }
                 self.fsm.restart_over();
+                self.spec.fsm = self.fsm.config().clone();
             }
             PeerCmd::Policies(p) => {
                 info!(peer = %self.spec.address, import = %p.import.name, export = %p.export.name, "policies changed");

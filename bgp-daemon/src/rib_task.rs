@@ -207,9 +207,20 @@ struct GroupOut {
     /// withdrawals are never held back.
     mrai: Duration,
     hold_until: Option<Instant>,
+    /// No other group has the same signature: nothing to merge with, until a new
+    /// group (which looks for its twins itself) comes.
+    settled: bool,
 }
 
 impl GroupOut {
+    fn new(sig: Signature, group: UpdateGroup, member: Member, mrai: Duration) -> GroupOut {
+        GroupOut { sig, group, members: vec![member], mrai, hold_until: None, settled: false }
+    }
+
+    fn in_step(&self, now: Instant) -> bool {
+        !self.busy() && self.hold_until.is_none_or(|t| t <= now)
+    }
+
     fn busy(&self) -> bool {
         !self.group.is_idle() || self.members.iter().any(|m| !m.end_of_rib.is_empty() || !m.backlog.is_empty())
     }
@@ -427,7 +438,8 @@ impl RibTask {
 
     /// One UPDATE of a peer: End-of-RIB bookkeeping, then import policy and the RIB.
     fn update(&mut self, address: IpAddr, update: &Update) {
-        if let (Some(_), Some(d)) = (update.end_of_rib_family(), self.deferral.as_mut()) {
+        let end_of_rib = update.end_of_rib_family();
+        if let (Some(_), Some(d)) = (end_of_rib, self.deferral.as_mut()) {
             if let Some(left) = d.eor_left.get_mut(&address) {
                 *left = left.saturating_sub(1);
                 if *left == 0 {
@@ -442,7 +454,7 @@ impl RibTask {
             apply_policy(&policy, prefix, RouteSource::Peer, Some(address), local, attrs, local_as)
         };
         let applied = self.rib.apply_update(source, update, &mut import);
-        if let Some(family) = update.end_of_rib_family() {
+        if let Some(family) = end_of_rib {
             self.rib.sweep_stale(source, Some(family));
             debug!(peer = %address, %family, "End-of-RIB received");
         }
@@ -528,7 +540,7 @@ impl RibTask {
         self.remove_member(address);
         // A group of its own, which walks the table; it joins its like once in step.
         let group = UpdateGroup::new(target, session.export, session.ctx, session.families);
-        self.groups.push(GroupOut { sig, group, members: vec![member], mrai: session.mrai, hold_until: None });
+        self.groups.push(GroupOut::new(sig, group, member, session.mrai));
     }
 
     /// A reload changed the neighbor's policies: the stored Adj-RIB-In goes through the
@@ -558,7 +570,7 @@ impl RibTask {
         let member = g.members.remove(mi);
         let group = g.group.fork(member.source, target, export);
         let mrai = g.mrai;
-        self.groups.push(GroupOut { sig, group, members: vec![member], mrai, hold_until: None });
+        self.groups.push(GroupOut::new(sig, group, member, mrai));
         self.groups.retain(|g| !g.members.is_empty());
         info!(peer = %address, "export policy applied again");
     }
@@ -893,22 +905,32 @@ impl RibTask {
     }
 
     /// Merges groups that are in step and would send the same: one encode for all.
+    /// Only groups not yet settled look for twins, so a round with no new group
+    /// compares no signatures.
     fn merge_groups(&mut self) {
-        let mut i = 0;
-        while i < self.groups.len() {
-            let in_step = |g: &GroupOut| !g.busy() && g.hold_until.is_none_or(|t| t <= Instant::now());
-            let twin = (i + 1..self.groups.len())
-                .find(|&j| self.groups[j].sig == self.groups[i].sig && in_step(&self.groups[j]))
-                .filter(|_| in_step(&self.groups[i]));
-            match twin {
-                Some(j) => {
+        let now = Instant::now();
+        let mut j = 0;
+        while j < self.groups.len() {
+            if self.groups[j].settled || !self.groups[j].in_step(now) {
+                j += 1;
+                continue;
+            }
+            let twins: Vec<usize> =
+                (0..self.groups.len()).filter(|&i| i != j && self.groups[i].sig == self.groups[j].sig).collect();
+            match twins.iter().copied().find(|&i| self.groups[i].in_step(now)) {
+                Some(i) => {
                     let other = self.groups.remove(j);
+                    let i = if i > j { i - 1 } else { i };
                     let g = &mut self.groups[i];
                     debug!(members = g.members.len() + other.members.len(), "update groups merged");
                     g.group.merge(other.group, &self.rib);
                     g.members.extend(other.members);
                 }
-                None => i += 1,
+                None => {
+                    // A twin that is busy now is looked for again next round.
+                    self.groups[j].settled = twins.is_empty();
+                    j += 1;
+                }
             }
         }
     }

@@ -18,15 +18,20 @@ pub(crate) fn rib() -> RibState {
     })
 }
 
-pub(crate) fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
-    rib.add_source(SourceKind::Peer(PeerInfo {
+/// An iBGP peer (in our AS) is a route reflector client.
+pub(crate) fn info(addr: &str, asn: u32) -> PeerInfo {
+    PeerInfo {
         address: addr.parse().unwrap(),
         asn,
         router_id: addr.parse().unwrap_or(Ipv4Addr::new(10, 255, 255, 1)),
         internal: asn == US,
         rr_client: asn == US,
         allow_as_in: 0,
-    }))
+    }
+}
+
+pub(crate) fn peer(rib: &mut RibState, addr: &str, asn: u32) -> SourceId {
+    rib.add_source(SourceKind::Peer(info(addr, asn)))
 }
 
 pub(crate) fn pfx(s: &str) -> Prefix {

@@ -2,25 +2,13 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::*;
 use crate::policy::{PrefixEntry, PrefixList, Term, TermAction};
-use crate::rib::tests::{accept, peer, pfx, rib, update, update6, withdraw, US};
-use crate::rib::{Change, PeerInfo};
+use crate::rib::tests::{accept, info, peer, pfx, rib, update, update6, withdraw, US};
+use crate::rib::Change;
 use crate::types::FamilySet;
 use crate::wire::{decode_message, Message, MpReach, Origin, Update};
 
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
-
-/// An iBGP peer (in our AS) is a route reflector client.
-fn info(addr: &str, asn: u32) -> PeerInfo {
-    PeerInfo {
-        address: addr.parse().unwrap(),
-        asn,
-        router_id: addr.parse().unwrap_or(Ipv4Addr::new(10, 255, 255, 1)),
-        internal: asn == US,
-        rr_client: asn == US,
-        allow_as_in: 0,
-    }
-}
 
 /// Exporting to the peer `addr` of `asn`, whose RIB source is `source`. No shared
 /// subnet: toward eBGP the next hop is ours.
