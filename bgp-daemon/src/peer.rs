@@ -21,10 +21,11 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::config::{Config, MaxPrefixesAction, Neighbor, NeighborRange, PeerSettings};
+use bgp_core::config::{Config, Neighbor, NeighborRange, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
 use bgp_core::policy::{Policy, PolicyRef};
+use bgp_core::rib::engine::SessionUp;
 use bgp_core::rib::PeerInfo;
 use bgp_core::types::Family;
 use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, RefreshSubtype, RouteRefresh, Update};
@@ -36,7 +37,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::net;
-use crate::rib_task::{PeerCounters, RibInput, SessionOut};
+use crate::rib_task::{PeerCounters, PeerLink, RibInput, RibNotice};
 
 /// Everything a neighbor task needs, resolved from the configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -185,6 +186,9 @@ pub struct PeerTask {
     frames_rx: mpsc::Receiver<(ConnId, ReadEvent)>,
     rib: mpsc::Sender<RibInput>,
     counters: Arc<PeerCounters>,
+    /// What the RIB tells this peer (its sender goes with each PeerUp).
+    notices_tx: mpsc::Sender<RibNotice>,
+    notices: mpsc::Receiver<RibNotice>,
     admin_down: bool,
     events: mpsc::Sender<PeerEvent>,
     /// After a max_prefixes teardown: when to start again.
@@ -201,6 +205,7 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
     let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
+    let (notices_tx, notices) = mpsc::channel(4);
     let task = PeerTask {
         fsm: Peer::new(spec.fsm.clone()),
         admin_down: spec.shutdown,
@@ -212,6 +217,8 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         frames_rx,
         rib,
         counters: Arc::new(PeerCounters::default()),
+        notices_tx,
+        notices,
         events,
         connect_error: None,
         refresh: Vec::new(),
@@ -270,6 +277,7 @@ impl PeerTask {
                     }
                 }
                 _ = sleep, if deadline.is_some() => self.fsm.handle_timeout(Instant::now()),
+                Some(notice) = self.notices.recv() => self.notice(notice),
                 _ = tokio::time::sleep_until(self.restart_at.map_or_else(far_future, tokio::time::Instant::from_std)), if self.restart_at.is_some() => {
                     self.restart_at = None;
                     if !self.admin_down {
@@ -278,7 +286,6 @@ impl PeerTask {
                     }
                 }
             }
-            self.check_prefix_limit();
             self.drain().await;
             self.send_refreshes().await;
             if std::mem::take(&mut self.policies_changed) {
@@ -361,17 +368,16 @@ impl PeerTask {
 
     /// RFC 4486: a peer over its `max_prefixes` (restart action) is closed with Cease /
     /// Maximum Number of Prefixes Reached, and started again after the hold-down.
-    fn check_prefix_limit(&mut self) {
-        if !self.counters.over_limit.swap(false, Ordering::Relaxed) {
+    fn notice(&mut self, notice: RibNotice) {
+        let RibNotice::PrefixLimit { family, limit, after } = notice;
+        if self.fsm.state() != State::Established {
             return;
         }
-        let Some(max) = self.spec.settings.max_prefixes else { return };
-        let MaxPrefixesAction::Restart { after } = max.action else { return };
-        // Data: AFI, SAFI and the limit (RFC 4486 §4).
+        // Data: the AFI, SAFI and limit of the family that overflowed (RFC 4486 §4).
         let mut data = Vec::with_capacity(7);
-        data.extend_from_slice(&1u16.to_be_bytes());
-        data.push(1);
-        data.extend_from_slice(&max.limit.to_be_bytes());
+        data.extend_from_slice(&family.afi.0.to_be_bytes());
+        data.push(family.safi.0);
+        data.extend_from_slice(&limit.to_be_bytes());
         let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::MaximumPrefixesReached), data));
         self.fsm.handle(Input::Stop { notification: Some(n) }, Instant::now());
         self.restart_at = Some(Instant::now() + after);
@@ -497,7 +503,8 @@ impl PeerTask {
                         "session established"
                     );
                     let Some(conn) = self.conns.get(&id) else { continue };
-                    let session = SessionOut {
+                    let local = conn.local.map(|a| net::canonical(a.ip()));
+                    let session = SessionUp {
                         info: PeerInfo {
                             address: self.spec.address,
                             asn: neg.peer_as,
@@ -506,10 +513,10 @@ impl PeerTask {
                             rr_client: self.spec.settings.route_reflector_client,
                             allow_as_in: self.spec.settings.allow_as_in,
                         },
-                        writer: conn.writer.clone(),
                         ctx: neg.tx,
                         families: neg.families.clone(),
-                        local: conn.local.map(|a| net::canonical(a.ip())),
+                        local,
+                        interface: local.map(net::interface_addresses).unwrap_or_default(),
                         next_hop_self: self.spec.settings.next_hop_self,
                         remove_private_as: self.spec.settings.remove_private_as,
                         restart_time: neg.graceful_restart.as_ref().map(|g| g.restart_time),
@@ -518,13 +525,14 @@ impl PeerTask {
                         export: self.spec.export.clone(),
                         max_prefixes: self.spec.settings.max_prefixes,
                         mrai: self.spec.mrai,
+                        room: conn.writer.capacity(),
                     };
-                    let up = RibInput::PeerUp {
-                        address: self.spec.address,
-                        session: Box::new(session),
+                    let link = PeerLink {
+                        writer: conn.writer.clone(),
                         counters: self.counters.clone(),
+                        notices: self.notices_tx.clone(),
                     };
-                    let _ = self.rib.send(up).await;
+                    let _ = self.rib.send(RibInput::PeerUp { session: Box::new(session), link }).await;
                 }
                 Output::Down { reason, graceful } => {
                     warn!(peer = %self.spec.address, %reason, graceful, "session down");

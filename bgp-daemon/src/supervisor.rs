@@ -37,7 +37,9 @@ use tracing::{error, info, warn};
 use crate::control::{self, ControlRequest};
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
-use crate::rib_task::{self, Deferral, PrefixOrAddress, RibInput, RouteQuery};
+use crate::rib_task::{self, RibInput};
+use bgp_core::rib::restart::Deferral;
+use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -100,7 +102,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         info!(peers = peers.len(), "restarting (RFC 4724): restart bit set, our tables wait for the peers' End-of-RIB");
     }
     let deferral = restart.map(|peers| Deferral::new(Instant::now() + RESTART_DEFERRAL, peers.into_iter().collect()));
-    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, Some(marker.clone()));
+    let (restart_peers, restart_peers_rx) = tokio::sync::watch::channel(Vec::new());
+    let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
+    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers);
     let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx, restart_until };
     let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
     for n in &sup.config.neighbors {
@@ -153,6 +157,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     for l in &listen_tasks {
         l.abort();
     }
+    marker_task.abort();
     if !matches!(stop_mode, StopMode::GracefulRestart) {
         // Not a restart: the next start is a fresh one.
         let _ = std::fs::remove_file(&marker);
@@ -540,6 +545,28 @@ fn read_restart_marker(path: &Path, restart_time: Duration) -> Option<Vec<IpAddr
     }
     let text = std::fs::read_to_string(path).ok()?;
     Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// How often the restart marker is rewritten: its age tells the next start whether
+/// it restarts within the restart time.
+const MARKER_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Writes the peers that negotiated graceful restart (as the RIB reports them) to the
+/// restart marker: at once when they change, and every few seconds to keep it fresh,
+/// so that a start after a crash or a graceful stop knows whom to wait for.
+async fn keep_restart_marker(path: PathBuf, mut peers: tokio::sync::watch::Receiver<Vec<IpAddr>>) {
+    let mut touch = tokio::time::interval(MARKER_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = touch.tick() => {}
+            changed = peers.changed() => if changed.is_err() { return },
+        }
+        let text: String = peers.borrow_and_update().iter().map(|a| format!("{a}\n")).collect();
+        let tmp = path.with_extension("tmp");
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, &path)) {
+            tracing::debug!(path = %path.display(), error = %e, "cannot write the restart marker");
+        }
+    }
 }
 
 /// The daemon's resident memory (VmRSS), 0 if unknown.

@@ -22,8 +22,12 @@
 //! resending.
 
 pub mod decision;
+pub mod engine;
 pub mod export;
+mod groups;
 pub mod out;
+pub mod restart;
+pub mod show;
 mod slots;
 
 use std::hash::BuildHasher;
@@ -245,6 +249,23 @@ impl RibState {
 
     pub fn config(&self) -> &RibConfig {
         &self.cfg
+    }
+
+    /// Changes how the decision elects paths (`global.multipath` and
+    /// `global.always_compare_med` on reload). Returns whether anything changed.
+    pub fn set_decision(&mut self, multipath: usize, always_compare_med: bool) -> bool {
+        let changed = (self.cfg.multipath, self.cfg.always_compare_med) != (multipath, always_compare_med);
+        (self.cfg.multipath, self.cfg.always_compare_med) = (multipath, always_compare_med);
+        changed
+    }
+
+    /// Queues every prefix for the next decision round.
+    pub fn redecide_all(&mut self) {
+        for i in 0..self.slots.len() {
+            if !self.slots.is_free(i) && !self.slots.paths(i).is_empty() {
+                mark_dirty(&mut self.dirty, &mut self.slots, i);
+            }
+        }
     }
 
     pub fn attrs(&self) -> &AttrStore {

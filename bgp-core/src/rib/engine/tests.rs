@@ -1,0 +1,539 @@
+//! The engine on a virtual clock: every timer and bookkeeping rule the RIB task
+//! relied on, driven as the driver does (inputs, `process(now)`, drain outputs).
+
+use std::collections::HashSet;
+
+use super::*;
+use crate::policy::{Match, PrefixEntry, PrefixList, Term, TermAction};
+use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
+use crate::rib::tests::{info, pfx, update, update6, withdraw, US};
+use crate::wire::{decode_message, Message, RefreshSubtype};
+
+const V4: Family = Family::IPV4_UNICAST;
+const V6: Family = Family::IPV6_UNICAST;
+
+fn cfg(multipath: usize) -> RibConfig {
+    RibConfig {
+        local_as: US,
+        router_id: "10.10.0.2".parse().unwrap(),
+        cluster_id: "10.10.0.2".parse().unwrap(),
+        multipath,
+        always_compare_med: false,
+    }
+}
+
+/// A session with `addr` of `asn` (iBGP peers are route reflector clients), both
+/// families, accept-all policies and plenty of writer room.
+fn session(addr: &str, asn: u32) -> SessionUp {
+    SessionUp {
+        info: info(addr, asn),
+        ctx: CodecCtx::modern(),
+        families: vec![V4, V6],
+        local: Some("10.10.0.2".parse().unwrap()),
+        interface: Vec::new(),
+        next_hop_self: false,
+        remove_private_as: false,
+        restart_time: None,
+        enhanced_refresh: false,
+        import: Arc::new(Policy::accept_all()),
+        export: Arc::new(Policy::accept_all()),
+        max_prefixes: None,
+        mrai: Duration::ZERO,
+        room: 1000,
+    }
+}
+
+/// What one round gave, by kind.
+#[derive(Default, Debug)]
+struct Round {
+    sent: Vec<(PeerId, Message)>,
+    blocked: Vec<PeerId>,
+    limits: Vec<Output>,
+    events: Vec<Event>,
+    restart_peers: usize,
+}
+
+impl Round {
+    fn to(&self, peer: PeerId) -> Vec<&Message> {
+        self.sent.iter().filter(|(p, _)| *p == peer).map(|(_, m)| m).collect()
+    }
+
+    /// Prefixes announced to `peer`, in order.
+    fn announced(&self, peer: PeerId) -> Vec<Prefix> {
+        self.updates(peer, |u| {
+            let mp = u.attrs.mp_reach.iter().flat_map(|r| &r.nlri);
+            u.nlri.iter().chain(mp).map(|n| n.prefix).collect()
+        })
+    }
+
+    fn withdrawn(&self, peer: PeerId) -> Vec<Prefix> {
+        self.updates(peer, |u| {
+            let mp = u.attrs.mp_unreach.iter().flat_map(|r| &r.withdrawn);
+            u.withdrawn.iter().chain(mp).map(|n| n.prefix).collect()
+        })
+    }
+
+    fn updates(&self, peer: PeerId, of: impl Fn(&Update) -> Vec<Prefix>) -> Vec<Prefix> {
+        self.to(peer)
+            .iter()
+            .filter_map(|m| if let Message::Update(u) = m { Some(of(u)) } else { None })
+            .flatten()
+            .collect()
+    }
+
+    fn end_of_rib(&self, peer: PeerId) -> Vec<Family> {
+        self.to(peer)
+            .iter()
+            .filter_map(|m| if let Message::Update(u) = m { u.end_of_rib_family() } else { None })
+            .collect()
+    }
+
+    fn refresh_markers(&self, peer: PeerId) -> Vec<RefreshSubtype> {
+        self.to(peer)
+            .iter()
+            .filter_map(|m| if let Message::RouteRefresh(r) = m { Some(r.subtype) } else { None })
+            .collect()
+    }
+}
+
+/// Runs a round at `now` and collects its outputs.
+fn round(e: &mut Engine, now: Instant) -> Round {
+    e.process(now);
+    drain(e)
+}
+
+fn drain(e: &mut Engine) -> Round {
+    let mut r = Round::default();
+    while let Some(out) = e.poll_output() {
+        match out {
+            Output::Send { peer, bytes } => {
+                let mut at = 0;
+                while at < bytes.len() {
+                    let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
+                    let m = decode_message(&bytes.slice(at..at + len), &CodecCtx::modern()).expect("valid message");
+                    r.sent.push((peer, m));
+                    at += len;
+                }
+            }
+            Output::Blocked(p) => r.blocked.push(p),
+            Output::RestartPeers => r.restart_peers += 1,
+            Output::Event(ev) => r.events.push(ev),
+            limit @ Output::PrefixLimit { .. } => r.limits.push(limit),
+        }
+    }
+    r
+}
+
+fn p(list: &[&str]) -> Vec<Prefix> {
+    list.iter().map(|s| pfx(s)).collect()
+}
+
+fn sorted(mut v: Vec<Prefix>) -> Vec<Prefix> {
+    v.sort();
+    v
+}
+
+/// An eBGP feeder A and an iBGP client B, both up and through their initial tables.
+fn feeder_and_client(now: Instant) -> (Engine, PeerId, PeerId) {
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), now);
+    let b = e.session_up(session("10.0.0.3", US), now);
+    round(&mut e, now);
+    (e, a, b)
+}
+
+#[test]
+fn a_new_peer_gets_the_table_then_end_of_rib_for_each_family() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    round(&mut e, t);
+    let b = e.session_up(session("10.0.0.3", US), t);
+    let r = round(&mut e, t);
+    assert_eq!(sorted(r.announced(b)), p(&["10.1.0.0/24", "10.1.1.0/24", "fd01::/48"]));
+    assert_eq!(r.end_of_rib(b), vec![V4, V6]);
+    assert!(matches!(r.to(b).last(), Some(Message::Update(u)) if u.end_of_rib_family() == Some(V6)));
+    assert!(r.events.contains(&Event::InitialTableSent { address: "10.0.0.3".parse().unwrap() }));
+    let counts = e.counts(b).unwrap();
+    assert_eq!(counts.advertised, 3);
+    assert_eq!(counts.updates_sent, r.to(b).len() as u64);
+    assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (3, 3));
+    assert!(e.is_idle());
+}
+
+#[test]
+fn restart_deferral_waits_for_each_awaited_peers_end_of_rib() {
+    let t = Instant::now();
+    let awaiting: HashSet<IpAddr> = ["10.0.0.1".parse().unwrap()].into();
+    let mut e = Engine::new(cfg(8), Some(Deferral::new(t + Duration::from_secs(60), awaiting)));
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let b = e.session_up(session("10.0.0.3", US), t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    let r = round(&mut e, t);
+    assert!(r.to(b).is_empty() && r.to(a).is_empty(), "nothing goes out while we defer");
+    assert!(e.deferring());
+    assert_eq!(e.restart_peers(), vec!["10.0.0.1".parse::<IpAddr>().unwrap()], "still awaited: stays in the marker");
+    e.updates(a, &[Update::end_of_rib(V4)]);
+    assert!(round(&mut e, t).to(b).is_empty(), "one family of two: still deferring");
+    e.updates(a, &[Update::end_of_rib(V6)]);
+    let r = round(&mut e, t + Duration::from_secs(1));
+    assert!(!e.deferring());
+    assert!(r.events.contains(&Event::DeferralOver { missing: Vec::new() }));
+    assert_eq!(r.announced(b), p(&["10.1.0.0/24"]));
+    assert_eq!(r.end_of_rib(b), vec![V4, V6]);
+    assert_eq!(r.end_of_rib(a), vec![V4, V6], "the awaited peer gets our tables too");
+}
+
+#[test]
+fn restart_deferral_ends_at_its_deadline_without_the_missing_peer() {
+    let t = Instant::now();
+    let until = t + Duration::from_secs(60);
+    let awaiting: HashSet<IpAddr> = ["10.0.0.9".parse().unwrap()].into();
+    let mut e = Engine::new(cfg(8), Some(Deferral::new(until, awaiting)));
+    let b = e.session_up(session("10.0.0.3", US), t);
+    assert!(round(&mut e, t).to(b).is_empty());
+    assert_eq!(e.poll_timeout(), Some(until));
+    assert!(round(&mut e, until - Duration::from_millis(1)).to(b).is_empty());
+    let r = round(&mut e, until);
+    assert_eq!(
+        r.events,
+        vec![
+            Event::DeferralOver { missing: vec!["10.0.0.9".parse().unwrap()] },
+            Event::InitialTableSent { address: "10.0.0.3".parse().unwrap() }
+        ]
+    );
+    assert_eq!(r.end_of_rib(b), vec![V4, V6]);
+    assert_eq!(r.restart_peers, 1);
+    assert!(e.restart_peers().is_empty(), "the missing peer left the marker");
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn a_graceful_peers_routes_stay_stale_for_its_restart_time() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(SessionUp { restart_time: Some(120), ..session("10.0.0.1", 65001) }, t);
+    let b = e.session_up(session("10.0.0.3", US), t);
+    assert_eq!(drain(&mut e).restart_peers, 1, "a peer with graceful restart joins the marker");
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    assert_eq!(round(&mut e, t).announced(b), p(&["10.1.0.0/24"]));
+    e.session_down(a, true, t);
+    assert!(round(&mut e, t).withdrawn(b).is_empty(), "kept, stale");
+    assert!(e.rib().get(&pfx("10.1.0.0/24")).unwrap().paths()[0].is_stale());
+    let deadline = t + Duration::from_secs(120);
+    assert_eq!(e.poll_timeout(), Some(deadline));
+    assert!(round(&mut e, deadline - Duration::from_millis(1)).withdrawn(b).is_empty());
+    let r = round(&mut e, deadline);
+    assert_eq!(r.withdrawn(b), p(&["10.1.0.0/24"]));
+    assert!(r.events.contains(&Event::StaleRoutesRemoved { address: "10.0.0.1".parse().unwrap() }));
+    assert_eq!(e.peer_id("10.0.0.1".parse().unwrap()), None, "a peer gone for good is forgotten");
+    assert!(e.restart_peers().is_empty());
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn a_peer_back_from_restart_sweeps_each_family_at_its_end_of_rib() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let gr = || SessionUp { restart_time: Some(120), ..session("10.0.0.1", 65001) };
+    let a = e.session_up(gr(), t);
+    let b = e.session_up(session("10.0.0.3", US), t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    round(&mut e, t);
+    e.session_down(a, true, t);
+    round(&mut e, t);
+    let a2 = e.session_up(gr(), t + Duration::from_secs(5));
+    assert_eq!(a2, a, "the same peer id across its sessions");
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1"), Update::end_of_rib(V4)]);
+    let r = round(&mut e, t + Duration::from_secs(6));
+    assert_eq!(r.withdrawn(b), p(&["10.1.1.0/24"]), "not sent again before its End-of-RIB");
+    assert!(r.announced(b).is_empty(), "the same route again changes nothing for B");
+    assert!(e.rib().get(&pfx("fd01::/48")).unwrap().paths()[0].is_stale(), "IPv6 waits for its own End-of-RIB");
+    e.updates(a, &[Update::end_of_rib(V6)]);
+    assert_eq!(round(&mut e, t + Duration::from_secs(7)).withdrawn(b), p(&["fd01::/48"]));
+}
+
+#[test]
+fn a_peer_down_without_graceful_restart_takes_its_routes_at_once() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    e.session_down(a, true, t);
+    assert_eq!(round(&mut e, t).withdrawn(b), p(&["10.1.0.0/24"]), "graceful, but no restart time negotiated");
+    assert_eq!(e.peer_id("10.0.0.1".parse().unwrap()), None);
+}
+
+#[test]
+fn mrai_holds_announcements_but_never_withdrawals() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let b = e.session_up(SessionUp { mrai: Duration::from_secs(5), ..session("10.0.0.3", US) }, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    assert_eq!(round(&mut e, t).announced(b), p(&["10.1.0.0/24"]), "the initial table is not held back");
+    e.updates(a, &[update(&["10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    assert_eq!(round(&mut e, t).announced(b), p(&["10.1.1.0/24"]), "the first after the table goes at once");
+    e.updates(a, &[update(&["10.1.2.0/24"], &[65001], "10.0.0.1")]);
+    let t1 = t + Duration::from_secs(1);
+    assert!(round(&mut e, t1).announced(b).is_empty(), "held for the MRAI");
+    assert_eq!(e.poll_timeout(), Some(t + Duration::from_secs(5)));
+    e.updates(a, &[withdraw(&["10.1.0.0/24"])]);
+    let r = round(&mut e, t + Duration::from_secs(2));
+    assert_eq!(r.withdrawn(b), p(&["10.1.0.0/24"]), "withdrawals are never held");
+    assert!(r.announced(b).is_empty());
+    assert_eq!(round(&mut e, t + Duration::from_secs(5)).announced(b), p(&["10.1.2.0/24"]));
+}
+
+#[test]
+fn route_refresh_resends_the_table_framed_by_borr_and_eorr() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let b = e.session_up(SessionUp { enhanced_refresh: true, families: vec![V4], ..session("10.0.0.3", US) }, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    let refreshes = e.counts(b).unwrap().refreshes_sent;
+    assert!(!e.refresh_request(b, V6), "a family the session did not negotiate is ignored");
+    assert!(e.refresh_request(b, V4));
+    let r = round(&mut e, t);
+    assert_eq!(r.refresh_markers(b), vec![RefreshSubtype::BeginningOfRib, RefreshSubtype::EndOfRib]);
+    assert_eq!(r.announced(b), p(&["10.1.0.0/24"]));
+    assert!(
+        matches!(r.to(b).first(), Some(Message::RouteRefresh(_)))
+            && matches!(r.to(b).last(), Some(Message::RouteRefresh(_)))
+    );
+    assert_eq!(e.counts(b).unwrap().refreshes_sent, refreshes + 2);
+    // Without enhanced route refresh: the routes, no markers.
+    assert!(e.refresh_request(a, V4));
+    let r = round(&mut e, t);
+    assert!(r.refresh_markers(a).is_empty());
+    assert!(r.announced(a).is_empty(), "A's own route is not sent back to it");
+}
+
+#[test]
+fn a_peers_borr_and_eorr_sweep_what_it_did_not_send_again() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    round(&mut e, t);
+    e.refresh_marker(a, V4, true);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    assert!(round(&mut e, t).withdrawn(b).is_empty(), "stale until the EoRR");
+    e.refresh_marker(a, V4, false);
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(b), p(&["10.1.1.0/24"]), "IPv6 was not refreshed and stays");
+    assert_eq!(e.counts(a).unwrap().received, 2);
+}
+
+#[test]
+fn max_prefixes_restart_names_the_family_that_crossed_the_limit() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let after = Duration::from_secs(30);
+    let max = MaxPrefixes { limit: 2, action: MaxPrefixesAction::Restart { after } };
+    let a = e.session_up(SessionUp { max_prefixes: Some(max), ..session("10.0.0.1", 65001) }, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1"), update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    assert!(drain(&mut e).limits.is_empty(), "at the limit is not over it");
+    e.updates(a, &[update6(&["fd02::/48"], &[65001], "fd00::1"), update6(&["fd03::/48"], &[65001], "fd00::1")]);
+    let r = drain(&mut e);
+    let address = "10.0.0.1".parse().unwrap();
+    assert_eq!(
+        r.limits,
+        vec![Output::PrefixLimit { peer: a, address, family: V6, limit: 2, after }],
+        "once per session"
+    );
+    assert!(e.over_limit(a));
+    // A new session counts again.
+    e.session_down(a, false, t);
+    let a = e.session_up(SessionUp { max_prefixes: Some(max), ..session("10.0.0.1", 65001) }, t);
+    assert!(!e.over_limit(a));
+}
+
+#[test]
+fn max_prefixes_warn_only_logs() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let max = MaxPrefixes { limit: 1, action: MaxPrefixesAction::Warn };
+    let a = e.session_up(SessionUp { max_prefixes: Some(max), ..session("10.0.0.1", 65001) }, t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    let r = drain(&mut e);
+    assert!(r.limits.is_empty());
+    let address = "10.0.0.1".parse().unwrap();
+    assert_eq!(r.events, vec![Event::PrefixLimitWarning { address, received: 2, limit: 1 }]);
+    e.updates(a, &[update(&["10.1.2.0/24"], &[65001], "10.0.0.1")]);
+    assert!(drain(&mut e).events.is_empty(), "warned once");
+    assert_eq!(e.counts(a).unwrap().received, 3, "the routes stay");
+}
+
+#[test]
+fn a_new_peer_joins_its_like_once_in_step_and_then_shares_its_encoding() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    assert_eq!(sorted_sizes(&e), vec![1, 1]);
+    let c = e.session_up(session("10.0.0.4", US), t);
+    assert_eq!(sorted_sizes(&e), vec![1, 1, 1], "C walks the table in a group of its own");
+    let r = round(&mut e, t);
+    assert_eq!(r.announced(c), p(&["10.1.0.0/24"]));
+    assert_eq!(sorted_sizes(&e), vec![1, 2], "in step: merged with B");
+    e.updates(a, &[update(&["10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    e.process(t);
+    let mut sends: Vec<(PeerId, Bytes)> = Vec::new();
+    while let Some(out) = e.poll_output() {
+        if let Output::Send { peer, bytes } = out {
+            sends.push((peer, bytes));
+        }
+    }
+    let of = |peer| sends.iter().find(|(p, _)| *p == peer).map(|(_, b)| b.clone()).unwrap();
+    assert_eq!(of(b).as_ptr(), of(c).as_ptr(), "one encoding for the group");
+}
+
+fn sorted_sizes(e: &Engine) -> Vec<usize> {
+    let mut s = e.group_sizes();
+    s.sort();
+    s
+}
+
+#[test]
+fn an_export_policy_change_forks_the_peer_and_sends_only_the_difference() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    let c = e.session_up(session("10.0.0.4", US), t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    round(&mut e, t);
+    assert_eq!(sorted_sizes(&e), vec![1, 2]);
+    let list = PrefixList { name: "one".into(), entries: vec![PrefixEntry::exact(pfx("10.1.0.0/24"))] };
+    let term = Term {
+        name: "t".into(),
+        matches: Match { prefix_list: Some(Arc::new(list)), ..Match::default() },
+        actions: Default::default(),
+        action: TermAction::Reject,
+    };
+    let export = Policy { name: "no-one".into(), terms: vec![term], default: crate::policy::Verdict::Accept };
+    let accept = Arc::new(Policy::accept_all());
+    assert_eq!(e.set_policies(c, accept.clone(), Arc::new(export)), (false, true));
+    assert_eq!(sorted_sizes(&e), vec![1, 1, 1]);
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(c), p(&["10.1.0.0/24"]));
+    assert!(r.announced(c).is_empty(), "what C holds is not sent again");
+    assert!(r.to(b).is_empty());
+    assert_eq!(e.set_policies(c, accept.clone(), Arc::new(Policy::accept_all())), (false, true));
+    assert_eq!(e.set_policies(b, accept, Arc::new(Policy::accept_all())), (false, false), "no change, no fork");
+}
+
+#[test]
+fn an_import_policy_change_runs_over_the_routes_as_received() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    let (again, _) = e.set_policies(a, Arc::new(Policy::reject_all()), Arc::new(Policy::accept_all()));
+    assert!(again);
+    assert_eq!(round(&mut e, t).withdrawn(b), p(&["10.1.0.0/24"]));
+    assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (1, 0), "kept, not accepted");
+}
+
+#[test]
+fn a_full_writer_holds_its_group_until_it_has_room() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    round(&mut e, t);
+    let b = e.session_up(SessionUp { room: 1, ..session("10.0.0.3", US) }, t);
+    let r = round(&mut e, t);
+    assert_eq!(r.blocked, vec![b]);
+    let first = r.to(b).len();
+    assert!(first >= 1 && r.end_of_rib(b).is_empty());
+    assert!(round(&mut e, t).to(b).is_empty(), "no room, nothing more");
+    assert!(!e.is_idle());
+    // The writer refused the last one after all: it goes first.
+    e.writable(b, 0);
+    assert_eq!(drain(&mut e).blocked, vec![b]);
+    e.writable(b, 100);
+    let r = round(&mut e, t);
+    assert_eq!(r.end_of_rib(b), vec![V4, V6]);
+    assert!(e.is_idle());
+    let unsent = Bytes::from_static(b"x");
+    e.unsent(b, unsent.clone());
+    assert_eq!(drain(&mut e).blocked, vec![b], "a refused send blocks until writable");
+    e.writable(b, 10);
+    assert!(matches!(e.poll_output(), Some(Output::Send { bytes, .. }) if bytes == unsent));
+}
+
+#[test]
+fn announcements_are_a_local_source_synced_with_mark_and_sweep() {
+    let t = Instant::now();
+    let (mut e, _a, b) = feeder_and_client(t);
+    let list = |ps: &[&str]| ps.iter().map(|s| Announce::new(pfx(s))).collect::<Vec<_>>();
+    e.announce(&list(&["10.9.0.0/24", "10.9.1.0/24"]));
+    assert_eq!(sorted(round(&mut e, t).announced(b)), p(&["10.9.0.0/24", "10.9.1.0/24"]));
+    e.announce(&list(&["10.9.1.0/24", "10.9.2.0/24"]));
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(b), p(&["10.9.0.0/24"]));
+    assert_eq!(r.announced(b), p(&["10.9.2.0/24"]), "the route kept is not sent again");
+    assert_eq!(e.local_routes(e.statics()), 2);
+    // A kernel-like source: sync, add, delete.
+    let k = e.add_local_source(SourceKind::Kernel);
+    let attrs =
+        || PathAttrs { next_hop: Some("10.10.0.7".parse().unwrap()), ..Announce::new(pfx("10.8.0.0/26")).path_attrs() };
+    e.add(k, pfx("10.8.0.0/26"), attrs());
+    e.add(k, pfx("10.8.0.64/26"), attrs());
+    round(&mut e, t);
+    e.sync_begin(k);
+    e.add(k, pfx("10.8.0.64/26"), attrs());
+    assert!(round(&mut e, t).withdrawn(b).is_empty(), "nothing goes before the sync ends");
+    e.sync_end(k);
+    assert_eq!(round(&mut e, t).withdrawn(b), p(&["10.8.0.0/26"]));
+    e.delete(k, pfx("10.8.0.64/26"));
+    assert_eq!(round(&mut e, t).withdrawn(b), p(&["10.8.0.64/26"]));
+}
+
+#[test]
+fn new_decision_settings_decide_every_prefix_again() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(1), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let c = e.session_up(session("10.0.0.5", 65001), t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(c, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.5")]);
+    round(&mut e, t);
+    assert_eq!(e.rib().get(&pfx("10.1.0.0/24")).unwrap().multipath, 1);
+    e.set_routing(8, false);
+    round(&mut e, t);
+    assert_eq!(e.rib().get(&pfx("10.1.0.0/24")).unwrap().multipath, 2);
+    assert_eq!(e.config().multipath, 8);
+}
+
+#[test]
+fn show_routes_walks_in_steps_and_answers_one_prefix_or_an_address() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.0.0/16", "10.2.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    let query = |prefix, neighbor| RouteQuery { prefix, neighbor, family: None };
+    let mut dump = e.route_dump(query(None, None)).unwrap();
+    let DumpStep::Rows(first) = dump.step(&e, 2) else { panic!() };
+    assert_eq!(first.iter().map(|r| r.prefix.as_str()).collect::<Vec<_>>(), ["10.1.0.0/16", "10.1.0.0/24"]);
+    assert!(matches!(dump.step(&e, 2), DumpStep::Rows(rows) if rows.len() == 1));
+    assert_eq!(dump.step(&e, 2), DumpStep::End);
+    let addr = |s: &str| Some(PrefixOrAddress::Address(s.parse().unwrap()));
+    let mut dump = e.route_dump(query(addr("10.1.0.7"), None)).unwrap();
+    assert!(matches!(dump.step(&e, 10), DumpStep::Rows(rows) if rows[0].prefix == "10.1.0.0/24" && rows[0].best));
+    let mut dump = e.route_dump(query(addr("10.3.0.1"), None)).unwrap();
+    assert_eq!(dump.step(&e, 10), DumpStep::NoRoute);
+    let advertised = Some(("10.0.0.3".parse().unwrap(), crate::ctl::RouteDirection::Advertised));
+    let mut dump = e.route_dump(query(None, advertised)).unwrap();
+    assert!(matches!(dump.step(&e, 10), DumpStep::Rows(rows) if rows.len() == 3));
+    let gone = Some(("10.0.0.99".parse().unwrap(), crate::ctl::RouteDirection::Received));
+    assert_eq!(e.route_dump(query(None, gone)).unwrap_err(), "no routes from neighbor 10.0.0.99");
+    let _ = b;
+}
