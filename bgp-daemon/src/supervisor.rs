@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bgp_core::config::{Config, Neighbor, OnStop, PeerSettings};
-use bgp_core::ctl::{Command, Reply, RouteDirection};
+use bgp_core::ctl::{Command, NeighborSummary, Reply, RouteDirection};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
 use bgp_core::wire::Cease;
@@ -131,7 +131,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 // RFC 4724 §4.1: the R bit is for the OPENs of the restart only.
                 sup.restart_until = None;
                 for p in sup.peers.values() {
-                    let _ = p.tx.send(PeerCmd::RestartOver).await;
+                    // Delivered without making the supervisor wait on a busy neighbor.
+                    let tx = p.tx.clone();
+                    tokio::spawn(async move { tx.send(PeerCmd::RestartOver).await });
                 }
                 info!("restart window over: OPENs no longer carry the restart bit");
             }
@@ -188,14 +190,19 @@ impl Supervisor {
         let ip = net::canonical(remote.ip());
         let mut stream = stream;
         if let Some(p) = self.peers.get(&ip) {
-            match p.tx.send(PeerCmd::Accepted(stream)).await {
+            match p.tx.try_send(PeerCmd::Accepted(stream)) {
                 Ok(()) => return,
-                Err(mpsc::error::SendError(PeerCmd::Accepted(back))) => {
+                Err(mpsc::error::TrySendError::Closed(PeerCmd::Accepted(back))) => {
                     // A dynamic neighbor whose task just ended: a new one takes over.
                     self.peers.remove(&ip);
                     stream = back;
                 }
-                Err(_) => return,
+                Err(_) => {
+                    // Never wait on one neighbor: its queue is full, so the connection
+                    // is closed and the peer will try again.
+                    warn!(%remote, "neighbor busy: connection closed");
+                    return;
+                }
             }
         }
         let Some(range) = self.config.range_for(ip) else {
@@ -213,7 +220,7 @@ impl Supervisor {
             self.rib.clone(),
             self.events_tx.clone(),
         );
-        let _ = handle.tx.send(PeerCmd::Accepted(stream)).await;
+        let _ = handle.tx.try_send(PeerCmd::Accepted(stream));
         self.peers.insert(ip, handle);
     }
 
@@ -221,15 +228,11 @@ impl Supervisor {
     async fn control(&mut self, req: ControlRequest) -> Option<StopMode> {
         let replies = req.replies;
         let unknown = |a: IpAddr| Reply::Error { message: format!("no neighbor {a}") };
+        let busy = |a: IpAddr| Reply::Error { message: format!("neighbor {a} is busy: try again") };
         match req.command {
             Command::ShowNeighbors { address: None } => {
-                for p in self.peers.values() {
-                    let (tx, rx) = oneshot::channel();
-                    if p.tx.send(PeerCmd::Summary(tx)).await.is_ok() {
-                        if let Ok(Ok(s)) = tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-                            let _ = replies.send(Reply::Neighbor(s)).await;
-                        }
-                    }
+                for s in self.summaries().await {
+                    let _ = replies.send(Reply::Neighbor(s)).await;
                 }
                 let _ = replies.send(Reply::End).await;
             }
@@ -239,12 +242,13 @@ impl Supervisor {
                     return None;
                 };
                 let (tx, rx) = oneshot::channel();
-                let reply = match p.tx.send(PeerCmd::Detail(tx)).await {
+                let reply = match p.tx.try_send(PeerCmd::Detail(tx)) {
                     Ok(()) => match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
                         Ok(Ok(d)) => Reply::NeighborDetail(Box::new(d)),
                         _ => Reply::Error { message: format!("neighbor {a} did not answer") },
                     },
-                    Err(_) => unknown(a),
+                    Err(mpsc::error::TrySendError::Full(_)) => busy(a),
+                    Err(mpsc::error::TrySendError::Closed(_)) => unknown(a),
                 };
                 let end = !matches!(reply, Reply::Error { .. });
                 let _ = replies.send(reply).await;
@@ -278,14 +282,9 @@ impl Supervisor {
                     }
                     Err(_) => Default::default(),
                 };
-                for p in self.peers.values() {
-                    let (tx, rx) = oneshot::channel();
-                    if p.tx.send(PeerCmd::Summary(tx)).await.is_ok() {
-                        if let Ok(Ok(s)) = tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-                            summary.neighbors += 1;
-                            summary.neighbors_established += u64::from(s.state == "Established");
-                        }
-                    }
+                for s in self.summaries().await {
+                    summary.neighbors += 1;
+                    summary.neighbors_established += u64::from(s.state == "Established");
                 }
                 summary.rss_bytes = rss_bytes();
                 let _ = replies.send(Reply::Summary(summary)).await;
@@ -317,9 +316,33 @@ impl Supervisor {
         None
     }
 
+    /// Every neighbor's summary line, asked of all at once: one slow neighbor costs
+    /// at most `REPLY_TIMEOUT` in all, and one whose queue is full is left out.
+    async fn summaries(&self) -> Vec<NeighborSummary> {
+        let deadline = tokio::time::Instant::now() + REPLY_TIMEOUT;
+        let asked: Vec<_> = self
+            .peers
+            .values()
+            .filter_map(|p| {
+                let (tx, rx) = oneshot::channel();
+                p.tx.try_send(PeerCmd::Summary(tx)).ok().map(|_| rx)
+            })
+            .collect();
+        let mut summaries = Vec::with_capacity(asked.len());
+        for rx in asked {
+            if let Ok(Ok(s)) = tokio::time::timeout_at(deadline, rx).await {
+                summaries.push(s);
+            }
+        }
+        summaries
+    }
+
     async fn neighbor_command(&self, address: IpAddr, cmd: PeerCmd, done: &str, replies: &mpsc::Sender<Reply>) {
-        let reply = match self.peers.get(&address) {
-            Some(p) if p.tx.send(cmd).await.is_ok() => Reply::Done { message: format!("neighbor {address} {done}") },
+        let reply = match self.peers.get(&address).map(|p| p.tx.try_send(cmd)) {
+            Some(Ok(())) => Reply::Done { message: format!("neighbor {address} {done}") },
+            Some(Err(mpsc::error::TrySendError::Full(_))) => {
+                Reply::Error { message: format!("neighbor {address} is busy: try again") }
+            }
             _ => Reply::Error { message: format!("no neighbor {address}") },
         };
         let ok = matches!(reply, Reply::Done { .. });
