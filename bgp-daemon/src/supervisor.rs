@@ -1,17 +1,28 @@
 //! Spawns and owns the daemon's tasks, routes accepted connections to neighbors,
 //! answers the control socket, and stops everything on a signal.
 //!
+//! Every task and channel of the daemon (all channels bounded unless marked):
+//!
 //! ```text
-//!  listener task (per listen address) ──(TcpStream, addr)──┐
-//!  control socket task ──(ControlRequest)──────────────────┤   bounded channels
-//!  peer tasks ──(PeerEvent: dynamic neighbor gone)─────────┤
-//!  SIGTERM / SIGINT ───────────────────────────────────────┤
-//!                                                           ▼
-//!                                                     supervisor
-//!                                    PeerCmd (bounded) │  one per neighbor
-//!                                                      ▼
-//!                                  peer task (see peer.rs for its own tasks)
+//!  listener task (per listen address) ──(TcpStream)─────┐
+//!  control socket task ──(ControlRequest)───────────────┤
+//!  peer tasks ──(PeerEvent: dynamic neighbor gone)──────┤
+//!  SIGTERM / SIGINT / SIGHUP ───────────────────────────┤
+//!                                                       ▼
+//!                                                  supervisor ──(RibInput: announce, show routes)──┐
+//!                                                       │ PeerCmd (try_send), one per neighbor     ▼
+//!                                                       ▼                                      RIB task
+//!  reader task ──(frames)──► peer task ──(RibInput: session up/down, UPDATEs, refresh)──────► (drives
+//!                           (drives     ◄──(RibNotice: max_prefixes)──────────────────────────  Engine)
+//!                            fsm::Peer)                                                          │ │
+//!  writer task ◄──(Bytes: OPEN, KEEPALIVE, NOTIFICATION)── peer task                             │ │
+//!  writer task ◄──(Bytes: UPDATEs, End-of-RIB, BoRR/EoRR; the same queue)────────────────────────┘ │
+//!  restart marker task ◄──(watch: peers with graceful restart)───────────────────────────────────────┤
+//!  control socket task ◄──(Reply: show routes rows)───────────────────────────────────────────────────┘
 //! ```
+//!
+//! Reader and writer tasks are one pair per TCP connection of a peer. The RIB task is
+//! the only owner of routing state; see rib_task.rs and bgp-core's `rib::engine`.
 //!
 //! Connections from a configured neighbor's address go to its task; from a
 //! `neighbor_range`, a dynamic neighbor task is created on first contact (up to the

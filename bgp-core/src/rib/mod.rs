@@ -11,7 +11,8 @@
 //!
 //! Driver contract: one owner calls `apply_*`/`announce`/`withdraw` as inputs arrive
 //! and `decide` at the end of each batch. Nothing here blocks, reads a clock or does
-//! I/O.
+//! I/O. That owner is [`engine::Engine`], which adds the peers, update groups and
+//! timers around it.
 //!
 //! Storage: a route is a [`Path`] of 20 bytes (source, path id, two attribute handles,
 //! flags); a prefix's entry is a 28-byte slot holding its only path inline
