@@ -1,0 +1,560 @@
+//! The validated configuration: what [`super::parse`] returns, every value checked
+//! and defaulted.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::*;
+use crate::fsm::PeerConfig;
+use crate::policy::{self, PolicyRef, PolicySet, ACCEPT_ALL};
+use crate::prefix::Prefix;
+use crate::types::Family;
+use crate::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily};
+use crate::wire::{AsPath, Community, LargeCommunity, Origin, PathAttrs};
+
+/// A validated configuration with every default filled in.
+///
+/// Fields are public so tests and the daemon can build one directly; [`parse`] is
+/// the only constructor that validates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub global: Global,
+    /// `[[neighbor]]` entries in file order; addresses are unique.
+    pub neighbors: Vec<Neighbor>,
+    /// `[[neighbor_range]]` entries in file order; prefixes do not overlap.
+    pub neighbor_ranges: Vec<NeighborRange>,
+    /// `[[prefix_list]]` and `[[policy]]`, compiled, with the built-ins `accept-all`
+    /// and `reject-all`. Every `import_policy`/`export_policy` names one of them.
+    pub policies: PolicySet,
+    /// `[[announce]]` entries in file order; prefixes are unique.
+    pub announcements: Vec<Announce>,
+}
+
+/// The `[global]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Global {
+    /// Our AS: 1..=4294967295 except 23456 (AS_TRANS). Required.
+    pub asn: u32,
+    /// BGP identifier: an IPv4 address other than 0.0.0.0. Required.
+    pub router_id: Ipv4Addr,
+    /// Where to accept BGP connections; empty: accept none. Default [`DEFAULT_LISTEN`].
+    pub listen: Vec<SocketAddr>,
+    /// The `bgpctl` Unix socket, an absolute path. Default [`DEFAULT_CONTROL_SOCKET`].
+    pub control_socket: PathBuf,
+    /// Hold time in seconds proposed in OPEN, 0 or 3..=65535; neighbors and ranges
+    /// inherit it. Default 90.
+    pub hold_time: u16,
+    /// First connect retry delay, 1..=3600 s; doubles after each failure. Default 2 s.
+    pub connect_retry: Duration,
+    /// Cap of the retry delay, at least `connect_retry`. Default 120 s.
+    pub connect_retry_max: Duration,
+    /// Restart time advertised in the graceful restart capability, 1..=4095 s
+    /// (RFC 4724's 12-bit field). Default 120.
+    pub graceful_restart_time: u16,
+    /// What SIGTERM/SIGINT does. Default [`OnStop::GracefulRestart`].
+    pub on_stop: OnStop,
+    /// Sent in the FQDN capability. Default none (the daemon may fill in the system
+    /// hostname).
+    pub hostname: Option<String>,
+    /// CLUSTER_ID for route reflection (RFC 4456), an IPv4 address other than
+    /// 0.0.0.0. Default `router_id`.
+    pub cluster_id: Ipv4Addr,
+    /// Most equal-cost paths installed per prefix (ECMP), 1..=64; 1 is best path
+    /// only. Default [`DEFAULT_MULTIPATH`].
+    pub multipath: u8,
+    /// Compare MED between paths from different neighbor ASes too (RFC 4271
+    /// §9.1.2.2 c compares it only within one AS). Default false.
+    pub always_compare_med: bool,
+    /// Least time between two UPDATEs for the same prefix to a peer
+    /// (MinRouteAdvertisementIntervalTimer, RFC 4271 §9.2.1.1), 0..=600 s; 0 sends
+    /// at once. Default 0.
+    pub min_advertisement_interval: Duration,
+}
+
+impl Global {
+    /// A `[global]` with every optional key at its default.
+    pub fn new(asn: u32, router_id: Ipv4Addr) -> Global {
+        Global {
+            asn,
+            router_id,
+            listen: DEFAULT_LISTEN.iter().map(|s| s.parse().expect("valid default")).collect(),
+            control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            hold_time: DEFAULT_HOLD_TIME,
+            connect_retry: DEFAULT_CONNECT_RETRY,
+            connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,
+            graceful_restart_time: DEFAULT_GRACEFUL_RESTART_TIME,
+            on_stop: OnStop::default(),
+            hostname: None,
+            cluster_id: router_id,
+            multipath: DEFAULT_MULTIPATH,
+            always_compare_med: false,
+            min_advertisement_interval: Duration::ZERO,
+        }
+    }
+}
+
+/// `global.on_stop`: what the daemon does to its sessions on SIGTERM or SIGINT.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnStop {
+    /// `"graceful-restart"`: leave as a restarting speaker (RFC 4724), so peers that
+    /// negotiated graceful restart keep our routes until we are back or
+    /// `graceful_restart_time` runs out. Right for upgrades and reboots.
+    #[default]
+    GracefulRestart,
+    /// `"shutdown"`: Cease / Administrative Shutdown (Hard Reset where RFC 8538 was
+    /// negotiated), so peers drop our routes at once.
+    Shutdown,
+}
+
+impl OnStop {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OnStop::GracefulRestart => "graceful-restart",
+            OnStop::Shutdown => "shutdown",
+        }
+    }
+}
+
+impl fmt::Display for OnStop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OnStop {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "graceful-restart" => Ok(OnStop::GracefulRestart),
+            "shutdown" => Ok(OnStop::Shutdown),
+            _ => Err(format!("unknown value {s:?} (expected \"graceful-restart\" or \"shutdown\")")),
+        }
+    }
+}
+
+/// `add_path`: ADD-PATH (RFC 7911) offered for every family of the session.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AddPath {
+    /// `"off"`: do not advertise the capability.
+    #[default]
+    Off,
+    /// `"receive"`: accept several paths per prefix from the peer.
+    Receive,
+    /// `"send"`: send several paths per prefix to the peer.
+    Send,
+    /// `"both"`.
+    Both,
+}
+
+impl AddPath {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AddPath::Off => "off",
+            AddPath::Receive => "receive",
+            AddPath::Send => "send",
+            AddPath::Both => "both",
+        }
+    }
+
+    /// The Send/Receive field of the capability (RFC 7911 §4); `None` for `Off`.
+    pub const fn send_receive(self) -> Option<u8> {
+        match self {
+            AddPath::Off => None,
+            AddPath::Receive => Some(AddPathFamily::RECEIVE),
+            AddPath::Send => Some(AddPathFamily::SEND),
+            AddPath::Both => Some(AddPathFamily::BOTH),
+        }
+    }
+
+    /// The capability entries for `families` (empty for `Off`).
+    pub fn families(self, families: &[Family]) -> Vec<AddPathFamily> {
+        match self.send_receive() {
+            None => Vec::new(),
+            Some(send_receive) => families.iter().map(|&family| AddPathFamily { family, send_receive }).collect(),
+        }
+    }
+}
+
+impl fmt::Display for AddPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AddPath {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(AddPath::Off),
+            "receive" => Ok(AddPath::Receive),
+            "send" => Ok(AddPath::Send),
+            "both" => Ok(AddPath::Both),
+            _ => Err(format!("unknown value {s:?} (expected \"off\", \"receive\", \"send\" or \"both\")")),
+        }
+    }
+}
+
+/// `max_prefixes`: how many routes a peer may send, and what happens beyond.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MaxPrefixes {
+    /// Most prefixes received from the peer (accepted by the import policy or not:
+    /// the RIB keeps rejected routes too), 1..=4294967295.
+    pub limit: u32,
+    pub action: MaxPrefixesAction,
+}
+
+/// `max_prefixes_action` (and `max_prefixes_restart_after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MaxPrefixesAction {
+    /// `"warn"`: log a warning (once per crossing), keep the session and the routes.
+    Warn,
+    /// `"restart"` (the default): close the session with Cease / Maximum Number of
+    /// Prefixes Reached (RFC 4486) and connect or accept again only `after` this long
+    /// (`max_prefixes_restart_after`, default 60 s).
+    Restart { after: Duration },
+}
+
+impl MaxPrefixesAction {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MaxPrefixesAction::Warn => "warn",
+            MaxPrefixesAction::Restart { .. } => "restart",
+        }
+    }
+}
+
+impl fmt::Display for MaxPrefixesAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a session with a peer negotiates, how it is protected and which routes pass:
+/// the keys a `[[neighbor]]` and a `[[neighbor_range]]` share.
+///
+/// `Debug` prints the password as `"<redacted>"`, so logging a config leaks no key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PeerSettings {
+    /// The peer's AS (same rules as `global.asn`); equal to `global.asn` means iBGP.
+    pub asn: u32,
+    pub description: Option<String>,
+    /// TCP-MD5 key (RFC 2385), 1..=80 bytes.
+    pub password: Option<String>,
+    /// Hold time proposed to this peer, 0 or 3..=65535 s. Default `global.hold_time`.
+    pub hold_time: u16,
+    /// GTSM (RFC 5082): the peer is at most this many hops away, 1..=254. We send with
+    /// TTL 255 and accept only TTL ≥ 256 − hops. `None`: off.
+    pub ttl_security: Option<u8>,
+    /// Multiprotocol families to offer, non-empty, no duplicates, in file order.
+    /// Default [`DEFAULT_FAMILIES`].
+    pub families: Vec<Family>,
+    /// Advertise the graceful restart capability (RFC 4724). Default true.
+    pub graceful_restart: bool,
+    /// ADD-PATH for all `families`. Default [`AddPath::Off`].
+    pub add_path: AddPath,
+    /// Route reflector client (RFC 4456); only for iBGP peers. Default false.
+    pub route_reflector_client: bool,
+    /// How many times our AS may appear in an AS_PATH received from the peer before
+    /// the route counts as a loop, 0..=10. Default 0.
+    pub allow_as_in: u8,
+    /// Set the next hop of routes sent to the peer to our address on the session.
+    /// Default false.
+    pub next_hop_self: bool,
+    /// Remove private ASNs from the AS_PATH of routes sent to the peer; eBGP peers
+    /// only. Default false.
+    pub remove_private_as: bool,
+    /// Prefix limit; `None`: no limit (the default).
+    pub max_prefixes: Option<MaxPrefixes>,
+    /// Name of the policy for routes from the peer (a `[[policy]]` or a built-in).
+    /// `None`: see [`PeerSettings::effective_import`].
+    pub import_policy: Option<String>,
+    /// Name of the policy for routes to the peer. `None`: see
+    /// [`PeerSettings::effective_export`].
+    pub export_policy: Option<String>,
+}
+
+impl PeerSettings {
+    /// Settings for a peer in `asn` with every optional key at its default;
+    /// `hold_time` is what it inherits (`global.hold_time`).
+    pub fn new(asn: u32, hold_time: u16) -> PeerSettings {
+        PeerSettings {
+            asn,
+            description: None,
+            password: None,
+            hold_time,
+            ttl_security: None,
+            families: DEFAULT_FAMILIES.to_vec(),
+            graceful_restart: true,
+            add_path: AddPath::Off,
+            route_reflector_client: false,
+            allow_as_in: 0,
+            next_hop_self: false,
+            remove_private_as: false,
+            max_prefixes: None,
+            import_policy: None,
+            export_policy: None,
+        }
+    }
+
+    /// The import policy: `import_policy` when set; otherwise `accept-all` for an
+    /// iBGP peer and, for an eBGP peer, [`PolicyRef::Rfc8212Deny`] (RFC 8212: no
+    /// route is accepted from an eBGP peer without a policy).
+    pub fn effective_import(&self, global: &Global) -> PolicyRef<'_> {
+        self.effective(&self.import_policy, global)
+    }
+
+    /// The export policy, with the same defaults as [`PeerSettings::effective_import`]
+    /// (RFC 8212: no route is sent to an eBGP peer without a policy).
+    pub fn effective_export(&self, global: &Global) -> PolicyRef<'_> {
+        self.effective(&self.export_policy, global)
+    }
+
+    fn effective<'a>(&'a self, configured: &'a Option<String>, global: &Global) -> PolicyRef<'a> {
+        match configured {
+            Some(name) => PolicyRef::Named(name),
+            None if self.is_internal(global) => PolicyRef::Named(ACCEPT_ALL),
+            None => PolicyRef::Rfc8212Deny,
+        }
+    }
+
+    /// For the log and `bgpctl`: why nothing passes in one or both directions of an
+    /// eBGP session (RFC 8212) and what to set; `None` when policies are in place.
+    pub fn rfc8212_notice(&self, global: &Global) -> Option<String> {
+        let import = self.effective_import(global).is_rfc8212_deny();
+        let export = self.effective_export(global).is_rfc8212_deny();
+        let (what, keys) = match (import, export) {
+            (false, false) => return None,
+            (true, true) => ("no route is accepted from or sent to", "import_policy and export_policy"),
+            (true, false) => ("no route is accepted from", "import_policy"),
+            (false, true) => ("no route is sent to", "export_policy"),
+        };
+        Some(format!(
+            "RFC 8212: {what} this eBGP neighbor because it has no {keys}; \
+             set {keys} to a [[policy]] (or \"accept-all\")"
+        ))
+    }
+
+    /// iBGP: the peer is in our AS.
+    pub fn is_internal(&self, global: &Global) -> bool {
+        self.asn == global.asn
+    }
+
+    /// What the FSM should negotiate with this peer. Graceful restart, when enabled,
+    /// is advertised with `global.graceful_restart_time`, the RFC 8538 N bit set,
+    /// and the R and F bits clear: a daemon coming back from a graceful stop sets
+    /// `restarting` and `forwarding_preserved` itself.
+    pub fn peer_config(&self, global: &Global, passive: bool) -> PeerConfig {
+        let mut cfg = PeerConfig::new(global.asn, global.router_id, self.asn);
+        cfg.hold_time = self.hold_time;
+        cfg.passive = passive;
+        cfg.families = self.families.clone();
+        cfg.add_path = self.add_path.families(&self.families);
+        cfg.graceful_restart = self.graceful_restart.then(|| GracefulRestart {
+            restarting: false,
+            notification: true,
+            restart_time: global.graceful_restart_time,
+            families: self
+                .families
+                .iter()
+                .map(|&family| GracefulRestartFamily { family, forwarding_preserved: false })
+                .collect(),
+        });
+        cfg.hostname = global.hostname.clone();
+        cfg.connect_retry = global.connect_retry;
+        cfg.connect_retry_max = global.connect_retry_max;
+        cfg
+    }
+}
+
+impl fmt::Debug for PeerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerSettings")
+            .field("asn", &self.asn)
+            .field("description", &self.description)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("hold_time", &self.hold_time)
+            .field("ttl_security", &self.ttl_security)
+            .field("families", &self.families)
+            .field("graceful_restart", &self.graceful_restart)
+            .field("add_path", &self.add_path)
+            .field("route_reflector_client", &self.route_reflector_client)
+            .field("allow_as_in", &self.allow_as_in)
+            .field("next_hop_self", &self.next_hop_self)
+            .field("remove_private_as", &self.remove_private_as)
+            .field("max_prefixes", &self.max_prefixes)
+            .field("import_policy", &self.import_policy)
+            .field("export_policy", &self.export_policy)
+            .finish()
+    }
+}
+
+/// A `[[neighbor]]`: one peer, configured by address.
+///
+/// An address may also lie inside a `[[neighbor_range]]`'s prefix: that is allowed,
+/// and the explicit neighbor wins (see [`Config::peer_for`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Neighbor {
+    /// Unique across neighbors. IPv4-mapped IPv6 addresses are stored as IPv4.
+    pub address: IpAddr,
+    /// TCP port to connect to. Default 179.
+    pub port: u16,
+    /// Only accept the peer's connection, never connect. Default false.
+    pub passive: bool,
+    /// Source address of our connection; same family as `address`. Default: chosen
+    /// by the kernel.
+    pub local_address: Option<IpAddr>,
+    /// Administratively down: configured but no session. Default false.
+    pub shutdown: bool,
+    pub settings: PeerSettings,
+}
+
+impl Neighbor {
+    /// [`PeerSettings::peer_config`] with this neighbor's `passive`, and the jitter
+    /// seed mixed with the address so neighbors in one AS do not retry in lockstep.
+    pub fn peer_config(&self, global: &Global) -> PeerConfig {
+        let mut cfg = self.settings.peer_config(global, self.passive);
+        cfg.jitter_seed ^= match self.address {
+            IpAddr::V4(a) => u64::from(u32::from(a)),
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                (bits >> 64) as u64 ^ bits as u64
+            }
+        };
+        cfg
+    }
+}
+
+/// A `[[neighbor_range]]`: dynamic neighbors, any address in `prefix` may open a
+/// session (we never connect to them). A `[[neighbor]]` whose address lies in the
+/// prefix is not part of the range: the explicit neighbor wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborRange {
+    /// IPv4 or IPv6 prefix without host bits; ranges do not overlap.
+    pub prefix: IpNet,
+    /// Most sessions from the range at once, 1..=10000. Default 100.
+    pub limit: u32,
+    pub settings: PeerSettings,
+}
+
+impl NeighborRange {
+    /// [`PeerSettings::peer_config`] for a session accepted from the range (passive).
+    pub fn peer_config(&self, global: &Global) -> PeerConfig {
+        self.settings.peer_config(global, true)
+    }
+}
+
+/// Which configuration entry a peer address belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerMatch<'a> {
+    Neighbor(&'a Neighbor),
+    Range(&'a NeighborRange),
+}
+
+impl<'a> PeerMatch<'a> {
+    pub fn settings(&self) -> &'a PeerSettings {
+        match self {
+            PeerMatch::Neighbor(n) => &n.settings,
+            PeerMatch::Range(r) => &r.settings,
+        }
+    }
+}
+
+/// An `[[announce]]`: a route this speaker originates (route source
+/// [`RouteSource::Static`]).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Announce {
+    /// Without host bits; unique across announcements.
+    pub prefix: Prefix,
+    /// Communities the route carries, no duplicates, in file order.
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    /// Same family as `prefix`. `None`: our own address on each session.
+    pub next_hop: Option<IpAddr>,
+}
+
+impl Announce {
+    /// An announcement of `prefix` with every optional key at its default.
+    pub fn new(prefix: Prefix) -> Announce {
+        Announce {
+            prefix,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_pref: None,
+            med: None,
+            next_hop: None,
+        }
+    }
+
+    /// The route's attributes as originated here: ORIGIN IGP, an empty AS_PATH, and
+    /// the optional keys; the next hop where the RIB keeps it (NEXT_HOP for IPv4,
+    /// MP_REACH_NLRI without NLRI for IPv6), or none when `next_hop` is absent.
+    pub fn path_attrs(&self) -> PathAttrs {
+        let mut attrs = PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::default()),
+            local_pref: self.local_pref,
+            med: self.med,
+            communities: self.communities.clone(),
+            large_communities: self.large_communities.clone(),
+            ..PathAttrs::default()
+        };
+        if let Some(next_hop) = self.next_hop {
+            policy::set_next_hop(&mut attrs, self.prefix, next_hop);
+        }
+        attrs
+    }
+}
+
+impl Config {
+    pub fn global(&self) -> &Global {
+        &self.global
+    }
+
+    /// Every `[[policy]]` and `[[prefix_list]]`, compiled, and the built-ins.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Every `[[announce]]`, in file order.
+    pub fn announcements(&self) -> &[Announce] {
+        &self.announcements
+    }
+
+    /// Every `[[neighbor]]`, fully defaulted, in file order.
+    pub fn neighbors(&self) -> &[Neighbor] {
+        &self.neighbors
+    }
+
+    /// Every `[[neighbor_range]]`, fully defaulted, in file order.
+    pub fn neighbor_ranges(&self) -> &[NeighborRange] {
+        &self.neighbor_ranges
+    }
+
+    /// The `[[neighbor]]` with this address (IPv4-mapped IPv6 matches IPv4).
+    pub fn neighbor(&self, address: IpAddr) -> Option<&Neighbor> {
+        let address = address.to_canonical();
+        self.neighbors.iter().find(|n| n.address == address)
+    }
+
+    /// The `[[neighbor_range]]` whose prefix holds `address` (at most one: ranges do
+    /// not overlap), whether or not a `[[neighbor]]` has the address too.
+    pub fn range_for(&self, address: IpAddr) -> Option<&NeighborRange> {
+        let address = address.to_canonical();
+        self.neighbor_ranges.iter().find(|r| r.prefix.contains(&address))
+    }
+
+    /// Who an incoming connection from `address` is: the explicit `[[neighbor]]` if
+    /// there is one, else the `[[neighbor_range]]` that holds the address, else
+    /// nobody (refuse it). IPv4-mapped IPv6 addresses, as a dual-stack listener
+    /// reports IPv4 peers, are matched as IPv4.
+    pub fn peer_for(&self, address: IpAddr) -> Option<PeerMatch<'_>> {
+        self.neighbor(address).map(PeerMatch::Neighbor).or_else(|| self.range_for(address).map(PeerMatch::Range))
+    }
+}
