@@ -4,13 +4,13 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use ipnet::IpNet;
 
 use super::*;
 use crate::fsm::PeerConfig;
+use crate::names::named_enum;
 use crate::policy::{self, PolicyRef, PolicySet, ACCEPT_ALL};
 use crate::prefix::Prefix;
 use crate::types::Family;
@@ -98,69 +98,38 @@ impl Global {
     }
 }
 
-/// `global.on_stop`: what the daemon does to its sessions on SIGTERM or SIGINT.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum OnStop {
-    /// `"graceful-restart"`: leave as a restarting speaker (RFC 4724), so peers that
-    /// negotiated graceful restart keep our routes until we are back or
-    /// `graceful_restart_time` runs out. Right for upgrades and reboots.
-    #[default]
-    GracefulRestart,
-    /// `"shutdown"`: Cease / Administrative Shutdown (Hard Reset where RFC 8538 was
-    /// negotiated), so peers drop our routes at once.
-    Shutdown,
-}
-
-impl OnStop {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OnStop::GracefulRestart => "graceful-restart",
-            OnStop::Shutdown => "shutdown",
-        }
+named_enum! {
+    /// `global.on_stop`: what the daemon does to its sessions on SIGTERM or SIGINT.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub enum OnStop parse "value" {
+        /// `"graceful-restart"`: leave as a restarting speaker (RFC 4724), so peers that
+        /// negotiated graceful restart keep our routes until we are back or
+        /// `graceful_restart_time` runs out. Right for upgrades and reboots.
+        #[default]
+        GracefulRestart = "graceful-restart",
+        /// `"shutdown"`: Cease / Administrative Shutdown (Hard Reset where RFC 8538 was
+        /// negotiated), so peers drop our routes at once.
+        Shutdown = "shutdown",
     }
 }
 
-impl fmt::Display for OnStop {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// `add_path`: ADD-PATH (RFC 7911) offered for every family of the session.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub enum AddPath parse "value" {
+        /// `"off"`: do not advertise the capability.
+        #[default]
+        Off = "off",
+        /// `"receive"`: accept several paths per prefix from the peer.
+        Receive = "receive",
+        /// `"send"`: send several paths per prefix to the peer.
+        Send = "send",
+        /// `"both"`.
+        Both = "both",
     }
-}
-
-impl FromStr for OnStop {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "graceful-restart" => Ok(OnStop::GracefulRestart),
-            "shutdown" => Ok(OnStop::Shutdown),
-            _ => Err(format!("unknown value {s:?} (expected \"graceful-restart\" or \"shutdown\")")),
-        }
-    }
-}
-
-/// `add_path`: ADD-PATH (RFC 7911) offered for every family of the session.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum AddPath {
-    /// `"off"`: do not advertise the capability.
-    #[default]
-    Off,
-    /// `"receive"`: accept several paths per prefix from the peer.
-    Receive,
-    /// `"send"`: send several paths per prefix to the peer.
-    Send,
-    /// `"both"`.
-    Both,
 }
 
 impl AddPath {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            AddPath::Off => "off",
-            AddPath::Receive => "receive",
-            AddPath::Send => "send",
-            AddPath::Both => "both",
-        }
-    }
-
     /// The Send/Receive field of the capability (RFC 7911 §4); `None` for `Off`.
     pub const fn send_receive(self) -> Option<u8> {
         match self {
@@ -180,25 +149,6 @@ impl AddPath {
     }
 }
 
-impl fmt::Display for AddPath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AddPath {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "off" => Ok(AddPath::Off),
-            "receive" => Ok(AddPath::Receive),
-            "send" => Ok(AddPath::Send),
-            "both" => Ok(AddPath::Both),
-            _ => Err(format!("unknown value {s:?} (expected \"off\", \"receive\", \"send\" or \"both\")")),
-        }
-    }
-}
-
 /// `max_prefixes`: how many routes a peer may send, and what happens beyond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MaxPrefixes {
@@ -208,29 +158,16 @@ pub struct MaxPrefixes {
     pub action: MaxPrefixesAction,
 }
 
-/// `max_prefixes_action` (and `max_prefixes_restart_after`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum MaxPrefixesAction {
-    /// `"warn"`: log a warning (once per crossing), keep the session and the routes.
-    Warn,
-    /// `"restart"` (the default): close the session with Cease / Maximum Number of
-    /// Prefixes Reached (RFC 4486) and connect or accept again only `after` this long
-    /// (`max_prefixes_restart_after`, default 60 s).
-    Restart { after: Duration },
-}
-
-impl MaxPrefixesAction {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            MaxPrefixesAction::Warn => "warn",
-            MaxPrefixesAction::Restart { .. } => "restart",
-        }
-    }
-}
-
-impl fmt::Display for MaxPrefixesAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+named_enum! {
+    /// `max_prefixes_action` (and `max_prefixes_restart_after`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum MaxPrefixesAction {
+        /// `"warn"`: log a warning (once per crossing), keep the session and the routes.
+        Warn = "warn",
+        /// `"restart"` (the default): close the session with Cease / Maximum Number of
+        /// Prefixes Reached (RFC 4486) and connect or accept again only `after` this long
+        /// (`max_prefixes_restart_after`, default 60 s).
+        Restart { after: Duration } = "restart",
     }
 }
 

@@ -13,6 +13,7 @@ use toml::Spanned;
 
 use super::raw::*;
 use super::*;
+use crate::names;
 use crate::policy::{self, PolicySet};
 use crate::prefix::{Prefix, Prefix4, Prefix6};
 use crate::types::{Family, AS_TRANS};
@@ -502,17 +503,16 @@ impl Cx<'_> {
         };
         let action = match raw.max_prefixes_action {
             None => MaxPrefixesAction::Restart { after },
-            Some(v) => match v.get_ref().as_str() {
-                "restart" => MaxPrefixesAction::Restart { after },
-                "warn" => MaxPrefixesAction::Warn,
-                other => {
-                    return Err(self.value_err(
-                        v,
-                        key("max_prefixes_action"),
-                        format!("unknown value {other:?} (expected \"warn\" or \"restart\")"),
-                    ))
+            Some(v) => {
+                let actions = [MaxPrefixesAction::Warn, MaxPrefixesAction::Restart { after }];
+                match actions.into_iter().find(|a| a.as_str() == v.get_ref()) {
+                    Some(action) => action,
+                    None => {
+                        let message = names::unknown("value", v.get_ref(), MaxPrefixesAction::NAMES);
+                        return Err(self.value_err(v, key("max_prefixes_action"), message));
+                    }
                 }
-            },
+            }
         };
         if let (MaxPrefixesAction::Warn, Some(v)) = (action, raw.max_prefixes_restart_after) {
             return Err(self.err(

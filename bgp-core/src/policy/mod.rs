@@ -26,6 +26,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use crate::names::named_enum;
 use crate::prefix::{Prefix, Prefix4, Prefix6};
 use crate::types::Family;
 use crate::wire::{AsPath, Community, LargeCommunity, MpReach, NextHop, PathAttrs, SegmentType};
@@ -37,46 +38,24 @@ pub const REJECT_ALL: &str = "reject-all";
 /// Names that always exist in a [`PolicySet`] and cannot be redefined.
 pub const BUILT_IN: [&str; 2] = [ACCEPT_ALL, REJECT_ALL];
 
-/// Where a route came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum RouteSource {
-    /// `[[announce]]` in the configuration.
-    Static,
-    /// The kernel routing table.
-    Kernel,
-    /// Kubernetes (LoadBalancer addresses, pod blocks).
-    Kubernetes,
-    /// A BGP peer.
-    Peer,
+named_enum! {
+    /// Where a route came from.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum RouteSource parse "route source" {
+        /// `[[announce]]` in the configuration.
+        Static = "static",
+        /// The kernel routing table.
+        Kernel = "kernel",
+        /// Kubernetes (LoadBalancer addresses, pod blocks).
+        Kubernetes = "kubernetes",
+        /// A BGP peer.
+        Peer = "peer",
+    }
 }
 
 impl RouteSource {
     pub const ALL: [RouteSource; 4] =
         [RouteSource::Static, RouteSource::Kernel, RouteSource::Kubernetes, RouteSource::Peer];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RouteSource::Static => "static",
-            RouteSource::Kernel => "kernel",
-            RouteSource::Kubernetes => "kubernetes",
-            RouteSource::Peer => "peer",
-        }
-    }
-}
-
-impl fmt::Display for RouteSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RouteSource {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RouteSource::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            format!("unknown route source {s:?} (expected \"static\", \"kernel\", \"kubernetes\" or \"peer\")")
-        })
-    }
 }
 
 /// What a policy knows about a route besides its attributes.
@@ -99,76 +78,26 @@ impl RouteInfo {
     }
 }
 
-/// A policy's answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    Accept,
-    Reject,
-}
-
-impl Verdict {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Reject => "reject",
-        }
+named_enum! {
+    /// A policy's answer.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum Verdict parse "value" {
+        Accept = "accept",
+        Reject = "reject",
     }
 }
 
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Verdict {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "accept" => Ok(Verdict::Accept),
-            "reject" => Ok(Verdict::Reject),
-            _ => Err(format!("unknown value {s:?} (expected \"accept\" or \"reject\")")),
-        }
-    }
-}
-
-/// How a matching term ends.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum TermAction {
-    /// Accept the route as edited; later terms are not looked at.
-    Accept,
-    /// Reject the route; later terms are not looked at.
-    Reject,
-    /// Go on with the next term (the default).
-    #[default]
-    Next,
-}
-
-impl TermAction {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            TermAction::Accept => "accept",
-            TermAction::Reject => "reject",
-            TermAction::Next => "next",
-        }
-    }
-}
-
-impl fmt::Display for TermAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TermAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "accept" => Ok(TermAction::Accept),
-            "reject" => Ok(TermAction::Reject),
-            "next" => Ok(TermAction::Next),
-            _ => Err(format!("unknown value {s:?} (expected \"accept\", \"reject\" or \"next\")")),
-        }
+named_enum! {
+    /// How a matching term ends.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub enum TermAction parse "value" {
+        /// Accept the route as edited; later terms are not looked at.
+        Accept = "accept",
+        /// Reject the route; later terms are not looked at.
+        Reject = "reject",
+        /// Go on with the next term (the default).
+        #[default]
+        Next = "next",
     }
 }
 
