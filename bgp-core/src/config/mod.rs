@@ -60,6 +60,7 @@
 mod diagnostics;
 pub mod diff;
 pub mod model;
+mod peer;
 pub(crate) mod raw;
 pub(crate) mod validate;
 
@@ -74,6 +75,7 @@ use crate::types::Family;
 pub use diagnostics::{ConfigError, ErrorKind};
 // DIFF
 pub use model::*;
+pub use peer::{AddPath, MaxPrefixes, MaxPrefixesAction, PeerSettings};
 
 pub(crate) use diagnostics::{did_you_mean, Cx, Res};
 use raw::RawConfig;

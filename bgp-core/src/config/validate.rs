@@ -11,12 +11,12 @@ use std::time::Duration;
 use ipnet::IpNet;
 use toml::Spanned;
 
+use super::peer::{RawNeighbor, RawRange};
 use super::raw::*;
 use super::*;
-use crate::names;
 use crate::policy::{self, PolicySet};
 use crate::prefix::{Prefix, Prefix4, Prefix6};
-use crate::types::{Family, AS_TRANS};
+use crate::types::AS_TRANS;
 use crate::wire::{Community, LargeCommunity};
 
 impl Cx<'_> {
@@ -397,160 +397,6 @@ impl Cx<'_> {
                 );
         }
         Ok(out)
-    }
-
-    pub(crate) fn peer<T>(
-        &self,
-        global: &Global,
-        policies: &PolicySet,
-        table: &Spanned<T>,
-        raw: RawPeer<'_>,
-        path: &str,
-    ) -> Res<PeerSettings> {
-        let key = |k: &str| format!("{path}.{k}");
-        let asn = self.asn(self.required(table, raw.asn, key("asn"))?, &key("asn"))?;
-        let mut out = PeerSettings::new(asn, global.hold_time);
-        out.description = self.text_opt(raw.description);
-        if let Some(v) = raw.password {
-            let len = v.get_ref().len();
-            if !(1..=MAX_PASSWORD_LEN).contains(&len) {
-                return Err(self.value_err(
-                    v,
-                    key("password"),
-                    format!("a TCP-MD5 key is 1..={MAX_PASSWORD_LEN} bytes, this one is {len}"),
-                ));
-            }
-            out.password = Some(v.get_ref().clone());
-        }
-        if let Some(v) = raw.hold_time {
-            out.hold_time = self.hold_time(v, &key("hold_time"))?;
-        }
-        if let Some(v) = raw.ttl_security {
-            out.ttl_security = Some(self.int(v, &key("ttl_security"), 1..255, "hop count for GTSM")? as u8);
-        }
-        if let Some(list) = raw.families {
-            if list.get_ref().is_empty() {
-                return Err(self.value_err(list, key("families"), "is empty: a session needs at least one family"));
-            }
-            out.families.clear();
-            for (i, entry) in list.get_ref().iter().enumerate() {
-                let k = format!("{path}.families[{i}]");
-                let family: Family = entry.get_ref().parse().map_err(|e: String| self.value_err(entry, &k, e))?;
-                if out.families.contains(&family) {
-                    return Err(self.err(entry, k, ErrorKind::Conflict(format!("{family} is listed twice"))));
-                }
-                out.families.push(family);
-            }
-        }
-        if let Some(v) = raw.graceful_restart {
-            out.graceful_restart = *v.get_ref();
-        }
-        if let Some(v) = raw.add_path {
-            out.add_path = v.get_ref().parse().map_err(|e: String| self.value_err(v, key("add_path"), e))?;
-        }
-        if let Some(v) = raw.route_reflector_client {
-            if *v.get_ref() && !out.is_internal(global) {
-                return Err(self.err(
-                    v,
-                    key("route_reflector_client"),
-                    ErrorKind::Conflict(format!(
-                        "reflection is for iBGP peers (RFC 4456), but asn {} is not global.asn {}",
-                        out.asn, global.asn
-                    )),
-                ));
-            }
-            out.route_reflector_client = *v.get_ref();
-        }
-        if let Some(v) = raw.allow_as_in {
-            let max = i64::from(MAX_ALLOW_AS_IN);
-            out.allow_as_in = self.int(v, &key("allow_as_in"), 0..max + 1, "count of our AS in a path")? as u8;
-        }
-        if let Some(v) = raw.next_hop_self {
-            out.next_hop_self = *v.get_ref();
-        }
-        if let Some(v) = raw.remove_private_as {
-            if *v.get_ref() && out.is_internal(global) {
-                return Err(self.err(
-                    v,
-                    key("remove_private_as"),
-                    ErrorKind::Conflict(format!(
-                        "private ASNs are removed towards eBGP peers only, but asn {} is global.asn",
-                        out.asn
-                    )),
-                ));
-            }
-            out.remove_private_as = *v.get_ref();
-        }
-        out.max_prefixes = self.max_prefixes(&raw, path)?;
-        if let Some(v) = raw.import_policy {
-            out.import_policy = Some(self.policy_name(v, &key("import_policy"), policies)?);
-        }
-        if let Some(v) = raw.export_policy {
-            out.export_policy = Some(self.policy_name(v, &key("export_policy"), policies)?);
-        }
-        Ok(out)
-    }
-
-    pub(crate) fn max_prefixes(&self, raw: &RawPeer<'_>, path: &str) -> Res<Option<MaxPrefixes>> {
-        let key = |k: &str| format!("{path}.{k}");
-        let after = match raw.max_prefixes_restart_after {
-            Some(v) => {
-                Duration::from_secs(
-                    self.int(v, &key("max_prefixes_restart_after"), 1..86401, "delay in seconds")? as u64
-                )
-            }
-            None => DEFAULT_MAX_PREFIXES_RESTART_AFTER,
-        };
-        let action = match raw.max_prefixes_action {
-            None => MaxPrefixesAction::Restart { after },
-            Some(v) => {
-                let actions = [MaxPrefixesAction::Warn, MaxPrefixesAction::Restart { after }];
-                match actions.into_iter().find(|a| a.as_str() == v.get_ref()) {
-                    Some(action) => action,
-                    None => {
-                        let message = names::unknown("value", v.get_ref(), MaxPrefixesAction::NAMES);
-                        return Err(self.value_err(v, key("max_prefixes_action"), message));
-                    }
-                }
-            }
-        };
-        if let (MaxPrefixesAction::Warn, Some(v)) = (action, raw.max_prefixes_restart_after) {
-            return Err(self.err(
-                v,
-                key("max_prefixes_restart_after"),
-                ErrorKind::Conflict("has no effect with max_prefixes_action = \"warn\"".into()),
-            ));
-        }
-        let Some(limit) = raw.max_prefixes else {
-            let given = [
-                ("max_prefixes_action", raw.max_prefixes_action.as_ref().map(|v| v.span())),
-                ("max_prefixes_restart_after", raw.max_prefixes_restart_after.as_ref().map(|v| v.span())),
-            ];
-            if let Some((k, Some(span))) = given.into_iter().find(|(_, span)| span.is_some()) {
-                return Err(self.err_at(
-                    span.start,
-                    key(k),
-                    ErrorKind::Conflict("has no effect without max_prefixes".into()),
-                ));
-            }
-            return Ok(None);
-        };
-        let limit = self.int(limit, &key("max_prefixes"), 1..1 << 32, "prefix limit")? as u32;
-        Ok(Some(MaxPrefixes { limit, action }))
-    }
-
-    /// `import_policy` / `export_policy`: a policy of `policies`, built-ins included.
-    pub(crate) fn policy_name(&self, value: &Spanned<String>, key: &str, policies: &PolicySet) -> Res<String> {
-        let name = value.get_ref();
-        if policies.contains(name) {
-            return Ok(name.clone());
-        }
-        let known: Vec<String> = policies.names().map(str::to_string).collect();
-        let hint = match did_you_mean(name, &known) {
-            Some(s) => format!("; did you mean {s:?}?"),
-            None => format!(" (there are: {})", known.join(", ")),
-        };
-        Err(self.value_err(value, key, format!("no policy named {name:?}{hint}")))
     }
 
     pub(crate) fn neighbor(
