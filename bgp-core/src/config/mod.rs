@@ -73,7 +73,7 @@ use toml::de::DeTable;
 use crate::types::Family;
 
 pub use diagnostics::{ConfigError, ErrorKind};
-// DIFF
+pub use diff::{diff, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
 pub use model::*;
 pub use peer::{AddPath, MaxPrefixes, MaxPrefixesAction, PeerSettings};
 
