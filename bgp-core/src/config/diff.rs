@@ -257,15 +257,10 @@ fn same_session(a: &PeerSettings, b: &PeerSettings) -> bool {
 mod tests {
     use super::*;
     use crate::config::parse;
+    use crate::config::tests::MINIMAL;
 
-    const BASE: &str = "\
-[global]
-asn = 65000
-router_id = \"10.0.0.1\"
-
-[[neighbor]]
-address = \"10.0.0.2\"
-asn = 65001
+    /// The minimal file of the parser's tests (eBGP neighbor 10.0.0.2), with more.
+    const MORE: &str = "\
 import_policy = \"in\"
 export_policy = \"accept-all\"
 
@@ -293,12 +288,16 @@ action = \"accept\"
 prefix = \"192.168.6.10/32\"
 ";
 
+    fn base() -> String {
+        format!("{MINIMAL}{MORE}")
+    }
+
     fn config(text: &str) -> Config {
         parse("bgp.toml", text).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn plan(new: &str) -> ReloadPlan {
-        diff(&config(BASE), &config(new)).unwrap_or_else(|e| panic!("{e}"))
+        diff(&config(&base()), &config(new)).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -307,27 +306,27 @@ prefix = \"192.168.6.10/32\"
 
     /// `BASE` with `line` added to `[global]`.
     fn global(line: &str) -> String {
-        BASE.replace("router_id = \"10.0.0.1\"\n", &format!("router_id = \"10.0.0.1\"\n{line}\n"))
+        base().replace("router_id = \"10.0.0.1\"\n", &format!("router_id = \"10.0.0.1\"\n{line}\n"))
     }
 
     #[test]
     fn nothing_changed() {
-        let p = plan(BASE);
+        let p = plan(&base());
         assert_eq!(p.stops().count(), 0);
         assert!(p.shutdown.is_empty() && p.policies.is_empty() && p.added.is_empty());
         assert_eq!((p.announcements, p.routing, p.restart_all), (None, None, false));
-        assert_eq!(plan(BASE).dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+        assert_eq!(plan(&base()).dynamic(ip("10.1.0.7")), DynamicAction::Keep);
     }
 
     #[test]
     fn sockets_and_identity_are_refused() {
-        let old = config(BASE);
+        let old = config(&base());
         let e = diff(&old, &config(&global("listen = [\"0.0.0.0:1179\"]"))).unwrap_err();
         assert_eq!(e.to_string(), "global.listen and global.control_socket apply at start only: restart bgp-daemon");
         assert_eq!(diff(&old, &config(&global("control_socket = \"/tmp/x.sock\""))), Err(ReloadRefused::Sockets));
-        let e = diff(&old, &config(&BASE.replace("asn = 65000\nrouter_id", "asn = 65009\nrouter_id"))).unwrap_err();
+        let e = diff(&old, &config(&base().replace("asn = 65000\nrouter_id", "asn = 65009\nrouter_id"))).unwrap_err();
         assert_eq!(e.to_string(), "global.asn changed: restart required (restart bgp-daemon to apply it)");
-        let e = diff(&old, &config(&BASE.replace("\"10.0.0.1\"", "\"10.0.0.9\""))).unwrap_err();
+        let e = diff(&old, &config(&base().replace("\"10.0.0.1\"", "\"10.0.0.9\""))).unwrap_err();
         assert_eq!(e, ReloadRefused::Identity(vec!["global.router_id", "global.cluster_id"]), "cluster_id follows");
         assert!(e.to_string().starts_with("global.router_id and global.cluster_id changed: restart required"));
         let e = diff(&old, &config(&global("cluster_id = \"10.0.0.100\""))).unwrap_err();
@@ -346,7 +345,7 @@ prefix = \"192.168.6.10/32\"
         assert_eq!(p.routing, Some(RoutingChange { multipath: 8, always_compare_med: true }));
         assert_eq!(
             plan(&global("on_stop = \"shutdown\"")),
-            ReloadPlan { ranges: plan(BASE).ranges, ..Default::default() }
+            ReloadPlan { ranges: plan(&base()).ranges, ..Default::default() }
         );
     }
 
@@ -375,7 +374,7 @@ prefix = \"192.168.6.10/32\"
     #[test]
     fn neighbors() {
         // Removed, changed, added.
-        let text = BASE
+        let text = base()
             .replace("address = \"10.0.0.3\"\nasn = 65000\n", "address = \"10.0.0.4\"\nasn = 65000\n")
             .replace("asn = 65001\n", "asn = 65001\nport = 1179\n");
         let p = plan(&text);
@@ -384,18 +383,18 @@ prefix = \"192.168.6.10/32\"
         assert_eq!(p.added, vec![ip("10.0.0.4")]);
         assert_eq!(p.stops().collect::<Vec<_>>(), vec![(ip("10.0.0.3"), true), (ip("10.0.0.2"), false)]);
         // shutdown alone: no restart.
-        let p = plan(&BASE.replace("asn = 65001\n", "asn = 65001\nshutdown = true\n"));
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\nshutdown = true\n"));
         assert_eq!(p.shutdown, vec![(ip("10.0.0.2"), true)]);
         assert_eq!((p.restarted.len(), p.policies.len()), (0, 0));
         // Description is a session setting like any other (as today).
-        let p = plan(&BASE.replace("asn = 65001\n", "asn = 65001\ndescription = \"x\"\n"));
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\ndescription = \"x\"\n"));
         assert_eq!(p.restarted, vec![ip("10.0.0.2")]);
     }
 
     #[test]
     fn policies_by_contents() {
         // A prefix list edited under the same name: new policies, no restart.
-        let edited = BASE.replace("ge = 26, le = 26", "ge = 24, le = 26");
+        let edited = base().replace("ge = 26, le = 26", "ge = 24, le = 26");
         let p = plan(&edited);
         assert!(p.restarted.is_empty());
         assert_eq!(p.policies.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![ip("10.0.0.2")]);
@@ -407,25 +406,25 @@ prefix = \"192.168.6.10/32\"
             other => panic!("{other:?}"),
         }
         // Unused policies change nothing.
-        let p = plan(&format!("{BASE}\n[[policy]]\nname = \"unused\"\n"));
+        let p = plan(&format!("{}\n[[policy]]\nname = \"unused\"\n", base()));
         assert!(p.policies.is_empty());
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep);
     }
 
     #[test]
     fn dynamic_neighbors() {
-        let p = plan(&BASE.replace("10.1.0.0/16", "10.1.0.0/24"));
+        let p = plan(&base().replace("10.1.0.0/16", "10.1.0.0/24"));
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "range changed");
         let p =
-            plan(&BASE.replace(
+            plan(&base().replace(
                 "prefix = \"10.1.0.0/16\"\nasn = 65000\n",
                 "prefix = \"10.1.0.0/16\"\nasn = 65000\nlimit = 5\n",
             ));
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "limit changed");
         let gone =
-            BASE.replace("[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nimport_policy = \"in\"\n", "");
+            base().replace("[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nimport_policy = \"in\"\n", "");
         assert_eq!(plan(&gone).dynamic(ip("10.1.0.7")), DynamicAction::Restart, "range vanished");
-        let configured = format!("{BASE}\n[[neighbor]]\naddress = \"10.1.0.7\"\nasn = 65000\n");
+        let configured = format!("{}\n[[neighbor]]\naddress = \"10.1.0.7\"\nasn = 65000\n", base());
         let p = plan(&configured);
         assert_eq!(p.added, vec![ip("10.1.0.7")]);
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "now a configured neighbor");
@@ -435,7 +434,7 @@ prefix = \"192.168.6.10/32\"
 
     #[test]
     fn announcements() {
-        let p = plan(&BASE.replace("192.168.6.10/32", "192.168.6.11/32"));
+        let p = plan(&base().replace("192.168.6.10/32", "192.168.6.11/32"));
         assert_eq!(p.announcements.as_ref().map(|a| a[0].prefix.to_string()), Some("192.168.6.11/32".into()));
         assert!(p.stops().next().is_none());
     }

@@ -19,7 +19,7 @@ use crate::wire::{AsPath, Community, LargeCommunity, Origin, PathAttrs};
 const GLOBAL: &str = "[global]\nasn = 65000\nrouter_id = \"10.0.0.1\"\n";
 const NEIGHBOR: &str = "\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 65001\n";
 /// `GLOBAL` then `NEIGHBOR`: lines 1-3 global, 5-7 the neighbor, 8 the next key.
-const MINIMAL: &str = "\
+pub(super) const MINIMAL: &str = "\
 [global]
 asn = 65000
 router_id = \"10.0.0.1\"
