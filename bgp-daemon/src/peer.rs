@@ -21,10 +21,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::config::{Config, Neighbor, NeighborRange, PeerSettings};
+use bgp_core::config::{Config, Neighbor, NeighborRange, PeerPolicies, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
-use bgp_core::policy::{Policy, PolicyRef};
+use bgp_core::policy::Policy;
 use bgp_core::rib::engine::SessionUp;
 use bgp_core::rib::PeerInfo;
 use bgp_core::types::Family;
@@ -62,10 +62,11 @@ pub struct NeighborSpec {
 impl NeighborSpec {
     pub fn configured(n: &Neighbor, config: &Config) -> NeighborSpec {
         let global = &config.global;
+        let PeerPolicies { import, export, rfc8212_notice } = config.peer_policies(&n.settings);
         NeighborSpec {
-            import: policy(config, n.settings.effective_import(global)),
-            export: policy(config, n.settings.effective_export(global)),
-            rfc8212_notice: n.settings.rfc8212_notice(global),
+            import,
+            export,
+            rfc8212_notice,
             mrai: global.min_advertisement_interval,
             address: n.address,
             port: n.port,
@@ -86,10 +87,11 @@ impl NeighborSpec {
             IpAddr::V4(a) => u64::from(u32::from(a)),
             IpAddr::V6(a) => u128::from(a) as u64,
         };
+        let PeerPolicies { import, export, rfc8212_notice } = config.peer_policies(&range.settings);
         NeighborSpec {
-            import: policy(config, range.settings.effective_import(global)),
-            export: policy(config, range.settings.effective_export(global)),
-            rfc8212_notice: range.settings.rfc8212_notice(global),
+            import,
+            export,
+            rfc8212_notice,
             mrai: global.min_advertisement_interval,
             address,
             port: 179,
@@ -101,10 +103,6 @@ impl NeighborSpec {
             fsm,
         }
     }
-}
-
-fn policy(config: &Config, which: PolicyRef<'_>) -> Arc<Policy> {
-    Arc::new(config.policies.resolve(which).clone())
 }
 
 /// How the daemon leaves its peers when it stops.

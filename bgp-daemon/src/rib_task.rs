@@ -106,6 +106,11 @@ pub enum RibInput {
     },
     /// The configured `[[announce]]` routes (at start and on reload).
     Announce(Vec<Announce>),
+    /// `global.multipath` and `global.always_compare_med` changed on reload.
+    Routing {
+        multipath: usize,
+        always_compare_med: bool,
+    },
     /// `show routes`: rows go to `replies`, then `End` (or one `Error`).
     ShowRoutes {
         query: RouteQuery,
@@ -280,6 +285,10 @@ impl Driver {
             RibInput::Announce(list) => {
                 self.engine.announce(&list);
                 info!(routes = list.len(), "announcements");
+            }
+            RibInput::Routing { multipath, always_compare_med } => {
+                self.engine.set_routing(multipath, always_compare_med);
+                info!(multipath, always_compare_med, "decision settings changed: every prefix decided again");
             }
             RibInput::ShowRoutes { query, replies } => match self.engine.route_dump(query) {
                 Ok(dump) => {

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bgp_core::config::{Config, Neighbor, OnStop, PeerSettings};
+use bgp_core::config::{Config, DynamicAction, OnStop, PeerPolicies, RoutingChange};
 use bgp_core::ctl::{Command, NeighborSummary, Reply, RouteDirection};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
@@ -127,10 +127,6 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         asn = global.asn, router_id = %global.router_id,
         neighbors = sup.config.neighbors.len(), ranges = sup.config.neighbor_ranges.len(), "bgp-daemon started"
     );
-    let on_stop = match global.on_stop {
-        OnStop::GracefulRestart => StopMode::GracefulRestart,
-        OnStop::Shutdown => StopMode::Shutdown(None),
-    };
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -148,8 +144,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 info!("restart window over: OPENs no longer carry the restart bit");
             }
-            _ = sigterm.recv() => break on_stop.clone(),
-            _ = sigint.recv() => break on_stop.clone(),
+            _ = sigterm.recv() => break on_stop(&sup.config),
+            _ = sigint.recv() => break on_stop(&sup.config),
             _ = sighup.recv() => {
                 let _ = sup.reload().await;
             }
@@ -381,138 +377,123 @@ impl Supervisor {
 
 impl Supervisor {
     /// Two-phase reload: the new file is read and validated completely first; any
-    /// error leaves the running configuration untouched. Then neighbors are diffed:
-    /// removed ones close with Cease / Peer De-configured, changed ones restart with
-    /// Cease / Other Configuration Change, new ones start. A change of policies alone
-    /// (which policy a neighbor names, or a policy's or prefix list's contents) restarts
-    /// nothing: the RIB applies the new import policy to the routes as received and
-    /// sends each peer what its new export policy changes.
+    /// error leaves the running configuration untouched. Then
+    /// [`bgp_core::config::diff`] decides (its module documents the rules) and
+    /// [`Supervisor::apply_reload`] carries the plan out.
+    ///
+    /// The routing engine's part, `multipath` and `always_compare_med`, comes back
+    /// from `apply_reload` as a [`RoutingChange`]: the RIB decides every prefix again.
     async fn reload(&mut self) -> Result<String, String> {
+        let (message, routing) = self.apply_reload().await?;
+        if let Some(RoutingChange { multipath, always_compare_med }) = routing {
+            let input = RibInput::Routing { multipath: usize::from(multipath), always_compare_med };
+            let _ = self.rib.send(input).await;
+        }
+        Ok(message)
+    }
+
+    /// Load, diff, apply: removed neighbors close with Cease / Peer De-configured,
+    /// changed ones restart with Cease / Other Configuration Change (every stop is sent
+    /// first, then all are awaited together), new ones start. A change of policies
+    /// alone (which policy a neighbor names, or a policy's or prefix list's contents)
+    /// restarts nothing: the RIB applies the new import policy to the routes as
+    /// received and sends each peer what its new export policy changes. Returns the
+    /// reply text and the new routing settings, if they changed.
+    async fn apply_reload(&mut self) -> Result<(String, Option<RoutingChange>), String> {
+        let refuse = |message: String| {
+            error!("reload refused, keeping the running configuration: {message}");
+            Err(message)
+        };
         let new = match bgp_core::config::load(&self.config_path) {
             Ok(c) => c,
-            Err(e) => {
-                error!("reload refused, keeping the running configuration: {e}");
-                return Err(e.to_string());
-            }
+            Err(e) => return refuse(e.to_string()),
         };
-        let old = self.config.clone();
-        if new.global.listen != old.global.listen || new.global.control_socket != old.global.control_socket {
-            let message = format!(
-                "{}: global.listen and global.control_socket apply at start only: restart bgp-daemon",
-                self.config_path.display()
-            );
-            error!("reload refused, keeping the running configuration: {message}");
-            return Err(message);
-        }
-        // Session parameters of every neighbor come from [global] too: a change there
-        // restarts every session.
-        let global_changed = new.global != old.global;
-        let (mut added, mut removed, mut changed, mut repolicied) = (0, 0, 0, 0);
-        for n in &old.neighbors {
-            let stop = match new.neighbor(n.address) {
-                None => Some(Cease::PeerDeconfigured),
-                Some(m) if global_changed || !same_session(&n.settings, &m.settings) || !same_but_shutdown(n, m) => {
-                    Some(Cease::OtherConfigurationChange)
-                }
-                Some(m) => {
-                    if m.shutdown != n.shutdown {
-                        let cmd = if m.shutdown { PeerCmd::Shutdown(None) } else { PeerCmd::Enable };
-                        if let Some(p) = self.peers.get(&n.address) {
-                            let _ = p.tx.send(cmd).await;
-                        }
-                        changed += 1;
-                    }
-                    let (was, is) = (NeighborSpec::configured(n, &old), NeighborSpec::configured(m, &new));
-                    if self.update_policies(n.address, &was, is).await {
-                        repolicied += 1;
-                    }
-                    None
-                }
-            };
-            if let Some(subcode) = stop {
-                self.stop_peer(n.address, subcode).await;
-                if subcode == Cease::PeerDeconfigured {
-                    removed += 1;
-                } else {
-                    changed += 1;
-                }
+        let plan = match bgp_core::config::diff(&self.config, &new) {
+            Ok(plan) => plan,
+            Err(refused) => return refuse(format!("{}: {refused}", self.config_path.display())),
+        };
+        let old = std::mem::replace(&mut self.config, new);
+
+        for &(addr, shutdown) in &plan.shutdown {
+            let cmd = if shutdown { PeerCmd::Shutdown(None) } else { PeerCmd::Enable };
+            if let Some(p) = self.peers.get(&addr) {
+                let _ = p.tx.send(cmd).await;
             }
         }
-        // Dynamic neighbors whose range went away or changed start over.
+        let mut repolicied = plan.policies.len();
+        for (addr, policies) in &plan.policies {
+            self.update_policies(*addr, policies.clone()).await;
+        }
+        let mut stops: Vec<(IpAddr, Cease)> = plan
+            .stops()
+            .map(|(addr, gone)| (addr, if gone { Cease::PeerDeconfigured } else { Cease::OtherConfigurationChange }))
+            .collect();
         let dynamic: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.dynamic).map(|(a, _)| *a).collect();
         for addr in dynamic {
-            let same_range = match (old.range_for(addr), new.range_for(addr)) {
-                (Some(a), Some(b)) => {
-                    a.prefix == b.prefix && a.limit == b.limit && same_session(&a.settings, &b.settings)
-                }
-                _ => false,
-            };
-            if global_changed || !same_range || new.neighbor(addr).is_some() {
-                self.stop_peer(addr, Cease::OtherConfigurationChange).await;
-            } else if let (Some(a), Some(b)) = (old.range_for(addr), new.range_for(addr)) {
-                let (was, is) = (NeighborSpec::dynamic(a, addr, &old), NeighborSpec::dynamic(b, addr, &new));
-                if self.update_policies(addr, &was, is).await {
+            match plan.dynamic(addr) {
+                DynamicAction::Keep => {}
+                DynamicAction::Restart => stops.push((addr, Cease::OtherConfigurationChange)),
+                DynamicAction::Policies(policies) => {
+                    self.update_policies(addr, policies).await;
                     repolicied += 1;
                 }
             }
         }
+        self.stop_peers(stops).await;
+
         for (addr, listener) in &self.listeners {
-            if let Err(e) =
-                set_md5_keys(listener, *addr, &old, false).and_then(|_| set_md5_keys(listener, *addr, &new, true))
+            if let Err(e) = set_md5_keys(listener, *addr, &old, false)
+                .and_then(|_| set_md5_keys(listener, *addr, &self.config, true))
             {
                 warn!(%addr, error = %e, "updating TCP-MD5 keys");
             }
         }
-        for n in &new.neighbors {
+        // The restarted and the added neighbors.
+        for n in &self.config.neighbors {
             if !self.peers.contains_key(&n.address) {
-                let handle = peer::spawn(NeighborSpec::configured(n, &new), self.rib.clone(), self.events_tx.clone());
+                let spec = NeighborSpec::configured(n, &self.config);
+                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
                 self.peers.insert(n.address, handle);
-                if old.neighbor(n.address).is_none() {
-                    added += 1;
-                }
             }
         }
-        let _ = self.rib.send(RibInput::Announce(new.announcements.clone())).await;
-        self.config = new;
+        if let Some(announcements) = plan.announcements {
+            let _ = self.rib.send(RibInput::Announce(announcements)).await;
+        }
+        let (added, removed) = (plan.added.len(), plan.removed.len());
+        let changed = plan.restarted.len() + plan.shutdown.len();
         let message = format!(
             "reloaded {}: {added} added, {removed} removed, {changed} changed, {repolicied} with new policies",
             self.config_path.display()
         );
         info!("{message}");
-        Ok(message)
+        Ok((message, plan.routing))
     }
 
-    /// Hands a neighbor its new policies if they differ (by contents, not only name).
-    async fn update_policies(&self, addr: IpAddr, was: &NeighborSpec, is: NeighborSpec) -> bool {
-        if was.import == is.import && was.export == is.export {
-            return false;
-        }
-        let update = PolicyUpdate { import: is.import, export: is.export, rfc8212_notice: is.rfc8212_notice };
+    /// Hands a neighbor its new policies.
+    async fn update_policies(&self, addr: IpAddr, policies: PeerPolicies) {
+        let PeerPolicies { import, export, rfc8212_notice } = policies;
+        let update = PolicyUpdate { import, export, rfc8212_notice };
         if let Some(p) = self.peers.get(&addr) {
             let _ = p.tx.send(PeerCmd::Policies(Box::new(update))).await;
         }
-        true
     }
 
-    async fn stop_peer(&mut self, addr: IpAddr, subcode: Cease) {
-        if let Some(p) = self.peers.remove(&addr) {
-            let (tx, rx) = oneshot::channel();
-            if p.tx.send(PeerCmd::Stop(StopMode::Cease(subcode), tx)).await.is_ok() {
-                let _ = tokio::time::timeout(Duration::from_secs(5), rx).await;
+    /// Stops these neighbors with Cease and the subcode, and forgets them: every Stop is
+    /// sent first, then the replies are awaited together, at most 5 s in all.
+    async fn stop_peers(&mut self, stops: Vec<(IpAddr, Cease)>) {
+        let mut waits = Vec::new();
+        for (addr, subcode) in stops {
+            if let Some(p) = self.peers.remove(&addr) {
+                let (tx, rx) = oneshot::channel();
+                if p.tx.send(PeerCmd::Stop(StopMode::Cease(subcode), tx)).await.is_ok() {
+                    waits.push(rx);
+                }
             }
         }
+        if tokio::time::timeout(Duration::from_secs(5), futures_join(waits)).await.is_err() {
+            warn!("some neighbors did not stop within 5 s");
+        }
     }
-}
-
-/// Whether two neighbor entries differ at most in `shutdown`, which needs no restart.
-/// Equal but for `shutdown` and the policy names (settings compared by `same_session`).
-fn same_but_shutdown(a: &Neighbor, b: &Neighbor) -> bool {
-    Neighbor { shutdown: b.shutdown, settings: b.settings.clone(), ..a.clone() } == *b
-}
-
-/// Equal but for the import and export policy names: what needs no new session.
-fn same_session(a: &PeerSettings, b: &PeerSettings) -> bool {
-    PeerSettings { import_policy: b.import_policy.clone(), export_policy: b.export_policy.clone(), ..a.clone() } == *b
 }
 
 /// Installs (or, with `install` false, removes) the TCP-MD5 keys of every neighbor and
@@ -579,6 +560,15 @@ fn read_restart_marker(path: &Path, restart_time: Duration) -> Option<Vec<IpAddr
     }
     let text = std::fs::read_to_string(path).ok()?;
     Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// How a signal stops the daemon: `global.on_stop` as last loaded (a reload may
+/// change it).
+fn on_stop(config: &Config) -> StopMode {
+    match config.global.on_stop {
+        OnStop::GracefulRestart => StopMode::GracefulRestart,
+        OnStop::Shutdown => StopMode::Shutdown(None),
+    }
 }
 
 /// How often the restart marker is rewritten: its age tells the next start whether

@@ -1,0 +1,441 @@
+//! What a reload changes: [`diff`] compares the running configuration with the new
+//! one and returns a [`ReloadPlan`], or why the new one cannot be applied without a
+//! restart ([`ReloadRefused`]). Pure; the daemon applies the plan.
+//!
+//! The rules, key by key:
+//! - `global.listen`, `global.control_socket`: refused (the sockets are bound at
+//!   start).
+//! - `global.asn`, `global.router_id`, `global.cluster_id`: refused, restart
+//!   required (every session, the RIB's loop checks and every path's attributes
+//!   depend on them).
+//! - `global.multipath`, `global.always_compare_med`: routing only, no session
+//!   restarts; [`ReloadPlan::routing`] carries the new values for the RIB.
+//! - `global.connect_retry`, `global.connect_retry_max`,
+//!   `global.graceful_restart_time`, `global.hostname`,
+//!   `global.min_advertisement_interval`: every session is built from them, so every
+//!   session restarts ([`ReloadPlan::restart_all`]).
+//! - `global.hold_time`: reaches sessions only as the inherited `hold_time` of
+//!   neighbors and ranges, which the per-peer rules below compare: only peers that
+//!   inherit it restart.
+//! - `global.on_stop`: read when the daemon stops; no session restarts.
+//! - A `[[neighbor]]` gone from the file stops with Cease / Peer De-configured; one
+//!   whose session settings (anything but `shutdown` and the policy names) changed
+//!   restarts with Cease / Other Configuration Change; one whose `shutdown` alone
+//!   flipped is shut down or enabled; one whose policies changed by contents (the
+//!   named policy, or a prefix list it uses, not just the name) gets them without a
+//!   restart; a new one starts.
+//! - Dynamic neighbors ([`ReloadPlan::dynamic`]): restart when their range changed
+//!   (prefix, limit or session settings) or vanished, when their address became a
+//!   `[[neighbor]]`, or with every session; otherwise get new policies if those
+//!   changed.
+//! - `[[announce]]`: the new list when it changed.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::{Announce, Config, Global, Neighbor, PeerSettings};
+use crate::policy::{Policy, PolicyRef};
+
+/// A peer's policies as its session uses them, resolved from the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerPolicies {
+    pub import: Arc<Policy>,
+    pub export: Arc<Policy>,
+    /// Why routes will not flow (RFC 8212), see [`PeerSettings::rfc8212_notice`].
+    pub rfc8212_notice: Option<String>,
+}
+
+impl PeerPolicies {
+    /// Whether the two pass and change the same routes: the policies compared by
+    /// contents (so a policy or prefix list edited under the same name differs).
+    pub fn same_routes(&self, other: &PeerPolicies) -> bool {
+        self.import == other.import && self.export == other.export
+    }
+}
+
+impl Config {
+    /// The import and export policies of a peer with `settings`, resolved
+    /// ([`PeerSettings::effective_import`]: RFC 8212 for eBGP without a policy).
+    pub fn peer_policies(&self, settings: &PeerSettings) -> PeerPolicies {
+        let resolve = |which: PolicyRef<'_>| Arc::new(self.policies.resolve(which).clone());
+        PeerPolicies {
+            import: resolve(settings.effective_import(&self.global)),
+            export: resolve(settings.effective_export(&self.global)),
+            rfc8212_notice: settings.rfc8212_notice(&self.global),
+        }
+    }
+}
+
+/// Why a new configuration cannot be applied by a reload. `Display` names the keys
+/// (the caller puts the file's name in front).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReloadRefused {
+    /// `global.listen` or `global.control_socket` changed.
+    Sockets,
+    /// These keys (`global.asn`, `global.router_id`, `global.cluster_id`) changed.
+    Identity(Vec<&'static str>),
+}
+
+impl fmt::Display for ReloadRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReloadRefused::Sockets => {
+                f.write_str("global.listen and global.control_socket apply at start only: restart bgp-daemon")
+            }
+            ReloadRefused::Identity(keys) => {
+                let keys = keys.join(" and ");
+                write!(f, "{keys} changed: restart required (restart bgp-daemon to apply it)")
+            }
+        }
+    }
+}
+
+/// The routing engine's settings, when a reload changed them (the new values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoutingChange {
+    /// `global.multipath`.
+    pub multipath: u8,
+    /// `global.always_compare_med`.
+    pub always_compare_med: bool,
+}
+
+/// What becomes of a live dynamic neighbor (one accepted from a `[[neighbor_range]]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DynamicAction {
+    /// Nothing changes for it.
+    Keep,
+    /// Stop it with Cease / Other Configuration Change; it may connect again.
+    Restart,
+    /// Hand it these policies, without a restart.
+    Policies(PeerPolicies),
+}
+
+/// What happens to the live dynamic neighbors of one old `[[neighbor_range]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RangeChange {
+    /// The old range's prefix.
+    pub prefix: IpNet,
+    pub action: DynamicAction,
+}
+
+/// What a reload does, from [`diff`]. Addresses are in the old file's order
+/// (`added`: the new file's).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Session-relevant `[global]` keys changed: every session restarts (configured
+    /// neighbors are in `restarted`; dynamic ones answer [`DynamicAction::Restart`]).
+    pub restart_all: bool,
+    /// `[[neighbor]]`s gone: stop with Cease / Peer De-configured.
+    pub removed: Vec<IpAddr>,
+    /// `[[neighbor]]`s to stop with Cease / Other Configuration Change and start
+    /// again from the new file.
+    pub restarted: Vec<IpAddr>,
+    /// `[[neighbor]]`s that stay up whose `shutdown` changed: its new value.
+    pub shutdown: Vec<(IpAddr, bool)>,
+    /// `[[neighbor]]`s that stay up whose policies changed by contents.
+    pub policies: Vec<(IpAddr, PeerPolicies)>,
+    /// New `[[neighbor]]`s to start.
+    pub added: Vec<IpAddr>,
+    /// One entry per old `[[neighbor_range]]`; see [`ReloadPlan::dynamic`].
+    pub ranges: Vec<RangeChange>,
+    /// The new `[[announce]]` list, when it changed.
+    pub announcements: Option<Vec<Announce>>,
+    /// The new routing settings, when `multipath` or `always_compare_med` changed.
+    pub routing: Option<RoutingChange>,
+}
+
+impl ReloadPlan {
+    /// What becomes of the live dynamic neighbor at `address`.
+    pub fn dynamic(&self, address: IpAddr) -> DynamicAction {
+        let address = address.to_canonical();
+        if self.restart_all || self.added.contains(&address) {
+            return DynamicAction::Restart;
+        }
+        match self.ranges.iter().find(|r| r.prefix.contains(&address)) {
+            Some(r) => r.action.clone(),
+            None => DynamicAction::Restart,
+        }
+    }
+
+    /// Configured neighbors to stop, with whether they are gone for good (`true`:
+    /// Peer De-configured) or restart (`false`).
+    pub fn stops(&self) -> impl Iterator<Item = (IpAddr, bool)> + '_ {
+        self.removed.iter().map(|&a| (a, true)).chain(self.restarted.iter().map(|&a| (a, false)))
+    }
+}
+
+/// Compares the running configuration `old` with `new`. `Err` when `new` needs a
+/// restart of the daemon; the running configuration then stays as it is.
+pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
+    let (g, h) = (&old.global, &new.global);
+    if g.listen != h.listen || g.control_socket != h.control_socket {
+        return Err(ReloadRefused::Sockets);
+    }
+    let identity = [
+        ("global.asn", g.asn != h.asn),
+        ("global.router_id", g.router_id != h.router_id),
+        ("global.cluster_id", g.cluster_id != h.cluster_id),
+    ];
+    let changed: Vec<&'static str> = identity.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
+    if !changed.is_empty() {
+        return Err(ReloadRefused::Identity(changed));
+    }
+
+    let mut plan = ReloadPlan { restart_all: sessions_changed(g, h), ..ReloadPlan::default() };
+    if (g.multipath, g.always_compare_med) != (h.multipath, h.always_compare_med) {
+        plan.routing = Some(RoutingChange { multipath: h.multipath, always_compare_med: h.always_compare_med });
+    }
+
+    for n in &old.neighbors {
+        match new.neighbor(n.address) {
+            None => plan.removed.push(n.address),
+            Some(m) if plan.restart_all || !same_session(&n.settings, &m.settings) || !same_but_shutdown(n, m) => {
+                plan.restarted.push(n.address)
+            }
+            Some(m) => {
+                if m.shutdown != n.shutdown {
+                    plan.shutdown.push((n.address, m.shutdown));
+                }
+                let is = new.peer_policies(&m.settings);
+                if !old.peer_policies(&n.settings).same_routes(&is) {
+                    plan.policies.push((n.address, is));
+                }
+            }
+        }
+    }
+    plan.added = new.neighbors.iter().map(|n| n.address).filter(|&a| old.neighbor(a).is_none()).collect();
+
+    for r in &old.neighbor_ranges {
+        let same = new
+            .neighbor_ranges
+            .iter()
+            .find(|s| s.prefix == r.prefix && s.limit == r.limit && same_session(&r.settings, &s.settings));
+        let action = match same {
+            None => DynamicAction::Restart,
+            Some(s) => {
+                let is = new.peer_policies(&s.settings);
+                if old.peer_policies(&r.settings).same_routes(&is) {
+                    DynamicAction::Keep
+                } else {
+                    DynamicAction::Policies(is)
+                }
+            }
+        };
+        plan.ranges.push(RangeChange { prefix: r.prefix, action });
+    }
+
+    if old.announcements != new.announcements {
+        plan.announcements = Some(new.announcements.clone());
+    }
+    Ok(plan)
+}
+
+/// Whether a `[global]` key every session is built from changed (see the module's
+/// rules): the FSM's timers and capabilities, the advertisement interval.
+fn sessions_changed(g: &Global, h: &Global) -> bool {
+    g.connect_retry != h.connect_retry
+        || g.connect_retry_max != h.connect_retry_max
+        || g.graceful_restart_time != h.graceful_restart_time
+        || g.hostname != h.hostname
+        || g.min_advertisement_interval != h.min_advertisement_interval
+}
+
+/// Equal but for `shutdown` and the settings (which [`same_session`] compares).
+fn same_but_shutdown(a: &Neighbor, b: &Neighbor) -> bool {
+    Neighbor { shutdown: b.shutdown, settings: b.settings.clone(), ..a.clone() } == *b
+}
+
+/// Equal but for the import and export policy names: what needs no new session.
+fn same_session(a: &PeerSettings, b: &PeerSettings) -> bool {
+    PeerSettings { import_policy: b.import_policy.clone(), export_policy: b.export_policy.clone(), ..a.clone() } == *b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse;
+    use crate::config::tests::MINIMAL;
+
+    /// The minimal file of the parser's tests (eBGP neighbor 10.0.0.2), with more.
+    const MORE: &str = "\
+import_policy = \"in\"
+export_policy = \"accept-all\"
+
+[[neighbor]]
+address = \"10.0.0.3\"
+asn = 65000
+
+[[neighbor_range]]
+prefix = \"10.1.0.0/16\"
+asn = 65000
+import_policy = \"in\"
+
+[[prefix_list]]
+name = \"pods\"
+entries = [{ prefix = \"10.42.0.0/16\", ge = 26, le = 26 }]
+
+[[policy]]
+name = \"in\"
+[[policy.term]]
+name = \"pods\"
+match.prefix_list = \"pods\"
+action = \"accept\"
+
+[[announce]]
+prefix = \"192.168.6.10/32\"
+";
+
+    fn base() -> String {
+        format!("{MINIMAL}{MORE}")
+    }
+
+    fn config(text: &str) -> Config {
+        parse("bgp.toml", text).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn plan(new: &str) -> ReloadPlan {
+        diff(&config(&base()), &config(new)).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// `BASE` with `line` added to `[global]`.
+    fn global(line: &str) -> String {
+        base().replace("router_id = \"10.0.0.1\"\n", &format!("router_id = \"10.0.0.1\"\n{line}\n"))
+    }
+
+    #[test]
+    fn nothing_changed() {
+        let p = plan(&base());
+        assert_eq!(p.stops().count(), 0);
+        assert!(p.shutdown.is_empty() && p.policies.is_empty() && p.added.is_empty());
+        assert_eq!((p.announcements, p.routing, p.restart_all), (None, None, false));
+        assert_eq!(plan(&base()).dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+    }
+
+    #[test]
+    fn sockets_and_identity_are_refused() {
+        let old = config(&base());
+        let e = diff(&old, &config(&global("listen = [\"0.0.0.0:1179\"]"))).unwrap_err();
+        assert_eq!(e.to_string(), "global.listen and global.control_socket apply at start only: restart bgp-daemon");
+        assert_eq!(diff(&old, &config(&global("control_socket = \"/tmp/x.sock\""))), Err(ReloadRefused::Sockets));
+        let e = diff(&old, &config(&base().replace("asn = 65000\nrouter_id", "asn = 65009\nrouter_id"))).unwrap_err();
+        assert_eq!(e.to_string(), "global.asn changed: restart required (restart bgp-daemon to apply it)");
+        let e = diff(&old, &config(&base().replace("\"10.0.0.1\"", "\"10.0.0.9\""))).unwrap_err();
+        assert_eq!(e, ReloadRefused::Identity(vec!["global.router_id", "global.cluster_id"]), "cluster_id follows");
+        assert!(e.to_string().starts_with("global.router_id and global.cluster_id changed: restart required"));
+        let e = diff(&old, &config(&global("cluster_id = \"10.0.0.100\""))).unwrap_err();
+        assert_eq!(e, ReloadRefused::Identity(vec!["global.cluster_id"]));
+        // Written out but equal to the default: no change.
+        assert!(diff(&old, &config(&global("cluster_id = \"10.0.0.1\""))).is_ok());
+    }
+
+    #[test]
+    fn routing_keys_restart_nothing() {
+        let p = plan(&global("multipath = 1\nalways_compare_med = true"));
+        assert_eq!(p.routing, Some(RoutingChange { multipath: 1, always_compare_med: true }));
+        assert!(!p.restart_all && p.restarted.is_empty());
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+        let p = plan(&global("always_compare_med = true"));
+        assert_eq!(p.routing, Some(RoutingChange { multipath: 8, always_compare_med: true }));
+        assert_eq!(
+            plan(&global("on_stop = \"shutdown\"")),
+            ReloadPlan { ranges: plan(&base()).ranges, ..Default::default() }
+        );
+    }
+
+    #[test]
+    fn session_keys_restart_every_session() {
+        for line in [
+            "connect_retry = 5",
+            "connect_retry_max = 60",
+            "graceful_restart_time = 30",
+            "hostname = \"rr1\"",
+            "min_advertisement_interval = 5",
+        ] {
+            let p = plan(&global(line));
+            assert!(p.restart_all, "{line}");
+            assert_eq!(p.restarted, vec![ip("10.0.0.2"), ip("10.0.0.3")], "{line}");
+            assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "{line}");
+        }
+        // hold_time: only who inherits it.
+        let text = global("hold_time = 30").replace("asn = 65001\n", "asn = 65001\nhold_time = 90\n");
+        let p = plan(&text);
+        assert!(!p.restart_all);
+        assert_eq!(p.restarted, vec![ip("10.0.0.3")]);
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "the range inherits it");
+    }
+
+    #[test]
+    fn neighbors() {
+        // Removed, changed, added.
+        let text = base()
+            .replace("address = \"10.0.0.3\"\nasn = 65000\n", "address = \"10.0.0.4\"\nasn = 65000\n")
+            .replace("asn = 65001\n", "asn = 65001\nport = 1179\n");
+        let p = plan(&text);
+        assert_eq!(p.removed, vec![ip("10.0.0.3")]);
+        assert_eq!(p.restarted, vec![ip("10.0.0.2")]);
+        assert_eq!(p.added, vec![ip("10.0.0.4")]);
+        assert_eq!(p.stops().collect::<Vec<_>>(), vec![(ip("10.0.0.3"), true), (ip("10.0.0.2"), false)]);
+        // shutdown alone: no restart.
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\nshutdown = true\n"));
+        assert_eq!(p.shutdown, vec![(ip("10.0.0.2"), true)]);
+        assert_eq!((p.restarted.len(), p.policies.len()), (0, 0));
+        // Description is a session setting like any other (as today).
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\ndescription = \"x\"\n"));
+        assert_eq!(p.restarted, vec![ip("10.0.0.2")]);
+    }
+
+    #[test]
+    fn policies_by_contents() {
+        // A prefix list edited under the same name: new policies, no restart.
+        let edited = base().replace("ge = 26, le = 26", "ge = 24, le = 26");
+        let p = plan(&edited);
+        assert!(p.restarted.is_empty());
+        assert_eq!(p.policies.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![ip("10.0.0.2")]);
+        assert_eq!(p.policies[0].1.import.name, "in");
+        match p.dynamic(ip("10.1.0.7")) {
+            DynamicAction::Policies(pp) => {
+                assert_eq!(pp.import.terms[0].matches.prefix_list.as_ref().unwrap().entries[0].ge, Some(24))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Unused policies change nothing.
+        let p = plan(&format!("{}\n[[policy]]\nname = \"unused\"\n", base()));
+        assert!(p.policies.is_empty());
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+    }
+
+    #[test]
+    fn dynamic_neighbors() {
+        let p = plan(&base().replace("10.1.0.0/16", "10.1.0.0/24"));
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "range changed");
+        let p =
+            plan(&base().replace(
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\n",
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\nlimit = 5\n",
+            ));
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "limit changed");
+        let gone =
+            base().replace("[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nimport_policy = \"in\"\n", "");
+        assert_eq!(plan(&gone).dynamic(ip("10.1.0.7")), DynamicAction::Restart, "range vanished");
+        let configured = format!("{}\n[[neighbor]]\naddress = \"10.1.0.7\"\nasn = 65000\n", base());
+        let p = plan(&configured);
+        assert_eq!(p.added, vec![ip("10.1.0.7")]);
+        assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Restart, "now a configured neighbor");
+        assert_eq!(p.dynamic(IpAddr::V6(std::net::Ipv4Addr::new(10, 1, 0, 8).to_ipv6_mapped())), DynamicAction::Keep);
+        assert_eq!(p.dynamic(ip("10.9.0.1")), DynamicAction::Restart, "in no old range");
+    }
+
+    #[test]
+    fn announcements() {
+        let p = plan(&base().replace("192.168.6.10/32", "192.168.6.11/32"));
+        assert_eq!(p.announcements.as_ref().map(|a| a[0].prefix.to_string()), Some("192.168.6.11/32".into()));
+        assert!(p.stops().next().is_none());
+    }
+}

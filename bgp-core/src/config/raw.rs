@@ -1,0 +1,117 @@
+//! The file as serde reads it, before any check.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::peer::{RawNeighbor, RawRange};
+
+// ---------------------------------------------------------------------------------
+// The file as deserialized: every value that can be wrong keeps its span, numbers are
+// i64 so range errors are ours, and everything optional is `Option` so defaults and
+// "missing" messages are ours too.
+
+pub(crate) type Opt<T> = Option<Spanned<T>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) global: Opt<RawGlobal>,
+    #[serde(default)]
+    pub(crate) neighbor: Vec<Spanned<RawNeighbor>>,
+    #[serde(default)]
+    pub(crate) neighbor_range: Vec<Spanned<RawRange>>,
+    #[serde(default)]
+    pub(crate) prefix_list: Vec<Spanned<RawPrefixList>>,
+    #[serde(default)]
+    pub(crate) policy: Vec<Spanned<RawPolicy>>,
+    #[serde(default)]
+    pub(crate) announce: Vec<Spanned<RawAnnounce>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawGlobal {
+    pub(crate) asn: Opt<i64>,
+    pub(crate) router_id: Opt<String>,
+    pub(crate) listen: Opt<Vec<Spanned<String>>>,
+    pub(crate) control_socket: Opt<String>,
+    pub(crate) hold_time: Opt<i64>,
+    pub(crate) connect_retry: Opt<i64>,
+    pub(crate) connect_retry_max: Opt<i64>,
+    pub(crate) graceful_restart_time: Opt<i64>,
+    pub(crate) on_stop: Opt<String>,
+    pub(crate) hostname: Opt<String>,
+    pub(crate) cluster_id: Opt<String>,
+    pub(crate) multipath: Opt<i64>,
+    pub(crate) always_compare_med: Opt<bool>,
+    pub(crate) min_advertisement_interval: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrefixList {
+    pub(crate) name: Opt<String>,
+    pub(crate) entries: Opt<Vec<Spanned<RawPrefixEntry>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPrefixEntry {
+    pub(crate) prefix: Opt<String>,
+    pub(crate) ge: Opt<i64>,
+    pub(crate) le: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPolicy {
+    pub(crate) name: Opt<String>,
+    pub(crate) default: Opt<String>,
+    #[serde(default)]
+    pub(crate) term: Vec<Spanned<RawTerm>>,
+}
+
+pub(crate) type Strings = Opt<Vec<Spanned<String>>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTerm {
+    pub(crate) name: Opt<String>,
+    #[serde(rename = "match")]
+    pub(crate) conditions: Opt<RawMatch>,
+    pub(crate) action: Opt<String>,
+    pub(crate) set_local_pref: Opt<i64>,
+    pub(crate) set_med: Opt<i64>,
+    pub(crate) set_next_hop: Opt<String>,
+    pub(crate) add_community: Strings,
+    pub(crate) remove_community: Strings,
+    pub(crate) add_large_community: Strings,
+    pub(crate) remove_large_community: Strings,
+    pub(crate) prepend: Opt<i64>,
+    pub(crate) prepend_asn: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMatch {
+    pub(crate) prefix_list: Opt<String>,
+    pub(crate) neighbor: Strings,
+    pub(crate) community: Strings,
+    pub(crate) large_community: Strings,
+    pub(crate) as_path_contains: Opt<Vec<Spanned<i64>>>,
+    pub(crate) origin_as: Opt<Vec<Spanned<i64>>>,
+    pub(crate) as_path_length_min: Opt<i64>,
+    pub(crate) as_path_length_max: Opt<i64>,
+    pub(crate) source: Strings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAnnounce {
+    pub(crate) prefix: Opt<String>,
+    pub(crate) communities: Strings,
+    pub(crate) large_communities: Strings,
+    pub(crate) local_pref: Opt<i64>,
+    pub(crate) med: Opt<i64>,
+    pub(crate) next_hop: Opt<String>,
+}
