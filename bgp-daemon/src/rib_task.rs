@@ -437,6 +437,9 @@ fn log(event: &Event) {
             warn!(?missing, "restart deferral over without every peer's End-of-RIB")
         }
         Event::InitialTableSent { address } => debug!(peer = %address, "initial table sent"),
+        Event::LeftLockStep { address } => {
+            warn!(peer = %address, "writer full for a second: the peer leaves its update group and catches up alone")
+        }
     }
 }
 

@@ -118,6 +118,9 @@ pub enum Event {
     DeferralOver { missing: Vec<IpAddr> },
     /// A peer was sent the whole table and its End-of-RIB markers.
     InitialTableSent { address: IpAddr },
+    /// A peer whose writer stayed full held its update group back: it left the group
+    /// and catches up on its own.
+    LeftLockStep { address: IpAddr },
 }
 
 /// Prefix and message counts of one peer, owned here and shown by `show neighbors`.
@@ -482,11 +485,13 @@ impl Engine {
         let stale = self.peers.iter().flatten().filter_map(|p| p.stale_until).min();
         let deferral = self.deferral.as_ref().map(|d| d.until);
         let mrai = self.groups.iter().filter(|g| !g.group.is_idle()).filter_map(|g| g.hold_until).min();
-        [stale, deferral, mrai].into_iter().flatten().min()
+        let lag = self.groups.iter().filter_map(Group::lag_deadline).min();
+        [stale, deferral, mrai, lag].into_iter().flatten().min()
     }
 
     /// One round: timers, the decision over what changed, the restart deferral,
-    /// packing for every group whose members have room, group merges, reclaiming.
+    /// packing for every group whose members have room (a member that held its group
+    /// back for `groups::LAG_LIMIT` leaves it first), group merges, reclaiming.
     pub fn process(&mut self, now: Instant) {
         self.expire_stale(now);
         self.decide();

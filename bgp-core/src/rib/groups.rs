@@ -37,7 +37,15 @@ pub(super) struct Member {
     /// is owed once the group has sent them again).
     enhanced_refresh: bool,
     refreshing: Vec<Family>,
+    /// Since when its group has had work it could not pack because this member's
+    /// writer was full.
+    lagging_since: Option<Instant>,
 }
+
+/// How long a member may hold its group back before it leaves the group's lock step
+/// and catches up in a group of its own: a stuck peer must not cost the others their
+/// routes. Long enough that a healthy peer's TCP window never triggers it.
+pub const LAG_LIMIT: Duration = Duration::from_secs(1);
 
 impl Member {
     pub(super) fn new(
@@ -55,6 +63,7 @@ impl Member {
             room,
             enhanced_refresh,
             refreshing: Vec::new(),
+            lagging_since: None,
         }
     }
 
@@ -132,6 +141,24 @@ impl Group {
     pub(super) fn busy(&self) -> bool {
         !self.group.is_idle() || self.members.iter().any(|m| !m.end_of_rib.is_empty() || !m.backlog.is_empty())
     }
+
+    /// When the first member that holds the group back will have done so for
+    /// [`LAG_LIMIT`] (only while others could go on).
+    pub(super) fn lag_deadline(&self) -> Option<Instant> {
+        self.members.iter().filter_map(|m| m.lagging_since).min().map(|t| t + LAG_LIMIT)
+    }
+
+    /// Notes which members hold back work the others could take.
+    fn note_laggards(&mut self, now: Instant) {
+        let held_up = !self.group.is_idle() && self.members.iter().any(Member::has_room);
+        for m in &mut self.members {
+            if held_up && !m.has_room() {
+                m.lagging_since.get_or_insert(now);
+            } else {
+                m.lagging_since = None;
+            }
+        }
+    }
 }
 
 impl Engine {
@@ -200,11 +227,34 @@ impl Engine {
         }
     }
 
+    /// Members that held their group back for [`LAG_LIMIT`] leave it: each goes on in
+    /// a group of its own, from what it holds, and joins its like again once in step.
+    fn split_laggards(&mut self, now: Instant) {
+        let mut split = Vec::new();
+        for g in &mut self.groups {
+            let late = |m: &Member| m.lagging_since.is_some_and(|t| now >= t + LAG_LIMIT);
+            if g.members.iter().all(late) {
+                continue;
+            }
+            while let Some(i) = g.members.iter().position(late) {
+                let mut member = g.members.remove(i);
+                member.lagging_since = None;
+                let group = g.group.fork(member.peer, member.target.clone(), g.sig.policy.clone());
+                split.push(Group::new(g.sig.clone(), group, member, g.mrai));
+            }
+        }
+        for g in split {
+            self.outputs.push_back(Output::Event(Event::LeftLockStep { address: g.members[0].target.peer.address }));
+            self.groups.push(g);
+        }
+    }
+
     /// Packs what each group has to send, while all its members' writers have room.
     pub(super) fn flush(&mut self, now: Instant) {
         if self.deferral.is_some() {
             return;
         }
+        self.split_laggards(now);
         let (rib, peers, outputs) = (&self.rib, &mut self.peers, &mut self.outputs);
         let mut bump = |peer: PeerId, updates: u64, refreshes: u64, advertised: Option<u64>| {
             if let Some(p) = peers.get_mut(peer.0 as usize).and_then(Option::as_mut) {
@@ -240,6 +290,7 @@ impl Engine {
             if g.hold_until.is_some_and(|t| t <= now) {
                 g.hold_until = None;
             }
+            g.note_laggards(now);
             let ctx = *g.group.ctx();
             for m in g.members.iter_mut().filter(|m| !m.refreshing.is_empty() && m.has_room()) {
                 let done: Vec<Family> =

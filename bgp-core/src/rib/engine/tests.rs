@@ -537,3 +537,45 @@ fn show_routes_walks_in_steps_and_answers_one_prefix_or_an_address() {
     assert_eq!(e.route_dump(query(None, gone)).unwrap_err(), "no routes from neighbor 10.0.0.99");
     let _ = b;
 }
+
+#[test]
+fn a_member_whose_writer_stays_full_leaves_the_lock_step_and_catches_up_alone() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    let c = e.session_up(session("10.0.0.4", US), t);
+    round(&mut e, t);
+    assert_eq!(sorted_sizes(&e), vec![1, 2]);
+    e.writable(c, 0);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    assert!(round(&mut e, t).to(b).is_empty(), "the group waits for C's room");
+    let limit = t + crate::rib::groups::LAG_LIMIT;
+    assert_eq!(e.poll_timeout(), Some(limit));
+    assert!(round(&mut e, limit - Duration::from_millis(1)).to(b).is_empty());
+    let r = round(&mut e, limit);
+    assert_eq!(r.announced(b), p(&["10.1.0.0/24"]), "B goes on without C");
+    assert!(r.to(c).is_empty());
+    assert_eq!(r.events, vec![Event::LeftLockStep { address: "10.0.0.4".parse().unwrap() }]);
+    assert_eq!(sorted_sizes(&e), vec![1, 1, 1]);
+    e.updates(a, &[withdraw(&["10.1.0.0/24"]), update(&["10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    let r = round(&mut e, limit);
+    assert_eq!((r.withdrawn(b), r.announced(b)), (p(&["10.1.0.0/24"]), p(&["10.1.1.0/24"])), "and stays prompt");
+    e.writable(c, 100);
+    let r = round(&mut e, limit);
+    assert_eq!(r.announced(c), p(&["10.1.1.0/24"]), "C gets the table as it is now, nothing it never held withdrawn");
+    assert!(r.withdrawn(c).is_empty());
+    round(&mut e, limit);
+    assert_eq!(sorted_sizes(&e), vec![1, 2], "in step again: back with B");
+}
+
+#[test]
+fn a_lone_slow_group_is_not_split() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.writable(b, 0);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    assert_eq!(e.poll_timeout(), None, "nobody else is held up");
+    let r = round(&mut e, t + Duration::from_secs(10));
+    assert!(r.events.is_empty());
+    assert_eq!(sorted_sizes(&e), vec![1, 1]);
+}
