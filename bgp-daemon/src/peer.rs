@@ -560,7 +560,7 @@ impl PeerTask {
                     }
                 }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
-                Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
+                Output::Event(event) => info!(peer = %self.spec.address, "{event}"),
             }
         }
         if !batch.is_empty() {
