@@ -13,6 +13,10 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+/// The state of a session; in JSON by the names of RFC 4271: `"Idle"`, `"Connect"`,
+/// `"Active"`, `"OpenSent"`, `"OpenConfirm"`, `"Established"`.
+pub use crate::fsm::SessionState;
+
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -88,8 +92,7 @@ pub struct NeighborSummary {
     pub address: IpAddr,
     pub description: Option<String>,
     pub asn: u32,
-    /// Idle, Connect, Active, OpenSent, OpenConfirm or Established.
-    pub state: String,
+    pub state: SessionState,
     /// Seconds since the session went up or down (0 if it never changed).
     pub uptime_seconds: u64,
     pub prefixes_received: u64,
@@ -201,6 +204,15 @@ pub struct NeighborDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_states_keep_their_names() {
+        for (state, name) in [(SessionState::Idle, "Idle"), (SessionState::OpenSent, "OpenSent")] {
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+            assert_eq!(state.to_string(), name);
+        }
+        assert_eq!(serde_json::from_str::<SessionState>("\"Established\"").unwrap(), SessionState::Established);
+    }
 
     #[test]
     fn requests_are_one_flat_json_object() {

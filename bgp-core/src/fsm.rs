@@ -28,6 +28,8 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{Family, FamilySet, AS_TRANS};
 use crate::wire::notification::{Cease, FsmError, OpenError};
 use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
@@ -146,9 +148,9 @@ pub struct Negotiated {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
-/// RFC 4271 §8.2.2 states, as shown to users.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
+/// RFC 4271 §8.2.2 states, as shown to users (`bgpctl`, and its JSON by these names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionState {
     Idle,
     Connect,
     Active,
@@ -157,7 +159,7 @@ pub enum State {
     Established,
 }
 
-impl fmt::Display for State {
+impl fmt::Display for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
@@ -267,7 +269,7 @@ pub enum SessionEvent {
     /// We refused the peer's OPEN with `notification`.
     OpenRejected { reason: OpenRejection, notification: Notification },
     /// A message the connection's state does not allow (RFC 4271 §9, RFC 6608 subcodes).
-    UnexpectedMessage { message: MessageType, state: State, notification: Notification },
+    UnexpectedMessage { message: MessageType, state: SessionState, notification: Notification },
     /// A frame that did not decode; `reason` is the decoder's.
     DecodeError { reason: String, notification: Notification },
     /// The peer sent a NOTIFICATION.
@@ -324,11 +326,11 @@ enum ConnState {
 }
 
 impl ConnState {
-    fn session_state(self) -> State {
+    fn session_state(self) -> SessionState {
         match self {
-            ConnState::OpenSent => State::OpenSent,
-            ConnState::OpenConfirm => State::OpenConfirm,
-            ConnState::Established => State::Established,
+            ConnState::OpenSent => SessionState::OpenSent,
+            ConnState::OpenConfirm => SessionState::OpenConfirm,
+            ConnState::Established => SessionState::Established,
         }
     }
 }
@@ -429,12 +431,12 @@ impl Peer {
         self.cfg = cfg;
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> SessionState {
         match self.conns.iter().map(|c| c.state).max_by_key(|s| *s as u8) {
             Some(state) => state.session_state(),
-            None if !self.started => State::Idle,
-            None if self.connecting => State::Connect,
-            None => State::Active,
+            None if !self.started => SessionState::Idle,
+            None if self.connecting => SessionState::Connect,
+            None => SessionState::Active,
         }
     }
 
@@ -508,7 +510,7 @@ impl Peer {
             }
             Input::Connected(id) => {
                 self.connecting = false;
-                if !self.started || self.conns.len() >= 2 || self.state() == State::Established {
+                if !self.started || self.conns.len() >= 2 || self.state() == SessionState::Established {
                     self.out.push_back(Output::Close(id));
                     return;
                 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp_core::fsm::{
-    ConnId, Direction, DownReason, Input, OpenRejection, Output, Peer, PeerConfig, SessionEvent, State,
+    ConnId, Direction, DownReason, Input, OpenRejection, Output, Peer, PeerConfig, SessionEvent, SessionState,
 };
 use bgp_core::types::Family;
 use bgp_core::wire::notification::{FsmError, OpenError};
@@ -165,7 +165,7 @@ impl Pair {
     }
 
     fn established(&self) -> bool {
-        self.peers.iter().all(|p| p.state() == State::Established)
+        self.peers.iter().all(|p| p.state() == SessionState::Established)
     }
 }
 
@@ -251,7 +251,7 @@ fn open_on_a_second_connection_keeps_the_higher_identifiers_connection() {
     p.peers[A].handle(Input::Connected(ours), p.now);
     p.peers[A].handle(Input::Accepted(theirs), p.now);
     p.peers[A].handle(Input::Message(ours, open(2)), p.now);
-    assert_eq!(p.peers[A].state(), State::OpenConfirm, "no comparison against a connection in OpenSent");
+    assert_eq!(p.peers[A].state(), SessionState::OpenConfirm, "no comparison against a connection in OpenSent");
     p.peers[A].handle(Input::Message(theirs, open(2)), p.now);
     let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
     assert!(out.contains(&Output::Close(ours)), "{out:?}");
@@ -337,7 +337,7 @@ fn rfc8538_cease_is_graceful_but_hard_reset_is_not() {
         p.input(B, Input::Stop { notification: Some(n) });
         assert_eq!(p.downs(A).len(), 1);
         assert_eq!(p.downs(A)[0].1, graceful, "hard reset {hard}");
-        assert_eq!(p.peers[B].state(), State::Idle);
+        assert_eq!(p.peers[B].state(), SessionState::Idle);
     }
 }
 
@@ -424,7 +424,7 @@ fn unexpected_message_in_openconfirm_is_an_fsm_error() {
         capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
     };
     p.peers[A].handle(Input::Message(id, Message::Open(open)), p.now);
-    assert_eq!(p.peers[A].state(), State::OpenConfirm);
+    assert_eq!(p.peers[A].state(), SessionState::OpenConfirm);
     p.peers[A].handle(Input::Message(id, Message::Update(Default::default())), p.now);
     let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
     assert!(out.iter().any(|o| matches!(o, Output::Send(_, Message::Notification(n))
@@ -432,10 +432,10 @@ fn unexpected_message_in_openconfirm_is_an_fsm_error() {
     let [SessionEvent::UnexpectedMessage { message, state, notification }] = &events(&out)[..] else {
         panic!("{out:?}")
     };
-    assert_eq!((*message, *state), (MessageType::Update, State::OpenConfirm));
+    assert_eq!((*message, *state), (MessageType::Update, SessionState::OpenConfirm));
     assert_eq!(notification.code, ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenConfirm));
     assert_eq!(events(&out)[0].to_string(), "unexpected Update in OpenConfirm");
-    assert_eq!(p.peers[A].state(), State::Active);
+    assert_eq!(p.peers[A].state(), SessionState::Active);
 }
 
 #[test]
@@ -460,7 +460,7 @@ fn passive_peer_never_connects_and_stop_rejects_newcomers() {
     p.input(B, Input::Start);
     p.advance(Duration::from_secs(600));
     assert!(!p.log[B].iter().any(|o| matches!(o, Output::Connect)));
-    assert_eq!(p.peers[B].state(), State::Active);
+    assert_eq!(p.peers[B].state(), SessionState::Active);
     p.input(B, Input::Stop { notification: None });
     p.input(A, Input::Start);
     assert!(!p.established());
@@ -503,7 +503,7 @@ fn after_the_restart_window_opens_clear_the_restart_bit() {
     let mut p = Pair::new(a, b);
     p.peers[A].restart_over();
     p.start();
-    assert_eq!(p.peers[A].state(), State::Established);
+    assert_eq!(p.peers[A].state(), SessionState::Established);
     let theirs = p.peers[B].negotiated().unwrap().graceful_restart.clone().unwrap();
     assert!(!theirs.restarting, "B saw no R bit: {theirs:?}");
     assert!(theirs.families.iter().all(|f| !f.forwarding_preserved));

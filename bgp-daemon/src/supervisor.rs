@@ -278,7 +278,8 @@ impl Supervisor {
                     if p.tx.send(PeerCmd::Summary(tx)).await.is_ok() {
                         if let Ok(Ok(s)) = tokio::time::timeout(REPLY_TIMEOUT, rx).await {
                             summary.neighbors += 1;
-                            summary.neighbors_established += u64::from(s.state == "Established");
+                            summary.neighbors_established +=
+                                u64::from(s.state == bgp_core::ctl::SessionState::Established);
                         }
                     }
                 }

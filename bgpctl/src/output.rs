@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, RibSummary, RouteRow};
+use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, RibSummary, RouteRow, SessionState};
 
 /// Descriptions longer than this are cut in the summary table.
 const DESCRIPTION_WIDTH: usize = 20;
@@ -65,16 +65,16 @@ pub fn format_uptime(seconds: u64) -> String {
 pub fn state_or_prefixes(n: &NeighborSummary) -> String {
     if n.admin_down {
         "Idle (Admin)".to_owned()
-    } else if n.state == "Established" {
+    } else if n.state == SessionState::Established {
         n.prefixes_received.to_string()
     } else {
-        clean(&n.state).into_owned()
+        n.state.to_string()
     }
 }
 
 /// The Up/Down cell; `never` for a session that has not changed state since start.
 fn up_down(n: &NeighborSummary) -> String {
-    if n.uptime_seconds == 0 && n.state != "Established" {
+    if n.uptime_seconds == 0 && n.state != SessionState::Established {
         "never".to_owned()
     } else {
         format_uptime(n.uptime_seconds)
@@ -214,10 +214,10 @@ pub fn neighbor_detail(d: &NeighborDetail) -> String {
     let or_dash = |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "-".to_owned());
 
     field("Description", &or_dash(&n.description));
-    let state = if n.admin_down { "Idle (Admin)" } else { n.state.as_str() };
+    let state = if n.admin_down { "Idle (Admin)".to_owned() } else { n.state.to_string() };
     let since = if n.uptime_seconds == 0 && d.sessions_established == 0 {
         "never established".to_owned()
-    } else if n.state == "Established" && !n.admin_down {
+    } else if n.state == SessionState::Established && !n.admin_down {
         format!("up for {}", format_uptime(n.uptime_seconds))
     } else {
         format!("down for {}", format_uptime(n.uptime_seconds))
@@ -557,14 +557,16 @@ fn mebibytes(bytes: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use bgp_core::ctl::SessionState::{Active, Connect, Established, Idle};
+
     use super::*;
 
-    fn summary(address: &str, state: &str) -> NeighborSummary {
+    fn summary(address: &str, state: SessionState) -> NeighborSummary {
         NeighborSummary {
             address: address.parse().unwrap(),
             description: None,
             asn: 65000,
-            state: state.to_owned(),
+            state,
             uptime_seconds: 0,
             prefixes_received: 0,
             prefixes_accepted: 0,
@@ -601,9 +603,9 @@ mod tests {
 
     #[test]
     fn state_column_shows_prefixes_once_established() {
-        let mut n = summary("10.0.0.2", "Active");
+        let mut n = summary("10.0.0.2", Active);
         assert_eq!(state_or_prefixes(&n), "Active");
-        n.state = "Established".into();
+        n.state = Established;
         n.prefixes_received = 42;
         assert_eq!(state_or_prefixes(&n), "42");
         n.admin_down = true;
@@ -612,20 +614,20 @@ mod tests {
 
     #[test]
     fn summary_table_is_aligned() {
-        let mut a = summary("10.0.0.10", "Established");
+        let mut a = summary("10.0.0.10", Established);
         a.description = Some("tor-1".into());
         a.asn = 65001;
         a.uptime_seconds = 312;
         a.prefixes_received = 12;
         a.messages_received = 1200;
         a.messages_sent = 1198;
-        let mut b = summary("10.0.0.2", "Active");
+        let mut b = summary("10.0.0.2", Active);
         b.description = Some("a description which is far too long for the table".into());
         b.asn = 4_200_000_000;
-        let mut c = summary("2001:db8::5", "Idle");
+        let mut c = summary("2001:db8::5", Idle);
         c.dynamic = true;
         c.uptime_seconds = 3 * 86_400 + 4 * 3600 + 5 * 60;
-        let mut d = summary("10.0.0.3", "Idle");
+        let mut d = summary("10.0.0.3", Idle);
         d.admin_down = true;
         d.uptime_seconds = 10;
         d.out_queue = 3;
@@ -648,7 +650,7 @@ Total number of neighbors 4
 
     #[test]
     fn summary_without_dynamic_neighbors_has_no_footnote() {
-        let text = summary_table(&[summary("192.168.1.1", "Connect")]);
+        let text = summary_table(&[summary("192.168.1.1", Connect)]);
         assert!(!text.contains("dynamic"), "{text}");
         assert!(text.contains("192.168.1.1  -            65000       Connect    never"), "{text}");
         assert_eq!(summary_table(&[]), "No BGP neighbors.\n");
@@ -656,7 +658,7 @@ Total number of neighbors 4
 
     #[test]
     fn peer_text_cannot_drive_the_terminal() {
-        let mut n = summary("10.0.0.2", "Active");
+        let mut n = summary("10.0.0.2", Active);
         n.description = Some("evil\u{1b}[2J\u{202e}".into());
         let text = summary_table(&[n]);
         assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'), "{text}");
@@ -665,7 +667,7 @@ Total number of neighbors 4
     }
 
     fn detail() -> NeighborDetail {
-        let mut s = summary("192.168.1.1", "Established");
+        let mut s = summary("192.168.1.1", Established);
         s.description = Some("home router".into());
         s.asn = 64512;
         s.uptime_seconds = 3 * 86_400 + 4 * 3600 + 5 * 60;
@@ -736,7 +738,7 @@ BGP neighbor 192.168.1.1, remote AS 64512
     #[test]
     fn detail_of_a_neighbor_that_never_came_up() {
         let mut d = detail();
-        d.summary.state = "Active".into();
+        d.summary.state = Active;
         d.summary.uptime_seconds = 0;
         d.summary.dynamic = true;
         d.summary.description = None;

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use bgp_core::ctl::SessionState::{self, Active, Established, Idle};
 use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, Reply, RibSummary, RouteRow};
 
 /// A run of bgpctl that takes longer than this has hung.
@@ -156,12 +157,12 @@ fn run(mut cmd: Command) -> Run {
     Run { output: child.wait_with_output().unwrap(), elapsed }
 }
 
-fn summary(address: &str, state: &str) -> NeighborSummary {
+fn summary(address: &str, state: SessionState) -> NeighborSummary {
     NeighborSummary {
         address: address.parse().unwrap(),
         description: None,
         asn: 65000,
-        state: state.to_owned(),
+        state,
         uptime_seconds: 0,
         prefixes_received: 0,
         prefixes_accepted: 0,
@@ -176,17 +177,17 @@ fn summary(address: &str, state: &str) -> NeighborSummary {
 }
 
 fn neighbors() -> Vec<NeighborSummary> {
-    let mut router = summary("192.168.1.1", "Established");
+    let mut router = summary("192.168.1.1", Established);
     router.description = Some("home router".into());
     router.asn = 64512;
     router.uptime_seconds = 3 * 86_400 + 4 * 3600 + 5 * 60;
     router.prefixes_received = 3;
     router.messages_received = 9013;
     router.messages_sent = 9012;
-    let mut node = summary("10.0.0.21", "Active");
+    let mut node = summary("10.0.0.21", Active);
     node.dynamic = true;
     node.last_error = Some("connection refused".into());
-    let mut down = summary("10.0.0.3", "Idle");
+    let mut down = summary("10.0.0.3", Idle);
     down.admin_down = true;
     down.uptime_seconds = 312;
     vec![router, node, down]
