@@ -29,7 +29,7 @@ use bgp_core::ctl::{Reply, RibSummary, RouteDirection, RouteRow};
 use bgp_core::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::export::ExportTarget;
-use bgp_core::rib::out::{family_of, next_hop_of, Signature, UpdateGroup};
+use bgp_core::rib::out::{family_of, Signature, UpdateGroup};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
 use bgp_core::wire::MpReach;
@@ -971,30 +971,7 @@ fn apply_policy(
 }
 
 fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
-    RouteRow {
-        prefix: prefix.to_string(),
-        next_hop: next_hop_of(a).map(|n| n.to_string()),
-        as_path: a.as_path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-        origin: a.origin.map(|o| {
-            match o {
-                bgp_core::wire::Origin::Igp => "igp",
-                bgp_core::wire::Origin::Egp => "egp",
-                bgp_core::wire::Origin::Incomplete => "incomplete",
-            }
-            .to_string()
-        }),
-        local_pref: a.local_pref,
-        med: a.med,
-        communities: a.communities.iter().map(|c| c.to_string()).collect(),
-        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
-        ext_communities: a.ext_communities.iter().map(|c| c.0.iter().map(|b| format!("{b:02x}")).collect()).collect(),
-        originator_id: a.originator_id.map(|i| i.to_string()),
-        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
-        atomic_aggregate: a.atomic_aggregate,
-        aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
-        from,
-        ..RouteRow::default()
-    }
+    RouteRow::new(prefix, a, from)
 }
 
 /// Routes an UPDATE announces or withdraws.
