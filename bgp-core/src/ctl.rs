@@ -8,13 +8,49 @@
 //!
 //! `version` lets either side refuse a peer of another protocol generation with a
 //! clear message instead of misreading it.
+//!
+//! The replies are also what `bgpctl --json` prints, so their JSON form is a contract
+//! with users: route attributes are data, not text to parse. A [`RouteRow`]:
+//!
+//! ```json
+//! {"prefix": "10.0.0.0/24", "path_id": 0, "valid": true, "best": true, "multipath": false, "stale": false,
+//!  "next_hop": "192.168.1.1", "next_hop_link_local": null,
+//!  "as_path": [{"type": "sequence", "asns": [64512, 65010]}, {"type": "set", "asns": [65021, 65022]}],
+//!  "origin": "igp", "local_pref": 100, "med": 10,
+//!  "communities": [{"asn": 64512, "value": 100}, {"asn": 65535, "value": 65281, "name": "no-export"}],
+//!  "large_communities": [{"global": 64512, "local1": 1, "local2": 2}],
+//!  "ext_communities": [{"type": 0, "subtype": 2, "value": "fde800000064",
+//!                       "kind": "route-target", "asn": 65000, "local": 100},
+//!                      {"type": 3, "subtype": 12, "value": "00000000000a"}],
+//!  "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": false,
+//!  "aggregator": {"asn": 65010, "address": "192.0.2.1"}, "from": "192.168.1.1", "reason": null}
+//! ```
+//!
+//! AS path segment types are `sequence`, `set`, `confed-sequence` and `confed-set`. A
+//! community carries `name` when it is a well-known one (the names the configuration
+//! accepts, [`WELL_KNOWN_COMMUNITIES`]); an extended community carries `kind`
+//! (`route-target` or `route-origin`), `asn` or `address`, and `local` when it is a
+//! route target or route origin this crate decodes.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The state of a session; in JSON by the names of RFC 4271: `"Idle"`, `"Connect"`,
+/// `"Active"`, `"OpenSent"`, `"OpenConfirm"`, `"Established"`.
+pub use crate::fsm::SessionState;
+use crate::policy::WELL_KNOWN_COMMUNITIES;
+use crate::prefix::Prefix;
+use crate::rib::out::next_hop_of;
+use crate::wire::{
+    Aggregator, AsPath, Community, ExtCommunity, ExtCommunityKind, GlobalAdmin, LargeCommunity, NextHop, Origin,
+    PathAttrs,
+};
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: route attributes as data instead of text.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -88,8 +124,7 @@ pub struct NeighborSummary {
     pub address: IpAddr,
     pub description: Option<String>,
     pub asn: u32,
-    /// Idle, Connect, Active, OpenSent, OpenConfirm or Established.
-    pub state: String,
+    pub state: SessionState,
     /// Seconds since the session went up or down (0 if it never changed).
     pub uptime_seconds: u64,
     pub prefixes_received: u64,
@@ -124,7 +159,7 @@ impl From<crate::fsm::MessageCounts> for MessageCounters {
     }
 }
 
-/// One path of one prefix, as `show routes` lists it.
+/// One path of one prefix, as `show routes` lists it (JSON form in the module docs).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct RouteRow {
     pub prefix: String,
@@ -135,23 +170,137 @@ pub struct RouteRow {
     pub best: bool,
     pub multipath: bool,
     pub stale: bool,
-    pub next_hop: Option<String>,
-    pub as_path: String,
-    /// "igp", "egp" or "incomplete".
-    pub origin: Option<String>,
+    /// NEXT_HOP, or the (global) next hop of MP_REACH_NLRI.
+    pub next_hop: Option<IpAddr>,
+    /// The link-local address an IPv6 next hop may carry besides (RFC 2545 §3).
+    pub next_hop_link_local: Option<Ipv6Addr>,
+    /// Empty when the path has none (a route of our own, or from an internal peer).
+    pub as_path: AsPath,
+    pub origin: Option<Origin>,
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
-    pub communities: Vec<String>,
-    pub large_communities: Vec<String>,
-    pub ext_communities: Vec<String>,
-    pub originator_id: Option<String>,
-    pub cluster_list: Vec<String>,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub ext_communities: Vec<ExtCommunity>,
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
     pub atomic_aggregate: bool,
-    pub aggregator: Option<String>,
+    pub aggregator: Option<Aggregator>,
     /// The peer address the path came from, or "static", "kernel", "kubernetes".
     pub from: String,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
+}
+
+impl RouteRow {
+    /// The row of a path of `prefix` with attributes `attrs`, learned from `from`. The
+    /// flags (`valid`, `best`, ...), `path_id` and `reason` are the caller's to set.
+    pub fn new(prefix: Prefix, attrs: &PathAttrs, from: String) -> RouteRow {
+        let (next_hop, next_hop_link_local) = match next_hop_of(attrs) {
+            None => (None, None),
+            Some(NextHop::V4(a)) => (Some(IpAddr::V4(a)), None),
+            Some(NextHop::V6 { global, link_local }) => (Some(IpAddr::V6(global)), link_local),
+        };
+        RouteRow {
+            prefix: prefix.to_string(),
+            next_hop,
+            next_hop_link_local,
+            as_path: attrs.as_path.clone().unwrap_or_default(),
+            origin: attrs.origin,
+            local_pref: attrs.local_pref,
+            med: attrs.med,
+            communities: attrs.communities.clone(),
+            large_communities: attrs.large_communities.clone(),
+            ext_communities: attrs.ext_communities.clone(),
+            originator_id: attrs.originator_id,
+            cluster_list: attrs.cluster_list.clone(),
+            atomic_aggregate: attrs.atomic_aggregate,
+            aggregator: attrs.aggregator,
+            from,
+            ..RouteRow::default()
+        }
+    }
+}
+
+/// The well-known name of a community, if it has one.
+fn community_name(c: Community) -> Option<&'static str> {
+    WELL_KNOWN_COMMUNITIES.iter().find(|(_, known)| *known == c).map(|(name, _)| *name)
+}
+
+/// `{"asn": 64512, "value": 100}`, with `"name": "no-export"` for a well-known one.
+impl Serialize for Community {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let name = community_name(*self);
+        let mut out = s.serialize_struct("Community", 2 + usize::from(name.is_some()))?;
+        out.serialize_field("asn", &self.asn())?;
+        out.serialize_field("value", &self.value())?;
+        if let Some(name) = name {
+            out.serialize_field("name", name)?;
+        }
+        out.end()
+    }
+}
+
+/// From `asn` and `value`; `name` follows from them and is not read.
+impl<'de> Deserialize<'de> for Community {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Parts {
+            asn: u16,
+            value: u16,
+        }
+        let Parts { asn, value } = Parts::deserialize(d)?;
+        Ok(Community::from_parts(asn, value))
+    }
+}
+
+/// `{"type": 0, "subtype": 2, "value": "fde800000064"}` (the 6 value octets in hex),
+/// with `kind`, `asn` or `address`, and `local` for a route target or route origin.
+impl Serialize for ExtCommunity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let decoded = self.decode();
+        let mut out = s.serialize_struct("ExtCommunity", if decoded.is_some() { 6 } else { 3 })?;
+        out.serialize_field("type", &self.type_code())?;
+        out.serialize_field("subtype", &self.subtype())?;
+        let hex: String = self.value().iter().map(|b| format!("{b:02x}")).collect();
+        out.serialize_field("value", &hex)?;
+        if let Some(d) = decoded {
+            let kind = match d.kind {
+                ExtCommunityKind::RouteTarget => "route-target",
+                ExtCommunityKind::RouteOrigin => "route-origin",
+            };
+            out.serialize_field("kind", kind)?;
+            match d.global {
+                GlobalAdmin::Asn(asn) => out.serialize_field("asn", &asn)?,
+                GlobalAdmin::Address(address) => out.serialize_field("address", &address)?,
+            }
+            out.serialize_field("local", &d.local)?;
+        }
+        out.end()
+    }
+}
+
+/// From `type`, `subtype` and `value`; the decoded fields follow from them.
+impl<'de> Deserialize<'de> for ExtCommunity {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Parts {
+            #[serde(rename = "type")]
+            type_code: u8,
+            subtype: u8,
+            value: String,
+        }
+        let Parts { type_code, subtype, value } = Parts::deserialize(d)?;
+        if value.len() != 12 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let message = format!("extended community value {value:?} is not 12 hex digits");
+            return Err(serde::de::Error::custom(message));
+        }
+        let mut bytes = [type_code, subtype, 0, 0, 0, 0, 0, 0];
+        for (i, b) in bytes[2..].iter_mut().enumerate() {
+            *b = u8::from_str_radix(&value[2 * i..2 * i + 2], 16).expect("checked: hex digits");
+        }
+        Ok(ExtCommunity(bytes))
+    }
 }
 
 /// Per-family counts for `show summary`.
@@ -201,6 +350,96 @@ pub struct NeighborDetail {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::{MpReach, Segment, SegmentType};
+
+    #[test]
+    fn route_rows_carry_attributes_as_data() {
+        let attrs = PathAttrs {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath {
+                segments: vec![
+                    Segment { kind: SegmentType::Sequence, asns: vec![64512, 65010] },
+                    Segment { kind: SegmentType::Set, asns: vec![65021, 65022] },
+                    Segment { kind: SegmentType::ConfedSequence, asns: vec![65100] },
+                    Segment { kind: SegmentType::ConfedSet, asns: vec![65101] },
+                ],
+            }),
+            next_hop: Some(Ipv4Addr::new(192, 168, 1, 1)),
+            med: Some(10),
+            local_pref: Some(100),
+            atomic_aggregate: true,
+            aggregator: Some(Aggregator { asn: 65010, address: Ipv4Addr::new(192, 0, 2, 1) }),
+            communities: vec![Community::from_parts(64512, 100), Community::NO_EXPORT],
+            originator_id: Some(Ipv4Addr::new(10, 0, 0, 1)),
+            cluster_list: vec![Ipv4Addr::new(10, 0, 0, 254)],
+            ext_communities: vec![
+                ExtCommunity([0x00, 0x02, 0xfd, 0xe8, 0, 0, 0, 100]),
+                ExtCommunity([0x01, 0x03, 192, 0, 2, 1, 0, 7]),
+                ExtCommunity([0x03, 0x0c, 0, 0, 0, 0, 0, 10]),
+            ],
+            large_communities: vec![LargeCommunity { global: 64512, local1: 1, local2: 2 }],
+            ..PathAttrs::default()
+        };
+        let row = RouteRow::new("10.0.0.0/24".parse().unwrap(), &attrs, "192.168.1.1".into());
+        let json = serde_json::to_value(&row).unwrap();
+        let expected = serde_json::json!({
+            "prefix": "10.0.0.0/24", "path_id": 0, "valid": false, "best": false, "multipath": false, "stale": false,
+            "next_hop": "192.168.1.1", "next_hop_link_local": null,
+            "as_path": [
+                {"type": "sequence", "asns": [64512, 65010]},
+                {"type": "set", "asns": [65021, 65022]},
+                {"type": "confed-sequence", "asns": [65100]},
+                {"type": "confed-set", "asns": [65101]},
+            ],
+            "origin": "igp", "local_pref": 100, "med": 10,
+            "communities": [{"asn": 64512, "value": 100}, {"asn": 65535, "value": 65281, "name": "no-export"}],
+            "large_communities": [{"global": 64512, "local1": 1, "local2": 2}],
+            "ext_communities": [
+                {"type": 0, "subtype": 2, "value": "fde800000064", "kind": "route-target", "asn": 65000, "local": 100},
+                {"type": 1, "subtype": 3, "value": "c00002010007", "kind": "route-origin", "address": "192.0.2.1",
+                 "local": 7},
+                {"type": 3, "subtype": 12, "value": "00000000000a"},
+            ],
+            "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
+            "aggregator": {"asn": 65010, "address": "192.0.2.1"},
+            "from": "192.168.1.1", "reason": null,
+        });
+        assert_eq!(json, expected);
+        assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");
+
+        // An IPv6 next hop with its link-local address; no attributes at all.
+        let mut attrs = PathAttrs::default();
+        let (global, link_local) = ("2001:db8::1".parse().unwrap(), "fe80::1".parse().unwrap());
+        let next_hop = NextHop::V6 { global, link_local: Some(link_local) };
+        attrs.mp_reach = Some(Box::new(MpReach { family: crate::types::Family::IPV6_UNICAST, next_hop, nlri: vec![] }));
+        let row = RouteRow::new("2001:db8::/32".parse().unwrap(), &attrs, "static".into());
+        let json = serde_json::to_value(&row).unwrap();
+        assert_eq!((&json["next_hop"], &json["next_hop_link_local"]), (&"2001:db8::1".into(), &"fe80::1".into()));
+        assert_eq!(json["as_path"], serde_json::json!([]));
+        assert_eq!(json["origin"], serde_json::Value::Null);
+        assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row);
+    }
+
+    #[test]
+    fn malformed_attribute_values_are_refused() {
+        for bad in [r#"{"type":0,"subtype":2,"value":"fde8"}"#, r#"{"type":0,"subtype":2,"value":"+de800000064"}"#] {
+            assert!(serde_json::from_str::<ExtCommunity>(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_str::<Community>(r#"{"asn":65536,"value":1}"#).is_err());
+        // Adjacent sequences are joined, as on the wire.
+        let path: AsPath =
+            serde_json::from_str(r#"[{"type":"sequence","asns":[1]},{"type":"sequence","asns":[2]}]"#).unwrap();
+        assert_eq!(path, AsPath::from_sequence(vec![1, 2]));
+    }
+
+    #[test]
+    fn session_states_keep_their_names() {
+        for (state, name) in [(SessionState::Idle, "Idle"), (SessionState::OpenSent, "OpenSent")] {
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+            assert_eq!(state.to_string(), name);
+        }
+        assert_eq!(serde_json::from_str::<SessionState>("\"Established\"").unwrap(), SessionState::Established);
+    }
 
     #[test]
     fn requests_are_one_flat_json_object() {
@@ -209,7 +448,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":1,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":2,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

@@ -28,10 +28,12 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::types::{Family, FamilySet, AS_TRANS};
 use crate::wire::notification::{Cease, FsmError, OpenError};
 use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
-use crate::wire::{CodecCtx, DecodeError, ErrorCode, Message, Notification, Open};
+use crate::wire::{CodecCtx, DecodeError, ErrorCode, Message, MessageType, Notification, Open};
 
 /// Hold time proposed before the OPEN arrives (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const OPEN_SENT_HOLD: Duration = Duration::from_secs(240);
@@ -146,9 +148,9 @@ pub struct Negotiated {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
 
-/// RFC 4271 §8.2.2 states, as shown to users.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum State {
+/// RFC 4271 §8.2.2 states, as shown to users (`bgpctl`, and its JSON by these names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SessionState {
     Idle,
     Connect,
     Active,
@@ -157,7 +159,7 @@ pub enum State {
     Established,
 }
 
-impl fmt::Display for State {
+impl fmt::Display for SessionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
     }
@@ -213,6 +215,85 @@ impl fmt::Display for DownReason {
     }
 }
 
+/// Which side opened a TCP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The peer connected to us.
+    Inbound,
+    /// We connected to the peer.
+    Outbound,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        })
+    }
+}
+
+/// Why the peer's OPEN was refused (RFC 4271 §6.2, RFC 4760 §8).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpenRejection {
+    /// The peer announced another AS than the one configured.
+    BadPeerAs { announced: u32, expected: u32 },
+    /// A hold time of 1 or 2 seconds.
+    UnacceptableHoldTime(u16),
+    /// Zero, or ours on an internal session.
+    BadBgpIdentifier(Ipv4Addr),
+    /// No address family in common; `offered` is what the peer's OPEN listed.
+    NoCommonFamily { offered: Vec<Family> },
+}
+
+impl fmt::Display for OpenRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenRejection::BadPeerAs { announced, expected } => {
+                write!(f, "peer announced AS {announced}, expected AS {expected}")
+            }
+            OpenRejection::UnacceptableHoldTime(hold_time) => write!(f, "peer proposed hold time {hold_time}"),
+            OpenRejection::BadBgpIdentifier(id) => write!(f, "peer BGP identifier {id} is not usable"),
+            OpenRejection::NoCommonFamily { offered } => {
+                write!(f, "no address family in common (peer offers {offered:?})")
+            }
+        }
+    }
+}
+
+/// Something that happened to a connection and is worth a log line, beside the state
+/// changes [`Output::Established`] and [`Output::Down`] report. Every NOTIFICATION
+/// named here has been sent (or received) and the connection closed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// We refused the peer's OPEN with `notification`.
+    OpenRejected { reason: OpenRejection, notification: Notification },
+    /// A message the connection's state does not allow (RFC 4271 §9, RFC 6608 subcodes).
+    UnexpectedMessage { message: MessageType, state: SessionState, notification: Notification },
+    /// A frame that did not decode; `reason` is the decoder's.
+    DecodeError { reason: String, notification: Notification },
+    /// The peer sent a NOTIFICATION.
+    NotificationReceived(Notification),
+    /// Two connections reached OpenConfirm (RFC 4271 §6.8): the one of the speaker with
+    /// the higher BGP Identifier, `kept`, stays; the other was closed with Cease /
+    /// Connection Collision Resolution.
+    ConnectionCollision { peer_id: Ipv4Addr, kept: Direction },
+}
+
+impl fmt::Display for SessionEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionEvent::OpenRejected { reason, .. } => reason.fmt(f),
+            SessionEvent::UnexpectedMessage { message, state, .. } => write!(f, "unexpected {message:?} in {state}"),
+            SessionEvent::DecodeError { reason, .. } => write!(f, "decode error: {reason}"),
+            SessionEvent::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
+            SessionEvent::ConnectionCollision { peer_id, kept } => {
+                write!(f, "connection collision with {peer_id}: keeping the {kept} connection")
+            }
+        }
+    }
+}
+
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Output {
@@ -232,9 +313,9 @@ pub enum Output {
     },
     /// An UPDATE or ROUTE-REFRESH received in Established, for the RIB.
     Deliver(Message),
-    /// Something worth a log line that changes no state (e.g. a NOTIFICATION that
-    /// ended a connection before Established).
-    Event(String),
+    /// Something worth a log line (e.g. a NOTIFICATION that ended a connection before
+    /// Established).
+    Event(SessionEvent),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +323,16 @@ enum ConnState {
     OpenSent,
     OpenConfirm,
     Established,
+}
+
+impl ConnState {
+    fn session_state(self) -> SessionState {
+        match self {
+            ConnState::OpenSent => SessionState::OpenSent,
+            ConnState::OpenConfirm => SessionState::OpenConfirm,
+            ConnState::Established => SessionState::Established,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -340,14 +431,12 @@ impl Peer {
         self.cfg = cfg;
     }
 
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> SessionState {
         match self.conns.iter().map(|c| c.state).max_by_key(|s| *s as u8) {
-            Some(ConnState::Established) => State::Established,
-            Some(ConnState::OpenConfirm) => State::OpenConfirm,
-            Some(ConnState::OpenSent) => State::OpenSent,
-            None if !self.started => State::Idle,
-            None if self.connecting => State::Connect,
-            None => State::Active,
+            Some(state) => state.session_state(),
+            None if !self.started => SessionState::Idle,
+            None if self.connecting => SessionState::Connect,
+            None => SessionState::Active,
         }
     }
 
@@ -421,7 +510,7 @@ impl Peer {
             }
             Input::Connected(id) => {
                 self.connecting = false;
-                if !self.started || self.conns.len() >= 2 || self.state() == State::Established {
+                if !self.started || self.conns.len() >= 2 || self.state() == SessionState::Established {
                     self.out.push_back(Output::Close(id));
                     return;
                 }
@@ -446,7 +535,8 @@ impl Peer {
                 if let Some(i) = self.conn_index(id) {
                     let n = err.notification().clone();
                     self.send(id, Message::Notification(n.clone()));
-                    self.out.push_back(Output::Event(format!("decode error: {}", err.reason)));
+                    let event = SessionEvent::DecodeError { reason: err.reason, notification: n.clone() };
+                    self.out.push_back(Output::Event(event));
                     self.drop_conn(i, DownReason::NotificationSent(n), now);
                     self.after_failure(now);
                 }
@@ -581,9 +671,10 @@ impl Peer {
         }
     }
 
-    fn fail(&mut self, i: usize, n: Notification, why: String, now: Instant) {
+    /// Ends connection `i` with NOTIFICATION `n`, reporting `event` (which names `n`).
+    fn fail(&mut self, i: usize, n: Notification, event: SessionEvent, now: Instant) {
         let id = self.conns[i].id;
-        self.out.push_back(Output::Event(why));
+        self.out.push_back(Output::Event(event));
         self.send(id, Message::Notification(n.clone()));
         self.drop_conn(i, DownReason::NotificationSent(n), now);
         self.after_failure(now);
@@ -604,7 +695,7 @@ impl Peer {
                     data = rest.get(usize::from(*len)..).unwrap_or(&[]);
                 }
             }
-            self.out.push_back(Output::Event(format!("received NOTIFICATION {n}")));
+            self.out.push_back(Output::Event(SessionEvent::NotificationReceived(n.clone())));
             self.drop_conn(i, DownReason::NotificationReceived(n), now);
             self.after_failure(now);
             return;
@@ -624,7 +715,10 @@ impl Peer {
                     c.negotiated = Some(Box::new(neg));
                     self.send(id, Message::Keepalive);
                 }
-                Err((n, why)) => self.fail(i, n, why, now),
+                Err((n, reason)) => {
+                    let event = SessionEvent::OpenRejected { reason, notification: n.clone() };
+                    self.fail(i, n, event, now);
+                }
             },
             (ConnState::OpenConfirm, Message::Keepalive) => {
                 self.conns[i].state = ConnState::Established;
@@ -659,7 +753,12 @@ impl Peer {
                     ConnState::Established => FsmError::UnexpectedMessageInEstablished,
                 };
                 let n = Notification::new(ErrorCode::Fsm(sub), bytes::Bytes::new());
-                self.fail(i, n, format!("unexpected {:?} in {state:?}", m.message_type()), now);
+                let event = SessionEvent::UnexpectedMessage {
+                    message: m.message_type(),
+                    state: state.session_state(),
+                    notification: n.clone(),
+                };
+                self.fail(i, n, event, now);
             }
         }
     }
@@ -686,18 +785,16 @@ impl Peer {
         let loser_id = self.conns[loser].id;
         let n = Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
         self.send(loser_id, Message::Notification(n));
-        self.out.push_back(Output::Event(format!(
-            "connection collision with {peer_id}: keeping the {} connection",
-            if keep_inbound { "inbound" } else { "outbound" }
-        )));
+        let kept = if keep_inbound { Direction::Inbound } else { Direction::Outbound };
+        self.out.push_back(Output::Event(SessionEvent::ConnectionCollision { peer_id, kept }));
         self.conns.remove(loser);
         self.out.push_back(Output::Close(loser_id));
         Some(loser_id)
     }
 
     /// OPEN checks (RFC 4271 §6.2, RFC 6793 §4.1, RFC 6286) and negotiation.
-    fn negotiate(&self, open: Open) -> Result<Negotiated, (Notification, String)> {
-        let open_err = |sub: OpenError, data: Vec<u8>, why: String| {
+    fn negotiate(&self, open: Open) -> Result<Negotiated, (Notification, OpenRejection)> {
+        let open_err = |sub: OpenError, data: Vec<u8>, why: OpenRejection| {
             (Notification::new(ErrorCode::Open(sub), bytes::Bytes::from(data)), why)
         };
         let peer_as = open.asn();
@@ -706,14 +803,14 @@ impl Peer {
             return Err(open_err(
                 OpenError::BadPeerAs,
                 open.my_as.to_be_bytes().to_vec(),
-                format!("peer announced AS {peer_as}, expected AS {}", self.cfg.remote_as),
+                OpenRejection::BadPeerAs { announced: peer_as, expected: self.cfg.remote_as },
             ));
         }
         if open.hold_time == 1 || open.hold_time == 2 {
             return Err(open_err(
                 OpenError::UnacceptableHoldTime,
                 Vec::new(),
-                format!("peer proposed hold time {}", open.hold_time),
+                OpenRejection::UnacceptableHoldTime(open.hold_time),
             ));
         }
         let external = self.cfg.is_external();
@@ -721,7 +818,7 @@ impl Peer {
             return Err(open_err(
                 OpenError::BadBgpIdentifier,
                 open.router_id.octets().to_vec(),
-                format!("peer BGP identifier {} is not usable", open.router_id),
+                OpenRejection::BadBgpIdentifier(open.router_id),
             ));
         }
         // RFC 4760 §8: a peer that sends no multiprotocol capability speaks IPv4
@@ -751,7 +848,7 @@ impl Peer {
             return Err(open_err(
                 OpenError::UnsupportedCapability,
                 data,
-                format!("no address family in common (peer offers {peer_families:?})"),
+                OpenRejection::NoCommonFamily { offered: peer_families },
             ));
         }
         let has =

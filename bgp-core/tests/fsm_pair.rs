@@ -5,11 +5,13 @@
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use bgp_core::fsm::{ConnId, DownReason, Input, Output, Peer, PeerConfig, State};
+use bgp_core::fsm::{
+    ConnId, Direction, DownReason, Input, OpenRejection, Output, Peer, PeerConfig, SessionEvent, SessionState,
+};
 use bgp_core::types::Family;
 use bgp_core::wire::notification::{FsmError, OpenError};
 use bgp_core::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily};
-use bgp_core::wire::{decode_message, Cease, ErrorCode, Message, Notification};
+use bgp_core::wire::{decode_message, Cease, ErrorCode, Message, MessageType, Notification};
 use bytes::Bytes;
 
 const A: usize = 0;
@@ -158,9 +160,23 @@ impl Pair {
             .collect()
     }
 
-    fn established(&self) -> bool {
-        self.peers.iter().all(|p| p.state() == State::Established)
+    fn events(&self, side: usize) -> Vec<SessionEvent> {
+        events(&self.log[side])
     }
+
+    fn established(&self) -> bool {
+        self.peers.iter().all(|p| p.state() == SessionState::Established)
+    }
+}
+
+fn events(outputs: &[Output]) -> Vec<SessionEvent> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 #[test]
@@ -235,11 +251,14 @@ fn open_on_a_second_connection_keeps_the_higher_identifiers_connection() {
     p.peers[A].handle(Input::Connected(ours), p.now);
     p.peers[A].handle(Input::Accepted(theirs), p.now);
     p.peers[A].handle(Input::Message(ours, open(2)), p.now);
-    assert_eq!(p.peers[A].state(), State::OpenConfirm, "no comparison against a connection in OpenSent");
+    assert_eq!(p.peers[A].state(), SessionState::OpenConfirm, "no comparison against a connection in OpenSent");
     p.peers[A].handle(Input::Message(theirs, open(2)), p.now);
     let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
     assert!(out.contains(&Output::Close(ours)), "{out:?}");
     assert!(!out.contains(&Output::Close(theirs)), "{out:?}");
+    let event = SessionEvent::ConnectionCollision { peer_id: Ipv4Addr::new(10, 0, 0, 2), kept: Direction::Inbound };
+    assert_eq!(events(&out), vec![event.clone()]);
+    assert_eq!(event.to_string(), "connection collision with 10.0.0.2: keeping the inbound connection");
 }
 
 #[test]
@@ -256,6 +275,15 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     assert!(
         matches!(&err.reason, DownReason::NotificationReceived(n) if n.code == ErrorCode::Open(OpenError::BadPeerAs))
     );
+    let rejected = SessionEvent::OpenRejected {
+        reason: OpenRejection::BadPeerAs { announced: 65001, expected: 65002 },
+        notification: n[0].clone(),
+    };
+    assert_eq!(p.events(A)[0], rejected);
+    assert_eq!(rejected.to_string(), "peer announced AS 65001, expected AS 65002");
+    let received = &p.events(B)[0];
+    assert_eq!(received, &SessionEvent::NotificationReceived(n[0].clone()));
+    assert!(received.to_string().starts_with("received NOTIFICATION OPEN Message Error / Bad Peer AS"), "{received}");
     // Retries back off instead of hammering the peer.
     p.advance(Duration::from_secs(60));
     let tries = p.log[A].iter().filter(|o| matches!(o, Output::Connect)).count();
@@ -309,7 +337,7 @@ fn rfc8538_cease_is_graceful_but_hard_reset_is_not() {
         p.input(B, Input::Stop { notification: Some(n) });
         assert_eq!(p.downs(A).len(), 1);
         assert_eq!(p.downs(A)[0].1, graceful, "hard reset {hard}");
-        assert_eq!(p.peers[B].state(), State::Idle);
+        assert_eq!(p.peers[B].state(), SessionState::Idle);
     }
 }
 
@@ -356,6 +384,15 @@ fn no_common_family_is_an_unsupported_capability() {
     assert!(!p.established());
     let sent: Vec<_> = [A, B].iter().flat_map(|&s| p.sent_notifications(s)).map(|n| n.code).collect();
     assert!(sent.contains(&ErrorCode::Open(OpenError::UnsupportedCapability)), "{sent:?}");
+    let rejections: Vec<_> = [A, B]
+        .iter()
+        .flat_map(|&s| p.events(s))
+        .filter_map(|e| match e {
+            SessionEvent::OpenRejected { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert!(rejections.iter().any(|r| matches!(r, OpenRejection::NoCommonFamily { .. })), "{rejections:?}");
 }
 
 #[test]
@@ -387,12 +424,18 @@ fn unexpected_message_in_openconfirm_is_an_fsm_error() {
         capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
     };
     p.peers[A].handle(Input::Message(id, Message::Open(open)), p.now);
-    assert_eq!(p.peers[A].state(), State::OpenConfirm);
+    assert_eq!(p.peers[A].state(), SessionState::OpenConfirm);
     p.peers[A].handle(Input::Message(id, Message::Update(Default::default())), p.now);
     let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
     assert!(out.iter().any(|o| matches!(o, Output::Send(_, Message::Notification(n))
         if n.code == ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenConfirm))));
-    assert_eq!(p.peers[A].state(), State::Active);
+    let [SessionEvent::UnexpectedMessage { message, state, notification }] = &events(&out)[..] else {
+        panic!("{out:?}")
+    };
+    assert_eq!((*message, *state), (MessageType::Update, SessionState::OpenConfirm));
+    assert_eq!(notification.code, ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenConfirm));
+    assert_eq!(events(&out)[0].to_string(), "unexpected Update in OpenConfirm");
+    assert_eq!(p.peers[A].state(), SessionState::Active);
 }
 
 #[test]
@@ -404,6 +447,9 @@ fn decode_error_sends_its_notification() {
     p.input(A, Input::DecodeError(id, bad.clone()));
     assert_eq!(p.sent_notifications(A).last(), Some(bad.notification()));
     assert!(matches!(p.downs(A)[0].0, DownReason::NotificationSent(_)));
+    let event = SessionEvent::DecodeError { reason: bad.reason.clone(), notification: bad.notification().clone() };
+    assert_eq!(p.events(A), vec![event.clone()]);
+    assert_eq!(event.to_string(), format!("decode error: {}", bad.reason));
 }
 
 #[test]
@@ -414,7 +460,7 @@ fn passive_peer_never_connects_and_stop_rejects_newcomers() {
     p.input(B, Input::Start);
     p.advance(Duration::from_secs(600));
     assert!(!p.log[B].iter().any(|o| matches!(o, Output::Connect)));
-    assert_eq!(p.peers[B].state(), State::Active);
+    assert_eq!(p.peers[B].state(), SessionState::Active);
     p.input(B, Input::Stop { notification: None });
     p.input(A, Input::Start);
     assert!(!p.established());
@@ -457,7 +503,7 @@ fn after_the_restart_window_opens_clear_the_restart_bit() {
     let mut p = Pair::new(a, b);
     p.peers[A].restart_over();
     p.start();
-    assert_eq!(p.peers[A].state(), State::Established);
+    assert_eq!(p.peers[A].state(), SessionState::Established);
     let theirs = p.peers[B].negotiated().unwrap().graceful_restart.clone().unwrap();
     assert!(!theirs.restarting, "B saw no R bit: {theirs:?}");
     assert!(theirs.families.iter().all(|f| !f.forwarding_preserved));

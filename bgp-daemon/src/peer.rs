@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use bgp_core::config::{Config, Neighbor, NeighborRange, PeerPolicies, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
-use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, State};
+use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, SessionState};
 use bgp_core::policy::Policy;
 use bgp_core::rib::engine::SessionUp;
 use bgp_core::rib::PeerInfo;
@@ -294,7 +294,7 @@ impl PeerTask {
                 };
                 let _ = self.rib.send(input).await;
             }
-            if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != State::Established {
+            if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != SessionState::Established {
                 info!(peer = %self.spec.address, "dynamic neighbor gone");
                 let _ = self.events.send(PeerEvent::Gone(self.spec.address)).await;
                 return;
@@ -368,7 +368,7 @@ impl PeerTask {
     /// Maximum Number of Prefixes Reached, and started again after the hold-down.
     fn notice(&mut self, notice: RibNotice) {
         let RibNotice::PrefixLimit { family, limit, after } = notice;
-        if self.fsm.state() != State::Established {
+        if self.fsm.state() != SessionState::Established {
             return;
         }
         // Data: the AFI, SAFI and limit of the family that overflowed (RFC 4486 §4).
@@ -566,7 +566,7 @@ impl PeerTask {
                     }
                 }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
-                Output::Event(text) => info!(peer = %self.spec.address, "{text}"),
+                Output::Event(event) => info!(peer = %self.spec.address, "{event}"),
             }
         }
         if !batch.is_empty() {
@@ -610,7 +610,7 @@ impl PeerTask {
             address: self.spec.address,
             description: self.spec.settings.description.clone(),
             asn: self.spec.settings.asn,
-            state: state.to_string(),
+            state,
             uptime_seconds: self.fsm.last_change.map_or(0, |t| now.duration_since(t).as_secs()),
             prefixes_received: self.counters.received.load(Ordering::Relaxed),
             prefixes_accepted: self.counters.accepted.load(Ordering::Relaxed),
@@ -672,7 +672,7 @@ impl PeerTask {
             Some(format!("administratively down: bgpctl neighbor {} enable", self.spec.address))
         } else if let Some(notice) = &self.spec.rfc8212_notice {
             Some(notice.clone())
-        } else if self.fsm.state() != State::Established && self.spec.passive {
+        } else if self.fsm.state() != SessionState::Established && self.spec.passive {
             Some("passive: waiting for the peer to connect".to_string())
         } else {
             None

@@ -291,7 +291,7 @@ impl Supervisor {
                 };
                 for s in self.summaries().await {
                     summary.neighbors += 1;
-                    summary.neighbors_established += u64::from(s.state == "Established");
+                    summary.neighbors_established += u64::from(s.state == bgp_core::ctl::SessionState::Established);
                 }
                 summary.rss_bytes = rss_bytes();
                 let _ = replies.send(Reply::Summary(summary)).await;

@@ -445,10 +445,10 @@ mod tests {
             .to_string()
             .starts_with("protocol version mismatch: bgp-daemon sent a reply of kind `dampened-path`"));
 
-        let e = parse_reply(r#"{"version":2,"reply":"end","more":1}"#).unwrap_err();
+        let e = parse_reply(r#"{"version":3,"reply":"end","more":1}"#).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "protocol version mismatch: bgp-daemon speaks control protocol version 2, bgpctl speaks 1 \
+            "protocol version mismatch: bgp-daemon speaks control protocol version 3, bgpctl speaks 2 \
              — use the bgpctl of the daemon's release"
         );
 

@@ -6,6 +6,9 @@
 //! errors with status 2.
 
 mod client;
+#[cfg(test)]
+#[path = "../tests/fixtures/mod.rs"]
+mod fixtures;
 mod output;
 
 use std::io::{self, Write};

@@ -13,7 +13,12 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, Reply, RibSummary, RouteRow};
+use bgp_core::ctl::SessionState::{Active, Idle};
+use bgp_core::ctl::{NeighborDetail, NeighborSummary, Reply, RibSummary, RouteRow};
+use bgp_core::wire::{Community, ExtCommunity, LargeCommunity, Origin};
+use fixtures::{detail, rib_summary, route, summary, RIB_SUMMARY_TEXT};
+
+mod fixtures;
 
 /// A run of bgpctl that takes longer than this has hung.
 const HANG: Duration = Duration::from_secs(20);
@@ -156,61 +161,17 @@ fn run(mut cmd: Command) -> Run {
     Run { output: child.wait_with_output().unwrap(), elapsed }
 }
 
-fn summary(address: &str, state: &str) -> NeighborSummary {
-    NeighborSummary {
-        address: address.parse().unwrap(),
-        description: None,
-        asn: 65000,
-        state: state.to_owned(),
-        uptime_seconds: 0,
-        prefixes_received: 0,
-        prefixes_accepted: 0,
-        prefixes_advertised: 0,
-        messages_received: 0,
-        messages_sent: 0,
-        out_queue: 0,
-        last_error: None,
-        dynamic: false,
-        admin_down: false,
-    }
-}
-
 fn neighbors() -> Vec<NeighborSummary> {
-    let mut router = summary("192.168.1.1", "Established");
-    router.description = Some("home router".into());
-    router.asn = 64512;
-    router.uptime_seconds = 3 * 86_400 + 4 * 3600 + 5 * 60;
-    router.prefixes_received = 3;
+    let mut router = detail().summary;
     router.messages_received = 9013;
     router.messages_sent = 9012;
-    let mut node = summary("10.0.0.21", "Active");
+    let mut node = summary("10.0.0.21", Active);
     node.dynamic = true;
     node.last_error = Some("connection refused".into());
-    let mut down = summary("10.0.0.3", "Idle");
+    let mut down = summary("10.0.0.3", Idle);
     down.admin_down = true;
     down.uptime_seconds = 312;
     vec![router, node, down]
-}
-
-fn detail() -> NeighborDetail {
-    NeighborDetail {
-        summary: neighbors().remove(0),
-        local_address: Some("192.168.1.10:179".into()),
-        remote_address: Some("192.168.1.1:40123".into()),
-        peer_router_id: Some("192.168.1.1".into()),
-        peer_hostname: Some("udm-pro".into()),
-        configured_hold_time: 90,
-        hold_time: Some(90),
-        keepalive: Some(30),
-        families: vec!["ipv4-unicast".into()],
-        capabilities: vec!["4-octet AS".into(), "route refresh".into()],
-        received: MessageCounters { open: 1, update: 12, notification: 0, keepalive: 9000, route_refresh: 0 },
-        sent: MessageCounters { open: 1, update: 7, notification: 1, keepalive: 9001, route_refresh: 2 },
-        sessions_established: 2,
-        password: true,
-        ttl_security: None,
-        hint: None,
-    }
 }
 
 fn neighbor_replies() -> Vec<Reply> {
@@ -229,7 +190,7 @@ fn table_of_neighbors() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-neighbors\",\"address\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
 Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
 10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
@@ -277,7 +238,7 @@ fn detail_of_one_neighbor() {
     let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
     let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
     let stdout = run.stdout();
     for line in [
         "BGP neighbor 192.168.1.1, remote AS 64512\n",
@@ -306,7 +267,7 @@ fn neighbor_commands() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -319,13 +280,13 @@ fn neighbor_commands() {
     assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
     assert_eq!(
         daemon.request(),
-        "{\"version\":1,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+        "{\"version\":2,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
     );
 
     let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
     let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
 }
 
 #[test]
@@ -335,7 +296,7 @@ fn daemon_shutdown() {
     let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
 }
 
 #[test]
@@ -520,31 +481,20 @@ fn usage_errors_exit_2() {
     }
 }
 
-fn route(prefix: &str, next_hop: &str, as_path: &str) -> RouteRow {
-    RouteRow {
-        prefix: prefix.to_owned(),
-        valid: true,
-        next_hop: Some(next_hop.to_owned()),
-        as_path: as_path.to_owned(),
-        origin: Some("igp".to_owned()),
-        from: next_hop.to_owned(),
-        ..RouteRow::default()
-    }
-}
-
 /// Loc-RIB rows as the daemon sends them for `show routes`.
 fn routes() -> Vec<RouteRow> {
     let mut a = route("10.0.0.0/24", "192.168.1.1", "64512 65010");
     (a.best, a.multipath, a.med, a.local_pref) = (true, true, Some(10), Some(100));
-    a.communities = vec!["64512:100".into()];
-    a.large_communities = vec!["64512:1:2".into()];
+    a.communities = vec![Community::from_parts(64512, 100)];
+    a.large_communities = vec![LargeCommunity { global: 64512, local1: 1, local2: 2 }];
     let mut b = route("10.0.0.0/24", "192.168.1.2", "64513 65010");
     (b.multipath, b.med, b.local_pref) = (true, Some(10), Some(100));
     let mut c = route("10.1.0.0/16", "10.0.0.21", "");
-    (c.origin, c.local_pref, c.stale, c.best) = (Some("incomplete".into()), Some(100), true, true);
+    (c.origin, c.local_pref, c.stale, c.best) = (Some(Origin::Incomplete), Some(100), true, true);
     c.from = "kubernetes".into();
-    let mut d = route("2001:db8::/32", "2001:db8::1 (fe80::1)", "65020");
-    (d.best, d.origin) = (true, Some("egp".into()));
+    let mut d = route("2001:db8::/32", "2001:db8::1", "65020");
+    (d.best, d.origin) = (true, Some(Origin::Egp));
+    d.next_hop_link_local = Some("fe80::1".parse().unwrap());
     vec![a, b, c, d]
 }
 
@@ -559,7 +509,7 @@ fn table_of_routes() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         daemon.request(),
-        "{\"version\":1,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+        "{\"version\":2,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
 Status codes: * valid, > best, = multipath, S stale
@@ -616,7 +566,7 @@ fn route_requests_for_each_flag() {
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
         assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":1,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert_eq!(daemon.request(), format!("{{\"version\":2,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
         assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
     }
 }
@@ -626,7 +576,7 @@ fn detail_of_one_prefix() {
     let mut rows = routes();
     rows.truncate(2);
     rows[0].reason = Some("lower MED".into());
-    rows[0].ext_communities = vec!["0002fde800000064".into()];
+    rows[0].ext_communities = vec![ExtCommunity([0x00, 0x02, 0xfd, 0xe8, 0, 0, 0, 100])];
     let daemon = FakeDaemon::answering(&route_replies(&rows));
     let run = bgpctl(&["show", "route", "10.0.0.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -669,12 +619,13 @@ fn json_array_of_routes() {
     for (key, expected) in [
         ("prefix", serde_json::json!("10.0.0.0/24")),
         ("next_hop", serde_json::json!("192.168.1.1")),
-        ("as_path", serde_json::json!("64512 65010")),
+        ("next_hop_link_local", serde_json::Value::Null),
+        ("as_path", serde_json::json!([{"type": "sequence", "asns": [64512, 65010]}])),
         ("origin", serde_json::json!("igp")),
         ("local_pref", serde_json::json!(100)),
         ("med", serde_json::json!(10)),
-        ("communities", serde_json::json!(["64512:100"])),
-        ("large_communities", serde_json::json!(["64512:1:2"])),
+        ("communities", serde_json::json!([{"asn": 64512, "value": 100}])),
+        ("large_communities", serde_json::json!([{"global": 64512, "local1": 1, "local2": 2}])),
         ("from", serde_json::json!("192.168.1.1")),
         ("best", serde_json::json!(true)),
     ] {
@@ -682,6 +633,8 @@ fn json_array_of_routes() {
     }
     assert_eq!(value[2]["from"], "kubernetes");
     assert_eq!(value[2]["med"], serde_json::Value::Null);
+    assert_eq!(value[2]["as_path"], serde_json::json!([]));
+    assert_eq!(value[3]["next_hop_link_local"], "fe80::1");
 
     let daemon = FakeDaemon::answering(&[Reply::End]);
     let run = bgpctl(&["show", "routes", "--json", "--socket", daemon.socket()]);
@@ -713,9 +666,9 @@ fn route_errors() {
     assert_eq!(run.failure_line(), "bgpctl: the RIB is not running");
     assert_eq!(run.stdout(), "");
 
-    // Peer-supplied text in a row cannot drive the terminal.
-    let mut evil = route("10.0.0.0/24", "192.168.1.1", "65001\u{1b}[2J");
-    evil.communities = vec!["\u{202e}1:2".into()];
+    // Text in a row cannot drive the terminal.
+    let mut evil = route("10.0.0.0/24", "192.168.1.1", "65001");
+    evil.prefix = "10.0.0.0/24\u{1b}[2J\u{202e}".into();
     let daemon = FakeDaemon::answering(&route_replies(&[evil]));
     for args in [&["show", "routes"][..], &["show", "route", "10.0.0.0/24"]] {
         let mut args = args.to_vec();
@@ -724,21 +677,7 @@ fn route_errors() {
         assert_eq!(run.code(), 0, "{}", run.stderr());
         let stdout = run.stdout();
         assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'), "{stdout}");
-        assert!(stdout.contains("65001\\u{1b}[2J"), "{stdout}");
-    }
-}
-
-fn rib_summary() -> RibSummary {
-    RibSummary {
-        ipv4_prefixes: 912_345,
-        ipv6_prefixes: 3,
-        ipv4_paths: 1_824_690,
-        ipv6_paths: 4,
-        attribute_sets: 7,
-        attribute_refs: 22,
-        rss_bytes: 12 * 1024 * 1024 + 300 * 1024,
-        neighbors_established: 2,
-        neighbors: 3,
+        assert!(stdout.contains("10.0.0.0/24\\u{1b}[2J\\u{202e}"), "{stdout}");
     }
 }
 
@@ -747,17 +686,8 @@ fn summary_of_the_rib() {
     let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
     let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"show-summary\"}\n");
-    let expected = "\
-Family        Prefixes    Paths
-IPv4 unicast    912345  1824690
-IPv6 unicast         3        4
-
-Attribute sets:  7 distinct, 22 references
-Neighbors:       2 established, 3 in total
-Memory (RSS):    12.3 MiB
-";
-    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-summary\"}\n");
+    assert_eq!(run.stdout(), RIB_SUMMARY_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -782,7 +712,7 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
-    assert_eq!(daemon.request(), "{\"version\":1,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());

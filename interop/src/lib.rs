@@ -28,7 +28,7 @@ use std::sync::Once;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_core::ctl::{NeighborDetail, NeighborSummary};
+use bgp_core::ctl::{NeighborDetail, NeighborSummary, SessionState};
 use serde_json::Value;
 
 /// FRR's BGP daemon as Debian installs it; started directly, without zebra or watchfrr.
@@ -932,7 +932,7 @@ impl Daemon {
     /// `Ok` once the neighbor is Established.
     pub fn established(&self, addr: &str) -> Result<NeighborDetail, String> {
         let n = self.neighbor(addr)?;
-        if n.summary.state == "Established" {
+        if n.summary.state == SessionState::Established {
             Ok(n)
         } else {
             Err(format!("we see {addr} in {} (last error: {:?})", n.summary.state, n.summary.last_error))

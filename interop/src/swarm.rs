@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig};
+use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, SessionEvent};
 use bgp_core::wire::{self, CodecCtx};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -143,11 +143,10 @@ async fn session(cfg: Arc<SwarmConfig>, index: usize, counters: Arc<Counters>) {
                     counters.established.fetch_sub(1, Ordering::Relaxed);
                     counters.downs.fetch_add(1, Ordering::Relaxed);
                 }
-                Output::Event(text) => {
-                    if text.starts_with("received NOTIFICATION") {
-                        counters.refused.fetch_add(1, Ordering::Relaxed);
-                    }
+                Output::Event(SessionEvent::NotificationReceived(_)) => {
+                    counters.refused.fetch_add(1, Ordering::Relaxed);
                 }
+                Output::Event(_) => {}
             }
         }
         let sleep = tokio::time::sleep_until(match peer.poll_timeout() {

@@ -9,6 +9,7 @@
 use std::thread;
 use std::time::Duration;
 
+use bgp_core::ctl::SessionState;
 use interop::{holds_for, skip_unless_ready, veth, wait_until, Bird, Daemon, Frr, Lab, Netns};
 use serde_json::Value;
 
@@ -298,13 +299,14 @@ fn md5_mismatch_frr() {
     holds_for(15 * SEC, "no session with mismatched TCP-MD5 keys", || {
         let n = d.neighbor(&b)?;
         let f = frr.neighbor(&a)?;
-        if n.summary.state == "Established" || str_of(&f, "bgpState") == "Established" {
+        if n.summary.state == SessionState::Established || str_of(&f, "bgpState") == "Established" {
             return Err(format!("Established: ours {}, FRR {}", n.summary.state, str_of(&f, "bgpState")));
         }
         Ok(())
     });
     let n = d.neighbor(&b).unwrap();
-    assert!(["Idle", "Connect", "Active"].contains(&n.summary.state.as_str()), "our state {}", n.summary.state);
+    let down = [SessionState::Idle, SessionState::Connect, SessionState::Active];
+    assert!(down.contains(&n.summary.state), "our state {}", n.summary.state);
     assert_eq!(n.received.open, 0, "an OPEN got through mismatched keys: {n:?}");
     assert_eq!(n.sessions_established, 0);
     let f = frr.neighbor(&a).unwrap();
@@ -330,10 +332,10 @@ fn collision_both_active_frr() {
     let d = Daemon::start(&lab, &us, &config);
     wait_until(15 * SEC, "our connection to the frozen FRR is in OpenSent", || {
         let n = d.neighbor(&b)?;
-        if n.summary.state == "OpenSent" {
+        if n.summary.state == SessionState::OpenSent {
             Ok(())
         } else {
-            Err(n.summary.state)
+            Err(n.summary.state.to_string())
         }
     });
     // FRR's connect timer (1 s) expires while it is frozen.
@@ -421,7 +423,7 @@ fn peer_restart_frr() {
     frr.kill();
     let n = wait_until(15 * SEC, "we notice FRR is gone", || {
         let n = d.neighbor(&b)?;
-        if n.summary.state == "Established" {
+        if n.summary.state == SessionState::Established {
             return Err("still Established".into());
         }
         Ok(n)
@@ -597,7 +599,7 @@ fn admin_shutdown_enable_frr() {
     assert_eq!(r["result"], "ok", "{r}");
     let n = wait_until(10 * SEC, "our side is Idle and administratively down", || {
         let n = d.neighbor(&b)?;
-        if n.summary.state == "Idle" && n.summary.admin_down {
+        if n.summary.state == SessionState::Idle && n.summary.admin_down {
             Ok(n)
         } else {
             Err(format!("state {}, admin_down {}", n.summary.state, n.summary.admin_down))
@@ -626,7 +628,7 @@ fn admin_shutdown_enable_frr() {
     holds_for(4 * SEC, "the session stays down", || {
         let n = d.neighbor(&b)?;
         let s = frr.state(&a)?;
-        if n.summary.state == "Established" || s == "Established" {
+        if n.summary.state == SessionState::Established || s == "Established" {
             return Err(format!("ours {}, FRR {s}", n.summary.state));
         }
         Ok(())
@@ -672,7 +674,7 @@ fn neighbor_range_bird() {
     assert_eq!(n.summary.description.as_deref(), Some("lab range"));
     let all = d.neighbors().unwrap();
     assert_eq!(all.len(), 1, "{all:?}");
-    assert!(all[0].dynamic && all[0].state == "Established");
+    assert!(all[0].dynamic && all[0].state == SessionState::Established);
     wait_until(10 * SEC, "BIRD is Established with us", || bird.established("daemon"));
 }
 
@@ -707,7 +709,7 @@ fn sessions_200_neighbor_range() {
     let started = std::time::Instant::now();
     let up = wait_until(60 * SEC, &format!("{COUNT} dynamic neighbors Established on our side"), || {
         let all = d.neighbors()?;
-        let up = all.iter().filter(|n| n.state == "Established" && n.dynamic).count();
+        let up = all.iter().filter(|n| n.state == SessionState::Established && n.dynamic).count();
         if up == COUNT {
             Ok(up)
         } else {
@@ -732,7 +734,7 @@ fn sessions_200_neighbor_range() {
     // Idle: keepalives every 30 s only.
     thread::sleep(5 * SEC);
     let all = d.neighbors().unwrap();
-    assert_eq!(all.iter().filter(|n| n.state == "Established" && n.dynamic).count(), COUNT);
+    assert_eq!(all.iter().filter(|n| n.state == SessionState::Established && n.dynamic).count(), COUNT);
     assert_eq!(swarm_says("downs "), 0, "sessions flapped");
     let rss = d.rss_kib();
     eprintln!("RSS with {COUNT} established sessions: {rss} KiB (at start, no session: {rss_idle} KiB)");

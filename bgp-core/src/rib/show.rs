@@ -11,7 +11,7 @@ use crate::ctl::{RibSummary, RouteDirection, RouteRow};
 use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use crate::prefix::{Prefix, Prefix4, Prefix6};
 use crate::types::Family;
-use crate::wire::{Origin, PathAttrs};
+use crate::wire::PathAttrs;
 
 use super::Import;
 
@@ -124,7 +124,7 @@ impl Engine {
             View::Advertised(peer) => {
                 let Some(id) = self.rib().id_of(&prefix) else { return };
                 for (path_id, attrs) in self.advertised_at(peer, id) {
-                    let mut row = row(prefix, &attrs, "local".into());
+                    let mut row = RouteRow::new(prefix, &attrs, "local".into());
                     (row.valid, row.best, row.path_id) = (true, true, path_id);
                     rows.push(row);
                 }
@@ -133,7 +133,7 @@ impl Engine {
                 let Some(entry) = self.rib().get(&prefix) else { return };
                 let from = self.source_name(peer);
                 for p in entry.paths().iter().filter(|p| p.source == peer) {
-                    let mut r = row(prefix, self.rib().attrs().get(p.attrs_in), from.clone());
+                    let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs_in), from.clone());
                     (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
                     rows.push(r);
                 }
@@ -149,7 +149,7 @@ impl Engine {
     }
 
     fn table_row(&self, prefix: Prefix, entry: &Entry<'_>, i: usize, p: &Path, detail: bool) -> RouteRow {
-        let mut r = row(prefix, self.rib().attrs().get(p.attrs), self.source_name(p.source));
+        let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs), self.source_name(p.source));
         r.path_id = p.path_id;
         r.valid = p.is_candidate();
         r.best = i == 0 && entry.multipath > 0;
@@ -226,31 +226,4 @@ pub(super) fn apply_policy(
 /// The route of a peer, as an import policy sees it.
 pub(super) fn peer_route(prefix: Prefix, neighbor: IpAddr, local: Option<IpAddr>) -> RouteInfo {
     RouteInfo { prefix, source: RouteSource::Peer, neighbor: Some(neighbor), local_address: local }
-}
-
-fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
-    RouteRow {
-        prefix: prefix.to_string(),
-        next_hop: super::out::next_hop_of(a).map(|n| n.to_string()),
-        as_path: a.as_path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
-        origin: a.origin.map(|o| {
-            match o {
-                Origin::Igp => "igp",
-                Origin::Egp => "egp",
-                Origin::Incomplete => "incomplete",
-            }
-            .to_string()
-        }),
-        local_pref: a.local_pref,
-        med: a.med,
-        communities: a.communities.iter().map(|c| c.to_string()).collect(),
-        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
-        ext_communities: a.ext_communities.iter().map(|c| c.0.iter().map(|b| format!("{b:02x}")).collect()).collect(),
-        originator_id: a.originator_id.map(|i| i.to_string()),
-        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
-        atomic_aggregate: a.atomic_aggregate,
-        aggregator: a.aggregator.map(|g| format!("{} {}", g.asn, g.address)),
-        from,
-        ..RouteRow::default()
-    }
 }

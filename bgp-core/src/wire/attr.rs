@@ -19,6 +19,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ctx::CodecCtx;
 use super::reader::Reader;
@@ -51,15 +52,29 @@ pub mod code {
     pub const LARGE_COMMUNITY: u8 = 32;
 }
 
-/// ORIGIN (RFC 4271 §5.1.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// ORIGIN (RFC 4271 §5.1.1). In JSON (`bgpctl --json`): `"igp"`, `"egp"`, `"incomplete"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Origin {
     Igp = 0,
     Egp = 1,
     Incomplete = 2,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+impl fmt::Display for Origin {
+    /// The names of RFC 4271: `IGP`, `EGP`, `incomplete`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Origin::Igp => "IGP",
+            Origin::Egp => "EGP",
+            Origin::Incomplete => "incomplete",
+        })
+    }
+}
+
+/// In JSON: `"set"`, `"sequence"`, `"confed-sequence"`, `"confed-set"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum SegmentType {
     Set = 1,
     Sequence = 2,
@@ -84,8 +99,10 @@ impl SegmentType {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// In JSON: `{"type": "sequence", "asns": [65001, 65002]}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Segment {
+    #[serde(rename = "type")]
     pub kind: SegmentType,
     pub asns: Vec<u32>,
 }
@@ -223,6 +240,24 @@ impl AsPath {
     }
 }
 
+/// In JSON: the list of segments.
+impl Serialize for AsPath {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.segments.serialize(s)
+    }
+}
+
+/// Read back in canonical form.
+impl<'de> Deserialize<'de> for AsPath {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut path = AsPath::default();
+        for segment in Vec::<Segment>::deserialize(d)? {
+            path.push(segment);
+        }
+        Ok(path)
+    }
+}
+
 impl fmt::Display for AsPath {
     /// The usual notation: `65001 65002 {65003,65004} (65010 65011) [65012]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -249,11 +284,19 @@ impl fmt::Display for AsPath {
     }
 }
 
-/// AGGREGATOR (RFC 4271 §5.1.7), with the AS in 4 octets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// AGGREGATOR (RFC 4271 §5.1.7), with the AS in 4 octets. In JSON:
+/// `{"asn": 65010, "address": "192.0.2.1"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Aggregator {
     pub asn: u32,
     pub address: Ipv4Addr,
+}
+
+impl fmt::Display for Aggregator {
+    /// `65010 192.0.2.1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.asn, self.address)
+    }
 }
 
 /// A COMMUNITIES value (RFC 1997).
@@ -269,20 +312,123 @@ impl Community {
     /// RFC 9494 (long-lived graceful restart).
     pub const LLGR_STALE: Community = Community(0xFFFF_0006);
     pub const NO_LLGR: Community = Community(0xFFFF_0007);
+
+    /// The high-order two octets, an AS number by convention (RFC 1997).
+    pub fn asn(self) -> u16 {
+        (self.0 >> 16) as u16
+    }
+
+    /// The low-order two octets.
+    pub fn value(self) -> u16 {
+        self.0 as u16
+    }
+
+    pub fn from_parts(asn: u16, value: u16) -> Community {
+        Community(u32::from(asn) << 16 | u32::from(value))
+    }
 }
 
 impl fmt::Display for Community {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.0 >> 16, self.0 & 0xffff)
+        write!(f, "{}:{}", self.asn(), self.value())
     }
 }
 
-/// An EXTENDED_COMMUNITIES value (RFC 4360), kept as its 8 octets.
+/// An EXTENDED_COMMUNITIES value (RFC 4360), kept as its 8 octets: type, subtype and
+/// a 6-octet value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ExtCommunity(pub [u8; 8]);
 
-/// A LARGE_COMMUNITY value (RFC 8092).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// The extended communities [`ExtCommunity::decode`] knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ExtCommunityKind {
+    /// Route target (subtype 0x02).
+    RouteTarget,
+    /// Route origin, or site of origin (subtype 0x03).
+    RouteOrigin,
+}
+
+/// The global administrator of a route target or route origin: an AS number (two- or
+/// four-octet types) or an IPv4 address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GlobalAdmin {
+    Asn(u32),
+    Address(Ipv4Addr),
+}
+
+impl fmt::Display for GlobalAdmin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GlobalAdmin::Asn(asn) => asn.fmt(f),
+            GlobalAdmin::Address(address) => address.fmt(f),
+        }
+    }
+}
+
+/// A route target or route origin: kind, global and local administrator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TargetOrOrigin {
+    pub kind: ExtCommunityKind,
+    pub global: GlobalAdmin,
+    pub local: u32,
+}
+
+impl ExtCommunity {
+    /// The type octet (with the IANA authority and transitive bits).
+    pub fn type_code(self) -> u8 {
+        self.0[0]
+    }
+
+    pub fn subtype(self) -> u8 {
+        self.0[1]
+    }
+
+    pub fn value(self) -> [u8; 6] {
+        let [_, _, value @ ..] = self.0;
+        value
+    }
+
+    /// Route target and route origin of the transitive two-octet AS, IPv4 address and
+    /// four-octet AS types (RFC 4360 §4, RFC 5668 §2); `None` for anything else.
+    pub fn decode(self) -> Option<TargetOrOrigin> {
+        let b = self.0;
+        let u16_at = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
+        let u32_at = |i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+        let kind = match b[1] {
+            0x02 => ExtCommunityKind::RouteTarget,
+            0x03 => ExtCommunityKind::RouteOrigin,
+            _ => return None,
+        };
+        let (global, local) = match b[0] {
+            0x00 => (GlobalAdmin::Asn(u32::from(u16_at(2))), u32_at(4)),
+            0x01 => (GlobalAdmin::Address(Ipv4Addr::new(b[2], b[3], b[4], b[5])), u32::from(u16_at(6))),
+            0x02 => (GlobalAdmin::Asn(u32_at(2)), u32::from(u16_at(6))),
+            _ => return None,
+        };
+        Some(TargetOrOrigin { kind, global, local })
+    }
+}
+
+impl fmt::Display for ExtCommunity {
+    /// The usual notation where the type is known, `RT:65000:100`, `SoO:192.0.2.1:7`;
+    /// otherwise the 16 hex digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.decode() {
+            Some(TargetOrOrigin { kind, global, local }) => {
+                let kind = match kind {
+                    ExtCommunityKind::RouteTarget => "RT",
+                    ExtCommunityKind::RouteOrigin => "SoO",
+                };
+                write!(f, "{kind}:{global}:{local}")
+            }
+            None => self.0.iter().try_for_each(|b| write!(f, "{b:02x}")),
+        }
+    }
+}
+
+/// A LARGE_COMMUNITY value (RFC 8092). In JSON: `{"global": 64512, "local1": 1,
+/// "local2": 2}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct LargeCommunity {
     pub global: u32,
     pub local1: u32,
@@ -735,6 +881,36 @@ mod tests {
         p.push(Segment { kind: SegmentType::Set, asns: vec![65003, 65004] });
         assert_eq!(p.to_string(), "(65010 65011) 65001 65002 {65003,65004}");
         assert_eq!(p.len_for_decision(), 3);
+    }
+
+    #[test]
+    fn extended_communities_in_the_usual_notation() {
+        let ext = |hex: &str| {
+            let bytes: Vec<u8> = (0..8).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect();
+            ExtCommunity(bytes.try_into().unwrap())
+        };
+        assert_eq!(ext("0002fde800000064").to_string(), "RT:65000:100");
+        assert_eq!(ext("0103c00002010007").to_string(), "SoO:192.0.2.1:7");
+        assert_eq!(ext("0202fa56ea000064").to_string(), "RT:4200000000:100");
+        // Other types stay hex.
+        assert_eq!(ext("030c00000000000a").to_string(), "030c00000000000a");
+        assert_eq!(ext("4002fde800000064").to_string(), "4002fde800000064");
+        let rt = ext("0202fa56ea000064").decode().unwrap();
+        assert_eq!(
+            rt,
+            TargetOrOrigin { kind: ExtCommunityKind::RouteTarget, global: GlobalAdmin::Asn(4_200_000_000), local: 100 }
+        );
+        assert_eq!((ext("030c00000000000a").type_code(), ext("030c00000000000a").subtype()), (3, 12));
+        assert_eq!(ext("030c00000000000a").value(), [0, 0, 0, 0, 0, 10]);
+    }
+
+    #[test]
+    fn attribute_values_in_words() {
+        assert_eq!(Origin::Igp.to_string(), "IGP");
+        assert_eq!(Origin::Incomplete.to_string(), "incomplete");
+        assert_eq!(Aggregator { asn: 65010, address: Ipv4Addr::new(192, 0, 2, 1) }.to_string(), "65010 192.0.2.1");
+        assert_eq!(Community::from_parts(65535, 65281), Community::NO_EXPORT);
+        assert_eq!(Community::NO_EXPORT.to_string(), "65535:65281");
     }
 
     #[test]

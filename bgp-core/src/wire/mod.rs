@@ -25,8 +25,8 @@ pub mod update;
 use bytes::{BufMut, Bytes, BytesMut};
 
 pub use attr::{
-    Aggregator, AsPath, Community, ExtCommunity, LargeCommunity, MpReach, MpUnreach, NextHop, Origin, PathAttrs,
-    RawAttr, Segment, SegmentType,
+    Aggregator, AsPath, Community, ExtCommunity, ExtCommunityKind, GlobalAdmin, LargeCommunity, MpReach, MpUnreach,
+    NextHop, Origin, PathAttrs, RawAttr, Segment, SegmentType, TargetOrOrigin,
 };
 pub use ctx::{CodecCtx, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN};
 pub use error::{AttrAction, AttrError, DecodeError, ErrorAction};
