@@ -29,7 +29,7 @@ use bgp_core::ctl::{Reply, RibSummary, RouteDirection, RouteRow};
 use bgp_core::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::export::ExportTarget;
-use bgp_core::rib::out::{family_of, next_hop_of, Signature, UpdateGroup};
+use bgp_core::rib::out::{family_of, Signature, UpdateGroup};
 use bgp_core::rib::{Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use bgp_core::types::Family;
 use bgp_core::wire::MpReach;
@@ -973,7 +973,7 @@ fn apply_policy(
 fn row(prefix: Prefix, a: &PathAttrs, from: String) -> RouteRow {
     RouteRow {
         prefix: prefix.to_string(),
-        next_hop: next_hop_of(a).map(|n| n.to_string()),
+        next_hop: a.effective_next_hop().map(|n| n.to_string()),
         as_path: a.as_path.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         origin: a.origin.map(|o| {
             match o {

@@ -23,7 +23,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{PeerInfo, RibConfig, SourceId, SourceKind};
-use crate::wire::{AsPath, Community, MpReach, NextHop, PathAttrs, Segment, SegmentType};
+use crate::wire::{AsPath, Community, NextHop, PathAttrs, Segment, SegmentType};
 
 /// The peer a route is exported to, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,12 +126,11 @@ pub fn export(
 /// The route's next hop; an unspecified address (a local route without a configured
 /// next hop) counts as none: ours is filled in.
 fn forwarding_ip(attrs: &PathAttrs) -> Option<IpAddr> {
-    let ip = match attrs.mp_reach.as_deref() {
-        Some(MpReach { next_hop: NextHop::V6 { global, .. }, .. }) => Some(IpAddr::V6(*global)),
-        Some(MpReach { next_hop: NextHop::V4(a), .. }) => Some(IpAddr::V4(*a)),
-        None => attrs.next_hop.map(IpAddr::V4),
+    let ip = match attrs.effective_next_hop()? {
+        NextHop::V4(a) => IpAddr::V4(a),
+        NextHop::V6 { global, .. } => IpAddr::V6(global),
     };
-    ip.filter(|ip| !ip.is_unspecified())
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 fn in_subnet(ip: IpAddr, subnet: Option<(IpAddr, u8)>) -> bool {
@@ -188,7 +187,7 @@ fn without_private(path: AsPath) -> AsPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Origin, RawAttr};
+    use crate::wire::{MpReach, Origin, RawAttr};
 
     const US: u32 = 64513;
 
