@@ -25,6 +25,15 @@ fn established_with(d: &Daemon, addr: &str, prefixes: u64) -> Result<bgp_core::c
     }
 }
 
+/// `Ok` once our `last_error` for `addr` mentions `what`.
+fn last_error_with(d: &Daemon, addr: &str, what: &str) -> Result<bgp_core::ctl::NeighborDetail, String> {
+    let n = d.neighbor(addr)?;
+    match &n.summary.last_error {
+        Some(e) if e.contains(what) => Ok(n),
+        other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
+    }
+}
+
 fn frr_peer_in_summary(frr: &Frr, afi: &str, addr: &str) -> Result<Value, String> {
     let v = frr.json("show bgp summary json")?;
     v[afi]["peers"].get(addr).cloned().ok_or_else(|| format!("no {afi} peer {addr} in FRR's summary: {v}"))
@@ -408,13 +417,8 @@ fn wrong_as_frr() {
     );
 
     // We expect 65009, FRR says 65001: we send OPEN Message Error / Bad Peer AS.
-    let n = wait_until(20 * SEC, "we sent Bad Peer AS to FRR (expected 65009)", || {
-        let n = d.neighbor(&b2)?;
-        match &n.summary.last_error {
-            Some(e) if e.contains("Bad Peer AS") => Ok(n),
-            other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
-        }
-    });
+    let n =
+        wait_until(20 * SEC, "we sent Bad Peer AS to FRR (expected 65009)", || last_error_with(&d, &b2, "Bad Peer AS"));
     let err = n.summary.last_error.clone().unwrap();
     eprintln!("    ours, {b2}: {err}");
     assert!(err.contains("sent"), "we sent it: {err}");
@@ -436,11 +440,7 @@ fn wrong_as_frr() {
 
     // FRR expects 65010, we are 65000: FRR sends Bad Peer AS, we receive it.
     let n = wait_until(20 * SEC, "we received Bad Peer AS from FRR (which expects 65010)", || {
-        let n = d.neighbor(&b4)?;
-        match &n.summary.last_error {
-            Some(e) if e.contains("Bad Peer AS") => Ok(n),
-            other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
-        }
+        last_error_with(&d, &b4, "Bad Peer AS")
     });
     let err = n.summary.last_error.clone().unwrap();
     eprintln!("    ours, {b4}: {err}");
