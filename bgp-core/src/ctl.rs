@@ -42,7 +42,6 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use crate::fsm::SessionState;
 use crate::policy::WELL_KNOWN_COMMUNITIES;
 use crate::prefix::Prefix;
-use crate::rib::out::next_hop_of;
 use crate::wire::{
     Aggregator, AsPath, Community, ExtCommunity, ExtCommunityKind, GlobalAdmin, LargeCommunity, NextHop, Origin,
     PathAttrs,
@@ -196,7 +195,7 @@ impl RouteRow {
     /// The row of a path of `prefix` with attributes `attrs`, learned from `from`. The
     /// flags (`valid`, `best`, ...), `path_id` and `reason` are the caller's to set.
     pub fn new(prefix: Prefix, attrs: &PathAttrs, from: String) -> RouteRow {
-        let (next_hop, next_hop_link_local) = match next_hop_of(attrs) {
+        let (next_hop, next_hop_link_local) = match attrs.effective_next_hop() {
             None => (None, None),
             Some(NextHop::V4(a)) => (Some(IpAddr::V4(a)), None),
             Some(NextHop::V6 { global, link_local }) => (Some(IpAddr::V6(global)), link_local),

@@ -45,6 +45,18 @@ fn gr(notification: bool) -> GracefulRestart {
     }
 }
 
+/// An Established pair, A (10.0.0.1, AS 65000) and B (10.0.0.2, AS 65001), both with
+/// graceful restart, with or without the N bit (RFC 8538).
+fn graceful_pair(a_n_bit: bool, b_n_bit: bool) -> Pair {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.graceful_restart = Some(gr(a_n_bit));
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.graceful_restart = Some(gr(b_n_bit));
+    let mut p = Pair::new(a, b);
+    p.start();
+    p
+}
+
 impl Pair {
     fn new(a: PeerConfig, b: PeerConfig) -> Pair {
         Pair {
@@ -309,12 +321,7 @@ fn hold_timer_expires_when_the_peer_goes_quiet() {
 
 #[test]
 fn graceful_restart_keeps_routes_on_connection_loss() {
-    let mut a = cfg("10.0.0.1", 65000, 65001);
-    a.graceful_restart = Some(gr(true));
-    let mut b = cfg("10.0.0.2", 65001, 65000);
-    b.graceful_restart = Some(gr(true));
-    let mut p = Pair::new(a, b);
-    p.start();
+    let mut p = graceful_pair(true, true);
     let n = p.peers[A].negotiated().unwrap();
     assert!(n.graceful_restart.is_some() && n.graceful_notification);
     // B restarts: its process dies, the connection closes.
@@ -326,12 +333,7 @@ fn graceful_restart_keeps_routes_on_connection_loss() {
 #[test]
 fn rfc8538_cease_is_graceful_but_hard_reset_is_not() {
     for (hard, graceful) in [(false, true), (true, false)] {
-        let mut a = cfg("10.0.0.1", 65000, 65001);
-        a.graceful_restart = Some(gr(true));
-        let mut b = cfg("10.0.0.2", 65001, 65000);
-        b.graceful_restart = Some(gr(true));
-        let mut p = Pair::new(a, b);
-        p.start();
+        let mut p = graceful_pair(true, true);
         let cease = Notification::cease_with_message(Cease::AdministrativeReset, "restarting");
         let n = if hard { Notification::hard_reset(&cease) } else { cease };
         p.input(B, Input::Stop { notification: Some(n) });
@@ -343,24 +345,14 @@ fn rfc8538_cease_is_graceful_but_hard_reset_is_not() {
 
 #[test]
 fn without_the_n_bit_a_notification_ends_routes() {
-    let mut a = cfg("10.0.0.1", 65000, 65001);
-    a.graceful_restart = Some(gr(true));
-    let mut b = cfg("10.0.0.2", 65001, 65000);
-    b.graceful_restart = Some(gr(false));
-    let mut p = Pair::new(a, b);
-    p.start();
+    let mut p = graceful_pair(true, false);
     p.input(B, Input::Stop { notification: Some(Notification::cease_with_message(Cease::AdministrativeShutdown, "")) });
     assert!(!p.downs(A)[0].1);
 }
 
 #[test]
 fn new_connection_from_a_restarted_peer_replaces_the_session() {
-    let mut a = cfg("10.0.0.1", 65000, 65001);
-    a.graceful_restart = Some(gr(false));
-    let mut b = cfg("10.0.0.2", 65001, 65000);
-    b.graceful_restart = Some(gr(false));
-    let mut p = Pair::new(a, b);
-    p.start();
+    let mut p = graceful_pair(false, false);
     let old = p.peers[A].established_conn().unwrap();
     // B restarted without A noticing: a fresh B connects to A.
     p.peers[B] = Peer::new(p.peers[B].config().clone());

@@ -218,48 +218,36 @@ struct AttrParts {
     unknown: Vec<RawAttr>,
 }
 
-fn attr_parts() -> BoxedStrategy<AttrParts> {
-    (
-        (any::<bool>(), origin()),
-        (any::<bool>(), vec(segment(), 0..5)),
-        option::of(any::<u32>()),
-        option::of(any::<u32>()),
-        any::<bool>(),
-        option::of((asn(), ipv4())),
-        (
-            list(any::<u32>(), 8, 70),
-            option::of(ipv4()),
-            list(ipv4(), 5, 70),
-            list(any::<[u8; 8]>(), 5, 35),
-            list(any::<(u32, u32, u32)>(), 5, 25),
-            list(raw_attr(), 4, 4),
-        ),
-    )
-        .prop_map(
-            |(
-                origin,
-                as_path,
-                med,
-                local_pref,
-                atomic_aggregate,
-                aggregator,
-                (communities, originator_id, cluster_list, ext_communities, large_communities, unknown),
-            )| AttrParts {
-                origin,
-                as_path,
-                med,
-                local_pref,
-                atomic_aggregate,
-                aggregator,
-                communities,
-                originator_id,
-                cluster_list,
-                ext_communities,
-                large_communities,
-                unknown,
-            },
-        )
-        .boxed()
+prop_compose! {
+    fn attr_parts()(
+        origin in (any::<bool>(), origin()),
+        as_path in (any::<bool>(), vec(segment(), 0..5)),
+        med in option::of(any::<u32>()),
+        local_pref in option::of(any::<u32>()),
+        atomic_aggregate in any::<bool>(),
+        aggregator in option::of((asn(), ipv4())),
+        communities in list(any::<u32>(), 8, 70),
+        originator_id in option::of(ipv4()),
+        cluster_list in list(ipv4(), 5, 70),
+        ext_communities in list(any::<[u8; 8]>(), 5, 35),
+        large_communities in list(any::<(u32, u32, u32)>(), 5, 25),
+        unknown in list(raw_attr(), 4, 4),
+    ) -> AttrParts {
+        AttrParts {
+            origin,
+            as_path,
+            med,
+            local_pref,
+            atomic_aggregate,
+            aggregator,
+            communities,
+            originator_id,
+            cluster_list,
+            ext_communities,
+            large_communities,
+            unknown,
+        }
+    }
 }
 
 impl AttrParts {

@@ -7,7 +7,9 @@
 //! namespace, deleted with its veth ends) and [`Lab`] (the work directory with configs
 //! and logs: removed when the test passed, kept and named on stderr when it failed).
 //! Declare them in that order — lab, namespaces, processes — so that locals drop in
-//! reverse: processes first, namespaces next, the directory last.
+//! reverse: processes first, namespaces next, the directory last. [`scenario::Scenario`]
+//! holds a test's lab and namespaces (and drops them in that order) and starts the
+//! processes, which the test keeps as its own locals.
 //!
 //! Every wait is bounded: [`wait_until`] polls a check until a deadline and panics
 //! with the last thing it saw; external commands run under [`run`] with a timeout.
@@ -16,6 +18,7 @@
 //! namespaces are named `it-<test>-<role>`, so tests run in parallel without meeting.
 
 pub mod e2e;
+pub mod scenario;
 pub mod swarm;
 pub mod table;
 

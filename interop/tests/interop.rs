@@ -10,66 +10,11 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::SessionState;
-use interop::{holds_for, skip_unless_ready, veth, wait_until, Bird, Daemon, Frr, Lab, Netns};
+use interop::scenario::{bird_bgp, bird_static, frr_neighbor, neighbor, Scenario};
+use interop::{holds_for, skip_unless_ready, wait_until, Daemon, Frr};
 use serde_json::Value;
 
 const SEC: Duration = Duration::from_secs(1);
-
-/// Two namespaces, ours (`it-<name>-us`) and the peer's, joined by a veth pair with
-/// `.1`/`::1` on our side and `.2`/`::2` on the peer's.
-fn link(lab: &Lab, peer_role: &str) -> (Netns, Netns) {
-    let us = lab.netns("us");
-    let mut peer = lab.netns(peer_role);
-    let (ua, pb) = (lab.ifname("u"), lab.ifname("p"));
-    veth(&us, &ua, &peer, &pb);
-    peer.capture(lab, &pb);
-    us.addr(&ua, &format!("{}/24", lab.v4(1)));
-    us.addr(&ua, &format!("{}/64", lab.v6(1)));
-    peer.addr(&pb, &format!("{}/24", lab.v4(2)));
-    peer.addr(&pb, &format!("{}/64", lab.v6(2)));
-    (us, peer)
-}
-
-/// One shared segment: a bridge in our namespace (`.1`) and a namespace per role, the
-/// n-th at `.n+2`, each joined by a veth pair. Returns our namespace and theirs, in order.
-fn segment(lab: &Lab, roles: &[&str]) -> (Netns, Vec<Netns>) {
-    let us = lab.netns("us");
-    let br = lab.ifname("br");
-    interop::ip(&["-n", &us.name, "link", "add", &br, "type", "bridge"]);
-    interop::ip(&["-n", &us.name, "link", "set", &br, "up"]);
-    us.addr(&br, &format!("{}/24", lab.v4(1)));
-    let mut spaces = Vec::new();
-    for (i, role) in roles.iter().enumerate() {
-        let host = i as u8 + 2;
-        let ns = lab.netns(role);
-        let (ours, theirs) = (lab.ifname(&format!("u{host}")), lab.ifname(&format!("p{host}")));
-        veth(&us, &ours, &ns, &theirs);
-        interop::ip(&["-n", &us.name, "link", "set", &ours, "master", &br]);
-        ns.addr(&theirs, &format!("{}/24", lab.v4(host)));
-        spaces.push(ns);
-    }
-    (us, spaces)
-}
-
-/// FRR's side of a session with us at `a`: the neighbor, and IPv4 `networks` announced.
-fn frr_neighbor(a: &str, asn: u32, networks: &[&str]) -> String {
-    let mut s =
-        format!(" neighbor {a} remote-as {asn}\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n");
-    for n in networks {
-        s += &format!("  network {n}\n");
-    }
-    s + " exit-address-family"
-}
-
-/// A `[[neighbor]]` table.
-fn neighbor(address: &str, asn: u32, extra: &[&str]) -> String {
-    let mut s = format!("\n[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\n");
-    for l in extra {
-        s.push_str(l);
-        s.push('\n');
-    }
-    s
-}
 
 /// `Ok` once we have `addr` Established with `prefixes` received.
 fn established_with(d: &Daemon, addr: &str, prefixes: u64) -> Result<bgp_core::ctl::NeighborDetail, String> {
@@ -78,6 +23,15 @@ fn established_with(d: &Daemon, addr: &str, prefixes: u64) -> Result<bgp_core::c
         Ok(n)
     } else {
         Err(format!("Established, {} prefixes received (want {prefixes})", n.summary.prefixes_received))
+    }
+}
+
+/// `Ok` once our `last_error` for `addr` mentions `what`.
+fn last_error_with(d: &Daemon, addr: &str, what: &str) -> Result<bgp_core::ctl::NeighborDetail, String> {
+    let n = d.neighbor(addr)?;
+    match &n.summary.last_error {
+        Some(e) if e.contains(what) => Ok(n),
+        other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
     }
 }
 
@@ -115,19 +69,10 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 #[test]
 fn ebgp_frr_ipv4() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("ebgp-frr", 1);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &frr_neighbor(&a, 65000, &["10.201.1.0/24", "10.201.2.0/24", "10.201.3.0/24"]),
-    );
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &["description = \"FRR\""]);
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("ebgp-frr", 1, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.201.1.0/24", "10.201.2.0/24", "10.201.3.0/24"]));
+    let d = s.ours(65000, &neighbor(&b, 65001, &["description = \"FRR\""]));
 
     let n = wait_until(30 * SEC, "we are Established with FRR and have its 3 prefixes", || established_with(&d, &b, 3));
     assert_eq!(n.summary.asn, 65001);
@@ -144,9 +89,9 @@ fn ebgp_frr_ipv4() {
     assert_eq!(f["remoteAs"], 65000);
     assert_eq!(str_of(&f, "remoteRouterId"), a);
     assert_eq!(str_of(&f, "hostname"), "interop", "FRR shows our FQDN capability: {f}");
-    let s = frr_peer_in_summary(&frr, "ipv4Unicast", &a).unwrap();
-    assert_eq!(str_of(&s, "state"), "Established");
-    assert_eq!(s["pfxSnt"], 3, "FRR's summary: {s}");
+    let summary = frr_peer_in_summary(&frr, "ipv4Unicast", &a).unwrap();
+    assert_eq!(str_of(&summary, "state"), "Established");
+    assert_eq!(summary["pfxSnt"], 3, "FRR's summary: {summary}");
     // One session, nothing dropped.
     assert_eq!(f["connectionsEstablished"], 1);
     assert_eq!(f["connectionsDropped"], 0);
@@ -156,24 +101,19 @@ fn ebgp_frr_ipv4() {
 #[test]
 fn ibgp_frr_ipv6_transport() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("ibgp-frr6", 2);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v6(1), lab.v6(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("ibgp-frr6", 2, "frr");
+    let (a, b) = (s.v6(1), s.v6(2));
+    let frr = s.frr(
         "frr",
         65000,
-        &lab.v4(2),
         &format!(
-            " no bgp default ipv4-unicast\n neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n \
-             address-family ipv6 unicast\n  network fd00:202:1::/48\n  network fd00:202:2::/48\n  \
-             neighbor {a} activate\n exit-address-family"
+            " no bgp default ipv4-unicast\n{}\n address-family ipv6 unicast\n  network fd00:202:1::/48\n  \
+             network fd00:202:2::/48\n  neighbor {a} activate\n exit-address-family",
+            frr_neighbor(&a, 65000, &[], &[])
         ),
     );
     // Our side offers both families (the default); only IPv6 unicast is common.
-    let config = lab.global_toml(65000, &lab.v4(1), &[]) + &neighbor(&b, 65000, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(65000, &neighbor(&b, 65000, &[]));
 
     let n =
         wait_until(30 * SEC, "iBGP over IPv6 Established with FRR's 2 IPv6 prefixes", || established_with(&d, &b, 2));
@@ -185,31 +125,22 @@ fn ibgp_frr_ipv6_transport() {
     let f = wait_until(10 * SEC, "FRR is Established with us", || frr.established(&a));
     assert_eq!(f["nbrInternalLink"], true, "iBGP on FRR's side: {f}");
     same_connection(&d.established(&b).unwrap(), &f).unwrap();
-    let s = frr_peer_in_summary(&frr, "ipv6Unicast", &a).unwrap();
-    assert_eq!(str_of(&s, "state"), "Established");
-    assert_eq!(s["pfxSnt"], 2, "FRR's summary: {s}");
+    let summary = frr_peer_in_summary(&frr, "ipv6Unicast", &a).unwrap();
+    assert_eq!(str_of(&summary, "state"), "Established");
+    assert_eq!(summary["pfxSnt"], 2, "FRR's summary: {summary}");
 }
 
 #[test]
 fn ebgp_bird_ipv4() {
     skip_unless_ready!(frr: false, bird: true);
-    let lab = Lab::new("ebgp-bird", 3);
-    let (us, peer) = link(&lab, "bird");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let bird = Bird::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("ebgp-bird", 3, "bird");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let bird = s.bird(
         "bird",
-        &b,
-        &format!(
-            "protocol static s4 {{ ipv4; route 10.203.1.0/24 blackhole; route 10.203.2.0/24 blackhole; }}\n\
-             protocol bgp daemon {{\n  local {b} as 65002;\n  neighbor {a} as 65000;\n  hold time 9; keepalive time 3;\n  \
-             connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
-             ipv4 {{ import all; export all; }};\n}}"
-        ),
+        &(bird_static("ipv4", &["10.203.1.0/24 blackhole", "10.203.2.0/24 blackhole"])
+            + &bird_bgp("daemon", &b, 65002, &a, 65000, "", "ipv4 { import all; export all; }")),
     );
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65002, &["description = \"BIRD\""]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(65000, &neighbor(&b, 65002, &["description = \"BIRD\""]));
 
     let n =
         wait_until(30 * SEC, "we are Established with BIRD and have its 2 prefixes", || established_with(&d, &b, 2));
@@ -227,23 +158,14 @@ fn ebgp_bird_ipv4() {
 #[test]
 fn ibgp_bird_ipv6_transport() {
     skip_unless_ready!(frr: false, bird: true);
-    let lab = Lab::new("ibgp-bird6", 4);
-    let (us, peer) = link(&lab, "bird");
-    let (a, b) = (lab.v6(1), lab.v6(2));
-    let bird = Bird::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("ibgp-bird6", 4, "bird");
+    let (a, b) = (s.v6(1), s.v6(2));
+    let bird = s.bird(
         "bird",
-        &lab.v4(2),
-        &format!(
-            "protocol static s6 {{ ipv6; route fd00:204:1::/48 blackhole; }}\n\
-             protocol bgp daemon {{\n  local {b} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
-             hold time 9; keepalive time 3;\n  connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
-             ipv6 {{ import all; export all; next hop self; }};\n}}"
-        ),
+        &(bird_static("ipv6", &["fd00:204:1::/48 blackhole"])
+            + &bird_bgp("daemon", &b, 65000, &a, 65000, "direct;", "ipv6 { import all; export all; next hop self; }")),
     );
-    let config = lab.global_toml(65000, &lab.v4(1), &[]) + &neighbor(&b, 65000, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(65000, &neighbor(&b, 65000, &[]));
 
     let n = wait_until(30 * SEC, "iBGP over IPv6 Established with BIRD's IPv6 prefix", || established_with(&d, &b, 1));
     assert_eq!(n.families, vec!["ipv6-unicast".to_string()]);
@@ -257,22 +179,10 @@ fn ibgp_bird_ipv6_transport() {
 #[test]
 fn md5_match_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("md5-ok", 5);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} password interop-md5-key\n neighbor {a} timers connect 1\n \
-             address-family ipv4 unicast\n  network 10.205.1.0/24\n exit-address-family"
-        ),
-    );
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &["password = \"interop-md5-key\""]);
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("md5-ok", 5, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &["password interop-md5-key"], &["10.205.1.0/24"]));
+    let d = s.ours(65000, &neighbor(&b, 65001, &["password = \"interop-md5-key\""]));
     let n = wait_until(30 * SEC, "Established over TCP-MD5", || established_with(&d, &b, 1));
     assert!(n.password);
     wait_until(10 * SEC, "FRR is Established with us", || frr.established(&a));
@@ -281,19 +191,10 @@ fn md5_match_frr() {
 #[test]
 fn md5_mismatch_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("md5-bad", 6);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(" neighbor {a} remote-as 65000\n neighbor {a} password frr-side-key\n neighbor {a} timers connect 1"),
-    );
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &["password = \"our-side-key\""]);
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("md5-bad", 6, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &["password frr-side-key"], &[]));
+    let d = s.ours(65000, &neighbor(&b, 65001, &["password = \"our-side-key\""]));
     // The kernels drop every segment with the wrong signature: no TCP connection, so no
     // BGP message ever arrives on either side.
     holds_for(15 * SEC, "no session with mismatched TCP-MD5 keys", || {
@@ -322,14 +223,12 @@ fn md5_mismatch_frr() {
 #[test]
 fn collision_both_active_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("collision", 7);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let mut frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.207.1.0/24"]));
-    lab.step("freezing FRR (SIGSTOP)");
+    let s = Scenario::link("collision", 7, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let mut frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.207.1.0/24"]));
+    s.step("freezing FRR (SIGSTOP)");
     frr.signal("STOP");
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
     wait_until(15 * SEC, "our connection to the frozen FRR is in OpenSent", || {
         let n = d.neighbor(&b)?;
         if n.summary.state == SessionState::OpenSent {
@@ -340,7 +239,7 @@ fn collision_both_active_frr() {
     });
     // FRR's connect timer (1 s) expires while it is frozen.
     thread::sleep(2 * SEC);
-    lab.step("thawing FRR (SIGCONT)");
+    s.step("thawing FRR (SIGCONT)");
     frr.signal("CONT");
 
     wait_until(30 * SEC, "we are Established", || established_with(&d, &b, 1));
@@ -410,16 +309,13 @@ fn collision_both_active_frr() {
 #[test]
 fn peer_restart_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("restart", 8);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let mut frr =
-        Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.208.1.0/24", "10.208.2.0/24"]));
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("restart", 8, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let mut frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.208.1.0/24", "10.208.2.0/24"]));
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
     wait_until(30 * SEC, "Established with FRR's 2 prefixes", || established_with(&d, &b, 2));
 
-    lab.step("killing FRR (SIGKILL)");
+    s.step("killing FRR (SIGKILL)");
     frr.kill();
     let n = wait_until(15 * SEC, "we notice FRR is gone", || {
         let n = d.neighbor(&b)?;
@@ -443,7 +339,7 @@ fn peer_restart_frr() {
         );
     }
 
-    lab.step("starting FRR again");
+    s.step("starting FRR again");
     frr.restart();
     let n = wait_until(30 * SEC, "Established again, with FRR's 2 prefixes", || established_with(&d, &b, 2));
     assert_eq!(n.sessions_established, 2);
@@ -457,25 +353,16 @@ fn peer_restart_frr() {
 #[test]
 fn sigterm_graceful_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("sigterm", 12);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(
-        &lab,
-        &peer,
-        "frr",
-        65001,
-        &b,
-        &format!(" bgp graceful-restart\n neighbor {a} remote-as 65000\n neighbor {a} timers connect 1"),
-    );
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
-    let mut d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("sigterm", 12, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &(" bgp graceful-restart\n".to_string() + &frr_neighbor(&a, 65000, &[], &[])));
+    let mut d = s.ours(65000, &neighbor(&b, 65001, &[]));
     let n = wait_until(30 * SEC, "Established", || d.established(&b));
     let gr = n.capabilities.iter().find(|c| c.starts_with("graceful restart")).cloned().unwrap_or_default();
     assert!(gr.contains("N bit"), "graceful restart with the N bit negotiated: {:?}", n.capabilities);
     wait_until(10 * SEC, "FRR is Established", || frr.established(&a));
 
-    lab.step("SIGTERM to bgp-daemon");
+    s.step("SIGTERM to bgp-daemon");
     let status = d.terminate(10 * SEC).expect("bgp-daemon exits within 10 s of SIGTERM");
     assert!(status.success(), "bgp-daemon exit status {status}");
     let log = d.log_text();
@@ -514,36 +401,26 @@ fn sigterm_graceful_frr() {
 #[test]
 fn wrong_as_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("wrong-as", 9);
-    let (us, peer) = link(&lab, "frr");
-    let (ua, pb) = (lab.ifname("u"), lab.ifname("p"));
-    us.addr(&ua, &format!("{}/24", lab.v4(3)));
-    peer.addr(&pb, &format!("{}/24", lab.v4(4)));
-    let (a1, b2, a3, b4) = (lab.v4(1), lab.v4(2), lab.v4(3), lab.v4(4));
-    let frr = Frr::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("wrong-as", 9, "frr");
+    s.us().addr(&s.ifname("u"), &format!("{}/24", s.v4(3)));
+    s.ns("frr").addr(&s.ifname("p"), &format!("{}/24", s.v4(4)));
+    let (a1, b2, a3, b4) = (s.v4(1), s.v4(2), s.v4(3), s.v4(4));
+    let frr = s.frr(
         "frr",
         65001,
-        &b2,
-        &format!(
-            " neighbor {a1} remote-as 65000\n neighbor {a1} update-source {b2}\n neighbor {a1} timers connect 1\n \
-             neighbor {a3} remote-as 65010\n neighbor {a3} update-source {b4}\n neighbor {a3} timers connect 1"
-        ),
+        &(frr_neighbor(&a1, 65000, &[&format!("update-source {b2}")], &[])
+            + "\n"
+            + &frr_neighbor(&a3, 65010, &[&format!("update-source {b4}")], &[])),
     );
-    let config = lab.global_toml(65000, &a1, &[])
-        + &neighbor(&b2, 65009, &[&format!("local_address = \"{a1}\""), "description = \"wrong AS here\""])
-        + &neighbor(&b4, 65001, &[&format!("local_address = \"{a3}\""), "description = \"wrong AS at FRR\""]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(
+        65000,
+        &(neighbor(&b2, 65009, &[&format!("local_address = \"{a1}\""), "description = \"wrong AS here\""])
+            + &neighbor(&b4, 65001, &[&format!("local_address = \"{a3}\""), "description = \"wrong AS at FRR\""])),
+    );
 
     // We expect 65009, FRR says 65001: we send OPEN Message Error / Bad Peer AS.
-    let n = wait_until(20 * SEC, "we sent Bad Peer AS to FRR (expected 65009)", || {
-        let n = d.neighbor(&b2)?;
-        match &n.summary.last_error {
-            Some(e) if e.contains("Bad Peer AS") => Ok(n),
-            other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
-        }
-    });
+    let n =
+        wait_until(20 * SEC, "we sent Bad Peer AS to FRR (expected 65009)", || last_error_with(&d, &b2, "Bad Peer AS"));
     let err = n.summary.last_error.clone().unwrap();
     eprintln!("    ours, {b2}: {err}");
     assert!(err.contains("sent"), "we sent it: {err}");
@@ -565,11 +442,7 @@ fn wrong_as_frr() {
 
     // FRR expects 65010, we are 65000: FRR sends Bad Peer AS, we receive it.
     let n = wait_until(20 * SEC, "we received Bad Peer AS from FRR (which expects 65010)", || {
-        let n = d.neighbor(&b4)?;
-        match &n.summary.last_error {
-            Some(e) if e.contains("Bad Peer AS") => Ok(n),
-            other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
-        }
+        last_error_with(&d, &b4, "Bad Peer AS")
     });
     let err = n.summary.last_error.clone().unwrap();
     eprintln!("    ours, {b4}: {err}");
@@ -585,16 +458,14 @@ fn wrong_as_frr() {
 #[test]
 fn admin_shutdown_enable_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("admin", 11);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.211.1.0/24"]));
-    let config = lab.global_toml(65000, &a, &[]) + &neighbor(&b, 65001, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("admin", 11, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.211.1.0/24"]));
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
     wait_until(30 * SEC, "Established", || established_with(&d, &b, 1));
     wait_until(10 * SEC, "FRR is Established", || frr.established(&a));
 
-    lab.step("bgpctl neighbor shutdown --message");
+    s.step("bgpctl neighbor shutdown --message");
     let r = d.bgpctl(&["neighbor", &b, "shutdown", "--message", "interop maintenance"]).unwrap();
     assert_eq!(r["result"], "ok", "{r}");
     let n = wait_until(10 * SEC, "our side is Idle and administratively down", || {
@@ -627,14 +498,14 @@ fn admin_shutdown_enable_frr() {
     // FRR keeps trying; we refuse while down.
     holds_for(4 * SEC, "the session stays down", || {
         let n = d.neighbor(&b)?;
-        let s = frr.state(&a)?;
-        if n.summary.state == SessionState::Established || s == "Established" {
-            return Err(format!("ours {}, FRR {s}", n.summary.state));
+        let theirs = frr.state(&a)?;
+        if n.summary.state == SessionState::Established || theirs == "Established" {
+            return Err(format!("ours {}, FRR {theirs}", n.summary.state));
         }
         Ok(())
     });
 
-    lab.step("bgpctl neighbor enable");
+    s.step("bgpctl neighbor enable");
     let r = d.bgpctl(&["neighbor", &b, "enable"]).unwrap();
     assert_eq!(r["result"], "ok", "{r}");
     let n = wait_until(30 * SEC, "Established again after enable", || established_with(&d, &b, 1));
@@ -648,27 +519,20 @@ fn admin_shutdown_enable_frr() {
 #[test]
 fn neighbor_range_bird() {
     skip_unless_ready!(frr: false, bird: true);
-    let lab = Lab::new("range-bird", 10);
-    let (us, peer) = link(&lab, "bird");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let bird = Bird::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("range-bird", 10, "bird");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let bird = s.bird(
         "bird",
-        &b,
+        &(bird_static("ipv4", &["10.210.1.0/24 blackhole"])
+            + &bird_bgp("daemon", &b, 65002, &a, 65000, "", "ipv4 { import all; export all; }")),
+    );
+    let d = s.ours(
+        65000,
         &format!(
-            "protocol static s4 {{ ipv4; route 10.210.1.0/24 blackhole; }}\n\
-             protocol bgp daemon {{\n  local {b} as 65002;\n  neighbor {a} as 65000;\n  hold time 9; keepalive time 3;\n  \
-             connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
-             ipv4 {{ import all; export all; }};\n}}"
+            "\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\nlimit = 8\ndescription = \"lab range\"\n",
+            s.id
         ),
     );
-    let config = lab.global_toml(65000, &a, &[])
-        + &format!(
-            "\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\nlimit = 8\ndescription = \"lab range\"\n",
-            lab.id
-        );
-    let d = Daemon::start(&lab, &us, &config);
     let n = wait_until(30 * SEC, "BIRD's session from the range is Established", || established_with(&d, &b, 1));
     assert!(n.summary.dynamic, "{n:?}");
     assert_eq!(n.summary.description.as_deref(), Some("lab range"));
@@ -684,28 +548,23 @@ fn neighbor_range_bird() {
 fn sessions_200_neighbor_range() {
     skip_unless_ready!(frr: false, bird: false);
     const COUNT: usize = 200;
-    let lab = Lab::new("swarm", 13);
-    let us = lab.netns("us");
-    let cli = lab.netns("cli");
-    let (ua, cb) = (lab.ifname("u"), lab.ifname("c"));
-    veth(&us, &ua, &cli, &cb);
-    us.addr(&ua, &format!("{}/24", lab.v4(1)));
-    let sources: Vec<String> = (0..COUNT).map(|i| format!("{}/24", lab.v4(10 + i as u8))).collect();
-    cli.addrs(&cb, &sources);
+    let s = Scenario::link("swarm", 13, "cli");
+    let sources: Vec<String> = (0..COUNT).map(|i| format!("{}/24", s.v4(10 + i as u8))).collect();
+    s.ns("cli").addrs(&s.ifname("p"), &sources);
 
-    let config = lab.global_toml(65000, &lab.v4(1), &["hold_time = 90", &format!("listen = [\"{}:179\"]", lab.v4(1))])
-        + &format!("\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65100\nlimit = 250\n", lab.id);
-    let d = Daemon::start(&lab, &us, &config);
+    let config = s.global_toml(65000, &s.v4(1), &["hold_time = 90", &format!("listen = [\"{}:179\"]", s.v4(1))])
+        + &format!("\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65100\nlimit = 250\n", s.id);
+    let d = s.start_ours(&config);
     let rss_idle = d.rss_kib();
 
-    lab.step(&format!("starting {COUNT} sessions"));
-    let status = lab.path("swarm.status");
-    let mut cmd = cli.cmd(env!("CARGO_BIN_EXE_bgp-swarm"));
-    cmd.args(["--target", &format!("{}:179", lab.v4(1)), "--first", &lab.v4(10)])
+    s.step(&format!("starting {COUNT} sessions"));
+    let status = s.path("swarm.status");
+    let mut cmd = s.ns("cli").cmd(env!("CARGO_BIN_EXE_bgp-swarm"));
+    cmd.args(["--target", &format!("{}:179", s.v4(1)), "--first", &s.v4(10)])
         .args(["--count", &COUNT.to_string(), "--local-as", "65100", "--remote-as", "65000", "--hold", "90"])
         .arg("--status")
         .arg(&status);
-    let _swarm = interop::Proc::spawn("bgp-swarm", cmd, &lab.path("bgp-swarm.log"));
+    let _swarm = interop::Proc::spawn("bgp-swarm", cmd, &s.path("bgp-swarm.log"));
     let started = std::time::Instant::now();
     let up = wait_until(60 * SEC, &format!("{COUNT} dynamic neighbors Established on our side"), || {
         let all = d.neighbors()?;
@@ -750,29 +609,21 @@ fn sessions_200_neighbor_range() {
 #[test]
 fn route_reflection_frr_and_bird_clients() {
     skip_unless_ready!(frr: true, bird: true);
-    let lab = Lab::new("rr", 20);
-    let (us, spaces) = segment(&lab, &["frr", "bird"]);
-    let (frr_ns, bird_ns) = (&spaces[0], &spaces[1]);
-    let (a, f, b) = (lab.v4(1), lab.v4(2), lab.v4(3));
-    let frr = Frr::start(&lab, frr_ns, "frr", 65000, &f, &frr_neighbor(&a, 65000, &["10.220.1.0/24"]));
-    let bird = Bird::start(
-        &lab,
-        bird_ns,
+    let s = Scenario::segment("rr", 20, &["frr", "bird"]);
+    let (a, f, b) = (s.v4(1), s.addr("frr"), s.addr("bird"));
+    let frr = s.frr("frr", 65000, &frr_neighbor(&a, 65000, &[], &["10.220.1.0/24"]));
+    let bird = s.bird(
         "bird",
-        &b,
-        &format!(
-            "protocol static s4 {{ ipv4; route 10.221.1.0/24 via {b}; }}\n\
-             protocol bgp daemon {{\n  local {b} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
-             hold time 9; keepalive time 3;\n  connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
-             ipv4 {{ import all; export all; }};\n}}"
-        ),
+        &(bird_static("ipv4", &[&format!("10.221.1.0/24 via {b}")])
+            + &bird_bgp("daemon", &b, 65000, &a, 65000, "direct;", "ipv4 { import all; export all; }")),
     );
     let rr = ["route_reflector_client = true", "families = [\"ipv4-unicast\"]"];
-    let config = lab.global_toml(65000, &a, &[])
-        + &neighbor(&f, 65000, &rr)
-        + &neighbor(&b, 65000, &rr)
-        + "\n[[announce]]\nprefix = \"10.222.0.10/32\"\ncommunities = [\"65000:10\"]\n";
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(
+        65000,
+        &(neighbor(&f, 65000, &rr)
+            + &neighbor(&b, 65000, &rr)
+            + "\n[[announce]]\nprefix = \"10.222.0.10/32\"\ncommunities = [\"65000:10\"]\n"),
+    );
     wait_until(30 * SEC, "Established with FRR, its prefix received", || established_with(&d, &f, 1));
     wait_until(30 * SEC, "Established with BIRD, its prefix received", || established_with(&d, &b, 1));
 
@@ -830,35 +681,30 @@ fn route_reflection_frr_and_bird_clients() {
 #[test]
 fn ecmp_two_announcers_reach_the_router_with_add_path() {
     skip_unless_ready!(frr: true, bird: true);
-    let lab = Lab::new("ecmp", 21);
-    let (us, spaces) = segment(&lab, &["router", "node1", "node2"]);
-    let (a, r, n1, n2) = (lab.v4(1), lab.v4(2), lab.v4(3), lab.v4(4));
-    let frr = Frr::start(
-        &lab,
-        &spaces[0],
+    let s = Scenario::segment("ecmp", 21, &["router", "node1", "node2"]);
+    let (a, r, n1, n2) = (s.v4(1), s.addr("router"), s.addr("node1"), s.addr("node2"));
+    let frr = s.frr(
         "router",
         64512,
-        &r,
-        &format!(
-            " neighbor {a} remote-as 65000\n neighbor {a} timers connect 1\n address-family ipv4 unicast\n  \
-             maximum-paths 8\n exit-address-family"
-        ),
+        &(frr_neighbor(&a, 65000, &[], &[])
+            + "\n address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family"),
     );
-    let mut birds = Vec::new();
-    for (i, n) in [&n1, &n2].into_iter().enumerate() {
-        birds.push(Bird::start(
-            &lab,
-            &spaces[i + 1],
-            &format!("node{}", i + 1),
-            n,
-            &format!(
-                "protocol static s4 {{ ipv4; route 10.10.100.10/32 blackhole; }}\n\
-                 protocol bgp reflector {{\n  local {n} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
-                 hold time 9; keepalive time 3;\n  connect delay time 1; connect retry time 2; error wait time 1, 5;\n  \
-                 ipv4 {{ import all; export all; next hop self; }};\n}}"
-            ),
-        ));
-    }
+    let node = |role: &str, n: &str| {
+        s.bird(
+            role,
+            &(bird_static("ipv4", &["10.10.100.10/32 blackhole"])
+                + &bird_bgp(
+                    "reflector",
+                    n,
+                    65000,
+                    &a,
+                    65000,
+                    "direct;",
+                    "ipv4 { import all; export all; next hop self; }",
+                )),
+        )
+    };
+    let _birds = [node("node1", &n1), node("node2", &n2)];
     let client = ["route_reflector_client = true", "families = [\"ipv4-unicast\"]"];
     let router = [
         "families = [\"ipv4-unicast\"]",
@@ -866,11 +712,8 @@ fn ecmp_two_announcers_reach_the_router_with_add_path() {
         "import_policy = \"accept-all\"",
         "export_policy = \"accept-all\"",
     ];
-    let config = lab.global_toml(65000, &a, &[])
-        + &neighbor(&r, 64512, &router)
-        + &neighbor(&n1, 65000, &client)
-        + &neighbor(&n2, 65000, &client);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s
+        .ours(65000, &(neighbor(&r, 64512, &router) + &neighbor(&n1, 65000, &client) + &neighbor(&n2, 65000, &client)));
     wait_until(30 * SEC, "node1 Established with its /32", || established_with(&d, &n1, 1));
     wait_until(30 * SEC, "node2 Established with its /32", || established_with(&d, &n2, 1));
     // (FRR sends the /32 back with our AS in the path, which we refuse: what it sends
@@ -900,34 +743,28 @@ fn ecmp_two_announcers_reach_the_router_with_add_path() {
 #[test]
 fn our_restart_keeps_the_routers_routes() {
     skip_unless_ready!(frr: true, bird: true);
-    let lab = Lab::new("restart", 22);
-    let (us, spaces) = segment(&lab, &["router", "node"]);
-    let (a, r, n) = (lab.v4(1), lab.v4(2), lab.v4(3));
-    let frr = Frr::start(
-        &lab,
-        &spaces[0],
-        "router",
-        64512,
-        &r,
-        &format!(" bgp graceful-restart\n neighbor {a} remote-as 65000\n neighbor {a} timers connect 1"),
-    );
-    let _bird = Bird::start(
-        &lab,
-        &spaces[1],
+    let s = Scenario::segment("restart", 22, &["router", "node"]);
+    let (a, r, n) = (s.v4(1), s.addr("router"), s.addr("node"));
+    let frr = s.frr("router", 64512, &(" bgp graceful-restart\n".to_string() + &frr_neighbor(&a, 65000, &[], &[])));
+    let _bird = s.bird(
         "node",
-        &n,
-        &format!(
-            "protocol static s4 {{ ipv4; route 10.230.1.0/24 blackhole; }}\n\
-             protocol bgp reflector {{\n  local {n} as 65000;\n  neighbor {a} as 65000;\n  direct;\n  \
-             graceful restart on;\n  hold time 9; keepalive time 3;\n  \
-             connect delay time 1; connect retry time 1; error wait time 1, 2;\n  \
-             ipv4 {{ import all; export all; next hop self; }};\n}}"
-        ),
+        &(bird_static("ipv4", &["10.230.1.0/24 blackhole"])
+            + &bird_bgp(
+                "reflector",
+                &n,
+                65000,
+                &a,
+                65000,
+                "direct;\n  graceful restart on;\n  connect retry time 1; error wait time 1, 2;",
+                "ipv4 { import all; export all; next hop self; }",
+            )),
     );
-    let config = lab.global_toml(65000, &a, &[])
-        + &neighbor(&r, 64512, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
-        + &neighbor(&n, 65000, &["route_reflector_client = true"]);
-    let d = Daemon::start(&lab, &us, &config);
+    let config = s.config(
+        65000,
+        &(neighbor(&r, 64512, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
+            + &neighbor(&n, 65000, &["route_reflector_client = true"])),
+    );
+    let d = s.start_ours(&config);
     let route = |frr: &Frr| -> Result<Value, String> {
         let v = frr.json("show bgp ipv4 unicast 10.230.1.0/24 json")?;
         v["paths"].get(0).cloned().ok_or_else(|| format!("no path: {v}"))
@@ -936,7 +773,7 @@ fn our_restart_keeps_the_routers_routes() {
     // Let the restart marker be written with the peers (every 5 s).
     thread::sleep(Duration::from_secs(6));
 
-    lab.step("SIGKILL to bgp-daemon");
+    s.step("SIGKILL to bgp-daemon");
     let status = std::process::Command::new("kill").args(["-KILL", &d.pid().to_string()]).status().unwrap();
     assert!(status.success());
     for _ in 0..10 {
@@ -946,8 +783,8 @@ fn our_restart_keeps_the_routers_routes() {
             break;
         }
     }
-    lab.step("start again");
-    let d2 = Daemon::start(&lab, &us, &config);
+    s.step("start again");
+    let d2 = s.start_ours(&config);
     let fresh = wait_until(30 * SEC, "the route is fresh again at the router", || {
         let p = route(&frr).unwrap_or_else(|e| panic!("the router lost the route during our restart: {e}"));
         if p["stale"] == true {
@@ -970,29 +807,21 @@ fn our_restart_keeps_the_routers_routes() {
 #[test]
 fn peer_graceful_restart_keeps_its_routes() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("helper", 23);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let mut frr = Frr::start(
-        &lab,
-        &peer,
+    let s = Scenario::link("helper", 23, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let mut frr = s.frr(
         "frr",
         65001,
-        &b,
-        &format!(
-            " bgp graceful-restart\n neighbor {a} remote-as 65001\n neighbor {a} timers connect 1\n \
-             address-family ipv4 unicast\n  network 10.231.1.0/24\n exit-address-family"
-        ),
+        &(" bgp graceful-restart\n".to_string() + &frr_neighbor(&a, 65001, &[], &["10.231.1.0/24"])),
     );
-    let config = lab.global_toml(65001, &a, &[]) + &neighbor(&b, 65001, &[]);
-    let d = Daemon::start(&lab, &us, &config);
+    let d = s.ours(65001, &neighbor(&b, 65001, &[]));
     wait_until(30 * SEC, "Established with FRR's prefix", || established_with(&d, &b, 1));
     let row = |d: &Daemon| -> Result<Value, String> {
         let v = d.bgpctl(&["show", "routes", "10.231.1.0/24"])?;
         v.get(0).cloned().ok_or_else(|| format!("no route: {v}"))
     };
 
-    lab.step("killing FRR (SIGKILL)");
+    s.step("killing FRR (SIGKILL)");
     frr.kill();
     let stale = wait_until(15 * SEC, "we keep FRR's route, stale", || {
         let r = row(&d).unwrap_or_else(|e| panic!("we lost the route of a restarting peer: {e}"));
@@ -1003,7 +832,7 @@ fn peer_graceful_restart_keeps_its_routes() {
         }
     });
     assert_eq!(stale["best"], true, "a stale route still forwards: {stale}");
-    lab.step("starting FRR again");
+    s.step("starting FRR again");
     frr.restart();
     wait_until(30 * SEC, "the route is fresh after FRR's End-of-RIB", || {
         let r = row(&d).unwrap_or_else(|e| panic!("we lost the route of a restarting peer: {e}"));
@@ -1023,14 +852,14 @@ fn peer_graceful_restart_keeps_its_routes() {
 #[test]
 fn enhanced_route_refresh_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("err", 24);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.240.1.0/24", "10.240.2.0/24"]));
-    let config = lab.global_toml(65000, &a, &[])
-        + &neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
-        + "\n[[announce]]\nprefix = \"10.241.0.0/24\"\n";
-    let d = Daemon::start(&lab, &us, &config);
+    let s = Scenario::link("err", 24, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.240.1.0/24", "10.240.2.0/24"]));
+    let d = s.ours(
+        65000,
+        &(neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""])
+            + "\n[[announce]]\nprefix = \"10.241.0.0/24\"\n"),
+    );
     // FRR's 2, and ours, which FRR sends back (as it does to eBGP peers) and our AS
     // loop check refuses.
     let n = wait_until(30 * SEC, "we have FRR's 2 prefixes and ours back", || established_with(&d, &b, 3));
@@ -1046,7 +875,7 @@ fn enhanced_route_refresh_frr() {
     };
     let before = refreshes_in().unwrap();
 
-    lab.step("FRR asks for our routes again (clear bgp soft in)");
+    s.step("FRR asks for our routes again (clear bgp soft in)");
     frr.vtysh(&format!("clear bgp ipv4 unicast {a} soft in")).unwrap();
     // BoRR and EoRR count as ROUTE-REFRESH messages at FRR.
     wait_until(10 * SEC, "FRR got our BoRR and EoRR", || match refreshes_in()? {
@@ -1058,7 +887,7 @@ fn enhanced_route_refresh_frr() {
     let sent = d.established(&b).unwrap().sent;
     assert!(sent.update >= 3 && sent.route_refresh >= 2, "{sent:?}");
 
-    lab.step("we ask FRR for its routes again (bgpctl neighbor refresh)");
+    s.step("we ask FRR for its routes again (bgpctl neighbor refresh)");
     d.bgpctl_text(&["neighbor", &b, "refresh"]).unwrap();
     holds_for(3 * SEC, "we keep FRR's prefixes through its BoRR and EoRR", || established_with(&d, &b, 3).map(|_| ()));
     let log = d.log_text();
@@ -1072,11 +901,10 @@ fn enhanced_route_refresh_frr() {
 #[test]
 fn policy_reload_without_a_session_restart_frr() {
     skip_unless_ready!(frr: true, bird: false);
-    let lab = Lab::new("policy-reload", 25);
-    let (us, peer) = link(&lab, "frr");
-    let (a, b) = (lab.v4(1), lab.v4(2));
-    let frr = Frr::start(&lab, &peer, "frr", 65001, &b, &frr_neighbor(&a, 65000, &["10.242.1.0/24", "10.242.2.0/24"]));
-    let base = lab.global_toml(65000, &a, &[])
+    let s = Scenario::link("policy-reload", 25, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &["10.242.1.0/24", "10.242.2.0/24"]));
+    let base = s.config(65000, "")
         + "\n[[announce]]\nprefix = \"10.243.1.0/24\"\n\n[[announce]]\nprefix = \"10.243.2.0/24\"\n";
     let open =
         base.clone() + &neighbor(&b, 65001, &["import_policy = \"accept-all\"", "export_policy = \"accept-all\""]);
@@ -1085,7 +913,7 @@ fn policy_reload_without_a_session_restart_frr() {
            \n[[policy]]\nname = \"not-the-second\"\ndefault = \"accept\"\n\
            \n[[policy.term]]\nname = \"second\"\nmatch.prefix_list = \"second\"\naction = \"reject\"\n"
         + &neighbor(&b, 65001, &["import_policy = \"not-the-second\"", "export_policy = \"not-the-second\""]);
-    let d = Daemon::start(&lab, &us, &open);
+    let d = s.start_ours(&open);
     let ours = |p: &str| -> Result<bool, String> {
         let v = frr.json(&format!("show bgp ipv4 unicast {p} json"))?;
         Ok(v["paths"].get(0).is_some())
@@ -1108,13 +936,13 @@ fn policy_reload_without_a_session_restart_frr() {
         let text = d.bgpctl_text(&["reload"]).unwrap();
         assert!(text.contains("0 changed, 1 with new policies"), "{text}");
     };
-    lab.step("reload: both policies now refuse the second prefix");
+    s.step("reload: both policies now refuse the second prefix");
     reload(&strict);
     expect("the second prefix refused both ways", 1, true, false);
     let routes = d.bgpctl(&["show", "routes", "--json"]).unwrap().to_string();
     assert!(routes.contains("10.242.1.0/24") && !routes.contains("10.242.2.0/24"), "{routes}");
 
-    lab.step("reload: back to accept-all");
+    s.step("reload: back to accept-all");
     reload(&open);
     expect("everything again, FRR sending nothing new", 2, true, true);
     let f = frr.established(&a).unwrap();

@@ -28,7 +28,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::wire::{NextHop, Origin, PathAttrs};
+use crate::wire::{Origin, PathAttrs};
 
 /// Default LOCAL_PREF for paths without one (RFC 4271 §5.1.5 leaves it to policy;
 /// 100 is what every implementation uses).
@@ -190,21 +190,12 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
             break;
         }
         if i != best
-            && !multipath.iter().any(|&m| forwarding_next_hop(paths[m].attrs) == forwarding_next_hop(paths[i].attrs))
+            && !multipath.iter().any(|&m| paths[m].attrs.effective_next_hop() == paths[i].attrs.effective_next_hop())
         {
             multipath.push(i);
         }
     }
     Decision { best, step, multipath }
-}
-
-/// Where a path forwards to: the MP_REACH_NLRI next hop the RIB keeps in the interned
-/// set of MP routes, else NEXT_HOP.
-pub fn forwarding_next_hop(attrs: &PathAttrs) -> Option<NextHop> {
-    match &attrs.mp_reach {
-        Some(r) => Some(r.next_hop),
-        None => attrs.next_hop.map(NextHop::V4),
-    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use super::{PeerInfo, RibConfig, SourceId, SourceKind};
-use crate::wire::{AsPath, Community, MpReach, NextHop, PathAttrs, Segment, SegmentType};
+use crate::wire::{AsPath, Community, NextHop, PathAttrs, Segment, SegmentType};
 
 /// The peer a route is exported to, and how.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,12 +126,11 @@ pub fn export(
 /// The route's next hop; an unspecified address (a local route without a configured
 /// next hop) counts as none: ours is filled in.
 fn forwarding_ip(attrs: &PathAttrs) -> Option<IpAddr> {
-    let ip = match attrs.mp_reach.as_deref() {
-        Some(MpReach { next_hop: NextHop::V6 { global, .. }, .. }) => Some(IpAddr::V6(*global)),
-        Some(MpReach { next_hop: NextHop::V4(a), .. }) => Some(IpAddr::V4(*a)),
-        None => attrs.next_hop.map(IpAddr::V4),
+    let ip = match attrs.effective_next_hop()? {
+        NextHop::V4(a) => IpAddr::V4(a),
+        NextHop::V6 { global, .. } => IpAddr::V6(global),
     };
-    ip.filter(|ip| !ip.is_unspecified())
+    (!ip.is_unspecified()).then_some(ip)
 }
 
 fn in_subnet(ip: IpAddr, subnet: Option<(IpAddr, u8)>) -> bool {
@@ -188,7 +187,7 @@ fn without_private(path: AsPath) -> AsPath {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Origin, RawAttr};
+    use crate::wire::{MpReach, Origin, RawAttr};
 
     const US: u32 = 64513;
 
@@ -332,55 +331,43 @@ mod tests {
         assert_eq!(out.next_hop, Some("10.10.0.2".parse().unwrap()));
     }
 
-    #[test]
-    fn ipv6_next_hop_self() {
-        let router = target(9, peer("fd00::1", 64512, false));
-        let mut a = attrs(&[65001], "0.0.0.0");
+    fn nh6(global: &str) -> NextHop {
+        NextHop::V6 { global: global.parse().unwrap(), link_local: None }
+    }
+
+    /// `a` with its next hop `global` in MP_REACH_NLRI (IPv6 unicast) instead of NEXT_HOP.
+    fn via_v6(mut a: PathAttrs, global: &str) -> PathAttrs {
         a.next_hop = None;
         a.mp_reach = Some(Box::new(MpReach {
             family: crate::types::Family::IPV6_UNICAST,
-            next_hop: NextHop::V6 { global: "2001:db8::9".parse().unwrap(), link_local: None },
+            next_hop: nh6(global),
             nlri: Vec::new(),
         }));
+        a
+    }
+
+    #[test]
+    fn ipv6_next_hop_self() {
+        let router = target(9, peer("fd00::1", 64512, false));
+        let a = via_v6(attrs(&[65001], "0.0.0.0"), "2001:db8::9");
         let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
-        assert_eq!(
-            out.mp_reach.unwrap().next_hop,
-            NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }
-        );
+        assert_eq!(out.mp_reach.unwrap().next_hop, nh6("fd00::2"));
     }
 
     #[test]
     fn ipv6_third_party_next_hop_over_an_ipv4_session() {
         let router = target(9, peer("10.10.0.1", 64512, false));
-        let mut a = attrs(&[], "0.0.0.0");
-        a.next_hop = None;
-        a.mp_reach = Some(Box::new(MpReach {
-            family: crate::types::Family::IPV6_UNICAST,
-            next_hop: NextHop::V6 { global: "fd00::21".parse().unwrap(), link_local: None },
-            nlri: Vec::new(),
-        }));
+        let a = via_v6(attrs(&[], "0.0.0.0"), "fd00::21");
         let out = export(&cfg(), SourceId(1), &node(), &router, &a).unwrap();
-        assert_eq!(
-            out.mp_reach.unwrap().next_hop,
-            NextHop::V6 { global: "fd00::21".parse().unwrap(), link_local: None }
-        );
+        assert_eq!(out.mp_reach.unwrap().next_hop, nh6("fd00::21"));
     }
 
     #[test]
     fn local_route_without_next_hop_gets_ours() {
         let client = target(2, peer("10.10.0.22", US, true));
-        let mut a = attrs(&[], "0.0.0.0");
-        a.next_hop = None;
-        a.mp_reach = Some(Box::new(MpReach {
-            family: crate::types::Family::IPV6_UNICAST,
-            next_hop: NextHop::V6 { global: std::net::Ipv6Addr::UNSPECIFIED, link_local: None },
-            nlri: Vec::new(),
-        }));
+        let a = via_v6(attrs(&[], "0.0.0.0"), "::");
         let out = export(&cfg(), SourceId(7), &SourceKind::Static, &client, &a).unwrap();
-        assert_eq!(
-            out.mp_reach.unwrap().next_hop,
-            NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }
-        );
+        assert_eq!(out.mp_reach.unwrap().next_hop, nh6("fd00::2"));
     }
 
     #[test]

@@ -326,14 +326,6 @@ pub fn family_of(prefix: Prefix) -> Family {
     }
 }
 
-/// The next hop a set of attributes carries, as encoded.
-pub fn next_hop_of(attrs: &PathAttrs) -> Option<NextHop> {
-    match &attrs.mp_reach {
-        Some(r) => Some(r.next_hop),
-        None => attrs.next_hop.map(NextHop::V4),
-    }
-}
-
 impl UpdateGroup {
     /// A group of one member, `target.source`, which is sent the whole table.
     pub fn new(target: ExportTarget, export: Arc<Policy>, ctx: CodecCtx, families: Vec<Family>) -> UpdateGroup {
@@ -744,7 +736,7 @@ impl UpdateGroup {
                 return NONE;
             }
         }
-        let Some(next_hop) = next_hop_of(&exported) else { return NONE };
+        let Some(next_hop) = exported.effective_next_hop() else { return NONE };
         let block = AttrBlock::encode(&exported, &self.ctx);
         self.out.intern(block, next_hop, path.source)
     }

@@ -240,7 +240,7 @@ fn ipv6_routes_keep_their_next_hop_in_the_interned_set() {
     r.apply_update(p, &update6(&["2001:db8::/32"], &[64512], "fd00::1"), &mut accept);
     r.decide();
     let best = *r.get(&pfx("2001:db8::/32")).unwrap().best().unwrap();
-    assert_eq!(decision::forwarding_next_hop(r.attrs().get(best.attrs)), Some(nh));
+    assert_eq!(r.attrs().get(best.attrs).effective_next_hop(), Some(nh));
 }
 
 #[test]

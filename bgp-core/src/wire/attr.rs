@@ -577,6 +577,17 @@ fn list<T>(mut r: Reader<'_>, size: usize, item: impl Fn(&mut Reader<'_>) -> T) 
 }
 
 impl PathAttrs {
+    /// The next hop the routes of these attributes forward to, as encoded:
+    /// MP_REACH_NLRI's when present (the RIB keeps it there for every route that is not
+    /// IPv4 with an IPv4 NEXT_HOP), else NEXT_HOP. Not named `next_hop`, which is the
+    /// NEXT_HOP attribute alone.
+    pub fn effective_next_hop(&self) -> Option<NextHop> {
+        match &self.mp_reach {
+            Some(r) => Some(r.next_hop),
+            None => self.next_hop.map(NextHop::V4),
+        }
+    }
+
     /// Decodes the value of one of the attributes in the table (everything but
     /// MP_REACH/MP_UNREACH, which the UPDATE decoder handles because their errors are
     /// fatal). The flags were checked by the caller.

@@ -439,7 +439,6 @@ pub fn pack_announce(
         out.put_u16(0); // no withdrawn routes
         let attr_len_at = out.len();
         out.put_u16(0);
-        let mut size = fixed;
         let mp = if in_body {
             let NextHop::V4(nh) = next_hop else { unreachable!("in_body implies an IPv4 next hop") };
             PathAttrs::encode_next_hop(*nh, out);
@@ -448,16 +447,7 @@ pub fn pack_announce(
         } else {
             Some(PathAttrs::start_mp_reach(family, next_hop, out))
         };
-        let mut taken = 0;
-        for n in rest {
-            let len = n.encoded_len(add_path);
-            if size + len > max {
-                break;
-            }
-            size += len;
-            n.encode(add_path, out);
-            taken += 1;
-        }
+        let taken = put_nlri(out, rest, add_path, fixed, max);
         if let Some(mp) = mp {
             attr::finish_mp(mp, out);
             out.put_slice(&block.bytes);
@@ -493,17 +483,7 @@ pub fn pack_withdraw(out: &mut BytesMut, ctx: &CodecCtx, family: Family, nlri: &
             out.put_u16(0); // withdrawn routes length; the attribute length follows
         }
         let mp = (!in_body).then(|| PathAttrs::start_mp_unreach(family, out));
-        let mut size = fixed;
-        let mut taken = 0;
-        for n in rest {
-            let len = n.encoded_len(add_path);
-            if size + len > max {
-                break;
-            }
-            size += len;
-            n.encode(add_path, out);
-            taken += 1;
-        }
+        let taken = put_nlri(out, rest, add_path, fixed, max);
         match mp {
             Some(mp) => {
                 attr::finish_mp(mp, out);
@@ -519,6 +499,24 @@ pub fn pack_withdraw(out: &mut BytesMut, ctx: &CodecCtx, family: Family, nlri: &
         messages += 1;
     }
     Ok(messages)
+}
+
+/// Encodes NLRI from the front of `nlri` into a message of `size` octets so far, as
+/// many as keep it within `max`; returns how many. Shared by the announce and withdraw
+/// packers.
+#[inline]
+fn put_nlri(out: &mut BytesMut, nlri: &[Nlri], add_path: bool, mut size: usize, max: usize) -> usize {
+    let mut taken = 0;
+    for n in nlri {
+        let len = n.encoded_len(add_path);
+        if size + len > max {
+            break;
+        }
+        size += len;
+        n.encode(add_path, out);
+        taken += 1;
+    }
+    taken
 }
 
 fn check_family(family: Family, nlri: &[Nlri]) -> Result<(), EncodeError> {

@@ -24,6 +24,20 @@ fn target(source: SourceId, addr: &str, asn: u32) -> ExportTarget {
     }
 }
 
+/// A RIB with the two peers most tests use: an upstream (10.10.0.1, AS 64512) and the
+/// router (198.51.100.1, AS 3320) they export to (see `to_router`).
+fn upstream_and_router() -> (RibState, SourceId, SourceId) {
+    let mut r = rib();
+    let upstream = peer(&mut r, "10.10.0.1", 64512);
+    let router = peer(&mut r, "198.51.100.1", 3320);
+    (r, upstream, router)
+}
+
+/// Exporting to the router of `upstream_and_router`.
+fn to_router(router: SourceId) -> ExportTarget {
+    target(router, "198.51.100.1", 3320)
+}
+
 fn group(t: ExportTarget) -> UpdateGroup {
     group_with(t, CodecCtx::modern())
 }
@@ -153,9 +167,7 @@ fn nh6(s: &str) -> NextHop {
 
 #[test]
 fn initial_table_walk_sends_everything_then_is_idle() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let prefixes = ["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "10.20.0.0/16"];
     r.apply_update(upstream, &update(&prefixes, &[64512], "10.10.0.1"), &mut accept);
     r.apply_update(upstream, &update6(&["2001:db8::/32"], &[64512], "fd00::1"), &mut accept);
@@ -163,7 +175,7 @@ fn initial_table_walk_sends_everything_then_is_idle() {
     r.apply_update(router, &update(&["100.64.0.0/10"], &[3320], "198.51.100.1"), &mut accept);
     r.decide();
 
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     assert!(!g.table_sent() && !g.is_idle(), "a new group has the table to send");
     let first = g.pack(&r, 2, false);
     assert_eq!(first.visited, 2);
@@ -194,15 +206,13 @@ fn initial_table_walk_sends_everything_then_is_idle() {
 
 #[test]
 fn one_encode_per_attribute_set() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let prefixes: Vec<String> = (0..1000).map(|i| format!("10.0.{}.{}/32", i / 256, i % 256)).collect();
     let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
     r.apply_update(upstream, &update(&refs, &[64512], "10.10.0.1"), &mut accept);
     r.decide();
 
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     let batches = drain(&mut g, &r, 4096, false);
     assert_eq!(g.out.index.len(), 1, "one exported set, encoded once");
     let updates = received(&g, &batches, router);
@@ -231,10 +241,8 @@ fn one_encode_per_attribute_set() {
 
 #[test]
 fn changes_between_packs_coalesce() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let (mut r, upstream, router) = upstream_and_router();
+    let mut g = group(to_router(router));
     assert!(drain(&mut g, &r, 100, false).is_empty());
     let p = "192.0.2.0/24";
 
@@ -371,13 +379,11 @@ fn split_horizon_is_per_member() {
 
 #[test]
 fn withdrawals_only_holds_announcements_back() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let (p, q, changed) = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24");
     r.apply_update(upstream, &update(&[p, changed], &[64512], "10.10.0.1"), &mut accept);
     r.decide();
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     assert_eq!(flush(&mut g, &r, router).announced.len(), 2);
 
     r.apply_update(upstream, &withdraw(&[p]), &mut accept);
@@ -418,7 +424,7 @@ fn route_refresh_resends_one_family_to_one_member() {
     r.apply_update(c1, &update6(&["2001:db8:100::/48"], &[], "fd00::21"), &mut accept);
     r.apply_update(router, &update(&["100.64.0.0/10"], &[3320], "198.51.100.1"), &mut accept);
     r.decide();
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     let mut g2 = group(target(other, "198.51.100.2", 3320));
     drain(&mut g, &r, 100, false);
     drain(&mut g2, &r, 100, false);
@@ -441,13 +447,11 @@ fn route_refresh_resends_one_family_to_one_member() {
 
 #[test]
 fn entries_are_reclaimed_only_once_withdrawn() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let (p, next) = ("192.0.2.0/24", "203.0.113.0/24");
     r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
     r.decide();
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     drain(&mut g, &r, 100, false);
     let id = r.id_of(&pfx(p)).unwrap();
     assert!(g.in_use(id), "held");
@@ -557,14 +561,12 @@ fn add_path_sends_one_path_per_source() {
 
 #[test]
 fn memo_does_not_outlive_a_reused_attribute_id() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let (p, q) = ("192.0.2.0/24", "198.51.100.0/24");
     r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
     r.decide();
     let old = r.get(&pfx(p)).unwrap().best().unwrap().attrs;
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     let s = flush(&mut g, &r, router);
     assert_eq!(s.announced[0].2.as_path.as_ref().unwrap().to_string(), "64513 64512");
 
@@ -641,12 +643,10 @@ fn the_only_members_routes_are_exported_when_another_member_joins() {
 
 #[test]
 fn a_forked_member_is_sent_only_what_its_new_policy_changes() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     r.apply_update(upstream, &update(&["192.0.2.0/24", "203.0.113.0/24"], &[64512], "10.10.0.1"), &mut accept);
     r.decide();
-    let t = target(router, "198.51.100.1", 3320);
+    let t = to_router(router);
     let mut g = group(t.clone());
     assert_eq!(flush(&mut g, &r, router).prefixes().len(), 2);
     // The same policy again: the walk finds nothing to send.
@@ -673,13 +673,11 @@ fn a_forked_member_is_sent_only_what_its_new_policy_changes() {
 
 #[test]
 fn a_prefix_withdrawn_and_announced_again_in_one_round_ends_announced() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let p = "192.0.2.0/24";
     r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
     let old = r.decide()[0].id;
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     flush(&mut g, &r, router);
     // The withdrawal empties the entry, which leaves the index: the announcement that
     // follows makes a new one for the same prefix.
@@ -705,7 +703,7 @@ fn a_lone_members_own_routes_cost_its_group_nothing() {
     let mut r = rib();
     let router = peer(&mut r, "198.51.100.1", 3320);
     let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let mut g = group(target(router, "198.51.100.1", 3320));
+    let mut g = group(to_router(router));
     flush(&mut g, &r, router);
     let p = "192.0.2.0/24";
     // The member's own route: not even queued.
@@ -729,18 +727,16 @@ fn a_lone_members_own_routes_cost_its_group_nothing() {
 
 #[test]
 fn a_set_too_large_for_one_update_is_reported_not_sent() {
-    let mut r = rib();
-    let upstream = peer(&mut r, "10.10.0.1", 64512);
-    let router = peer(&mut r, "198.51.100.1", 3320);
+    let (mut r, upstream, router) = upstream_and_router();
     let mut u = update(&["192.0.2.0/24"], &[64512], "10.10.0.1");
     u.attrs.communities = (0..1100).map(crate::wire::Community).collect();
     r.apply_update(upstream, &u, &mut accept);
     r.decide();
     let no_extended = CodecCtx { four_octet_as: true, external: true, ..CodecCtx::default() };
-    let mut g = group_with(target(router, "198.51.100.1", 3320), no_extended);
+    let mut g = group_with(to_router(router), no_extended);
     let packed = g.pack(&r, 100, false);
     assert_eq!(packed.too_large, 1);
     assert!(packed.batches.is_empty());
-    let mut g = group_with(target(router, "198.51.100.1", 3320), CodecCtx { extended_message: true, ..no_extended });
+    let mut g = group_with(to_router(router), CodecCtx { extended_message: true, ..no_extended });
     assert_eq!(g.pack(&r, 100, false).too_large, 0, "fits in an extended message");
 }
