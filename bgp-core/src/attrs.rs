@@ -74,7 +74,12 @@ impl AttrStore {
         self.insert_new(hash, attrs)
     }
 
-    fn insert_new(&mut self, hash: u64, attrs: PathAttrs) -> AttrId {
+    fn insert_new(&mut self, hash: u64, mut attrs: PathAttrs) -> AttrId {
+        // Unknown attributes arrive as slices of the 64 KiB read buffer: a kept slice
+        // would keep the whole buffer alive for as long as the set lives.
+        for raw in &mut attrs.unknown {
+            raw.value = bytes::Bytes::copy_from_slice(&raw.value);
+        }
         debug_assert!(
             attrs.mp_reach.as_ref().is_none_or(|r| r.nlri.is_empty()) && attrs.mp_unreach.is_none(),
             "interned attributes carry no NLRI"
@@ -160,6 +165,22 @@ mod tests {
 
     fn attrs(asn: u32) -> PathAttrs {
         PathAttrs { origin: Some(Origin::Igp), as_path: Some(AsPath::from_sequence(vec![asn])), ..PathAttrs::default() }
+    }
+
+    #[test]
+    fn an_unknown_attribute_does_not_keep_its_read_buffer_alive() {
+        let buffer = bytes::Bytes::from(vec![7u8; 65536]);
+        let within = |b: &bytes::Bytes| buffer.as_ptr_range().contains(&b.as_ptr());
+        let mut store = AttrStore::new();
+        let raw = |value| crate::wire::RawAttr { flags: 0xc0, type_code: 99, value };
+        let by_value = PathAttrs { unknown: vec![raw(buffer.slice(10..20))], ..attrs(65001) };
+        let by_ref = PathAttrs { unknown: vec![raw(buffer.slice(30..40))], ..attrs(65002) };
+        let ids = [store.intern(by_value), store.intern_ref(&by_ref)];
+        for id in ids {
+            let kept = &store.get(id).unknown[0].value;
+            assert!(!within(kept), "the stored value is a copy, not a slice of the read buffer");
+            assert_eq!(kept.len(), 10);
+        }
     }
 
     #[test]
