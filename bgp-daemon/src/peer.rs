@@ -517,7 +517,7 @@ impl PeerTask {
                         interface: local.map(net::interface_addresses).unwrap_or_default(),
                         next_hop_self: self.spec.settings.next_hop_self,
                         remove_private_as: self.spec.settings.remove_private_as,
-                        restart_time: neg.graceful_restart.as_ref().map(|g| g.restart_time),
+                        graceful_restart: neg.graceful_restart.clone(),
                         enhanced_refresh: neg.enhanced_route_refresh,
                         import: self.spec.import.clone(),
                         export: self.spec.export.clone(),

@@ -279,7 +279,7 @@ impl Driver {
             }
             RibInput::RefreshMarker { address, family, begin } => {
                 let Some(id) = self.engine.peer_id(address) else { return };
-                self.engine.refresh_marker(id, family, begin);
+                self.engine.refresh_marker(id, family, begin, now);
                 debug!(peer = %address, %family, begin, "enhanced route refresh");
             }
             RibInput::Announce(list) => {

@@ -47,6 +47,7 @@ use crate::policy::Policy;
 use crate::prefix::Prefix;
 use crate::rib::out::{Signature, UpdateGroup};
 use crate::types::Family;
+use crate::wire::open::GracefulRestart;
 use crate::wire::{CodecCtx, MpReach, NextHop, PathAttrs, Update};
 
 /// A peer, as the engine names it: its route source.
@@ -72,8 +73,9 @@ pub struct SessionUp {
     pub interface: Vec<(IpAddr, u8)>,
     pub next_hop_self: bool,
     pub remove_private_as: bool,
-    /// The peer's graceful restart time, if it negotiated graceful restart.
-    pub restart_time: Option<u16>,
+    /// The peer's graceful restart capability (its families filtered to the
+    /// session's), if graceful restart was negotiated.
+    pub graceful_restart: Option<GracefulRestart>,
     /// Enhanced route refresh (RFC 7313) negotiated: refreshes are framed by BoRR/EoRR.
     pub enhanced_refresh: bool,
     pub import: Arc<Policy>,
@@ -144,10 +146,14 @@ pub(super) struct PeerState {
     max_prefixes: Option<MaxPrefixes>,
     /// `max_prefixes` crossed in this session (warned or acted on, once).
     over_limit: bool,
-    /// The restart time the peer advertised (RFC 4724), while it has one.
-    pub(super) restart_time: Option<u16>,
-    /// Stale routes of a restarting peer go at this instant (RFC 4724 restart time).
+    /// The graceful restart capability of the peer's last session (RFC 4724).
+    pub(super) restart: Option<GracefulRestart>,
+    /// The peer's stale routes go at this instant: the end of its restart time while
+    /// it is down, the stale-path time once it is back.
     pub(super) stale_until: Option<Instant>,
+    /// Families the peer is refreshing (RFC 7313 BoRR sent, EoRR not yet), and when
+    /// their stale routes go if the EoRR never comes.
+    pub(super) refreshing: Vec<(Family, Instant)>,
     pub(super) counts: PeerCounts,
     pub(super) established: bool,
 }
@@ -212,7 +218,7 @@ impl Engine {
         self.peers.get(id.0 as usize).and_then(Option::as_ref)
     }
 
-    fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
+    pub(super) fn peer_mut(&mut self, id: PeerId) -> Option<&mut PeerState> {
         self.peers.get_mut(id.0 as usize).and_then(Option::as_mut)
     }
 
@@ -242,25 +248,26 @@ impl Engine {
         if self.peers.len() <= slot {
             self.peers.resize_with(slot + 1, || None);
         }
-        let had_gr = self.peers[slot].as_ref().is_some_and(|p| p.restart_time.is_some());
-        let was_stale = self.peers[slot].as_ref().is_some_and(|p| p.stale_until.is_some());
-        let counts = self.peers[slot].as_ref().map(|p| p.counts).unwrap_or_default();
+        let old = self.peers[slot].take();
+        let counts = old.as_ref().map(|p| p.counts).unwrap_or_default();
+        let had_gr = old.as_ref().is_some_and(|p| p.restart.is_some());
+        let has_gr = session.graceful_restart.is_some();
         self.peers[slot] = Some(PeerState {
             address,
             import: session.import.clone(),
             local: session.local,
             max_prefixes: session.max_prefixes,
             over_limit: false,
-            restart_time: session.restart_time,
+            restart: session.graceful_restart.clone(),
             stale_until: None,
-            counts: PeerCounts { updates_sent: counts.updates_sent, refreshes_sent: counts.refreshes_sent, ..counts },
+            refreshing: Vec::new(),
+            counts,
             established: true,
         });
-        if was_stale && session.restart_time.is_none() {
-            // Back without graceful restart: nothing of the old session stays.
-            self.rib.sweep_stale(id, None);
+        if let Some(old) = old.filter(|o| o.stale_until.is_some()) {
+            self.peer_back(id, old.restart.as_ref(), session.graceful_restart.as_ref(), now);
         }
-        if had_gr != session.restart_time.is_some() {
+        if had_gr != has_gr {
             self.outputs.push_back(Output::RestartPeers);
         }
         self.restart_session_up(id, address, session.families.len(), now);
@@ -275,17 +282,16 @@ impl Engine {
     }
 
     /// The session ended. `graceful`: the peer may come back within its restart time
-    /// and its routes stay, stale, until then (RFC 4724 §4.2).
+    /// and its routes stay, stale, until then (RFC 4724 §4.2; see restart.rs).
     pub fn session_down(&mut self, id: PeerId, graceful: bool, now: Instant) {
         self.leave_group(id);
         let Some(state) = self.peer_mut(id) else { return };
         state.established = false;
         state.counts.advertised = 0;
-        if let (true, Some(secs)) = (graceful, state.restart_time) {
-            state.stale_until = Some(now + Duration::from_secs(secs.into()));
-            self.rib.mark_stale(id, None);
-        } else {
-            self.forget(id);
+        state.refreshing.clear();
+        match state.restart.clone() {
+            Some(gr) if graceful => self.keep_stale(id, &gr, now),
+            _ => self.forget(id),
         }
     }
 
@@ -294,7 +300,7 @@ impl Engine {
         let Some(state) = self.peers.get_mut(id.0 as usize).and_then(Option::take) else { return };
         self.by_address.remove(&state.address);
         self.rib.remove_source(id);
-        if state.restart_time.is_some() {
+        if state.restart.is_some() {
             self.outputs.push_back(Output::RestartPeers);
         }
     }
@@ -482,7 +488,12 @@ impl Engine {
     /// The next instant [`Engine::process`] has timed work at: a stale-route deadline,
     /// the end of the restart deferral, or the end of a group's MRAI hold.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let stale = self.peers.iter().flatten().filter_map(|p| p.stale_until).min();
+        let stale = self
+            .peers
+            .iter()
+            .flatten()
+            .flat_map(|p| p.stale_until.into_iter().chain(p.refreshing.iter().map(|&(_, t)| t)))
+            .min();
         let deferral = self.deferral.as_ref().map(|d| d.until);
         let mrai = self.groups.iter().filter(|g| !g.group.is_idle()).filter_map(|g| g.hold_until).min();
         let lag = self.groups.iter().filter_map(Group::lag_deadline).min();

@@ -213,20 +213,6 @@ impl Engine {
         true
     }
 
-    /// The peer re-sends its routes of `family` (RFC 7313 §4): between BoRR and EoRR
-    /// they are stale; what was not sent again by the EoRR goes.
-    pub fn refresh_marker(&mut self, peer: PeerId, family: Family, begin: bool) {
-        if self.peer(peer).is_none() {
-            return;
-        }
-        if begin {
-            self.rib.mark_stale(peer, Some(family));
-        } else {
-            self.rib.sweep_stale(peer, Some(family));
-            self.count(peer);
-        }
-    }
-
     /// Members that held their group back for [`LAG_LIMIT`] leave it: each goes on in
     /// a group of its own, from what it holds, and joins its like again once in step.
     fn split_laggards(&mut self, now: Instant) {

@@ -4,14 +4,30 @@
 //!   deferral time is over, so no peer sweeps a route we have not had the time to
 //!   learn again;
 //! - helper (§4.2): a peer whose session ended gracefully keeps its routes, stale,
-//!   for its restart time; its End-of-RIB per family sweeps what it did not send
-//!   again.
+//!   for its restart time, for the families its capability listed; back, it keeps
+//!   them for the families it still lists with the F bit set, and its End-of-RIB per
+//!   family sweeps what it did not send again. A peer that comes back but never sends
+//!   End-of-RIB loses its stale routes after the stale-path time (FRR's
+//!   `stalepath-time`), and a second drop before then deletes them;
+//! - enhanced route refresh (RFC 7313 §4): between a peer's BoRR and EoRR its routes
+//!   of the family are stale; an EoRR that never comes sweeps them after the same
+//!   stale-path time.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::engine::{Engine, Event, Output, PeerId};
+use crate::types::Family;
+use crate::wire::open::GracefulRestart;
+
+/// How long a peer back from a restart may keep stale routes without sending their
+/// End-of-RIB, and how long a route refresh may wait for its EoRR (FRR's
+/// `bgp graceful-restart stalepath-time` default).
+pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
+
+/// The families a route can be in (unicast only).
+const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
 
 /// Our restart deferral (RFC 4724 §4.1).
 #[derive(Clone, Debug)]
@@ -73,18 +89,99 @@ impl Engine {
         self.deferral.is_some()
     }
 
-    /// Removes the stale routes of peers whose restart time is over.
+    /// A graceful session end (RFC 4724 §4.2): the routes of the families the peer's
+    /// capability listed stay, stale, for its restart time; the others go. Routes still
+    /// stale from a restart the peer did not finish go too: it dropped again.
+    pub(super) fn keep_stale(&mut self, id: PeerId, gr: &GracefulRestart, now: Instant) {
+        let Some(state) = self.peer_mut(id) else { return };
+        let again = state.stale_until.replace(now + Duration::from_secs(gr.restart_time.into())).is_some();
+        if again {
+            self.rib.sweep_stale(id, None);
+        }
+        for family in FAMILIES.into_iter().filter(|f| !gr.families.iter().any(|g| g.family == *f)) {
+            self.rib.mark_stale(id, Some(family));
+            self.rib.sweep_stale(id, Some(family));
+        }
+        self.rib.mark_stale(id, None);
+        self.count(id);
+    }
+
+    /// The peer is back with stale routes (RFC 4724 §4.2): without graceful restart
+    /// now, they all go; else those of each family not listed again with the F bit
+    /// (forwarding not preserved) go, and the rest wait for End-of-RIB or the
+    /// stale-path time.
+    pub(super) fn peer_back(
+        &mut self,
+        id: PeerId,
+        before: Option<&GracefulRestart>,
+        now: Option<&GracefulRestart>,
+        at: Instant,
+    ) {
+        let Some(now_gr) = now else {
+            self.rib.sweep_stale(id, None);
+            return;
+        };
+        let kept = |f: Family| now_gr.families.iter().any(|g| g.family == f && g.forwarding_preserved);
+        for family in before.iter().flat_map(|b| b.families.iter().map(|g| g.family)) {
+            if !kept(family) {
+                self.rib.sweep_stale(id, Some(family));
+            }
+        }
+        if let Some(state) = self.peer_mut(id) {
+            state.stale_until = Some(at + STALE_PATH_TIME);
+        }
+    }
+
+    /// The peer re-sends its routes of `family` (RFC 7313 §4): between BoRR and EoRR
+    /// they are stale; what was not sent again by the EoRR goes, or all of them if the
+    /// EoRR does not come within the stale-path time.
+    pub fn refresh_marker(&mut self, id: PeerId, family: Family, begin: bool, now: Instant) {
+        let Some(state) = self.peer_mut(id) else { return };
+        state.refreshing.retain(|&(f, _)| f != family);
+        if begin {
+            state.refreshing.push((family, now + STALE_PATH_TIME));
+            self.rib.mark_stale(id, Some(family));
+        } else {
+            self.rib.sweep_stale(id, Some(family));
+            self.count(id);
+        }
+    }
+
+    /// Removes the stale routes whose time is over: a peer that did not come back
+    /// within its restart time is forgotten; one that came back but did not finish
+    /// (End-of-RIB, EoRR) within the stale-path time loses its stale routes.
     pub(super) fn expire_stale(&mut self, now: Instant) {
-        let expired: Vec<PeerId> = self
+        let due: Vec<PeerId> = self
             .peers()
-            .filter(|&(id, _)| self.peer(id).and_then(|p| p.stale_until).is_some_and(|t| t <= now))
             .map(|(id, _)| id)
+            .filter(|&id| {
+                self.peer(id).is_some_and(|p| {
+                    p.stale_until.is_some_and(|t| t <= now) || p.refreshing.iter().any(|&(_, t)| t <= now)
+                })
+            })
             .collect();
-        for id in expired {
-            let Some(address) = self.peer(id).map(|p| p.address) else { continue };
-            self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));
-            // Not back in time: the peer is gone, and its routes with it.
-            self.forget(id);
+        for id in due {
+            let Some(state) = self.peer_mut(id) else { continue };
+            let address = state.address;
+            let families: Vec<Family> = state.refreshing.iter().filter(|&&(_, t)| t <= now).map(|&(f, _)| f).collect();
+            state.refreshing.retain(|&(_, t)| t > now);
+            let stale_over = state.stale_until.is_some_and(|t| t <= now);
+            let established = state.established;
+            if stale_over {
+                state.stale_until = None;
+                self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));
+                if !established {
+                    // Not back in time: the peer is gone, and its routes with it.
+                    self.forget(id);
+                    continue;
+                }
+                self.rib.sweep_stale(id, None);
+            }
+            for family in families {
+                self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));
+                self.rib.sweep_stale(id, Some(family));
+            }
+            self.count(id);
         }
     }
 
@@ -94,7 +191,7 @@ impl Engine {
     pub fn restart_peers(&self) -> Vec<IpAddr> {
         let mut peers: Vec<IpAddr> = self
             .peers()
-            .filter(|&(id, _)| self.peer(id).is_some_and(|p| p.restart_time.is_some()))
+            .filter(|&(id, _)| self.peer(id).is_some_and(|p| p.restart.is_some()))
             .map(|(_, a)| a)
             .collect();
         if let Some(d) = &self.deferral {

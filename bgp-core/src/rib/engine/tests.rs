@@ -33,7 +33,7 @@ fn session(addr: &str, asn: u32) -> SessionUp {
         interface: Vec::new(),
         next_hop_self: false,
         remove_private_as: false,
-        restart_time: None,
+        graceful_restart: None,
         enhanced_refresh: false,
         import: Arc::new(Policy::accept_all()),
         export: Arc::new(Policy::accept_all()),
@@ -41,6 +41,18 @@ fn session(addr: &str, asn: u32) -> SessionUp {
         mrai: Duration::ZERO,
         room: 1000,
     }
+}
+
+/// A graceful restart capability with these families and F bits.
+fn gr(time: u16, families: &[(Family, bool)]) -> GracefulRestart {
+    let families = families
+        .iter()
+        .map(|&(family, forwarding_preserved)| crate::wire::open::GracefulRestartFamily {
+            family,
+            forwarding_preserved,
+        })
+        .collect();
+    GracefulRestart { restart_time: time, families, restarting: false, notification: true }
 }
 
 /// What one round gave, by kind.
@@ -214,7 +226,10 @@ fn restart_deferral_ends_at_its_deadline_without_the_missing_peer() {
 fn a_graceful_peers_routes_stay_stale_for_its_restart_time() {
     let t = Instant::now();
     let mut e = Engine::new(cfg(8), None);
-    let a = e.session_up(SessionUp { restart_time: Some(120), ..session("10.0.0.1", 65001) }, t);
+    let a = e.session_up(
+        SessionUp { graceful_restart: Some(gr(120, &[(V4, true), (V6, true)])), ..session("10.0.0.1", 65001) },
+        t,
+    );
     let b = e.session_up(session("10.0.0.3", US), t);
     assert_eq!(drain(&mut e).restart_peers, 1, "a peer with graceful restart joins the marker");
     e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
@@ -237,7 +252,7 @@ fn a_graceful_peers_routes_stay_stale_for_its_restart_time() {
 fn a_peer_back_from_restart_sweeps_each_family_at_its_end_of_rib() {
     let t = Instant::now();
     let mut e = Engine::new(cfg(8), None);
-    let gr = || SessionUp { restart_time: Some(120), ..session("10.0.0.1", 65001) };
+    let gr = || SessionUp { graceful_restart: Some(gr(120, &[(V4, true), (V6, true)])), ..session("10.0.0.1", 65001) };
     let a = e.session_up(gr(), t);
     let b = e.session_up(session("10.0.0.3", US), t);
     e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
@@ -321,10 +336,10 @@ fn a_peers_borr_and_eorr_sweep_what_it_did_not_send_again() {
     e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
     e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
     round(&mut e, t);
-    e.refresh_marker(a, V4, true);
+    e.refresh_marker(a, V4, true, t);
     e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
     assert!(round(&mut e, t).withdrawn(b).is_empty(), "stale until the EoRR");
-    e.refresh_marker(a, V4, false);
+    e.refresh_marker(a, V4, false, t);
     let r = round(&mut e, t);
     assert_eq!(r.withdrawn(b), p(&["10.1.1.0/24"]), "IPv6 was not refreshed and stays");
     assert_eq!(e.counts(a).unwrap().received, 2);
@@ -578,4 +593,92 @@ fn a_lone_slow_group_is_not_split() {
     let r = round(&mut e, t + Duration::from_secs(10));
     assert!(r.events.is_empty());
     assert_eq!(sorted_sizes(&e), vec![1, 1]);
+}
+
+/// A feeder A with graceful restart for `families`, an iBGP client B; A sent
+/// 10.1.0.0/24 and fd01::/48, and B has them.
+fn graceful_feeder(t: Instant, families: &[(Family, bool)]) -> (Engine, PeerId, PeerId) {
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(SessionUp { graceful_restart: Some(gr(120, families)), ..session("10.0.0.1", 65001) }, t);
+    let b = e.session_up(session("10.0.0.3", US), t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1"), update6(&["fd01::/48"], &[65001], "fd00::1")]);
+    assert_eq!(round(&mut e, t).announced(b).len(), 2);
+    (e, a, b)
+}
+
+#[test]
+fn only_the_families_the_restarting_peer_listed_stay_stale() {
+    let t = Instant::now();
+    let (mut e, a, b) = graceful_feeder(t, &[(V4, true)]);
+    e.session_down(a, true, t);
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(b), p(&["fd01::/48"]), "IPv6 was not in its capability");
+    assert!(e.rib().get(&pfx("10.1.0.0/24")).unwrap().paths()[0].is_stale());
+}
+
+#[test]
+fn back_without_the_f_bit_its_stale_routes_of_that_family_go_at_once() {
+    let t = Instant::now();
+    let (mut e, a, b) = graceful_feeder(t, &[(V4, true), (V6, true)]);
+    e.session_down(a, true, t);
+    round(&mut e, t);
+    let back = SessionUp { graceful_restart: Some(gr(120, &[(V4, false), (V6, true)])), ..session("10.0.0.1", 65001) };
+    e.session_up(back, t + Duration::from_secs(3));
+    let r = round(&mut e, t + Duration::from_secs(3));
+    assert_eq!(r.withdrawn(b), p(&["10.1.0.0/24"]), "forwarding not preserved for IPv4");
+    assert!(e.rib().get(&pfx("fd01::/48")).unwrap().paths()[0].is_stale(), "IPv6 waits for its End-of-RIB");
+}
+
+#[test]
+fn a_peer_back_that_never_sends_end_of_rib_loses_its_stale_routes_after_the_stale_path_time() {
+    let t = Instant::now();
+    let (mut e, a, b) = graceful_feeder(t, &[(V4, true), (V6, true)]);
+    e.session_down(a, true, t);
+    round(&mut e, t);
+    let up = t + Duration::from_secs(10);
+    let a2 = e.session_up(
+        SessionUp { graceful_restart: Some(gr(120, &[(V4, true), (V6, true)])), ..session("10.0.0.1", 65001) },
+        up,
+    );
+    e.updates(a2, &[update(&["10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, up);
+    let deadline = up + crate::rib::restart::STALE_PATH_TIME;
+    assert_eq!(e.poll_timeout(), Some(deadline));
+    assert!(round(&mut e, up + Duration::from_secs(130)).withdrawn(b).is_empty(), "the restart time no longer applies");
+    let r = round(&mut e, deadline);
+    assert_eq!(sorted(r.withdrawn(b)), p(&["10.1.0.0/24", "fd01::/48"]));
+    assert_eq!(e.peer_id("10.0.0.1".parse().unwrap()), Some(a2), "the peer stays, with its fresh route");
+    assert_eq!(e.counts(a2).unwrap().received, 1);
+}
+
+#[test]
+fn a_second_drop_before_end_of_rib_deletes_the_stale_routes() {
+    let t = Instant::now();
+    let (mut e, a, b) = graceful_feeder(t, &[(V4, true), (V6, true)]);
+    e.session_down(a, true, t);
+    round(&mut e, t);
+    let gr_up =
+        || SessionUp { graceful_restart: Some(gr(120, &[(V4, true), (V6, true)])), ..session("10.0.0.1", 65001) };
+    e.session_up(gr_up(), t);
+    e.updates(a, &[update(&["10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    e.session_down(a, true, t + Duration::from_secs(1));
+    let r = round(&mut e, t + Duration::from_secs(1));
+    assert_eq!(sorted(r.withdrawn(b)), p(&["10.1.0.0/24", "fd01::/48"]), "stale twice: gone");
+    assert!(e.rib().get(&pfx("10.1.1.0/24")).unwrap().paths()[0].is_stale(), "the fresh route is kept, stale");
+}
+
+#[test]
+fn a_refresh_whose_eorr_never_comes_sweeps_after_the_stale_path_time() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    e.refresh_marker(a, V4, true, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    let deadline = t + crate::rib::restart::STALE_PATH_TIME;
+    assert_eq!(e.poll_timeout(), Some(deadline));
+    assert!(round(&mut e, deadline - Duration::from_millis(1)).withdrawn(b).is_empty());
+    assert_eq!(round(&mut e, deadline).withdrawn(b), p(&["10.1.1.0/24"]));
+    assert_eq!(e.poll_timeout(), None);
 }
