@@ -328,13 +328,7 @@ impl PeerTask {
                     self.fsm.handle(Input::Start, now);
                 }
             }
-            PeerCmd::Refresh => {
-                let conn = self.fsm.established_conn();
-                let families = self.fsm.negotiated().filter(|n| n.route_refresh).map(|n| n.families.clone());
-                if let (Some(id), Some(families)) = (conn, families) {
-                    self.refresh = families.into_iter().map(|f| (id, f)).collect();
-                }
-            }
+            PeerCmd::Refresh => self.ask_refresh(),
             PeerCmd::Shutdown(message) => {
                 self.admin_down = true;
                 let n =
@@ -364,13 +358,30 @@ impl PeerTask {
         }
     }
 
+    /// Asks the peer for its routes again (ROUTE-REFRESH for each family), if it
+    /// negotiated route refresh.
+    fn ask_refresh(&mut self) {
+        let conn = self.fsm.established_conn();
+        let families = self.fsm.negotiated().filter(|n| n.route_refresh).map(|n| n.families.clone());
+        match (conn, families) {
+            (Some(id), Some(families)) => self.refresh = families.into_iter().map(|f| (id, f)).collect(),
+            _ => warn!(
+                peer = %self.spec.address,
+                "no route refresh with this peer: routes the old import policy refused come back with its next session"
+            ),
+        }
+    }
+
     /// RFC 4486: a peer over its `max_prefixes` (restart action) is closed with Cease /
     /// Maximum Number of Prefixes Reached, and started again after the hold-down.
     fn notice(&mut self, notice: RibNotice) {
-        let RibNotice::PrefixLimit { family, limit, after } = notice;
         if self.fsm.state() != SessionState::Established {
             return;
         }
+        let (family, limit, after) = match notice {
+            RibNotice::PrefixLimit { family, limit, after } => (family, limit, after),
+            RibNotice::AskRefresh => return self.ask_refresh(),
+        };
         // Data: the AFI, SAFI and limit of the family that overflowed (RFC 4486 §4).
         let mut data = Vec::with_capacity(7);
         data.extend_from_slice(&family.afi.0.to_be_bytes());

@@ -63,6 +63,9 @@ pub enum RibNotice {
     /// Over `max_prefixes` with the restart action: close with Cease / Maximum Number
     /// of Prefixes Reached for `family`, and start again after `after`.
     PrefixLimit { family: Family, limit: u32, after: Duration },
+    /// Ask the peer for its routes again: the import policy changed, and the routes
+    /// the old one refused were not kept.
+    AskRefresh,
 }
 
 /// A peer task's end of an Established session.
@@ -337,6 +340,11 @@ impl Driver {
                     warn!(peer = %address, %family, limit, retry_after = ?after, "max_prefixes exceeded: closing the session");
                     if let Some(l) = self.link(peer) {
                         let _ = l.link.notices.try_send(RibNotice::PrefixLimit { family, limit, after });
+                    }
+                }
+                Output::AskRefresh(peer) => {
+                    if let Some(l) = self.link(peer) {
+                        let _ = l.link.notices.try_send(RibNotice::AskRefresh);
                     }
                 }
                 Output::RestartPeers => {

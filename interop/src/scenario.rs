@@ -120,6 +120,11 @@ impl Deref for Scenario {
 /// A `[[neighbor]]` table of our config: `address`, `asn`, then the `extra` lines.
 pub fn neighbor(address: &str, asn: u32, extra: &[&str]) -> String {
     let mut s = format!("\n[[neighbor]]\naddress = \"{address}\"\nasn = {asn}\n");
+    if !extra.iter().any(|l| l.starts_with("import_policy")) {
+        // The tests count the routes a peer sends, and we keep only those we accept:
+        // without a policy, RFC 8212 would refuse all of an eBGP peer's.
+        s.push_str("import_policy = \"accept-all\"\n");
+    }
     for l in extra {
         s.push_str(l);
         s.push('\n');

@@ -138,8 +138,8 @@ impl AddPath {
 /// `max_prefixes`: how many routes a peer may send, and what happens beyond.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MaxPrefixes {
-    /// Most prefixes received from the peer (accepted by the import policy or not:
-    /// the RIB keeps rejected routes too), 1..=4294967295.
+    /// Most routes held from the peer (refused ones are not kept, so they do not
+    /// count), 1..=4294967295.
     pub limit: u32,
     pub action: MaxPrefixesAction,
 }

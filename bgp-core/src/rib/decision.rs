@@ -158,15 +158,15 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
     if always_compare_med {
         keep_best(&mut set, |i| paths[i].med(), false);
     } else {
-        let snapshot = set.clone();
+        // The lowest MED of each neighbor AS, found by sorting: n log n, where
+        // comparing every path with every other would be quadratic in the paths an
+        // ADD-PATH peer may send.
+        let mut lowest: Vec<(u32, u32)> = set.iter().map(|&i| (paths[i].neighbor_as, paths[i].med())).collect();
+        lowest.sort_unstable();
+        lowest.dedup_by_key(|&mut (asn, _)| asn);
         set.retain(|&i| {
-            let lowest = snapshot
-                .iter()
-                .filter(|&&j| paths[j].neighbor_as == paths[i].neighbor_as)
-                .map(|&j| paths[j].med())
-                .min()
-                .unwrap_or(0);
-            paths[i].med() == lowest
+            let at = lowest.binary_search_by_key(&paths[i].neighbor_as, |&(asn, _)| asn);
+            at.is_ok_and(|k| lowest[k].1 == paths[i].med())
         });
     }
     record(&set, Step::Med, &mut step);

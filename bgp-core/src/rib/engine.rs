@@ -98,6 +98,9 @@ pub enum Output {
     /// its session is to close with Cease / Maximum Number of Prefixes Reached (RFC
     /// 4486), naming `family`, and start again after `after`.
     PrefixLimit { peer: PeerId, address: IpAddr, family: Family, limit: u32, after: Duration },
+    /// The peer's import policy changed: routes the old one refused were not kept, so
+    /// ask the peer for its routes again (ROUTE-REFRESH, RFC 2918).
+    AskRefresh(PeerId),
     /// The peers with graceful restart changed: rewrite the restart marker with
     /// [`Engine::restart_peers`].
     RestartPeers,
@@ -128,7 +131,8 @@ pub enum Event {
 /// Prefix and message counts of one peer, owned here and shown by `show neighbors`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PeerCounts {
-    /// Paths held from the peer (accepted or not), and those the import policy took.
+    /// Routes held from the peer: those it sent that were accepted, so both are the
+    /// same (refused routes are not kept).
     pub received: u64,
     pub accepted: u64,
     /// Routes the peer holds from us now.
@@ -336,7 +340,7 @@ impl Engine {
     /// `max_prefixes` (RFC 4486): checked after each UPDATE that announced, so the
     /// family named is the one whose routes crossed the limit.
     fn check_limit(&mut self, id: PeerId, family: Family) {
-        let (held, _) = self.rib.source_counts(id);
+        let held = self.rib.source_routes(id);
         let Some(state) = self.peers.get_mut(id.0 as usize).and_then(Option::as_mut) else { return };
         let Some(max) = state.max_prefixes else { return };
         if held as u64 <= u64::from(max.limit) || state.over_limit {
@@ -359,16 +363,20 @@ impl Engine {
     }
 
     pub(super) fn count(&mut self, id: PeerId) {
-        let (held, accepted) = self.rib.source_counts(id);
+        let held = self.rib.source_routes(id) as u64;
         if let Some(state) = self.peer_mut(id) {
-            (state.counts.received, state.counts.accepted) = (held as u64, accepted as u64);
+            // Refused routes are not kept: what is received and held is what was
+            // accepted (FRR's and BIRD's counts, without soft reconfiguration).
+            (state.counts.received, state.counts.accepted) = (held, held);
         }
     }
 
-    /// A reload changed the peer's policies: the stored Adj-RIB-In goes through the new
-    /// import policy, and the peer leaves its update group for one exporting with the
-    /// new export policy, which sends it only what differs from what it holds. Returns
-    /// (import applied again, export applied again).
+    /// A reload changed the peer's policies: the accepted routes, as received, go
+    /// through the new import policy at once, and the peer is asked for its routes
+    /// again for those the old policy refused ([`Output::AskRefresh`]); the peer leaves
+    /// its update group for one exporting with the new export policy, which sends it
+    /// only what differs from what it holds. Returns (import applied again, export
+    /// applied again).
     pub fn set_policies(&mut self, id: PeerId, import: Arc<Policy>, export: Arc<Policy>) -> (bool, bool) {
         let local_as = self.rib.config().local_as;
         let mut reimported = false;
@@ -381,6 +389,9 @@ impl Engine {
                 });
                 self.count(id);
                 reimported = true;
+                if state_established(self.peer(id)) {
+                    self.outputs.push_back(Output::AskRefresh(id));
+                }
             }
         }
         (reimported, self.fork(id, export))
@@ -456,7 +467,7 @@ impl Engine {
 
     /// Routes of a local source (at most the table).
     pub fn local_routes(&self, source: SourceId) -> usize {
-        self.rib.source_counts(source).0
+        self.rib.source_routes(source)
     }
 
     /// The source whose routes `[[announce]]` configures.
@@ -569,6 +580,10 @@ impl Engine {
     pub fn group_sizes(&self) -> Vec<usize> {
         self.groups.iter().map(|g| g.members.len()).collect()
     }
+}
+
+fn state_established(state: Option<&PeerState>) -> bool {
+    state.is_some_and(|p| p.established)
 }
 
 /// The family an UPDATE announces routes of.

@@ -94,11 +94,13 @@ pub struct RibConfig {
     pub always_compare_med: bool,
 }
 
+/// Most paths one source may hold for one prefix (ADD-PATH, RFC 7911). A homelab's
+/// ECMP sets are a few nodes wide; FRR and BIRD hold what they are sent.
+pub const MAX_PATHS_PER_SOURCE: usize = 64;
+
 pub mod flags {
     /// Kept over a peer's graceful restart, until its End-of-RIB (RFC 4724 §4.2).
     pub const STALE: u8 = 1;
-    /// Refused by the import policy or a loop check; not a candidate.
-    pub const REJECTED: u8 = 2;
 }
 
 /// One path of a prefix.
@@ -114,17 +116,13 @@ pub struct Path {
 }
 
 impl Path {
-    pub fn is_candidate(&self) -> bool {
-        self.flags & flags::REJECTED == 0
-    }
     pub fn is_stale(&self) -> bool {
         self.flags & flags::STALE != 0
     }
-    /// Same source, path id, attributes and candidacy: what forwarding and export see
-    /// (the stale mark does not count).
+    /// Same source, path id and attributes: what forwarding and export see (the stale
+    /// mark does not count).
     pub fn same_route(&self, other: &Path) -> bool {
-        (self.source, self.path_id, self.attrs, self.is_candidate())
-            == (other.source, other.path_id, other.attrs, other.is_candidate())
+        (self.source, self.path_id, self.attrs) == (other.source, other.path_id, other.attrs)
     }
 }
 
@@ -200,16 +198,18 @@ pub enum Import {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
     pub announced: usize,
+    /// Refused by a loop check, the import policy or the ADD-PATH bound; not kept.
     pub rejected: usize,
     pub withdrawn: usize,
+    /// Of `rejected`: over [`MAX_PATHS_PER_SOURCE`].
+    pub over_path_limit: usize,
 }
 
 #[derive(Default)]
 struct SourceState {
     kind: Option<SourceKind>,
-    /// Paths held, and how many are candidates (prefixes received / accepted).
+    /// Paths held (accepted: refused routes are not kept).
     paths: usize,
-    accepted: usize,
     /// Bumped each time the id is given to a new source.
     generation: u32,
 }
@@ -280,7 +280,7 @@ impl RibState {
             self.sources.len() - 1
         });
         let generation = self.sources[i].generation.wrapping_add(1);
-        self.sources[i] = SourceState { kind: Some(kind), paths: 0, accepted: 0, generation };
+        self.sources[i] = SourceState { kind: Some(kind), paths: 0, generation };
         SourceId(u32::try_from(i).expect("invariant: fewer than 2^32 sources"))
     }
 
@@ -293,9 +293,9 @@ impl RibState {
         self.sources.get(id.0 as usize).map_or(0, |s| s.generation)
     }
 
-    /// (paths held, paths accepted) of a source.
-    pub fn source_counts(&self, id: SourceId) -> (usize, usize) {
-        self.sources.get(id.0 as usize).map_or((0, 0), |s| (s.paths, s.accepted))
+    /// Paths a source holds (routes it sent that were accepted, or a local source's).
+    pub fn source_routes(&self, id: SourceId) -> usize {
+        self.sources.get(id.0 as usize).map_or(0, |s| s.paths)
     }
 
     /// Withdraws every path of the source and forgets it.
@@ -351,7 +351,6 @@ impl RibState {
                 let p = self.slots.remove(i, j);
                 let s = &mut self.sources[p.source.0 as usize];
                 s.paths -= 1;
-                s.accepted -= usize::from(p.is_candidate());
                 release_path(&mut self.attrs, &p);
             }
             if self.slots.paths(i).is_empty() {
@@ -420,37 +419,46 @@ impl RibState {
         applied: &mut Applied,
     ) {
         for n in nlri {
-            self.attrs.retain(attrs_in);
             let verdict = match rejection {
                 Some(_) => Import::Reject,
                 None => import(n.prefix, self.attrs.get(attrs_in)),
             };
-            let (attrs, flags) = match verdict {
+            let attrs = match verdict {
                 Import::Accept => {
                     self.attrs.retain(attrs_in);
-                    (attrs_in, 0)
+                    attrs_in
                 }
-                Import::Modified(a) => (self.attrs.intern(*a), 0),
+                Import::Modified(a) => self.attrs.intern(*a),
                 Import::Reject => {
-                    self.attrs.retain(attrs_in);
-                    (attrs_in, flags::REJECTED)
+                    // Not kept (what a peer sends and we refuse costs nothing), and the
+                    // route it replaces goes.
+                    applied.rejected += 1;
+                    applied.withdrawn += usize::from(self.remove_path(source, n));
+                    continue;
                 }
             };
-            if flags == 0 {
-                applied.announced += 1;
-            } else {
+            if !self.room_for(source, n) {
+                // Over the ADD-PATH bound: ignored, like a route the policy refused.
+                self.attrs.release(attrs);
                 applied.rejected += 1;
+                applied.over_path_limit += 1;
+                continue;
             }
-            self.insert_path(n.prefix, Path { source, path_id: n.path_id, attrs, attrs_in, flags });
+            self.attrs.retain(attrs_in);
+            applied.announced += 1;
+            self.insert_path(n.prefix, Path { source, path_id: n.path_id, attrs, attrs_in, flags: 0 });
         }
         self.attrs.release(attrs_in);
     }
 
-    /// Runs a new import policy over what `source` sent, as received (the Adj-RIB-In
-    /// before policy is kept for this): a policy change on reload takes effect without
-    /// the peer sending anything again. Counts what is now announced and rejected.
+    /// Runs a new import policy over the routes `source` sent that were accepted, as
+    /// received (their pre-policy attributes are kept): a policy change on reload
+    /// takes effect at once for them. Routes the new policy refuses go; routes an
+    /// earlier policy refused were not kept, so the caller asks the peer for them
+    /// again (ROUTE-REFRESH). Counts what is now announced and rejected.
     pub fn reimport(&mut self, source: SourceId, import: &mut dyn FnMut(Prefix, &PathAttrs) -> Import) -> Applied {
         let mut applied = Applied::default();
+        let mut refused = Vec::new();
         for i in 0..self.slots.len() {
             if self.slots.is_free(i) {
                 continue;
@@ -461,35 +469,25 @@ impl RibState {
                 if old.source != source {
                     continue;
                 }
-                let verdict = match self.loop_check(source, self.attrs.get(old.attrs_in)) {
-                    Some(_) => Import::Reject,
-                    None => import(prefix, self.attrs.get(old.attrs_in)),
-                };
-                let (attrs, rejected) = match verdict {
+                let attrs = match import(prefix, self.attrs.get(old.attrs_in)) {
                     Import::Accept => {
                         self.attrs.retain(old.attrs_in);
-                        (old.attrs_in, 0)
+                        old.attrs_in
                     }
-                    Import::Modified(a) => (self.attrs.intern(*a), 0),
+                    Import::Modified(a) => self.attrs.intern(*a),
                     Import::Reject => {
-                        self.attrs.retain(old.attrs_in);
-                        (old.attrs_in, flags::REJECTED)
+                        applied.rejected += 1;
+                        refused.push(Nlri { prefix, path_id: old.path_id });
+                        continue;
                     }
                 };
-                let new = Path { attrs, flags: old.flags & !flags::REJECTED | rejected, ..old };
-                if rejected == 0 {
-                    applied.announced += 1;
-                } else {
-                    applied.rejected += 1;
-                }
-                if new == old {
+                applied.announced += 1;
+                if attrs == old.attrs {
                     self.attrs.release(attrs);
                     continue;
                 }
                 self.attrs.release(old.attrs);
-                self.slots.paths_mut(i)[j] = new;
-                let s = &mut self.sources[source.0 as usize];
-                s.accepted = s.accepted + usize::from(new.is_candidate()) - usize::from(old.is_candidate());
+                self.slots.paths_mut(i)[j] = Path { attrs, ..old };
                 let slot = self.slots.get_mut(i);
                 if j < usize::from(slot.multipath) {
                     slot.state |= state::TOUCHED;
@@ -497,7 +495,27 @@ impl RibState {
                 mark_dirty(&mut self.dirty, &mut self.slots, i);
             }
         }
+        for nlri in &refused {
+            self.remove_path(source, nlri);
+        }
         applied
+    }
+
+    /// Whether the source may add the path `n`: a peer with ADD-PATH may send many
+    /// paths of one prefix, and each costs memory and decision time, so a source holds
+    /// at most [`MAX_PATHS_PER_SOURCE`] per prefix.
+    fn room_for(&self, source: SourceId, n: &Nlri) -> bool {
+        if n.path_id == 0 {
+            return true;
+        }
+        let Some(i) = self.find(&n.prefix) else { return true };
+        let mine = self.slots.paths(i).iter().filter(|p| p.source == source);
+        let (mut held, mut replaces) = (0, false);
+        for p in mine {
+            held += 1;
+            replaces |= p.path_id == n.path_id;
+        }
+        replaces || held < MAX_PATHS_PER_SOURCE
     }
 
     /// RFC 4271 §9.1.2 (AS loop), RFC 4456 §8 (ORIGINATOR_ID, CLUSTER_LIST).
@@ -575,7 +593,6 @@ impl RibState {
                 if j < usize::from(slot.multipath) && !old_path.same_route(&path) {
                     slot.state |= state::TOUCHED;
                 }
-                s.accepted = s.accepted + usize::from(path.is_candidate()) - usize::from(old_path.is_candidate());
                 release_path(&mut self.attrs, &old_path);
             }
             None => {
@@ -584,7 +601,6 @@ impl RibState {
                 }
                 self.slots.push(i, path);
                 s.paths += 1;
-                s.accepted += usize::from(path.is_candidate());
             }
         }
         mark_dirty(&mut self.dirty, &mut self.slots, i);
@@ -606,7 +622,6 @@ impl RibState {
         }
         let s = &mut self.sources[source.0 as usize];
         s.paths -= 1;
-        s.accepted -= usize::from(path.is_candidate());
         release_path(&mut self.attrs, &path);
         mark_dirty(&mut self.dirty, &mut self.slots, i);
         true
@@ -625,14 +640,11 @@ impl RibState {
             before.clear();
             before.extend_from_slice(&self.slots.paths(i)[..old_multipath]);
             let paths = self.slots.paths_mut(i);
-            let (multipath, step) = if let [only] = paths {
+            let (multipath, step) = if let [_] = paths {
                 // The usual case: no election.
-                let usable = only.is_candidate();
-                (u8::from(usable), usable.then_some(Step::OnlyPath))
+                (1, Some(Step::OnlyPath))
             } else {
-                // Candidates to the front, in arrival order, then the rejected.
-                paths.sort_by_key(|p| !p.is_candidate());
-                let n = paths.iter().take_while(|p| p.is_candidate()).count();
+                let n = paths.len();
                 if n == 0 {
                     (0, None)
                 } else {

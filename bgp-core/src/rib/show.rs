@@ -134,7 +134,7 @@ impl Engine {
                 let from = self.source_name(peer);
                 for p in entry.paths().iter().filter(|p| p.source == peer) {
                     let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs_in), from.clone());
-                    (r.path_id, r.valid, r.stale) = (p.path_id, p.is_candidate(), p.is_stale());
+                    (r.path_id, r.valid, r.stale) = (p.path_id, true, p.is_stale());
                     rows.push(r);
                 }
             }
@@ -151,7 +151,7 @@ impl Engine {
     fn table_row(&self, prefix: Prefix, entry: &Entry<'_>, i: usize, p: &Path, detail: bool) -> RouteRow {
         let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs), self.source_name(p.source));
         r.path_id = p.path_id;
-        r.valid = p.is_candidate();
+        r.valid = true;
         r.best = i == 0 && entry.multipath > 0;
         r.multipath = i < usize::from(entry.multipath);
         r.stale = p.is_stale();

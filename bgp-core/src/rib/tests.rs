@@ -81,7 +81,7 @@ fn best_path_and_changes() {
     let router = peer(&mut r, "10.10.0.1", 64512);
     let other = peer(&mut r, "10.10.0.9", 64999);
     let applied = r.apply_update(router, &update(&["0.0.0.0/0", "192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
-    assert_eq!(applied, Applied { announced: 2, rejected: 0, withdrawn: 0 });
+    assert_eq!(applied, Applied { announced: 2, ..Applied::default() });
     r.apply_update(other, &update(&["192.0.2.0/24"], &[64999, 1, 2], "10.10.0.9"), &mut accept);
     let mut changes = r.decide();
     changes.sort_by_key(|c| c.prefix);
@@ -124,23 +124,24 @@ fn attribute_sets_are_shared() {
     r.apply_update(p, &update(&refs, &[64512], "10.10.0.1"), &mut accept);
     r.decide();
     assert_eq!(r.attr_stats().sets, 1);
-    assert_eq!(r.source_counts(p), (200, 200));
+    assert_eq!(r.source_routes(p), 200);
     r.apply_update(p, &withdraw(&refs), &mut accept);
     r.decide();
     assert_eq!(r.attr_stats().sets, 0);
-    assert_eq!(r.source_counts(p), (0, 0));
+    assert_eq!(r.source_routes(p), 0);
 }
 
 #[test]
-fn loops_are_rejected_but_kept() {
+fn loops_are_rejected_and_not_kept() {
     let mut r = rib();
     let p = peer(&mut r, "10.10.0.1", 64512);
+    r.apply_update(p, &update(&["192.0.2.0/24"], &[64512], "10.10.0.1"), &mut accept);
     let a = r.apply_update(p, &update(&["192.0.2.0/24"], &[64512, US], "10.10.0.1"), &mut accept);
-    assert_eq!(a.rejected, 1);
+    assert_eq!((a.rejected, a.withdrawn), (1, 1), "a refused route replaces the one before it");
     r.decide();
-    let e = r.get(&pfx("192.0.2.0/24")).unwrap();
-    assert!(e.best().is_none() && e.paths().len() == 1 && !e.paths()[0].is_candidate());
-    assert_eq!(r.source_counts(p), (1, 0));
+    assert!(r.get(&pfx("192.0.2.0/24")).is_none());
+    assert_eq!(r.source_routes(p), 0);
+    assert_eq!(r.attr_stats().sets, 0, "nothing of it is kept");
     // allow_as_in lets one occurrence through.
     let q = r.add_source(SourceKind::Peer(PeerInfo {
         address: "10.10.0.5".parse().unwrap(),
@@ -341,20 +342,20 @@ fn reimport_runs_a_new_policy_over_the_routes_as_received() {
         }
     };
     let applied = r.reimport(p, &mut policy);
-    assert_eq!(applied, Applied { announced: 1, rejected: 2, withdrawn: 0 }, "the AS loop stays rejected");
+    assert_eq!(applied, Applied { announced: 1, rejected: 1, ..Applied::default() }, "the AS loop was never kept");
     let mut changed: Vec<Prefix> = r.decide().iter().map(|c| c.prefix).collect();
     changed.sort();
     assert_eq!(changed, vec![pfx("192.0.2.0/24"), pfx("198.51.100.0/24")]);
-    assert!(r.get(&pfx("192.0.2.0/24")).unwrap().best().is_none());
+    assert!(r.get(&pfx("192.0.2.0/24")).is_none(), "refused now: gone (a route refresh brings it back)");
     let best = *r.get(&pfx("198.51.100.0/24")).unwrap().best().unwrap();
     assert_eq!(r.attrs().get(best.attrs).local_pref, Some(200));
     assert_eq!(r.attrs().get(best.attrs_in).local_pref, None, "the Adj-RIB-In keeps what the peer sent");
-    assert_eq!(r.source_counts(p), (3, 1));
-    // Back to accepting everything: both return, unchanged ones cost no decision.
+    assert_eq!(r.source_routes(p), 1);
+    // Back to accepting everything: the edited one returns to what was received.
     r.reimport(p, &mut accept);
-    assert_eq!(r.decide().len(), 2);
-    assert_eq!(r.source_counts(p), (3, 2));
+    assert_eq!(r.decide().len(), 1);
+    assert_eq!(r.source_routes(p), 1);
     r.reimport(p, &mut accept);
     assert!(r.decide().is_empty(), "the same policy again changes nothing");
-    assert_eq!(r.attr_stats().sets, 2, "the modified set was freed");
+    assert_eq!(r.attr_stats().sets, 1, "the modified set was freed");
 }

@@ -62,6 +62,7 @@ struct Round {
     blocked: Vec<PeerId>,
     limits: Vec<Output>,
     events: Vec<Event>,
+    refresh_asked: Vec<PeerId>,
     restart_peers: usize,
 }
 
@@ -129,6 +130,7 @@ fn drain(e: &mut Engine) -> Round {
             }
             Output::Blocked(p) => r.blocked.push(p),
             Output::RestartPeers => r.restart_peers += 1,
+            Output::AskRefresh(p) => r.refresh_asked.push(p),
             Output::Event(ev) => r.events.push(ev),
             limit @ Output::PrefixLimit { .. } => r.limits.push(limit),
         }
@@ -444,15 +446,54 @@ fn an_export_policy_change_forks_the_peer_and_sends_only_the_difference() {
 }
 
 #[test]
-fn an_import_policy_change_runs_over_the_routes_as_received() {
+fn an_import_policy_change_runs_over_the_routes_as_received_and_asks_for_the_refused_ones() {
     let t = Instant::now();
     let (mut e, a, b) = feeder_and_client(t);
     e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
     round(&mut e, t);
     let (again, _) = e.set_policies(a, Arc::new(Policy::reject_all()), Arc::new(Policy::accept_all()));
     assert!(again);
-    assert_eq!(round(&mut e, t).withdrawn(b), p(&["10.1.0.0/24"]));
-    assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (1, 0), "kept, not accepted");
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(b), p(&["10.1.0.0/24"]));
+    assert_eq!(r.refresh_asked, vec![a], "what an old policy refused is asked for again");
+    assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (0, 0), "refused: not kept");
+    let (again, _) = e.set_policies(a, Arc::new(Policy::reject_all()), Arc::new(Policy::accept_all()));
+    assert!(!again && drain(&mut e).refresh_asked.is_empty(), "the same policy: nothing to do");
+}
+
+#[test]
+fn routes_the_import_policy_refuses_cost_no_memory() {
+    let t = Instant::now();
+    let (mut e, a, _b) = feeder_and_client(t);
+    e.set_policies(a, Arc::new(Policy::reject_all()), Arc::new(Policy::accept_all()));
+    let sets_before = e.rib().attr_stats().sets;
+    for i in 0..100u32 {
+        let prefixes: Vec<String> = (0..100).map(|j| format!("10.{}.{}.0/24", i, j)).collect();
+        let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        let mut u = update(&refs, &[65001, 64000 + i], "10.0.0.1");
+        u.attrs.med = Some(i);
+        e.updates(a, &[u]);
+    }
+    round(&mut e, t);
+    assert_eq!(e.rib().len(), 0, "10,000 refused routes, none kept");
+    assert_eq!(e.rib().attr_stats().sets, sets_before, "nor their attribute sets");
+}
+
+#[test]
+fn one_peer_holds_a_bounded_number_of_add_path_paths_per_prefix() {
+    let t = Instant::now();
+    let (mut e, a, _b) = feeder_and_client(t);
+    let mut u = update(&[], &[65001], "10.0.0.1");
+    u.nlri = (1..=1000).map(|id| crate::prefix::Nlri { prefix: pfx("10.1.0.0/24"), path_id: id }).collect();
+    e.updates(a, &[u]);
+    round(&mut e, t);
+    let held = e.rib().get(&pfx("10.1.0.0/24")).unwrap().paths().len();
+    assert_eq!(held, crate::rib::MAX_PATHS_PER_SOURCE);
+    // A path it holds can still be replaced, and a withdrawn one makes room.
+    let mut again = update(&[], &[65001, 65009], "10.0.0.1");
+    again.nlri = vec![crate::prefix::Nlri { prefix: pfx("10.1.0.0/24"), path_id: 1 }];
+    e.updates(a, &[again]);
+    assert_eq!(e.rib().get(&pfx("10.1.0.0/24")).unwrap().paths().len(), held);
 }
 
 #[test]
