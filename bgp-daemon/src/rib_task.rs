@@ -444,6 +444,9 @@ fn log(event: &Event) {
         Event::DeferralOver { missing } => {
             warn!(?missing, "restart deferral over without every peer's End-of-RIB")
         }
+        Event::OwnNextHop { address } => {
+            warn!(peer = %address, "routes with one of our addresses as next hop ignored (RFC 4271 §6.3); logged once per session")
+        }
         Event::InitialTableSent { address } => debug!(peer = %address, "initial table sent"),
         Event::LeftLockStep { address } => {
             warn!(peer = %address, "writer full for a second: the peer leaves its update group and catches up alone")

@@ -41,7 +41,7 @@ use super::export::ExportTarget;
 use super::groups::{Group, Member};
 use super::restart::Deferral;
 use super::show::{apply_policy, peer_route};
-use super::{EntryId, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
+use super::{EntryId, Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use crate::config::{Announce, MaxPrefixes, MaxPrefixesAction};
 use crate::policy::Policy;
 use crate::prefix::Prefix;
@@ -121,6 +121,9 @@ pub enum Event {
     StaleRoutesRemoved { address: IpAddr },
     /// Our restart deferral is over; `missing`: the peers whose End-of-RIB never came.
     DeferralOver { missing: Vec<IpAddr> },
+    /// A peer sent routes whose next hop is one of our addresses: ignored (logged once
+    /// per session).
+    OwnNextHop { address: IpAddr },
     /// A peer was sent the whole table and its End-of-RIB markers.
     InitialTableSent { address: IpAddr },
     /// A peer whose writer stayed full held its update group back: it left the group
@@ -160,6 +163,10 @@ pub(super) struct PeerState {
     pub(super) refreshing: Vec<(Family, Instant)>,
     pub(super) counts: PeerCounts,
     pub(super) established: bool,
+    /// Our addresses on the session's interface: a next hop among them is refused.
+    own: Vec<IpAddr>,
+    /// An UPDATE with one of our addresses as next hop was logged this session.
+    warned_own_next_hop: bool,
 }
 
 /// The routing engine; see the module documentation for the driver contract.
@@ -267,6 +274,8 @@ impl Engine {
             refreshing: Vec::new(),
             counts,
             established: true,
+            own: session.local.into_iter().chain(session.interface.iter().map(|&(ip, _)| ip)).collect(),
+            warned_own_next_hop: false,
         });
         if let Some(old) = old.filter(|o| o.stale_until.is_some()) {
             self.peer_back(id, old.restart.as_ref(), session.graceful_restart.as_ref(), now);
@@ -325,7 +334,19 @@ impl Engine {
         let Some(state) = self.peer(id) else { return };
         let (address, policy, local) = (state.address, state.import.clone(), state.local);
         let local_as = self.rib.config().local_as;
+        // RFC 4271 §5.1.3 / §6.3: a next hop that is one of our own addresses is
+        // semantically incorrect; its routes are ignored (and replace what they update).
+        let ours = next_hop_is_ours(update, &state.own);
+        if ours {
+            if let Some(state) = self.peer_mut(id).filter(|s| !s.warned_own_next_hop) {
+                state.warned_own_next_hop = true;
+                self.outputs.push_back(Output::Event(Event::OwnNextHop { address }));
+            }
+        }
         let mut import = |prefix: Prefix, attrs: &PathAttrs| {
+            if ours {
+                return Import::Reject;
+            }
             apply_policy(&policy, prefix, peer_route(prefix, address, local), attrs, local_as)
         };
         let applied = self.rib.apply_update(id, update, &mut import);
@@ -584,6 +605,18 @@ impl Engine {
 
 fn state_established(state: Option<&PeerState>) -> bool {
     state.is_some_and(|p| p.established)
+}
+
+/// Whether the UPDATE's next hop (NEXT_HOP for its IPv4 NLRI, MP_REACH's for the
+/// rest) is one of `own`.
+fn next_hop_is_ours(update: &Update, own: &[IpAddr]) -> bool {
+    let v4 = update.attrs.next_hop.filter(|_| !update.nlri.is_empty()).map(IpAddr::V4);
+    let mp = update.attrs.mp_reach.as_ref().map(|r| r.next_hop);
+    let mp = mp.into_iter().flat_map(|nh| match nh {
+        NextHop::V4(a) => [Some(IpAddr::V4(a)), None],
+        NextHop::V6 { global, link_local } => [Some(IpAddr::V6(global)), link_local.map(IpAddr::V6)],
+    });
+    v4.into_iter().chain(mp.flatten()).any(|nh| own.contains(&nh))
 }
 
 /// The family an UPDATE announces routes of.

@@ -179,6 +179,8 @@ pub struct Change {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Rejection {
     AsLoop,
+    /// From an external peer, the AS_PATH does not start with the peer's AS.
+    FirstAsNotPeers,
     OriginatorIsUs,
     ClusterLoop,
     ImportPolicy,
@@ -530,6 +532,16 @@ impl RibState {
             .count();
         if ours > usize::from(peer.allow_as_in) {
             return Some(Rejection::AsLoop);
+        }
+        if !peer.internal {
+            // RFC 4271 §6.3: the leftmost AS of an external peer's route is its own
+            // (FRR's enforce-first-as, on by default); else the AS_PATH is malformed,
+            // and RFC 7606 §7.2 treats the route as withdrawn.
+            let first = attrs.as_path.as_ref().and_then(|p| p.segments.first());
+            if !first.is_some_and(|s| s.kind == crate::wire::SegmentType::Sequence && s.asns.first() == Some(&peer.asn))
+            {
+                return Some(Rejection::FirstAsNotPeers);
+            }
         }
         if attrs.originator_id == Some(self.cfg.router_id) {
             return Some(Rejection::OriginatorIsUs);

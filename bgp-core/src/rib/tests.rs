@@ -142,6 +142,10 @@ fn loops_are_rejected_and_not_kept() {
     assert!(r.get(&pfx("192.0.2.0/24")).is_none());
     assert_eq!(r.source_routes(p), 0);
     assert_eq!(r.attr_stats().sets, 0, "nothing of it is kept");
+    // RFC 4271 §6.3: an external peer's AS_PATH starts with its own AS.
+    let a = r.apply_update(p, &update(&["192.0.2.0/24"], &[64999, 64512], "10.10.0.1"), &mut accept);
+    assert_eq!(a.rejected, 1, "first AS is not the peer's");
+    assert_eq!(r.apply_update(p, &update(&["192.0.2.0/24"], &[], "10.10.0.1"), &mut accept).rejected, 1, "empty");
     // allow_as_in lets one occurrence through.
     let q = r.add_source(SourceKind::Peer(PeerInfo {
         address: "10.10.0.5".parse().unwrap(),
@@ -263,7 +267,8 @@ fn static_routes_win_as_locally_originated() {
 
 /// Paths from distinct peers with small random differences in every compared field.
 fn paths() -> impl Strategy<Value = Vec<(u32, u8, u8, u32, u8)>> {
-    prop::collection::vec((100u32..103, 0u8..3, 0u8..3, 0u32..3, 1u8..200), 1..8)
+    // AS_PATH lengths from 1: an external peer's path starts with its own AS.
+    prop::collection::vec((100u32..103, 1u8..4, 0u8..3, 0u32..3, 1u8..200), 1..8)
 }
 
 fn load(r: &mut RibState, ps: &[(u32, u8, u8, u32, u8)], order: &[usize]) -> Vec<SourceId> {

@@ -723,3 +723,27 @@ fn a_refresh_whose_eorr_never_comes_sweeps_after_the_stale_path_time() {
     assert_eq!(round(&mut e, deadline).withdrawn(b), p(&["10.1.1.0/24"]));
     assert_eq!(e.poll_timeout(), None);
 }
+
+#[test]
+fn routes_with_one_of_our_addresses_as_next_hop_are_ignored() {
+    let t = Instant::now();
+    let (mut e, a, b) = feeder_and_client(t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    round(&mut e, t);
+    // Our session address (see `session`), then an IPv6 one of the interface.
+    e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.10.0.2")]);
+    let r = round(&mut e, t);
+    assert_eq!(r.withdrawn(b), p(&["10.1.0.0/24"]), "the route it updates goes too");
+    assert_eq!(r.events, vec![Event::OwnNextHop { address: "10.0.0.1".parse().unwrap() }]);
+    e.updates(a, &[update(&["10.1.2.0/24"], &[65001], "10.10.0.2")]);
+    assert!(round(&mut e, t).events.is_empty(), "logged once per session");
+    assert_eq!(e.rib().len(), 0);
+    let c =
+        e.session_up(SessionUp { interface: vec![("fd00::2".parse().unwrap(), 64)], ..session("10.0.0.5", 65005) }, t);
+    e.updates(c, &[update6(&["fd05::/48"], &[65005], "fd00::2")]);
+    round(&mut e, t);
+    assert_eq!(e.rib().len(), 0, "an MP_REACH next hop of ours too");
+    e.updates(c, &[update6(&["fd05::/48"], &[65005], "fd00::5")]);
+    round(&mut e, t);
+    assert_eq!(e.rib().len(), 1);
+}

@@ -712,7 +712,7 @@ fn a_lone_members_own_routes_cost_its_group_nothing() {
     assert!(g.is_idle() && g.out.slots.is_empty());
     // A better one from elsewhere goes to it; when its own wins again, ours is
     // withdrawn from it.
-    r.apply_update(upstream, &update(&[p], &[], "10.10.0.1"), &mut accept);
+    r.apply_update(upstream, &update(&[p], &[64512], "10.10.0.1"), &mut accept);
     decide(&mut r, &mut [&mut g]);
     assert_eq!(flush(&mut g, &r, router).prefixes(), vec![pfx(p)]);
     r.apply_update(upstream, &withdraw(&[p]), &mut accept);
