@@ -154,7 +154,8 @@ mod tests {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(i32::from(PANIC_EXIT)), "{stderr}");
-        let line = stderr.lines().find(|l| l.contains("a task panicked on purpose")).unwrap_or_else(|| panic!("{stderr}"));
+        let line =
+            stderr.lines().find(|l| l.contains("a task panicked on purpose")).unwrap_or_else(|| panic!("{stderr}"));
         let log: serde_json::Value = serde_json::from_str(line).unwrap();
         assert_eq!(log["level"], "ERROR", "{line}");
         let location = log["fields"]["location"].as_str().unwrap();

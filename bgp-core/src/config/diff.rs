@@ -171,7 +171,9 @@ impl ReloadPlan {
 /// restart of the daemon; the running configuration then stays as it is.
 pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     let (g, h) = (&old.global, &new.global);
-    if (&g.listen, &g.control_socket, &g.control_socket_readonly) != (&h.listen, &h.control_socket, &h.control_socket_readonly) {
+    if (&g.listen, &g.control_socket, &g.control_socket_readonly)
+        != (&h.listen, &h.control_socket, &h.control_socket_readonly)
+    {
         return Err(ReloadRefused::Sockets);
     }
     let identity = [

@@ -328,7 +328,11 @@ impl Cx<'_> {
             let key = "global.control_socket_readonly";
             let path = self.socket_path(sock, key)?;
             if path == out.control_socket {
-                return Err(self.err(sock, key, ErrorKind::Conflict("is the same path as global.control_socket".into())));
+                return Err(self.err(
+                    sock,
+                    key,
+                    ErrorKind::Conflict("is the same path as global.control_socket".into()),
+                ));
             }
             out.control_socket_readonly = Some(path);
         }
