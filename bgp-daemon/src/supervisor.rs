@@ -5,8 +5,9 @@
 //!
 //! ```text
 //!  listener task (per listen address) ──(TcpStream)─────┐
-//!  control socket task ──(ControlRequest)───────────────┤
+//!  control socket tasks ──(ControlRequest)──────────────┤
 //!  peer tasks ──(PeerEvent: dynamic neighbor gone)──────┤
+//!  housekeeping tick (5 s) ─────────────────────────────┤
 //!  SIGTERM / SIGINT / SIGHUP ───────────────────────────┤
 //!                                                       ▼
 //!                                                  supervisor ──(RibInput: announce, show routes)──┐
@@ -24,9 +25,12 @@
 //! Reader and writer tasks are one pair per TCP connection of a peer. The RIB task is
 //! the only owner of routing state; see rib_task.rs and bgp-core's `rib::engine`.
 //!
-//! Connections from a configured neighbor's address go to its task; from a
-//! `neighbor_range`, a dynamic neighbor task is created on first contact (up to the
-//! range's limit) and ends when its session does; anything else is closed at once.
+//! Connections from a configured neighbor's address go to its task (started again if
+//! it had ended); from a `neighbor_range`, a dynamic neighbor task is created on first
+//! contact (up to the range's limit) and ends when its session does, but a shutdown or
+//! a max_prefixes hold-down of its address is remembered (`Remembered`) and refuses
+//! the connections meanwhile; anything else is closed at once. Lines about refused
+//! connections are rate-limited per address (`LogLimiter`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -482,11 +486,9 @@ impl Supervisor {
         }
     }
 
-    /// The `show neighbors` line of a remembered dynamic neighbor without a task.
+    /// The `show neighbors` line of a remembered dynamic neighbor, for when its task
+    /// has ended (or is ending, and did not answer).
     fn remembered_summary(&self, address: IpAddr) -> Option<NeighborSummary> {
-        if self.peers.contains_key(&address) {
-            return None;
-        }
         let refusal = self.remembered.refuses(address, Instant::now())?;
         let range = self.config.range_for(address)?;
         Some(NeighborSummary {
