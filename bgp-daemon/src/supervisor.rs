@@ -492,20 +492,11 @@ impl Supervisor {
         let refusal = self.remembered.refuses(address, Instant::now())?;
         let range = self.config.range_for(address)?;
         Some(NeighborSummary {
-            address,
             description: range.settings.description.clone(),
-            asn: range.settings.asn,
-            state: bgp_core::ctl::SessionState::Idle,
-            uptime_seconds: 0,
-            prefixes_received: 0,
-            prefixes_accepted: 0,
-            prefixes_advertised: 0,
-            messages_received: 0,
-            messages_sent: 0,
-            out_queue: 0,
             last_error: Some(refusal.to_string()),
             dynamic: true,
             admin_down: matches!(refusal, Refusal::Shutdown),
+            ..NeighborSummary::idle(address, range.settings.asn)
         })
     }
 
