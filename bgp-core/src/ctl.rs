@@ -141,6 +141,28 @@ pub struct NeighborSummary {
     pub admin_down: bool,
 }
 
+impl NeighborSummary {
+    /// A neighbor without a session: Idle, every counter 0, nothing else known.
+    pub fn idle(address: IpAddr, asn: u32) -> NeighborSummary {
+        NeighborSummary {
+            address,
+            description: None,
+            asn,
+            state: SessionState::Idle,
+            uptime_seconds: 0,
+            prefixes_received: 0,
+            prefixes_accepted: 0,
+            prefixes_advertised: 0,
+            messages_received: 0,
+            messages_sent: 0,
+            out_queue: 0,
+            last_error: None,
+            dynamic: false,
+            admin_down: false,
+        }
+    }
+}
+
 /// Counters per message type.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageCounters {

@@ -21,7 +21,11 @@ use tracing_subscriber::EnvFilter;
     long_about = "BGP speaker and route reflector for Kubernetes homelabs.\n\n\
         Runs in the foreground and logs to stderr. SIGTERM or SIGINT stop it as global.on_stop \
         says (default: as a graceful restart, so peers keep our routes); `bgpctl shutdown` stops it \
-        and tells peers to drop our routes. See configs/ for annotated examples."
+        and tells peers to drop our routes. See configs/ for annotated examples.\n\n\
+        Exit status: 0 after a stop; 1 when the configuration is invalid or the daemon cannot \
+        start; 70 after an internal error (a panic, logged with its location): the daemon \
+        ends rather than run half-alive, so that its service manager restarts it, and peers \
+        with graceful restart keep our routes meanwhile."
 )]
 struct Args {
     /// Configuration file (TOML).
@@ -38,6 +42,10 @@ struct Args {
     #[arg(long, default_value = "info", value_name = "FILTER")]
     log_level: String,
 }
+
+/// The exit status after a panic: `EX_SOFTWARE` of sysexits.h, "internal software
+/// error".
+const PANIC_EXIT: u8 = 70;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
@@ -58,13 +66,8 @@ fn main() -> ExitCode {
         println!("{}: configuration is valid", args.config.display());
         return ExitCode::SUCCESS;
     }
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&args.log_level));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match args.log_format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
+    init_logging(args.log_format, &args.log_level);
+    install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -78,5 +81,85 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// A panic in any task or thread ends the process with [`PANIC_EXIT`], logged
+/// through tracing with its location. Tokio would otherwise catch a task's panic and
+/// keep the rest running: a daemon holding sessions whose routes no longer change.
+/// Ended, it is restarted by Kubernetes or systemd, and starts as a graceful restart
+/// (the restart marker is fresh), so peers keep our routes meanwhile.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = match (info.payload().downcast_ref::<&str>(), info.payload().downcast_ref::<String>()) {
+            (Some(s), _) => s.to_string(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => "(no message)".to_string(),
+        };
+        let location = info.location().map_or_else(|| "unknown".to_string(), |l| l.to_string());
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        let backtrace = std::backtrace::Backtrace::capture();
+        let backtrace = match backtrace.status() {
+            std::backtrace::BacktraceStatus::Captured => backtrace.to_string(),
+            _ => "set RUST_BACKTRACE=1 for one".to_string(),
+        };
+        tracing::error!(
+            %location, thread, %backtrace,
+            "internal error, bgp-daemon exits with status {PANIC_EXIT} to be restarted: {message}"
+        );
+        std::process::exit(PANIC_EXIT.into());
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHILD: &str = "BGP_DAEMON_TEST_PANIC_CHILD";
+
+    /// A death test: the test binary runs itself again, with [`CHILD`] set, to run
+    /// only this test; there it sets up logging and the hook as `main` does and
+    /// panics in a tokio task of a multi-threaded runtime, the case the hook is for.
+    /// Nothing in the daemon binary can be made to panic on purpose.
+    #[test]
+    fn a_panicking_task_ends_the_process_with_status_70_and_a_log_line() {
+        if std::env::var_os(CHILD).is_some() {
+            init_logging(LogFormat::Json, "info");
+            install_panic_hook();
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let task = tokio::spawn(async { panic!("a task panicked on purpose") });
+                let _ = task.await;
+                // Not reached with the hook: tokio caught the panic, the runtime goes on.
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            });
+            std::process::exit(0);
+        }
+        let name = "tests::a_panicking_task_ends_the_process_with_status_70_and_a_log_line";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+            .env(CHILD, "1")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(i32::from(PANIC_EXIT)), "{stderr}");
+        let line =
+            stderr.lines().find(|l| l.contains("a task panicked on purpose")).unwrap_or_else(|| panic!("{stderr}"));
+        let log: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(log["level"], "ERROR", "{line}");
+        let location = log["fields"]["location"].as_str().unwrap();
+        assert!(location.starts_with("bgp-daemon/src/main.rs:"), "{location}");
+        assert!(log["fields"]["message"].as_str().unwrap().contains("status 70"), "{line}");
     }
 }

@@ -154,17 +154,6 @@ pub fn interface_addresses(local: IpAddr) -> Vec<(IpAddr, u8)> {
     all.into_iter().filter(|(n, _, _)| *n == name).map(|(_, ip, len)| (ip, len)).collect()
 }
 
-/// Our packets from a listening socket (the SYN-ACK above all) leave with TTL 255, so
-/// a peer using GTSM accepts them; accepted connections then get the minimum TTL of
-/// their neighbor (`set_gtsm`).
-pub fn set_max_ttl(fd: &impl AsRawFd, ipv6: bool) -> io::Result<()> {
-    if ipv6 {
-        setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, 255)
-    } else {
-        setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TTL, 255)
-    }
-}
-
 /// The address a peer connected from, with IPv4-mapped IPv6 turned back into IPv4.
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {

@@ -142,8 +142,9 @@ pub struct PolicyUpdate {
 
 /// What the peer task tells the supervisor.
 pub enum PeerEvent {
-    /// A dynamic neighbor's last connection is gone; its task has ended.
-    Gone(IpAddr),
+    /// A dynamic neighbor's last connection is gone; its task has ended. With the end
+    /// of its max_prefixes hold-down, if one is running: the supervisor keeps it.
+    Gone { address: IpAddr, hold_down_until: Option<Instant> },
 }
 
 #[derive(Clone)]
@@ -296,7 +297,8 @@ impl PeerTask {
             }
             if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != SessionState::Established {
                 info!(peer = %self.spec.address, "dynamic neighbor gone");
-                let _ = self.events.send(PeerEvent::Gone(self.spec.address)).await;
+                let gone = PeerEvent::Gone { address: self.spec.address, hold_down_until: self.restart_at };
+                let _ = self.events.send(gone).await;
                 return;
             }
         }

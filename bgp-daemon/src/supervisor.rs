@@ -5,8 +5,9 @@
 //!
 //! ```text
 //!  listener task (per listen address) ──(TcpStream)─────┐
-//!  control socket task ──(ControlRequest)───────────────┤
+//!  control socket tasks ──(ControlRequest)──────────────┤
 //!  peer tasks ──(PeerEvent: dynamic neighbor gone)──────┤
+//!  housekeeping tick (5 s) ─────────────────────────────┤
 //!  SIGTERM / SIGINT / SIGHUP ───────────────────────────┤
 //!                                                       ▼
 //!                                                  supervisor ──(RibInput: announce, show routes)──┐
@@ -24,11 +25,14 @@
 //! Reader and writer tasks are one pair per TCP connection of a peer. The RIB task is
 //! the only owner of routing state; see rib_task.rs and bgp-core's `rib::engine`.
 //!
-//! Connections from a configured neighbor's address go to its task; from a
-//! `neighbor_range`, a dynamic neighbor task is created on first contact (up to the
-//! range's limit) and ends when its session does; anything else is closed at once.
+//! Connections from a configured neighbor's address go to its task (started again if
+//! it had ended); from a `neighbor_range`, a dynamic neighbor task is created on first
+//! contact (up to the range's limit) and ends when its session does, but a shutdown or
+//! a max_prefixes hold-down of its address is remembered (`Remembered`) and refuses
+//! the connections meanwhile; anything else is closed at once. Lines about refused
+//! connections are rate-limited per address (`LogLimiter`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -36,16 +40,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bgp_core::config::{Config, DynamicAction, OnStop, PeerPolicies, RoutingChange};
-use bgp_core::ctl::{Command, NeighborSummary, Reply, RouteDirection};
+use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, RouteDirection};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
-use bgp_core::wire::Cease;
+use bgp_core::wire::{Cease, CodecCtx, ErrorCode, Message, Notification};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
-use crate::control::{self, ControlRequest};
+use crate::control::{self, Access, ControlRequest};
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
 use crate::rib_task::{self, RibInput};
@@ -63,14 +67,24 @@ struct Supervisor {
     restart_until: Option<Instant>,
     peers: BTreeMap<IpAddr, PeerHandle>,
     events_tx: mpsc::Sender<PeerEvent>,
+    events_rx: mpsc::Receiver<PeerEvent>,
+    /// Dynamic neighbors shut down or held down, kept after their tasks end.
+    remembered: Remembered,
+    /// Lines about refused connections: one per address a minute.
+    refusals: LogLimiter,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let global = config.global.clone();
-    let socket = control::bind(&global.control_socket)
-        .with_context(|| format!("control socket {}", global.control_socket.display()))?;
     let (control_tx, mut control_rx) = mpsc::channel(16);
-    let control_task = tokio::spawn(control::serve(socket, control_tx));
+    let mut control_tasks = Vec::new();
+    let sockets = std::iter::once((&global.control_socket, Access::Full))
+        .chain(global.control_socket_readonly.iter().map(|p| (p, Access::ReadOnly)));
+    for (path, access) in sockets {
+        let socket = control::bind(path, access).with_context(|| format!("control socket {}", path.display()))?;
+        control_tasks.push(tokio::spawn(control::serve(socket, control_tx.clone(), control::Limits::DEFAULT)));
+    }
+    drop(control_tx);
 
     let (accept_tx, mut accept_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
     let mut listeners = Vec::new();
@@ -78,11 +92,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     for &addr in &global.listen {
         let listener = Arc::new(net::listen(addr).with_context(|| format!("listening on {addr}"))?);
         set_md5_keys(&listener, addr, &config, true).with_context(|| format!("TCP-MD5 keys on {addr}"))?;
-        let gtsm =
-            config.neighbors.iter().map(|n| &n.settings).chain(config.neighbor_ranges.iter().map(|r| &r.settings));
-        if gtsm.clone().any(|s| s.ttl_security.is_some()) {
-            net::set_max_ttl(&*listener, addr.is_ipv6()).with_context(|| format!("TTL 255 on {addr} (GTSM)"))?;
-        }
+        set_listener_gtsm(&listener, addr, &config).with_context(|| format!("GTSM on {addr}"))?;
         info!(%addr, "listening");
         let tx = accept_tx.clone();
         let l = listener.clone();
@@ -104,7 +114,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         listeners.push((addr, listener));
     }
 
-    let (events_tx, mut events_rx) = mpsc::channel(64);
+    let (events_tx, events_rx) = mpsc::channel(64);
     let marker = restart_marker(&global.control_socket);
     let restart = read_restart_marker(&marker, Duration::from_secs(global.graceful_restart_time.into()));
     let restart_until =
@@ -116,7 +126,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let (restart_peers, restart_peers_rx) = tokio::sync::watch::channel(Vec::new());
     let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
     let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers);
-    let mut sup = Supervisor { config, config_path, listeners, rib, peers: BTreeMap::new(), events_tx, restart_until };
+    let mut sup = Supervisor::new(config, config_path, listeners, rib, (events_tx, events_rx));
+    sup.restart_until = restart_until;
     let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
@@ -131,6 +142,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
+    let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     let stop_mode = loop {
         let restart_over = sup.restart_until.map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -150,11 +162,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 let _ = sup.reload().await;
             }
             Some((stream, remote)) = accept_rx.recv() => sup.accepted(stream, remote).await,
-            Some(PeerEvent::Gone(addr)) = events_rx.recv() => {
-                if sup.peers.get(&addr).is_some_and(|p| p.dynamic && p.tx.is_closed()) {
-                    sup.peers.remove(&addr);
-                }
-            }
+            Some(event) = sup.events_rx.recv() => sup.event(event),
+            _ = housekeeping.tick() => sup.housekeeping(),
             Some(req) = control_rx.recv() => {
                 if let Some(mode) = sup.control(req).await {
                     break mode;
@@ -172,14 +181,37 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&marker);
     }
     sup.stop(stop_mode).await;
-    control_task.abort();
-    // Dropping the aborted task drops the socket, which removes its file.
-    let _ = control_task.await;
+    for task in control_tasks {
+        task.abort();
+        // Dropping the aborted task drops the socket, which removes its file.
+        let _ = task.await;
+    }
     info!("bgp-daemon stopped");
     Ok(())
 }
 
 impl Supervisor {
+    fn new(
+        config: Config,
+        config_path: PathBuf,
+        listeners: Vec<(SocketAddr, Arc<TcpListener>)>,
+        rib: mpsc::Sender<RibInput>,
+        (events_tx, events_rx): (mpsc::Sender<PeerEvent>, mpsc::Receiver<PeerEvent>),
+    ) -> Supervisor {
+        Supervisor {
+            config,
+            config_path,
+            listeners,
+            rib,
+            restart_until: None,
+            peers: BTreeMap::new(),
+            events_tx,
+            events_rx,
+            remembered: Remembered::default(),
+            refusals: LogLimiter::new(Instant::now()),
+        }
+    }
+
     /// Within the restart window, a neighbor's graceful restart capability says we
     /// restarted (R bit) and kept forwarding (F bit: the forwarding of a homelab's routes
     /// is the nodes' and the router's, which our restart does not touch).
@@ -200,9 +232,18 @@ impl Supervisor {
             match p.tx.try_send(PeerCmd::Accepted(stream)) {
                 Ok(()) => return,
                 Err(mpsc::error::TrySendError::Closed(PeerCmd::Accepted(back))) => {
-                    // A dynamic neighbor whose task just ended: a new one takes over.
-                    self.peers.remove(&ip);
+                    // Its task has ended: what it said when it ended (a dynamic
+                    // neighbor's hold-down) is queued, and counts for this connection.
+                    while let Ok(event) = self.events_rx.try_recv() {
+                        self.event(event);
+                    }
                     stream = back;
+                    if let Some(p) = self.respawn(ip) {
+                        let _ = p.tx.try_send(PeerCmd::Accepted(stream));
+                        return;
+                    }
+                    // A dynamic neighbor: a new task takes over, below.
+                    self.peers.remove(&ip);
                 }
                 Err(_) => {
                     // Never wait on one neighbor: its queue is full, so the connection
@@ -212,13 +253,25 @@ impl Supervisor {
                 }
             }
         }
+        let now = Instant::now();
         let Some(range) = self.config.range_for(ip) else {
-            info!(%remote, "connection from an address that is no neighbor: closed");
+            if self.refusals.allow(ip, now) {
+                info!(%remote, "connection from an address that is no neighbor: closed (logged once a minute per address)");
+            }
             return;
         };
+        if let Some(refusal) = self.remembered.refuses(ip, now) {
+            if self.refusals.allow(ip, now) {
+                info!(%remote, "dynamic neighbor {refusal}: connection refused (logged once a minute per address)");
+            }
+            refusal.notify(&stream);
+            return;
+        }
         let in_range = self.peers.iter().filter(|(a, p)| p.dynamic && range.prefix.contains(*a)).count();
         if in_range >= range.limit as usize {
-            warn!(%remote, prefix = %range.prefix, limit = range.limit, "neighbor_range is full: connection closed");
+            if self.refusals.allow(ip, now) {
+                warn!(%remote, prefix = %range.prefix, limit = range.limit, "neighbor_range is full: connection closed");
+            }
             return;
         }
         info!(%remote, prefix = %range.prefix, "dynamic neighbor");
@@ -231,6 +284,56 @@ impl Supervisor {
         self.peers.insert(ip, handle);
     }
 
+    /// Starts a configured neighbor's task again when it has ended. A neighbor task
+    /// does not end by itself while the supervisor holds its channel (a panic ends the
+    /// daemon), so this is a safety net: such a neighbor would otherwise be refused
+    /// forever. Returns the new handle; `None` for an address that is not a
+    /// configured neighbor.
+    fn respawn(&mut self, address: IpAddr) -> Option<&PeerHandle> {
+        let n = self.config.neighbors.iter().find(|n| n.address == address)?;
+        warn!(peer = %address, "the neighbor's task had ended: started again");
+        let spec = self.restarting(NeighborSpec::configured(n, &self.config));
+        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
+        self.peers.insert(address, handle);
+        self.peers.get(&address)
+    }
+
+    fn event(&mut self, event: PeerEvent) {
+        let PeerEvent::Gone { address, hold_down_until } = event;
+        if self.peers.get(&address).is_some_and(|p| p.dynamic && p.tx.is_closed()) {
+            self.peers.remove(&address);
+        }
+        if let Some(until) = hold_down_until {
+            info!(peer = %address, "dynamic neighbor gone during its max_prefixes hold-down: connections refused until it ends");
+            self.remembered.hold(address, until, Instant::now());
+        }
+    }
+
+    /// Every few seconds: neighbor tasks that ended are started again (configured) or
+    /// forgotten (dynamic), hold-downs that are over are forgotten, and the count of
+    /// log lines left out is logged.
+    fn housekeeping(&mut self) {
+        let ended: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.tx.is_closed()).map(|(a, _)| *a).collect();
+        for address in ended {
+            if self.respawn(address).is_none() {
+                self.peers.remove(&address);
+            }
+        }
+        let now = Instant::now();
+        self.remembered.expire(now);
+        if let Some(suppressed) = self.refusals.report(now) {
+            info!(
+                suppressed,
+                "connections refused in the last minute without a log line (one line per address a minute)"
+            );
+        }
+    }
+
+    /// An address that only a `neighbor_range` covers.
+    fn dynamic_address(&self, address: IpAddr) -> bool {
+        is_dynamic(&self.config, address)
+    }
+
     /// Answers one control request; returns a stop mode when the daemon is to stop.
     async fn control(&mut self, req: ControlRequest) -> Option<StopMode> {
         let replies = req.replies;
@@ -238,14 +341,27 @@ impl Supervisor {
         let busy = |a: IpAddr| Reply::Error { message: format!("neighbor {a} is busy: try again") };
         match req.command {
             Command::ShowNeighbors { address: None } => {
-                for s in self.summaries().await {
-                    let _ = replies.send(Reply::Neighbor(s)).await;
-                }
-                let _ = replies.send(Reply::End).await;
+                let mut all: BTreeMap<IpAddr, NeighborSummary> =
+                    self.remembered_summaries().into_iter().map(|s| (s.address, s)).collect();
+                all.extend(self.summaries().await.into_iter().map(|s| (s.address, s)));
+                let lines: Vec<Reply> = all.into_values().map(Reply::Neighbor).chain([Reply::End]).collect();
+                // Sent by a task of its own: a client that reads slowly never holds up
+                // the supervisor (its socket drops it after a while).
+                tokio::spawn(async move {
+                    for line in lines {
+                        if replies.send(line).await.is_err() {
+                            break;
+                        }
+                    }
+                });
             }
             Command::ShowNeighbors { address: Some(a) } => {
                 let Some(p) = self.peers.get(&a) else {
-                    let _ = replies.send(unknown(a)).await;
+                    let reply = match self.remembered_summary(a) {
+                        Some(summary) => Reply::NeighborDetail(Box::new(remembered_detail(summary))),
+                        None => unknown(a),
+                    };
+                    send_reply(&replies, reply).await;
                     return None;
                 };
                 let (tx, rx) = oneshot::channel();
@@ -257,17 +373,14 @@ impl Supervisor {
                     Err(mpsc::error::TrySendError::Full(_)) => busy(a),
                     Err(mpsc::error::TrySendError::Closed(_)) => unknown(a),
                 };
-                let end = !matches!(reply, Reply::Error { .. });
-                let _ = replies.send(reply).await;
-                if end {
-                    let _ = replies.send(Reply::End).await;
-                }
+                send_reply(&replies, reply).await;
             }
             Command::NeighborReset { address } => {
-                self.neighbor_command(address, PeerCmd::Reset, "reset", &replies).await
+                send_reply(&replies, self.neighbor_command(address, PeerCmd::Reset, "reset")).await
             }
             Command::NeighborRefresh { address } => {
-                self.neighbor_command(address, PeerCmd::Refresh, "asked to send its routes again", &replies).await
+                let reply = self.neighbor_command(address, PeerCmd::Refresh, "asked to send its routes again");
+                send_reply(&replies, reply).await
             }
             Command::ShowRoutes { prefix, neighbor, direction, family } => {
                 match route_query(prefix, neighbor, direction, family) {
@@ -298,21 +411,39 @@ impl Supervisor {
                 let _ = replies.send(Reply::End).await;
             }
             Command::NeighborShutdown { address, message } => {
-                self.neighbor_command(address, PeerCmd::Shutdown(message), "shut down", &replies).await
+                let mut reply = self.neighbor_command(address, PeerCmd::Shutdown(message), "shut down");
+                // A dynamic neighbor stays down after its task ends, and one without a
+                // task can be shut down before it connects.
+                let remember = matches!(reply, Reply::Done { .. }) || !self.peers.contains_key(&address);
+                if remember && self.dynamic_address(address) {
+                    reply = match self.remembered.shut_down(address) {
+                        true => Reply::Done {
+                            message: format!(
+                                "neighbor {address} shut down: connections from it are refused until \
+                                 `bgpctl neighbor {address} enable`"
+                            ),
+                        },
+                        false => Reply::Error {
+                            message: format!("{MAX_REMEMBERED} dynamic neighbors are shut down already"),
+                        },
+                    };
+                }
+                send_reply(&replies, reply).await
             }
             Command::NeighborEnable { address } => {
-                self.neighbor_command(address, PeerCmd::Enable, "enabled", &replies).await
+                let was_down = self.remembered.enable(address);
+                let mut reply = self.neighbor_command(address, PeerCmd::Enable, "enabled");
+                if was_down && !self.peers.contains_key(&address) {
+                    reply = Reply::Done { message: format!("neighbor {address} enabled") };
+                }
+                send_reply(&replies, reply).await
             }
             Command::Reload => {
                 let reply = match self.reload().await {
                     Ok(message) => Reply::Done { message },
                     Err(message) => Reply::Error { message },
                 };
-                let ok = matches!(reply, Reply::Done { .. });
-                let _ = replies.send(reply).await;
-                if ok {
-                    let _ = replies.send(Reply::End).await;
-                }
+                send_reply(&replies, reply).await;
             }
             Command::Shutdown { message } => {
                 let _ = replies.send(Reply::Done { message: "bgp-daemon is shutting down".into() }).await;
@@ -344,19 +475,33 @@ impl Supervisor {
         summaries
     }
 
-    async fn neighbor_command(&self, address: IpAddr, cmd: PeerCmd, done: &str, replies: &mpsc::Sender<Reply>) {
-        let reply = match self.peers.get(&address).map(|p| p.tx.try_send(cmd)) {
+    /// Hands a command to a neighbor's task; the reply says whether it took it.
+    fn neighbor_command(&self, address: IpAddr, cmd: PeerCmd, done: &str) -> Reply {
+        match self.peers.get(&address).map(|p| p.tx.try_send(cmd)) {
             Some(Ok(())) => Reply::Done { message: format!("neighbor {address} {done}") },
             Some(Err(mpsc::error::TrySendError::Full(_))) => {
                 Reply::Error { message: format!("neighbor {address} is busy: try again") }
             }
             _ => Reply::Error { message: format!("no neighbor {address}") },
-        };
-        let ok = matches!(reply, Reply::Done { .. });
-        let _ = replies.send(reply).await;
-        if ok {
-            let _ = replies.send(Reply::End).await;
         }
+    }
+
+    /// The `show neighbors` line of a remembered dynamic neighbor, for when its task
+    /// has ended (or is ending, and did not answer).
+    fn remembered_summary(&self, address: IpAddr) -> Option<NeighborSummary> {
+        let refusal = self.remembered.refuses(address, Instant::now())?;
+        let range = self.config.range_for(address)?;
+        Some(NeighborSummary {
+            description: range.settings.description.clone(),
+            last_error: Some(refusal.to_string()),
+            dynamic: true,
+            admin_down: matches!(refusal, Refusal::Shutdown),
+            ..NeighborSummary::idle(address, range.settings.asn)
+        })
+    }
+
+    fn remembered_summaries(&self) -> Vec<NeighborSummary> {
+        self.remembered.addresses().filter_map(|a| self.remembered_summary(a)).collect()
     }
 
     /// Stops every neighbor in parallel, bounded in time.
@@ -385,6 +530,7 @@ impl Supervisor {
     /// from `apply_reload` as a [`RoutingChange`]: the RIB decides every prefix again.
     async fn reload(&mut self) -> Result<String, String> {
         let (message, routing) = self.apply_reload().await?;
+        self.after_reload();
         if let Some(RoutingChange { multipath, always_compare_med }) = routing {
             let input = RibInput::Routing { multipath: usize::from(multipath), always_compare_med };
             let _ = self.rib.send(input).await;
@@ -562,6 +708,25 @@ fn read_restart_marker(path: &Path, restart_time: Duration) -> Option<Vec<IpAddr
     Some(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
 }
 
+impl Supervisor {
+    /// What a reload changes beyond `apply_reload`: remembered dynamic neighbors no
+    /// range holds any more are forgotten, and the listeners' GTSM follows the
+    /// neighbors.
+    fn after_reload(&mut self) {
+        let config = &self.config;
+        self.remembered.retain(|a| is_dynamic(config, a));
+        for (addr, listener) in &self.listeners {
+            if let Err(e) = set_listener_gtsm(listener, *addr, &self.config) {
+                warn!(%addr, error = %e, "updating GTSM on the listener");
+            }
+        }
+    }
+}
+
+fn is_dynamic(config: &Config, address: IpAddr) -> bool {
+    config.range_for(address).is_some() && !config.neighbors.iter().any(|n| n.address == address)
+}
+
 /// How a signal stops the daemon: `global.on_stop` as last loaded (a reload may
 /// change it).
 fn on_stop(config: &Config) -> StopMode {
@@ -606,5 +771,415 @@ fn rss_bytes() -> u64 {
 async fn futures_join(waits: Vec<oneshot::Receiver<()>>) {
     for w in waits {
         let _ = w.await;
+    }
+}
+
+/// Sends one reply, and `End` after it unless it is an `Error`.
+async fn send_reply(replies: &mpsc::Sender<Reply>, reply: Reply) {
+    let end = !matches!(reply, Reply::Error { .. });
+    let _ = replies.send(reply).await;
+    if end {
+        let _ = replies.send(Reply::End).await;
+    }
+}
+
+/// `show neighbors ADDR` of a remembered dynamic neighbor without a task.
+fn remembered_detail(summary: NeighborSummary) -> NeighborDetail {
+    let hint = match summary.admin_down {
+        true => format!("administratively down: bgpctl neighbor {} enable", summary.address),
+        false => "its connections are refused until the max_prefixes hold-down ends".to_string(),
+    };
+    NeighborDetail {
+        summary,
+        local_address: None,
+        remote_address: None,
+        peer_router_id: None,
+        peer_hostname: None,
+        configured_hold_time: 0,
+        hold_time: None,
+        keepalive: None,
+        families: Vec::new(),
+        capabilities: Vec::new(),
+        received: Default::default(),
+        sent: Default::default(),
+        sessions_established: 0,
+        password: false,
+        ttl_security: None,
+        hint: Some(hint),
+    }
+}
+
+/// How often the supervisor looks after ended tasks, hold-downs and log counts.
+const HOUSEKEEPING: Duration = Duration::from_secs(5);
+/// Most dynamic neighbors remembered as shut down, and as held down.
+const MAX_REMEMBERED: usize = 4096;
+
+/// Why a connection from a remembered dynamic neighbor is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Refusal {
+    Shutdown,
+    HoldDown { left: Duration },
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Shutdown => f.write_str("administratively down (bgpctl neighbor ADDR shutdown)"),
+            Refusal::HoldDown { left } => write!(f, "in max_prefixes hold-down for {} s more", left.as_secs() + 1),
+        }
+    }
+}
+
+impl Refusal {
+    /// Tells the peer, as a configured neighbor's stopped state machine does:
+    /// NOTIFICATION Cease (Administrative Shutdown, or Connection Rejected during a
+    /// hold-down), written without waiting; then the connection is closed.
+    fn notify(self, stream: &TcpStream) {
+        let subcode = match self {
+            Refusal::Shutdown => Cease::AdministrativeShutdown,
+            Refusal::HoldDown { .. } => Cease::ConnectionRejected,
+        };
+        let n = Notification::new(ErrorCode::Cease(subcode), bytes::Bytes::new());
+        let mut buf = bytes::BytesMut::new();
+        if Message::Notification(n).encode(&CodecCtx::default(), &mut buf).is_ok() {
+            let _ = stream.try_write(&buf);
+        }
+    }
+}
+
+/// What the supervisor remembers of dynamic neighbors (from a `neighbor_range`)
+/// across the end of their tasks; both bounded by [`MAX_REMEMBERED`].
+#[derive(Default)]
+struct Remembered {
+    /// `bgpctl neighbor ADDR shutdown`: until `enable`, or a reload after which no
+    /// range holds the address (or it became a configured neighbor).
+    shutdown: BTreeSet<IpAddr>,
+    /// max_prefixes hold-downs, until they end.
+    hold_down: BTreeMap<IpAddr, Instant>,
+}
+
+impl Remembered {
+    /// `false` when the memory is full.
+    fn shut_down(&mut self, address: IpAddr) -> bool {
+        if self.shutdown.len() >= MAX_REMEMBERED && !self.shutdown.contains(&address) {
+            return false;
+        }
+        self.shutdown.insert(address);
+        true
+    }
+
+    /// Whether the address was shut down.
+    fn enable(&mut self, address: IpAddr) -> bool {
+        self.shutdown.remove(&address)
+    }
+
+    /// When full, the hold-down that ends first is forgotten to make room.
+    fn hold(&mut self, address: IpAddr, until: Instant, now: Instant) {
+        self.expire(now);
+        if self.hold_down.len() >= MAX_REMEMBERED && !self.hold_down.contains_key(&address) {
+            if let Some(first) = self.hold_down.iter().min_by_key(|(_, t)| **t).map(|(a, _)| *a) {
+                self.hold_down.remove(&first);
+            }
+        }
+        self.hold_down.insert(address, until);
+    }
+
+    fn expire(&mut self, now: Instant) {
+        self.hold_down.retain(|_, until| *until > now);
+    }
+
+    fn refuses(&self, address: IpAddr, now: Instant) -> Option<Refusal> {
+        if self.shutdown.contains(&address) {
+            return Some(Refusal::Shutdown);
+        }
+        let until = *self.hold_down.get(&address)?;
+        (until > now).then(|| Refusal::HoldDown { left: until - now })
+    }
+
+    fn addresses(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.shutdown.iter().chain(self.hold_down.keys()).copied()
+    }
+
+    /// Forgets the addresses `keep` says no longer belong to a range.
+    fn retain(&mut self, keep: impl Fn(IpAddr) -> bool) {
+        self.shutdown.retain(|a| keep(*a));
+        self.hold_down.retain(|a, _| keep(*a));
+    }
+}
+
+/// Rate limit of the log lines about refused connections, which any address can
+/// cause: one line per address a minute, with a count of the lines left out logged
+/// once a minute. At most [`LOG_ADDRESSES`] addresses are tracked; beyond them every
+/// line is counted, not logged.
+struct LogLimiter {
+    last: HashMap<IpAddr, Instant>,
+    suppressed: u64,
+    since: Instant,
+}
+
+const LOG_EVERY: Duration = Duration::from_secs(60);
+const LOG_ADDRESSES: usize = 1024;
+
+impl LogLimiter {
+    fn new(now: Instant) -> LogLimiter {
+        LogLimiter { last: HashMap::new(), suppressed: 0, since: now }
+    }
+
+    /// Whether a line about `address` may be logged now.
+    fn allow(&mut self, address: IpAddr, now: Instant) -> bool {
+        let recent = |t: &Instant| now.duration_since(*t) < LOG_EVERY;
+        if self.last.get(&address).is_some_and(recent) {
+            self.suppressed += 1;
+            return false;
+        }
+        if self.last.len() >= LOG_ADDRESSES && !self.last.contains_key(&address) {
+            self.last.retain(|_, t| recent(t));
+            if self.last.len() >= LOG_ADDRESSES {
+                self.suppressed += 1;
+                return false;
+            }
+        }
+        self.last.insert(address, now);
+        true
+    }
+
+    /// Once a minute: how many lines were left out, if any.
+    fn report(&mut self, now: Instant) -> Option<u64> {
+        if now.duration_since(self.since) < LOG_EVERY {
+            return None;
+        }
+        self.since = now;
+        self.last.retain(|_, t| now.duration_since(*t) < LOG_EVERY);
+        Some(std::mem::take(&mut self.suppressed)).filter(|n| *n > 0)
+    }
+}
+
+/// GTSM on a listening socket. Where some neighbor or range of the listener's family
+/// uses GTSM, our SYN-ACKs leave with TTL 255; where all of them do, the listener
+/// also drops packets below the minimum TTL of the most distant one, so the
+/// handshake itself is protected (accepted connections then get their neighbor's own
+/// minimum). Otherwise the minimum is 1: every packet passes.
+fn set_listener_gtsm(listener: &TcpListener, addr: SocketAddr, config: &Config) -> std::io::Result<()> {
+    let ipv6 = addr.is_ipv6();
+    let hops: Vec<Option<u8>> = config
+        .neighbors
+        .iter()
+        .filter(|n| n.address.is_ipv6() == ipv6)
+        .map(|n| n.settings.ttl_security)
+        .chain(
+            config
+                .neighbor_ranges
+                .iter()
+                .filter(|r| r.prefix.addr().is_ipv6() == ipv6)
+                .map(|r| r.settings.ttl_security),
+        )
+        .collect();
+    let all = hops.iter().all(Option::is_some);
+    match hops.iter().flatten().max() {
+        Some(&most) if all => net::set_gtsm(listener, ipv6, most),
+        // A reload may have added a neighbor without GTSM: the minimum goes back to 1.
+        _ => net::set_gtsm(listener, ipv6, 255),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::TcpSocket;
+
+    const GLOBAL: &str = "[global]\nasn = 65000\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:1179\"]\n\
+                          control_socket = \"/tmp/unused.sock\"\n";
+
+    fn supervisor(body: &str) -> (Supervisor, mpsc::Receiver<RibInput>) {
+        let config = bgp_core::config::parse("test.toml", &format!("{GLOBAL}{body}")).unwrap();
+        let (rib, rib_rx) = mpsc::channel(1024);
+        let sup = Supervisor::new(config, PathBuf::from("test.toml"), Vec::new(), rib, mpsc::channel(64));
+        (sup, rib_rx)
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A connection from `from` (any 127/8 address), as the supervisor gets it, and
+    /// the peer's end.
+    async fn connection(from: &str) -> (TcpStream, SocketAddr, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.bind(SocketAddr::new(ip(from), 0)).unwrap();
+        let (peer, accepted) = tokio::join!(socket.connect(listener.local_addr().unwrap()), listener.accept());
+        let (stream, remote) = accepted.unwrap();
+        (stream, remote, peer.unwrap())
+    }
+
+    /// What the peer's end receives until the close: a NOTIFICATION's error code and
+    /// subcode, or nothing.
+    async fn notification(mut peer: TcpStream) -> Option<(u8, u8)> {
+        let mut bytes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), peer.read_to_end(&mut bytes)).await.unwrap().unwrap();
+        (bytes.len() >= 21 && bytes[18] == 3).then(|| (bytes[19], bytes[20]))
+    }
+
+    fn closed_handle(dynamic: bool) -> PeerHandle {
+        let (tx, _) = mpsc::channel(1);
+        PeerHandle { tx, dynamic }
+    }
+
+    #[tokio::test]
+    async fn a_configured_neighbor_whose_task_ended_is_started_again() {
+        let (mut sup, _rib) = supervisor("[[neighbor]]\naddress = \"127.0.0.1\"\nasn = 65001\nport = 9\n");
+        sup.peers.insert(ip("127.0.0.1"), closed_handle(false));
+        // Noticed on its next connection, which the new task takes.
+        let (stream, remote, _peer) = connection("127.0.0.1").await;
+        sup.accepted(stream, remote).await;
+        assert!(sup.peers.get(&ip("127.0.0.1")).is_some_and(|p| !p.tx.is_closed() && !p.dynamic));
+        // Or by the periodic look.
+        sup.peers.insert(ip("127.0.0.1"), closed_handle(false));
+        sup.housekeeping();
+        assert!(sup.peers.get(&ip("127.0.0.1")).is_some_and(|p| !p.tx.is_closed()));
+    }
+
+    const RANGE: &str = "[[neighbor_range]]\nprefix = \"127.0.0.0/8\"\nasn = 65001\n";
+
+    #[tokio::test]
+    async fn a_dynamic_neighbor_held_down_stays_refused_after_its_task_ended() {
+        let (mut sup, _rib) = supervisor(RANGE);
+        let a = ip("127.0.0.5");
+        // Its task ended while held down; the event is still queued when the next
+        // connection comes.
+        sup.peers.insert(a, closed_handle(true));
+        let gone = PeerEvent::Gone { address: a, hold_down_until: Some(Instant::now() + Duration::from_secs(60)) };
+        sup.events_tx.send(gone).await.unwrap();
+        let (stream, remote, peer) = connection("127.0.0.5").await;
+        sup.accepted(stream, remote).await;
+        assert!(!sup.peers.contains_key(&a), "no task for a neighbor held down");
+        assert_eq!(notification(peer).await, Some((6, 5)), "Cease / Connection Rejected");
+        let shown = sup.remembered_summaries();
+        assert!(shown.len() == 1 && shown[0].last_error.as_deref().unwrap().contains("hold-down"), "{shown:?}");
+        // Once the hold-down is over, it is forgotten and the neighbor welcome.
+        sup.remembered.hold_down.insert(a, Instant::now());
+        sup.housekeeping();
+        assert!(sup.remembered.hold_down.is_empty());
+        let (stream, remote, _peer) = connection("127.0.0.5").await;
+        sup.accepted(stream, remote).await;
+        assert!(sup.peers.get(&a).is_some_and(|p| p.dynamic && !p.tx.is_closed()));
+    }
+
+    async fn command(sup: &mut Supervisor, command: Command) -> Vec<Reply> {
+        let (replies, mut rx) = mpsc::channel(16);
+        assert!(sup.control(ControlRequest { command, replies }).await.is_none());
+        let mut all = Vec::new();
+        while let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+            all.push(r);
+        }
+        all
+    }
+
+    #[tokio::test]
+    async fn a_dynamic_neighbor_shut_down_stays_down_until_enabled() {
+        let (mut sup, _rib) = supervisor(RANGE);
+        let a = ip("127.0.0.6");
+        // Connected: its task takes the shutdown (and ends: its session is gone).
+        let (stream, remote, _peer) = connection("127.0.0.6").await;
+        sup.accepted(stream, remote).await;
+        let replies = command(&mut sup, Command::NeighborShutdown { address: a, message: None }).await;
+        assert!(matches!(&replies[..], [Reply::Done { .. }, Reply::End]), "{replies:?}");
+        sup.peers.insert(a, closed_handle(true));
+        sup.events_tx.send(PeerEvent::Gone { address: a, hold_down_until: None }).await.unwrap();
+        let (stream, remote, peer) = connection("127.0.0.6").await;
+        sup.accepted(stream, remote).await;
+        assert!(!sup.peers.contains_key(&a));
+        assert_eq!(notification(peer).await, Some((6, 2)), "Cease / Administrative Shutdown");
+        let shown = command(&mut sup, Command::ShowNeighbors { address: None }).await;
+        assert!(
+            matches!(&shown[..], [Reply::Neighbor(n), Reply::End] if n.address == a && n.admin_down && n.dynamic),
+            "{shown:?}"
+        );
+        let replies = command(&mut sup, Command::NeighborEnable { address: a }).await;
+        assert!(matches!(&replies[..], [Reply::Done { .. }, Reply::End]), "{replies:?}");
+        let (stream, remote, _peer) = connection("127.0.0.6").await;
+        sup.accepted(stream, remote).await;
+        assert!(sup.peers.get(&a).is_some_and(|p| p.dynamic && !p.tx.is_closed()));
+        // An address of the range can be shut down before it connects; a reload that
+        // takes the range away forgets it.
+        let b = ip("127.0.0.7");
+        let replies = command(&mut sup, Command::NeighborShutdown { address: b, message: None }).await;
+        assert!(matches!(&replies[..], [Reply::Done { .. }, Reply::End]), "{replies:?}");
+        assert_eq!(sup.remembered.refuses(b, Instant::now()), Some(Refusal::Shutdown));
+        sup.config = bgp_core::config::parse("test.toml", GLOBAL).unwrap();
+        sup.after_reload();
+        assert_eq!(sup.remembered.refuses(b, Instant::now()), None);
+    }
+
+    #[test]
+    fn remembered_hold_downs_are_bounded() {
+        let mut r = Remembered::default();
+        let now = Instant::now();
+        for i in 0..MAX_REMEMBERED as u32 + 10 {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            r.hold(a, now + Duration::from_secs(60) + Duration::from_millis(i.into()), now);
+        }
+        assert_eq!(r.hold_down.len(), MAX_REMEMBERED);
+        // The ones ending first made room.
+        assert_eq!(r.refuses(ip("10.0.0.0"), now), None);
+        assert!(r.refuses(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + MAX_REMEMBERED as u32)), now).is_some());
+        r.expire(now + Duration::from_secs(3600));
+        assert!(r.hold_down.is_empty());
+    }
+
+    #[test]
+    fn refusal_lines_are_one_per_address_a_minute_and_bounded() {
+        let t0 = Instant::now();
+        let mut log = LogLimiter::new(t0);
+        let (a, b) = (ip("192.0.2.1"), ip("192.0.2.2"));
+        assert!(log.allow(a, t0));
+        assert!(!log.allow(a, t0 + Duration::from_secs(1)));
+        assert!(log.allow(b, t0 + Duration::from_secs(1)));
+        assert!(!log.allow(a, t0 + Duration::from_secs(59)));
+        assert_eq!(log.report(t0 + Duration::from_secs(30)), None, "not a minute yet");
+        assert_eq!(log.report(t0 + Duration::from_secs(60)), Some(2));
+        assert_eq!(log.report(t0 + Duration::from_secs(120)), None, "nothing left out since");
+        assert!(log.allow(a, t0 + Duration::from_secs(61)));
+        // Many addresses: at most LOG_ADDRESSES are tracked, the rest only counted.
+        let t1 = t0 + Duration::from_secs(600);
+        let logged = (0..LOG_ADDRESSES as u32 * 3)
+            .filter(|i| log.allow(IpAddr::V4(std::net::Ipv4Addr::from(0xc633_6400 + i)), t1))
+            .count();
+        assert_eq!(logged, LOG_ADDRESSES);
+        assert!(log.last.len() <= LOG_ADDRESSES);
+        assert_eq!(log.report(t1), Some(LOG_ADDRESSES as u64 * 2));
+    }
+
+    /// Whether a plain connection (TTL 64) reaches `listener` within half a second.
+    async fn plain_connect_reaches(listener: &TcpListener) -> bool {
+        let addr = listener.local_addr().unwrap();
+        tokio::select! {
+            _ = listener.accept() => true,
+            _ = async {
+                let _c = TcpStream::connect(addr).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            } => false,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => false,
+        }
+    }
+
+    #[tokio::test]
+    async fn gtsm_guards_the_listener_when_every_neighbor_uses_it() {
+        let listener = net::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gtsm = "[[neighbor]]\naddress = \"127.0.0.2\"\nasn = 65001\nttl_security = 1\n";
+        let (all, _rib) = supervisor(&format!("{gtsm}{RANGE}ttl_security = 2\n"));
+        set_listener_gtsm(&listener, addr, &all.config).unwrap();
+        assert!(!plain_connect_reaches(&listener).await, "a SYN with TTL 64 must be dropped");
+        let opts =
+            net::ConnectOptions { local: None, password: None, ttl_security: Some(1), timeout: Duration::from_secs(2) };
+        let (conn, acc) = tokio::join!(net::connect(addr, opts), listener.accept());
+        conn.expect("TTL 255 passes");
+        acc.unwrap();
+        // One neighbor without GTSM (a reload added it): the listener lets all in.
+        let (mixed, _rib) = supervisor(&format!("{gtsm}{RANGE}"));
+        set_listener_gtsm(&listener, addr, &mixed.config).unwrap();
+        assert!(plain_connect_reaches(&listener).await);
     }
 }

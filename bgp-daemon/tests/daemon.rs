@@ -1,6 +1,7 @@
 //! The daemon binary end to end on loopback, without peers: `--check`, the control
-//! socket's answers to good and bad requests, reload keeping the old configuration on
-//! error, and a clean exit on SIGTERM.
+//! socket's answers to good and bad requests, the read-only socket, a client that
+//! stops reading, reload keeping the old configuration on error, a clean exit on
+//! SIGTERM, and a start over what a killed daemon left behind.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -53,8 +54,17 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 }
 
 fn start(name: &str, neighbors: &[&str]) -> Daemon {
+    start_with(name, |dir| config(dir, neighbors))
+}
+
+fn start_with(name: &str, text: impl Fn(&Path) -> String) -> Daemon {
     let dir = temp_dir(name);
-    std::fs::write(dir.join("bgp.toml"), config(&dir, neighbors)).unwrap();
+    std::fs::write(dir.join("bgp.toml"), text(&dir)).unwrap();
+    spawn(dir)
+}
+
+/// Starts the daemon on the configuration in `dir` and waits for its socket.
+fn spawn(dir: PathBuf) -> Daemon {
     let child = Command::new(DAEMON)
         .arg("--config")
         .arg(dir.join("bgp.toml"))
@@ -160,4 +170,100 @@ fn sigterm_exits_zero_and_removes_the_socket() {
     };
     assert!(status.success(), "{status:?}");
     assert!(!sock.exists(), "control socket left behind");
+}
+
+#[test]
+fn the_read_only_socket_answers_show_and_refuses_the_rest() {
+    let d = start_with("readonly", |dir| {
+        config(dir, &["127.0.0.2"]).replace(
+            "listen = []",
+            &format!("listen = []\ncontrol_socket_readonly = \"{}\"", dir.join("ro.sock").display()),
+        )
+    });
+    let (sock, ro) = (d.dir.join("ctl.sock"), d.dir.join("ro.sock"));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&ro).unwrap().permissions().mode() & 0o777, 0o666);
+    assert_eq!(std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777, 0o660);
+    assert_eq!(neighbors(&ro), vec!["127.0.0.2"]);
+    let summary = request(&ro, Ctl::ShowSummary);
+    assert!(matches!(&summary[..], [Reply::Summary(_), Reply::End]), "{summary:?}");
+    for command in [
+        Ctl::Shutdown { message: None },
+        Ctl::Reload,
+        Ctl::NeighborShutdown { address: "127.0.0.2".parse().unwrap(), message: None },
+    ] {
+        let replies = request(&ro, command);
+        let [Reply::Error { message }] = &replies[..] else { panic!("{replies:?}") };
+        assert!(message.contains("read-only"), "{message}");
+    }
+    // Still running, the neighbor untouched.
+    let detail = request(&sock, Ctl::ShowNeighbors { address: Some("127.0.0.2".parse().unwrap()) });
+    let [Reply::NeighborDetail(n), Reply::End] = &detail[..] else { panic!("{detail:?}") };
+    assert!(!n.summary.admin_down);
+}
+
+#[test]
+fn a_file_at_the_socket_path_is_kept_and_stops_the_start() {
+    let dir = temp_dir("not-a-socket");
+    std::fs::write(dir.join("bgp.toml"), config(&dir, &[])).unwrap();
+    let sock = dir.join("ctl.sock");
+    std::fs::write(&sock, "not a socket").unwrap();
+    let out = Command::new(DAEMON).arg("--config").arg(dir.join("bgp.toml")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("{} exists and is not a socket", sock.display())), "{err}");
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "not a socket");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A killed daemon (SIGKILL, or the exit after a panic) leaves its socket behind:
+/// the next start replaces it, as Kubernetes or systemd restarting it needs.
+#[test]
+fn a_start_after_a_kill_replaces_the_stale_socket() {
+    let mut d = start("killed", &["127.0.0.2"]);
+    let sock = d.dir.join("ctl.sock");
+    d.child.kill().unwrap();
+    d.child.wait().unwrap();
+    assert!(sock.exists(), "a killed daemon leaves its socket");
+    let dir = std::mem::take(&mut d.dir);
+    std::mem::forget(d);
+    let d = spawn(dir);
+    assert_eq!(neighbors(&d.dir.join("ctl.sock")), vec!["127.0.0.2"]);
+}
+
+/// A client that asks for every route and then stops reading is dropped after the
+/// write timeout (10 s) instead of holding the answer and its dump forever; the
+/// daemon answers others meanwhile.
+#[test]
+fn a_client_that_stops_reading_show_routes_is_dropped() {
+    let d = start_with("stuck", |dir| {
+        let mut text = config(dir, &[]);
+        for i in 0..4000u32 {
+            let [_, _, b, c] = (0x0a00_0000 + i).to_be_bytes();
+            text.push_str(&format!("\n[[announce]]\nprefix = \"10.0.{b}.{c}/32\"\n"));
+        }
+        text
+    });
+    let sock = d.dir.join("ctl.sock");
+    let mut stuck = UnixStream::connect(&sock).unwrap();
+    let mut line = serde_json::to_vec(&Request {
+        version: PROTOCOL_VERSION,
+        command: Ctl::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None },
+    })
+    .unwrap();
+    line.push(b'\n');
+    stuck.write_all(&line).unwrap();
+    let asked = Instant::now();
+    std::thread::sleep(Duration::from_secs(1));
+    let summary = request(&sock, Ctl::ShowSummary);
+    assert!(matches!(&summary[..], [Reply::Summary(_), Reply::End]), "{summary:?}");
+    std::thread::sleep(Duration::from_secs(11).saturating_sub(asked.elapsed()));
+    // Dropped: what was buffered can be read, then the end comes without `End`.
+    stuck.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let lines: Vec<String> = BufReader::new(stuck).lines().map(|l| l.expect("closed, not stuck")).collect();
+    assert!(lines.len() < 4000, "the answer was cut: {} lines", lines.len());
+    assert!(!lines.last().is_some_and(|l| l.contains("\"end\"")), "{:?}", lines.last());
+    // The daemon is fine and the next client gets every route.
+    let routes = request(&sock, Ctl::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None });
+    assert_eq!(routes.len(), 4001);
 }

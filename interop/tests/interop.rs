@@ -953,3 +953,76 @@ fn policy_reload_without_a_session_restart_frr() {
     assert_eq!(f["connectionsEstablished"], 1, "no session restart at FRR: {f}");
     assert_eq!(d.established(&b).unwrap().sessions_established, 1);
 }
+
+// ----------------------------------------------------------------- dynamic neighbors remember
+
+/// A dynamic neighbor (FRR, from a `neighbor_range`) over `max_prefixes` is closed
+/// and its task ends; FRR reconnects at once (connect retry 1 s), and those
+/// connections are refused (Cease / Connection Rejected) for the whole hold-down
+/// instead of starting a fresh session.
+#[test]
+fn dynamic_max_prefixes_hold_down_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("dyn-hold", 50, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let nets = ["10.250.1.0/24", "10.250.2.0/24", "10.250.3.0/24"];
+    let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &nets));
+    let d = s.ours(
+        65000,
+        &format!(
+            "\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\nmax_prefixes = 2\n\
+             import_policy = \"accept-all\"\nexport_policy = \"accept-all\"\n\
+             max_prefixes_restart_after = 60\n",
+            s.id
+        ),
+    );
+    let n = wait_until(30 * SEC, "closed for max_prefixes, then remembered as held down", || {
+        let n = d.neighbor(&b)?;
+        match &n.summary.last_error {
+            Some(e) if e.contains("hold-down") => Ok(n),
+            other => Err(format!("state {}, last_error {other:?}", n.summary.state)),
+        }
+    });
+    assert!(n.summary.dynamic, "{n:?}");
+    holds_for(8 * SEC, "no new session during the hold-down", || {
+        let theirs = frr.state(&a)?;
+        let ours = d.neighbors()?;
+        if theirs == "Established" || ours.iter().any(|n| n.state == SessionState::Established) {
+            return Err(format!("FRR {theirs}, ours {ours:?}"));
+        }
+        Ok(())
+    });
+    let f = frr.neighbor(&a).unwrap();
+    eprintln!("    FRR: {} / {}", f["lastResetDueTo"], f["lastNotificationReason"]);
+    assert!(f["connectionsEstablished"].as_u64() == Some(1), "one session only: {f}");
+}
+
+/// `bgpctl neighbor ADDR shutdown` on a dynamic neighbor lasts after its task ends:
+/// FRR keeps reconnecting and is refused until `enable`.
+#[test]
+fn dynamic_shutdown_enable_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("dyn-shut", 51, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &["10.251.1.0/24"]));
+    let d = s.ours(65000, &format!("\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\n", s.id));
+    wait_until(30 * SEC, "Established from the range", || established_with(&d, &b, 1));
+
+    s.step("bgpctl neighbor shutdown");
+    let r = d.bgpctl(&["neighbor", &b, "shutdown"]).unwrap();
+    assert_eq!(r["result"], "ok", "{r}");
+    holds_for(6 * SEC, "the dynamic neighbor stays down and shown as such", || {
+        let theirs = frr.state(&a)?;
+        let ours = d.neighbors()?;
+        match &ours[..] {
+            [n] if n.admin_down && n.state != SessionState::Established && theirs != "Established" => Ok(()),
+            _ => Err(format!("FRR {theirs}, ours {ours:?}")),
+        }
+    });
+
+    s.step("bgpctl neighbor enable");
+    let r = d.bgpctl(&["neighbor", &b, "enable"]).unwrap();
+    assert_eq!(r["result"], "ok", "{r}");
+    let n = wait_until(30 * SEC, "Established again after enable", || established_with(&d, &b, 1));
+    assert!(n.summary.dynamic && !n.summary.admin_down, "{n:?}");
+}

@@ -3,8 +3,8 @@
 //! restart ([`ReloadRefused`]). Pure; the daemon applies the plan.
 //!
 //! The rules, key by key:
-//! - `global.listen`, `global.control_socket`: refused (the sockets are bound at
-//!   start).
+//! - `global.listen`, `global.control_socket`, `global.control_socket_readonly`:
+//!   refused (the sockets are bound at start).
 //! - `global.asn`, `global.router_id`, `global.cluster_id`: refused, restart
 //!   required (every session, the RIB's loop checks and every path's attributes
 //!   depend on them).
@@ -73,7 +73,7 @@ impl Config {
 /// (the caller puts the file's name in front).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReloadRefused {
-    /// `global.listen` or `global.control_socket` changed.
+    /// `global.listen`, `global.control_socket` or `global.control_socket_readonly` changed.
     Sockets,
     /// These keys (`global.asn`, `global.router_id`, `global.cluster_id`) changed.
     Identity(Vec<&'static str>),
@@ -83,7 +83,7 @@ impl fmt::Display for ReloadRefused {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReloadRefused::Sockets => {
-                f.write_str("global.listen and global.control_socket apply at start only: restart bgp-daemon")
+                f.write_str("global.listen, global.control_socket and global.control_socket_readonly apply at start only: restart bgp-daemon")
             }
             ReloadRefused::Identity(keys) => {
                 let keys = keys.join(" and ");
@@ -171,7 +171,9 @@ impl ReloadPlan {
 /// restart of the daemon; the running configuration then stays as it is.
 pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     let (g, h) = (&old.global, &new.global);
-    if g.listen != h.listen || g.control_socket != h.control_socket {
+    if (&g.listen, &g.control_socket, &g.control_socket_readonly)
+        != (&h.listen, &h.control_socket, &h.control_socket_readonly)
+    {
         return Err(ReloadRefused::Sockets);
     }
     let identity = [
@@ -322,8 +324,10 @@ prefix = \"192.168.6.10/32\"
     fn sockets_and_identity_are_refused() {
         let old = config(&base());
         let e = diff(&old, &config(&global("listen = [\"0.0.0.0:1179\"]"))).unwrap_err();
-        assert_eq!(e.to_string(), "global.listen and global.control_socket apply at start only: restart bgp-daemon");
+        assert_eq!(e.to_string(), "global.listen, global.control_socket and global.control_socket_readonly apply at start only: restart bgp-daemon");
         assert_eq!(diff(&old, &config(&global("control_socket = \"/tmp/x.sock\""))), Err(ReloadRefused::Sockets));
+        let readonly = global("control_socket_readonly = \"/tmp/ro.sock\"");
+        assert_eq!(diff(&old, &config(&readonly)), Err(ReloadRefused::Sockets));
         let e = diff(&old, &config(&base().replace("asn = 65000\nrouter_id", "asn = 65009\nrouter_id"))).unwrap_err();
         assert_eq!(e.to_string(), "global.asn changed: restart required (restart bgp-daemon to apply it)");
         let e = diff(&old, &config(&base().replace("\"10.0.0.1\"", "\"10.0.0.9\""))).unwrap_err();

@@ -44,6 +44,9 @@ pub struct Global {
     pub listen: Vec<SocketAddr>,
     /// The `bgpctl` Unix socket, an absolute path. Default [`DEFAULT_CONTROL_SOCKET`].
     pub control_socket: PathBuf,
+    /// A second `bgpctl` socket that answers `show ...` commands only (monitoring),
+    /// an absolute path other than `control_socket`. Default none.
+    pub control_socket_readonly: Option<PathBuf>,
     /// Hold time in seconds proposed in OPEN, 0 or 3..=65535; neighbors and ranges
     /// inherit it. Default 90.
     pub hold_time: u16,
@@ -82,6 +85,7 @@ impl Global {
             router_id,
             listen: DEFAULT_LISTEN.iter().map(|s| s.parse().expect("valid default")).collect(),
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
+            control_socket_readonly: None,
             hold_time: DEFAULT_HOLD_TIME,
             connect_retry: DEFAULT_CONNECT_RETRY,
             connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,

@@ -35,6 +35,7 @@ pub(crate) struct RawGlobal {
     pub(crate) router_id: Opt<String>,
     pub(crate) listen: Opt<Vec<Spanned<String>>>,
     pub(crate) control_socket: Opt<String>,
+    pub(crate) control_socket_readonly: Opt<String>,
     pub(crate) hold_time: Opt<i64>,
     pub(crate) connect_retry: Opt<i64>,
     pub(crate) connect_retry_max: Opt<i64>,

@@ -153,6 +153,7 @@ asn = 4200000000
 router_id = "192.0.2.1"
 listen = ["192.0.2.1:1179", "[2001:db8::1]:179"]
 control_socket = "/tmp/bgp.sock"
+control_socket_readonly = "/tmp/bgp-ro.sock"
 hold_time = 30
 connect_retry = 5
 connect_retry_max = 300
@@ -276,6 +277,7 @@ prefix = "2001:db8:6::/48"
             router_id: Ipv4Addr::new(192, 0, 2, 1),
             listen: vec!["192.0.2.1:1179".parse().unwrap(), "[2001:db8::1]:179".parse().unwrap()],
             control_socket: PathBuf::from("/tmp/bgp.sock"),
+            control_socket_readonly: Some(PathBuf::from("/tmp/bgp-ro.sock")),
             hold_time: 30,
             connect_retry: Duration::from_secs(5),
             connect_retry_max: Duration::from_secs(300),
@@ -611,6 +613,17 @@ fn relative_control_socket() {
         18,
         "global.control_socket",
     );
+}
+
+#[test]
+fn readonly_control_socket() {
+    assert_eq!(ok(MINIMAL).global.control_socket_readonly, None);
+    let text = MINIMAL.replace("asn = 65000", "asn = 65000\ncontrol_socket_readonly = \"/run/bgp-daemon/bgpctl.sock\"");
+    let kind = invalid(&text, 3, 27, "global.control_socket_readonly");
+    assert_eq!(conflict_msg(kind), "is the same path as global.control_socket");
+    let text = MINIMAL.replace("asn = 65000", "asn = 65000\ncontrol_socket_readonly = \"ro.sock\"");
+    let kind = invalid(&text, 3, 27, "global.control_socket_readonly");
+    assert_eq!(value_msg(kind), "\"ro.sock\" is not an absolute path");
 }
 
 #[test]

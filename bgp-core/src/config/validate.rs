@@ -30,6 +30,22 @@ impl Cx<'_> {
         }
     }
 
+    /// A Unix socket path: absolute, a file name, at most [`MAX_SOCKET_PATH_LEN`] bytes.
+    fn socket_path(&self, value: &Spanned<String>, key: &str) -> Res<PathBuf> {
+        let s = value.get_ref();
+        if !Path::new(s).is_absolute() {
+            return Err(self.value_err(value, key, format!("{s:?} is not an absolute path")));
+        }
+        if s.len() > MAX_SOCKET_PATH_LEN || s.ends_with('/') {
+            return Err(self.value_err(
+                value,
+                key,
+                format!("{s:?} is not a usable socket path (a file name of at most {MAX_SOCKET_PATH_LEN} bytes)"),
+            ));
+        }
+        Ok(PathBuf::from(s))
+    }
+
     pub(crate) fn asn(&self, value: &Spanned<i64>, key: &str) -> Res<u32> {
         let v = self.int(value, key, 1..1 << 32, "AS number")?;
         if v == i64::from(AS_TRANS) {
@@ -306,19 +322,19 @@ impl Cx<'_> {
             }
         }
         if let Some(sock) = &g.control_socket {
-            let s = sock.get_ref();
-            let key = "global.control_socket";
-            if !Path::new(s).is_absolute() {
-                return Err(self.value_err(sock, key, format!("{s:?} is not an absolute path")));
-            }
-            if s.len() > MAX_SOCKET_PATH_LEN || s.ends_with('/') {
-                return Err(self.value_err(
+            out.control_socket = self.socket_path(sock, "global.control_socket")?;
+        }
+        if let Some(sock) = &g.control_socket_readonly {
+            let key = "global.control_socket_readonly";
+            let path = self.socket_path(sock, key)?;
+            if path == out.control_socket {
+                return Err(self.err(
                     sock,
                     key,
-                    format!("{s:?} is not a usable socket path (a file name of at most {MAX_SOCKET_PATH_LEN} bytes)"),
+                    ErrorKind::Conflict("is the same path as global.control_socket".into()),
                 ));
             }
-            out.control_socket = PathBuf::from(s);
+            out.control_socket_readonly = Some(path);
         }
         if let Some(v) = &g.hold_time {
             out.hold_time = self.hold_time(v, "global.hold_time")?;
