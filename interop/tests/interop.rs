@@ -1005,7 +1005,13 @@ fn dynamic_shutdown_enable_frr() {
     let s = Scenario::link("dyn-shut", 51, "frr");
     let (a, b) = (s.v4(1), s.v4(2));
     let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &["10.251.1.0/24"]));
-    let d = s.ours(65000, &format!("\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\n", s.id));
+    let d = s.ours(
+        65000,
+        &format!(
+            "\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\nimport_policy = \"accept-all\"\n",
+            s.id
+        ),
+    );
     wait_until(30 * SEC, "Established from the range", || established_with(&d, &b, 1));
 
     s.step("bgpctl neighbor shutdown");
