@@ -36,6 +36,7 @@ pub(crate) struct RawGlobal {
     pub(crate) listen: Opt<Vec<Spanned<String>>>,
     pub(crate) control_socket: Opt<String>,
     pub(crate) hold_time: Opt<i64>,
+    pub(crate) min_hold_time: Opt<i64>,
     pub(crate) connect_retry: Opt<i64>,
     pub(crate) connect_retry_max: Opt<i64>,
     pub(crate) graceful_restart_time: Opt<i64>,
