@@ -518,17 +518,8 @@ impl PeerTask {
         };
         let write_task = tokio::spawn(w.run(write));
         let read_task = tokio::spawn(read_loop(id, read, self.frames_tx.clone(), closing_rx));
-        let conn = Connection {
-            control,
-            data,
-            _closing: closing,
-            written,
-            reported: 0,
-            write_task,
-            read_task,
-            local,
-            remote,
-        };
+        let conn =
+            Connection { control, data, _closing: closing, written, reported: 0, write_task, read_task, local, remote };
         self.conns.insert(id, conn);
         id
     }
@@ -844,11 +835,7 @@ async fn read_loop(
 
 /// Reads frames into one reusable buffer and hands whole messages to the peer task as
 /// `Bytes` split off the buffer (no copy). Header errors end the connection here.
-async fn read_frames(
-    id: ConnId,
-    read: &mut tokio::net::tcp::OwnedReadHalf,
-    frames: mpsc::Sender<(ConnId, ReadEvent)>,
-) {
+async fn read_frames(id: ConnId, read: &mut tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<(ConnId, ReadEvent)>) {
     // Framing accepts the extended size; the decoder checks the negotiated limit.
     let framing = CodecCtx { extended_message: true, ..CodecCtx::default() };
     let mut buf = BytesMut::with_capacity(READ_BUFFER);

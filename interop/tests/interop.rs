@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bgp_core::ctl::SessionState;
 use interop::scenario::{bird_bgp, bird_static, frr_neighbor, neighbor, Scenario};
-use interop::{holds_for, skip_unless_ready, wait_until, Daemon, Frr};
+use interop::{holds_for, raw, skip_unless_ready, wait_until, Daemon, Frr};
 use serde_json::Value;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -948,4 +948,106 @@ fn policy_reload_without_a_session_restart_frr() {
     let f = frr.established(&a).unwrap();
     assert_eq!(f["connectionsEstablished"], 1, "no session restart at FRR: {f}");
     assert_eq!(d.established(&b).unwrap().sessions_established, 1);
+}
+
+// ----------------------------------------------------------------- hostile raw peers
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+}
+
+/// Reads messages until the daemon closes the connection (or `limit` passes: a panic).
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut bytes::BytesMut,
+    ctx: &bgp_core::wire::CodecCtx,
+    limit: Duration,
+) -> Vec<bgp_core::wire::Message> {
+    let mut got = Vec::new();
+    let read_all = async {
+        while let Ok(m) = raw::read_message(stream, buf, ctx).await {
+            got.push(m);
+        }
+    };
+    if tokio::time::timeout(limit, read_all).await.is_err() {
+        panic!("the daemon did not close the connection within {limit:?}");
+    }
+    got
+}
+
+/// Test 47: a peer proposes hold time 0 (so OpenConfirm has no hold timer) and never
+/// sends its KEEPALIVE: the daemon closes the connection after our hold time (9 s),
+/// with Hold Timer Expired, instead of keeping it forever.
+#[test]
+fn hold_time_zero_without_keepalive_is_closed_in_bounded_time() {
+    skip_unless_ready!(frr: false, bird: false);
+    let s = Scenario::link("hold0", 47, "raw");
+    let (a, b) = (s.v4(1), s.addr("raw"));
+    let d = s.ours(65000, &neighbor(&b, 65001, &["passive = true"]));
+    let ns = s.ns("raw").name.clone();
+    let (elapsed, got) = runtime().block_on(async {
+        let start = std::time::Instant::now();
+        let mut stream = raw::connect(&ns, &b, format!("{a}:179").parse().unwrap(), None).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65001);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65001, &b, 0, caps, false).await.unwrap();
+        let got = read_until_closed(&mut stream, &mut buf, &ctx, 60 * SEC).await;
+        (start.elapsed(), got)
+    });
+    eprintln!("    hold time 0, no KEEPALIVE: closed after {elapsed:.1?}, messages {got:?}");
+    assert!(elapsed >= 8 * SEC && elapsed <= 13 * SEC, "closed after {elapsed:?}, want about 9 s");
+    assert!(matches!(got.first(), Some(bgp_core::wire::Message::Keepalive)), "{got:?}");
+    assert!(
+        matches!(got.last(), Some(bgp_core::wire::Message::Notification(n)) if n.code == bgp_core::wire::ErrorCode::HoldTimerExpired),
+        "{got:?}"
+    );
+    let n = d.neighbor(&b).unwrap();
+    assert!(n.summary.last_error.unwrap_or_default().contains("did not reach Established in time"));
+}
+
+/// Test 46: with graceful restart negotiated with FRR, TCP connections from FRR's
+/// address that send nothing neither reset the session nor keep FRR out afterwards.
+#[test]
+fn bare_connection_does_not_reset_the_session() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("bare", 46, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &(" bgp graceful-restart\n".to_string() + &frr_neighbor(&a, 65000, &[], &[])));
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
+    let n = wait_until(30 * SEC, "Established", || d.established(&b));
+    assert!(n.capabilities.iter().any(|c| c.starts_with("graceful restart")), "{:?}", n.capabilities);
+    wait_until(10 * SEC, "FRR is Established", || frr.established(&a));
+    let up = |want: u64| -> Result<(), String> {
+        let f = frr.established(&a)?;
+        match (f["connectionsEstablished"].as_u64(), f["connectionsDropped"].as_u64()) {
+            (Some(e), Some(0)) if e == want => Ok(()),
+            other => Err(format!("FRR connections established/dropped {other:?}, want {want}/0")),
+        }
+    };
+    up(1).unwrap();
+
+    let rt = runtime();
+    let ns = s.ns("frr").name.clone();
+    let target: std::net::SocketAddr = format!("{a}:179").parse().unwrap();
+    s.step("three bare connections from FRR's address");
+    let bare: Vec<_> = (0..3).map(|_| rt.block_on(raw::connect(&ns, &b, target, None)).unwrap()).collect();
+    holds_for(8 * SEC, "the session stays up, on its one connection", || {
+        up(1)?;
+        d.established(&b).map(drop)
+    });
+    assert_eq!(d.neighbor(&b).unwrap().sessions_established, 1);
+
+    s.step("more bare connections, then FRR resets the session: it must get back in at once");
+    let more: Vec<_> = (0..2).map(|_| rt.block_on(raw::connect(&ns, &b, target, None)).unwrap()).collect();
+    frr.vtysh("clear bgp *").unwrap();
+    let t = std::time::Instant::now();
+    wait_until(10 * SEC, "Established again after FRR's reset", || {
+        if d.neighbor(&b)?.sessions_established >= 2 {
+            d.established(&b).map(drop)
+        } else {
+            Err("not yet re-established".into())
+        }
+    });
+    eprintln!("    re-established {:.1?} after FRR's reset, with bare connections open", t.elapsed());
+    drop((bare, more));
 }
