@@ -1051,3 +1051,201 @@ fn bare_connection_does_not_reset_the_session() {
     eprintln!("    re-established {:.1?} after FRR's reset, with bare connections open", t.elapsed());
     drop((bare, more));
 }
+
+/// The stuck raw peer of test 45: connects from `local` with a 4 KiB receive buffer,
+/// completes OPEN/KEEPALIVE with FRR's capabilities (so it shares FRR's update group),
+/// sends a KEEPALIVE every 3 s, and reads only while `reading` is set.
+fn stuck_peer(
+    rt: &tokio::runtime::Runtime,
+    ns: String,
+    local: String,
+    target: std::net::SocketAddr,
+    reading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    rt.spawn(async move {
+        let mut stream = raw::connect(&ns, &local, target, Some(4096)).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65002);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65002, &local, 9, caps, true).await.unwrap();
+        let (mut r, mut w) = stream.into_split();
+        let keepalive = bgp_core::wire::Message::Keepalive.to_bytes(&ctx).unwrap();
+        let keepalives = tokio::spawn(async move {
+            while w.write_all(&keepalive).await.is_ok() {
+                tokio::time::sleep(3 * SEC).await;
+            }
+        });
+        let mut scratch = vec![0u8; 64 * 1024];
+        loop {
+            if !reading.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if !matches!(r.read(&mut scratch).await, Ok(1..)) {
+                break;
+            }
+        }
+        keepalives.abort();
+    })
+}
+
+/// Test 45: a peer that stops reading (zero window) beside a healthy FRR in the same
+/// update group, while a feeder announces and withdraws 3000 prefixes: FRR gets every
+/// route and withdrawal promptly, `bgpctl` answers within a second throughout, the
+/// stuck session is dropped after the send hold time (20 s here, through the
+/// `BGP_DAEMON_SEND_HOLD_TIME` test knob), and SIGTERM with a stuck session exits
+/// promptly.
+#[test]
+fn stuck_peer_does_not_stall_others() {
+    use interop::e2e::{establish, Feeder, PeerSpec};
+    use interop::table::{Table, TableSpec};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    skip_unless_ready!(frr: true, bird: false);
+    const PREFIXES: u64 = 3000;
+    let s = Scenario::segment("stuck", 45, &["frr", "feeder", "stuck"]);
+    let (a, f, fd, st) = (s.v4(1), s.addr("frr"), s.addr("feeder"), s.addr("stuck"));
+    // Small send buffers in our namespace (the setting is per namespace): a peer that
+    // stops reading blocks our writes after tens of KB instead of megabytes.
+    interop::run_ok(s.us().cmd("sysctl").args(["-qw", "net.ipv4.tcp_wmem=4096 16384 65536"])).unwrap();
+    let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &[]));
+    let acc = ["import_policy = \"accept-all\"", "export_policy = \"accept-all\""];
+    let passive = [acc[0], acc[1], "passive = true"];
+    let config = s.config(
+        65000,
+        &(neighbor(&f, 65002, &acc) + &neighbor(&st, 65002, &passive) + &neighbor(&fd, 65001, &passive)),
+    );
+    let mut d = s.start_ours_with_env(&config, &[("BGP_DAEMON_SEND_HOLD_TIME", "20")]);
+    wait_until(30 * SEC, "Established with FRR", || d.established(&f));
+
+    let rt = runtime();
+    let _enter = rt.enter();
+    let target: std::net::SocketAddr = format!("{a}:179").parse().unwrap();
+    let spec = PeerSpec {
+        ns: s.ns("feeder").name.clone(),
+        local: fd.parse().unwrap(),
+        remote: target,
+        local_as: 65001,
+        hold_time: 9,
+        external: true,
+    };
+    let session = rt.block_on(establish(&spec, Instant::now() + 20 * SEC)).unwrap();
+    let feeder = Feeder::start(session);
+    let table = Table::generate(&TableSpec::new(PREFIXES as usize, 65001, fd.parse().unwrap()));
+    let (mut announce, mut withdraw) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+    table.encode_announce(&feeder.tx_ctx, &mut announce).unwrap();
+    table.encode_withdraw(&feeder.tx_ctx, &mut withdraw).unwrap();
+    let (announce, withdraw) = (announce.freeze(), withdraw.freeze());
+
+    let reading = Arc::new(AtomicBool::new(true));
+    let stuck = stuck_peer(&rt, s.ns("stuck").name.clone(), st.clone(), target, reading.clone());
+    wait_until(20 * SEC, "the raw peer is Established", || d.established(&st));
+    let frr_has = |want: u64| -> Result<(), String> {
+        let p = frr_peer_in_summary(&frr, "ipv4Unicast", &a)?;
+        match p["pfxRcd"].as_u64() {
+            Some(n) if n == want => Ok(()),
+            n => Err(format!("FRR has {n:?} prefixes from us, want {want}")),
+        }
+    };
+    // One announce and withdraw of the table; the time FRR took for each.
+    let cycle = |label: &str| -> (Duration, Duration) {
+        let t = Instant::now();
+        feeder.send(announce.clone());
+        wait_until(30 * SEC, &format!("{label}: FRR has all {PREFIXES} routes"), || frr_has(PREFIXES));
+        let up = t.elapsed();
+        let t = Instant::now();
+        feeder.send(withdraw.clone());
+        wait_until(30 * SEC, &format!("{label}: FRR has every withdrawal"), || frr_has(0));
+        (up, t.elapsed())
+    };
+
+    s.step("baseline: the raw peer reads");
+    let baseline = cycle("baseline");
+    assert!(d.established(&st).is_ok(), "a reading peer stays");
+
+    s.step("the raw peer stops reading; bgpctl is timed throughout");
+    reading.store(false, Ordering::Relaxed);
+    let stopped = Instant::now();
+    let probing = Arc::new(AtomicBool::new(true));
+    let worst = Arc::new(AtomicU64::new(0));
+    let probe = {
+        let (probing, worst, socket) = (probing.clone(), worst.clone(), d.socket.clone());
+        thread::spawn(move || {
+            let mut n = 0;
+            while probing.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let out = std::process::Command::new(interop::bgpctl_bin())
+                    .arg("--socket")
+                    .arg(&socket)
+                    .args(["show", "neighbors"])
+                    .output()
+                    .expect("run bgpctl");
+                assert!(out.status.success(), "bgpctl show neighbors failed: {out:?}");
+                worst.fetch_max(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+                n += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+            n
+        })
+    };
+    let mut stalled = Vec::new();
+    for i in 0..3 {
+        stalled.push(cycle(&format!("stuck peer, cycle {}", i + 1)));
+    }
+    let detail = d.neighbor(&st).unwrap();
+    eprintln!("    stuck peer: state {}, out_queue {}", detail.summary.state, detail.summary.out_queue);
+
+    let dropped = wait_until(60 * SEC, "the stuck session is dropped by the send hold timer", || {
+        last_error_with(&d, &st, "send hold timer expired")
+    });
+    let drop_after = stopped.elapsed();
+    assert_ne!(dropped.summary.state, SessionState::Established);
+    probing.store(false, Ordering::Relaxed);
+    let probes = probe.join().unwrap();
+    let worst_ms = worst.load(Ordering::Relaxed);
+    let log = d.log_text();
+    assert!(log.contains("send hold timer expired"), "the daemon logs why");
+    d.established(&f).expect("FRR's session never moved");
+    let f_frr = frr.established(&a).unwrap();
+    assert_eq!(f_frr["connectionsEstablished"], 1, "FRR's session never flapped: {f_frr}");
+    stuck.abort();
+
+    s.step("a stuck session again, then SIGTERM");
+    reading.store(false, Ordering::Relaxed);
+    let stuck = stuck_peer(&rt, s.ns("stuck").name.clone(), st.clone(), target, reading.clone());
+    wait_until(20 * SEC, "the raw peer is Established again", || d.established(&st));
+    // Enough traffic to fill the kernel's buffers and then the stuck writer's queue.
+    for _ in 0..10 {
+        cycle("filling the stuck peer's buffers");
+        if d.neighbor(&st).unwrap().summary.out_queue > 0 {
+            break;
+        }
+    }
+    assert!(d.neighbor(&st).unwrap().summary.out_queue > 0, "the stuck peer's writer never filled");
+    let t = Instant::now();
+    let status = d.terminate(10 * SEC).expect("bgp-daemon exits within 10 s of SIGTERM");
+    let exit_after = t.elapsed();
+    assert!(status.success(), "exit status {status}");
+    stuck.abort();
+
+    eprintln!(
+        "    FIGURES: FRR got {PREFIXES} routes / withdrawals in {:.2?} / {:.2?} with the raw peer reading; \
+         with it stuck: {}",
+        baseline.0,
+        baseline.1,
+        stalled.iter().map(|(u, w)| format!("{u:.2?} / {w:.2?}")).collect::<Vec<_>>().join(", ")
+    );
+    eprintln!(
+        "    FIGURES: bgpctl show neighbors worst latency {worst_ms} ms over {probes} calls; stuck session dropped \
+         {drop_after:.1?} after it stopped reading (send hold time 20 s); SIGTERM exit in {exit_after:.2?}"
+    );
+    assert!(worst_ms < 1000, "bgpctl took {worst_ms} ms");
+    assert!(drop_after >= 15 * SEC && drop_after <= 45 * SEC, "dropped after {drop_after:?}");
+    assert!(exit_after < 5 * SEC, "SIGTERM took {exit_after:?}");
+    for (label, (up, down)) in std::iter::once(("baseline", baseline)).chain(stalled.iter().map(|&c| ("stuck", c))) {
+        assert!(up < 5 * SEC && down < 5 * SEC, "{label}: {up:?} / {down:?}");
+    }
+}
