@@ -9,7 +9,7 @@ use std::time::Duration;
 use bgp_core::types::Family;
 use bgp_core::wire::{self, Capability, CodecCtx, Message, Open};
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::e2e::socket_in;
@@ -41,8 +41,13 @@ pub fn frr_like_capabilities(asn: u32) -> Vec<Capability> {
     ]
 }
 
-/// Reads one whole message into `buf`, waiting for more octets as needed.
-pub async fn read_message(stream: &mut TcpStream, buf: &mut BytesMut, ctx: &CodecCtx) -> Result<Message, String> {
+/// Reads one whole message into `buf`, waiting for more octets as needed. The error
+/// is "connection closed" at EOF.
+pub async fn read_message<R: AsyncRead + Unpin>(
+    stream: &mut R,
+    buf: &mut BytesMut,
+    ctx: &CodecCtx,
+) -> Result<Message, String> {
     loop {
         if let Some(len) = wire::frame_len(buf, ctx).map_err(|e| format!("bad header: {e}"))? {
             if buf.len() >= len {

@@ -1249,3 +1249,79 @@ fn stuck_peer_does_not_stall_others() {
         assert!(up < 5 * SEC && down < 5 * SEC, "{label}: {up:?} / {down:?}");
     }
 }
+
+/// Test 48: `bgpctl neighbor ADDR shutdown` while the peer keeps sending: the Cease
+/// reaches the peer, followed by a clean close (FIN), not a TCP reset (which unread
+/// data at close time causes, and which can destroy the NOTIFICATION).
+#[test]
+fn shutdown_notification_is_flushed_before_a_clean_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    skip_unless_ready!(frr: false, bird: false);
+    let s = Scenario::link("flush", 48, "raw");
+    let (a, b) = (s.v4(1), s.addr("raw"));
+    let d = s.ours(65000, &neighbor(&b, 65001, &["passive = true"]));
+    let rt = runtime();
+    let ns = s.ns("raw").name.clone();
+    let target: std::net::SocketAddr = format!("{a}:179").parse().unwrap();
+    let (mut stream, mut buf, ctx) = rt.block_on(async {
+        let mut stream = raw::connect(&ns, &b, target, None).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65001);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65001, &b, 9, caps, true).await.unwrap();
+        (stream, buf, ctx)
+    });
+    wait_until(10 * SEC, "Established with the raw peer", || d.established(&b));
+    // The peer keeps talking (a KEEPALIVE every 5 ms), so data of its is always in
+    // flight when we close.
+    let (mut r, mut w) = stream.split();
+    let keepalive = bgp_core::wire::Message::Keepalive.to_bytes(&ctx).unwrap();
+    let write_error = std::cell::RefCell::new(None);
+    let (got, end) = rt.block_on(async {
+        let chatter = async {
+            loop {
+                if let Err(e) = w.write_all(&keepalive).await {
+                    *write_error.borrow_mut() = Some(e.to_string());
+                    return std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let reader = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let out = tokio::process::Command::new(interop::bgpctl_bin())
+                .arg("--socket")
+                .arg(&d.socket)
+                .args(["neighbor", &b, "shutdown", "--message", "maintenance"])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let mut got = Vec::new();
+            let end = loop {
+                match raw::read_message(&mut r, &mut buf, &ctx).await {
+                    Ok(m) => got.push(m),
+                    Err(e) if e == "connection closed" => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            // Still talking after our FIN: the daemon keeps draining for a while, so
+            // no reset comes back (one would make the peer's writes fail).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let after = r.read(&mut [0u8; 64]).await.map_err(|e| e.to_string());
+            let reset = write_error.borrow().clone().map_or(Ok(()), |e| Err(format!("reset: {e}")));
+            (got, end.and(after.map(drop)).and(reset))
+        };
+        tokio::select! {
+            () = chatter => unreachable!(),
+            r = tokio::time::timeout(10 * SEC, reader) => r.expect("closed within 10 s"),
+        }
+    });
+    let last = got.iter().rev().find(|m| !matches!(m, bgp_core::wire::Message::Keepalive));
+    eprintln!("    after shutdown: {last:?}, then {end:?}");
+    assert!(
+        matches!(last, Some(bgp_core::wire::Message::Notification(n))
+            if n.code == bgp_core::wire::ErrorCode::Cease(bgp_core::wire::Cease::AdministrativeShutdown)),
+        "{got:?}"
+    );
+    assert_eq!(end, Ok(()), "a clean close (FIN) after the NOTIFICATION, not a reset");
+}
