@@ -742,43 +742,33 @@ fn idle_connections_never_keep_the_restarted_peer_out() {
 fn equal_identifiers_are_allowed_on_ebgp_and_collisions_go_by_as_number() {
     // RFC 6286 §2.2 and §2.3: eBGP peers may share a BGP identifier; a collision then
     // keeps the connection initiated by the larger AS (here the peer's, 65001).
-    let mut a = cfg("10.0.0.1", 65000, 65001);
-    a.passive = true;
-    let mut p = Pair::new(a, cfg("10.0.0.1", 65001, 65000));
-    p.peers[A].handle(Input::Start, p.now);
-    let open = Message::Open(bgp_core::wire::Open {
-        my_as: 65001,
-        hold_time: 90,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-        capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
-    });
+    // A (passive) has its own connection in OpenConfirm when the peer's OPEN arrives on
+    // the peer's connection; what A closes.
+    let collide = |local_as: u32, peer_as: u32| -> Vec<Output> {
+        let mut a = cfg("10.0.0.1", local_as, peer_as);
+        a.passive = true;
+        let mut p = Pair::new(a, cfg("10.0.0.1", peer_as, local_as));
+        p.peers[A].handle(Input::Start, p.now);
+        let open = Message::Open(bgp_core::wire::Open {
+            my_as: peer_as as u16,
+            hold_time: 90,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            capabilities: vec![bgp_core::wire::Capability::FourOctetAs(peer_as)],
+        });
+        p.peers[A].handle(Input::Connected(ConnId(1)), p.now);
+        p.peers[A].handle(Input::Accepted(ConnId(2)), p.now);
+        p.peers[A].handle(Input::Message(ConnId(1), open.clone()), p.now);
+        assert_eq!(p.peers[A].state(), SessionState::OpenConfirm, "equal identifier accepted on eBGP");
+        p.peers[A].handle(Input::Message(ConnId(2), open), p.now);
+        std::iter::from_fn(|| p.peers[A].poll_output()).collect()
+    };
     let (ours, theirs) = (ConnId(1), ConnId(2));
-    p.peers[A].handle(Input::Connected(ours), p.now);
-    p.peers[A].handle(Input::Accepted(theirs), p.now);
-    p.peers[A].handle(Input::Message(ours, open.clone()), p.now);
-    assert_eq!(p.peers[A].state(), SessionState::OpenConfirm, "equal identifier accepted on eBGP");
-    p.peers[A].handle(Input::Message(theirs, open), p.now);
-    let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
+    let out = collide(65000, 65001);
     assert!(out.contains(&Output::Close(ours)) && !out.contains(&Output::Close(theirs)), "{out:?}");
     let kept = SessionEvent::ConnectionCollision { peer_id: Ipv4Addr::new(10, 0, 0, 1), kept: Direction::Inbound };
     assert_eq!(events(&out), vec![kept]);
-
     // The other way round: we have the larger AS, our connection stays.
-    let mut a = cfg("10.0.0.1", 65002, 65001);
-    a.passive = true;
-    let mut p = Pair::new(a, cfg("10.0.0.1", 65001, 65002));
-    p.peers[A].handle(Input::Start, p.now);
-    let open = Message::Open(bgp_core::wire::Open {
-        my_as: 65001,
-        hold_time: 90,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-        capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
-    });
-    p.peers[A].handle(Input::Connected(ours), p.now);
-    p.peers[A].handle(Input::Accepted(theirs), p.now);
-    p.peers[A].handle(Input::Message(ours, open.clone()), p.now);
-    p.peers[A].handle(Input::Message(theirs, open), p.now);
-    let out: Vec<_> = std::iter::from_fn(|| p.peers[A].poll_output()).collect();
+    let out = collide(65002, 65001);
     assert!(out.contains(&Output::Close(theirs)) && !out.contains(&Output::Close(ours)), "{out:?}");
 
     // Between iBGP peers an equal identifier is still refused (RFC 6286 §2.2).

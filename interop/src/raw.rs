@@ -7,9 +7,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bgp_core::types::Family;
-use bgp_core::wire::{self, Capability, CodecCtx, Message, Open};
+use bgp_core::wire::{Capability, CodecCtx, Message, Open};
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::e2e::socket_in;
@@ -41,28 +41,7 @@ pub fn frr_like_capabilities(asn: u32) -> Vec<Capability> {
     ]
 }
 
-/// Reads one whole message into `buf`, waiting for more octets as needed. The error
-/// is "connection closed" at EOF.
-pub async fn read_message<R: AsyncRead + Unpin>(
-    stream: &mut R,
-    buf: &mut BytesMut,
-    ctx: &CodecCtx,
-) -> Result<Message, String> {
-    loop {
-        if let Some(len) = wire::frame_len(buf, ctx).map_err(|e| format!("bad header: {e}"))? {
-            if buf.len() >= len {
-                let frame = buf.split_to(len).freeze();
-                return wire::decode_message(&frame, ctx).map_err(|e| format!("undecodable: {e}"));
-            }
-        }
-        buf.reserve(16 * 1024);
-        match stream.read_buf(buf).await {
-            Ok(0) => return Err("connection closed".into()),
-            Ok(_) => {}
-            Err(e) => return Err(format!("read: {e}")),
-        }
-    }
-}
+pub use crate::e2e::next_message as read_message;
 
 /// Sends our OPEN (AS `asn`, identifier `id`, `hold_time`, `capabilities`) and reads
 /// the daemon's OPEN; with `confirm`, exchanges the KEEPALIVEs too. Returns the
