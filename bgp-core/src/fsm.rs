@@ -22,6 +22,15 @@
 //! - DelayOpen and the optional session attributes of §8.1.1 are not implemented;
 //!   automatic restart after an error uses exponential backoff with jitter in place
 //!   of IdleHoldTimer's fixed value.
+//! - Beyond RFC 4271: the SendHoldTimer of RFC 9687 (the driver reports write
+//!   progress with [`Input::Written`]); a deadline for reaching Established
+//!   ([`PeerConfig::establish_within`]), which also bounds OpenConfirm with hold time
+//!   0; `min_hold_time` (Unacceptable Hold Time for smaller proposals, 0 included).
+//! - With graceful restart, a new connection replaces the Established session only
+//!   once it delivered a valid OPEN (RFC 4724 §4.2, as FRR does); until then it is an
+//!   extra connection with [`EXTRA_OPEN_WAIT`] to send one, and a connection without
+//!   an OPEN gives its slot to a newer one. Equal BGP identifiers (eBGP, RFC 6286)
+//!   resolve collisions by AS number.
 
 use std::collections::VecDeque;
 use std::fmt;
