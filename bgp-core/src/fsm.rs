@@ -22,6 +22,15 @@
 //! - DelayOpen and the optional session attributes of §8.1.1 are not implemented;
 //!   automatic restart after an error uses exponential backoff with jitter in place
 //!   of IdleHoldTimer's fixed value.
+//! - Beyond RFC 4271: the SendHoldTimer of RFC 9687 (the driver reports write
+//!   progress with [`Input::Written`]); a deadline for reaching Established
+//!   ([`PeerConfig::establish_within`]), which also bounds OpenConfirm with hold time
+//!   0; `min_hold_time` (Unacceptable Hold Time for smaller proposals, 0 included).
+//! - With graceful restart, a new connection replaces the Established session only
+//!   once it delivered a valid OPEN (RFC 4724 §4.2, as FRR does); until then it is an
+//!   extra connection with [`EXTRA_OPEN_WAIT`] to send one, and a connection without
+//!   an OPEN gives its slot to a newer one. Equal BGP identifiers (eBGP, RFC 6286)
+//!   resolve collisions by AS number.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -35,8 +44,20 @@ use crate::wire::notification::{Cease, FsmError, OpenError};
 use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
 use crate::wire::{CodecCtx, DecodeError, ErrorCode, Message, MessageType, Notification, Open};
 
-/// Hold time proposed before the OPEN arrives (RFC 4271 §8.2.2 suggests 4 minutes).
+/// Hold time proposed before the OPEN arrives (RFC 4271 §8.2.2 suggests 4 minutes),
+/// and the longest a connection may take to reach Established.
 pub const OPEN_SENT_HOLD: Duration = Duration::from_secs(240);
+
+/// How long a connection accepted while the neighbor has an Established session may
+/// stay without sending an OPEN. A peer that really restarted sends its OPEN at once;
+/// a bare connection is closed after this, so it cannot hold a connection slot.
+pub const EXTRA_OPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// Least SendHoldTime (RFC 9687 §4: the greater of 8 minutes and twice the hold time).
+pub const SEND_HOLD_MIN: Duration = Duration::from_secs(480);
+
+/// Error code 8, Send Hold Timer Expired (RFC 9687 §5), subcode 0.
+pub const SEND_HOLD_TIMER_EXPIRED: ErrorCode = ErrorCode::Other { code: 8, subcode: 0 };
 
 /// What the neighbor should negotiate; built from the configuration by the driver.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +68,12 @@ pub struct PeerConfig {
     pub remote_as: u32,
     /// Proposed hold time in seconds: 0 (no keepalives) or at least 3.
     pub hold_time: u16,
+    /// Refuse a peer proposing a smaller hold time (0 included) with OPEN Message
+    /// Error / Unacceptable Hold Time, as FRR's `bgp minimum-holdtime`.
+    pub min_hold_time: Option<u16>,
+    /// SendHoldTime (RFC 9687); `None`: the RFC's default, the greater of 8 minutes
+    /// and twice the negotiated hold time. Never less than the hold time.
+    pub send_hold_time: Option<Duration>,
     /// Never connect; wait for the peer.
     pub passive: bool,
     pub families: Vec<Family>,
@@ -71,6 +98,8 @@ impl PeerConfig {
             router_id,
             remote_as,
             hold_time: 90,
+            min_hold_time: None,
+            send_hold_time: None,
             passive: false,
             families: vec![Family::IPV4_UNICAST],
             add_path: Vec::new(),
@@ -85,6 +114,27 @@ impl PeerConfig {
 
     pub fn is_external(&self) -> bool {
         self.local_as != self.remote_as
+    }
+
+    /// How long a new connection may take to reach Established: as long as the hold
+    /// time we propose (the longest silence we accept on a session, so OPEN and
+    /// KEEPALIVE have as long as any message), at most [`OPEN_SENT_HOLD`], and
+    /// [`OPEN_SENT_HOLD`] with hold time 0 (which has no timer of its own). Bounded
+    /// whatever the peer proposes: with hold time 0 nothing else ends OpenConfirm.
+    pub fn establish_within(&self) -> Duration {
+        match self.hold_time {
+            0 => OPEN_SENT_HOLD,
+            h => Duration::from_secs(h.into()).min(OPEN_SENT_HOLD),
+        }
+    }
+
+    /// SendHoldTime for a session that negotiated `hold` (not 0), RFC 9687 §4.
+    pub fn send_hold_for(&self, hold: u16) -> Duration {
+        let hold = Duration::from_secs(hold.into());
+        match self.send_hold_time {
+            Some(t) => t.max(hold),
+            None => SEND_HOLD_MIN.max(hold * 2),
+        }
     }
 
     fn open(&self, dropped: &[u8]) -> Open {
@@ -189,6 +239,10 @@ pub enum Input {
     Message(ConnId, Message),
     /// A frame on the connection did not decode; the session ends with its NOTIFICATION.
     DecodeError(ConnId, DecodeError),
+    /// Bytes queued on the connection reached the socket (RFC 9687: the send side
+    /// made progress); `now` may be the instant of the write. Restarts the
+    /// SendHoldTimer. A driver with nothing queued need not report anything.
+    Written(ConnId),
 }
 
 /// Why an Established session (or a try at one) ended.
@@ -197,6 +251,12 @@ pub enum DownReason {
     NotificationSent(Notification),
     NotificationReceived(Notification),
     HoldTimerExpired,
+    /// Nothing we queued reached the peer for the SendHoldTime (RFC 9687); the Send
+    /// Hold Timer Expired NOTIFICATION was tried.
+    SendHoldTimerExpired,
+    /// The connection did not reach Established in time (see
+    /// [`PeerConfig::establish_within`] and [`EXTRA_OPEN_WAIT`]).
+    OpenTimeout,
     ConnectionClosed,
     /// Replaced by a new connection from a peer that negotiated graceful restart:
     /// it restarted (RFC 4724 §4.2).
@@ -209,6 +269,8 @@ impl fmt::Display for DownReason {
             DownReason::NotificationSent(n) => write!(f, "sent NOTIFICATION {n}"),
             DownReason::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
             DownReason::HoldTimerExpired => f.write_str("hold timer expired"),
+            DownReason::SendHoldTimerExpired => f.write_str("send hold timer expired (the peer stopped reading)"),
+            DownReason::OpenTimeout => f.write_str("connection did not reach Established in time"),
             DownReason::ConnectionClosed => f.write_str("connection closed"),
             DownReason::PeerRestarted => f.write_str("peer restarted (new connection)"),
         }
@@ -238,7 +300,7 @@ impl fmt::Display for Direction {
 pub enum OpenRejection {
     /// The peer announced another AS than the one configured.
     BadPeerAs { announced: u32, expected: u32 },
-    /// A hold time of 1 or 2 seconds.
+    /// A hold time of 1 or 2 seconds, or less than `min_hold_time`.
     UnacceptableHoldTime(u16),
     /// Zero, or ours on an internal session.
     BadBgpIdentifier(Ipv4Addr),
@@ -278,6 +340,12 @@ pub enum SessionEvent {
     /// the higher BGP Identifier, `kept`, stays; the other was closed with Cease /
     /// Connection Collision Resolution.
     ConnectionCollision { peer_id: Ipv4Addr, kept: Direction },
+    /// A connection did not reach Established in time and was closed with Hold Timer
+    /// Expired; `open_received` tells a bare connection (no OPEN) from a stalled one.
+    OpenTimeout { state: SessionState, open_received: bool },
+    /// A connection that had sent no OPEN was closed with Cease / Connection Rejected
+    /// to make room for a new one.
+    IdleConnectionReplaced,
 }
 
 impl fmt::Display for SessionEvent {
@@ -289,6 +357,15 @@ impl fmt::Display for SessionEvent {
             SessionEvent::NotificationReceived(n) => write!(f, "received NOTIFICATION {n}"),
             SessionEvent::ConnectionCollision { peer_id, kept } => {
                 write!(f, "connection collision with {peer_id}: keeping the {kept} connection")
+            }
+            SessionEvent::OpenTimeout { state, open_received: false } => {
+                write!(f, "connection closed in {state}: no OPEN in time")
+            }
+            SessionEvent::OpenTimeout { state, open_received: true } => {
+                write!(f, "connection closed in {state}: not Established in time")
+            }
+            SessionEvent::IdleConnectionReplaced => {
+                f.write_str("a connection that sent no OPEN was closed to make room for a new one")
             }
         }
     }
@@ -342,6 +419,11 @@ struct Conn {
     state: ConnState,
     hold: Option<Instant>,
     keepalive: Option<Instant>,
+    /// Until Established: when the connection is given up.
+    deadline: Option<Instant>,
+    /// Established with a hold time: the SendHoldTimer (RFC 9687).
+    send_hold: Option<Instant>,
+    opened_at: Instant,
     negotiated: Option<Box<Negotiated>>,
 }
 
@@ -463,7 +545,12 @@ impl Peer {
 
     /// The earliest instant at which [`Peer::handle_timeout`] has work.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.conns.iter().flat_map(|c| [c.hold, c.keepalive]).flatten().chain(self.retry_at).min()
+        self.conns
+            .iter()
+            .flat_map(|c| [c.hold, c.keepalive, c.deadline, c.send_hold])
+            .flatten()
+            .chain(self.retry_at)
+            .min()
     }
 
     fn conn(&self, id: ConnId) -> Option<&Conn> {
@@ -541,6 +628,14 @@ impl Peer {
                     self.after_failure(now);
                 }
             }
+            Input::Written(id) => {
+                if let Some(c) = self.conns.iter_mut().find(|c| c.id == id) {
+                    if c.send_hold.is_some() {
+                        let hold = c.negotiated.as_ref().map_or(0, |n| n.hold_time);
+                        c.send_hold = Some(now + self.cfg.send_hold_for(hold));
+                    }
+                }
+            }
         }
     }
 
@@ -556,6 +651,33 @@ impl Peer {
         }
         for i in (0..self.conns.len()).rev() {
             let c = &self.conns[i];
+            if c.deadline.is_some_and(|t| t <= now) {
+                let n = Notification::new(ErrorCode::HoldTimerExpired, bytes::Bytes::new());
+                let (id, state) = (c.id, c.state);
+                let event = SessionEvent::OpenTimeout {
+                    state: state.session_state(),
+                    open_received: state != ConnState::OpenSent,
+                };
+                self.out.push_back(Output::Event(event));
+                self.send(id, Message::Notification(n));
+                self.drop_conn(i, DownReason::OpenTimeout, now);
+                if self.state() != SessionState::Established {
+                    // Why the neighbor is not up; an extra connection beside a running
+                    // session is only logged.
+                    self.last_error = Some(LastError { at: now, reason: DownReason::OpenTimeout });
+                }
+                self.after_failure(now);
+                continue;
+            }
+            if c.send_hold.is_some_and(|t| t <= now) {
+                // RFC 9687 §6: the NOTIFICATION is still tried; the driver bounds the
+                // time it spends flushing it.
+                let id = c.id;
+                self.send(id, Message::Notification(Notification::new(SEND_HOLD_TIMER_EXPIRED, bytes::Bytes::new())));
+                self.drop_conn(i, DownReason::SendHoldTimerExpired, now);
+                self.after_failure(now);
+                continue;
+            }
             if c.hold.is_some_and(|t| t <= now) {
                 let n = Notification::new(ErrorCode::HoldTimerExpired, bytes::Bytes::new());
                 let id = c.id;
@@ -611,28 +733,43 @@ impl Peer {
             self.out.push_back(Output::Close(id));
             return;
         }
-        if let Some(i) = self.conns.iter().position(|c| c.state == ConnState::Established) {
-            if self.conns[i].negotiated.as_ref().is_some_and(|n| n.graceful_restart.is_some()) {
-                // RFC 4724 §4.2: a new connection from a peer with graceful restart
-                // means it restarted; the old session goes, its routes stay stale.
-                let old = self.conns[i].id;
-                self.out.push_back(Output::Close(old));
-                self.drop_conn(i, DownReason::PeerRestarted, now);
-            } else {
+        let established = self.conns.iter().find(|c| c.state == ConnState::Established);
+        if let Some(c) = established {
+            if c.negotiated.as_ref().is_none_or(|n| n.graceful_restart.is_none()) {
                 // §6.8: a collision with an Established session closes the new one.
                 let n = Notification::new(ErrorCode::Cease(Cease::ConnectionCollisionResolution), bytes::Bytes::new());
                 self.send(id, Message::Notification(n));
                 self.out.push_back(Output::Close(id));
                 return;
             }
+            // RFC 4724 §4.2: with graceful restart, a new connection may mean the peer
+            // restarted; only a valid OPEN on it shows that (see `message`), as in FRR.
+            // A bare connection must not reset the session.
         }
         if self.conns.len() >= 2 {
+            // The oldest inbound connection still waiting for its OPEN gives its place:
+            // a connection that sends nothing never keeps the real peer out.
+            let idle = (0..self.conns.len())
+                .filter(|&j| self.conns[j].inbound && self.conns[j].state == ConnState::OpenSent)
+                .min_by_key(|&j| self.conns[j].opened_at);
+            let Some(j) = idle else {
+                let n = Notification::new(ErrorCode::Cease(Cease::ConnectionRejected), bytes::Bytes::new());
+                self.send(id, Message::Notification(n));
+                self.out.push_back(Output::Close(id));
+                return;
+            };
+            let old = self.conns.remove(j).id;
             let n = Notification::new(ErrorCode::Cease(Cease::ConnectionRejected), bytes::Bytes::new());
-            self.send(id, Message::Notification(n));
-            self.out.push_back(Output::Close(id));
-            return;
+            self.out.push_back(Output::Event(SessionEvent::IdleConnectionReplaced));
+            self.send(old, Message::Notification(n));
+            self.out.push_back(Output::Close(old));
         }
+        let extra = self.state() == SessionState::Established;
         self.open_conn(id, true, now);
+        if extra {
+            let c = self.conns.last_mut().expect("invariant: just opened");
+            c.deadline = c.deadline.map(|d| d.min(now + EXTRA_OPEN_WAIT));
+        }
     }
 
     fn open_conn(&mut self, id: ConnId, inbound: bool, now: Instant) {
@@ -644,6 +781,9 @@ impl Peer {
             state: ConnState::OpenSent,
             hold: Some(now + OPEN_SENT_HOLD),
             keepalive: None,
+            deadline: Some(now + self.cfg.establish_within()),
+            send_hold: None,
+            opened_at: now,
             negotiated: None,
         });
         self.send(id, Message::Open(open));
@@ -664,7 +804,10 @@ impl Peer {
         }
         if matches!(
             reason,
-            DownReason::NotificationSent(_) | DownReason::NotificationReceived(_) | DownReason::HoldTimerExpired
+            DownReason::NotificationSent(_)
+                | DownReason::NotificationReceived(_)
+                | DownReason::HoldTimerExpired
+                | DownReason::SendHoldTimerExpired
         ) || was_established
         {
             self.last_error = Some(LastError { at: now, reason });
@@ -704,11 +847,22 @@ impl Peer {
         match (state, msg) {
             (ConnState::OpenSent, Message::Open(open)) => match self.negotiate(open) {
                 Ok(neg) => {
-                    if self.resolve_collision(id, neg.peer_router_id) == Some(id) {
+                    if let Some(j) = self.conns.iter().position(|c| c.state == ConnState::Established) {
+                        // Only a graceful restart session lets a new connection in
+                        // (`accept`): a valid OPEN on it means the peer restarted
+                        // (RFC 4724 §4.2). The old session goes, its routes stay stale.
+                        let old = self.conns[j].id;
+                        self.out.push_back(Output::Close(old));
+                        self.drop_conn(j, DownReason::PeerRestarted, now);
+                    }
+                    if self.resolve_collision(id, neg.peer_router_id, neg.peer_as) == Some(id) {
                         return;
                     }
                     let i = self.conn_index(id).expect("invariant: collision kept this connection");
+                    let within = self.cfg.establish_within();
                     let c = &mut self.conns[i];
+                    // It has shown itself a BGP speaker: the usual time to Established.
+                    c.deadline = Some(c.opened_at + within);
                     c.state = ConnState::OpenConfirm;
                     c.hold = (neg.hold_time > 0).then(|| now + Duration::from_secs(neg.hold_time.into()));
                     c.keepalive = (neg.keepalive > 0).then(|| now + Duration::from_secs(neg.keepalive.into()));
@@ -722,6 +876,8 @@ impl Peer {
             },
             (ConnState::OpenConfirm, Message::Keepalive) => {
                 self.conns[i].state = ConnState::Established;
+                self.conns[i].deadline = None;
+                self.conns[i].send_hold = (hold > 0).then(|| now + self.cfg.send_hold_for(hold));
                 self.reset_hold(i, hold, now);
                 self.failures = 0;
                 self.dropped_caps.clear();
@@ -771,14 +927,15 @@ impl Peer {
 
     /// §6.8: when an OPEN arrives and the other connection to the peer is in
     /// OpenConfirm, keep the connection initiated by the speaker with the higher BGP
-    /// Identifier. Connections still in OpenSent are not compared: a peer such as FRR
+    /// Identifier; with equal identifiers (allowed between eBGP peers, RFC 6286 §2.3),
+    /// the one initiated by the speaker with the larger AS number. Connections still in OpenSent are not compared: a peer such as FRR
     /// may already have made the first connection Established and dropped its own
     /// attempt without ever sending an OPEN on it; closing the first one then would
     /// cost a session flap (seen in interop). Returns the connection closed, if any.
-    fn resolve_collision(&mut self, opened: ConnId, peer_id: Ipv4Addr) -> Option<ConnId> {
+    fn resolve_collision(&mut self, opened: ConnId, peer_id: Ipv4Addr, peer_as: u32) -> Option<ConnId> {
         let other = self.conns.iter().position(|c| c.id != opened && c.state == ConnState::OpenConfirm)?;
         let this = self.conn_index(opened)?;
-        let keep_inbound = u32::from(self.cfg.router_id) < u32::from(peer_id);
+        let keep_inbound = (u32::from(self.cfg.router_id), self.cfg.local_as) < (u32::from(peer_id), peer_as);
         // Two connections of one direction mean the peer gave up on the older one.
         let differ = self.conns[this].inbound != self.conns[other].inbound;
         let loser = if differ && self.conns[this].inbound != keep_inbound { this } else { other };
@@ -806,7 +963,7 @@ impl Peer {
                 OpenRejection::BadPeerAs { announced: peer_as, expected: self.cfg.remote_as },
             ));
         }
-        if open.hold_time == 1 || open.hold_time == 2 {
+        if open.hold_time == 1 || open.hold_time == 2 || self.cfg.min_hold_time.is_some_and(|m| open.hold_time < m) {
             return Err(open_err(
                 OpenError::UnacceptableHoldTime,
                 Vec::new(),
@@ -934,7 +1091,11 @@ fn graceful_applies(neg: &Negotiated, reason: &DownReason) -> bool {
         return false;
     }
     match reason {
-        DownReason::ConnectionClosed | DownReason::HoldTimerExpired | DownReason::PeerRestarted => true,
+        DownReason::ConnectionClosed
+        | DownReason::HoldTimerExpired
+        | DownReason::SendHoldTimerExpired
+        | DownReason::OpenTimeout
+        | DownReason::PeerRestarted => true,
         DownReason::NotificationSent(n) | DownReason::NotificationReceived(n) => {
             neg.graceful_notification && n.code != ErrorCode::Cease(Cease::HardReset)
         }

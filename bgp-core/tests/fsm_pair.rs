@@ -24,7 +24,8 @@ struct Pair {
     next_conn: u64,
     /// Per side, everything it output, for assertions.
     log: [Vec<Output>; 2],
-    /// When false, messages from that side are lost (a stuck peer).
+    /// When false, messages from that side are lost and its writes make no progress
+    /// (the other side stopped reading).
     deliver_from: [bool; 2],
     /// Whether the side accepts TCP connections (is listening).
     listening: [bool; 2],
@@ -113,6 +114,8 @@ impl Pair {
                         if !self.deliver_from[side] {
                             continue;
                         }
+                        // The write made progress (RFC 9687).
+                        self.peers[side].handle(Input::Written(id), self.now);
                         let bytes = msg.to_bytes(&self.peers[side].tx_ctx(id)).expect("encode");
                         let decoded = decode_message(&bytes, &self.peers[other].rx_ctx(id)).expect("decode");
                         self.peers[other].handle(Input::Message(id, decoded), self.now);
@@ -499,4 +502,278 @@ fn after_the_restart_window_opens_clear_the_restart_bit() {
     let theirs = p.peers[B].negotiated().unwrap().graceful_restart.clone().unwrap();
     assert!(!theirs.restarting, "B saw no R bit: {theirs:?}");
     assert!(theirs.families.iter().all(|f| !f.forwarding_preserved));
+}
+
+/// One state machine (passive, 10.0.0.1, AS 65000, peer AS 65001) and a raw peer the
+/// test plays by hand on connection `RAW`, on the virtual clock.
+struct Lone {
+    peer: Peer,
+    now: Instant,
+    out: Vec<Output>,
+}
+
+const RAW: ConnId = ConnId(7);
+
+impl Lone {
+    fn new(configure: impl FnOnce(&mut PeerConfig)) -> Lone {
+        let mut c = cfg("10.0.0.1", 65000, 65001);
+        c.passive = true;
+        configure(&mut c);
+        let mut l = Lone { peer: Peer::new(c), now: Instant::now(), out: Vec::new() };
+        l.input(Input::Start);
+        l
+    }
+
+    fn input(&mut self, input: Input) {
+        self.peer.handle(input, self.now);
+        self.out.extend(std::iter::from_fn(|| self.peer.poll_output()));
+    }
+
+    /// Moves the clock by `by`, firing the timers due on the way.
+    fn advance(&mut self, by: Duration) {
+        let end = self.now + by;
+        while let Some(t) = self.peer.poll_timeout().filter(|&t| t <= end) {
+            self.now = self.now.max(t);
+            self.peer.handle_timeout(self.now);
+            self.out.extend(std::iter::from_fn(|| self.peer.poll_output()));
+        }
+        self.now = end;
+    }
+
+    /// The raw peer's OPEN (AS 65001, 10.0.0.2).
+    fn open(hold_time: u16) -> Input {
+        Input::Message(
+            RAW,
+            Message::Open(bgp_core::wire::Open {
+                my_as: 65001,
+                hold_time,
+                router_id: Ipv4Addr::new(10, 0, 0, 2),
+                capabilities: vec![bgp_core::wire::Capability::FourOctetAs(65001)],
+            }),
+        )
+    }
+
+    /// Connects, sends OPEN and KEEPALIVE: Established.
+    fn established(hold_time: u16) -> Lone {
+        let mut l = Lone::new(|c| c.hold_time = hold_time);
+        l.input(Input::Accepted(RAW));
+        l.input(Lone::open(hold_time));
+        l.input(Input::Message(RAW, Message::Keepalive));
+        assert_eq!(l.peer.state(), SessionState::Established);
+        l.out.clear();
+        l
+    }
+
+    fn notifications(&self) -> Vec<ErrorCode> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send(_, Message::Notification(n)) => Some(n.code),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn downs(&self) -> Vec<DownReason> {
+        self.out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Down { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn send_hold_timer_ends_a_session_whose_writes_make_no_progress() {
+    // RFC 9687: the peer keeps talking but reads nothing; SendHoldTime is the greater
+    // of 8 minutes and twice the hold time.
+    for (hold, send_hold) in [(90u16, 480u64), (300, 600)] {
+        let mut l = Lone::established(hold);
+        let keepalive_every = Duration::from_secs(u64::from(hold) / 3);
+        let mut elapsed = Duration::ZERO;
+        while elapsed + keepalive_every < Duration::from_secs(send_hold) {
+            l.advance(keepalive_every);
+            elapsed += keepalive_every;
+            l.input(Input::Message(RAW, Message::Keepalive));
+        }
+        assert_eq!(l.peer.state(), SessionState::Established, "hold {hold}: not before {send_hold} s");
+        l.advance(Duration::from_secs(send_hold) - elapsed);
+        assert_eq!(l.downs(), vec![DownReason::SendHoldTimerExpired], "hold {hold}");
+        assert_eq!(l.notifications(), vec![ErrorCode::Other { code: 8, subcode: 0 }]);
+        assert!(l.out.contains(&Output::Close(RAW)));
+        assert_eq!(l.peer.last_error.as_ref().unwrap().reason, DownReason::SendHoldTimerExpired);
+        assert_eq!(DownReason::SendHoldTimerExpired.to_string(), "send hold timer expired (the peer stopped reading)");
+    }
+}
+
+#[test]
+fn writes_that_progress_keep_the_send_hold_timer_away() {
+    let mut l = Lone::established(90);
+    for _ in 0..100 {
+        l.advance(Duration::from_secs(30));
+        l.input(Input::Message(RAW, Message::Keepalive));
+        l.input(Input::Written(RAW));
+    }
+    assert_eq!(l.peer.state(), SessionState::Established);
+    assert!(l.downs().is_empty());
+    // Hold time 0: no SendHoldTimer either (RFC 9687 §4), no timer at all.
+    let mut l = Lone::established(0);
+    assert_eq!(l.peer.poll_timeout(), None);
+    l.advance(Duration::from_secs(86400));
+    assert_eq!(l.peer.state(), SessionState::Established);
+}
+
+#[test]
+fn send_hold_time_is_never_below_the_hold_time() {
+    let mut c = cfg("10.0.0.1", 65000, 65001);
+    assert_eq!(c.send_hold_for(9), Duration::from_secs(480));
+    assert_eq!(c.send_hold_for(3600), Duration::from_secs(7200));
+    c.send_hold_time = Some(Duration::from_secs(20));
+    assert_eq!(c.send_hold_for(9), Duration::from_secs(20));
+    assert_eq!(c.send_hold_for(30), Duration::from_secs(30));
+}
+
+#[test]
+fn hold_time_zero_and_no_keepalive_is_closed_in_bounded_time() {
+    // The peer proposes hold time 0 (no timers in OpenConfirm) and never confirms:
+    // the connection gets our hold time (9 s here) to reach Established.
+    let mut l = Lone::new(|c| c.hold_time = 9);
+    l.input(Input::Accepted(RAW));
+    l.input(Lone::open(0));
+    assert_eq!(l.peer.state(), SessionState::OpenConfirm);
+    l.advance(Duration::from_secs(8));
+    assert_eq!(l.peer.state(), SessionState::OpenConfirm);
+    l.advance(Duration::from_secs(1));
+    assert_eq!(l.peer.state(), SessionState::Active);
+    assert_eq!(l.notifications(), vec![ErrorCode::HoldTimerExpired]);
+    assert!(l.out.contains(&Output::Close(RAW)));
+    let event = SessionEvent::OpenTimeout { state: SessionState::OpenConfirm, open_received: true };
+    assert_eq!(events(&l.out), vec![event.clone()]);
+    assert_eq!(event.to_string(), "connection closed in OpenConfirm: not Established in time");
+    assert_eq!(l.peer.last_error.as_ref().unwrap().reason, DownReason::OpenTimeout);
+
+    // With hold time 0 on both sides, the RFC's 4 minutes bound it.
+    let mut l = Lone::new(|c| c.hold_time = 0);
+    l.input(Input::Accepted(RAW));
+    l.input(Lone::open(0));
+    l.advance(Duration::from_secs(239));
+    assert_eq!(l.peer.state(), SessionState::OpenConfirm);
+    l.advance(Duration::from_secs(1));
+    assert_eq!(l.peer.state(), SessionState::Active);
+}
+
+#[test]
+fn a_connection_that_never_sends_an_open_is_closed_after_the_hold_time() {
+    let mut l = Lone::new(|c| c.hold_time = 9);
+    l.input(Input::Accepted(RAW));
+    l.advance(Duration::from_secs(9));
+    assert_eq!(l.peer.state(), SessionState::Active);
+    assert_eq!(l.notifications(), vec![ErrorCode::HoldTimerExpired]);
+    let event = SessionEvent::OpenTimeout { state: SessionState::OpenSent, open_received: false };
+    assert_eq!(events(&l.out), vec![event.clone()]);
+    assert_eq!(event.to_string(), "connection closed in OpenSent: no OPEN in time");
+}
+
+#[test]
+fn min_hold_time_refuses_smaller_hold_times_and_zero() {
+    for (proposed, refused) in [(0, true), (9, true), (10, false), (90, false)] {
+        let mut l = Lone::new(|c| c.min_hold_time = Some(10));
+        l.input(Input::Accepted(RAW));
+        l.input(Lone::open(proposed));
+        if refused {
+            assert_eq!(l.notifications(), vec![ErrorCode::Open(OpenError::UnacceptableHoldTime)], "{proposed}");
+            let [SessionEvent::OpenRejected { reason, .. }] = &events(&l.out)[..] else { panic!("{:?}", l.out) };
+            assert_eq!(reason, &OpenRejection::UnacceptableHoldTime(proposed));
+        } else {
+            assert_eq!(l.peer.state(), SessionState::OpenConfirm, "{proposed}");
+        }
+    }
+}
+
+/// A (10.0.0.1) Established with B over graceful restart; then `bare` connections from
+/// B's address that send nothing reach A.
+fn graceful_pair_with_bare_connections(bare: &[u64]) -> Pair {
+    let mut p = graceful_pair(true, true);
+    p.log = [Vec::new(), Vec::new()];
+    for &id in bare {
+        p.peers[A].handle(Input::Accepted(ConnId(id)), p.now);
+        p.log[A].extend(std::iter::from_fn(|| p.peers[A].poll_output()));
+    }
+    p
+}
+
+#[test]
+fn a_bare_connection_does_not_reset_a_graceful_restart_session() {
+    let mut p = graceful_pair_with_bare_connections(&[99]);
+    let (count, last_error) = (p.peers[A].established_count, p.peers[A].last_error.clone());
+    assert!(p.established());
+    assert!(p.downs(A).is_empty(), "{:?}", p.log[A]);
+    // It had EXTRA_OPEN_WAIT to send an OPEN; the session carries on.
+    p.advance(bgp_core::fsm::EXTRA_OPEN_WAIT);
+    assert!(p.log[A].contains(&Output::Close(ConnId(99))));
+    assert!(p.established() && p.downs(A).is_empty());
+    let event = SessionEvent::OpenTimeout { state: SessionState::OpenSent, open_received: false };
+    assert_eq!(p.events(A), vec![event]);
+    assert_eq!(p.peers[A].last_error, last_error, "the running session's error is not overwritten");
+    assert_eq!(p.peers[A].established_count, count);
+}
+
+#[test]
+fn idle_connections_never_keep_the_restarted_peer_out() {
+    // Two bare connections: the second takes the first one's place.
+    let mut p = graceful_pair_with_bare_connections(&[98, 99]);
+    let count = p.peers[A].established_count;
+    assert!(p.log[A].contains(&Output::Close(ConnId(98))));
+    assert_eq!(p.events(A), vec![SessionEvent::IdleConnectionReplaced]);
+    assert!(p.established());
+    // B really restarts: its connection (OPEN at once) replaces the session.
+    p.peers[B] = Peer::new(p.peers[B].config().clone());
+    p.input(B, Input::Start);
+    p.run();
+    assert!(p.log[A].contains(&Output::Close(ConnId(99))), "the idle one made room");
+    assert_eq!(p.downs(A), vec![(DownReason::PeerRestarted, true)]);
+    assert!(p.established());
+    assert_eq!(p.peers[A].established_count, count + 1);
+}
+
+#[test]
+fn equal_identifiers_are_allowed_on_ebgp_and_collisions_go_by_as_number() {
+    // RFC 6286 §2.2 and §2.3: eBGP peers may share a BGP identifier; a collision then
+    // keeps the connection initiated by the larger AS (here the peer's, 65001).
+    // A (passive) has its own connection in OpenConfirm when the peer's OPEN arrives on
+    // the peer's connection; what A closes.
+    let collide = |local_as: u32, peer_as: u32| -> Vec<Output> {
+        let mut a = cfg("10.0.0.1", local_as, peer_as);
+        a.passive = true;
+        let mut p = Pair::new(a, cfg("10.0.0.1", peer_as, local_as));
+        p.peers[A].handle(Input::Start, p.now);
+        let open = Message::Open(bgp_core::wire::Open {
+            my_as: peer_as as u16,
+            hold_time: 90,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            capabilities: vec![bgp_core::wire::Capability::FourOctetAs(peer_as)],
+        });
+        p.peers[A].handle(Input::Connected(ConnId(1)), p.now);
+        p.peers[A].handle(Input::Accepted(ConnId(2)), p.now);
+        p.peers[A].handle(Input::Message(ConnId(1), open.clone()), p.now);
+        assert_eq!(p.peers[A].state(), SessionState::OpenConfirm, "equal identifier accepted on eBGP");
+        p.peers[A].handle(Input::Message(ConnId(2), open), p.now);
+        std::iter::from_fn(|| p.peers[A].poll_output()).collect()
+    };
+    let (ours, theirs) = (ConnId(1), ConnId(2));
+    let out = collide(65000, 65001);
+    assert!(out.contains(&Output::Close(ours)) && !out.contains(&Output::Close(theirs)), "{out:?}");
+    let kept = SessionEvent::ConnectionCollision { peer_id: Ipv4Addr::new(10, 0, 0, 1), kept: Direction::Inbound };
+    assert_eq!(events(&out), vec![kept]);
+    // The other way round: we have the larger AS, our connection stays.
+    let out = collide(65002, 65001);
+    assert!(out.contains(&Output::Close(theirs)) && !out.contains(&Output::Close(ours)), "{out:?}");
+
+    // Between iBGP peers an equal identifier is still refused (RFC 6286 §2.2).
+    let mut p = Pair::new(cfg("10.0.0.1", 65000, 65000), cfg("10.0.0.1", 65000, 65000));
+    p.start_raw();
+    assert!(!p.established());
+    assert!(p.sent_notifications(A).iter().any(|n| n.code == ErrorCode::Open(OpenError::BadBgpIdentifier)));
 }

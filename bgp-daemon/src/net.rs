@@ -2,7 +2,8 @@
 //! the standard library does not offer: TCP-MD5 signatures (RFC 2385, Linux
 //! `TCP_MD5SIG`, with `TCP_MD5SIG_EXT` prefixes for neighbor ranges) and GTSM
 //! (RFC 5082: send with TTL 255, accept only packets that arrive with at least
-//! 256 - hops).
+//! 256 - hops). Every session socket also gets `TCP_USER_TIMEOUT` and TCP keepalives
+//! ([`set_session_timeouts`]), so a dead peer cannot hold a socket forever.
 //!
 //! The one `unsafe` block of the daemon is `setsockopt_bytes`: it passes a byte
 //! buffer of the kernel's layout to `setsockopt(2)`.
@@ -86,6 +87,27 @@ pub fn set_gtsm(fd: &impl AsRawFd, ipv6: bool, hops: u8) -> io::Result<()> {
         setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TTL, 255)?;
         setsockopt_int(fd, libc::IPPROTO_IP, IP_MINTTL, min)
     }
+}
+
+/// Idle time before TCP keepalive probes start, the gap between probes, and how many
+/// go unanswered before the kernel gives up: a silent dead peer (hold time 0, nothing
+/// to send) is noticed in about two minutes.
+const KEEPALIVE_IDLE_SECS: libc::c_int = 60;
+const KEEPALIVE_INTERVAL_SECS: libc::c_int = 15;
+const KEEPALIVE_PROBES: libc::c_int = 4;
+
+/// On a session socket: `TCP_USER_TIMEOUT` (data we sent may stay unacknowledged at
+/// most `user_timeout`, zero-window probes included, then the kernel resets the
+/// connection and our writes fail) and TCP keepalives (a peer that vanished while
+/// the connection was idle is found out too).
+pub fn set_session_timeouts(fd: &impl AsRawFd, user_timeout: Duration) -> io::Result<()> {
+    let fd = fd.as_raw_fd();
+    let ms = libc::c_int::try_from(user_timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ms)?;
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 1)?;
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, KEEPALIVE_IDLE_SECS)?;
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, KEEPALIVE_INTERVAL_SECS)?;
+    setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, KEEPALIVE_PROBES)
 }
 
 /// A listening socket. IPv6 sockets are IPv6-only, so `0.0.0.0:179` and `[::]:179`
@@ -219,6 +241,21 @@ mod tests {
             _ = listener.accept() => panic!("accepted a connection with the wrong key"),
         };
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn session_timeouts_are_set() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (conn, _acc) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let conn = conn.unwrap();
+        set_session_timeouts(&conn, Duration::from_secs(20)).unwrap();
+        let s = socket2::SockRef::from(&conn);
+        assert_eq!(s.tcp_user_timeout().unwrap(), Some(Duration::from_secs(20)));
+        assert!(s.keepalive().unwrap());
+        assert_eq!(s.tcp_keepalive_time().unwrap(), Duration::from_secs(60));
+        assert_eq!(s.tcp_keepalive_interval().unwrap(), Duration::from_secs(15));
+        assert_eq!(s.tcp_keepalive_retries().unwrap(), 4);
     }
 
     #[test]

@@ -6,18 +6,32 @@
 //!                                │   ▲                           TcpStream read half
 //!                                │   └── connect task (one at a time)
 //!                                ▼
-//!                  Bytes (bounded) ──► writer task (per connection): coalesces queued
-//!                                      messages into one write, flushes, then closes
+//!   control Bytes (bounded) ──► writer task (per connection): coalesces queued
+//!   RIB's UPDATEs (bounded) ──►  messages into one write (control first), reports
+//!                                progress, flushes on close, then shuts down
 //! ```
 //!
 //! Backpressure: a reader waits when the peer task's frame queue is full, so a peer
-//! that sends faster than we process stops being read (TCP flow control reaches it);
-//! the peer task waits when a writer's queue is full, which stalls only this neighbor.
+//! that sends faster than we process stops being read (TCP flow control reaches it).
+//! The peer task never waits for a writer: its own messages (OPEN, KEEPALIVE,
+//! NOTIFICATION, ROUTE-REFRESH) go to a control queue of their own with `try_send`, a
+//! KEEPALIVE or ROUTE-REFRESH is dropped rather than take the last slot (kept for the
+//! NOTIFICATION), so a peer that stops reading stalls neither this task (its hold
+//! timer, `bgpctl`) nor anything else. The RIB's UPDATEs use the other queue, which
+//! the RIB task only `try_send`s to. The writer stores the time of its last
+//! successful write; the peer task reports it to the FSM (`Input::Written`) before
+//! the timers run, which drives the RFC 9687 send hold timer.
+//!
+//! Closing (`Output::Close`, always after the NOTIFICATION, if any): the writer
+//! finishes the messages it holds and the NOTIFICATION within [`CLOSE_FLUSH`], then
+//! shuts down its side (FIN); the reader meanwhile discards what still arrives until
+//! the peer closes or [`CLOSE_LINGER`] passes. The socket is closed with nothing
+//! unread, so the kernel sends no RST that could destroy the NOTIFICATION.
 
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +46,7 @@ use bgp_core::wire::{self, Cease, CodecCtx, DecodeError, Message, Notification, 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -157,9 +171,22 @@ const FRAME_QUEUE: usize = 64;
 /// Most UPDATEs, and routes in them, per batch handed to the RIB task.
 pub const UPDATE_BATCH: usize = 64;
 pub const UPDATE_BATCH_ROUTES: usize = 4096;
+/// The RIB's UPDATEs to one connection.
 const WRITE_QUEUE: usize = 256;
+/// The peer task's own messages to one connection.
+const CONTROL_QUEUE: usize = 16;
 const READ_BUFFER: usize = 64 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing connection may take to write what it holds and its NOTIFICATION.
+pub const CLOSE_FLUSH: Duration = Duration::from_secs(3);
+/// How long a closing connection keeps reading (and discarding) while the peer has
+/// not closed its side.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
+/// Most bytes coalesced into one write.
+const WRITE_CHUNK: usize = 256 * 1024;
+/// Test knob: the SendHoldTime in seconds (RFC 9687), instead of the greater of 8
+/// minutes and twice the hold time; never less than the hold time.
+const SEND_HOLD_ENV: &str = "BGP_DAEMON_SEND_HOLD_TIME";
 
 enum ReadEvent {
     Frame(Bytes),
@@ -167,8 +194,19 @@ enum ReadEvent {
     Closed(Option<io::Error>),
 }
 
+/// One TCP connection's queues and tasks. Dropping it closes the connection: the
+/// writer flushes and shuts down, the reader drains (see the module docs).
 struct Connection {
-    writer: mpsc::Sender<Bytes>,
+    /// The peer task's own messages.
+    control: mpsc::Sender<Bytes>,
+    /// UPDATEs; the RIB task holds a clone from the session's start.
+    data: mpsc::Sender<Bytes>,
+    /// Dropped to tell the writer and the reader the connection is closing.
+    _closing: watch::Sender<()>,
+    /// Milliseconds since `PeerTask::base` of the last write that made progress, plus
+    /// one (0: none yet); and the value last reported to the FSM.
+    written: Arc<AtomicU64>,
+    reported: u64,
     write_task: JoinHandle<()>,
     read_task: JoinHandle<()>,
     local: Option<SocketAddr>,
@@ -198,9 +236,16 @@ pub struct PeerTask {
     policies_changed: bool,
     /// The last failed connection attempt, which the FSM does not see the cause of.
     connect_error: Option<(Instant, String)>,
+    /// Origin of the connections' `written` times.
+    base: Instant,
+    /// The writer and reader tasks of connections being closed, awaited by `stop`.
+    closing: Vec<(JoinHandle<()>, JoinHandle<()>)>,
 }
 
-pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+pub fn spawn(mut spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+    if let Some(secs) = std::env::var(SEND_HOLD_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
+        spec.fsm.send_hold_time = Some(Duration::from_secs(secs));
+    }
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
     let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
@@ -223,6 +268,8 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         refresh: Vec::new(),
         policies_changed: false,
         restart_at: None,
+        base: Instant::now(),
+        closing: Vec::new(),
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -275,7 +322,10 @@ impl PeerTask {
                         Err(_) => self.fsm.handle(Input::ConnectFailed, Instant::now()),
                     }
                 }
-                _ = sleep, if deadline.is_some() => self.fsm.handle_timeout(Instant::now()),
+                _ = sleep, if deadline.is_some() => {
+                    self.report_writes();
+                    self.fsm.handle_timeout(Instant::now());
+                }
                 Some(notice) = self.notices.recv() => self.notice(notice),
                 _ = tokio::time::sleep_until(self.restart_at.map_or_else(far_future, tokio::time::Instant::from_std)), if self.restart_at.is_some() => {
                     self.restart_at = None;
@@ -286,7 +336,7 @@ impl PeerTask {
                 }
             }
             self.drain().await;
-            self.send_refreshes().await;
+            self.send_refreshes();
             if std::mem::take(&mut self.policies_changed) {
                 let input = RibInput::Policies {
                     address: self.spec.address,
@@ -431,10 +481,28 @@ impl PeerTask {
         if let Some(c) = self.connecting.take() {
             c.abort();
         }
-        let writers: Vec<_> = self.conns.drain().map(|(_, c)| (c.write_task, c.read_task)).collect();
-        for (write, read) in writers {
-            let _ = tokio::time::timeout(Duration::from_secs(2), write).await;
-            read.abort();
+        // Dropping the connections closes them (flush, FIN, drain); a peer that does
+        // not read gets 2 s in all, then its sockets are dropped.
+        let open = self.conns.drain().map(|(_, c)| (c.write_task, c.read_task));
+        let tasks: Vec<_> = open.chain(self.closing.drain(..)).collect();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        for (write, read) in tasks {
+            let (write_abort, read_abort) = (write.abort_handle(), read.abort_handle());
+            let _ = tokio::time::timeout_at(deadline, async { tokio::join!(write, read) }).await;
+            write_abort.abort();
+            read_abort.abort();
+        }
+    }
+
+    /// Tells the FSM about writes that made progress since the last report (RFC 9687).
+    fn report_writes(&mut self) {
+        for (&id, c) in &mut self.conns {
+            let written = c.written.load(Ordering::Relaxed);
+            if written != c.reported {
+                c.reported = written;
+                let at = self.base + Duration::from_millis(written - 1);
+                self.fsm.handle(Input::Written(id), at);
+            }
         }
     }
 
@@ -443,11 +511,29 @@ impl PeerTask {
         self.next_conn += 1;
         let local = stream.local_addr().ok();
         let remote = stream.peer_addr().ok();
+        // Unacknowledged data may wait as long as the send hold timer would.
+        let stall = self.spec.fsm.send_hold_for(self.spec.fsm.hold_time);
+        if let Err(e) = net::set_session_timeouts(&stream, stall) {
+            warn!(peer = %self.spec.address, error = %e, "cannot set TCP_USER_TIMEOUT and keepalives");
+        }
         let (read, write) = stream.into_split();
-        let (writer, write_rx) = mpsc::channel(WRITE_QUEUE);
-        let write_task = tokio::spawn(write_loop(write, write_rx));
-        let read_task = tokio::spawn(read_loop(id, read, self.frames_tx.clone()));
-        self.conns.insert(id, Connection { writer, write_task, read_task, local, remote });
+        let (control, control_rx) = mpsc::channel(CONTROL_QUEUE);
+        let (data, data_rx) = mpsc::channel(WRITE_QUEUE);
+        let (closing, closing_rx) = watch::channel(());
+        let written = Arc::new(AtomicU64::new(0));
+        let w = Writer {
+            control: control_rx,
+            data: data_rx,
+            closing: closing_rx.clone(),
+            written: written.clone(),
+            base: self.base,
+            stall,
+        };
+        let write_task = tokio::spawn(w.run(write));
+        let read_task = tokio::spawn(read_loop(id, read, self.frames_tx.clone(), closing_rx));
+        let conn =
+            Connection { control, data, _closing: closing, written, reported: 0, write_task, read_task, local, remote };
+        self.conns.insert(id, conn);
         id
     }
 
@@ -498,13 +584,14 @@ impl PeerTask {
                         c.abort();
                     }
                 }
-                Output::Send(id, msg) => self.send(id, &msg).await,
+                Output::Send(id, msg) => self.send(id, &msg),
                 Output::Close(id) => {
+                    // Dropping the queues lets the writer flush what is queued and shut
+                    // down its side while the reader drains (module docs); both end
+                    // within CLOSE_LINGER.
                     if let Some(c) = self.conns.remove(&id) {
-                        // Dropping the sender lets the writer flush what is queued and
-                        // then shut the socket down.
-                        c.read_task.abort();
-                        drop(c.writer);
+                        self.closing.retain(|(w, r)| !(w.is_finished() && r.is_finished()));
+                        self.closing.push((c.write_task, c.read_task));
                     }
                 }
                 Output::Established(id, neg) => {
@@ -536,10 +623,10 @@ impl PeerTask {
                         export: self.spec.export.clone(),
                         max_prefixes: self.spec.settings.max_prefixes,
                         mrai: self.spec.mrai,
-                        room: conn.writer.capacity(),
+                        room: conn.data.capacity(),
                     };
                     let link = PeerLink {
-                        writer: conn.writer.clone(),
+                        writer: conn.data.clone(),
                         counters: self.counters.clone(),
                         notices: self.notices_tx.clone(),
                     };
@@ -593,13 +680,17 @@ impl PeerTask {
         let _ = self.rib.send(input).await;
     }
 
-    async fn send_refreshes(&mut self) {
+    fn send_refreshes(&mut self) {
         for (id, family) in std::mem::take(&mut self.refresh) {
-            self.send(id, &Message::RouteRefresh(RouteRefresh::request(family))).await;
+            self.send(id, &Message::RouteRefresh(RouteRefresh::request(family)));
         }
     }
 
-    async fn send(&mut self, id: ConnId, msg: &Message) {
+    /// Queues one of the peer task's own messages without ever waiting: a KEEPALIVE
+    /// or ROUTE-REFRESH that finds less than two free slots is dropped (the writer is
+    /// stuck; the send hold timer deals with that), so the NOTIFICATION that ends the
+    /// session always finds room.
+    fn send(&mut self, id: ConnId, msg: &Message) {
         let Some(conn) = self.conns.get(&id) else { return };
         let mut buf = BytesMut::new();
         if let Err(e) = msg.encode(&self.fsm.tx_ctx(id), &mut buf) {
@@ -610,9 +701,17 @@ impl PeerTask {
             // The FSM counts what it sends itself; UPDATEs come from here.
             self.fsm.sent.bump(msg);
         }
-        // A full queue stalls only this neighbor's task.
-        if conn.writer.send(buf.freeze()).await.is_err() {
-            debug!(peer = %self.spec.address, "writer gone");
+        let droppable = matches!(msg, Message::Keepalive | Message::RouteRefresh(_));
+        if droppable && conn.control.capacity() < 2 {
+            debug!(peer = %self.spec.address, message = ?msg.message_type(), "writer stalled: message dropped");
+            return;
+        }
+        match conn.control.try_send(buf.freeze()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(peer = %self.spec.address, message = ?msg.message_type(), "writer stalled: message dropped")
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => debug!(peer = %self.spec.address, "writer gone"),
         }
     }
 
@@ -632,7 +731,11 @@ impl PeerTask {
             messages_sent: self.fsm.sent.total()
                 + self.counters.updates_sent.load(Ordering::Relaxed)
                 + self.counters.refreshes_sent.load(Ordering::Relaxed),
-            out_queue: self.conns.values().map(|c| (WRITE_QUEUE - c.writer.capacity()) as u64).sum(),
+            out_queue: self
+                .conns
+                .values()
+                .map(|c| (WRITE_QUEUE - c.data.capacity() + CONTROL_QUEUE - c.control.capacity()) as u64)
+                .sum(),
             last_error: {
                 let session = self.fsm.last_error.as_ref().map(|e| (e.at, e.reason.to_string()));
                 // Whichever happened last: the end of a session or a failed connect.
@@ -723,9 +826,29 @@ fn far_future() -> tokio::time::Instant {
     tokio::time::Instant::now() + Duration::from_secs(86400 * 365)
 }
 
+/// Reads frames until the connection ends or closes; then, closing, discards what
+/// still arrives until the peer closes too or [`CLOSE_LINGER`] passes, so the socket
+/// is not closed with unread data (which makes the kernel send a RST).
+async fn read_loop(
+    id: ConnId,
+    mut read: tokio::net::tcp::OwnedReadHalf,
+    frames: mpsc::Sender<(ConnId, ReadEvent)>,
+    mut closing: watch::Receiver<()>,
+) {
+    tokio::select! {
+        () = read_frames(id, &mut read, frames) => return,
+        _ = closing.changed() => {}
+    }
+    let drain = async {
+        let mut scratch = vec![0u8; 16 * 1024];
+        while let Ok(1..) = read.read(&mut scratch).await {}
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, drain).await;
+}
+
 /// Reads frames into one reusable buffer and hands whole messages to the peer task as
 /// `Bytes` split off the buffer (no copy). Header errors end the connection here.
-async fn read_loop(id: ConnId, mut read: tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<(ConnId, ReadEvent)>) {
+async fn read_frames(id: ConnId, read: &mut tokio::net::tcp::OwnedReadHalf, frames: mpsc::Sender<(ConnId, ReadEvent)>) {
     // Framing accepts the extended size; the decoder checks the negotiated limit.
     let framing = CodecCtx { extended_message: true, ..CodecCtx::default() };
     let mut buf = BytesMut::with_capacity(READ_BUFFER);
@@ -762,22 +885,89 @@ async fn read_loop(id: ConnId, mut read: tokio::net::tcp::OwnedReadHalf, frames:
     }
 }
 
-/// Writes queued messages, coalescing whatever is waiting into one buffer per write
-/// (many messages per syscall). When the queue closes, flushes and shuts down.
-async fn write_loop(mut write: tokio::net::tcp::OwnedWriteHalf, mut queue: mpsc::Receiver<Bytes>) {
-    let mut buf = BytesMut::new();
-    while let Some(first) = queue.recv().await {
-        buf.extend_from_slice(&first);
-        while buf.len() < 256 * 1024 {
-            match queue.try_recv() {
-                Ok(more) => buf.extend_from_slice(&more),
-                Err(_) => break,
+/// The writer task of one connection (see the module docs).
+struct Writer {
+    control: mpsc::Receiver<Bytes>,
+    data: mpsc::Receiver<Bytes>,
+    closing: watch::Receiver<()>,
+    /// Where the time of the last write that made progress goes (see `Connection`).
+    written: Arc<AtomicU64>,
+    base: Instant,
+    /// A write that makes no progress for this long ends the writer.
+    stall: Duration,
+}
+
+impl Writer {
+    /// Writes queued messages, the peer task's first, coalescing whatever is waiting
+    /// into one buffer per write (many messages per syscall). Every write is bounded:
+    /// by `stall` while the connection is open, by [`CLOSE_FLUSH`] once it closes.
+    /// Nothing is written after a NOTIFICATION. Closing, it shuts its side down.
+    async fn run(mut self, mut write: tokio::net::tcp::OwnedWriteHalf) {
+        let mut buf = BytesMut::new();
+        // Set once closing: the deadline of everything left to write.
+        let mut flush_by: Option<tokio::time::Instant> = None;
+        let mut notified = false;
+        loop {
+            if buf.is_empty() {
+                if notified || flush_by.is_some() {
+                    break;
+                }
+                tokio::select! {
+                    biased;
+                    m = self.control.recv() => match m {
+                        Some(m) => notified |= append(&mut buf, &m),
+                        None => flush_by = Some(close_deadline()),
+                    },
+                    Some(m) = self.data.recv() => {
+                        buf.extend_from_slice(&m);
+                    }
+                    _ = self.closing.changed() => flush_by = Some(close_deadline()),
+                }
+            }
+            // More of what waits, control first; once closing, only control (the
+            // NOTIFICATION), and nothing after a NOTIFICATION.
+            while buf.len() < WRITE_CHUNK && !notified {
+                if let Ok(m) = self.control.try_recv() {
+                    notified |= append(&mut buf, &m);
+                } else if flush_by.is_none() {
+                    match self.data.try_recv() {
+                        Ok(m) => buf.extend_from_slice(&m),
+                        Err(_) => break,
+                    }
+                } else {
+                    break;
+                }
+            }
+            while !buf.is_empty() {
+                let limit = flush_by.unwrap_or_else(|| tokio::time::Instant::now() + self.stall);
+                tokio::select! {
+                    r = tokio::time::timeout_at(limit, write.write(&buf)) => match r {
+                        Ok(Ok(n)) if n > 0 => {
+                            let _ = buf.split_to(n);
+                            let ms = self.base.elapsed().as_millis() as u64 + 1;
+                            self.written.store(ms, Ordering::Relaxed);
+                        }
+                        // An error, or no progress in time: give up on the connection.
+                        _ => return,
+                    },
+                    _ = self.closing.changed(), if flush_by.is_none() => flush_by = Some(close_deadline()),
+                }
             }
         }
-        if write.write_all(&buf).await.is_err() {
-            return;
+        if let Some(by) = flush_by {
+            let _ = tokio::time::timeout_at(by, write.shutdown()).await;
+        } else {
+            let _ = write.shutdown().await;
         }
-        buf.clear();
     }
-    let _ = write.shutdown().await;
+}
+
+fn close_deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + CLOSE_FLUSH
+}
+
+/// Appends one message; true if it is a NOTIFICATION (type octet 3 at offset 18).
+fn append(buf: &mut BytesMut, message: &[u8]) -> bool {
+    buf.extend_from_slice(message);
+    message.get(18) == Some(&3)
 }

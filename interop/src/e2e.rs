@@ -100,7 +100,7 @@ pub struct Session {
 }
 
 /// Reads one whole message, waiting for more octets as needed.
-async fn next_message<R: AsyncRead + Unpin>(
+pub async fn next_message<R: AsyncRead + Unpin>(
     reader: &mut R,
     buf: &mut BytesMut,
     ctx: &CodecCtx,

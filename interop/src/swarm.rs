@@ -125,8 +125,11 @@ async fn session(cfg: Arc<SwarmConfig>, index: usize, counters: Arc<Counters>) {
                 Output::Send(id, msg) => {
                     if let Some(c) = conn.as_mut().filter(|c| c.id == id) {
                         if let Ok(bytes) = msg.to_bytes(&peer.tx_ctx(id)) {
-                            // A failed write shows up as a failed read next.
-                            let _ = c.stream.write_all(&bytes).await;
+                            // A failed write shows up as a failed read next; one that
+                            // went through is progress for the send hold timer.
+                            if c.stream.write_all(&bytes).await.is_ok() {
+                                peer.handle(Input::Written(id), Instant::now());
+                            }
                         }
                     }
                 }

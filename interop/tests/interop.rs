@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bgp_core::ctl::SessionState;
 use interop::scenario::{bird_bgp, bird_static, frr_neighbor, neighbor, Scenario};
-use interop::{holds_for, skip_unless_ready, wait_until, Daemon, Frr};
+use interop::{holds_for, raw, skip_unless_ready, wait_until, Daemon, Frr};
 use serde_json::Value;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -1031,4 +1031,385 @@ fn dynamic_shutdown_enable_frr() {
     assert_eq!(r["result"], "ok", "{r}");
     let n = wait_until(30 * SEC, "Established again after enable", || established_with(&d, &b, 1));
     assert!(n.summary.dynamic && !n.summary.admin_down, "{n:?}");
+}
+
+// ----------------------------------------------------------------- hostile raw peers
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime")
+}
+
+/// Reads messages until the daemon closes the connection (or `limit` passes: a panic).
+async fn read_until_closed(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut bytes::BytesMut,
+    ctx: &bgp_core::wire::CodecCtx,
+    limit: Duration,
+) -> Vec<bgp_core::wire::Message> {
+    let mut got = Vec::new();
+    let read_all = async {
+        while let Ok(m) = raw::read_message(stream, buf, ctx).await {
+            got.push(m);
+        }
+    };
+    if tokio::time::timeout(limit, read_all).await.is_err() {
+        panic!("the daemon did not close the connection within {limit:?}");
+    }
+    got
+}
+
+/// A link to a raw peer's namespace (`raw`, AS 65001, passive on our side): the
+/// scenario, our daemon, the peer's address, its namespace and our BGP port. (Bound
+/// in this order, the daemon drops before the namespaces.)
+fn raw_link(name: &str, id: u8) -> (Scenario, Daemon, String, String, std::net::SocketAddr) {
+    let s = Scenario::link(name, id, "raw");
+    let b = s.addr("raw");
+    let d = s.ours(65000, &neighbor(&b, 65001, &["passive = true"]));
+    let ns = s.ns("raw").name.clone();
+    let target = format!("{}:179", s.v4(1)).parse().unwrap();
+    (s, d, b, ns, target)
+}
+
+/// Test 47: a peer proposes hold time 0 (so OpenConfirm has no hold timer) and never
+/// sends its KEEPALIVE: the daemon closes the connection after our hold time (9 s),
+/// with Hold Timer Expired, instead of keeping it forever.
+#[test]
+fn hold_time_zero_without_keepalive_is_closed_in_bounded_time() {
+    skip_unless_ready!(frr: false, bird: false);
+    let (_s, d, b, ns, target) = raw_link("hold0", 47);
+    let (elapsed, got) = runtime().block_on(async {
+        let start = std::time::Instant::now();
+        let mut stream = raw::connect(&ns, &b, target, None).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65001);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65001, &b, 0, caps, false).await.unwrap();
+        let got = read_until_closed(&mut stream, &mut buf, &ctx, 60 * SEC).await;
+        (start.elapsed(), got)
+    });
+    eprintln!("    hold time 0, no KEEPALIVE: closed after {elapsed:.1?}, messages {got:?}");
+    assert!(elapsed >= 8 * SEC && elapsed <= 13 * SEC, "closed after {elapsed:?}, want about 9 s");
+    assert!(matches!(got.first(), Some(bgp_core::wire::Message::Keepalive)), "{got:?}");
+    assert!(
+        matches!(got.last(), Some(bgp_core::wire::Message::Notification(n)) if n.code == bgp_core::wire::ErrorCode::HoldTimerExpired),
+        "{got:?}"
+    );
+    let n = d.neighbor(&b).unwrap();
+    assert!(n.summary.last_error.unwrap_or_default().contains("did not reach Established in time"));
+}
+
+/// Test 46: with graceful restart negotiated with FRR, TCP connections from FRR's
+/// address that send nothing neither reset the session nor keep FRR out afterwards.
+#[test]
+fn bare_connection_does_not_reset_the_session() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("bare", 46, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65001, &(" bgp graceful-restart\n".to_string() + &frr_neighbor(&a, 65000, &[], &[])));
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
+    let n = wait_until(30 * SEC, "Established", || d.established(&b));
+    assert!(n.capabilities.iter().any(|c| c.starts_with("graceful restart")), "{:?}", n.capabilities);
+    wait_until(10 * SEC, "FRR is Established", || frr.established(&a));
+    let up = |want: u64| -> Result<(), String> {
+        let f = frr.established(&a)?;
+        match (f["connectionsEstablished"].as_u64(), f["connectionsDropped"].as_u64()) {
+            (Some(e), Some(0)) if e == want => Ok(()),
+            other => Err(format!("FRR connections established/dropped {other:?}, want {want}/0")),
+        }
+    };
+    up(1).unwrap();
+
+    let rt = runtime();
+    let ns = s.ns("frr").name.clone();
+    let target: std::net::SocketAddr = format!("{a}:179").parse().unwrap();
+    s.step("three bare connections from FRR's address");
+    let bare: Vec<_> = (0..3).map(|_| rt.block_on(raw::connect(&ns, &b, target, None)).unwrap()).collect();
+    holds_for(8 * SEC, "the session stays up, on its one connection", || {
+        up(1)?;
+        d.established(&b).map(drop)
+    });
+    assert_eq!(d.neighbor(&b).unwrap().sessions_established, 1);
+
+    s.step("more bare connections, then FRR resets the session: it must get back in at once");
+    let more: Vec<_> = (0..2).map(|_| rt.block_on(raw::connect(&ns, &b, target, None)).unwrap()).collect();
+    frr.vtysh("clear bgp *").unwrap();
+    let t = std::time::Instant::now();
+    wait_until(10 * SEC, "Established again after FRR's reset", || {
+        if d.neighbor(&b)?.sessions_established >= 2 {
+            d.established(&b).map(drop)
+        } else {
+            Err("not yet re-established".into())
+        }
+    });
+    eprintln!("    re-established {:.1?} after FRR's reset, with bare connections open", t.elapsed());
+    drop((bare, more));
+}
+
+/// The stuck raw peer of test 45: connects from `local` with a 4 KiB receive buffer,
+/// completes OPEN/KEEPALIVE with FRR's capabilities (so it shares FRR's update group),
+/// sends a KEEPALIVE every 3 s, and reads only while `reading` is set.
+fn stuck_peer(
+    rt: &tokio::runtime::Runtime,
+    ns: String,
+    local: String,
+    target: std::net::SocketAddr,
+    reading: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> tokio::task::JoinHandle<()> {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    rt.spawn(async move {
+        let mut stream = raw::connect(&ns, &local, target, Some(4096)).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65002);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65002, &local, 9, caps, true).await.unwrap();
+        let (mut r, mut w) = stream.into_split();
+        let keepalive = bgp_core::wire::Message::Keepalive.to_bytes(&ctx).unwrap();
+        let keepalives = tokio::spawn(async move {
+            while w.write_all(&keepalive).await.is_ok() {
+                tokio::time::sleep(3 * SEC).await;
+            }
+        });
+        let mut scratch = vec![0u8; 64 * 1024];
+        loop {
+            if !reading.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            if !matches!(r.read(&mut scratch).await, Ok(1..)) {
+                break;
+            }
+        }
+        keepalives.abort();
+    })
+}
+
+/// Test 45: a peer that stops reading (zero window) beside a healthy FRR in the same
+/// update group, while a feeder announces and withdraws 3000 prefixes: FRR gets every
+/// route and withdrawal promptly, `bgpctl` answers within a second throughout, the
+/// stuck session is dropped after the send hold time (20 s here, through the
+/// `BGP_DAEMON_SEND_HOLD_TIME` test knob), and SIGTERM with a stuck session exits
+/// promptly.
+#[test]
+fn stuck_peer_does_not_stall_others() {
+    use interop::e2e::{establish, Feeder, PeerSpec};
+    use interop::table::{Table, TableSpec};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    skip_unless_ready!(frr: true, bird: false);
+    const PREFIXES: u64 = 3000;
+    let s = Scenario::segment("stuck", 45, &["frr", "feeder", "stuck"]);
+    let (a, f, fd, st) = (s.v4(1), s.addr("frr"), s.addr("feeder"), s.addr("stuck"));
+    // Small send buffers in our namespace (the setting is per namespace): a peer that
+    // stops reading blocks our writes after tens of KB instead of megabytes.
+    interop::run_ok(s.us().cmd("sysctl").args(["-qw", "net.ipv4.tcp_wmem=4096 16384 65536"])).unwrap();
+    let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &[]));
+    let acc = ["import_policy = \"accept-all\"", "export_policy = \"accept-all\""];
+    let passive = [acc[0], acc[1], "passive = true"];
+    let config = s.config(
+        65000,
+        &(neighbor(&f, 65002, &acc) + &neighbor(&st, 65002, &passive) + &neighbor(&fd, 65001, &passive)),
+    );
+    let mut d = s.start_ours_with_env(&config, &[("BGP_DAEMON_SEND_HOLD_TIME", "20")]);
+    wait_until(30 * SEC, "Established with FRR", || d.established(&f));
+
+    let rt = runtime();
+    let _enter = rt.enter();
+    let target: std::net::SocketAddr = format!("{a}:179").parse().unwrap();
+    let spec = PeerSpec {
+        ns: s.ns("feeder").name.clone(),
+        local: fd.parse().unwrap(),
+        remote: target,
+        local_as: 65001,
+        hold_time: 9,
+        external: true,
+    };
+    let session = rt.block_on(establish(&spec, Instant::now() + 20 * SEC)).unwrap();
+    let feeder = Feeder::start(session);
+    let table = Table::generate(&TableSpec::new(PREFIXES as usize, 65001, fd.parse().unwrap()));
+    let (mut announce, mut withdraw) = (bytes::BytesMut::new(), bytes::BytesMut::new());
+    table.encode_announce(&feeder.tx_ctx, &mut announce).unwrap();
+    table.encode_withdraw(&feeder.tx_ctx, &mut withdraw).unwrap();
+    let (announce, withdraw) = (announce.freeze(), withdraw.freeze());
+
+    let reading = Arc::new(AtomicBool::new(true));
+    let stuck = stuck_peer(&rt, s.ns("stuck").name.clone(), st.clone(), target, reading.clone());
+    wait_until(20 * SEC, "the raw peer is Established", || d.established(&st));
+    let frr_has = |want: u64| -> Result<(), String> {
+        let p = frr_peer_in_summary(&frr, "ipv4Unicast", &a)?;
+        match p["pfxRcd"].as_u64() {
+            Some(n) if n == want => Ok(()),
+            n => Err(format!("FRR has {n:?} prefixes from us, want {want}")),
+        }
+    };
+    // One announce and withdraw of the table; the time FRR took for each.
+    let cycle = |label: &str| -> (Duration, Duration) {
+        let t = Instant::now();
+        feeder.send(announce.clone());
+        wait_until(30 * SEC, &format!("{label}: FRR has all {PREFIXES} routes"), || frr_has(PREFIXES));
+        let up = t.elapsed();
+        let t = Instant::now();
+        feeder.send(withdraw.clone());
+        wait_until(30 * SEC, &format!("{label}: FRR has every withdrawal"), || frr_has(0));
+        (up, t.elapsed())
+    };
+
+    s.step("baseline: the raw peer reads");
+    let baseline = cycle("baseline");
+    assert!(d.established(&st).is_ok(), "a reading peer stays");
+
+    s.step("the raw peer stops reading; bgpctl is timed throughout");
+    reading.store(false, Ordering::Relaxed);
+    let stopped = Instant::now();
+    let probing = Arc::new(AtomicBool::new(true));
+    let worst = Arc::new(AtomicU64::new(0));
+    let probe = {
+        let (probing, worst, socket) = (probing.clone(), worst.clone(), d.socket.clone());
+        thread::spawn(move || {
+            let mut n = 0;
+            while probing.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let out = std::process::Command::new(interop::bgpctl_bin())
+                    .arg("--socket")
+                    .arg(&socket)
+                    .args(["show", "neighbors"])
+                    .output()
+                    .expect("run bgpctl");
+                assert!(out.status.success(), "bgpctl show neighbors failed: {out:?}");
+                worst.fetch_max(t.elapsed().as_millis() as u64, Ordering::Relaxed);
+                n += 1;
+                thread::sleep(Duration::from_millis(100));
+            }
+            n
+        })
+    };
+    let mut stalled = Vec::new();
+    for i in 0..3 {
+        stalled.push(cycle(&format!("stuck peer, cycle {}", i + 1)));
+    }
+    let detail = d.neighbor(&st).unwrap();
+    eprintln!("    stuck peer: state {}, out_queue {}", detail.summary.state, detail.summary.out_queue);
+
+    let dropped = wait_until(60 * SEC, "the stuck session is dropped by the send hold timer", || {
+        last_error_with(&d, &st, "send hold timer expired")
+    });
+    let drop_after = stopped.elapsed();
+    assert_ne!(dropped.summary.state, SessionState::Established);
+    probing.store(false, Ordering::Relaxed);
+    let probes = probe.join().unwrap();
+    let worst_ms = worst.load(Ordering::Relaxed);
+    let log = d.log_text();
+    assert!(log.contains("send hold timer expired"), "the daemon logs why");
+    d.established(&f).expect("FRR's session never moved");
+    let f_frr = frr.established(&a).unwrap();
+    assert_eq!(f_frr["connectionsEstablished"], 1, "FRR's session never flapped: {f_frr}");
+    stuck.abort();
+
+    s.step("a stuck session again, then SIGTERM");
+    reading.store(false, Ordering::Relaxed);
+    let stuck = stuck_peer(&rt, s.ns("stuck").name.clone(), st.clone(), target, reading.clone());
+    wait_until(20 * SEC, "the raw peer is Established again", || d.established(&st));
+    // Enough traffic to fill the kernel's buffers and then the stuck writer's queue.
+    for _ in 0..10 {
+        cycle("filling the stuck peer's buffers");
+        if d.neighbor(&st).unwrap().summary.out_queue > 0 {
+            break;
+        }
+    }
+    assert!(d.neighbor(&st).unwrap().summary.out_queue > 0, "the stuck peer's writer never filled");
+    let t = Instant::now();
+    let status = d.terminate(10 * SEC).expect("bgp-daemon exits within 10 s of SIGTERM");
+    let exit_after = t.elapsed();
+    assert!(status.success(), "exit status {status}");
+    stuck.abort();
+
+    eprintln!(
+        "    FIGURES: FRR got {PREFIXES} routes / withdrawals in {:.2?} / {:.2?} with the raw peer reading; \
+         with it stuck: {}",
+        baseline.0,
+        baseline.1,
+        stalled.iter().map(|(u, w)| format!("{u:.2?} / {w:.2?}")).collect::<Vec<_>>().join(", ")
+    );
+    eprintln!(
+        "    FIGURES: bgpctl show neighbors worst latency {worst_ms} ms over {probes} calls; stuck session dropped \
+         {drop_after:.1?} after it stopped reading (send hold time 20 s); SIGTERM exit in {exit_after:.2?}"
+    );
+    assert!(worst_ms < 1000, "bgpctl took {worst_ms} ms");
+    assert!(drop_after >= 15 * SEC && drop_after <= 45 * SEC, "dropped after {drop_after:?}");
+    assert!(exit_after < 5 * SEC, "SIGTERM took {exit_after:?}");
+    for (label, (up, down)) in std::iter::once(("baseline", baseline)).chain(stalled.iter().map(|&c| ("stuck", c))) {
+        assert!(up < 5 * SEC && down < 5 * SEC, "{label}: {up:?} / {down:?}");
+    }
+}
+
+/// Test 48: `bgpctl neighbor ADDR shutdown` while the peer keeps sending: the Cease
+/// reaches the peer, followed by a clean close (FIN), not a TCP reset (which unread
+/// data at close time causes, and which can destroy the NOTIFICATION).
+#[test]
+fn shutdown_notification_is_flushed_before_a_clean_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    skip_unless_ready!(frr: false, bird: false);
+    let (_s, d, b, ns, target) = raw_link("flush", 48);
+    let rt = runtime();
+    let (mut stream, mut buf, ctx) = rt.block_on(async {
+        let mut stream = raw::connect(&ns, &b, target, None).await.unwrap();
+        let mut buf = bytes::BytesMut::new();
+        let caps = raw::frr_like_capabilities(65001);
+        let ctx = raw::handshake(&mut stream, &mut buf, 65001, &b, 9, caps, true).await.unwrap();
+        (stream, buf, ctx)
+    });
+    wait_until(10 * SEC, "Established with the raw peer", || d.established(&b));
+    // The peer keeps talking (a KEEPALIVE every 5 ms), so data of its is always in
+    // flight when we close.
+    let (mut r, mut w) = stream.split();
+    let keepalive = bgp_core::wire::Message::Keepalive.to_bytes(&ctx).unwrap();
+    let write_error = std::cell::RefCell::new(None);
+    let (got, end) = rt.block_on(async {
+        let chatter = async {
+            loop {
+                if let Err(e) = w.write_all(&keepalive).await {
+                    *write_error.borrow_mut() = Some(e.to_string());
+                    return std::future::pending::<()>().await;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let reader = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let out = tokio::process::Command::new(interop::bgpctl_bin())
+                .arg("--socket")
+                .arg(&d.socket)
+                .args(["neighbor", &b, "shutdown", "--message", "maintenance"])
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let mut got = Vec::new();
+            let end = loop {
+                match raw::read_message(&mut r, &mut buf, &ctx).await {
+                    Ok(m) => got.push(m),
+                    Err(e) if e.starts_with("connection closed") => break Ok(()),
+                    Err(e) => break Err(e),
+                }
+            };
+            // Still talking after our FIN: the daemon keeps draining for a while, so
+            // no reset comes back (one would make the peer's writes fail).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let after = r.read(&mut [0u8; 64]).await.map_err(|e| e.to_string());
+            let reset = write_error.borrow().clone().map_or(Ok(()), |e| Err(format!("reset: {e}")));
+            (got, end.and(after.map(drop)).and(reset))
+        };
+        tokio::select! {
+            () = chatter => unreachable!(),
+            r = tokio::time::timeout(10 * SEC, reader) => r.expect("closed within 10 s"),
+        }
+    });
+    let last = got.iter().rev().find(|m| !matches!(m, bgp_core::wire::Message::Keepalive));
+    eprintln!("    after shutdown: {last:?}, then {end:?}");
+    assert!(
+        matches!(last, Some(bgp_core::wire::Message::Notification(n))
+            if n.code == bgp_core::wire::ErrorCode::Cease(bgp_core::wire::Cease::AdministrativeShutdown)),
+        "{got:?}"
+    );
+    assert_eq!(end, Ok(()), "a clean close (FIN) after the NOTIFICATION, not a reset");
 }

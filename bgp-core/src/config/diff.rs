@@ -12,7 +12,8 @@
 //!   restarts; [`ReloadPlan::routing`] carries the new values for the RIB.
 //! - `global.connect_retry`, `global.connect_retry_max`,
 //!   `global.graceful_restart_time`, `global.hostname`,
-//!   `global.min_advertisement_interval`: every session is built from them, so every
+//!   `global.min_advertisement_interval`, `global.min_hold_time`: every session is
+//!   built from them, so every
 //!   session restarts ([`ReloadPlan::restart_all`]).
 //! - `global.hold_time`: reaches sessions only as the inherited `hold_time` of
 //!   neighbors and ranges, which the per-peer rules below compare: only peers that
@@ -243,6 +244,7 @@ fn sessions_changed(g: &Global, h: &Global) -> bool {
         || g.graceful_restart_time != h.graceful_restart_time
         || g.hostname != h.hostname
         || g.min_advertisement_interval != h.min_advertisement_interval
+        || g.min_hold_time != h.min_hold_time
 }
 
 /// Equal but for `shutdown` and the settings (which [`same_session`] compares).
@@ -361,6 +363,7 @@ prefix = \"192.168.6.10/32\"
             "graceful_restart_time = 30",
             "hostname = \"rr1\"",
             "min_advertisement_interval = 5",
+            "min_hold_time = 30",
         ] {
             let p = plan(&global(line));
             assert!(p.restart_all, "{line}");

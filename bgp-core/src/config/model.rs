@@ -50,6 +50,10 @@ pub struct Global {
     /// Hold time in seconds proposed in OPEN, 0 or 3..=65535; neighbors and ranges
     /// inherit it. Default 90.
     pub hold_time: u16,
+    /// Least hold time a peer may propose, 3..=65535 s: a smaller one, 0 included, is
+    /// refused with OPEN Message Error / Unacceptable Hold Time (as FRR's `bgp
+    /// minimum-holdtime`). Default none: any valid hold time, 0 included.
+    pub min_hold_time: Option<u16>,
     /// First connect retry delay, 1..=3600 s; doubles after each failure. Default 2 s.
     pub connect_retry: Duration,
     /// Cap of the retry delay, at least `connect_retry`. Default 120 s.
@@ -87,6 +91,7 @@ impl Global {
             control_socket: PathBuf::from(DEFAULT_CONTROL_SOCKET),
             control_socket_readonly: None,
             hold_time: DEFAULT_HOLD_TIME,
+            min_hold_time: None,
             connect_retry: DEFAULT_CONNECT_RETRY,
             connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,
             graceful_restart_time: DEFAULT_GRACEFUL_RESTART_TIME,

@@ -274,6 +274,7 @@ impl PeerSettings {
     pub fn peer_config(&self, global: &Global, passive: bool) -> PeerConfig {
         let mut cfg = PeerConfig::new(global.asn, global.router_id, self.asn);
         cfg.hold_time = self.hold_time;
+        cfg.min_hold_time = global.min_hold_time;
         cfg.passive = passive;
         cfg.families = self.families.clone();
         cfg.add_path = self.add_path.families(&self.families);

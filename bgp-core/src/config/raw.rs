@@ -37,6 +37,7 @@ pub(crate) struct RawGlobal {
     pub(crate) control_socket: Opt<String>,
     pub(crate) control_socket_readonly: Opt<String>,
     pub(crate) hold_time: Opt<i64>,
+    pub(crate) min_hold_time: Opt<i64>,
     pub(crate) connect_retry: Opt<i64>,
     pub(crate) connect_retry_max: Opt<i64>,
     pub(crate) graceful_restart_time: Opt<i64>,

@@ -288,6 +288,7 @@ prefix = "2001:db8:6::/48"
             multipath: 64,
             always_compare_med: true,
             min_advertisement_interval: Duration::from_secs(5),
+            min_hold_time: None,
         },
         neighbors: vec![
             Neighbor {
@@ -1214,4 +1215,17 @@ fn read_error_names_the_file() {
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().starts_with("/nonexistent/bgp.toml: cannot read: "), "{e}");
     assert_eq!(e.position(), None);
+}
+
+#[test]
+fn min_hold_time_reaches_every_session() {
+    let c = ok(&with_global("min_hold_time = 30"));
+    assert_eq!(c.global().min_hold_time, Some(30));
+    let n = &c.neighbors[0];
+    assert_eq!(n.peer_config(c.global()).min_hold_time, Some(30));
+    assert_eq!(ok(MINIMAL).global().min_hold_time, None, "default: any hold time, 0 included");
+    for bad in [0, 2, 65536] {
+        let kind = invalid(&with_global(&format!("min_hold_time = {bad}")), 3, 17, "global.min_hold_time");
+        assert_eq!(value_msg(kind), format!("{bad} is not a valid hold time in seconds (3..=65535)"));
+    }
 }
