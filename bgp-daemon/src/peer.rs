@@ -184,9 +184,6 @@ pub const CLOSE_FLUSH: Duration = Duration::from_secs(3);
 pub const CLOSE_LINGER: Duration = Duration::from_secs(5);
 /// Most bytes coalesced into one write.
 const WRITE_CHUNK: usize = 256 * 1024;
-/// Test knob: the SendHoldTime in seconds (RFC 9687), instead of the greater of 8
-/// minutes and twice the hold time; never less than the hold time.
-const SEND_HOLD_ENV: &str = "BGP_DAEMON_SEND_HOLD_TIME";
 
 enum ReadEvent {
     Frame(Bytes),
@@ -242,10 +239,7 @@ pub struct PeerTask {
     closing: Vec<(JoinHandle<()>, JoinHandle<()>)>,
 }
 
-pub fn spawn(mut spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
-    if let Some(secs) = std::env::var(SEND_HOLD_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
-        spec.fsm.send_hold_time = Some(Duration::from_secs(secs));
-    }
+pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
     let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);

@@ -888,17 +888,10 @@ impl Daemon {
     /// the control socket at `<lab>/bgpctl.sock`), starts the daemon in `ns` and waits
     /// until bgpctl gets an answer.
     pub fn start(lab: &Lab, ns: &Netns, config: &str) -> Daemon {
-        Daemon::start_with_env(lab, ns, config, &[])
-    }
-
-    /// [`Daemon::start`] with environment variables set for the daemon (test knobs
-    /// such as `BGP_DAEMON_SEND_HOLD_TIME`).
-    pub fn start_with_env(lab: &Lab, ns: &Netns, config: &str, env: &[(&str, &str)]) -> Daemon {
         let path = lab.path("bgp-daemon.toml");
         fs::write(&path, config).expect("write the daemon config");
         let level = std::env::var("INTEROP_LOG").unwrap_or_else(|_| "info".into());
         let mut cmd = ns.cmd(daemon_bin());
-        cmd.envs(env.iter().copied());
         cmd.arg("--config").arg(&path).args(["--log-level", &level]);
         let proc = Proc::spawn("bgp-daemon", cmd, &lab.path("bgp-daemon.log"));
         let mut d = Daemon { config: path, socket: lab.path("bgpctl.sock"), proc };

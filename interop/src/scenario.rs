@@ -108,11 +108,6 @@ impl Scenario {
     pub fn start_ours(&self, config: &str) -> Daemon {
         Daemon::start(&self.lab, &self.us, config)
     }
-
-    /// Our daemon with a whole config and environment variables (test knobs).
-    pub fn start_ours_with_env(&self, config: &str, env: &[(&str, &str)]) -> Daemon {
-        Daemon::start_with_env(&self.lab, &self.us, config, env)
-    }
 }
 
 impl Deref for Scenario {

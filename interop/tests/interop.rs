@@ -1185,8 +1185,8 @@ fn stuck_peer(
 /// Test 45: a peer that stops reading (zero window) beside a healthy FRR in the same
 /// update group, while a feeder announces and withdraws 3000 prefixes: FRR gets every
 /// route and withdrawal promptly, `bgpctl` answers within a second throughout, the
-/// stuck session is dropped after the send hold time (20 s here, through the
-/// `BGP_DAEMON_SEND_HOLD_TIME` test knob), and SIGTERM with a stuck session exits
+/// stuck session is dropped after the send hold time (`global.send_hold_time = 20`
+/// here), and SIGTERM with a stuck session exits
 /// promptly.
 #[test]
 fn stuck_peer_does_not_stall_others() {
@@ -1206,11 +1206,11 @@ fn stuck_peer_does_not_stall_others() {
     let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &[]));
     let acc = ["import_policy = \"accept-all\"", "export_policy = \"accept-all\""];
     let passive = [acc[0], acc[1], "passive = true"];
-    let config = s.config(
-        65000,
-        &(neighbor(&f, 65002, &acc) + &neighbor(&st, 65002, &passive) + &neighbor(&fd, 65001, &passive)),
-    );
-    let mut d = s.start_ours_with_env(&config, &[("BGP_DAEMON_SEND_HOLD_TIME", "20")]);
+    let config = s.global_toml(65000, &s.v4(1), &["send_hold_time = 20"])
+        + &neighbor(&f, 65002, &acc)
+        + &neighbor(&st, 65002, &passive)
+        + &neighbor(&fd, 65001, &passive);
+    let mut d = s.start_ours(&config);
     wait_until(30 * SEC, "Established with FRR", || d.established(&f));
 
     let rt = runtime();

@@ -12,7 +12,8 @@
 //!   restarts; [`ReloadPlan::routing`] carries the new values for the RIB.
 //! - `global.connect_retry`, `global.connect_retry_max`,
 //!   `global.graceful_restart_time`, `global.hostname`,
-//!   `global.min_advertisement_interval`, `global.min_hold_time`: every session is
+//!   `global.min_advertisement_interval`, `global.min_hold_time`,
+//!   `global.send_hold_time`: every session is
 //!   built from them, so every
 //!   session restarts ([`ReloadPlan::restart_all`]).
 //! - `global.hold_time`: reaches sessions only as the inherited `hold_time` of
@@ -245,6 +246,7 @@ fn sessions_changed(g: &Global, h: &Global) -> bool {
         || g.hostname != h.hostname
         || g.min_advertisement_interval != h.min_advertisement_interval
         || g.min_hold_time != h.min_hold_time
+        || g.send_hold_time != h.send_hold_time
 }
 
 /// Equal but for `shutdown` and the settings (which [`same_session`] compares).

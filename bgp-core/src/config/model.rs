@@ -54,6 +54,10 @@ pub struct Global {
     /// refused with OPEN Message Error / Unacceptable Hold Time (as FRR's `bgp
     /// minimum-holdtime`). Default none: any valid hold time, 0 included.
     pub min_hold_time: Option<u16>,
+    /// SendHoldTime (RFC 9687), 3..=65535 s: a session whose writes make no progress
+    /// for this long is closed. Default none: the greater of 8 minutes and twice the
+    /// session's hold time. Never less than the hold time.
+    pub send_hold_time: Option<u16>,
     /// First connect retry delay, 1..=3600 s; doubles after each failure. Default 2 s.
     pub connect_retry: Duration,
     /// Cap of the retry delay, at least `connect_retry`. Default 120 s.
@@ -92,6 +96,7 @@ impl Global {
             control_socket_readonly: None,
             hold_time: DEFAULT_HOLD_TIME,
             min_hold_time: None,
+            send_hold_time: None,
             connect_retry: DEFAULT_CONNECT_RETRY,
             connect_retry_max: DEFAULT_CONNECT_RETRY_MAX,
             graceful_restart_time: DEFAULT_GRACEFUL_RESTART_TIME,

@@ -275,6 +275,7 @@ impl PeerSettings {
         let mut cfg = PeerConfig::new(global.asn, global.router_id, self.asn);
         cfg.hold_time = self.hold_time;
         cfg.min_hold_time = global.min_hold_time;
+        cfg.send_hold_time = global.send_hold_time.map(|s| Duration::from_secs(s.into()));
         cfg.passive = passive;
         cfg.families = self.families.clone();
         cfg.add_path = self.add_path.families(&self.families);

@@ -38,6 +38,7 @@ pub(crate) struct RawGlobal {
     pub(crate) control_socket_readonly: Opt<String>,
     pub(crate) hold_time: Opt<i64>,
     pub(crate) min_hold_time: Opt<i64>,
+    pub(crate) send_hold_time: Opt<i64>,
     pub(crate) connect_retry: Opt<i64>,
     pub(crate) connect_retry_max: Opt<i64>,
     pub(crate) graceful_restart_time: Opt<i64>,

@@ -289,6 +289,7 @@ prefix = "2001:db8:6::/48"
             always_compare_med: true,
             min_advertisement_interval: Duration::from_secs(5),
             min_hold_time: None,
+            send_hold_time: None,
         },
         neighbors: vec![
             Neighbor {
@@ -1215,6 +1216,19 @@ fn read_error_names_the_file() {
     assert!(matches!(e, ConfigError::Read { .. }));
     assert!(e.to_string().starts_with("/nonexistent/bgp.toml: cannot read: "), "{e}");
     assert_eq!(e.position(), None);
+}
+
+#[test]
+fn send_hold_time_reaches_every_session() {
+    let c = ok(&with_global("send_hold_time = 20"));
+    assert_eq!(c.global().send_hold_time, Some(20));
+    let n = &c.neighbors[0];
+    assert_eq!(n.peer_config(c.global()).send_hold_time, Some(std::time::Duration::from_secs(20)));
+    assert_eq!(ok(MINIMAL).global().send_hold_time, None, "default: RFC 9687's");
+    for bad in [0, 2, 65536] {
+        let kind = invalid(&with_global(&format!("send_hold_time = {bad}")), 3, 18, "global.send_hold_time");
+        assert_eq!(value_msg(kind), format!("{bad} is not a valid time in seconds (3..=65535)"));
+    }
 }
 
 #[test]

@@ -342,6 +342,9 @@ impl Cx<'_> {
         if let Some(v) = &g.min_hold_time {
             out.min_hold_time = Some(self.int(v, "global.min_hold_time", 3..65536, "hold time in seconds")? as u16);
         }
+        if let Some(v) = &g.send_hold_time {
+            out.send_hold_time = Some(self.int(v, "global.send_hold_time", 3..65536, "time in seconds")? as u16);
+        }
         if let Some(v) = &g.connect_retry {
             out.connect_retry =
                 Duration::from_secs(self.int(v, "global.connect_retry", 1..3601, "delay in seconds")? as u64);
