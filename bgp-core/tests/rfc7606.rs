@@ -414,11 +414,16 @@ fn optional_attribute_marked_well_known() {
 fn mp_reach_with_wrong_flags_withdraws_its_nlri() {
     let mut reach = mp_reach_v6(V6_NLRI);
     reach[0] |= 0x40; // transitive
-    let attrs = [reach, attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
-    let update = decode_update(&IBGP, &[], &attrs, &[]).unwrap();
+    mp_reach_withdrawn(&[reach, attr(WK, 1, &[0]), attr(WK, 2, &[])].concat(), 14);
+}
+
+/// The UPDATE decodes, and the IPv6 route of `mp_reach_v6(V6_NLRI)` in it is withdrawn
+/// under treat-as-withdraw for `type_code`.
+fn mp_reach_withdrawn(attrs: &[u8], type_code: u8) {
+    let update = decode_update(&IBGP, &[], attrs, &[]).unwrap();
     let withdrawn: Vec<_> = update.withdrawals().map(|(f, n)| (f, n.prefix)).collect();
     assert_eq!(withdrawn, vec![(Family::IPV6_UNICAST, "2001:db8:1::/48".parse::<Prefix>().unwrap())]);
-    treat_as_withdraw(update, 14);
+    treat_as_withdraw(update, type_code);
 }
 
 #[test]
@@ -561,11 +566,7 @@ fn last_attribute_overrunning_the_block_is_treat_as_withdraw() {
     assert_eq!(u.nlri.len(), 2);
     treat_as_withdraw(u, 8);
     // Also for the routes of an MP_REACH_NLRI found before it.
-    let attrs = [mp_reach_v6(V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[]), vec![OPT_T, 8, 10, 0]].concat();
-    let u = decode_update(&IBGP, &[], &attrs, &[]).unwrap();
-    let withdrawn: Vec<_> = u.withdrawals().map(|(f, n)| (f, n.prefix)).collect();
-    assert_eq!(withdrawn, vec![(Family::IPV6_UNICAST, "2001:db8:1::/48".parse::<Prefix>().unwrap())]);
-    treat_as_withdraw(u, 8);
+    mp_reach_withdrawn(&[mp_reach_v6(V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[]), vec![OPT_T, 8, 10, 0]].concat(), 8);
 }
 
 #[test]
