@@ -1062,7 +1062,8 @@ impl Peer {
             _ => None,
         });
         let hold_time = self.cfg.hold_time.min(open.hold_time);
-        let base = CodecCtx { four_octet_as, extended_message, add_path: FamilySet::EMPTY, external };
+        let base = CodecCtx { four_octet_as, extended_message, external, ..CodecCtx::default() };
+        let ext_nh = CodecCtx::extended_next_hop_families;
         Ok(Negotiated {
             peer_as,
             peer_router_id: open.router_id,
@@ -1076,8 +1077,8 @@ impl Peer {
             graceful_restart,
             graceful_notification,
             peer_hostname,
-            rx: CodecCtx { add_path: rx_add_path, ..base },
-            tx: CodecCtx { add_path: tx_add_path, ..base },
+            rx: CodecCtx { add_path: rx_add_path, extended_next_hop: ext_nh(&mine.capabilities), ..base },
+            tx: CodecCtx { add_path: tx_add_path, extended_next_hop: ext_nh(&open.capabilities), ..base },
             peer_open: open,
         })
     }

@@ -3,10 +3,11 @@
 
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
+use bgp_core::types::FamilySet;
 use bgp_core::wire::notification::{MessageHeaderError, OpenError, RouteRefreshError, UpdateError};
 use bgp_core::wire::{
     decode_message, frame_len, AttrAction, CodecCtx, DecodeError, ErrorAction, ErrorCode, Message, RefreshSubtype,
-    Update,
+    Update, MAX_KEPT_ERRORS,
 };
 use bytes::Bytes;
 
@@ -15,6 +16,7 @@ const IBGP: CodecCtx = CodecCtx {
     extended_message: false,
     add_path: bgp_core::types::FamilySet::EMPTY,
     external: false,
+    extended_next_hop: bgp_core::types::FamilySet::EMPTY,
 };
 const EBGP: CodecCtx = CodecCtx { external: true, ..IBGP };
 const OLD: CodecCtx = CodecCtx { four_octet_as: false, ..IBGP };
@@ -262,21 +264,6 @@ fn withdrawn_routes_malformed() {
     assert_eq!(code, ErrorCode::Update(UpdateError::InvalidNetworkField));
 }
 
-#[test]
-fn attribute_overruns_the_attribute_block() {
-    // Last attribute claims 10 octets, 2 remain: MP attributes after it could not be
-    // located, so treat-as-withdraw is not safe (RFC 7606 §4).
-    let attrs = with(&[OPT_T, 8, 10, 0, 0]);
-    let (code, _) = reset(decode_update(&IBGP, &[], &attrs, NLRI));
-    assert_eq!(code, ErrorCode::Update(UpdateError::MalformedAttributeList));
-}
-
-#[test]
-fn attribute_header_truncated() {
-    let (code, _) = reset(decode_update(&IBGP, &[], &with(&[OPT_T]), NLRI));
-    assert_eq!(code, ErrorCode::Update(UpdateError::MalformedAttributeList));
-}
-
 fn mp_reach_v6(nlri: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 2, 1, 16];
     v.extend_from_slice(&"2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
@@ -427,11 +414,16 @@ fn optional_attribute_marked_well_known() {
 fn mp_reach_with_wrong_flags_withdraws_its_nlri() {
     let mut reach = mp_reach_v6(V6_NLRI);
     reach[0] |= 0x40; // transitive
-    let attrs = [reach, attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
-    let update = decode_update(&IBGP, &[], &attrs, &[]).unwrap();
+    mp_reach_withdrawn(&[reach, attr(WK, 1, &[0]), attr(WK, 2, &[])].concat(), 14);
+}
+
+/// The UPDATE decodes, and the IPv6 route of `mp_reach_v6(V6_NLRI)` in it is withdrawn
+/// under treat-as-withdraw for `type_code`.
+fn mp_reach_withdrawn(attrs: &[u8], type_code: u8) {
+    let update = decode_update(&IBGP, &[], attrs, &[]).unwrap();
     let withdrawn: Vec<_> = update.withdrawals().map(|(f, n)| (f, n.prefix)).collect();
     assert_eq!(withdrawn, vec![(Family::IPV6_UNICAST, "2001:db8:1::/48".parse::<Prefix>().unwrap())]);
-    treat_as_withdraw(update, 14);
+    treat_as_withdraw(update, type_code);
 }
 
 #[test]
@@ -562,4 +554,229 @@ fn route_refresh_bad_length_carries_the_message() {
 fn route_refresh_unknown_subtype_is_decoded_for_the_caller_to_ignore() {
     let Message::RouteRefresh(rr) = decode_message(&frame(5, &[0, 2, 7, 1]), &IBGP).unwrap() else { panic!() };
     assert_eq!((rr.family, rr.subtype), (Family::IPV6_UNICAST, RefreshSubtype::Other(7)));
+}
+
+// --- RFC 7606 §4: attribute lengths in conflict with the Total Path Attribute Length ---
+
+#[test]
+fn last_attribute_overrunning_the_block_is_treat_as_withdraw() {
+    // COMMUNITIES claims 10 octets, 2 remain: the NLRI field is still where the Total
+    // Path Attribute Length says, so its routes are withdrawn and the session stays.
+    let u = decode_update(&IBGP, &[], &with(&[OPT_T, 8, 10, 0, 0]), NLRI).unwrap();
+    assert_eq!(u.nlri.len(), 2);
+    treat_as_withdraw(u, 8);
+    // Also for the routes of an MP_REACH_NLRI found before it.
+    mp_reach_withdrawn(&[mp_reach_v6(V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[]), vec![OPT_T, 8, 10, 0]].concat(), 8);
+}
+
+#[test]
+fn too_few_octets_for_an_attribute_header_is_treat_as_withdraw() {
+    // 1 or 2 octets left; 3 with the Extended Length bit (which needs 4).
+    for tail in [&[OPT_T][..], &[OPT_T, 8], &[OPT_T | 0x10, 8, 0]] {
+        let u = decode_update(&IBGP, &[], &with(tail), NLRI).unwrap();
+        assert_eq!(u.nlri.len(), 2, "{tail:?}");
+        assert!(u.treat_as_withdraw(), "{tail:?}: {:?}", u.errors);
+        assert_eq!(u.announcements().count(), 0);
+        assert_eq!(u.withdrawals().count(), 2);
+    }
+}
+
+#[test]
+fn mp_reach_overrunning_the_block_disables_its_family() {
+    // Its NLRI cannot be located, so treat-as-withdraw is impossible (RFC 7606 §3 j);
+    // RFC 4760 §7: AFI/SAFI disable, Optional Attribute Error with the attribute.
+    let mut reach = mp_reach_v6(V6_NLRI);
+    reach[3] += 5; // extended length, low octet
+    let attrs = [attr(WK, 1, &[0]), attr(WK, 2, &[]), reach.clone()].concat();
+    let (family, code, data) = disable(decode_update(&IBGP, &[], &attrs, &[]));
+    assert_eq!(family, Family::IPV6_UNICAST);
+    assert_eq!(code, ErrorCode::Update(UpdateError::OptionalAttributeError));
+    assert_eq!(&data[..], &reach[..], "the data is the attribute as far as it goes");
+    // Too short to name its family: session reset.
+    let (code, _) = reset(decode_update(&IBGP, &[], &[attr(WK, 1, &[0]), vec![OPT, 15, 9, 0, 2]].concat(), &[]));
+    assert_eq!(code, ErrorCode::Update(UpdateError::OptionalAttributeError));
+}
+
+// --- RFC 7606 §5.2: attributes but no reachable NLRI ---
+
+#[test]
+fn malformed_attribute_without_reachable_nlri_resets_with_the_rfc4271_error() {
+    let withdrawn = &[24, 10, 0, 0];
+    // ORIGIN of undefined value: Invalid ORIGIN Attribute, the data is the attribute.
+    let origin = attr(WK, 1, &[7]);
+    let (code, data) = reset(decode_update(&IBGP, withdrawn, &[origin.clone(), attr(WK, 2, &[])].concat(), &[]));
+    assert_eq!((code, &data[..]), (ErrorCode::Update(UpdateError::InvalidOriginAttribute), &origin[..]));
+    // Wrong length: Attribute Length Error with the attribute (RFC 4271 §6.3).
+    let med = attr(OPT, 4, &[0, 1]);
+    let (code, data) = reset(decode_update(&IBGP, withdrawn, &med, &[]));
+    assert_eq!((code, &data[..]), (ErrorCode::Update(UpdateError::AttributeLengthError), &med[..]));
+    // Wrong flags: Attribute Flags Error with the attribute.
+    let lp = attr(OPT_T, 5, &[0, 0, 0, 1]);
+    let (code, data) = reset(decode_update(&IBGP, withdrawn, &lp, &[]));
+    assert_eq!((code, &data[..]), (ErrorCode::Update(UpdateError::AttributeFlagsError), &lp[..]));
+    // Malformed AS_PATH (no data is specified).
+    let (code, _) = reset(decode_update(&IBGP, withdrawn, &attr(WK, 2, &[2, 0]), &[]));
+    assert_eq!(code, ErrorCode::Update(UpdateError::MalformedAsPath));
+    // MP_REACH_NLRI without NLRI and without ORIGIN: Missing Well-known Attribute,
+    // the data is the missing type code.
+    let (code, data) = reset(decode_update(&IBGP, &[], &[mp_reach_v6(&[]), attr(WK, 2, &[])].concat(), &[]));
+    assert_eq!((code, &data[..]), (ErrorCode::Update(UpdateError::MissingWellKnownAttribute), &[1u8][..]));
+    // An overrunning last attribute: Attribute Length Error.
+    let (code, _) = reset(decode_update(&IBGP, withdrawn, &[OPT_T, 8, 10, 0, 0], &[]));
+    assert_eq!(code, ErrorCode::Update(UpdateError::AttributeLengthError));
+    // Attribute discard stays attribute discard; MP_UNREACH_NLRI alone is no reason.
+    discarded(&decode_update(&IBGP, withdrawn, &attr(WK, 6, &[1]), &[]).unwrap(), 6);
+    let u = decode_update(&IBGP, &[], &[attr(OPT, 15, &[0, 2, 1]), attr(OPT, 15, &[0, 2, 1])].concat(), &[]);
+    assert!(u.is_err(), "a repeated MP attribute is still Malformed Attribute List");
+}
+
+// --- RFC 7607: AS 0 ---
+
+#[test]
+fn as_path_with_as_zero_is_treat_as_withdraw() {
+    for (ctx, path) in [
+        (&IBGP, &[2u8, 2, 0, 0, 0xfd, 0xe9, 0, 0, 0, 0][..]), // sequence 65001 0
+        (&IBGP, &[1, 1, 0, 0, 0, 0]),                         // set {0}
+        (&IBGP, &[3, 1, 0, 0, 0, 0]),                         // confederation member 0
+        (&OLD, &[2, 2, 0xfd, 0xe9, 0, 0]),                    // 2-octet session
+    ] {
+        let attrs = [attr(WK, 1, &[0]), attr(WK, 2, path), attr(WK, 3, &[192, 0, 2, 1])].concat();
+        let u = decode_update(ctx, &[], &attrs, NLRI).unwrap();
+        assert!(u.errors[0].reason.contains("AS 0"), "{:?}", u.errors);
+        treat_as_withdraw(u, 2);
+    }
+}
+
+#[test]
+fn as4_path_with_as_zero_is_discarded() {
+    // RFC 7607 §2 hands AS4_PATH to RFC 6793 §6: attribute discard, AS_PATH stands.
+    let attrs = [old_mandatory(&[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]), attr(OPT_T, 17, &[2, 1, 0, 0, 0, 0])].concat();
+    let u = decode_update(&OLD, &[], &attrs, NLRI).unwrap();
+    discarded(&u, 17);
+    assert_eq!(u.attrs.as_path.unwrap().to_string(), "65001 23456");
+}
+
+#[test]
+fn aggregator_with_as_zero_is_discarded() {
+    // RFC 7607 §2 and RFC 7606 §7.7.
+    let u = decode_update(&IBGP, &[], &with(&attr(OPT_T, 7, &[0, 0, 0, 0, 10, 0, 0, 1])), NLRI).unwrap();
+    discarded(&u, 7);
+    assert_eq!(u.attrs.aggregator, None);
+    let attrs = [old_mandatory(&[2, 1, 0xfd, 0xe9]), attr(OPT_T, 7, &[0, 0, 10, 0, 0, 1])].concat();
+    discarded(&decode_update(&OLD, &[], &attrs, NLRI).unwrap(), 7);
+    // AS4_AGGREGATOR: RFC 6793 §6, attribute discard; AGGREGATOR stays AS_TRANS.
+    let attrs = [
+        old_mandatory(&[2, 1, 0xfd, 0xe9]),
+        attr(OPT_T, 7, &[0x5b, 0xa0, 10, 0, 0, 1]),
+        attr(OPT_T, 18, &[0, 0, 0, 0, 10, 0, 0, 1]),
+    ]
+    .concat();
+    let u = decode_update(&OLD, &[], &attrs, NLRI).unwrap();
+    discarded(&u, 18);
+    assert_eq!(u.attrs.aggregator.unwrap().asn, 23456);
+}
+
+// --- RFC 4271 §6.3 / RFC 2545 / RFC 8950: next hops that are not host addresses ---
+
+#[test]
+fn next_hop_that_is_not_a_host_address_ignores_the_routes() {
+    for bad in ["0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.5", "239.1.1.1", "240.0.0.1", "255.255.255.255"] {
+        let nh: std::net::Ipv4Addr = bad.parse().unwrap();
+        let attrs = [attr(WK, 1, &[0]), attr(WK, 2, &[]), attr(WK, 3, &nh.octets())].concat();
+        let u = decode_update(&EBGP, &[], &attrs, NLRI).expect("no NOTIFICATION");
+        assert!(u.errors[0].reason.contains(bad), "{:?}", u.errors);
+        treat_as_withdraw(u, 3);
+    }
+    for good in ["1.0.0.1", "126.255.255.254", "128.0.0.1", "223.255.255.254"] {
+        let nh: std::net::Ipv4Addr = good.parse().unwrap();
+        let attrs = [attr(WK, 1, &[0]), attr(WK, 2, &[]), attr(WK, 3, &nh.octets())].concat();
+        assert!(decode_update(&EBGP, &[], &attrs, NLRI).unwrap().errors.is_empty(), "{good}");
+    }
+    // RFC 4760 §3: without routes in the NLRI field NEXT_HOP is ignored.
+    let attrs = [mp_reach_v6(V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[]), attr(WK, 3, &[0, 0, 0, 0])].concat();
+    assert!(decode_update(&EBGP, &[], &attrs, &[]).unwrap().errors.is_empty());
+}
+
+fn mp_reach(afi: u8, safi: u8, next_hop: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, afi, safi, next_hop.len() as u8];
+    v.extend_from_slice(next_hop);
+    v.push(0);
+    v.extend_from_slice(nlri);
+    attr(OPT | 0x10, 14, &v)
+}
+
+fn v6(a: &str) -> [u8; 16] {
+    a.parse::<std::net::Ipv6Addr>().unwrap().octets()
+}
+
+#[test]
+fn mp_reach_next_hop_that_cannot_be_used_ignores_the_routes() {
+    let bad: [Vec<u8>; 6] = [
+        v6("::").to_vec(),
+        v6("::1").to_vec(),
+        v6("ff02::5").to_vec(),
+        v6("fe80::1").to_vec(), // link-local alone: RFC 2545 wants the global address
+        [v6("::"), v6("fe80::1")].concat(),
+        [v6("ff0e::1"), v6("fe80::1")].concat(),
+    ];
+    for nh in bad {
+        let attrs = [mp_reach(2, 1, &nh, V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
+        let u = decode_update(&EBGP, &[], &attrs, &[]).expect("no NOTIFICATION");
+        treat_as_withdraw(u, 14);
+    }
+    for nh in [
+        v6("2001:db8::1").to_vec(),
+        [v6("2001:db8::1"), v6("fe80::1")].concat(),
+        [v6("fe80::1"), v6("fe80::1")].concat(),
+    ] {
+        let attrs = [mp_reach(2, 1, &nh, V6_NLRI), attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
+        assert!(decode_update(&EBGP, &[], &attrs, &[]).unwrap().errors.is_empty(), "{nh:?}");
+    }
+    // An IPv4 next hop in MP_REACH_NLRI (IPv4 multicast) gets the NEXT_HOP checks.
+    let attrs = [mp_reach(1, 2, &[127, 0, 0, 1], &[24, 10, 0, 0]), attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
+    treat_as_withdraw(decode_update(&EBGP, &[], &attrs, &[]).unwrap(), 14);
+}
+
+#[test]
+fn ipv6_next_hop_for_ipv4_routes_needs_the_extended_next_hop_capability() {
+    let attrs = [mp_reach(1, 1, &v6("2001:db8::1"), &[24, 10, 0, 0]), attr(WK, 1, &[0]), attr(WK, 2, &[])].concat();
+    let u = decode_update(&EBGP, &[], &attrs, &[]).expect("no NOTIFICATION");
+    assert!(u.errors[0].reason.contains("RFC 8950"), "{:?}", u.errors);
+    treat_as_withdraw(u, 14);
+    let enhe = CodecCtx { extended_next_hop: [Family::IPV4_UNICAST].into_iter().collect::<FamilySet>(), ..EBGP };
+    let u = decode_update(&enhe, &[], &attrs, &[]).unwrap();
+    assert!(u.errors.is_empty(), "{:?}", u.errors);
+    assert_eq!(u.announcements().count(), 1);
+}
+
+// --- RFC 8654: message size ---
+
+#[test]
+fn long_message_without_extended_messages_is_bad_message_length() {
+    // 5000 octets: an UPDATE withdrawing 1659 /16s.
+    let withdrawn: Vec<u8> = (0..1659u16).flat_map(|i| [16, 10 + (i >> 8) as u8, i as u8]).collect();
+    let f = frame(2, &update_body(&withdrawn, &[], &[]));
+    assert_eq!(f.len(), 5000);
+    let e = decode_message(&f, &IBGP).unwrap_err();
+    assert_eq!(e.notification().code, ErrorCode::MessageHeader(MessageHeaderError::BadMessageLength));
+    assert_eq!(&e.notification().data[..], &5000u16.to_be_bytes(), "the data is the Length field");
+    let ext = CodecCtx { extended_message: true, ..IBGP };
+    let Message::Update(u) = decode_message(&f, &ext).unwrap() else { panic!() };
+    assert_eq!(u.withdrawn.len(), 1659);
+}
+
+// --- Bounded error records ---
+
+#[test]
+fn thousands_of_malformed_attributes_keep_a_few_errors_and_a_count() {
+    // 500 repeats of MED (attribute discard) and a malformed ORIGIN at the very end:
+    // a few records, the count, and the treat-as-withdraw not lost among them.
+    let meds: Vec<u8> = (0..500).flat_map(|_| attr(OPT, 4, &[0, 0, 0, 1])).collect();
+    let attrs = [attr(WK, 2, &[]), attr(WK, 3, &[192, 0, 2, 1]), meds, attr(WK, 1, &[9])].concat();
+    let ext = CodecCtx { extended_message: true, ..IBGP };
+    let u = decode_update(&ext, &[], &attrs, NLRI).unwrap();
+    assert_eq!(u.errors.len(), MAX_KEPT_ERRORS);
+    assert_eq!(u.error_count, 500);
+    assert_eq!(u.attrs.med, Some(1));
+    treat_as_withdraw(u, 1);
 }

@@ -51,6 +51,8 @@ fn ctx_strategy() -> impl Strategy<Value = CodecCtx> {
             extended_message,
             add_path: FamilySet::from_bits(bits),
             external,
+            // Every next hop form is generated, IPv6 ones for IPv4 routes too (RFC 8950).
+            extended_next_hop: [Family::IPV4_UNICAST, Family::IPV4_MULTICAST].into_iter().collect(),
         },
     )
 }
@@ -87,20 +89,34 @@ fn ipv6() -> impl Strategy<Value = Ipv6Addr> {
     any::<u128>().prop_map(Ipv6Addr::from)
 }
 
+/// A valid host address for a next hop (RFC 4271 §6.3): first octet 1-223 but 127.
+fn ipv4_next_hop() -> impl Strategy<Value = Ipv4Addr> + Clone {
+    (1u8..=222, any::<[u8; 3]>()).prop_map(|(first, [b, c, d])| {
+        let first = if first == 127 { 223 } else { first };
+        Ipv4Addr::new(first, b, c, d)
+    })
+}
+
+/// A global unicast address (2000::/3), valid as an IPv6 next hop.
+fn ipv6_global() -> impl Strategy<Value = Ipv6Addr> {
+    any::<u128>().prop_map(|a| Ipv6Addr::from(a & !(0b111 << 125) | 0b001 << 125))
+}
+
 /// Next hops the decoder accepts for `family` (RFC 4760 §3, RFC 2545 §3): IPv6 routes
 /// need an IPv6 next hop (with or without link-local), IPv4 routes take either
 /// (RFC 8950).
 fn next_hop(family: Family) -> BoxedStrategy<NextHop> {
-    let v6 = (ipv6(), option::of(ipv6())).prop_map(|(global, link_local)| NextHop::V6 { global, link_local });
+    let v6 = (ipv6_global(), option::of(ipv6())).prop_map(|(global, link_local)| NextHop::V6 { global, link_local });
     if family.afi == Afi::IPV6 {
         v6.boxed()
     } else {
-        prop_oneof![ipv4().prop_map(NextHop::V4), v6].boxed()
+        prop_oneof![ipv4_next_hop().prop_map(NextHop::V4), v6].boxed()
     }
 }
 
+/// Any AS number but 0 (RFC 7607).
 fn asn() -> impl Strategy<Value = u32> {
-    prop_oneof![4 => 0u32..=0xffff, 3 => any::<u32>(), 1 => Just(u32::from(AS_TRANS))]
+    prop_oneof![4 => 1u32..=0xffff, 3 => 1u32..=u32::MAX, 1 => Just(u32::from(AS_TRANS))]
 }
 
 fn is_confed(kind: SegmentType) -> bool {
@@ -325,7 +341,7 @@ fn update(ctx: CodecCtx) -> BoxedStrategy<Update> {
         option::of(mp_reach(ctx)),
         option::of(mp_unreach(ctx)),
         attr_parts(),
-        (any::<bool>(), ipv4()),
+        (any::<bool>(), ipv4_next_hop()),
         option::of(raw_mp(14)),
         option::of(raw_mp(15)),
     )
@@ -344,7 +360,7 @@ fn update(ctx: CodecCtx) -> BoxedStrategy<Update> {
             }
             attrs.mp_reach = mp_reach.map(Box::new);
             attrs.mp_unreach = mp_unreach.map(Box::new);
-            Update { withdrawn, attrs, nlri, errors: Vec::new() }
+            Update { withdrawn, attrs, nlri, ..Update::default() }
         })
         .boxed()
 }
@@ -619,7 +635,7 @@ proptest! {
     #[test]
     fn as4_path_is_ignored_after_2_octet_aggregation(
         (ctx, mut update) in with_ctx(|ctx| update(CodecCtx { four_octet_as: false, ..ctx })),
-        agg_asn in (0u32..=0xffff).prop_filter("a real 2-octet AS", |&a| a != u32::from(AS_TRANS)),
+        agg_asn in (1u32..=0xffff).prop_filter("a real 2-octet AS", |&a| a != u32::from(AS_TRANS)),
     ) {
         let ctx = CodecCtx { four_octet_as: false, ..ctx };
         prop_assume!(update.attrs.as_path.as_ref().is_some_and(has_four_octet));

@@ -46,6 +46,13 @@ impl Vector {
             extended_message: self.extended_message,
             add_path,
             external: self.external,
+            // Both sides sent the extended next hop capability for IPv4 unicast in
+            // this scenario (README.md), the only one with IPv6 next hops for IPv4.
+            extended_next_hop: if self.capture.starts_with("scenario v6-transport,") {
+                [Family::IPV4_UNICAST].into_iter().collect()
+            } else {
+                FamilySet::EMPTY
+            },
         }
     }
 

@@ -631,8 +631,13 @@ impl PeerTask {
                     let _ = self.rib.send(RibInput::PeerDown { address: self.spec.address, graceful }).await;
                 }
                 Output::Deliver(Message::Update(update)) => {
-                    for e in &update.errors {
-                        warn!(peer = %self.spec.address, "UPDATE: {e}");
+                    // One line per UPDATE however many attributes were malformed: the
+                    // first outcome, and how many there were.
+                    if let Some(first) = update.errors.first() {
+                        warn!(
+                            peer = %self.spec.address, errors = update.error_count,
+                            treat_as_withdraw = update.treat_as_withdraw(), "UPDATE: {first}"
+                        );
                     }
                     routes += crate::rib_task::update_routes(&update);
                     batch.push(update);

@@ -10,10 +10,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use arbitrary::Arbitrary;
 use bgp_core::prefix::{Nlri, Prefix, Prefix4, Prefix6};
-use bgp_core::types::{Afi, Family, Safi};
+use bgp_core::types::{Afi, Family, FamilySet, Safi};
 use bgp_core::wire::{
-    decode_message, frame_len, pack_announce, pack_withdraw, Aggregator, AsPath, AttrBlock, Community, EncodeError,
-    LargeCommunity, Message, NextHop, Origin, PathAttrs, RawAttr, Segment, SegmentType, Update,
+    decode_message, frame_len, pack_announce, pack_withdraw, Aggregator, AsPath, AttrBlock, CodecCtx, Community,
+    EncodeError, LargeCommunity, Message, NextHop, Origin, PathAttrs, RawAttr, Segment, SegmentType, Update,
 };
 use bgp_core_fuzz::ctx_from_byte;
 use bytes::{Bytes, BytesMut};
@@ -84,6 +84,24 @@ fn family(f: &FamilyIn) -> Family {
     }
 }
 
+/// `a`, moved to 10/8 when it is not a host address (0/8, 127/8, 224/4, 240/4).
+fn host4(mut a: [u8; 4]) -> Ipv4Addr {
+    if matches!(a[0], 0 | 127 | 224..) {
+        a[0] = 10;
+    }
+    Ipv4Addr::from(a)
+}
+
+/// `g`, moved to 2001::/16 when it is not usable as a global next hop.
+fn global6(mut g: [u8; 16]) -> Ipv6Addr {
+    let a = Ipv6Addr::from(g);
+    if a.is_unspecified() || a.is_loopback() || a.is_multicast() || a.is_unicast_link_local() {
+        g[0] = 0x20;
+        g[1] = 0x01;
+    }
+    Ipv6Addr::from(g)
+}
+
 fn prefix(p: &PrefixIn, afi: Afi) -> Prefix {
     let v6 = (afi == Afi::IPV6) != (p.other_afi == 0xff);
     if v6 {
@@ -104,7 +122,8 @@ fn attrs(a: &AttrsIn) -> PathAttrs {
                 2 => SegmentType::ConfedSequence,
                 _ => SegmentType::ConfedSet,
             };
-            let mut asns = asns.clone();
+            // AS 0 is malformed (RFC 7607).
+            let mut asns: Vec<u32> = asns.iter().map(|&a| a.max(1)).collect();
             if matches!(kind, SegmentType::Set | SegmentType::ConfedSet) {
                 // A set has no wire form beyond 255 ASNs (one segment): the encoder
                 // splits it into two sets, which is a different path. Not generated.
@@ -124,7 +143,7 @@ fn attrs(a: &AttrsIn) -> PathAttrs {
         med: a.med,
         local_pref: a.local_pref,
         atomic_aggregate: a.atomic_aggregate,
-        aggregator: a.aggregator.map(|(asn, addr)| Aggregator { asn, address: Ipv4Addr::from(addr) }),
+        aggregator: a.aggregator.map(|(asn, addr)| Aggregator { asn: asn.max(1), address: Ipv4Addr::from(addr) }),
         communities: a.communities.iter().copied().map(Community).collect(),
         large_communities: a
             .large_communities
@@ -147,7 +166,8 @@ fn attrs(a: &AttrsIn) -> PathAttrs {
 }
 
 fn run(input: Input) {
-    let ctx = ctx_from_byte(input.ctx);
+    // The receiver takes IPv6 next hops for IPv4 routes (RFC 8950), which are packed.
+    let ctx = CodecCtx { extended_next_hop: FamilySet::from_bits(0x05), ..ctx_from_byte(input.ctx) };
     let family = family(&input.family);
     let add_path = ctx.add_path(family);
     let mut nlri = Vec::new();
@@ -158,10 +178,12 @@ fn run(input: Input) {
         }
     }
     let mixed = nlri.iter().any(|n| n.prefix.afi() != family.afi);
+    // Next hops a receiver accepts (RFC 4271 §6.3, RFC 2545 §3): the packers do not
+    // judge them, and the decoder would treat the routes as withdrawn.
     let next_hop = match input.next_hop {
-        NextHopIn::V4(a) => NextHop::V4(Ipv4Addr::from(a)),
-        NextHopIn::V6(g) => NextHop::V6 { global: Ipv6Addr::from(g), link_local: None },
-        NextHopIn::V6LinkLocal(g, l) => NextHop::V6 { global: Ipv6Addr::from(g), link_local: Some(Ipv6Addr::from(l)) },
+        NextHopIn::V4(a) => NextHop::V4(host4(a)),
+        NextHopIn::V6(g) => NextHop::V6 { global: global6(g), link_local: None },
+        NextHopIn::V6LinkLocal(g, l) => NextHop::V6 { global: global6(g), link_local: Some(Ipv6Addr::from(l)) },
     };
     let attrs = attrs(&input.attrs);
 

@@ -22,6 +22,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::ctx::CodecCtx;
+use super::notification::UpdateError;
 use super::reader::Reader;
 use crate::prefix::Nlri;
 use crate::types::{Family, AS_TRANS};
@@ -187,22 +188,29 @@ impl AsPath {
     }
 
     /// RFC 7606 §7.2 / RFC 6793 §6: unknown segment type, zero-length segment or a
-    /// segment running past the attribute make the whole path malformed.
-    fn decode(mut r: Reader<'_>, four_octet: bool) -> Result<AsPath, &'static str> {
+    /// segment running past the attribute make the whole path malformed; so does AS 0
+    /// anywhere in it (RFC 7607 §2).
+    fn decode(mut r: Reader<'_>, four_octet: bool) -> Result<AsPath, PathError> {
         let mut path = AsPath::default();
+        let mut zero = false;
         while !r.is_empty() {
-            let kind = r.u8().map_err(|_| "truncated segment header")?;
-            let kind = SegmentType::from_u8(kind).ok_or("unknown segment type")?;
-            let count = r.u8().map_err(|_| "truncated segment header")?;
+            let kind = r.u8().map_err(|_| PathError::Malformed)?;
+            let kind = SegmentType::from_u8(kind).ok_or(PathError::Malformed)?;
+            let count = r.u8().map_err(|_| PathError::Malformed)?;
             if count == 0 {
-                return Err("zero-length segment");
+                return Err(PathError::Malformed);
             }
             let mut asns = Vec::with_capacity(usize::from(count));
             for _ in 0..count {
                 let asn = if four_octet { r.u32() } else { r.u16().map(u32::from) };
-                asns.push(asn.map_err(|_| "segment runs past the attribute")?);
+                let asn = asn.map_err(|_| PathError::Malformed)?;
+                zero |= asn == 0;
+                asns.push(asn);
             }
             path.push(Segment { kind, asns });
+        }
+        if zero {
+            return Err(PathError::AsZero);
         }
         Ok(path)
     }
@@ -238,6 +246,15 @@ impl AsPath {
         }
         merged
     }
+}
+
+/// Why an AS_PATH or AS4_PATH could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PathError {
+    /// Unknown segment type, empty segment, or a segment overrunning the attribute.
+    Malformed,
+    /// AS 0 in a segment (RFC 7607 §2).
+    AsZero,
 }
 
 /// In JSON: the list of segments.
@@ -487,6 +504,36 @@ impl NextHop {
     }
 }
 
+/// Why `a` cannot be a next hop: RFC 4271 §6.3 wants a valid host address, which
+/// rules out "this network" (0/8, RFC 1122 §3.2.1.3), loopback (127/8), multicast
+/// (224/4) and class E with the limited broadcast (240/4).
+pub(crate) fn invalid_v4_next_hop(a: Ipv4Addr) -> Option<&'static str> {
+    match a.octets()[0] {
+        0 => Some("next hop in 0.0.0.0/8"),
+        127 => Some("loopback next hop"),
+        224..=239 => Some("multicast next hop"),
+        240..=255 => Some("class E or broadcast next hop"),
+        _ => None,
+    }
+}
+
+/// Why an IPv6 next hop cannot be used: the unspecified address, loopback or multicast
+/// as the global address; or a link-local address alone where RFC 2545 §3 wants the
+/// global address first (a link-local address may only follow it).
+pub(crate) fn invalid_v6_next_hop(global: Ipv6Addr, link_local: Option<Ipv6Addr>) -> Option<&'static str> {
+    if global.is_unspecified() {
+        Some("unspecified IPv6 next hop")
+    } else if global.is_loopback() {
+        Some("loopback IPv6 next hop")
+    } else if global.is_multicast() {
+        Some("multicast IPv6 next hop")
+    } else if link_local.is_none() && global.is_unicast_link_local() {
+        Some("link-local IPv6 next hop without a global address (RFC 2545)")
+    } else {
+        None
+    }
+}
+
 impl fmt::Display for NextHop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -554,7 +601,9 @@ pub(crate) fn required_flags(type_code: u8) -> Option<u8> {
 
 /// The outcome of one attribute that could not be used as sent.
 pub(crate) enum Fault {
-    TreatAsWithdraw(&'static str),
+    /// With the RFC 4271 §6.3 subcode the NOTIFICATION would carry where RFC 7606 §5.2
+    /// still asks for a session reset.
+    TreatAsWithdraw(UpdateError, &'static str),
     Discard(&'static str),
 }
 
@@ -599,6 +648,7 @@ impl PathAttrs {
         as4: &mut As4,
     ) -> Result<(), Fault> {
         use Fault::{Discard, TreatAsWithdraw};
+        use UpdateError::{AttributeLengthError as Length, MalformedAsPath};
         let len = r.remaining();
         // The reads below happen only after the length was checked, so they cannot fail.
         match type_code {
@@ -608,32 +658,42 @@ impl PathAttrs {
                     (1, Ok(0)) => Origin::Igp,
                     (1, Ok(1)) => Origin::Egp,
                     (1, Ok(2)) => Origin::Incomplete,
-                    _ => return Err(TreatAsWithdraw("ORIGIN malformed (length or value)")),
+                    (1, _) => {
+                        return Err(TreatAsWithdraw(UpdateError::InvalidOriginAttribute, "ORIGIN value undefined"))
+                    }
+                    _ => return Err(TreatAsWithdraw(Length, "ORIGIN length is not 1")),
                 })
             }
             // RFC 7606 §7.2.
+            // RFC 7607 §2: AS 0 makes it malformed, handled by RFC 7606.
             code::AS_PATH => {
-                let path = AsPath::decode(r, ctx.four_octet_as).map_err(|_| TreatAsWithdraw("AS_PATH malformed"))?;
+                let path = AsPath::decode(r, ctx.four_octet_as).map_err(|e| match e {
+                    PathError::Malformed => TreatAsWithdraw(MalformedAsPath, "AS_PATH malformed"),
+                    PathError::AsZero => TreatAsWithdraw(MalformedAsPath, "AS_PATH contains AS 0 (RFC 7607)"),
+                })?;
                 if ctx.external && path.has_confed() {
-                    return Err(TreatAsWithdraw("AS_PATH with confederation segments from an external peer"));
+                    return Err(TreatAsWithdraw(
+                        MalformedAsPath,
+                        "AS_PATH with confederation segments from an external peer",
+                    ));
                 }
                 self.as_path = Some(path);
             }
             // RFC 7606 §7.3.
             code::NEXT_HOP => match r.u32() {
                 Ok(a) if len == 4 => self.next_hop = Some(Ipv4Addr::from(a)),
-                _ => return Err(TreatAsWithdraw("NEXT_HOP length is not 4")),
+                _ => return Err(TreatAsWithdraw(Length, "NEXT_HOP length is not 4")),
             },
             // RFC 7606 §7.4.
             code::MED => match r.u32() {
                 Ok(v) if len == 4 => self.med = Some(v),
-                _ => return Err(TreatAsWithdraw("MULTI_EXIT_DISC length is not 4")),
+                _ => return Err(TreatAsWithdraw(Length, "MULTI_EXIT_DISC length is not 4")),
             },
             // RFC 7606 §7.5.
             code::LOCAL_PREF if ctx.external => return Err(Discard("LOCAL_PREF from an external peer")),
             code::LOCAL_PREF => match r.u32() {
                 Ok(v) if len == 4 => self.local_pref = Some(v),
-                _ => return Err(TreatAsWithdraw("LOCAL_PREF length is not 4")),
+                _ => return Err(TreatAsWithdraw(Length, "LOCAL_PREF length is not 4")),
             },
             // RFC 7606 §7.6.
             code::ATOMIC_AGGREGATE if len != 0 => return Err(Discard("ATOMIC_AGGREGATE length is not 0")),
@@ -648,29 +708,33 @@ impl PathAttrs {
                 let (Ok(asn), Ok(address)) = (asn, r.u32()) else {
                     return Err(Discard("AGGREGATOR truncated"));
                 };
+                // RFC 7607 §2: malformed, and RFC 7606 §7.7 discards a malformed one.
+                if asn == 0 {
+                    return Err(Discard("AGGREGATOR with AS 0 (RFC 7607)"));
+                }
                 self.aggregator = Some(Aggregator { asn, address: Ipv4Addr::from(address) });
             }
             // RFC 7606 §7.8.
             code::COMMUNITIES => {
                 self.communities = list(r, 4, |r| Community(r.u32().unwrap_or_default()))
-                    .ok_or(TreatAsWithdraw("COMMUNITIES length is not a non-zero multiple of 4"))?;
+                    .ok_or(TreatAsWithdraw(Length, "COMMUNITIES length is not a non-zero multiple of 4"))?;
             }
             // RFC 7606 §7.9.
             code::ORIGINATOR_ID if ctx.external => return Err(Discard("ORIGINATOR_ID from an external peer")),
             code::ORIGINATOR_ID => match r.u32() {
                 Ok(v) if len == 4 => self.originator_id = Some(Ipv4Addr::from(v)),
-                _ => return Err(TreatAsWithdraw("ORIGINATOR_ID length is not 4")),
+                _ => return Err(TreatAsWithdraw(Length, "ORIGINATOR_ID length is not 4")),
             },
             // RFC 7606 §7.10.
             code::CLUSTER_LIST if ctx.external => return Err(Discard("CLUSTER_LIST from an external peer")),
             code::CLUSTER_LIST => {
                 self.cluster_list = list(r, 4, |r| Ipv4Addr::from(r.u32().unwrap_or_default()))
-                    .ok_or(TreatAsWithdraw("CLUSTER_LIST length is not a non-zero multiple of 4"))?;
+                    .ok_or(TreatAsWithdraw(Length, "CLUSTER_LIST length is not a non-zero multiple of 4"))?;
             }
             // RFC 7606 §7.14.
             code::EXTENDED_COMMUNITIES => {
                 self.ext_communities = list(r, 8, |r| ExtCommunity(r.array().unwrap_or_default()))
-                    .ok_or(TreatAsWithdraw("EXTENDED_COMMUNITIES length is not a non-zero multiple of 8"))?;
+                    .ok_or(TreatAsWithdraw(Length, "EXTENDED_COMMUNITIES length is not a non-zero multiple of 8"))?;
             }
             // RFC 8092 §6.
             code::LARGE_COMMUNITY => {
@@ -679,13 +743,17 @@ impl PathAttrs {
                     local1: r.u32().unwrap_or_default(),
                     local2: r.u32().unwrap_or_default(),
                 })
-                .ok_or(TreatAsWithdraw("LARGE_COMMUNITY length is not a non-zero multiple of 12"))?;
+                .ok_or(TreatAsWithdraw(Length, "LARGE_COMMUNITY length is not a non-zero multiple of 12"))?;
             }
             // RFC 6793 §6: between two 4-octet speakers these must not appear; when
             // malformed they are discarded.
             code::AS4_PATH if ctx.four_octet_as => return Err(Discard("AS4_PATH on a 4-octet AS session")),
+            // RFC 7607 §2: AS 0 makes it malformed, handled by RFC 6793 §6 (discard).
             code::AS4_PATH => {
-                let path = AsPath::decode(r, true).map_err(|_| Discard("AS4_PATH malformed"))?;
+                let path = AsPath::decode(r, true).map_err(|e| match e {
+                    PathError::Malformed => Discard("AS4_PATH malformed"),
+                    PathError::AsZero => Discard("AS4_PATH contains AS 0 (RFC 7607)"),
+                })?;
                 if path.has_confed() {
                     return Err(Discard("AS4_PATH with confederation segments"));
                 }
@@ -693,6 +761,7 @@ impl PathAttrs {
             }
             code::AS4_AGGREGATOR if ctx.four_octet_as => return Err(Discard("AS4_AGGREGATOR on a 4-octet AS session")),
             code::AS4_AGGREGATOR => match (len, r.u32(), r.u32()) {
+                (8, Ok(0), Ok(_)) => return Err(Discard("AS4_AGGREGATOR with AS 0 (RFC 7607)")),
                 (8, Ok(asn), Ok(address)) => {
                     as4.aggregator = Some(Aggregator { asn, address: Ipv4Addr::from(address) })
                 }
@@ -960,6 +1029,7 @@ mod tests {
             extended_message: true,
             add_path: FamilySet::from_bits(0x0f),
             external: true,
+            extended_next_hop: FamilySet::EMPTY,
         };
         let mut wire = vec![0xff; 16];
         wire.extend_from_slice(&[0x00, 0x2c, 0x02, 0x00, 0x00, 0x00, 0x15, 0x90, 0x0f, 0x00, 0x11]);

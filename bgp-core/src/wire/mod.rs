@@ -33,7 +33,7 @@ pub use error::{AttrAction, AttrError, DecodeError, ErrorAction};
 pub use notification::{Cease, ErrorCode, Notification};
 pub use open::{Capability, Open};
 pub use route_refresh::{RefreshSubtype, RouteRefresh};
-pub use update::{pack_announce, pack_withdraw, AttrBlock, Update};
+pub use update::{pack_announce, pack_withdraw, AttrBlock, Update, MAX_KEPT_ERRORS};
 
 use notification::MessageHeaderError;
 use reader::Reader;

@@ -86,6 +86,10 @@ impl<'a> Reader<'a> {
             self.frame.slice_ref(slice)
         }
     }
+    /// The octet `at` positions ahead, without moving.
+    pub fn peek_u8(&self, at: usize) -> Option<u8> {
+        self.rest.get(at).copied()
+    }
     pub fn remaining(&self) -> usize {
         self.rest.len()
     }

@@ -12,19 +12,30 @@
 //! +-----------------------------+
 //! ```
 //!
-//! Error handling, strongest first (RFC 7606 §3 f: the strongest action wins):
+//! Error handling, strongest first (RFC 7606 §3 h: the strongest action wins):
 //! - session reset: the withdrawn routes, attribute block or NLRI cannot be walked;
 //!   MP_REACH/MP_UNREACH malformed or repeated; an unrecognized well-known attribute;
-//!   an attribute overrunning the block, because an MP attribute after it could no
-//!   longer be located (RFC 7606 §4, §5.3);
+//!   an MP attribute overrunning the attribute block (its NLRI cannot be found, RFC
+//!   7606 §3 j, §5.3), which is AFI/SAFI disable when its family can be read;
 //! - treat-as-withdraw and attribute discard: recorded in [`Update::errors`], the
-//!   message decodes.
+//!   message decodes. This includes any other attribute overrunning the block, or too
+//!   few octets left for an attribute header (RFC 7606 §4: the Total Path Attribute
+//!   Length still locates the NLRI, and every MP attribute was found before it), and
+//!   a next hop that is not a valid host address (RFC 4271 §6.3, RFC 2545 §3, RFC
+//!   8950), for which the routes are ignored without a NOTIFICATION.
+//!
+//! [`Update::errors`] is bounded: one crafted UPDATE can hold thousands of malformed
+//! or repeated attributes, so only the first [`MAX_KEPT_ERRORS`] are kept, with their
+//! total in [`Update::error_count`].
 
 use std::net::Ipv4Addr;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::attr::{self, code, flags, As4, Fault, MpReach, MpUnreach, NextHop, PathAttrs, RawAttr};
+use super::attr::{
+    self, code, flags, invalid_v4_next_hop, invalid_v6_next_hop, As4, Fault, MpReach, MpUnreach, NextHop, PathAttrs,
+    RawAttr,
+};
 use super::ctx::CodecCtx;
 use super::error::{AttrAction, AttrError, DecodeError, ErrorAction};
 use super::notification::{ErrorCode, Notification, UpdateError};
@@ -40,9 +51,15 @@ pub struct Update {
     pub attrs: PathAttrs,
     /// IPv4 unicast routes announced in the NLRI field.
     pub nlri: Vec<Nlri>,
-    /// RFC 7606 outcomes that did not end the session, each with its reason.
+    /// RFC 7606 outcomes that did not end the session, each with its reason: the first
+    /// [`MAX_KEPT_ERRORS`], always including a treat-as-withdraw if there was one.
     pub errors: Vec<AttrError>,
+    /// How many outcomes there were in all (`errors` may hold fewer).
+    pub error_count: usize,
 }
+
+/// How many RFC 7606 outcomes [`Update::errors`] keeps.
+pub const MAX_KEPT_ERRORS: usize = 4;
 
 impl Update {
     /// The End-of-RIB marker of `family` (RFC 4724 §2): an empty UPDATE for IPv4
@@ -126,25 +143,45 @@ impl Update {
     fn decode_attrs(&mut self, mut r: Reader<'_>, ctx: &CodecCtx) -> Result<(), DecodeError> {
         let mut seen = [0u64; 4];
         let mut as4 = As4::default();
+        // RFC 7606 §5.2: the RFC 4271 NOTIFICATION of the first treat-as-withdraw, sent
+        // after all if the UPDATE turns out to announce nothing; and whether it holds
+        // attributes other than MP_UNREACH_NLRI.
+        let mut reset: Option<(UpdateError, Bytes)> = None;
+        let mut others = false;
+        let mut raw_reach = false;
         while !r.is_empty() {
             let start = r;
-            let overrun = |what: &str| {
-                DecodeError::update(
-                    UpdateError::MalformedAttributeList,
-                    Bytes::new(),
-                    format!("UPDATE: {what}; attributes after it cannot be located"),
-                )
+            others |= start.peek_u8(1) != Some(code::MP_UNREACH_NLRI);
+            // RFC 7606 §4: an attribute header cut short, or a last attribute running
+            // past the block, is treat-as-withdraw: the Total Path Attribute Length
+            // still locates the NLRI, and no MP attribute can hide in what is left.
+            let Some((flag_bits, type_code, len)) = attr_header(&mut r) else {
+                let type_code = start.peek_u8(1).unwrap_or(0);
+                let left = start.remaining();
+                self.note(AttrAction::TreatAsWithdraw, type_code, || {
+                    format!("{left} octets left at the end of the path attributes, fewer than an attribute needs")
+                });
+                reset.get_or_insert_with(|| (UpdateError::MalformedAttributeList, Bytes::new()));
+                break;
             };
-            let flag_bits = r.u8().map_err(|_| overrun("truncated attribute header"))?;
-            let type_code = r.u8().map_err(|_| overrun("truncated attribute header"))?;
-            let len = if flag_bits & flags::EXTENDED_LENGTH != 0 {
-                r.u16().map(usize::from)
-            } else {
-                r.u8().map(usize::from)
-            }
-            .map_err(|_| overrun("truncated attribute length"))?;
-            let value =
-                r.sub(len).map_err(|_| overrun(&format!("attribute {type_code} overruns the attribute block")))?;
+            let Ok(value) = r.sub(len) else {
+                let whole = Whole { start, len: start.remaining() };
+                if matches!(type_code, code::MP_REACH_NLRI | code::MP_UNREACH_NLRI) {
+                    // Its NLRI cannot be found: treat-as-withdraw is not possible
+                    // (RFC 7606 §3 j).
+                    return Err(mp_error(
+                        peek_family(r),
+                        whole.bytes(),
+                        format!("attribute {type_code} of {len} octets overruns the path attributes"),
+                    ));
+                }
+                let left = r.remaining();
+                self.note(AttrAction::TreatAsWithdraw, type_code, || {
+                    format!("attribute {type_code} of {len} octets overruns the path attributes ({left} left)")
+                });
+                reset.get_or_insert_with(|| (UpdateError::AttributeLengthError, whole.bytes()));
+                break;
+            };
             // The whole attribute, for a NOTIFICATION's data: shared only on error paths.
             let whole = Whole { start, len: start.remaining() - r.remaining() };
 
@@ -160,7 +197,7 @@ impl Update {
                         format!("UPDATE: attribute {type_code} (MP) appears twice"),
                     ));
                 }
-                self.note(AttrAction::Discard, type_code, format!("attribute {type_code} appears again"));
+                self.note(AttrAction::Discard, type_code, || format!("attribute {type_code} appears again"));
                 continue;
             }
             *slot |= bit;
@@ -194,6 +231,7 @@ impl Update {
                         }
                     } else if family.is_some() {
                         // A family whose NLRI we do not decode: kept, not interpreted.
+                        raw_reach |= type_code == code::MP_REACH_NLRI;
                         self.attrs.unknown.push(RawAttr {
                             flags: flag_bits,
                             type_code,
@@ -207,27 +245,22 @@ impl Update {
                         ));
                     }
                     if !flags_ok {
-                        // RFC 7606 §3 c.
-                        self.note(
-                            AttrAction::TreatAsWithdraw,
-                            type_code,
-                            format!("attribute {type_code} has wrong flags {flag_bits:#04x}"),
-                        );
+                        self.wrong_flags(type_code, flag_bits);
+                        reset.get_or_insert_with(|| (UpdateError::AttributeFlagsError, whole.bytes()));
                     }
                 }
                 _ if !flags_ok => {
-                    self.note(
-                        AttrAction::TreatAsWithdraw,
-                        type_code,
-                        format!("attribute {type_code} has wrong flags {flag_bits:#04x}"),
-                    );
+                    self.wrong_flags(type_code, flag_bits);
+                    reset.get_or_insert_with(|| (UpdateError::AttributeFlagsError, whole.bytes()));
                 }
                 _ => match self.attrs.decode_known(type_code, value, ctx, &mut as4) {
                     Ok(()) => {}
-                    Err(Fault::TreatAsWithdraw(why)) => {
-                        self.note(AttrAction::TreatAsWithdraw, type_code, why.to_string())
+                    Err(Fault::TreatAsWithdraw(sub, why)) => {
+                        self.note(AttrAction::TreatAsWithdraw, type_code, || why.to_string());
+                        let data = || if sub == UpdateError::MalformedAsPath { Bytes::new() } else { whole.bytes() };
+                        reset.get_or_insert_with(|| (sub, data()));
                     }
-                    Err(Fault::Discard(why)) => self.note(AttrAction::Discard, type_code, why.to_string()),
+                    Err(Fault::Discard(why)) => self.note(AttrAction::Discard, type_code, || why.to_string()),
                 },
             }
         }
@@ -238,21 +271,83 @@ impl Update {
         // announced; NEXT_HOP only for routes in the NLRI field (RFC 4760 §3).
         let announces = !self.nlri.is_empty() || self.attrs.mp_reach.is_some();
         if announces {
-            if self.attrs.origin.is_none() && !self.errored(code::ORIGIN) {
-                self.note(AttrAction::TreatAsWithdraw, code::ORIGIN, "missing ORIGIN".into());
-            }
-            if self.attrs.as_path.is_none() && !self.errored(code::AS_PATH) {
-                self.note(AttrAction::TreatAsWithdraw, code::AS_PATH, "missing AS_PATH".into());
-            }
-            if !self.nlri.is_empty() && self.attrs.next_hop.is_none() && !self.errored(code::NEXT_HOP) {
-                self.note(AttrAction::TreatAsWithdraw, code::NEXT_HOP, "missing NEXT_HOP".into());
+            let missing = [
+                (code::ORIGIN, self.attrs.origin.is_none(), "missing ORIGIN"),
+                (code::AS_PATH, self.attrs.as_path.is_none(), "missing AS_PATH"),
+                (code::NEXT_HOP, !self.nlri.is_empty() && self.attrs.next_hop.is_none(), "missing NEXT_HOP"),
+            ];
+            for (type_code, absent, why) in missing {
+                if absent && !self.errored(type_code) {
+                    self.note(AttrAction::TreatAsWithdraw, type_code, || why.into());
+                    // RFC 4271 §6.3: the data is the missing attribute's type code.
+                    let data = Bytes::copy_from_slice(&[type_code]);
+                    reset.get_or_insert((UpdateError::MissingWellKnownAttribute, data));
+                }
             }
         }
+        // RFC 7606 §5.2: with attributes besides MP_UNREACH_NLRI but no reachable
+        // NLRI, nothing confirms the NLRI were parsed right, so any error stronger
+        // than attribute discard is a session reset.
+        let reachable =
+            !self.nlri.is_empty() || raw_reach || self.attrs.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
+        if let (false, true, Some((sub, data))) = (reachable, others, reset) {
+            let first = self.errors.iter().find(|e| e.action == AttrAction::TreatAsWithdraw);
+            let why = first.map_or("", |e| e.reason.as_str());
+            return Err(DecodeError::update(
+                sub,
+                data,
+                format!("UPDATE without reachable NLRI: {why} (RFC 7606 §5.2)"),
+            ));
+        }
+        self.check_next_hops(ctx);
         Ok(())
     }
 
-    fn note(&mut self, action: AttrAction, type_code: u8, reason: String) {
-        self.errors.push(AttrError { action, type_code, reason });
+    /// RFC 4271 §6.3: a next hop that is not a valid host address is semantically
+    /// incorrect; its routes are ignored (treat-as-withdraw) and the error logged,
+    /// without a NOTIFICATION. NEXT_HOP counts only when the NLRI field announces
+    /// something (RFC 4760 §3: otherwise it is ignored). Whether the next hop is one
+    /// of our own addresses is the routing engine's check.
+    fn check_next_hops(&mut self, ctx: &CodecCtx) {
+        if let Some(why) = self.attrs.next_hop.filter(|_| !self.nlri.is_empty()).and_then(invalid_v4_next_hop) {
+            let nh = self.attrs.next_hop.unwrap_or(Ipv4Addr::UNSPECIFIED);
+            self.note(AttrAction::TreatAsWithdraw, code::NEXT_HOP, || format!("NEXT_HOP {nh}: {why}"));
+        }
+        let Some(reach) = self.attrs.mp_reach.as_deref().filter(|m| !m.nlri.is_empty()) else { return };
+        let (family, next_hop) = (reach.family, reach.next_hop);
+        let why = match next_hop {
+            NextHop::V4(a) => invalid_v4_next_hop(a),
+            NextHop::V6 { .. } if family.afi == Afi::IPV4 && !ctx.extended_next_hop(family) => {
+                Some("IPv6 next hop for IPv4 routes without the extended next hop capability (RFC 8950)")
+            }
+            NextHop::V6 { global, link_local } => invalid_v6_next_hop(global, link_local),
+        };
+        if let Some(why) = why {
+            self.note(AttrAction::TreatAsWithdraw, code::MP_REACH_NLRI, || {
+                format!("MP_REACH_NLRI ({family}) next hop {next_hop}: {why}")
+            });
+        }
+    }
+
+    /// RFC 7606 §3 c: the Optional or Transitive bit is not what the type code says.
+    fn wrong_flags(&mut self, type_code: u8, flag_bits: u8) {
+        self.note(AttrAction::TreatAsWithdraw, type_code, || {
+            format!("attribute {type_code} has wrong flags {flag_bits:#04x}")
+        });
+    }
+
+    /// Records an outcome. Past [`MAX_KEPT_ERRORS`] only the count grows (the reason is
+    /// not even formatted), except that a first treat-as-withdraw replaces the last
+    /// kept entry, so that [`Update::treat_as_withdraw`] stays true to the message.
+    fn note(&mut self, action: AttrAction, type_code: u8, reason: impl FnOnce() -> String) {
+        self.error_count += 1;
+        if self.errors.len() < MAX_KEPT_ERRORS {
+            self.errors.push(AttrError { action, type_code, reason: reason() });
+        } else if action == AttrAction::TreatAsWithdraw && !self.treat_as_withdraw() {
+            if let Some(last) = self.errors.last_mut() {
+                *last = AttrError { action, type_code, reason: reason() };
+            }
+        }
     }
 
     fn errored(&self, type_code: u8) -> bool {
@@ -309,6 +404,15 @@ impl Whole<'_> {
         let mut r = self.start;
         r.shared(self.len).unwrap_or_default()
     }
+}
+
+/// Flags, type code and value length of the attribute at the front of `r`; `None` when
+/// fewer octets are left than the header needs.
+fn attr_header(r: &mut Reader<'_>) -> Option<(u8, u8, usize)> {
+    let flag_bits = r.u8().ok()?;
+    let type_code = r.u8().ok()?;
+    let len = if flag_bits & flags::EXTENDED_LENGTH != 0 { r.u16().map(usize::from) } else { r.u8().map(usize::from) };
+    Some((flag_bits, type_code, len.ok()?))
 }
 
 fn patch_u16(out: &mut BytesMut, at: usize) {
