@@ -639,9 +639,18 @@ fn export_target(source: SourceId, session: &SessionUp) -> ExportTarget {
             })
         })
     };
+    // Over an IPv6 session, IPv4 routes get the interface's IPv4 address: an IPv6 next
+    // hop for them needs RFC 8950, which receivers (this daemon among them) refuse
+    // unless negotiated.
+    let interface_v4 = || {
+        session.interface.iter().find_map(|(ip, _)| match ip {
+            IpAddr::V4(a) if !a.is_loopback() => Some(*a),
+            _ => None,
+        })
+    };
     let (local_v4, local_v6) = match session.local {
         Some(IpAddr::V4(a)) => (Some(a), global_v6(None)),
-        Some(IpAddr::V6(a)) => (None, global_v6(Some(a))),
+        Some(IpAddr::V6(a)) => (interface_v4(), global_v6(Some(a))),
         None => (None, None),
     };
     ExportTarget {

@@ -747,3 +747,24 @@ fn routes_with_one_of_our_addresses_as_next_hop_are_ignored() {
     round(&mut e, t);
     assert_eq!(e.rib().len(), 1);
 }
+
+#[test]
+fn ipv4_routes_over_an_ipv6_session_get_the_interfaces_ipv4_next_hop() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let v6 = SessionUp {
+        local: Some("fd00::2".parse().unwrap()),
+        interface: vec![("fd00::2".parse().unwrap(), 64), ("10.20.0.2".parse().unwrap(), 24)],
+        ..session("fd00::9", 65009)
+    };
+    let b = e.session_up(v6, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    let r = round(&mut e, t);
+    let next_hops: Vec<_> = r
+        .to(b)
+        .iter()
+        .filter_map(|m| if let Message::Update(u) = m { u.attrs.next_hop.filter(|_| !u.nlri.is_empty()) } else { None })
+        .collect();
+    assert_eq!(next_hops, vec!["10.20.0.2".parse::<std::net::Ipv4Addr>().unwrap()]);
+}
