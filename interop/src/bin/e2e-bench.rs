@@ -722,7 +722,17 @@ impl Span {
     }
 }
 
-/// Steps 1-4 of the module comment, against a running device.
+/// A device being fed the table: its sessions, the measured span, and when the feeder
+/// wrote the table.
+struct Fed {
+    feeder: Feeder,
+    sinks: Vec<Sink>,
+    span: Span,
+    feed: Arc<WriteTimes>,
+}
+
+/// Against a running device: the sessions up, the table fed, then the scenario's
+/// measurement.
 async fn measure(
     plan: &Plan,
     dut: Dut,
@@ -734,11 +744,29 @@ async fn measure(
     let tag = dut.name();
     let (feeder, sinks) = connect(plan, dut, ns).await?;
     let span = Span::start(pid, fig);
+    let refused = plan.scenario == Scenario::Refused;
+    eprintln!("[{tag}] feeding {} prefixes{}", plan.prefixes, if refused { ", all to be refused" } else { "" });
+    let feed = feeder.send(plan.announce.clone());
+    let fed = Fed { feeder, sinks, span, feed };
+    if refused {
+        measure_refused(tag, ns, fed, timeout, fig).await
+    } else {
+        converge_withdraw(plan, tag, fed, timeout, fig).await
+    }
+}
+
+/// Steps 2-4 of the module comment, once the feeder has begun writing the table.
+async fn converge_withdraw(
+    plan: &Plan,
+    tag: &str,
+    fed: Fed,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let Fed { feeder, sinks, span, feed } = fed;
     let pid = &span.pid;
 
     // Converge.
-    eprintln!("[{tag}] feeding {} prefixes", plan.prefixes);
-    let feed = feeder.send(plan.announce.clone());
     let full = wait_all(&feeder, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
     let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
     fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
@@ -788,22 +816,17 @@ async fn measure(
     Ok(())
 }
 
-/// The refused scenario, against a running device: the sessions up, RSS before, the
-/// whole table fed, then RSS once the device has processed it ([`wait_processed`]),
-/// the growth, CPU and peak RSS over the span.
+/// The refused scenario, once the feeder has begun writing the table: RSS once the
+/// device has processed it ([`wait_processed`]), the growth, CPU and peak RSS over the
+/// span.
 async fn measure_refused(
-    plan: &Plan,
-    dut: Dut,
+    tag: &str,
     ns: &Namespaces,
-    pid: u32,
+    fed: Fed,
     timeout: Duration,
     fig: &mut Figures,
 ) -> Result<(), String> {
-    let tag = dut.name();
-    let (feeder, sinks) = connect(plan, dut, ns).await?;
-    let span = Span::start(pid, fig);
-    eprintln!("[{tag}] feeding {} prefixes, all to be refused", plan.prefixes);
-    let feed = feeder.send(plan.announce.clone());
+    let Fed { feeder, sinks, span, feed } = fed;
     let processed = wait_processed(&feeder, &sinks, &span.pid, &feed, timeout).await?;
     fig.rss_after_kib = status_kib(&span.pid, "VmRSS");
     span.finish(fig, &sinks);
@@ -915,10 +938,7 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
     eprintln!("[{name}] {} running, pid {pid}", fig.version);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let result = match plan.scenario {
-        Scenario::Transit | Scenario::Rr => runtime.block_on(measure(plan, dut, &ns, pid, timeout, fig)),
-        Scenario::Refused => runtime.block_on(measure_refused(plan, dut, &ns, pid, timeout, fig)),
-    };
+    let result = runtime.block_on(measure(plan, dut, &ns, pid, timeout, fig));
     // Closes every session (and aborts the tasks) before the device stops.
     drop(runtime);
     if let Err(e) = result {
@@ -987,6 +1007,18 @@ fn growth_kib(f: &Figures) -> Option<f64> {
     f.rss_after_kib.zip(f.rss_idle_kib).map(|(a, b)| a as f64 - b as f64)
 }
 
+const CPU_COLUMN: Column =
+    Column { label: "CPU", unit: "s", digits: 2, timed: false, key: "cpu_s", ratio_key: "cpu", value: |f, _| f.cpu_s };
+const PEAK_RSS_COLUMN: Column = Column {
+    label: "peak RSS",
+    unit: "MiB",
+    digits: 1,
+    timed: false,
+    key: "peak_rss_mib",
+    ratio_key: "peak_rss",
+    value: |f, _| mib(f.peak_rss_kib),
+};
+
 const TABLE_COLUMNS: [Column; 4] = [
     Column {
         label: "converge",
@@ -1006,16 +1038,8 @@ const TABLE_COLUMNS: [Column; 4] = [
         ratio_key: "withdraw",
         value: |f, _| f.withdraw_s,
     },
-    Column { label: "CPU", unit: "s", digits: 2, timed: false, key: "cpu_s", ratio_key: "cpu", value: |f, _| f.cpu_s },
-    Column {
-        label: "peak RSS",
-        unit: "MiB",
-        digits: 1,
-        timed: false,
-        key: "peak_rss_mib",
-        ratio_key: "peak_rss",
-        value: |f, _| mib(f.peak_rss_kib),
-    },
+    CPU_COLUMN,
+    PEAK_RSS_COLUMN,
 ];
 
 const REFUSED_COLUMNS: [Column; 7] = [
@@ -1055,16 +1079,8 @@ const REFUSED_COLUMNS: [Column; 7] = [
         ratio_key: "rss_growth_per_prefix",
         value: |f, prefixes| growth_kib(f).map(|k| k * 1024.0 / prefixes as f64),
     },
-    Column {
-        label: "peak RSS",
-        unit: "MiB",
-        digits: 1,
-        timed: false,
-        key: "peak_rss_mib",
-        ratio_key: "peak_rss",
-        value: |f, _| mib(f.peak_rss_kib),
-    },
-    Column { label: "CPU", unit: "s", digits: 2, timed: false, key: "cpu_s", ratio_key: "cpu", value: |f, _| f.cpu_s },
+    PEAK_RSS_COLUMN,
+    CPU_COLUMN,
     Column {
         label: "process",
         unit: "s",
