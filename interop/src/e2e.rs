@@ -557,6 +557,23 @@ pub fn status_kib(pid: &str, key: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Octets of its established TCP connections with `peer` that a process in network
+/// namespace `ns` has not read yet (their `Recv-Q`, from `ss`); `None` when `ss` fails
+/// or there is no such connection.
+pub fn unread_octets(ns: &str, peer: Ipv4Addr) -> Option<u64> {
+    let mut ss = Command::new("ip");
+    ss.args(["netns", "exec", ns, "ss", "-Htn", "state", "established", "dst", &peer.to_string()]);
+    let out = crate::run(&mut ss, Duration::from_secs(10)).ok().filter(|o| o.status.success())?;
+    recv_q(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The sum of the first column (`Recv-Q`) of `ss -H` lines filtered by state, which
+/// leaves the state column out.
+fn recv_q(ss: &str) -> Option<u64> {
+    let queues: Vec<u64> = ss.lines().filter_map(|l| l.split_whitespace().next()?.parse().ok()).collect();
+    (!queues.is_empty()).then(|| queues.iter().sum())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -584,6 +601,13 @@ mod tests {
         }
         let other: Nlri = Nlri::new("10.255.255.0/24".parse().unwrap());
         assert!(t.prefixes.contains(&other) || idx.get(&other).is_none());
+    }
+
+    #[test]
+    fn recv_q_of_ss_lines() {
+        assert_eq!(recv_q("0      0      10.78.1.1:179 10.78.1.2:40312\n"), Some(0));
+        assert_eq!(recv_q("4096 0 10.78.1.1:179 10.78.1.2:40312\n12 0 10.78.1.1:179 10.78.1.2:40314\n"), Some(4108));
+        assert_eq!(recv_q(""), None);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! e2e-bench: end-to-end convergence of a realistic table through a device under test
-//! (BIRD, FRR's bgpd, or our daemon), side by side in one run. See interop/README.md,
+//! (BIRD, FRR's bgpd, or our daemon), side by side in one run; or what the device's
+//! memory grows by when it refuses a whole table. See interop/README.md,
 //! "End-to-end benchmark".
 //!
 //! ```text
 //! sudo cargo run --release -p interop --bin e2e-bench -- \
-//!     [--dut bird,frr,ours] [--scenario transit|rr] [--prefixes N] [--clients N] \
+//!     [--dut bird,frr,ours] [--scenario transit|rr|refused] [--prefixes N] [--clients N] \
 //!     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] \
 //!     [--seed N] [--json FILE] [--keep]
 //! ```
@@ -23,12 +24,28 @@
 //! 4. the device's CPU seconds (utime + stime, all threads) over steps 2-3 and its
 //!    peak RSS (VmHWM).
 //!
+//! `--scenario refused` (transit's topology, 2,000,000 prefixes, 1 sink) measures what
+//! a flood of routes the device's import policy refuses costs: the device refuses
+//! everything the feeder sends (ours: `import_policy = "reject-all"`; BIRD: `import none`; FRR: a `route-map`
+//! that denies, inbound). After step 1: the device's RSS (VmRSS) **before**; the
+//! feeder writes the whole table; **process** = until the feeder has written it and the
+//! device then used no CPU for 1 s (at most one 10 ms tick), and the device has left
+//! nothing of it unread in its socket; then its RSS **after**, the **growth** (after −
+//! before, also per prefix), the peak RSS and the CPU seconds over the span. No
+//! convergence or withdrawal: the sink must receive no route.
+//!
+//! ```text
+//! sudo target/release/e2e-bench --dut bird,frr,ours --scenario refused --repeat 3 --quiet-wait 30
+//! ```
+//!
 //! Every phase is bounded (`--timeout`, 120 s; `--ours-timeout`, 20 s, for our
-//! daemon); a device that does not get there is reported as "did not converge in N s".
+//! daemon); a device that does not get there is reported as "did not converge in N s"
+//! (refused: "did not process the feed in N s").
 //! With `--repeat`, devices take turns, and runs during which other processes used
 //! more than 0.25 cores are left out of the medians.
 
 use std::any::Any;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -41,7 +58,8 @@ use std::time::{Duration, Instant};
 use bgp_core::wire::CodecCtx;
 use bytes::{Bytes, BytesMut};
 use interop::e2e::{
-    cpu_seconds, establish, machine_busy_seconds, status_kib, Feeder, PeerSpec, PrefixIndex, Sink, WriteTimes,
+    cpu_seconds, establish, machine_busy_seconds, status_kib, unread_octets, Feeder, PeerSpec, PrefixIndex, Sink,
+    WriteTimes,
 };
 use interop::table::{Table, TableSpec, DEFAULT_SEED};
 use interop::{bgpctl_bin, daemon_bin, run, veth, Bird, Daemon, Frr, Lab, Netns, FRR_BGPD};
@@ -100,6 +118,9 @@ enum Scenario {
     Transit,
     /// iBGP route reflector: feeder and sinks are clients, all in AS 65000.
     Rr,
+    /// Transit's topology, but the device's import policy refuses everything the
+    /// feeder sends: what a flood of refused routes costs.
+    Refused,
 }
 
 impl Scenario {
@@ -107,19 +128,24 @@ impl Scenario {
         match self {
             Scenario::Transit => "transit",
             Scenario::Rr => "rr",
+            Scenario::Refused => "refused",
         }
     }
     fn feeder_as(self) -> u32 {
         match self {
-            Scenario::Transit => FEEDER_AS,
+            Scenario::Transit | Scenario::Refused => FEEDER_AS,
             Scenario::Rr => DUT_AS,
         }
     }
     fn sink_as(self) -> u32 {
         match self {
-            Scenario::Transit => SINK_AS,
+            Scenario::Transit | Scenario::Refused => SINK_AS,
             Scenario::Rr => DUT_AS,
         }
+    }
+    /// The feeder and the sinks are in other ASes than the device.
+    fn external(self) -> bool {
+        self != Scenario::Rr
     }
 }
 
@@ -136,12 +162,15 @@ struct Args {
     quiet_wait: Duration,
 }
 
-const USAGE: &str = "usage: e2e-bench [--dut bird,frr,ours] [--scenario transit|rr] [--prefixes N] [--clients N] \
+const USAGE: &str =
+    "usage: e2e-bench [--dut bird,frr,ours] [--scenario transit|rr|refused] [--prefixes N] [--clients N] \
                      [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] [--seed N] \
                      [--json FILE] [--keep]\n\
   --dut           devices under test, in this order (default bird,frr)\n\
   --scenario      transit: eBGP feeder -> device -> sink(s) (default; 1,000,000 prefixes, 1 sink)\n\
                   rr: iBGP route reflector, feeder and sinks are clients (100,000 prefixes, 20 sinks)\n\
+                  refused: transit, but the device's import policy refuses every route of the feeder;\n\
+                  reports its RSS before and after the feed and the growth (2,000,000 prefixes, 1 sink)\n\
   --prefixes N    table size (default per scenario)\n\
   --clients N     number of sinks (default per scenario, at most 200)\n\
   --timeout S     bound of each phase for BIRD and FRR (default 120)\n\
@@ -192,6 +221,7 @@ fn parse_args() -> Result<Args, String> {
                 scenario = match value.as_str() {
                     "transit" => Scenario::Transit,
                     "rr" => Scenario::Rr,
+                    "refused" => Scenario::Refused,
                     _ => return Err(bad()),
                 }
             }
@@ -209,9 +239,10 @@ fn parse_args() -> Result<Args, String> {
     let prefixes = prefixes.unwrap_or(match scenario {
         Scenario::Transit => 1_000_000,
         Scenario::Rr => 100_000,
+        Scenario::Refused => 2_000_000,
     });
     let clients = clients.unwrap_or(match scenario {
-        Scenario::Transit => 1,
+        Scenario::Transit | Scenario::Refused => 1,
         Scenario::Rr => 20,
     });
     if prefixes == 0 || !(1..=MAX_CLIENTS).contains(&clients) || duts.is_empty() {
@@ -315,15 +346,17 @@ fn bird_config(plan: &Plan) -> String {
     // iBGP sessions are multihop by default in BIRD, with recursive next hops that
     // would need an IGP table; `direct` makes them directly connected, like eBGP.
     let extra = if rr { "  rr client;\n  direct;\n" } else { "" };
-    let proto = |name: &str, local: Ipv4Addr, peer: Ipv4Addr, asn: u32| {
+    let proto = |name: &str, local: Ipv4Addr, peer: Ipv4Addr, asn: u32, import: &str| {
         format!(
             "protocol bgp {name} {{\n  local {local} as {DUT_AS};\n  neighbor {peer} as {asn};\n  passive on;\n  \
-             hold time {HOLD_TIME};\n{extra}  ipv4 {{ import all; export all; }};\n}}\n"
+             hold time {HOLD_TIME};\n{extra}  ipv4 {{ import {import}; export all; }};\n}}\n"
         )
     };
-    let mut s = proto("feeder", DUT_FEED, FEEDER, plan.scenario.feeder_as());
+    // Refused: BIRD keeps no filtered route unless told to (`import keep filtered`).
+    let feeder_import = if plan.scenario == Scenario::Refused { "none" } else { "all" };
+    let mut s = proto("feeder", DUT_FEED, FEEDER, plan.scenario.feeder_as(), feeder_import);
     for (i, a) in plan.sinks().enumerate() {
-        s += &proto(&format!("sink{i}"), DUT_SINK, a, plan.scenario.sink_as());
+        s += &proto(&format!("sink{i}"), DUT_SINK, a, plan.scenario.sink_as(), "all");
     }
     s
 }
@@ -344,6 +377,16 @@ fn frr_config(plan: &Plan) -> String {
         }
         s += " exit-address-family\n";
     }
+    if plan.scenario == Scenario::Refused {
+        // Without soft-reconfiguration inbound, FRR keeps no route its route-map denies.
+        // The route-map is defined after `router bgp`; the `exit` that `Frr::start`
+        // writes after the body then leaves the route-map node.
+        let _ = write!(
+            s,
+            " address-family ipv4 unicast\n  neighbor {FEEDER} route-map REFUSE in\n exit-address-family\nexit\n!\n\
+             route-map REFUSE deny 10"
+        );
+    }
     s
 }
 
@@ -353,12 +396,13 @@ fn ours_config(lab: &Lab, plan: &Plan) -> String {
     let peers = std::iter::once((FEEDER, plan.scenario.feeder_as(), "feeder".to_string()))
         .chain(plan.sinks().enumerate().map(|(i, a)| (a, plan.scenario.sink_as(), format!("sink{i}"))));
     // Accept and send everything, as BIRD and FRR are configured to (eBGP needs it
-    // spelled out: RFC 8212).
+    // spelled out: RFC 8212); refused: reject everything from the feeder.
     for (a, asn, what) in peers {
+        let import = if plan.scenario == Scenario::Refused && a == FEEDER { "reject-all" } else { "accept-all" };
         let _ = write!(
             s,
             "\n[[neighbor]]\naddress = \"{a}\"\nasn = {asn}\ndescription = \"{what}\"\npassive = true\n\
-             families = [\"ipv4-unicast\"]\nimport_policy = \"accept-all\"\nexport_policy = \"accept-all\"\n"
+             families = [\"ipv4-unicast\"]\nimport_policy = \"{import}\"\nexport_policy = \"accept-all\"\n"
         );
         if rr {
             s += "route_reflector_client = true\n";
@@ -470,6 +514,12 @@ struct Figures {
     cpu_withdraw_s: Option<f64>,
     rss_idle_kib: Option<u64>,
     rss_converged_kib: Option<u64>,
+    /// Refused: RSS once the device had processed the feed.
+    rss_after_kib: Option<u64>,
+    /// Refused: seconds from the feeder's first octet until the device had processed
+    /// the feed (its last CPU use before 1 s without), and why there is no figure.
+    process_s: Option<f64>,
+    process_note: Option<String>,
     peak_rss_kib: Option<u64>,
     /// CPU seconds of this process (feeder and sinks) over the same span.
     bench_cpu_s: Option<f64>,
@@ -486,9 +536,8 @@ struct Figures {
 }
 
 impl Figures {
-    fn json(&self) -> Value {
-        let mib = |k: Option<u64>| k.map(|k| k as f64 / 1024.0);
-        json!({
+    fn json(&self, scenario: Scenario) -> Value {
+        let mut v = json!({
             "dut": self.dut,
             "run": self.run,
             "version": self.version,
@@ -517,7 +566,21 @@ impl Figures {
             "sink_withdrawals": self.sink_withdrawals,
             "sink_unexpected_prefixes": self.sink_unexpected,
             "error": self.error,
-        })
+        });
+        if scenario == Scenario::Refused {
+            let extra = json!({
+                "processed": self.process_s.is_some(),
+                "process_s": self.process_s,
+                "process_note": self.process_note,
+                "rss_before_mib": mib(self.rss_idle_kib),
+                "rss_after_mib": mib(self.rss_after_kib),
+                "rss_growth_mib": growth_kib(self).map(|k| k / 1024.0),
+            });
+            if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+                m.extend(e);
+            }
+        }
+        v
     }
 }
 
@@ -580,15 +643,9 @@ fn written(times: &WriteTimes, what: &str) -> String {
     }
 }
 
-/// Steps 1-4 of the module comment, against a running device.
-async fn measure(
-    plan: &Plan,
-    dut: Dut,
-    ns: &Namespaces,
-    pid: u32,
-    timeout: Duration,
-    fig: &mut Figures,
-) -> Result<(), String> {
+/// Step 1 of the module comment: the sinks, then the feeder, establish with a running
+/// device; 1 s of quiet.
+async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<Sink>), String> {
     let tag = dut.name();
     let setup_deadline = Instant::now() + SETUP_TIMEOUT;
     let spec = |ns: &str, local: Ipv4Addr, remote: Ipv4Addr, asn: u32| PeerSpec {
@@ -597,7 +654,7 @@ async fn measure(
         remote: SocketAddr::new(remote.into(), 179),
         local_as: asn,
         hold_time: HOLD_TIME,
-        external: plan.scenario == Scenario::Transit,
+        external: plan.scenario.external(),
     };
     let handles: Vec<_> = plan
         .sinks()
@@ -619,21 +676,42 @@ async fn measure(
     eprintln!("[{tag}] {} sink(s) and the feeder established", sinks.len());
     tokio::time::sleep(SETTLE).await;
     check_sessions(&feeder, &sinks)?;
+    Ok((feeder, sinks))
+}
 
-    let pid = pid.to_string();
-    fig.rss_idle_kib = status_kib(&pid, "VmRSS");
-    let cpu0 = cpu_seconds(&pid);
-    let self0 = cpu_seconds("self");
-    let busy0 = machine_busy_seconds();
-    let span0 = Instant::now();
-    let finish = |fig: &mut Figures, sinks: &[Sink]| {
-        let cpu_end = cpu_seconds(&pid);
-        fig.cpu_s = cpu_end.zip(cpu0).map(|(b, a)| b - a);
-        fig.bench_cpu_s = cpu_seconds("self").zip(self0).map(|(b, a)| b - a);
-        let busy = machine_busy_seconds().zip(busy0).map(|(b, a)| b - a);
+/// The measured span: the device's RSS and the CPU counters when it began.
+struct Span {
+    pid: String,
+    cpu0: Option<f64>,
+    self0: Option<f64>,
+    busy0: Option<f64>,
+    start: Instant,
+}
+
+impl Span {
+    /// Also records the device's RSS before the feed.
+    fn start(pid: u32, fig: &mut Figures) -> Span {
+        let pid = pid.to_string();
+        fig.rss_idle_kib = status_kib(&pid, "VmRSS");
+        Span {
+            cpu0: cpu_seconds(&pid),
+            self0: cpu_seconds("self"),
+            busy0: machine_busy_seconds(),
+            start: Instant::now(),
+            pid,
+        }
+    }
+
+    /// CPU of the device, the benchmark and the rest of the machine over the span, the
+    /// device's peak RSS and what the sinks saw; returns the device's CPU counter.
+    fn finish(&self, fig: &mut Figures, sinks: &[Sink]) -> Option<f64> {
+        let cpu_end = cpu_seconds(&self.pid);
+        fig.cpu_s = cpu_end.zip(self.cpu0).map(|(b, a)| b - a);
+        fig.bench_cpu_s = cpu_seconds("self").zip(self.self0).map(|(b, a)| b - a);
+        let busy = machine_busy_seconds().zip(self.busy0).map(|(b, a)| b - a);
         fig.other_cpu_s = busy.map(|b| (b - fig.cpu_s.unwrap_or(0.0) - fig.bench_cpu_s.unwrap_or(0.0)).max(0.0));
-        fig.span_s = Some(span0.elapsed().as_secs_f64());
-        fig.peak_rss_kib = status_kib(&pid, "VmHWM");
+        fig.span_s = Some(self.start.elapsed().as_secs_f64());
+        fig.peak_rss_kib = status_kib(&self.pid, "VmHWM");
         for s in sinks {
             fig.sink_updates += s.stats.updates.load(std::sync::atomic::Ordering::Relaxed);
             fig.sink_announcements += s.stats.announced.load(std::sync::atomic::Ordering::Relaxed);
@@ -641,11 +719,54 @@ async fn measure(
             fig.sink_unexpected += s.stats.unexpected.load(std::sync::atomic::Ordering::Relaxed);
         }
         cpu_end
-    };
+    }
+}
+
+/// A device being fed the table: its sessions, the measured span, and when the feeder
+/// wrote the table.
+struct Fed {
+    feeder: Feeder,
+    sinks: Vec<Sink>,
+    span: Span,
+    feed: Arc<WriteTimes>,
+}
+
+/// Against a running device: the sessions up, the table fed, then the scenario's
+/// measurement.
+async fn measure(
+    plan: &Plan,
+    dut: Dut,
+    ns: &Namespaces,
+    pid: u32,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let tag = dut.name();
+    let (feeder, sinks) = connect(plan, dut, ns).await?;
+    let span = Span::start(pid, fig);
+    let refused = plan.scenario == Scenario::Refused;
+    eprintln!("[{tag}] feeding {} prefixes{}", plan.prefixes, if refused { ", all to be refused" } else { "" });
+    let feed = feeder.send(plan.announce.clone());
+    let fed = Fed { feeder, sinks, span, feed };
+    if refused {
+        measure_refused(tag, ns, fed, timeout, fig).await
+    } else {
+        converge_withdraw(plan, tag, fed, timeout, fig).await
+    }
+}
+
+/// Steps 2-4 of the module comment, once the feeder has begun writing the table.
+async fn converge_withdraw(
+    plan: &Plan,
+    tag: &str,
+    fed: Fed,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let Fed { feeder, sinks, span, feed } = fed;
+    let pid = &span.pid;
 
     // Converge.
-    eprintln!("[{tag}] feeding {} prefixes", plan.prefixes);
-    let feed = feeder.send(plan.announce.clone());
     let full = wait_all(&feeder, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
     let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
     fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
@@ -658,20 +779,20 @@ async fn measure(
             written(&feed, "table")
         ));
         fig.withdraw_note = Some("not measured (no convergence)".into());
-        finish(fig, &sinks);
+        span.finish(fig, &sinks);
         return Ok(());
     };
     fig.converge_s = Some(secs(t0, last_full));
     fig.first_sink_full_s = Some(secs(t0, first_full));
-    let cpu1 = cpu_seconds(&pid);
-    fig.cpu_converge_s = cpu1.zip(cpu0).map(|(b, a)| b - a);
-    fig.rss_converged_kib = status_kib(&pid, "VmRSS");
+    let cpu1 = cpu_seconds(pid);
+    fig.cpu_converge_s = cpu1.zip(span.cpu0).map(|(b, a)| b - a);
+    fig.rss_converged_kib = status_kib(pid, "VmRSS");
     eprintln!("[{tag}] converged in {:.2} s", secs(t0, last_full));
 
     // Withdraw.
     tokio::time::sleep(SETTLE).await;
     check_sessions(&feeder, &sinks)?;
-    let cpu2 = cpu_seconds(&pid);
+    let cpu2 = cpu_seconds(pid);
     let wd = feeder.send(plan.withdraw.clone());
     let empty = wait_all(&feeder, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
     let tw = *wd.start.get().ok_or("the feeder never started writing the withdrawal")?;
@@ -690,9 +811,95 @@ async fn measure(
             ))
         }
     }
-    let cpu_end = finish(fig, &sinks);
+    let cpu_end = span.finish(fig, &sinks);
     fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
     Ok(())
+}
+
+/// The refused scenario, once the feeder has begun writing the table: RSS once the
+/// device has processed it ([`wait_processed`]), the growth, CPU and peak RSS over the
+/// span.
+async fn measure_refused(
+    tag: &str,
+    ns: &Namespaces,
+    fed: Fed,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let Fed { feeder, sinks, span, feed } = fed;
+    let processed = wait_processed(&feeder, &sinks, &span.pid, &feed, timeout).await?;
+    fig.rss_after_kib = status_kib(&span.pid, "VmRSS");
+    span.finish(fig, &sinks);
+    let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
+    fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
+    // Idle with octets left unread would be a device that stopped reading, not one
+    // that processed the feed.
+    let unread = unread_octets(&ns.dut.name, FEEDER);
+    match (processed, unread) {
+        (Some(at), Some(0)) => {
+            fig.process_s = Some(secs(t0, at));
+            eprintln!("[{tag}] processed in {:.2} s", secs(t0, at));
+        }
+        (Some(_), unread) => {
+            fig.process_note = Some(match unread {
+                Some(n) => format!("idle with {n} octets of the feeder's unread: the device stopped reading"),
+                None => "idle, but its connection with the feeder could not be checked (ss)".into(),
+            })
+        }
+        (None, _) => {
+            fig.process_note =
+                Some(format!("did not process the feed in {} s: {}", timeout.as_secs_f64(), written(&feed, "table")))
+        }
+    }
+    if fig.sink_announcements > 0 {
+        return Err(format!(
+            "the sink(s) received {} announcements: the device did not refuse every route",
+            fig.sink_announcements
+        ));
+    }
+    Ok(())
+}
+
+/// How often [`wait_processed`] samples the device's CPU.
+const CPU_POLL: Duration = Duration::from_millis(50);
+/// The device is idle when it used under `IDLE_CPU_S` over `IDLE_WINDOW`: at most one
+/// 10 ms tick of `/proc`'s clock, which a timer of an idle daemon may take.
+const IDLE_WINDOW: Duration = Duration::from_secs(1);
+const IDLE_CPU_S: f64 = 0.015;
+
+/// Waits until the feeder has written all of `feed` and the device is then idle for
+/// `IDLE_WINDOW`, at most `timeout` in all; the start of that idle window (the end of
+/// the device's work, within `CPU_POLL`), or `None` on timeout. A session error ends it.
+async fn wait_processed(
+    feeder: &Feeder,
+    sinks: &[Sink],
+    pid: &str,
+    feed: &WriteTimes,
+    timeout: Duration,
+) -> Result<Option<Instant>, String> {
+    let deadline = Instant::now() + timeout;
+    // (when, device CPU seconds): the samples of the last `IDLE_WINDOW` and the one
+    // before them.
+    let mut samples: VecDeque<(Instant, f64)> = VecDeque::new();
+    loop {
+        check_sessions(feeder, sinks)?;
+        let now = Instant::now();
+        let cpu = cpu_seconds(pid).ok_or("the device is gone")?;
+        samples.push_back((now, cpu));
+        while samples.len() > 1 && now.duration_since(samples[1].0) >= IDLE_WINDOW {
+            samples.pop_front();
+        }
+        let (then, cpu_then) = samples[0];
+        if let Some(&written) = feed.end.get() {
+            if now.duration_since(then) >= IDLE_WINDOW && cpu - cpu_then < IDLE_CPU_S {
+                return Ok(Some(then.max(written)));
+            }
+        }
+        if now >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(CPU_POLL).await;
+    }
 }
 
 struct Namespaces {
@@ -737,7 +944,11 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
     if let Err(e) = result {
         fig.error = Some(e);
     }
-    if fig.error.is_some() || fig.converge_s.is_none() || fig.withdraw_s.is_none() {
+    let incomplete = match plan.scenario {
+        Scenario::Transit | Scenario::Rr => fig.withdraw_s.is_none(),
+        Scenario::Refused => false,
+    };
+    if fig.error.is_some() || !fig.finished(plan.scenario) || incomplete {
         let log = running.log(&lab);
         eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
     }
@@ -766,9 +977,132 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// converge s, withdraw s, CPU s, peak RSS MiB.
-fn metrics(f: &Figures) -> [Option<f64>; 4] {
-    [f.converge_s, f.withdraw_s, f.cpu_s, f.peak_rss_kib.map(|k| k as f64 / 1024.0)]
+/// A figure of the summary table, in a column headed "label unit".
+struct Column {
+    label: &'static str,
+    unit: &'static str,
+    digits: usize,
+    /// A time: its median only when every run of the device finished (CPU and memory
+    /// count regardless). The first such column says "DNF" when a run did not.
+    timed: bool,
+    /// Keys of the JSON medians and of the ratios to BIRD.
+    key: &'static str,
+    ratio_key: &'static str,
+    /// The figure of one run, given the table's size.
+    value: fn(&Figures, usize) -> Option<f64>,
+}
+
+impl Column {
+    fn head(&self) -> String {
+        format!("{} {}", self.label, self.unit).trim().to_string()
+    }
+}
+
+fn mib(kib: Option<u64>) -> Option<f64> {
+    kib.map(|k| k as f64 / 1024.0)
+}
+
+/// RSS after the feed minus RSS before, KiB (negative when the device gave memory back).
+fn growth_kib(f: &Figures) -> Option<f64> {
+    f.rss_after_kib.zip(f.rss_idle_kib).map(|(a, b)| a as f64 - b as f64)
+}
+
+const CPU_COLUMN: Column =
+    Column { label: "CPU", unit: "s", digits: 2, timed: false, key: "cpu_s", ratio_key: "cpu", value: |f, _| f.cpu_s };
+const PEAK_RSS_COLUMN: Column = Column {
+    label: "peak RSS",
+    unit: "MiB",
+    digits: 1,
+    timed: false,
+    key: "peak_rss_mib",
+    ratio_key: "peak_rss",
+    value: |f, _| mib(f.peak_rss_kib),
+};
+
+const TABLE_COLUMNS: [Column; 4] = [
+    Column {
+        label: "converge",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "converge_s",
+        ratio_key: "converge",
+        value: |f, _| f.converge_s,
+    },
+    Column {
+        label: "withdraw",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "withdraw_s",
+        ratio_key: "withdraw",
+        value: |f, _| f.withdraw_s,
+    },
+    CPU_COLUMN,
+    PEAK_RSS_COLUMN,
+];
+
+const REFUSED_COLUMNS: [Column; 7] = [
+    Column {
+        label: "RSS before",
+        unit: "MiB",
+        digits: 1,
+        timed: false,
+        key: "rss_before_mib",
+        ratio_key: "rss_before",
+        value: |f, _| mib(f.rss_idle_kib),
+    },
+    Column {
+        label: "RSS after",
+        unit: "MiB",
+        digits: 1,
+        timed: false,
+        key: "rss_after_mib",
+        ratio_key: "rss_after",
+        value: |f, _| mib(f.rss_after_kib),
+    },
+    Column {
+        label: "growth",
+        unit: "MiB",
+        digits: 1,
+        timed: false,
+        key: "rss_growth_mib",
+        ratio_key: "rss_growth",
+        value: |f, _| growth_kib(f).map(|k| k / 1024.0),
+    },
+    Column {
+        label: "",
+        unit: "B/prefix",
+        digits: 1,
+        timed: false,
+        key: "rss_growth_bytes_per_prefix",
+        ratio_key: "rss_growth_per_prefix",
+        value: |f, prefixes| growth_kib(f).map(|k| k * 1024.0 / prefixes as f64),
+    },
+    PEAK_RSS_COLUMN,
+    CPU_COLUMN,
+    Column {
+        label: "process",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "process_s",
+        ratio_key: "process",
+        value: |f, _| f.process_s,
+    },
+];
+
+impl Scenario {
+    fn columns(self) -> &'static [Column] {
+        match self {
+            Scenario::Transit | Scenario::Rr => &TABLE_COLUMNS,
+            Scenario::Refused => &REFUSED_COLUMNS,
+        }
+    }
+    /// The column that says whether a run finished.
+    fn done_column(self) -> usize {
+        self.columns().iter().position(|c| c.timed).expect("a timed column")
+    }
 }
 
 fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -782,14 +1116,22 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
 
 /// One device over all its runs: the median of each figure over the undisturbed runs
 /// that have it (over all runs when every run was disturbed). A device with a run that
-/// did not converge has no timing figures at all.
+/// did not finish has no timing figures at all.
 struct Summary {
     dut: String,
     runs: usize,
-    converged: usize,
+    /// Runs that finished (converged; refused: processed the feed).
+    finished: usize,
     /// Runs the medians are taken over.
     counted: usize,
-    metrics: [Option<f64>; 4],
+    /// One per column of the scenario.
+    metrics: Vec<Option<f64>>,
+}
+
+impl Summary {
+    fn done(&self, scenario: Scenario) -> bool {
+        self.metrics[scenario.done_column()].is_some()
+    }
 }
 
 impl Figures {
@@ -797,36 +1139,60 @@ impl Figures {
     fn disturbed(&self) -> bool {
         matches!((self.other_cpu_s, self.span_s), (Some(o), Some(s)) if o > DISTURBED_CORES * s)
     }
+    /// The run got to the end: converged, or (refused) processed the whole feed.
+    fn finished(&self, scenario: Scenario) -> bool {
+        match scenario {
+            Scenario::Transit | Scenario::Rr => self.converge_s.is_some(),
+            Scenario::Refused => self.process_s.is_some(),
+        }
+    }
+    /// The figure of each column of the scenario.
+    fn metrics(&self, plan: &Plan) -> Vec<Option<f64>> {
+        plan.scenario.columns().iter().map(|c| (c.value)(self, plan.prefixes)).collect()
+    }
 }
 
-fn summarize(args: &Args, results: &[Figures]) -> Vec<Summary> {
+fn summarize(plan: &Plan, args: &Args, results: &[Figures]) -> Vec<Summary> {
     args.duts
         .iter()
         .map(|d| {
             let runs: Vec<&Figures> = results.iter().filter(|f| f.dut == d.name()).collect();
-            let converged = runs.iter().filter(|f| f.converge_s.is_some()).count();
-            let all = converged == runs.len();
+            let finished = runs.iter().filter(|f| f.finished(plan.scenario)).count();
+            let all = finished == runs.len();
             let quiet: Vec<&Figures> = runs.iter().copied().filter(|f| !f.disturbed()).collect();
             let counted = if quiet.is_empty() { runs.clone() } else { quiet };
             // Timings only when every run got there; CPU and memory regardless.
-            let figures = [0, 1, 2, 3].map(|i| {
-                if i < 2 && !all {
-                    None
-                } else {
-                    median(counted.iter().filter_map(|f| metrics(f)[i]).collect())
-                }
-            });
-            Summary { dut: d.name().to_string(), runs: runs.len(), converged, counted: counted.len(), metrics: figures }
+            let figures = plan
+                .scenario
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    if c.timed && !all {
+                        None
+                    } else {
+                        median(counted.iter().filter_map(|f| f.metrics(plan)[i]).collect())
+                    }
+                })
+                .collect();
+            Summary { dut: d.name().to_string(), runs: runs.len(), finished, counted: counted.len(), metrics: figures }
         })
         .collect()
 }
 
-fn row(s: &mut String, name: &str, cells: [String; 4]) {
-    let [a, b, c, d] = cells;
-    let _ = writeln!(s, "{name:<6} | {a:>10} | {b:>10} | {c:>7} | {d:>12}");
+/// One line of the summary table: the device, then the cells right-aligned under
+/// their column heads.
+fn row(s: &mut String, columns: &[Column], name: &str, cells: &[String]) {
+    let _ = write!(s, "{name:<6}");
+    for (c, v) in columns.iter().zip(cells) {
+        let _ = write!(s, " | {v:>w$}", w = c.head().len().max(7));
+    }
+    let _ = writeln!(s);
 }
 
 fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) -> String {
+    let columns = plan.scenario.columns();
+    let done = plan.scenario.done_column();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -841,33 +1207,42 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
             String::new()
         }
     );
-    row(&mut s, "DUT", ["converge s", "withdraw s", "CPU s", "peak RSS MiB"].map(String::from));
-    let _ = writeln!(s, "{}", "-".repeat(58));
+    if plan.scenario == Scenario::Refused {
+        let _ = writeln!(
+            s,
+            "the device refuses every route of the feeder; RSS before the feed and after the device processed it \
+             (the feed written and 1 s without CPU); process: from the feed's first octet"
+        );
+    }
+    let heads: Vec<String> = columns.iter().map(Column::head).collect();
+    row(&mut s, columns, "DUT", &heads);
+    // As wide as a row, and one more.
+    let width = 7 + columns.iter().map(|c| 3 + c.head().len().max(7)).sum::<usize>();
+    let _ = writeln!(s, "{}", "-".repeat(width));
     for sm in summaries {
-        let [c, w, cpu, rss] = sm.metrics;
-        let converge = match c {
-            Some(v) => format!("{v:.2}"),
-            None if sm.converged == 0 => "DNF".into(),
-            None => format!("DNF {}/{}", sm.runs - sm.converged, sm.runs),
-        };
+        let mut cells: Vec<String> = columns.iter().zip(&sm.metrics).map(|(c, &v)| cell(v, c.digits)).collect();
+        if !sm.done(plan.scenario) {
+            cells[done] =
+                if sm.finished == 0 { "DNF".into() } else { format!("DNF {}/{}", sm.runs - sm.finished, sm.runs) };
+        }
         let name = if sm.counted < sm.runs { format!("{}*", sm.dut) } else { sm.dut.clone() };
-        row(&mut s, &name, [converge, cell(w, 2), cell(cpu, 2), cell(rss, 1)]);
+        row(&mut s, columns, &name, &cells);
     }
     for sm in summaries.iter().filter(|sm| sm.counted < sm.runs) {
         let _ = writeln!(s, "* {}: median of the {} undisturbed runs of {}", sm.dut, sm.counted, sm.runs);
     }
-    if let Some(bird) = summaries.iter().find(|sm| sm.dut == "bird" && sm.metrics[0].is_some()) {
+    if let Some(bird) = summaries.iter().find(|sm| sm.dut == "bird" && sm.done(plan.scenario)) {
         let others: Vec<&Summary> = summaries.iter().filter(|sm| sm.dut != "bird").collect();
         if !others.is_empty() {
             let _ = writeln!(s, "ratio to BIRD (same invocation; above 1: slower, more CPU or more memory than BIRD)");
             for sm in others {
                 // CPU and memory of a device that did not do the work compare nothing.
-                let r = if sm.metrics[0].is_some() {
-                    [0, 1, 2, 3].map(|i| cell(ratio(sm.metrics[i], bird.metrics[i]), 2))
+                let r: Vec<String> = if sm.done(plan.scenario) {
+                    sm.metrics.iter().zip(&bird.metrics).map(|(&a, &b)| cell(ratio(a, b), 2)).collect()
                 } else {
-                    ["DNF", "-", "-", "-"].map(String::from)
+                    (0..columns.len()).map(|i| if i == done { "DNF" } else { "-" }.to_string()).collect()
                 };
-                row(&mut s, &sm.dut, r);
+                row(&mut s, columns, &sm.dut, &r);
             }
         }
     }
@@ -876,18 +1251,17 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         let label = if args.repeat > 1 { format!("{} run {}", f.dut, f.run) } else { f.dut.clone() };
         let _ = write!(s, "{label}: {}", f.version);
         if args.repeat > 1 {
-            let [c, w, cpu, rss] = metrics(f);
-            let _ = write!(
-                s,
-                "; converge {} s, withdraw {} s, CPU {} s, peak RSS {} MiB",
-                cell(c, 2),
-                cell(w, 2),
-                cell(cpu, 2),
-                cell(rss, 1)
-            );
+            let each: Vec<String> = columns
+                .iter()
+                .zip(f.metrics(plan))
+                .map(|(c, v)| format!("{} {} {}", c.label, cell(v, c.digits), c.unit).trim().to_string())
+                .collect();
+            let _ = write!(s, "; {}", each.join(", "));
         }
         if let (Some(first), Some(written)) = (f.first_prefix_s, f.feed_written_s) {
             let _ = write!(s, "; first prefix at a sink after {first:.2} s, feed written in {written:.2} s");
+        } else if let (Scenario::Refused, Some(written)) = (plan.scenario, f.feed_written_s) {
+            let _ = write!(s, "; feed written in {written:.2} s");
         }
         if let (Some(c), Some(first)) = (f.converge_s, f.first_sink_full_s) {
             if plan.clients > 1 {
@@ -897,7 +1271,7 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         if let (Some(a), Some(b)) = (f.cpu_converge_s, f.cpu_withdraw_s) {
             let _ = write!(s, "; device CPU {a:.2} s converging, {b:.2} s withdrawing");
         }
-        if let Some(r) = f.rss_idle_kib {
+        if let (Some(r), Scenario::Transit | Scenario::Rr) = (f.rss_idle_kib, plan.scenario) {
             let _ = write!(s, "; RSS {:.1} MiB before the feed", r as f64 / 1024.0);
         }
         if let Some(c) = f.bench_cpu_s {
@@ -916,7 +1290,7 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
             let _ = write!(s, "; {} unexpected prefixes", f.sink_unexpected);
         }
         let _ = writeln!(s);
-        for note in [&f.converge_note, &f.withdraw_note, &f.error].into_iter().flatten() {
+        for note in [&f.converge_note, &f.withdraw_note, &f.process_note, &f.error].into_iter().flatten() {
             let _ = writeln!(s, "  {label}: {note}");
         }
     }
@@ -1026,29 +1400,34 @@ fn main() -> ExitCode {
         }
     }
 
-    let summaries = summarize(&args, &results);
+    let summaries = summarize(&plan, &args, &results);
     println!("{}", report(&plan, &args, &results, &summaries));
     if let Some(path) = &args.json {
-        let bird = summaries.iter().find(|sm| sm.dut == "bird" && sm.metrics[0].is_some());
-        let keys = ["converge_s", "withdraw_s", "cpu_s", "peak_rss_mib"];
+        let columns = plan.scenario.columns();
+        let bird = summaries.iter().find(|sm| sm.dut == "bird" && sm.done(plan.scenario));
         let medians: serde_json::Map<String, Value> = summaries
             .iter()
             .map(|sm| {
                 let mut m: serde_json::Map<String, Value> =
-                    keys.iter().zip(sm.metrics).map(|(k, v)| (k.to_string(), json!(v))).collect();
+                    columns.iter().zip(&sm.metrics).map(|(c, v)| (c.key.to_string(), json!(v))).collect();
                 m.insert("runs".into(), json!(sm.runs));
-                m.insert("converged_runs".into(), json!(sm.converged));
+                let finished = if plan.scenario == Scenario::Refused { "processed_runs" } else { "converged_runs" };
+                m.insert(finished.into(), json!(sm.finished));
                 m.insert("median_of_runs".into(), json!(sm.counted));
                 (sm.dut.clone(), Value::Object(m))
             })
             .collect();
         let ratios: serde_json::Map<String, Value> = summaries
             .iter()
-            .filter(|sm| sm.dut != "bird" && sm.metrics[0].is_some())
+            .filter(|sm| sm.dut != "bird" && sm.done(plan.scenario))
             .filter_map(|sm| {
                 let b = bird?;
-                let r = |i: usize| ratio(sm.metrics[i], b.metrics[i]);
-                Some((sm.dut.clone(), json!({"converge": r(0), "withdraw": r(1), "cpu": r(2), "peak_rss": r(3)})))
+                let r: serde_json::Map<String, Value> = columns
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.ratio_key.to_string(), json!(ratio(sm.metrics[i], b.metrics[i]))))
+                    .collect();
+                Some((sm.dut.clone(), Value::Object(r)))
             })
             .collect();
         let doc = json!({
@@ -1068,7 +1447,7 @@ fn main() -> ExitCode {
             "machine": machine(&load_start),
             "median": medians,
             "ratios_vs_bird": ratios,
-            "runs": results.iter().map(Figures::json).collect::<Vec<_>>(),
+            "runs": results.iter().map(|f| f.json(plan.scenario)).collect::<Vec<_>>(),
         });
         let body = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
         if let Err(e) = fs::write(path, body) {
