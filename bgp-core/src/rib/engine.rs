@@ -410,7 +410,7 @@ impl Engine {
                 });
                 self.count(id);
                 reimported = true;
-                if state_established(self.peer(id)) {
+                if self.peer(id).is_some_and(|p| p.established) {
                     self.outputs.push_back(Output::AskRefresh(id));
                 }
             }
@@ -601,10 +601,6 @@ impl Engine {
     pub fn group_sizes(&self) -> Vec<usize> {
         self.groups.iter().map(|g| g.members.len()).collect()
     }
-}
-
-fn state_established(state: Option<&PeerState>) -> bool {
-    state.is_some_and(|p| p.established)
 }
 
 /// Whether the UPDATE's next hop (NEXT_HOP for its IPv4 NLRI, MP_REACH's for the
