@@ -49,6 +49,7 @@ pub mod attrs;
 pub mod config;
 pub mod ctl;
 pub mod fsm;
+pub mod kernel;
 mod names;
 pub mod policy;
 pub mod prefix;

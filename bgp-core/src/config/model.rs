@@ -31,6 +31,61 @@ pub struct Config {
     pub policies: PolicySet,
     /// `[[announce]]` entries in file order; prefixes are unique.
     pub announcements: Vec<Announce>,
+    /// `[kernel]` and its `[[kernel.import]]` entries.
+    pub kernel: Kernel,
+}
+
+/// The `[kernel]` table: what is installed into the kernel and what is imported from
+/// it (see `crate::kernel`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kernel {
+    /// Put the best routes learned from BGP peers into the kernel. Default false.
+    pub install: bool,
+    /// The table installed into: 1..=4294967295 except 253 and 255. Default 254 (main).
+    pub table: u32,
+    /// The protocol installed routes carry, 1..=255: the daemon only ever changes or
+    /// removes routes of this protocol in `table`. Default 186 (bgp).
+    pub protocol: u8,
+    /// The metric installed routes carry. Default 20.
+    pub metric: u32,
+    /// The policy choosing which routes are installed (default: all).
+    pub install_policy: Option<String>,
+    /// Next hops may be resolved through a default route (0.0.0.0/0, ::/0). Default
+    /// false, as FRR's `ip nht resolve-via-default`.
+    pub resolve_via_default: bool,
+    /// `[[kernel.import]]` entries in file order.
+    pub import: Vec<KernelImport>,
+}
+
+impl Default for Kernel {
+    fn default() -> Kernel {
+        Kernel {
+            install: false,
+            table: crate::kernel::TABLE_MAIN,
+            protocol: crate::kernel::PROTOCOL_BGP,
+            metric: crate::kernel::DEFAULT_METRIC,
+            install_policy: None,
+            resolve_via_default: false,
+            import: Vec::new(),
+        }
+    }
+}
+
+/// One `[[kernel.import]]` entry: a kernel route matching it is announced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelImport {
+    /// The route must lie inside one of these (any length). Required, not empty.
+    pub within: Vec<Prefix>,
+    /// Protocols (numbers); empty: any except `[kernel] protocol` and kernel (2).
+    pub protocol: Vec<u8>,
+    /// Route types. Default unicast and blackhole.
+    pub kind: Vec<crate::kernel::RouteType>,
+    /// The table read. Default 254 (main).
+    pub table: u32,
+    pub communities: Vec<Community>,
+    pub large_communities: Vec<LargeCommunity>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
 }
 
 /// The `[global]` table.

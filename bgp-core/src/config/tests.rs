@@ -419,6 +419,7 @@ prefix = "2001:db8:6::/48"
             },
             Announce::new(prefix("2001:db8:6::/48")),
         ],
+        kernel: Kernel::default(),
     };
     assert_eq!(c, expected);
     // Empty listen is allowed when nothing needs it.

@@ -284,7 +284,7 @@ impl Cx<'_> {
             }
         }
 
-        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements })
+        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements, kernel: Kernel::default() })
     }
 
     pub(crate) fn global(&self, table: &Spanned<RawGlobal>) -> Res<Global> {
