@@ -48,8 +48,9 @@ use crate::wire::{
 };
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
-/// 2: route attributes as data instead of text.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
+/// provenance and next-hop reachability in route rows.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -85,6 +86,11 @@ pub enum Command {
     /// Read the configuration file again and apply it; a file with an error changes
     /// nothing and the error is the reply.
     Reload,
+    /// What we installed into the kernel and what the kernel refused: every FIB route
+    /// (no `prefix`), or the one of a prefix.
+    ShowFib { prefix: Option<String> },
+    /// Every tracked BGP next hop, resolved or not, and through what.
+    ShowNextHops,
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
@@ -105,6 +111,8 @@ pub enum Reply {
     Route(Box<RouteRow>),
     Summary(RibSummary),
     NeighborDetail(Box<NeighborDetail>),
+    Fib(FibRow),
+    NextHop(NextHopRow),
     /// A command was carried out; `message` says what happened.
     Done {
         message: String,
@@ -209,6 +217,14 @@ pub struct RouteRow {
     pub aggregator: Option<Aggregator>,
     /// The peer address the path came from, or "static", "kernel", "kubernetes".
     pub from: String,
+    /// The next hop resolves through the kernel's routes (next-hop tracking); a path
+    /// whose next hop does not is not a candidate for best path. Always true for our
+    /// own routes.
+    #[serde(default = "reachable_default")]
+    pub reachable: bool,
+    /// Where a route imported from the kernel (`[[kernel.import]]`) was found.
+    #[serde(default)]
+    pub kernel: Option<KernelProvenance>,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
 }
@@ -238,6 +254,7 @@ impl RouteRow {
             atomic_aggregate: attrs.atomic_aggregate,
             aggregator: attrs.aggregator,
             from,
+            reachable: true,
             ..RouteRow::default()
         }
     }
@@ -322,6 +339,77 @@ impl<'de> Deserialize<'de> for ExtCommunity {
         }
         Ok(ExtCommunity(bytes))
     }
+}
+
+fn reachable_default() -> bool {
+    true
+}
+
+/// Where an imported kernel route was found: the kernel's table, protocol and type
+/// numbers, and the device of its first next hop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelProvenance {
+    pub table: u32,
+    pub protocol: u8,
+    /// `unicast`, `blackhole`, `unreachable`, `prohibit`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub device: Option<String>,
+}
+
+/// Where a FIB route stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FibState {
+    /// The kernel holds it as shown.
+    Installed,
+    /// Sent to the kernel (or about to be), no answer yet.
+    Pending,
+    /// The kernel refused it (`error` says why); retried when addresses or routes change.
+    Failed,
+}
+
+/// One way out of a FIB route or a resolved next hop.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibNextHopRow {
+    /// `None`: the destination is on the device's link.
+    pub gateway: Option<IpAddr>,
+    pub ifindex: u32,
+    /// The interface's name, when known.
+    pub device: Option<String>,
+}
+
+/// One line of `bgpctl show fib`: a prefix we install into `[kernel] table`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibRow {
+    pub prefix: String,
+    pub table: u32,
+    pub protocol: u8,
+    pub metric: u32,
+    /// The next hops asked for (several: one multipath route).
+    pub next_hops: Vec<FibNextHopRow>,
+    pub state: FibState,
+    /// Why the kernel refused it: its extended ack text, else the errno's description.
+    pub error: Option<String>,
+    pub errno: Option<i32>,
+}
+
+/// One line of `bgpctl show nexthops`: a BGP next hop of received paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NextHopRow {
+    pub address: IpAddr,
+    pub resolved: bool,
+    /// The kernel route it resolves through (`10.0.0.0/24`), `None` when unresolved.
+    pub via: Option<String>,
+    /// On one of our connected subnets.
+    pub connected: bool,
+    /// What the kernel forwards to: the next hop itself on a connected subnet, else the
+    /// resolving route's gateways.
+    pub next_hops: Vec<FibNextHopRow>,
+    /// Paths with this next hop.
+    pub paths: u64,
+    /// Unresolved, and why (`one of our addresses`, `no route`, `only the default route`).
+    pub reason: Option<String>,
 }
 
 /// Per-family counts for `show summary`.

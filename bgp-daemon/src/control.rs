@@ -72,7 +72,11 @@ impl Access {
     /// Why `command` is refused on this socket, if it is.
     fn refuses(self, command: &Command) -> Option<String> {
         let show = match command {
-            Command::ShowNeighbors { .. } | Command::ShowRoutes { .. } | Command::ShowSummary => true,
+            Command::ShowNeighbors { .. }
+            | Command::ShowRoutes { .. }
+            | Command::ShowSummary
+            | Command::ShowFib { .. }
+            | Command::ShowNextHops => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }

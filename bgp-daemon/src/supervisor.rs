@@ -394,6 +394,10 @@ impl Supervisor {
                     }
                 }
             }
+            Command::ShowFib { .. } | Command::ShowNextHops => {
+                // Wired to the RIB task with the FIB (issue 9, in progress).
+                let _ = replies.send(Reply::Error { message: "not available yet".into() }).await;
+            }
             Command::ShowSummary => {
                 let (tx, rx) = oneshot::channel();
                 let mut summary = match self.rib.send(RibInput::ShowSummary { reply: tx }).await {

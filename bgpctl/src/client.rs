@@ -314,6 +314,8 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::NeighborDetail(_) => "neighbor-detail",
         Reply::Route(_) => "route",
         Reply::Summary(_) => "summary",
+        Reply::Fib(_) => "fib",
+        Reply::NextHop(_) => "nexthop",
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
