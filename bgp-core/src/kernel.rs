@@ -180,3 +180,15 @@ impl fmt::Display for FibError {
         }
     }
 }
+
+/// The kernel's answer to one [`FibRoute`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FibResult {
+    pub prefix: Prefix,
+    /// `None`: the route is in the kernel as asked (or, for a removal, gone), maybe
+    /// without the `dropped` next hops. `Some`: nothing of it was installed.
+    pub error: Option<FibError>,
+    /// Next hops the kernel refused one by one (it refuses a whole multipath route
+    /// for one bad gateway): the route was installed with the others.
+    pub dropped: Vec<(FibNextHop, FibError)>,
+}
