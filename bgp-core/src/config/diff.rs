@@ -31,6 +31,12 @@
 //!   `[[neighbor]]`, or with every session; otherwise get new policies if those
 //!   changed.
 //! - `[[announce]]`: the new list when it changed.
+//! - `kernel.table`, `kernel.protocol`: refused, restart required (the routes
+//!   installed so far are known to the kernel by them).
+//! - Any other `[kernel]` key (`install`, `metric`, `install_policy`, also the
+//!   install policy's contents under the same name, `resolve_via_default`) or
+//!   `[[kernel.import]]`: applied at run time, no session restarts;
+//!   [`ReloadPlan::kernel`] carries the new `[kernel]`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -38,7 +44,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::{Announce, Config, Global, Neighbor, PeerSettings};
+use super::{Announce, Config, Global, Kernel, Neighbor, PeerSettings};
 use crate::policy::{Policy, PolicyRef};
 
 /// A peer's policies as its session uses them, resolved from the configuration.
@@ -69,6 +75,11 @@ impl Config {
             rfc8212_notice: settings.rfc8212_notice(&self.global),
         }
     }
+
+    /// `kernel.install_policy`, resolved; `None` when unset (every route is installed).
+    pub fn install_policy(&self) -> Option<Arc<Policy>> {
+        self.kernel.install_policy.as_deref().and_then(|name| self.policies.get_shared(name))
+    }
 }
 
 /// Why a new configuration cannot be applied by a reload. `Display` names the keys
@@ -79,6 +90,8 @@ pub enum ReloadRefused {
     Sockets,
     /// These keys (`global.asn`, `global.router_id`, `global.cluster_id`) changed.
     Identity(Vec<&'static str>),
+    /// These keys (`kernel.table`, `kernel.protocol`) changed.
+    Kernel(Vec<&'static str>),
 }
 
 impl fmt::Display for ReloadRefused {
@@ -90,6 +103,14 @@ impl fmt::Display for ReloadRefused {
             ReloadRefused::Identity(keys) => {
                 let keys = keys.join(" and ");
                 write!(f, "{keys} changed: restart required (restart bgp-daemon to apply it)")
+            }
+            ReloadRefused::Kernel(keys) => {
+                let keys = keys.join(" and ");
+                write!(
+                    f,
+                    "{keys} changed: restart required (the installed routes are found by them; \
+                     restart bgp-daemon to apply it)"
+                )
             }
         }
     }
@@ -147,6 +168,10 @@ pub struct ReloadPlan {
     pub announcements: Option<Vec<Announce>>,
     /// The new routing settings, when `multipath` or `always_compare_med` changed.
     pub routing: Option<RoutingChange>,
+    /// The new `[kernel]`, when anything in it changed (its `table` and `protocol`
+    /// are the old ones: changing those is refused), the install policy's contents
+    /// included; [`Config::install_policy`] of the new configuration resolves it.
+    pub kernel: Option<Kernel>,
 }
 
 impl ReloadPlan {
@@ -186,6 +211,15 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     let changed: Vec<&'static str> = identity.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
     if !changed.is_empty() {
         return Err(ReloadRefused::Identity(changed));
+    }
+
+    let kernel = [
+        ("kernel.table", old.kernel.table != new.kernel.table),
+        ("kernel.protocol", old.kernel.protocol != new.kernel.protocol),
+    ];
+    let changed: Vec<&'static str> = kernel.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
+    if !changed.is_empty() {
+        return Err(ReloadRefused::Kernel(changed));
     }
 
     let mut plan = ReloadPlan { restart_all: sessions_changed(g, h), ..ReloadPlan::default() };
@@ -233,6 +267,9 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
 
     if old.announcements != new.announcements {
         plan.announcements = Some(new.announcements.clone());
+    }
+    if old.kernel != new.kernel || old.install_policy() != new.install_policy() {
+        plan.kernel = Some(new.kernel.clone());
     }
     Ok(plan)
 }

@@ -180,7 +180,8 @@ abc def
 -1 negative
 0xzz bad
 ";
-        let names: Vec<(u32, &str)> = parse_rt_names(text).iter().map(|(n, s)| (*n, s.as_str())).collect();
+        let parsed = parse_rt_names(text);
+        let names: Vec<(u32, &str)> = parsed.iter().map(|(n, s)| (*n, s.as_str())).collect();
         assert_eq!(names, [(255, "local"), (254, "main"), (16, "pods"), (31, "other"), (100, "calico")]);
         assert!(parse_rt_names("").is_empty());
     }

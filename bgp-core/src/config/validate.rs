@@ -582,7 +582,10 @@ impl Cx<'_> {
         let m = table.get_ref();
         let key = |k: &str| format!("{path}.{k}");
         let within = self.required(table, &m.within, key("within"))?;
-        let within = self.list(&Some(within.clone()), &key("within"), "prefix", |v, k| self.prefix(v, k))?;
+        if within.get_ref().is_empty() {
+            return Err(self.value_err(within, key("within"), "is empty: list at least one prefix to import from"));
+        }
+        let within = self.list(&m.within, &key("within"), "prefix", |v, k| self.prefix(v, k))?;
         let mut out = KernelImport {
             within,
             protocol: Vec::new(),
@@ -647,8 +650,8 @@ impl Cx<'_> {
         let range = "1..=4294967295";
         let n = match value.get_ref() {
             NumberOrName::Number(n) => *n,
-            NumberOrName::Name(s) => match s.parse::<u32>().ok().or_else(|| names.table_number(s)) {
-                Some(n) => i64::from(n),
+            NumberOrName::Name(s) => match s.parse::<i64>().ok().or_else(|| names.table_number(s).map(i64::from)) {
+                Some(n) => n,
                 None => {
                     let hint = hint(s, &names.table_names());
                     return Err(self.value_err(
@@ -681,8 +684,8 @@ impl Cx<'_> {
     fn kernel_protocol(&self, value: &Spanned<NumberOrName>, key: &str, names: &RtNames) -> Res<u8> {
         let n = match value.get_ref() {
             NumberOrName::Number(n) => *n,
-            NumberOrName::Name(s) => match s.parse::<u8>().ok().or_else(|| names.protocol_number(s)) {
-                Some(n) => i64::from(n),
+            NumberOrName::Name(s) => match s.parse::<i64>().ok().or_else(|| names.protocol_number(s).map(i64::from)) {
+                Some(n) => n,
                 None => {
                     let hint = hint(s, &names.protocol_names());
                     return Err(self.value_err(
