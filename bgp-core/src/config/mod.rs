@@ -33,6 +33,14 @@
 //!
 //! [[announce]]
 //! prefix = "192.168.6.10/32"
+//!
+//! [kernel]
+//! install = true
+//!
+//! [[kernel.import]]
+//! within = ["10.42.0.0/16"]
+//! protocol = ["bird"]
+//! type = ["blackhole"]
 //! ```
 //!
 //! Policies are compiled here into a [`PolicySet`] ([`Config::policies`]), so the
@@ -54,8 +62,10 @@
 //!
 //! The module by job: [`model`] holds the validated types, `raw` the file as serde
 //! reads it, `validate` the checks and defaults, `diagnostics` the error type and
-//! the "did you mean" hints, [`diff`] what a reload changes. Policies and prefix
-//! lists are compiled in `crate::policy::compile`.
+//! the "did you mean" hints, [`diff`] what a reload changes, [`rt_names`] the
+//! kernel's table and protocol names (the one input besides the file: [`load`] reads
+//! this host's, [`parse`] knows the built-ins). Policies and prefix lists are compiled
+//! in `crate::policy::compile`.
 
 mod diagnostics;
 pub mod diff;
