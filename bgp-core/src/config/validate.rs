@@ -648,20 +648,9 @@ impl Cx<'_> {
     /// `local` (255), by number or by name.
     fn kernel_table(&self, value: &Spanned<NumberOrName>, key: &str, names: &RtNames) -> Res<u32> {
         let range = "1..=4294967295";
-        let n = match value.get_ref() {
-            NumberOrName::Number(n) => *n,
-            NumberOrName::Name(s) => match s.parse::<i64>().ok().or_else(|| names.table_number(s).map(i64::from)) {
-                Some(n) => n,
-                None => {
-                    let hint = hint(s, &names.table_names());
-                    return Err(self.value_err(
-                        value,
-                        key,
-                        format!("{s:?} is not a table number ({range}) or a name in /etc/iproute2/rt_tables{hint}"),
-                    ));
-                }
-            },
-        };
+        let n = self.number_or_name(value, key, &format!("table number ({range})"), "rt_tables", |s| {
+            names.table_number(s).map(i64::from).ok_or_else(|| names.table_names())
+        })?;
         let label = self.number_label(value, n);
         let use_instead = "use main (254) or a table of your own";
         match u32::try_from(n) {
@@ -682,20 +671,9 @@ impl Cx<'_> {
 
     /// A route protocol, 1..=255, by number or by name.
     fn kernel_protocol(&self, value: &Spanned<NumberOrName>, key: &str, names: &RtNames) -> Res<u8> {
-        let n = match value.get_ref() {
-            NumberOrName::Number(n) => *n,
-            NumberOrName::Name(s) => match s.parse::<i64>().ok().or_else(|| names.protocol_number(s).map(i64::from)) {
-                Some(n) => n,
-                None => {
-                    let hint = hint(s, &names.protocol_names());
-                    return Err(self.value_err(
-                        value,
-                        key,
-                        format!("{s:?} is not a protocol number (1..=255) or a name in /etc/iproute2/rt_protos{hint}"),
-                    ));
-                }
-            },
-        };
+        let n = self.number_or_name(value, key, "protocol number (1..=255)", "rt_protos", |s| {
+            names.protocol_number(s).map(i64::from).ok_or_else(|| names.protocol_names())
+        })?;
         match u8::try_from(n) {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(self.value_err(
@@ -706,6 +684,26 @@ impl Cx<'_> {
         }
     }
 
+    /// The number `value` is or names (unchecked): an integer, a string of digits, or
+    /// a name `lookup` knows (else it returns every name it knows, for the hint).
+    /// `what` ("table number (1..=N)") and `file` (in `/etc/iproute2`) word the error.
+    fn number_or_name(
+        &self,
+        value: &Spanned<NumberOrName>,
+        key: &str,
+        what: &str,
+        file: &str,
+        lookup: impl Fn(&str) -> Result<i64, Vec<String>>,
+    ) -> Res<i64> {
+        match value.get_ref() {
+            NumberOrName::Number(n) => Ok(*n),
+            NumberOrName::Name(s) => s.parse::<i64>().or_else(|_| lookup(s)).map_err(|known| {
+                let hint = did_you_mean(s, &known).map(|h| format!("; did you mean {h:?}?")).unwrap_or_default();
+                self.value_err(value, key, format!("{s:?} is not a {what} or a name in /etc/iproute2/{file}{hint}"))
+            }),
+        }
+    }
+
     /// How a message names number `n` written as `value`: `n`, or `"name" (n)`.
     fn number_label(&self, value: &Spanned<NumberOrName>, n: i64) -> String {
         match value.get_ref() {
@@ -713,9 +711,4 @@ impl Cx<'_> {
             _ => n.to_string(),
         }
     }
-}
-
-/// `; did you mean "x"?` when a known name is close to `name`.
-fn hint(name: &str, known: &[String]) -> String {
-    did_you_mean(name, known).map(|s| format!("; did you mean {s:?}?")).unwrap_or_default()
 }
