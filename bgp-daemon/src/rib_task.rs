@@ -211,6 +211,9 @@ struct Driver {
     fib_waiting: bool,
     /// The daemon stops: nothing more goes to the kernel.
     fib_flushed: bool,
+    /// The engine said to sweep our stale routes: done once what it queued for the
+    /// kernel before is written, so no stale route goes before its replacement.
+    sweep_due: bool,
 }
 
 struct Link {
@@ -242,6 +245,7 @@ pub fn spawn(
         fib,
         fib_waiting: false,
         fib_flushed: false,
+        sweep_due: false,
     };
     tokio::spawn(driver.run(rx, updates, results));
     tx
@@ -327,9 +331,19 @@ impl Driver {
             };
             let routes = self.engine.poll_fib(FIB_CHUNK);
             if routes.is_empty() {
-                return;
+                break;
             }
             permit.send(FibCmd::Routes(routes));
+        }
+        if self.sweep_due && self.engine.fib_queued() == 0 {
+            self.sweep_due = false;
+            let (done, swept) = oneshot::channel();
+            self.fib_command(FibCmd::Sweep(done));
+            tokio::spawn(async move {
+                if let Ok(n) = swept.await {
+                    info!(routes = n, "stale kernel routes from before the start swept");
+                }
+            });
         }
     }
 
@@ -507,15 +521,7 @@ impl Driver {
                 Output::RestartPeers => {
                     self.restart_peers.send_replace(self.engine.restart_peers());
                 }
-                Output::SweepFib => {
-                    let (done, swept) = oneshot::channel();
-                    self.fib_command(FibCmd::Sweep(done));
-                    tokio::spawn(async move {
-                        if let Ok(n) = swept.await {
-                            info!(routes = n, "stale kernel routes from before the start swept");
-                        }
-                    });
-                }
+                Output::SweepFib => self.sweep_due = true,
                 Output::Event(event) => log(&event),
             }
         }

@@ -50,9 +50,9 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::control::{self, Access, ControlRequest};
+use crate::kernel;
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
-use crate::kernel;
 use crate::rib_task::{self, RibInput};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
@@ -131,7 +131,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let deferral = restart.map(|peers| Deferral::new(Instant::now() + RESTART_DEFERRAL, peers.into_iter().collect()));
     let (restart_peers, restart_peers_rx) = tokio::sync::watch::channel(Vec::new());
     let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
-    let (kernel_link, ours) = kernel::start(&config.kernel).await;
+    let (kernel_link, ours) = start_kernel(&config.kernel).await;
     let settings = KernelSettings::new(&config.kernel, config.install_policy());
     let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link);
     let forwarding_kept = !config.kernel.install || ours > 0;
@@ -783,6 +783,45 @@ fn on_stop(config: &Config) -> StopMode {
         OnStop::GracefulRestart => StopMode::GracefulRestart,
         OnStop::Shutdown => StopMode::Shutdown(None),
     }
+}
+
+/// Kernel update batches (of up to `kernel::reader::BATCH`) and FIB answer batches
+/// queued for the RIB task.
+const KERNEL_QUEUE: usize = 64;
+
+/// Starts the kernel reader (its first full dump is on its way to the RIB task when
+/// this returns) and the FIB writer. Returns the RIB task's ends and how many routes
+/// of ours were in the kernel at start: stale, replaced as routes come back, swept
+/// after the restart. A daemon that cannot read or write the kernel still routes: it
+/// logs why, and imports, tracks and installs nothing.
+async fn start_kernel(k: &bgp_core::config::Kernel) -> (rib_task::KernelLink, usize) {
+    let (updates_tx, updates) = mpsc::channel(KERNEL_QUEUE);
+    let ours = match kernel::reader::spawn_reader(k.table, k.protocol, updates_tx).await {
+        Ok(ours) => ours,
+        Err(e) => {
+            error!(error = %e, "cannot read the kernel's routing tables: no [[kernel.import]] routes, no next-hop tracking");
+            Vec::new()
+        }
+    };
+    let found = ours.len();
+    if found > 0 {
+        info!(
+            routes = found,
+            table = k.table,
+            protocol = k.protocol,
+            "routes of ours in the kernel from before the start: kept until the restart is over"
+        );
+    }
+    let (results_tx, results) = mpsc::channel(KERNEL_QUEUE);
+    let settings = kernel::fib::FibSettings { table: k.table, protocol: k.protocol, metric: k.metric };
+    let fib = match kernel::fib::spawn_writer(settings, ours, results_tx) {
+        Ok(fib) => fib,
+        Err(e) => {
+            error!(error = %e, "cannot write to the kernel's routing tables: nothing is installed");
+            mpsc::channel(1).0
+        }
+    };
+    (rib_task::KernelLink { updates, fib, results }, found)
 }
 
 /// How long a stop waits for the kernel to remove our routes (a million take seconds).

@@ -107,7 +107,9 @@ pub enum Output {
     RestartPeers,
     /// Remove our routes left in the kernel from before the start that were not
     /// installed again (after a restart, once the peers awaited sent End-of-RIB or the
-    /// deferral time is over). Said once.
+    /// deferral time is over). Said once; the driver sweeps once the routes
+    /// [`Engine::poll_fib`] had for the kernel are written, so no stale route goes
+    /// before its replacement.
     SweepFib,
     /// Something worth a log line.
     Event(Event),

@@ -270,8 +270,16 @@ impl Engine {
 
     /// Up to `max` routes for the FIB writer: the queued prefixes whose route in the
     /// kernel is not what it should be. A prefix already in flight waits for its answer.
+    ///
+    /// Nothing while our restart deferral lasts (RFC 4724 §4.1 defers route selection):
+    /// the kernel keeps forwarding with the routes from before the restart, and gets
+    /// the decisions once the peers' tables are complete, not a prefix's first path
+    /// of several.
     pub fn poll_fib(&mut self, max: usize) -> Vec<FibRoute> {
         let mut out = Vec::new();
+        if self.deferring() {
+            return out;
+        }
         while out.len() < max {
             let Some((id, current)) = self.kernel.fib.pop() else { break };
             let Some((prefix, hops)) = self.wanted_hops(id) else { continue };

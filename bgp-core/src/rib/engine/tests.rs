@@ -1078,6 +1078,7 @@ mod kernel {
         let a = e.session_up(s, t);
         let r = round(&mut e, t);
         assert!(!e.deferring(), "a peer that restarted too sends End-of-RIB only after ours");
+        assert!(e.poll_fib(10).is_empty());
         assert_eq!(r.end_of_rib(a), vec![V4, V6]);
         assert_eq!(r.sweeps, 0, "its routes are not back yet");
         e.updates(a, &[update(&["10.42.1.0/26"], &[65001], "10.0.0.1"), Update::end_of_rib(V4)]);
@@ -1085,6 +1086,33 @@ mod kernel {
         e.updates(a, &[Update::end_of_rib(V6)]);
         assert_eq!(round(&mut e, t).sweeps, 1);
         assert_eq!(round(&mut e, t).sweeps, 0, "once");
+    }
+
+    #[test]
+    fn the_fib_waits_for_the_restart_deferral() {
+        let t = Instant::now();
+        let awaiting: HashSet<IpAddr> = [ip("10.0.0.11"), ip("10.0.0.12")].into();
+        let mut e = Engine::new(cfg(8), Some(Deferral::new(t + Duration::from_secs(120), awaiting)));
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let mut s1 = session("10.0.0.11", US);
+        s1.graceful_restart = Some(gr(120, &[(V4, true)]));
+        let mut s2 = session("10.0.0.12", US);
+        s2.graceful_restart = Some(gr(120, &[(V4, true)]));
+        let (n1, n2) = (e.session_up(s1, t), e.session_up(s2, t));
+        e.updates(n1, &[update(&["192.168.50.10/32"], &[], "10.0.0.11"), Update::end_of_rib(V4)]);
+        e.updates(n1, &[Update::end_of_rib(V6)]);
+        round(&mut e, t);
+        // One node of the ECMP pair is back: the kernel keeps the route from before
+        // the restart, with both next hops, rather than losing one for a while.
+        assert!(e.poll_fib(10).is_empty());
+        e.updates(n2, &[update(&["192.168.50.10/32"], &[], "10.0.0.12"), Update::end_of_rib(V4)]);
+        e.updates(n2, &[Update::end_of_rib(V6)]);
+        let r = round(&mut e, t);
+        assert_eq!(r.sweeps, 1);
+        let routes = e.poll_fib(10);
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].next_hops, vec![hop("10.0.0.11"), hop("10.0.0.12")]);
     }
 
     #[test]
