@@ -310,7 +310,10 @@ impl Engine {
         for r in results {
             let fib = &mut self.kernel.fib;
             let Some(flight) = fib.flights.get(&r.prefix).copied() else { continue };
-            let sent = fib.hops(fib.state(flight.id).0).to_vec();
+            let sent = match r.error {
+                Some(_) => fib.hops(fib.state(flight.id).0).to_vec(),
+                None => Vec::new(),
+            };
             let again = fib.answer(r.prefix, r.error.is_some());
             match r.error {
                 Some(error) => {
