@@ -958,6 +958,17 @@ impl Daemon {
         self.proc.running()
     }
 
+    /// Its exit status within `timeout` (None: still running), without a signal: for a
+    /// daemon told to stop some other way (`bgpctl shutdown`).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        self.proc.wait_exit(timeout)
+    }
+
+    /// SIGKILL (a crash), and reap.
+    pub fn kill(&mut self) -> ExitStatus {
+        self.proc.kill()
+    }
+
     /// VmRSS from /proc/PID/status, in KiB.
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid()).expect("VmRSS of the daemon")
