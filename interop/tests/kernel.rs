@@ -270,6 +270,16 @@ fn kernel_has(ns: &str, want: &[&str]) -> Result<BTreeSet<String>, String> {
     }
 }
 
+/// The restart (R) bit of our OPEN and the forwarding (F) bit for IPv4 unicast, as FRR
+/// shows them for its current session with us.
+fn frr_gr_bits(frr: &Frr, addr: &str) -> Result<(bool, bool), String> {
+    let gr = frr.established(addr)?["gracefulRestartInfo"].clone();
+    match (gr["rBit"].as_bool(), gr["ipv4Unicast"]["fBit"].as_bool()) {
+        (Some(r), Some(f)) => Ok((r, f)),
+        _ => Err(format!("FRR's gracefulRestartInfo: {gr}")),
+    }
+}
+
 /// The part of the daemon's log written since `from` bytes.
 fn log_since(d: &Daemon, from: usize) -> String {
     d.log_text().get(from..).unwrap_or_default().to_string()
@@ -375,7 +385,7 @@ fn import_20000_routes_in_one_batch() {
 /// Test 5: a netlink overrun makes the reader dump again (a resync); the resync must
 /// withdraw nothing that is still in the kernel, and catch up with what changed in the
 /// notifications it lost. 256 `proto bird` blackholes are at FRR. The overrun is
-/// provoked deterministically: the daemon is frozen (SIGSTOP, under its 9 s hold time)
+/// provoked deterministically: the daemon is frozen (SIGSTOP; hold time 30 s here)
 /// while 100,000 unrelated routes (`proto static`, never exported) are added, far more
 /// notifications than the reader's 32 MiB socket buffer holds; meanwhile one stable
 /// route is deleted and one new route added (both notifications are lost). After
@@ -389,8 +399,10 @@ fn import_overrun_resync_withdraws_nothing_that_stays() {
     const CHURN: u32 = 100_000;
     let s = Scenario::link("koverrun", 182, "frr");
     let (a, b) = (s.v4(1), s.v4(2));
-    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &[], &[]));
-    let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + IMPORT));
+    // Hold time 30 s for this session, so that the freeze below cannot end it even on
+    // a loaded machine.
+    let frr = s.frr("frr", 65001, &frr_neighbor(&a, 65000, &["timers 10 30"], &[]));
+    let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &[ACC[0], ACC[1], "hold_time = 30"])) + IMPORT));
     wait_until(30 * SEC, "FRR is Established with us", || frr.established(&a));
     let stable: String = (0..STABLE).map(|i| format!("route add blackhole 10.42.1.{i}/32 proto bird\n")).collect();
     ip_batch(&s, s.us(), "stable.batch", &stable);
@@ -701,6 +713,8 @@ fn sigterm_and_restart_keep_routes_in_the_kernel() {
     s.step("starting again");
     let d = s.start_ours(&config);
     wait_until(30 * SEC, "FRR is Established with us again", || frr.established(&a));
+    let (r, f) = frr_gr_bits(&frr, &a).unwrap();
+    assert!(r && f, "our OPEN after the restart: R bit {r}, F bit {f} (our routes were kept: both set)");
     wait_until(30 * SEC, "show fib: all 3 installed", || {
         prefixes.iter().try_for_each(|p| fib_installed(&d, p).map(drop))
     });
@@ -717,6 +731,21 @@ fn sigterm_and_restart_keep_routes_in_the_kernel() {
     assert!(log.contains("routes of ours in the kernel from before the start"), "the start found our routes: {log}");
     assert!(!log.contains("forwarding bit is clear"), "the F bit must be set, our routes were kept: {log}");
     kernel_has(&name, &prefixes).unwrap();
+
+    s.step("SIGTERM again, our routes flushed from the kernel meanwhile, start again: the F bit is clear");
+    let mut d = d;
+    let status = d.terminate(15 * SEC).expect("the daemon exits within 15 s of SIGTERM");
+    assert!(status.success(), "exit status {status}");
+    let log_start = d.log_text().len();
+    drop(d);
+    ip(&["-n", &name, "route", "flush", "proto", "bgp"]);
+    let d = s.start_ours(&config);
+    wait_until(30 * SEC, "FRR is Established with us again", || frr.established(&a));
+    let (r, f) = frr_gr_bits(&frr, &a).unwrap();
+    assert!(r && !f, "our OPEN after a restart without our routes: R bit {r}, F bit {f} (want R set, F clear)");
+    let log = log_since(&d, log_start);
+    assert!(log.contains("forwarding bit is clear"), "the daemon says why the F bit is clear: {log}");
+    wait_until(30 * SEC, "FRR's routes installed again", || kernel_has(&name, &prefixes));
 }
 
 /// Test 13: stop with SIGTERM, FRR withdraws one prefix meanwhile, start again: after
@@ -823,6 +852,8 @@ fn sigkill_leaves_routes_and_the_next_start_sweeps() {
     });
     let log = log_since(&d, log_start);
     assert!(log.contains("restarting (RFC 4724)"), "a start with a fresh marker is a restart: {log}");
+    let (r, f) = frr_gr_bits(&frr, &a).unwrap();
+    assert!(r && f, "our OPEN after the restart: R bit {r}, F bit {f} (our routes were kept: both set)");
     fib_installed(&d, "10.190.1.0/24").unwrap();
 
     s.step("SIGKILL again, then a fresh start without neighbors");
