@@ -330,6 +330,17 @@ fn import_blackhole_reaches_frr_live_and_filtered() {
     assert!(up <= 2 * SEC, "a live add took {up:?} to reach FRR");
     assert!(down <= 2 * SEC, "a live delete took {down:?} to reach FRR");
 
+    s.step("10.42.7.0/26 replaced in place by a unicast route (type filter), then by a blackhole again");
+    ipr(us, &["replace", "10.42.7.0/26", "via", &b, "proto", "bird"]);
+    fast_wait(5 * SEC, "FRR lost 10.42.7.0/26 (now unicast)", || match frr_path(&frr, "10.42.7.0/26")? {
+        None => Ok(()),
+        Some(p) => Err(format!("still there: {p}")),
+    });
+    ipr(us, &["replace", "blackhole", "10.42.7.0/26", "proto", "bird"]);
+    fast_wait(5 * SEC, "FRR has 10.42.7.0/26 again (a blackhole again)", || {
+        frr_path(&frr, "10.42.7.0/26")?.map(drop).ok_or_else(|| "not yet".to_string())
+    });
+
     s.step("filtered routes added live");
     ipr(us, &["add", "blackhole", "10.42.10.0/26", "proto", "static"]);
     ipr(us, &["add", "10.42.11.0/26", "via", &b, "proto", "bird"]);
@@ -543,6 +554,16 @@ fn install_frr_routes_beside_static_ones_but_not_self_next_hops() {
         }
     });
 
+    s.step("the static route at metric 20 is deleted: ours takes its place");
+    ipr(us, &["del", "blackhole", "10.183.3.0/24", "proto", "static", "metric", "20"]);
+    wait_until(10 * SEC, "10.183.3.0/24 installed once the static route is gone", || {
+        let t = kernel_text(&name, &["exact", "10.183.3.0/24", "proto", "bgp"])?;
+        if !t.contains(&format!("via {b} ")) {
+            return Err(format!("ip route: {t:?}"));
+        }
+        fib_installed(&d, "10.183.3.0/24").map(drop)
+    });
+
     // 10: a next hop that is our own address: ignored on receipt, logged.
     let rows = routes(&d, "10.183.4.0/24").unwrap();
     assert!(rows.iter().all(|r| !r.reachable || r.from != b), "a path to ourselves is kept usable: {rows:?}");
@@ -572,8 +593,8 @@ fn install_ecmp_from_two_ibgp_peers() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::segment("kecmp", 184, &["frr1", "frr2"]);
     let (a, f1, f2) = (s.v4(1), s.addr("frr1"), s.addr("frr2"));
-    let _frr1 = s.frr("frr1", 65000, &frr_neighbor(&a, 65000, &[], &["10.184.1.0/24"]));
-    let _frr2 = s.frr("frr2", 65000, &frr_neighbor(&a, 65000, &[], &["10.184.1.0/24"]));
+    let frr1 = s.frr("frr1", 65000, &frr_neighbor(&a, 65000, &[], &["10.184.1.0/24"]));
+    let frr2 = s.frr("frr2", 65000, &frr_neighbor(&a, 65000, &[], &["10.184.1.0/24"]));
     let d = s.start_ours(&(s.config(65000, &(neighbor(&f1, 65000, &[]) + &neighbor(&f2, 65000, &[]))) + INSTALL));
     let name = s.us().name.clone();
     let text = wait_until(30 * SEC, "10.184.1.0/24 in our kernel through both FRRs", || {
@@ -593,6 +614,26 @@ fn install_ecmp_from_two_ibgp_peers() {
     let mut want = vec![f1.clone(), f2.clone()];
     want.sort();
     assert_eq!(gws, want, "show fib: {row:?}");
+
+    s.step("FRR2 withdraws: one next hop left");
+    frr2.configure(65000, &["address-family ipv4 unicast", "no network 10.184.1.0/24"]).unwrap();
+    wait_until(10 * SEC, "10.184.1.0/24 through FRR1 only", || {
+        let t = kernel_text(&name, &["exact", "10.184.1.0/24", "proto", "bgp"])?;
+        if t.lines().count() == 1 && t.contains(&format!("via {f1} ")) {
+            Ok(())
+        } else {
+            Err(format!("ip route: {t:?}"))
+        }
+    });
+    s.step("FRR1 withdraws too: no route left");
+    frr1.configure(65000, &["address-family ipv4 unicast", "no network 10.184.1.0/24"]).unwrap();
+    wait_until(10 * SEC, "10.184.1.0/24 gone from our kernel and show fib", || {
+        let t = kernel_text(&name, &["exact", "10.184.1.0/24", "proto", "bgp"])?;
+        match fib_row(&d, "10.184.1.0/24")? {
+            None if t.trim().is_empty() => Ok(()),
+            row => Err(format!("ip route: {t:?}; show fib: {row:?}")),
+        }
+    });
 }
 
 /// Test 8: `table = 100`: FRR's route is installed into table 100, not into main.
@@ -601,7 +642,7 @@ fn install_into_table_100() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("ktable", 185, "frr");
     let b = s.v4(2);
-    let _frr = frr_announcing(&s, &["10.185.1.0/24"], false);
+    let mut frr = frr_announcing(&s, &["10.185.1.0/24"], false);
     let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + "\n[kernel]\ninstall = true\ntable = 100\n"));
     let name = s.us().name.clone();
     let text = wait_until(30 * SEC, "10.185.1.0/24 in table 100", || {
@@ -618,6 +659,16 @@ fn install_into_table_100() {
     holds_for(2 * SEC, "nothing of ours in the main table", || match ours_in_kernel(&name)? {
         m if m.is_empty() => Ok(()),
         m => Err(format!("main has {m:?}")),
+    });
+
+    s.step("FRR (no graceful restart) is killed: its route leaves table 100");
+    frr.kill();
+    wait_until(15 * SEC, "10.185.1.0/24 gone from table 100 and show fib", || {
+        let t = kernel_text(&name, &["table", "100", "proto", "bgp"])?;
+        match fib_row(&d, "10.185.1.0/24")? {
+            None if t.trim().is_empty() => Ok(()),
+            row => Err(format!("table 100: {t:?}; show fib: {row:?}")),
+        }
     });
 }
 
@@ -668,6 +719,21 @@ fn install_follows_next_hop_reachability() {
     let hop = nexthops(&d).unwrap().into_iter().find(|n| n.address.to_string() == "192.0.2.9");
     let hop = hop.unwrap_or_else(|| panic!("show nexthops has no 192.0.2.9"));
     assert!(hop.resolved && hop.via.as_deref() == Some("192.0.2.0/24") && !hop.connected, "{hop:?}");
+
+    s.step("the static route now goes through FRR2: our route follows");
+    ipr(us, &["replace", "192.0.2.0/24", "via", &f2, "proto", "static"]);
+    wait_until(10 * SEC, "10.186.1.0/24 installed through FRR2's address", || {
+        let t = kernel_text(&name, &["exact", "10.186.1.0/24", "proto", "bgp"])?;
+        let row = fib_installed(&d, "10.186.1.0/24")?;
+        let gw: Vec<String> = row.next_hops.iter().filter_map(|h| h.gateway.map(|g| g.to_string())).collect();
+        if t.contains(&format!("via {f2} ")) && gw == [f2.clone()] {
+            Ok(())
+        } else {
+            Err(format!("ip route: {t:?}; show fib: {row:?}"))
+        }
+    });
+    ipr(us, &["replace", "192.0.2.0/24", "via", &f, "proto", "static"]);
+    wait_until(10 * SEC, "10.186.1.0/24 back through FRR's address", || present(true));
 
     s.step("deleting the static route");
     ipr(us, &["del", "192.0.2.0/24", "via", &f, "proto", "static"]);
