@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..191) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..192) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -339,6 +339,25 @@ fn import_blackhole_reaches_frr_live_and_filtered() {
     ipr(us, &["replace", "blackhole", "10.42.7.0/26", "proto", "bird"]);
     fast_wait(5 * SEC, "FRR has 10.42.7.0/26 again (a blackhole again)", || {
         frr_path(&frr, "10.42.7.0/26")?.map(drop).ok_or_else(|| "not yet".to_string())
+    });
+
+    s.step("two matching routes of one prefix (metrics 10 and 30), beside a static one (metric 5)");
+    ipr(us, &["add", "blackhole", "10.42.20.0/24", "proto", "bird", "metric", "10"]);
+    ipr(us, &["add", "blackhole", "10.42.20.0/24", "proto", "bird", "metric", "30"]);
+    ipr(us, &["add", "blackhole", "10.42.20.0/24", "proto", "static", "metric", "5"]);
+    wait_until(10 * SEC, "FRR has 10.42.20.0/24", || {
+        frr_path(&frr, "10.42.20.0/24")?.map(drop).ok_or_else(|| "not yet".to_string())
+    });
+    ipr(us, &["del", "blackhole", "10.42.20.0/24", "proto", "bird", "metric", "10"]);
+    holds_for(2 * SEC, "FRR keeps 10.42.20.0/24 while the metric 30 route is there", || {
+        frr_path(&frr, "10.42.20.0/24")?.map(drop).ok_or_else(|| "withdrawn".to_string())
+    });
+    ipr(us, &["del", "blackhole", "10.42.20.0/24", "proto", "bird", "metric", "30"]);
+    fast_wait(5 * SEC, "FRR lost 10.42.20.0/24 (only the static route is left)", || {
+        match frr_path(&frr, "10.42.20.0/24")? {
+            None => Ok(()),
+            Some(p) => Err(format!("still there: {p}")),
+        }
     });
 
     s.step("filtered routes added live");
@@ -978,4 +997,45 @@ fn both_restart_and_our_routes_stay() {
     thread::sleep(SEC);
     sampler.finish("across both restarts");
     kernel_has(&name, &prefixes).unwrap();
+}
+
+/// IPv6, both ways (id 192): FRR's IPv6 route is installed with `proto bgp metric 20`,
+/// and a `proto bird` IPv6 blackhole of ours reaches FRR with our address as next hop.
+#[test]
+fn ipv6_install_and_import() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("kipv6", 192, "frr");
+    let (a, b) = (s.v6(1), s.v6(2));
+    let frr = s.frr(
+        "frr",
+        65001,
+        &format!(
+            "{}\n address-family ipv6 unicast\n  network fd00:192:1::/48\n  neighbor {a} activate\n exit-address-family",
+            frr_neighbor(&a, 65000, &[], &[])
+        ),
+    );
+    let us = s.us();
+    let name = us.name.clone();
+    ipr(us, &["add", "blackhole", "fd00:42:7::/48", "proto", "bird"]);
+    let import = "\n[[kernel.import]]\nwithin = [\"fd00:42::/32\"]\nprotocol = [\"bird\"]\ntype = [\"blackhole\"]\n";
+    let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL + import));
+    wait_until(30 * SEC, "FRR is Established with us", || frr.established(&a));
+    let text = wait_until(20 * SEC, "fd00:192:1::/48 in our kernel", || {
+        let t = run_ok(Command::new("ip").args(["-n", &name, "-6", "route", "show", "exact", "fd00:192:1::/48"]))?;
+        if t.contains("proto bgp") {
+            Ok(t)
+        } else {
+            Err(format!("ip -6 route: {t:?}"))
+        }
+    });
+    eprintln!("    {}", text.trim());
+    assert!(text.contains("metric 20") && text.contains(&format!("dev {}", s.ifname("u"))), "{text}");
+    let row = fib_installed(&d, "fd00:192:1::/48").unwrap();
+    assert_eq!((row.table, row.protocol, row.metric), (254, 186, 20), "{row:?}");
+    let path = wait_until(20 * SEC, "FRR has fd00:42:7::/48", || {
+        let v = frr.json("show bgp ipv6 unicast fd00:42:7::/48 json")?;
+        v["paths"].get(0).cloned().ok_or_else(|| format!("not yet: {v}"))
+    });
+    let hops: Vec<&str> = path["nexthops"].as_array().into_iter().flatten().filter_map(|h| h["ip"].as_str()).collect();
+    assert!(hops.contains(&a.as_str()), "our global address among the next hops: {path}");
 }
