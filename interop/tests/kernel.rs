@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..192) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..193) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -277,6 +277,19 @@ fn frr_gr_bits(frr: &Frr, addr: &str) -> Result<(bool, bool), String> {
     match (gr["rBit"].as_bool(), gr["ipv4Unicast"]["fBit"].as_bool()) {
         (Some(r), Some(f)) => Ok((r, f)),
         _ => Err(format!("FRR's gracefulRestartInfo: {gr}")),
+    }
+}
+
+/// Polls `check` every 100 ms for at most `timeout`: `Ok` as soon as it holds, else the
+/// last thing it saw.
+fn settle(timeout: Duration, check: &mut dyn FnMut() -> Result<(), String>) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(()) => return Ok(()),
+            Err(e) if start.elapsed() >= timeout => return Err(format!("not within {timeout:?}; last seen: {e}")),
+            Err(_) => thread::sleep(Duration::from_millis(100)),
+        }
     }
 }
 
@@ -1038,4 +1051,79 @@ fn ipv6_install_and_import() {
     });
     let hops: Vec<&str> = path["nexthops"].as_array().into_iter().flatten().filter_map(|h| h["ip"].as_str()).collect();
     assert!(hops.contains(&a.as_str()), "our global address among the next hops: {path}");
+}
+
+/// A link going down (id 193). The kernel then flushes the IPv4 routes through the
+/// device, its connected route included, without an `RTM_DELROUTE` for any of them
+/// (only the link's notification): an imported `proto bird` unicast route through it
+/// must be withdrawn from FRR, a BGP next hop that resolved through the connected
+/// route becomes unreachable, and `show fib` must not claim a route the kernel
+/// dropped. When the link comes back, our route through it is installed again.
+#[test]
+fn link_down_flushes_routes_without_notifications() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("klink", 193, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let us = s.us();
+    let name = us.name.clone();
+    let (dev, other) = (s.ifname("a"), s.ifname("b"));
+    ip(&["-n", &name, "link", "add", &dev, "type", "veth", "peer", "name", &other]);
+    ip(&["-n", &name, "link", "set", &other, "up"]);
+    ip(&["-n", &name, "link", "set", &dev, "up"]);
+    us.addr(&dev, "198.51.100.1/24");
+    ipr(us, &["add", "10.42.40.0/24", "via", "198.51.100.9", "proto", "bird"]);
+    // iBGP, so the third-party next hop 198.51.100.9 (on our side link) is acceptable.
+    let body = format!(
+        "{}\n address-family ipv4 unicast\n  network 10.193.1.0/24\n  neighbor {a} route-map FAR out\n exit-address-family\n\
+         exit\n!\nroute-map FAR permit 10\n set ip next-hop 198.51.100.9",
+        frr_neighbor(&a, 65000, &[], &[])
+    );
+    let frr = s.frr("frr", 65000, &body);
+    let import = "\n[[kernel.import]]\nwithin = [\"10.42.0.0/16\"]\nprotocol = [\"bird\"]\ntype = [\"unicast\"]\n";
+    let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65000, &[])) + INSTALL + import));
+    wait_until(30 * SEC, "FRR is Established with us", || frr.established(&a));
+    let installed = |want: bool| -> Result<(), String> {
+        let t = kernel_text(&name, &["exact", "10.193.1.0/24", "proto", "bgp"])?;
+        let row = fib_row(&d, "10.193.1.0/24")?;
+        let claimed = row.as_ref().is_some_and(|r| r.state == FibState::Installed);
+        let there = t.contains(&format!("via 198.51.100.9 dev {dev} "));
+        match (want, there, claimed) {
+            (true, true, true) | (false, false, false) => Ok(()),
+            _ => Err(format!("ip route: {t:?}; show fib: {row:?}")),
+        }
+    };
+    wait_until(20 * SEC, "10.193.1.0/24 installed via 198.51.100.9", || installed(true));
+    wait_until(20 * SEC, "FRR has the imported 10.42.40.0/24", || {
+        frr_path(&frr, "10.42.40.0/24")?.map(drop).ok_or_else(|| "not yet".to_string())
+    });
+
+    s.step(&format!("link {dev} down"));
+    ip(&["-n", &name, "link", "set", &dev, "down"]);
+    let left = kernel_text(&name, &[]).unwrap();
+    assert!(!left.contains("10.42.40.0/24"), "the kernel flushed the route through the link: {left}");
+    // Every expectation is checked (each for at most 5 s) and the failures reported
+    // together, so that one report says all that went wrong.
+    let mut failures = Vec::new();
+    let mut expect = |what: &str, check: &mut dyn FnMut() -> Result<(), String>| {
+        if let Err(e) = settle(5 * SEC, check) {
+            failures.push(format!("{what}: {e}"));
+        }
+    };
+    expect("FRR loses 10.42.40.0/24 (flushed with the link)", &mut || match frr_path(&frr, "10.42.40.0/24")? {
+        None => Ok(()),
+        Some(p) => Err(format!("still announced: {p}")),
+    });
+    expect("10.193.1.0/24's next hop 198.51.100.9 is unreachable", &mut || {
+        let rows = routes(&d, "10.193.1.0/24")?;
+        match rows.iter().any(|r| r.reachable) {
+            false => Ok(()),
+            true => Err(format!("show routes: {rows:?}")),
+        }
+    });
+    expect("show fib does not claim 10.193.1.0/24 (the kernel flushed it)", &mut || installed(false));
+
+    s.step(&format!("link {dev} up"));
+    ip(&["-n", &name, "link", "set", &dev, "up"]);
+    expect("10.193.1.0/24 installed again via 198.51.100.9", &mut || installed(true));
+    assert!(failures.is_empty(), "after the link went down and up again:\n  {}", failures.join("\n  "));
 }
