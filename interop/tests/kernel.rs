@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..193) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..194) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -1062,11 +1062,40 @@ fn ipv6_install_and_import() {
 #[test]
 fn link_down_flushes_routes_without_notifications() {
     skip_unless_ready!(frr: true, bird: false);
-    let s = Scenario::link("klink", 193, "frr");
+    silent_flush("klink", 193, "down", &["link", "set", "DEV", "down"], &["link", "set", "DEV", "up"]);
+}
+
+/// An address removed (id 194): as for a link going down, the kernel flushes the IPv4
+/// routes whose gateway was on the address's subnet without notifying them (only the
+/// connected and local routes' deletions are notified). Same expectations as test
+/// 193; the address added back brings our route back.
+#[test]
+fn address_removal_flushes_routes_without_notifications() {
+    skip_unless_ready!(frr: true, bird: false);
+    silent_flush(
+        "kaddr",
+        194,
+        "address removed",
+        &["addr", "del", "198.51.100.1/24", "dev", "DEV"],
+        &["addr", "add", "198.51.100.1/24", "dev", "DEV"],
+    );
+}
+
+/// Tests 193 and 194: a side link `DEV` in our namespace with 198.51.100.1/24, an
+/// imported `proto bird` route and FRR's (iBGP) route both through 198.51.100.9; then
+/// `ip -n US <down...>` (DEV replaced by the link's name), the checks, `<up...>`.
+fn silent_flush(test: &str, id: u8, what: &str, down: &[&str], up: &[&str]) {
+    let s = Scenario::link(test, id, "frr");
     let (a, b) = (s.v4(1), s.v4(2));
     let us = s.us();
     let name = us.name.clone();
     let (dev, other) = (s.ifname("a"), s.ifname("b"));
+    let net = format!("10.{id}.1.0/24");
+    let ip_dev = |args: &[&str]| {
+        let mut full = vec!["-n", name.as_str()];
+        full.extend(args.iter().map(|a| if *a == "DEV" { dev.as_str() } else { a }));
+        ip(&full);
+    };
     ip(&["-n", &name, "link", "add", &dev, "type", "veth", "peer", "name", &other]);
     ip(&["-n", &name, "link", "set", &other, "up"]);
     ip(&["-n", &name, "link", "set", &dev, "up"]);
@@ -1074,17 +1103,18 @@ fn link_down_flushes_routes_without_notifications() {
     ipr(us, &["add", "10.42.40.0/24", "via", "198.51.100.9", "proto", "bird"]);
     // iBGP, so the third-party next hop 198.51.100.9 (on our side link) is acceptable.
     let body = format!(
-        "{}\n address-family ipv4 unicast\n  network 10.193.1.0/24\n  neighbor {a} route-map FAR out\n exit-address-family\n\
+        "{}\n address-family ipv4 unicast\n  network {net}\n  neighbor {a} route-map FAR out\n exit-address-family\n\
          exit\n!\nroute-map FAR permit 10\n set ip next-hop 198.51.100.9",
-        frr_neighbor(&a, 65000, &[], &[])
+        frr_neighbor(&a, 65000, &[], &[]),
+        net = net,
     );
     let frr = s.frr("frr", 65000, &body);
     let import = "\n[[kernel.import]]\nwithin = [\"10.42.0.0/16\"]\nprotocol = [\"bird\"]\ntype = [\"unicast\"]\n";
     let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65000, &[])) + INSTALL + import));
     wait_until(30 * SEC, "FRR is Established with us", || frr.established(&a));
     let installed = |want: bool| -> Result<(), String> {
-        let t = kernel_text(&name, &["exact", "10.193.1.0/24", "proto", "bgp"])?;
-        let row = fib_row(&d, "10.193.1.0/24")?;
+        let t = kernel_text(&name, &["exact", &net, "proto", "bgp"])?;
+        let row = fib_row(&d, &net)?;
         let claimed = row.as_ref().is_some_and(|r| r.state == FibState::Installed);
         let there = t.contains(&format!("via 198.51.100.9 dev {dev} "));
         match (want, there, claimed) {
@@ -1092,13 +1122,13 @@ fn link_down_flushes_routes_without_notifications() {
             _ => Err(format!("ip route: {t:?}; show fib: {row:?}")),
         }
     };
-    wait_until(20 * SEC, "10.193.1.0/24 installed via 198.51.100.9", || installed(true));
+    wait_until(20 * SEC, &format!("{net} installed via 198.51.100.9"), || installed(true));
     wait_until(20 * SEC, "FRR has the imported 10.42.40.0/24", || {
         frr_path(&frr, "10.42.40.0/24")?.map(drop).ok_or_else(|| "not yet".to_string())
     });
 
-    s.step(&format!("link {dev} down"));
-    ip(&["-n", &name, "link", "set", &dev, "down"]);
+    s.step(&format!("{what}: {}", down.join(" ")));
+    ip_dev(down);
     let left = kernel_text(&name, &[]).unwrap();
     assert!(!left.contains("10.42.40.0/24"), "the kernel flushed the route through the link: {left}");
     // Every expectation is checked (each for at most 5 s) and the failures reported
@@ -1113,17 +1143,17 @@ fn link_down_flushes_routes_without_notifications() {
         None => Ok(()),
         Some(p) => Err(format!("still announced: {p}")),
     });
-    expect("10.193.1.0/24's next hop 198.51.100.9 is unreachable", &mut || {
-        let rows = routes(&d, "10.193.1.0/24")?;
+    expect(&format!("{net}: next hop 198.51.100.9 unreachable"), &mut || {
+        let rows = routes(&d, &net)?;
         match rows.iter().any(|r| r.reachable) {
             false => Ok(()),
             true => Err(format!("show routes: {rows:?}")),
         }
     });
-    expect("show fib does not claim 10.193.1.0/24 (the kernel flushed it)", &mut || installed(false));
+    expect(&format!("show fib does not claim {net} (the kernel flushed it)"), &mut || installed(false));
 
-    s.step(&format!("link {dev} up"));
-    ip(&["-n", &name, "link", "set", &dev, "up"]);
-    expect("10.193.1.0/24 installed again via 198.51.100.9", &mut || installed(true));
-    assert!(failures.is_empty(), "after the link went down and up again:\n  {}", failures.join("\n  "));
+    s.step(&format!("back: {}", up.join(" ")));
+    ip_dev(up);
+    expect(&format!("{net} installed again via 198.51.100.9"), &mut || installed(true));
+    assert!(failures.is_empty(), "{what}, then back:\n  {}", failures.join("\n  "));
 }
