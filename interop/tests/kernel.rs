@@ -1139,7 +1139,7 @@ fn silent_flush(test: &str, id: u8, what: &str, down: &[&str], up: &[&str]) {
             failures.push(format!("{what}: {e}"));
         }
     };
-    expect("FRR loses 10.42.40.0/24 (flushed with the link)", &mut || match frr_path(&frr, "10.42.40.0/24")? {
+    expect("FRR loses 10.42.40.0/24 (flushed by the kernel)", &mut || match frr_path(&frr, "10.42.40.0/24")? {
         None => Ok(()),
         Some(p) => Err(format!("still announced: {p}")),
     });
