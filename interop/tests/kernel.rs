@@ -85,6 +85,18 @@ fn fib_installed(d: &Daemon, prefix: &str) -> Result<FibRow, String> {
     }
 }
 
+/// `Ok` when neither the kernel (`table`: e.g. `["table", "100"]`, `[]` for main) nor
+/// `show fib` has a route of ours for `prefix`.
+fn gone(d: &Daemon, ns: &str, table: &[&str], prefix: &str) -> Result<(), String> {
+    let mut args = table.to_vec();
+    args.extend(["exact", prefix, "proto", "bgp"]);
+    let t = kernel_text(ns, &args)?;
+    match fib_row(d, prefix)? {
+        None if t.trim().is_empty() => Ok(()),
+        row => Err(format!("ip route {args:?}: {t:?}; show fib: {row:?}")),
+    }
+}
+
 /// `show routes PREFIX`: the paths of one prefix.
 fn routes(d: &Daemon, prefix: &str) -> Result<Vec<RouteRow>, String> {
     let rows = match ctl(
@@ -260,7 +272,29 @@ fn frr_announcing(s: &Scenario, networks: &[&str], gr: bool) -> Frr {
     s.frr("frr", 65001, &(gr.to_string() + &frr_neighbor(&s.v4(1), 65000, &[], networks)))
 }
 
-/// `Ok` once the kernel of `ns` has our routes for exactly... at least `want`.
+/// FRR (with graceful restart) announcing `prefixes`, our daemon installing them
+/// (`[kernel] install = true`), once all are in our kernel; with our config, for
+/// restarts.
+fn start_installing(s: &Scenario, prefixes: &[&str]) -> (Frr, String, Daemon) {
+    let frr = frr_announcing(s, prefixes, true);
+    let config = s.config(65000, &neighbor(&s.v4(2), 65001, &ACC)) + INSTALL;
+    let d = s.start_ours(&config);
+    let name = s.us().name.clone();
+    wait_until(30 * SEC, &format!("FRR's {} routes in our kernel", prefixes.len()), || kernel_has(&name, prefixes));
+    (frr, config, d)
+}
+
+/// `ip -n NS route show ARGS...` once it has a route of ours (`proto bgp`).
+fn ours_there(ns: &str, args: &[&str]) -> Result<String, String> {
+    let t = kernel_text(ns, args)?;
+    if t.contains("proto bgp") {
+        Ok(t)
+    } else {
+        Err(format!("ip route show {args:?}: {t:?}"))
+    }
+}
+
+/// `Ok` once the kernel of `ns` has our routes for at least `want`.
 fn kernel_has(ns: &str, want: &[&str]) -> Result<BTreeSet<String>, String> {
     let have = ours_in_kernel(ns)?;
     if want.iter().all(|w| have.contains(*w)) {
@@ -544,14 +578,7 @@ fn install_frr_routes_beside_static_ones_but_not_self_next_hops() {
     });
 
     // 6: proto bgp, metric 20, via FRR.
-    let text = wait_until(15 * SEC, "10.183.1.0/24 in our kernel", || {
-        let t = kernel_text(&name, &["exact", "10.183.1.0/24"])?;
-        if t.contains("proto bgp") {
-            Ok(t)
-        } else {
-            Err(format!("ip route: {t:?}"))
-        }
-    });
+    let text = wait_until(15 * SEC, "10.183.1.0/24 in our kernel", || ours_there(&name, &["exact", "10.183.1.0/24"]));
     assert!(text.contains(&format!("via {b} ")) && text.contains("metric 20"), "ip route show 10.183.1.0/24: {text}");
     let row = fib_installed(&d, "10.183.1.0/24").unwrap();
     assert_eq!((row.table, row.protocol, row.metric), (254, 186, 20), "{row:?}");
@@ -560,12 +587,7 @@ fn install_frr_routes_beside_static_ones_but_not_self_next_hops() {
 
     // 9: beside a static route of another metric.
     let both = wait_until(15 * SEC, "10.183.2.0/24: ours beside the static route", || {
-        let t = kernel_text(&name, &["exact", "10.183.2.0/24"])?;
-        if t.contains("proto bgp") {
-            Ok(t)
-        } else {
-            Err(format!("ip route: {t:?}"))
-        }
+        ours_there(&name, &["exact", "10.183.2.0/24"])
     });
     assert!(both.contains("blackhole 10.183.2.0/24 proto static metric 100"), "the static route stays: {both}");
     fib_installed(&d, "10.183.2.0/24").unwrap();
@@ -659,13 +681,7 @@ fn install_ecmp_from_two_ibgp_peers() {
     });
     s.step("FRR1 withdraws too: no route left");
     frr1.configure(65000, &["address-family ipv4 unicast", "no network 10.184.1.0/24"]).unwrap();
-    wait_until(10 * SEC, "10.184.1.0/24 gone from our kernel and show fib", || {
-        let t = kernel_text(&name, &["exact", "10.184.1.0/24", "proto", "bgp"])?;
-        match fib_row(&d, "10.184.1.0/24")? {
-            None if t.trim().is_empty() => Ok(()),
-            row => Err(format!("ip route: {t:?}; show fib: {row:?}")),
-        }
-    });
+    wait_until(10 * SEC, "10.184.1.0/24 gone from our kernel and show fib", || gone(&d, &name, &[], "10.184.1.0/24"));
 }
 
 /// Test 8: `table = 100`: FRR's route is installed into table 100, not into main.
@@ -678,12 +694,7 @@ fn install_into_table_100() {
     let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + "\n[kernel]\ninstall = true\ntable = 100\n"));
     let name = s.us().name.clone();
     let text = wait_until(30 * SEC, "10.185.1.0/24 in table 100", || {
-        let t = kernel_text(&name, &["table", "100", "exact", "10.185.1.0/24"])?;
-        if t.contains("proto bgp") {
-            Ok(t)
-        } else {
-            Err(format!("table 100: {t:?}"))
-        }
+        ours_there(&name, &["table", "100", "exact", "10.185.1.0/24"])
     });
     assert!(text.contains(&format!("via {b} ")) && text.contains("metric 20"), "{text}");
     let row = fib_installed(&d, "10.185.1.0/24").unwrap();
@@ -696,11 +707,7 @@ fn install_into_table_100() {
     s.step("FRR (no graceful restart) is killed: its route leaves table 100");
     frr.kill();
     wait_until(15 * SEC, "10.185.1.0/24 gone from table 100 and show fib", || {
-        let t = kernel_text(&name, &["table", "100", "proto", "bgp"])?;
-        match fib_row(&d, "10.185.1.0/24")? {
-            None if t.trim().is_empty() => Ok(()),
-            row => Err(format!("table 100: {t:?}; show fib: {row:?}")),
-        }
+        gone(&d, &name, &["table", "100"], "10.185.1.0/24")
     });
 }
 
@@ -790,13 +797,10 @@ fn install_follows_next_hop_reachability() {
 fn sigterm_and_restart_keep_routes_in_the_kernel() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("kterm", 187, "frr");
-    let (a, b) = (s.v4(1), s.v4(2));
+    let a = s.v4(1);
     let prefixes = ["10.187.1.0/24", "10.187.2.0/24", "10.187.3.0/24"];
-    let frr = frr_announcing(&s, &prefixes, true);
-    let config = s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL;
-    let mut d = s.start_ours(&config);
+    let (frr, config, mut d) = start_installing(&s, &prefixes);
     let name = s.us().name.clone();
-    wait_until(30 * SEC, "FRR's 3 routes in our kernel", || kernel_has(&name, &prefixes));
     let sampler = KernelSampler::start(s.us(), &prefixes);
     thread::sleep(SEC);
 
@@ -853,13 +857,10 @@ fn sigterm_and_restart_keep_routes_in_the_kernel() {
 fn restart_sweeps_only_what_was_withdrawn_meanwhile() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("ksweep", 188, "frr");
-    let (a, b) = (s.v4(1), s.v4(2));
+    let a = s.v4(1);
     let prefixes = ["10.188.1.0/24", "10.188.2.0/24", "10.188.3.0/24"];
-    let frr = frr_announcing(&s, &prefixes, true);
-    let config = s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL;
-    let mut d = s.start_ours(&config);
+    let (frr, config, mut d) = start_installing(&s, &prefixes);
     let name = s.us().name.clone();
-    wait_until(30 * SEC, "FRR's 3 routes in our kernel", || kernel_has(&name, &prefixes));
     let sampler = KernelSampler::start(s.us(), &prefixes[..2]);
 
     s.step("SIGTERM");
@@ -898,12 +899,9 @@ fn restart_sweeps_only_what_was_withdrawn_meanwhile() {
 fn bgpctl_shutdown_removes_our_routes() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("kshut", 189, "frr");
-    let b = s.v4(2);
     let prefixes = ["10.189.1.0/24", "10.189.2.0/24"];
-    let _frr = frr_announcing(&s, &prefixes, true);
-    let mut d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL));
+    let (_frr, _config, mut d) = start_installing(&s, &prefixes);
     let name = s.us().name.clone();
-    wait_until(30 * SEC, "FRR's 2 routes in our kernel", || kernel_has(&name, &prefixes));
     let out = d.bgpctl_text(&["shutdown"]).unwrap();
     eprintln!("    bgpctl shutdown: {}", out.trim());
     let status = d.wait_exit(70 * SEC).expect("the daemon exits after bgpctl shutdown");
@@ -921,13 +919,10 @@ fn bgpctl_shutdown_removes_our_routes() {
 fn sigkill_leaves_routes_and_the_next_start_sweeps() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("kkill", 190, "frr");
-    let (a, b) = (s.v4(1), s.v4(2));
+    let a = s.v4(1);
     let prefixes = ["10.190.1.0/24", "10.190.2.0/24"];
-    let frr = frr_announcing(&s, &prefixes, true);
-    let config = s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL;
-    let mut d = s.start_ours(&config);
+    let (frr, config, mut d) = start_installing(&s, &prefixes);
     let name = s.us().name.clone();
-    wait_until(30 * SEC, "FRR's 2 routes in our kernel", || kernel_has(&name, &prefixes));
 
     s.step("SIGKILL");
     d.kill();
@@ -975,13 +970,10 @@ fn sigkill_leaves_routes_and_the_next_start_sweeps() {
 fn both_restart_and_our_routes_stay() {
     skip_unless_ready!(frr: true, bird: false);
     let s = Scenario::link("kboth", 191, "frr");
-    let (a, b) = (s.v4(1), s.v4(2));
+    let a = s.v4(1);
     let prefixes = ["10.191.1.0/24", "10.191.2.0/24"];
-    let mut frr = frr_announcing(&s, &prefixes, true);
-    let config = s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL;
-    let mut d = s.start_ours(&config);
+    let (mut frr, config, mut d) = start_installing(&s, &prefixes);
     let name = s.us().name.clone();
-    wait_until(30 * SEC, "FRR's 2 routes in our kernel", || kernel_has(&name, &prefixes));
     let sampler = KernelSampler::start(s.us(), &prefixes);
     thread::sleep(SEC);
 
