@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..194) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..195) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -1148,4 +1148,56 @@ fn silent_flush(test: &str, id: u8, what: &str, down: &[&str], up: &[&str]) {
     ip_dev(up);
     expect(&format!("{net} installed again via 198.51.100.9"), &mut || installed(true));
     assert!(failures.is_empty(), "{what}, then back:\n  {}", failures.join("\n  "));
+}
+
+/// Reloads of `[kernel]` (id 195): the metric changed from 20 to 30 moves our routes to
+/// metric 30 and leaves nothing at 20; `install = false` removes them; `install = true`
+/// again puts them back.
+#[test]
+fn reload_changes_the_metric_and_install() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("kreload", 195, "frr");
+    let b = s.v4(2);
+    let prefixes = ["10.195.1.0/24", "10.195.2.0/24"];
+    let _frr = frr_announcing(&s, &prefixes, false);
+    let base = s.config(65000, &neighbor(&b, 65001, &ACC));
+    let d = s.start_ours(&(base.clone() + INSTALL));
+    let name = s.us().name.clone();
+    let metrics = |want: &str| -> Result<(), String> {
+        let t = kernel_text(&name, &["proto", "bgp"])?;
+        let lines: Vec<&str> = t.lines().collect();
+        let ok =
+            prefixes.iter().all(|p| lines.iter().any(|l| l.starts_with(p) && l.contains(&format!("metric {want}"))));
+        if ok && lines.len() == prefixes.len() {
+            Ok(())
+        } else {
+            Err(format!("our routes: {t:?}"))
+        }
+    };
+    wait_until(30 * SEC, "FRR's 2 routes at metric 20", || metrics("20"));
+    let reload = |config: &str| {
+        std::fs::write(&d.config, config).unwrap();
+        let out = d.bgpctl_text(&["reload"]).unwrap();
+        eprintln!("    reload: {}", out.trim());
+    };
+
+    s.step("reload: metric = 30");
+    reload(&(base.clone() + "\n[kernel]\ninstall = true\nmetric = 30\n"));
+    wait_until(10 * SEC, "our routes at metric 30, none left at 20", || {
+        metrics("30")?;
+        prefixes.iter().try_for_each(|p| match fib_installed(&d, p)?.metric {
+            30 => Ok(()),
+            m => Err(format!("show fib {p}: metric {m}")),
+        })
+    });
+
+    s.step("reload: install = false");
+    reload(&(base.clone() + "\n[kernel]\ninstall = false\nmetric = 30\n"));
+    wait_until(10 * SEC, "our routes removed from the kernel", || {
+        prefixes.iter().try_for_each(|p| gone(&d, &name, &[], p))
+    });
+
+    s.step("reload: install = true again");
+    reload(&(base + INSTALL));
+    wait_until(10 * SEC, "our routes back at metric 20", || metrics("20"));
 }
