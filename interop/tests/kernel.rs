@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..195) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..196) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -1200,4 +1200,48 @@ fn reload_changes_the_metric_and_install() {
     s.step("reload: install = true again");
     reload(&(base + INSTALL));
     wait_until(10 * SEC, "our routes back at metric 20", || metrics("20"));
+}
+
+/// A prefix both imported from the kernel and learned from FRR (id 196): the imported
+/// route (originated by us) is the best path, so FRR's path is not installed; once the
+/// kernel route is deleted FRR's path is best and installed; the kernel route back,
+/// ours leaves the kernel again.
+#[test]
+fn imported_prefix_learned_from_a_peer_too() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("kboth-ways", 196, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let us = s.us();
+    let name = us.name.clone();
+    ipr(us, &["add", "blackhole", "10.42.7.0/26", "proto", "bird"]);
+    let frr = frr_announcing(&s, &["10.42.7.0/26", "10.196.1.0/24"], false);
+    let d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + INSTALL + IMPORT));
+    wait_until(30 * SEC, "FRR is Established with us", || frr.established(&a));
+    wait_until(20 * SEC, "10.196.1.0/24 installed", || ours_there(&name, &["exact", "10.196.1.0/24"]));
+    let best_from = |want: &str| -> Result<(), String> {
+        let rows = routes(&d, "10.42.7.0/26")?;
+        match rows.iter().find(|r| r.best) {
+            Some(r) if r.from == want => Ok(()),
+            _ => Err(format!("show routes 10.42.7.0/26: {rows:?}")),
+        }
+    };
+    wait_until(10 * SEC, "the imported route is best for 10.42.7.0/26", || best_from("kernel"));
+    holds_for(2 * SEC, "FRR's path for 10.42.7.0/26 is not installed", || gone(&d, &name, &[], "10.42.7.0/26"));
+
+    s.step("the kernel route is deleted: FRR's path is best and installed");
+    ipr(us, &["del", "blackhole", "10.42.7.0/26", "proto", "bird"]);
+    wait_until(10 * SEC, "FRR's path best and installed", || {
+        best_from(&b)?;
+        ours_there(&name, &["exact", "10.42.7.0/26"])?;
+        fib_installed(&d, "10.42.7.0/26").map(drop)
+    });
+
+    s.step("the kernel route is back: ours leaves the kernel");
+    ipr(us, &["add", "blackhole", "10.42.7.0/26", "proto", "bird"]);
+    wait_until(10 * SEC, "the imported route best again, ours removed", || {
+        best_from("kernel")?;
+        gone(&d, &name, &[], "10.42.7.0/26")
+    });
+    let t = kernel_text(&name, &["exact", "10.42.7.0/26"]).unwrap();
+    assert!(t.contains("blackhole 10.42.7.0/26 proto bird"), "the kernel route stays: {t}");
 }
