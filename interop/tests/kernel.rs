@@ -3,7 +3,7 @@
 //! routes in our namespace's kernel, ECMP, another table, coexisting routes of other
 //! protocols, self next hops, next-hop tracking) and what stops and restarts do to the
 //! installed routes. Routes are added and deleted with `ip -n NS route ...` in our
-//! namespace. Test `N` owns `10.77.N.0/24` (180..196) and the namespaces
+//! namespace. Test `N` owns `10.77.N.0/24` (180..197) and the namespaces
 //! `it-k<name>-*`; see interop/README.md for the harness.
 //!
 //! Every test first checks that it can run (root, FRR installed, the daemon and bgpctl
@@ -1244,4 +1244,45 @@ fn imported_prefix_learned_from_a_peer_too() {
     });
     let t = kernel_text(&name, &["exact", "10.42.7.0/26"]).unwrap();
     assert!(t.contains("blackhole 10.42.7.0/26 proto bird"), "the kernel route stays: {t}");
+}
+
+/// Stale routes in another table (id 197), with `table = 100`: after SIGKILL a fresh
+/// start (no restart marker) without neighbors sweeps our routes from table 100, and
+/// only those: a `proto bgp` route in the main table (not our table) stays, at every
+/// step.
+#[test]
+fn sweep_in_table_100_leaves_the_main_table_alone() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("ksweep100", 197, "frr");
+    let b = s.v4(2);
+    let us = s.us();
+    let name = us.name.clone();
+    // Someone else's route with our protocol number, in a table that is not ours.
+    ipr(us, &["add", "blackhole", "10.197.9.0/24", "proto", "bgp"]);
+    let _frr = frr_announcing(&s, &["10.197.1.0/24"], true);
+    let table100 = "\n[kernel]\ninstall = true\ntable = 100\n";
+    let mut d = s.start_ours(&(s.config(65000, &neighbor(&b, 65001, &ACC)) + table100));
+    wait_until(30 * SEC, "10.197.1.0/24 in table 100", || {
+        ours_there(&name, &["table", "100", "exact", "10.197.1.0/24"])
+    });
+    let foreign = || -> Result<(), String> {
+        let t = kernel_text(&name, &["exact", "10.197.9.0/24"])?;
+        if t.contains("blackhole 10.197.9.0/24 proto bgp") {
+            Ok(())
+        } else {
+            Err(format!("the main table's proto bgp route is gone: {t:?}"))
+        }
+    };
+    foreign().unwrap();
+
+    s.step("SIGKILL, then a fresh start without neighbors");
+    d.kill();
+    drop(d);
+    std::fs::remove_file(s.path("graceful-restart")).expect("remove the restart marker");
+    let _d = s.start_ours(&(s.config(65000, "") + table100));
+    wait_until(10 * SEC, "table 100 swept", || match kernel_text(&name, &["table", "100", "proto", "bgp"])? {
+        t if t.trim().is_empty() => Ok(()),
+        t => Err(format!("table 100: {t:?}")),
+    });
+    holds_for(2 * SEC, "the main table's proto bgp route stays", foreign);
 }
