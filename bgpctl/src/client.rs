@@ -24,7 +24,8 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 7] = ["neighbor", "neighbor-detail", "route", "summary", "done", "error", "end"];
+const KNOWN_REPLY_KINDS: [&str; 9] =
+    ["neighbor", "neighbor-detail", "route", "summary", "fib", "nexthop", "done", "error", "end"];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]
@@ -447,11 +448,14 @@ mod tests {
             .to_string()
             .starts_with("protocol version mismatch: bgp-daemon sent a reply of kind `dampened-path`"));
 
-        let e = parse_reply(r#"{"version":3,"reply":"end","more":1}"#).unwrap_err();
+        let later = PROTOCOL_VERSION + 1;
+        let e = parse_reply(&format!(r#"{{"version":{later},"reply":"end","more":1}}"#)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "protocol version mismatch: bgp-daemon speaks control protocol version 3, bgpctl speaks 2 \
-             — use the bgpctl of the daemon's release"
+            format!(
+                "protocol version mismatch: bgp-daemon speaks control protocol version {later}, bgpctl speaks \
+                 {PROTOCOL_VERSION} — use the bgpctl of the daemon's release"
+            )
         );
 
         // Terminal control characters from the daemon are not passed through.

@@ -190,7 +190,7 @@ fn table_of_neighbors() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
 Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
 10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
@@ -238,7 +238,7 @@ fn detail_of_one_neighbor() {
     let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
     let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
     let stdout = run.stdout();
     for line in [
         "BGP neighbor 192.168.1.1, remote AS 64512\n",
@@ -267,7 +267,7 @@ fn neighbor_commands() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -280,13 +280,13 @@ fn neighbor_commands() {
     assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
     assert_eq!(
         daemon.request(),
-        "{\"version\":2,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+        "{\"version\":3,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
     );
 
     let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
     let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
 }
 
 #[test]
@@ -296,7 +296,7 @@ fn daemon_shutdown() {
     let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
 }
 
 #[test]
@@ -509,7 +509,7 @@ fn table_of_routes() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         daemon.request(),
-        "{\"version\":2,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+        "{\"version\":3,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
 Status codes: * valid, > best, = multipath, S stale
@@ -566,7 +566,7 @@ fn route_requests_for_each_flag() {
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
         assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":2,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert_eq!(daemon.request(), format!("{{\"version\":3,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
         assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
     }
 }
@@ -686,7 +686,7 @@ fn summary_of_the_rib() {
     let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
     let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-summary\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-summary\"}\n");
     assert_eq!(run.stdout(), RIB_SUMMARY_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
@@ -712,7 +712,7 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
