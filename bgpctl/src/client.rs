@@ -16,7 +16,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION};
+use bgp_core::ctl::{
+    Command, FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request, RibSummary, RouteRow,
+    PROTOCOL_VERSION,
+};
 use serde::Deserialize;
 
 /// A reply line longer than this is refused rather than buffered without end.
@@ -138,12 +141,10 @@ impl Client {
 
     /// `show neighbors`: one summary per neighbor.
     pub fn show_neighbors(&self) -> Result<Vec<NeighborSummary>, Error> {
-        self.request(Command::ShowNeighbors { address: None })?
-            .map(|reply| match reply? {
-                Reply::Neighbor(n) => Ok(n),
-                other => Err(Error::Unexpected { got: reply_kind(&other), expected: "a neighbor summary" }),
-            })
-            .collect()
+        self.rows(Command::ShowNeighbors { address: None }, "a neighbor summary", |reply| match reply {
+            Reply::Neighbor(n) => Ok(n),
+            other => Err(other),
+        })
     }
 
     /// `show neighbors ADDR`: the details of one neighbor.
@@ -161,11 +162,39 @@ impl Client {
     /// `show routes`: the rows in the daemon's order. `command` is a
     /// [`Command::ShowRoutes`].
     pub fn show_routes(&self, command: Command) -> Result<Vec<RouteRow>, Error> {
+        self.rows(command, "a route", |reply| match reply {
+            Reply::Route(row) => Ok(*row),
+            other => Err(other),
+        })
+    }
+
+    /// `show fib [PREFIX]`: the FIB routes in the daemon's order.
+    pub fn show_fib(&self, prefix: Option<String>) -> Result<Vec<FibRow>, Error> {
+        self.rows(Command::ShowFib { prefix }, "a FIB route", |reply| match reply {
+            Reply::Fib(row) => Ok(row),
+            other => Err(other),
+        })
+    }
+
+    /// `show nexthops`: every tracked next hop in the daemon's order.
+    pub fn show_next_hops(&self) -> Result<Vec<NextHopRow>, Error> {
+        self.rows(Command::ShowNextHops, "a next hop", |reply| match reply {
+            Reply::NextHop(row) => Ok(row),
+            other => Err(other),
+        })
+    }
+
+    /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
+    /// or gives back a reply of another kind, which is an error (`expected` names the
+    /// kind wanted).
+    fn rows<T>(
+        &self,
+        command: Command,
+        expected: &'static str,
+        pick: impl Fn(Reply) -> Result<T, Reply>,
+    ) -> Result<Vec<T>, Error> {
         self.request(command)?
-            .map(|reply| match reply? {
-                Reply::Route(row) => Ok(*row),
-                other => Err(Error::Unexpected { got: reply_kind(&other), expected: "a route" }),
-            })
+            .map(|reply| pick(reply?).map_err(|other| Error::Unexpected { got: reply_kind(&other), expected }))
             .collect()
     }
 

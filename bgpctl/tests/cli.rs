@@ -512,7 +512,7 @@ fn table_of_routes() {
         "{\"version\":3,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
-Status codes: * valid, > best, = multipath, S stale
+Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
     Network              Next Hop                 MED LocPrf  Path
