@@ -28,7 +28,7 @@ const MAX_LINE: usize = 16 << 20;
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
 const KNOWN_REPLY_KINDS: [&str; 9] =
-    ["neighbor", "neighbor-detail", "route", "summary", "fib", "nexthop", "done", "error", "end"];
+    ["neighbor", "neighbor-detail", "route", "summary", "fib", "next-hop", "done", "error", "end"];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]
@@ -345,7 +345,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Route(_) => "route",
         Reply::Summary(_) => "summary",
         Reply::Fib(_) => "fib",
-        Reply::NextHop(_) => "nexthop",
+        Reply::NextHop(_) => "next-hop",
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
@@ -445,6 +445,25 @@ mod tests {
             Reply::NeighborDetail(Box::new(detail)),
             Reply::Route(Box::new(RouteRow { prefix: "10.0.0.0/8".into(), ..Default::default() })),
             Reply::Summary(RibSummary { ipv4_prefixes: 1, ..Default::default() }),
+            Reply::Fib(FibRow {
+                prefix: "10.42.7.0/26".into(),
+                table: 254,
+                protocol: 186,
+                metric: 20,
+                next_hops: vec![],
+                state: bgp_core::ctl::FibState::Failed,
+                error: Some("Network is unreachable".into()),
+                errno: Some(101),
+            }),
+            Reply::NextHop(NextHopRow {
+                address: "10.0.0.11".parse().unwrap(),
+                resolved: false,
+                via: None,
+                connected: false,
+                next_hops: vec![],
+                paths: 2,
+                reason: Some("no route".into()),
+            }),
             Reply::Done { message: "ok".into() },
             Reply::Error { message: "no".into() },
             Reply::End,

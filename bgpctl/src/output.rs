@@ -736,7 +736,10 @@ mod tests {
     use bgp_core::wire::{Aggregator, Community, ExtCommunity, LargeCommunity};
 
     use super::*;
-    use crate::fixtures::{as_path, detail, rib_summary, route, summary, RIB_SUMMARY_TEXT};
+    use crate::fixtures::{
+        as_path, detail, fib_rows, hop, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT,
+        NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
+    };
 
     #[test]
     fn uptime_like_frr() {
@@ -1159,5 +1162,171 @@ Paths: 2 available, best #1
         assert!(text.contains("Neighbors:       0 established, 0 in total\n"), "{text}");
         assert!(text.ends_with("Memory (RSS):    unknown\n"), "{text}");
         assert_eq!(mebibytes(1 << 30), "1024.0 MiB");
+    }
+
+    #[test]
+    fn unreachable_next_hops_are_marked() {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "");
+        r.reachable = false;
+        assert_eq!(route_status(&r), "u* ");
+        r.stale = true;
+        assert_eq!(route_status(&r), "Su* ");
+        (r.stale, r.valid) = (false, false);
+        assert_eq!(route_status(&r), "u  ");
+
+        let text = route_table(&kernel_routes(), RouteView::LocRib);
+        let expected = "\
+Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
+Origin codes: i IGP, e EGP, ? incomplete
+
+    Network              Next Hop           MED LocPrf  Path
+ *> 10.50.0.0/16         10.0.0.1                       ?
+u*                       10.9.9.9                       65010 i
+
+Displayed 1 routes and 2 total paths
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn route_detail_shows_kernel_provenance_and_unreachable_next_hops() {
+        let text = route_detail(&kernel_routes(), RouteView::LocRib);
+        let expected_start = "\
+BGP routing table entry for 10.50.0.0/16
+Paths: 2 available, best #1
+
+  Path #1: valid, best
+    From:                 kernel
+    Imported from kernel: table main, proto bird, blackhole, dev eth0
+    Next hop:             10.0.0.1
+    AS path:              (empty)
+";
+        assert!(text.starts_with(expected_start), "\n{text}");
+        for line in [
+            "  Path #2: valid, next hop unreachable (not a candidate for best path)\n    From:                 10.9.9.9\n    \
+             Next hop:             10.9.9.9 (unreachable)\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing from\n{text}");
+        }
+        assert_eq!(text.matches("Imported from kernel").count(), 1, "only the imported path has provenance");
+
+        // Fields that are not known are left out; unknown numbers stay numbers.
+        let k = |table, protocol, kind: &str, device: Option<&str>| KernelProvenance {
+            table,
+            protocol,
+            kind: kind.into(),
+            device: device.map(Into::into),
+        };
+        assert_eq!(kernel_provenance(&k(254, 4, "unicast", None)), "table main, proto static, unicast");
+        assert_eq!(kernel_provenance(&k(100, 99, "", Some(""))), "table 100, proto 99");
+        assert_eq!(kernel_provenance(&k(255, 2, "local", Some("lo"))), "table local, proto kernel, local, dev lo");
+        let evil = kernel_provenance(&k(254, 186, "unicast\u{1b}[2J", Some("eth0\u{202e}")));
+        assert!(!evil.contains('\u{1b}') && !evil.contains('\u{202e}'), "{evil}");
+    }
+
+    #[test]
+    fn kernel_names() {
+        for (number, name) in [
+            (186, "bgp"),
+            (12, "bird"),
+            (4, "static"),
+            (2, "kernel"),
+            (3, "boot"),
+            (11, "zebra"),
+            (16, "dhcp"),
+            (188, "ospf"),
+        ] {
+            assert_eq!(protocol_name(number), name);
+        }
+        assert_eq!(protocol_name(0), "0");
+        assert_eq!(protocol_name(42), "42");
+        assert_eq!(table_name(254), "main");
+        assert_eq!(table_name(255), "local");
+        assert_eq!(table_name(253), "default");
+        assert_eq!(table_name(100), "100");
+    }
+
+    #[test]
+    fn forwarding_cells() {
+        assert_eq!(forwarding_hop(&hop("10.0.0.11")), "10.0.0.11 (eth0)");
+        let no_name = FibNextHopRow { device: None, ..hop("2001:db8::1") };
+        assert_eq!(forwarding_hop(&no_name), "2001:db8::1 (ifindex 2)");
+        let nothing = FibNextHopRow { ifindex: 0, ..no_name.clone() };
+        assert_eq!(forwarding_hop(&nothing), "2001:db8::1");
+        let on_link = FibNextHopRow { gateway: None, ..hop("10.0.0.1") };
+        assert_eq!(forwarding_hop(&on_link), "on link (eth0)");
+        assert_eq!(forwarding_hop(&FibNextHopRow { gateway: None, ifindex: 0, device: None }), "-");
+        assert_eq!(forwarding_hops(&[]), "-");
+        assert_eq!(forwarding_hops(&[hop("10.0.0.1"), on_link]), "10.0.0.1 (eth0), on link (eth0)");
+    }
+
+    #[test]
+    fn fib_table_like_the_example() {
+        let text = fib_table(&fib_rows(), None);
+        assert_eq!(text, FIB_TEXT, "\n{text}");
+        // One prefix: the same table.
+        let text = fib_table(&fib_rows()[2..], Some("10.42.9.0/26"));
+        assert!(text.starts_with("table main, protocol bgp, metric 20\n\nPrefix "), "{text}");
+        assert!(
+            text.contains("\n10.42.9.0/26  10.0.0.13  failed  Nexthop has invalid gateway (errno 101)\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\n1 route: 1 failed\n"), "{text}");
+    }
+
+    #[test]
+    fn fib_table_when_empty_or_pending() {
+        assert_eq!(fib_table(&[], None), "No FIB routes: nothing installed into the kernel.\n");
+        assert_eq!(fib_table(&[], Some("10.1.0.0/16")), "No FIB route for 10.1.0.0/16.\n");
+
+        let mut rows = fib_rows();
+        rows[0].state = FibState::Pending;
+        rows[2].error = None;
+        rows.push(FibRow { error: Some("Network is unreachable".into()), errno: None, ..rows[2].clone() });
+        rows[3].prefix = "10.42.10.0/26".into();
+        let text = fib_table(&rows, None);
+        assert!(text.contains("\n10.42.7.0/26      10.0.0.11 (eth0)                    pending\n"), "{text}");
+        assert!(text.contains("  failed     errno 101\n"), "{text}");
+        assert!(text.contains("  failed     Network is unreachable\n"), "{text}");
+        assert!(text.ends_with("\n4 routes: 1 installed, 1 pending, 2 failed\n"), "{text}");
+    }
+
+    #[test]
+    fn fib_rows_that_disagree_say_where_each_goes() {
+        let mut rows = fib_rows();
+        (rows[1].table, rows[1].protocol, rows[1].metric) = (100, 42, 1024);
+        let text = fib_table(&rows, None);
+        let expected = "\
+Prefix            Table  Protocol  Metric  Next hops                           State      Error
+10.42.7.0/26      main   bgp           20  10.0.0.11 (eth0)                    installed
+192.168.50.10/32  100    42          1024  10.0.0.11 (eth0), 10.0.0.12 (eth0)  installed
+10.42.9.0/26      main   bgp           20  10.0.0.13                           failed     Nexthop has invalid gateway (errno 101)
+
+3 routes: 2 installed, 1 failed
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn next_hop_table_lists_resolution() {
+        let text = next_hop_table(&next_hop_rows());
+        assert_eq!(text, NEXT_HOPS_TEXT, "\n{text}");
+        assert_eq!(next_hop_table(&[]), "No BGP next hops tracked.\n");
+        let text = next_hop_table(&next_hop_rows()[..1]);
+        assert!(text.ends_with("\n1 next hop, 0 unresolved\n"), "{text}");
+    }
+
+    #[test]
+    fn kernel_text_cannot_drive_the_terminal() {
+        let mut fib = fib_rows();
+        fib[2].error = Some("bad\u{1b}[2J\nsecond line".into());
+        fib[0].next_hops[0].device = Some("eth0\u{202e}".into());
+        let mut hops = next_hop_rows();
+        hops[2].reason = Some("no\u{7} route".into());
+        hops[1].via = Some("172.16.0.0/16\u{1b}]0;x".into());
+        for text in [fib_table(&fib, None), next_hop_table(&hops)] {
+            assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'), "{text}");
+        }
+        assert!(fib_table(&fib, None).contains("bad\\u{1b}[2J second line (errno 101)"));
     }
 }
