@@ -143,7 +143,7 @@ impl Client {
     pub fn show_neighbors(&self) -> Result<Vec<NeighborSummary>, Error> {
         self.rows(Command::ShowNeighbors { address: None }, "a neighbor summary", |reply| match reply {
             Reply::Neighbor(n) => Ok(n),
-            other => Err(other),
+            other => Err(reply_kind(&other)),
         })
     }
 
@@ -164,7 +164,7 @@ impl Client {
     pub fn show_routes(&self, command: Command) -> Result<Vec<RouteRow>, Error> {
         self.rows(command, "a route", |reply| match reply {
             Reply::Route(row) => Ok(*row),
-            other => Err(other),
+            other => Err(reply_kind(&other)),
         })
     }
 
@@ -172,7 +172,7 @@ impl Client {
     pub fn show_fib(&self, prefix: Option<String>) -> Result<Vec<FibRow>, Error> {
         self.rows(Command::ShowFib { prefix }, "a FIB route", |reply| match reply {
             Reply::Fib(row) => Ok(row),
-            other => Err(other),
+            other => Err(reply_kind(&other)),
         })
     }
 
@@ -180,22 +180,20 @@ impl Client {
     pub fn show_next_hops(&self) -> Result<Vec<NextHopRow>, Error> {
         self.rows(Command::ShowNextHops, "a next hop", |reply| match reply {
             Reply::NextHop(row) => Ok(row),
-            other => Err(other),
+            other => Err(reply_kind(&other)),
         })
     }
 
     /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
-    /// or gives back a reply of another kind, which is an error (`expected` names the
-    /// kind wanted).
+    /// or names the kind of a reply of another kind, which is an error (`expected`
+    /// names the kind wanted).
     fn rows<T>(
         &self,
         command: Command,
         expected: &'static str,
-        pick: impl Fn(Reply) -> Result<T, Reply>,
+        pick: impl Fn(Reply) -> Result<T, &'static str>,
     ) -> Result<Vec<T>, Error> {
-        self.request(command)?
-            .map(|reply| pick(reply?).map_err(|other| Error::Unexpected { got: reply_kind(&other), expected }))
-            .collect()
+        self.request(command)?.map(|reply| pick(reply?).map_err(|got| Error::Unexpected { got, expected })).collect()
     }
 
     /// `show summary`: the daemon's counts.
