@@ -357,55 +357,24 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let client = Client::new(cli.socket.clone(), Duration::from_secs(cli.timeout));
     let text = match &cli.command {
         TopCommand::Show { what: Show::Neighbors { address: None } } => {
-            let neighbors = client.show_neighbors()?;
-            if cli.json {
-                to_json(&neighbors)
-            } else {
-                output::summary_table(&neighbors)
-            }
+            shown(cli.json, &client.show_neighbors()?, |n| output::summary_table(n))
         }
         TopCommand::Show { what: Show::Neighbors { address: Some(address) } } => {
-            let detail = client.show_neighbor(*address)?;
-            if cli.json {
-                to_json(&detail)
-            } else {
-                output::neighbor_detail(&detail)
-            }
+            shown(cli.json, &client.show_neighbor(*address)?, output::neighbor_detail)
         }
         TopCommand::Show { what: Show::Routes(args) } => {
-            let rows = client.show_routes(args.command())?;
-            if cli.json {
-                to_json(&rows)
-            } else if args.prefix.is_some() {
-                output::route_detail(&rows, args.view())
-            } else {
-                output::route_table(&rows, args.view())
-            }
+            shown(cli.json, &client.show_routes(args.command())?, |rows| match args.prefix {
+                Some(_) => output::route_detail(rows, args.view()),
+                None => output::route_table(rows, args.view()),
+            })
         }
         TopCommand::Show { what: Show::Fib { prefix } } => {
-            let rows = client.show_fib(prefix.clone())?;
-            if cli.json {
-                to_json(&rows)
-            } else {
-                output::fib_table(&rows, prefix.as_deref())
-            }
+            shown(cli.json, &client.show_fib(prefix.clone())?, |rows| output::fib_table(rows, prefix.as_deref()))
         }
         TopCommand::Show { what: Show::NextHops } => {
-            let rows = client.show_next_hops()?;
-            if cli.json {
-                to_json(&rows)
-            } else {
-                output::next_hop_table(&rows)
-            }
+            shown(cli.json, &client.show_next_hops()?, |rows| output::next_hop_table(rows))
         }
-        TopCommand::Show { what: Show::Summary } => {
-            let summary = client.show_summary()?;
-            if cli.json {
-                to_json(&summary)
-            } else {
-                output::rib_summary(&summary)
-            }
-        }
+        TopCommand::Show { what: Show::Summary } => shown(cli.json, &client.show_summary()?, output::rib_summary),
         TopCommand::Neighbor { address, action } => {
             let address = *address;
             let command = match action {
@@ -422,6 +391,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     };
     write_stdout(&text).context("cannot write to stdout")
+}
+
+/// The answer of a `show` command: `value` as JSON, or `text` of it.
+fn shown<T: Serialize + ?Sized>(json: bool, value: &T, text: impl FnOnce(&T) -> String) -> String {
+    if json {
+        to_json(value)
+    } else {
+        text(value)
+    }
 }
 
 /// The answer of a command that changed something: the daemon's message.

@@ -738,7 +738,7 @@ mod tests {
     use super::*;
     use crate::fixtures::{
         as_path, detail, fib_rows, hop, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT,
-        NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
+        KERNEL_ROUTES_TEXT, NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
     };
 
     #[test]
@@ -1175,17 +1175,7 @@ Paths: 2 available, best #1
         assert_eq!(route_status(&r), "u  ");
 
         let text = route_table(&kernel_routes(), RouteView::LocRib);
-        let expected = "\
-Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
-Origin codes: i IGP, e EGP, ? incomplete
-
-    Network              Next Hop           MED LocPrf  Path
- *> 10.50.0.0/16         10.0.0.1                       ?
-u*                       10.9.9.9                       65010 i
-
-Displayed 1 routes and 2 total paths
-";
-        assert_eq!(text, expected, "\n{text}");
+        assert_eq!(text, KERNEL_ROUTES_TEXT, "\n{text}");
     }
 
     #[test]

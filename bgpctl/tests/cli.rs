@@ -17,8 +17,8 @@ use bgp_core::ctl::SessionState::{Active, Idle};
 use bgp_core::ctl::{FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, RibSummary, RouteRow};
 use bgp_core::wire::{Community, ExtCommunity, LargeCommunity, Origin};
 use fixtures::{
-    detail, fib_rows, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT, NEXT_HOPS_TEXT,
-    RIB_SUMMARY_TEXT,
+    detail, fib_rows, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT, KERNEL_ROUTES_TEXT,
+    NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
 };
 
 mod fixtures;
@@ -162,6 +162,21 @@ fn run(mut cmd: Command) -> Run {
     }
     let elapsed = start.elapsed();
     Run { output: child.wait_with_output().unwrap(), elapsed }
+}
+
+/// `args` against `daemon` fail with the daemon's `message`: one line on stderr and
+/// nothing on stdout, or with --json also `{"error": message}` on stdout.
+fn assert_daemon_error(daemon: &FakeDaemon, args: &[&str], message: &str) {
+    let mut args = args.to_vec();
+    args.extend(["--socket", daemon.socket()]);
+    let run = bgpctl(&args);
+    assert_eq!(run.failure_line(), format!("bgpctl: {message}"), "{args:?}");
+    assert_eq!(run.stdout(), "", "{args:?}");
+    args.push("--json");
+    let run = bgpctl(&args);
+    assert_eq!(run.failure_line(), format!("bgpctl: {message}"), "{args:?}");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value, serde_json::json!({ "error": message }), "{args:?}");
 }
 
 fn neighbors() -> Vec<NeighborSummary> {
@@ -654,14 +669,7 @@ fn json_array_of_routes() {
 #[test]
 fn route_errors() {
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "no route".into() }]);
-    let run = bgpctl(&["show", "route", "192.0.2.1", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no route");
-    assert_eq!(run.stdout(), "");
-
-    let run = bgpctl(&["show", "route", "192.0.2.1", "--json", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no route");
-    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(value, serde_json::json!({"error": "no route"}));
+    assert_daemon_error(&daemon, &["show", "route", "192.0.2.1"], "no route");
 
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "no Established neighbor 10.0.0.9".into() }]);
     let run = bgpctl(&["show", "routes", "--neighbor", "10.0.0.9", "--advertised", "--socket", daemon.socket()]);
@@ -805,13 +813,7 @@ fn json_array_of_fib_routes() {
 #[test]
 fn fib_errors() {
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "no FIB route for 10.9.0.0/16".into() }]);
-    let run = bgpctl(&["show", "fib", "10.9.0.0/16", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no FIB route for 10.9.0.0/16");
-    assert_eq!(run.stdout(), "");
-    let run = bgpctl(&["show", "fib", "10.9.0.0/16", "--json", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no FIB route for 10.9.0.0/16");
-    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(value, serde_json::json!({"error": "no FIB route for 10.9.0.0/16"}));
+    assert_daemon_error(&daemon, &["show", "fib", "10.9.0.0/16"], "no FIB route for 10.9.0.0/16");
 
     // An error after some rows: no half table, only the error.
     let mut replies: Vec<Reply> = fib_rows().into_iter().map(Reply::Fib).collect();
@@ -864,9 +866,7 @@ fn table_of_next_hops() {
     assert_eq!(run.stdout(), "[]\n");
 
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "next-hop tracking is off".into() }]);
-    let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: next-hop tracking is off");
-    assert_eq!(run.stdout(), "");
+    assert_daemon_error(&daemon, &["show", "nexthops"], "next-hop tracking is off");
 }
 
 #[test]
@@ -874,17 +874,7 @@ fn routes_with_unreachable_next_hops_and_kernel_provenance() {
     let daemon = FakeDaemon::answering(&route_replies(&kernel_routes()));
     let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    let expected = "\
-Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
-Origin codes: i IGP, e EGP, ? incomplete
-
-    Network              Next Hop           MED LocPrf  Path
- *> 10.50.0.0/16         10.0.0.1                       ?
-u*                       10.9.9.9                       65010 i
-
-Displayed 1 routes and 2 total paths
-";
-    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+    assert_eq!(run.stdout(), KERNEL_ROUTES_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "route", "10.50.0.0/16", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
