@@ -539,31 +539,21 @@ fn words_or_dash(items: &[impl std::fmt::Display]) -> String {
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
 }
 
-/// The name of a kernel routing table as in /etc/iproute2/rt_tables, else its number.
-pub fn table_name(table: u32) -> String {
-    match table {
-        253 => "default".to_owned(),
-        254 => "main".to_owned(),
-        255 => "local".to_owned(),
-        n => n.to_string(),
-    }
+/// The names of kernel tables and protocols, as `ip route` prints them: iproute2's
+/// files (/etc/iproute2, /usr/share/iproute2) over the built-in ones.
+fn rt_names() -> &'static bgp_core::config::RtNames {
+    static NAMES: std::sync::OnceLock<bgp_core::config::RtNames> = std::sync::OnceLock::new();
+    NAMES.get_or_init(bgp_core::config::RtNames::system)
 }
 
-/// The name of a kernel route protocol (`rtm_protocol`) for the common ones, as
-/// /etc/iproute2/rt_protos names them, else its number.
+/// A kernel table by name (`main`), else its number.
+pub fn table_name(table: u32) -> String {
+    rt_names().table_name(table).map_or_else(|| table.to_string(), str::to_owned)
+}
+
+/// A kernel route protocol (`rtm_protocol`) by name (`bird`), else its number.
 pub fn protocol_name(protocol: u8) -> String {
-    let name = match protocol {
-        2 => "kernel",
-        3 => "boot",
-        4 => "static",
-        11 => "zebra",
-        12 => "bird",
-        16 => "dhcp",
-        186 => "bgp",
-        188 => "ospf",
-        n => return n.to_string(),
-    };
-    name.to_owned()
+    rt_names().protocol_name(protocol).map_or_else(|| protocol.to_string(), str::to_owned)
 }
 
 /// One way out: `10.0.0.11 (eth0)`, `10.0.0.13` without a known device, `on link
@@ -1205,7 +1195,7 @@ Paths: 2 available, best #1
             device: device.map(Into::into),
         };
         assert_eq!(kernel_provenance(&k(254, 4, "unicast", None)), "table main, proto static, unicast");
-        assert_eq!(kernel_provenance(&k(100, 99, "", Some(""))), "table 100, proto 99");
+        assert_eq!(kernel_provenance(&k(100, 250, "", Some(""))), "table 100, proto 250");
         assert_eq!(kernel_provenance(&k(255, 2, "local", Some("lo"))), "table local, proto kernel, local, dev lo");
         let evil = kernel_provenance(&k(254, 186, "unicast\u{1b}[2J", Some("eth0\u{202e}")));
         assert!(!evil.contains('\u{1b}') && !evil.contains('\u{202e}'), "{evil}");
@@ -1225,8 +1215,8 @@ Paths: 2 available, best #1
         ] {
             assert_eq!(protocol_name(number), name);
         }
-        assert_eq!(protocol_name(0), "0");
-        assert_eq!(protocol_name(42), "42");
+        assert_eq!(protocol_name(0), "unspec");
+        assert_eq!(protocol_name(250), "250");
         assert_eq!(table_name(254), "main");
         assert_eq!(table_name(255), "local");
         assert_eq!(table_name(253), "default");
@@ -1281,12 +1271,12 @@ Paths: 2 available, best #1
     #[test]
     fn fib_rows_that_disagree_say_where_each_goes() {
         let mut rows = fib_rows();
-        (rows[1].table, rows[1].protocol, rows[1].metric) = (100, 42, 1024);
+        (rows[1].table, rows[1].protocol, rows[1].metric) = (100, 250, 1024);
         let text = fib_table(&rows, None);
         let expected = "\
 Prefix            Table  Protocol  Metric  Next hops                           State      Error
 10.42.7.0/26      main   bgp           20  10.0.0.11 (eth0)                    installed
-192.168.50.10/32  100    42          1024  10.0.0.11 (eth0), 10.0.0.12 (eth0)  installed
+192.168.50.10/32  100    250         1024  10.0.0.11 (eth0), 10.0.0.12 (eth0)  installed
 10.42.9.0/26      main   bgp           20  10.0.0.13                           failed     Nexthop has invalid gateway (errno 101)
 
 3 routes: 2 installed, 1 failed
