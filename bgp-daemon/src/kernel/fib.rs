@@ -120,12 +120,25 @@ enum Origin {
 #[derive(Debug)]
 enum Step {
     /// The route as asked.
-    Install { flags: u16 },
+    Install {
+        flags: u16,
+    },
     /// The route was refused: next hop `idx` alone.
-    Probe { idx: usize, good: Vec<FibNextHop>, bad: Vec<(FibNextHop, FibError)>, installed: bool, first: FibError },
+    Probe {
+        idx: usize,
+        good: Vec<FibNextHop>,
+        bad: Vec<(FibNextHop, FibError)>,
+        installed: bool,
+        first: FibError,
+    },
     /// The good next hops together.
-    Final { good: Vec<FibNextHop>, bad: Vec<(FibNextHop, FibError)> },
-    Delete { metric: u32 },
+    Final {
+        good: Vec<FibNextHop>,
+        bad: Vec<(FibNextHop, FibError)>,
+    },
+    Delete {
+        metric: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -573,7 +586,10 @@ mod tests {
         assert!(e.foreign);
         assert_eq!(e.message, "text 17");
         let mut j = job(&[nh("192.0.2.1")], CREATE_EXCL);
-        assert_eq!(j.on_ack(&ack(0), false), Outcome::Done(FibResult { prefix: p("10.0.0.0/24"), error: None, dropped: vec![] }));
+        assert_eq!(
+            j.on_ack(&ack(0), false),
+            Outcome::Done(FibResult { prefix: p("10.0.0.0/24"), error: None, dropped: vec![] })
+        );
     }
 
     #[test]

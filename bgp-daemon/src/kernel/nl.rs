@@ -112,7 +112,8 @@ pub fn messages(mut buf: &[u8]) -> impl Iterator<Item = Msg<'_>> {
         if len < NLMSG_HDRLEN || len > buf.len() {
             return None;
         }
-        let msg = Msg { kind: u16_at(buf, 4), flags: u16_at(buf, 6), seq: u32_at(buf, 8), payload: &buf[NLMSG_HDRLEN..len] };
+        let msg =
+            Msg { kind: u16_at(buf, 4), flags: u16_at(buf, 6), seq: u32_at(buf, 8), payload: &buf[NLMSG_HDRLEN..len] };
         buf = &buf[align(len).min(buf.len())..];
         Some(msg)
     })
@@ -281,7 +282,14 @@ fn route_key_attrs(buf: &mut Vec<u8>, dst: IpAddr, target: RouteTarget) {
 /// `RTM_NEWROUTE` for a unicast route via `next_hops` (one: `RTA_GATEWAY` and
 /// `RTA_OIF`; several: `RTA_MULTIPATH`), with NLM_F_REQUEST|NLM_F_ACK and `flags`
 /// (NLM_F_CREATE with NLM_F_REPLACE or NLM_F_EXCL).
-pub fn new_route(buf: &mut Vec<u8>, seq: u32, flags: u16, prefix: Prefix, next_hops: &[FibNextHop], target: RouteTarget) {
+pub fn new_route(
+    buf: &mut Vec<u8>,
+    seq: u32,
+    flags: u16,
+    prefix: Prefix,
+    next_hops: &[FibNextHop],
+    target: RouteTarget,
+) {
     let (family, dst, len) = prefix_parts(prefix);
     let start = begin(buf, RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | flags, seq);
     route_header(buf, family, len, target, RT_SCOPE_UNIVERSE, RTN_UNICAST);
