@@ -37,6 +37,7 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::time::Duration;
 
 use bgp_core::kernel::{FibError, FibNextHop, FibResult, FibRoute};
 use bgp_core::prefix::Prefix;
@@ -45,7 +46,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::nl::{self, Ack, RouteTarget};
 use super::reader::dump;
-use super::sock::NlSocket;
+use super::sock::{NlSocket, RequestSocket};
 
 /// Messages per `sendmsg`.
 pub const BATCH_MSGS: usize = 256;
@@ -59,6 +60,8 @@ const ACK_TRUESIZE: usize = 2048;
 const RCVBUF: usize = 32 << 20;
 /// Results per batch on the results channel.
 const RESULT_BATCH: usize = 1024;
+/// How long to wait for missing answers before failing the changes.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Changes queued before the writer stops taking commands to work them off.
 const MAX_QUEUED: usize = 64 * 1024;
 
@@ -250,7 +253,7 @@ impl Job {
 
 struct Writer {
     settings: FibSettings,
-    socket: NlSocket,
+    socket: RequestSocket,
     /// Sweep and Flush dumps, with strict checking so that the kernel filters.
     dump_socket: NlSocket,
     results_tx: mpsc::Sender<Vec<FibResult>>,
@@ -273,7 +276,7 @@ struct Writer {
 
 impl Writer {
     fn open(settings: FibSettings, stale: Vec<Prefix>, results_tx: mpsc::Sender<Vec<FibResult>>) -> io::Result<Writer> {
-        let socket = NlSocket::new()?;
+        let socket = RequestSocket::new()?;
         socket.socket().set_ext_ack(true)?;
         socket.socket().set_cap_ack(true)?;
         let granted = socket.set_recv_buffer(RCVBUF)?;
@@ -401,23 +404,27 @@ impl Writer {
                 self.in_flight.push_back((self.seq, job));
                 n += 1;
             }
-            self.socket.send(&self.send_buf).await?;
+            self.socket.send(&self.send_buf)?;
         }
         if self.in_flight.is_empty() {
             return Ok(());
         }
         let mut buf = std::mem::take(&mut self.recv_buf);
-        let mut first = true;
+        let mut waited = Duration::ZERO;
         loop {
-            let got = if first {
-                first = false;
-                self.socket.recv(&mut buf).await.map(|()| true)
-            } else {
-                self.socket.try_recv(&mut buf)
-            };
-            match got {
+            match self.socket.try_recv(&mut buf) {
                 Ok(true) => {}
-                Ok(false) => break,
+                Ok(false) if waited < ACK_TIMEOUT => {
+                    // Answers missing after the send: not expected (see `RequestSocket`).
+                    self.socket.wait_readable(Duration::from_millis(100))?;
+                    waited += Duration::from_millis(100);
+                    continue;
+                }
+                Ok(false) => {
+                    tracing::error!("FIB writer: the kernel did not answer");
+                    self.fail_in_flight(libc::ETIMEDOUT);
+                    break;
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     // Acks were dropped: the window should make this impossible.
                     // The unanswered changes fail; the engine tries them again.
@@ -443,11 +450,13 @@ impl Writer {
             }
         }
         self.recv_buf = buf;
+        // The kernel's work happens in this task's `sendmsg`: let other tasks run.
+        tokio::task::yield_now().await;
         Ok(())
     }
 
     fn fail_in_flight(&mut self, errno: i32) {
-        let ack = Ack { errno, message: Some("netlink overrun: the kernel's answer was lost".into()) };
+        let ack = Ack { errno, message: Some("the kernel's answer was lost".into()) };
         for (_, job) in std::mem::take(&mut self.in_flight) {
             let prefix = job.route.prefix;
             if job.origin == Origin::Engine {
