@@ -41,12 +41,13 @@ use std::time::Duration;
 
 use bgp_core::kernel::{FibError, FibNextHop, FibResult, FibRoute};
 use bgp_core::prefix::Prefix;
+use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::nl::{self, Ack, RouteTarget};
 use super::reader::dump;
-use super::sock::{NlSocket, RequestSocket};
+use super::sock::{NlSocket, RecvBatch, RequestSocket};
 
 /// Messages per `sendmsg`.
 pub const BATCH_MSGS: usize = 256;
@@ -272,6 +273,7 @@ struct Writer {
     cleaned: usize,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    acks: RecvBatch,
 }
 
 impl Writer {
@@ -300,6 +302,7 @@ impl Writer {
             cleaned: 0,
             send_buf: Vec::with_capacity(BATCH_BYTES + 4096),
             recv_buf: Vec::new(),
+            acks: RecvBatch::new(),
         })
     }
 
@@ -372,19 +375,21 @@ impl Writer {
     /// Queues a change, or holds it while the prefix has one under way.
     /// `metric`: for cleanup deletions, the metric of the route found.
     fn start(&mut self, route: FibRoute, origin: Origin, metric: Option<u32>) {
-        if let Some(waiting) = self.busy.get_mut(&route.prefix) {
-            waiting.push_back((route, origin, metric));
-            return;
+        match self.busy.entry(route.prefix) {
+            Entry::Occupied(mut waiting) => waiting.get_mut().push_back((route, origin, metric)),
+            Entry::Vacant(free) => {
+                free.insert(VecDeque::new());
+                self.queue_job(route, origin, metric);
+            }
         }
-        self.busy.insert(route.prefix, VecDeque::new());
-        self.queue_job(route, origin, metric);
     }
 
     fn queue_job(&mut self, route: FibRoute, origin: Origin, metric: Option<u32>) {
         let step = if route.next_hops.is_empty() {
             Step::Delete { metric: metric.unwrap_or(self.settings.metric) }
         } else {
-            let ours = route.replace || self.ours.contains(&route.prefix) || self.stale.contains(&route.prefix);
+            // `stale` is part of `ours`.
+            let ours = route.replace || self.ours.contains(&route.prefix);
             Step::Install { flags: if ours { CREATE_REPLACE } else { CREATE_EXCL } }
         };
         self.queue.push_back(Job { route, origin, step });
@@ -399,7 +404,7 @@ impl Writer {
             while n < BATCH_MSGS && self.in_flight.len() < self.window && self.send_buf.len() < BATCH_BYTES {
                 let Some(job) = self.queue.pop_front() else { break };
                 self.seq = self.seq.wrapping_add(1);
-                let ours = self.ours.contains(&job.route.prefix);
+                let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&job.route.prefix);
                 job.message(&mut self.send_buf, self.seq, target, ours);
                 self.in_flight.push_back((self.seq, job));
                 n += 1;
@@ -409,18 +414,18 @@ impl Writer {
         if self.in_flight.is_empty() {
             return Ok(());
         }
-        let mut buf = std::mem::take(&mut self.recv_buf);
+        let mut acks = std::mem::replace(&mut self.acks, RecvBatch::empty());
         let mut waited = Duration::ZERO;
         loop {
-            match self.socket.try_recv(&mut buf) {
-                Ok(true) => {}
-                Ok(false) if waited < ACK_TIMEOUT => {
+            match self.socket.try_recv_many(&mut acks) {
+                Ok(n) if n > 0 => {}
+                Ok(_) if waited < ACK_TIMEOUT => {
                     // Answers missing after the send: not expected (see `RequestSocket`).
                     self.socket.wait_readable(Duration::from_millis(100))?;
                     waited += Duration::from_millis(100);
                     continue;
                 }
-                Ok(false) => {
+                Ok(_) => {
                     tracing::error!("FIB writer: the kernel did not answer");
                     self.fail_in_flight(libc::ETIMEDOUT);
                     break;
@@ -433,23 +438,25 @@ impl Writer {
                     break;
                 }
                 Err(e) => {
-                    self.recv_buf = buf;
+                    self.acks = acks;
                     return Err(e);
                 }
             }
-            for msg in nl::messages(&buf) {
-                if msg.kind != nl::NLMSG_ERROR {
-                    continue;
-                }
-                if let Some(ack) = nl::parse_ack(msg.flags, msg.payload) {
-                    self.on_ack(msg.seq, &ack);
+            for datagram in acks.datagrams() {
+                for msg in nl::messages(datagram) {
+                    if msg.kind != nl::NLMSG_ERROR {
+                        continue;
+                    }
+                    if let Some(ack) = nl::parse_ack(msg.flags, msg.payload) {
+                        self.on_ack(msg.seq, &ack);
+                    }
                 }
             }
             if self.in_flight.is_empty() {
                 break;
             }
         }
-        self.recv_buf = buf;
+        self.acks = acks;
         // The kernel's work happens in this task's `sendmsg`: let other tasks run.
         tokio::task::yield_now().await;
         Ok(())
@@ -476,7 +483,7 @@ impl Writer {
         };
         let Some(mut job) = job else { return };
         let prefix = job.route.prefix;
-        let ours = self.ours.contains(&prefix);
+        let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&prefix);
         match job.on_ack(ack, ours) {
             Outcome::Again => {
                 // Next step first, before other work.
@@ -485,7 +492,9 @@ impl Writer {
             Outcome::Done(result) => {
                 let success = result.error.is_none();
                 if success {
-                    self.stale.remove(&prefix);
+                    if !self.stale.is_empty() {
+                        self.stale.remove(&prefix);
+                    }
                     if job.leaves_ours() {
                         self.ours.insert(prefix);
                     } else {
@@ -503,15 +512,18 @@ impl Writer {
 
     /// The prefix's job is done: start the next change waiting for it.
     fn release(&mut self, prefix: Prefix) {
-        let next = match self.busy.get_mut(&prefix) {
-            Some(waiting) => waiting.pop_front(),
-            None => return,
-        };
-        match next {
-            Some((route, origin, metric)) => self.queue_job(route, origin, metric),
-            None => {
-                self.busy.remove(&prefix);
+        let next = match self.busy.entry(prefix) {
+            Entry::Occupied(mut waiting) => {
+                let next = waiting.get_mut().pop_front();
+                if next.is_none() {
+                    waiting.remove();
+                }
+                next
             }
+            Entry::Vacant(_) => None,
+        };
+        if let Some((route, origin, metric)) = next {
+            self.queue_job(route, origin, metric);
         }
     }
 

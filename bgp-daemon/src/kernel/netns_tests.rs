@@ -563,3 +563,46 @@ fn bench_fib_install() {
         );
     });
 }
+
+/// Not a test: the kernel's own cost, for comparison with `bench_fib_install`: the
+/// same routes sent in 64 KiB datagrams without NLM_F_ACK (nothing answered, nothing
+/// read), so only the kernel's insert is timed.
+#[test]
+#[ignore]
+fn bench_kernel_floor() {
+    let Some(ns) = Netns::new("bench_kernel_floor") else { return };
+    let n: u32 = std::env::var("FIB_BENCH_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let d0 = ns.ifindex("d0");
+    ns.run(move |_| async move {
+        use super::nl;
+        let hop = FibNextHop { gateway: "192.0.2.2".parse().unwrap(), ifindex: d0 };
+        let target = nl::RouteTarget { table: 254, protocol: 186, metric: 20 };
+        let mut datagrams = vec![Vec::new()];
+        for i in 0..n {
+            let prefix =
+                Prefix::V4(bgp_core::prefix::Prefix4::new(std::net::Ipv4Addr::from(0x0b00_0000 + i), 32).unwrap());
+            let buf = datagrams.last_mut().unwrap();
+            let start = buf.len();
+            nl::new_route(buf, i, nl::NLM_F_CREATE | nl::NLM_F_EXCL, prefix, &[hop], target);
+            // Without NLM_F_ACK.
+            let flags = u16::from_ne_bytes([buf[start + 6], buf[start + 7]]) & !nl::NLM_F_ACK;
+            buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+            if buf.len() > 60 * 1024 {
+                datagrams.push(Vec::new());
+            }
+        }
+        let socket = super::sock::RequestSocket::new().unwrap();
+        let start = Instant::now();
+        for d in &datagrams {
+            socket.send(d).unwrap();
+        }
+        let took = start.elapsed();
+        let mut answers = super::sock::RecvBatch::new();
+        assert_eq!(socket.try_recv_many(&mut answers).unwrap(), 0, "no errors");
+        println!(
+            "kernel floor: {n} routes in {:.2} s = {:.0} routes/s",
+            took.as_secs_f64(),
+            f64::from(n) / took.as_secs_f64()
+        );
+    });
+}

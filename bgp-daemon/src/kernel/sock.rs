@@ -6,7 +6,10 @@ use std::time::Duration;
 use std::os::fd::AsFd;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{setsockopt, sockopt};
+use std::io::IoSliceMut;
+use std::os::fd::AsRawFd;
+
+use nix::sys::socket::{recvmmsg, setsockopt, sockopt, MsgFlags, MultiHeaders};
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 use socket2::SockRef;
 use tokio::io::unix::AsyncFd;
@@ -146,8 +149,29 @@ impl RequestSocket {
         }
     }
 
-    pub fn try_recv(&self, buf: &mut Vec<u8>) -> io::Result<bool> {
-        try_recv(&self.socket, buf)
+    /// Reads the datagrams queued, up to [`RecvBatch::SLOTS`], without waiting, in
+    /// one `recvmmsg`: acks come one a datagram, a million of them. Returns how
+    /// many were read (0: none queued).
+    pub fn try_recv_many(&self, batch: &mut RecvBatch) -> io::Result<usize> {
+        batch.lens.clear();
+        let mut iovs: Vec<[IoSliceMut<'_>; 1]> = batch.bufs.iter_mut().map(|b| [IoSliceMut::new(&mut b[..])]).collect();
+        // Per call: `MultiHeaders` holds raw pointers, which would make the writer's
+        // future not `Send`. A small allocation per up to 64 datagrams.
+        let mut headers = MultiHeaders::<()>::preallocate(iovs.len(), None);
+        let got = recvmmsg(self.socket.as_raw_fd(), &mut headers, iovs.iter_mut(), MsgFlags::MSG_DONTWAIT, None);
+        match got {
+            Ok(results) => {
+                for r in results {
+                    if r.flags.contains(MsgFlags::MSG_TRUNC) {
+                        tracing::warn!(bytes = r.bytes, "netlink answer truncated");
+                    }
+                    batch.lens.push(r.bytes);
+                }
+                Ok(batch.lens.len())
+            }
+            Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINTR) => Ok(0),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Blocks up to `timeout` for a datagram: only when answers are missing, which
@@ -164,5 +188,34 @@ impl RequestSocket {
             Err(nix::errno::Errno::EINTR) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// Buffers for [`RequestSocket::try_recv_many`].
+pub struct RecvBatch {
+    bufs: Vec<Box<[u8; RecvBatch::SLOT_BYTES]>>,
+    lens: Vec<usize>,
+}
+
+impl RecvBatch {
+    pub const SLOTS: usize = 64;
+    /// An ack is a few dozen bytes, an error with its extended ack a few hundred.
+    pub const SLOT_BYTES: usize = 4096;
+
+    pub fn new() -> RecvBatch {
+        RecvBatch {
+            bufs: (0..Self::SLOTS).map(|_| Box::new([0u8; Self::SLOT_BYTES])).collect(),
+            lens: Vec::with_capacity(Self::SLOTS),
+        }
+    }
+
+    /// No buffers (a placeholder while the real ones are lent out).
+    pub fn empty() -> RecvBatch {
+        RecvBatch { bufs: Vec::new(), lens: Vec::new() }
+    }
+
+    /// The datagrams of the last read.
+    pub fn datagrams(&self) -> impl Iterator<Item = &[u8]> {
+        self.bufs.iter().zip(&self.lens).map(|(b, &len)| &b[..len.min(Self::SLOT_BYTES)])
     }
 }
