@@ -72,8 +72,9 @@ pub enum FibCmd {
     Routes(Vec<FibRoute>),
     /// Remove every route of ours in the table that was found at start (`stale`) and
     /// not rewritten (installed or removed) successfully since: the engine says when
-    /// (after graceful restart). Replies with the number removed, after everything
-    /// sent before it is done. No [`FibResult`]s for these.
+    /// (after graceful restart). Routes of ours at another metric than the current
+    /// one go too. Replies with the number removed, after everything sent before it
+    /// is done. No [`FibResult`]s for these.
     Sweep(oneshot::Sender<usize>),
     /// Remove every route of ours (our protocol) in the table, whatever its metric
     /// (bgpctl shutdown, `on_stop = "shutdown"`, and before a metric change). Replies
@@ -559,7 +560,8 @@ impl Writer {
         self.recv_buf = buf;
         self.cleaned = 0;
         for (prefix, metric) in found {
-            if only_stale && !self.stale.contains(&prefix) {
+            // A route of ours at another metric is left from an earlier configuration.
+            if only_stale && !self.stale.contains(&prefix) && metric == self.settings.metric {
                 continue;
             }
             self.start(FibRoute { prefix, next_hops: Vec::new(), replace: true }, Origin::Cleanup, Some(metric));

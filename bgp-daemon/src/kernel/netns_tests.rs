@@ -508,15 +508,24 @@ fn writer_sweeps_stale_routes_and_flushes() {
         let (rtx, mut rrx) = mpsc::channel(64);
         let writer = spawn_writer(MAIN, stale, rtx).unwrap();
         // Rewritten: created with replace (it is ours already), so no EEXIST.
-        writer.send(FibCmd::Routes(vec![route("10.10.0.0/24", &["192.0.2.3"], false)])).await.unwrap();
+        // 10.13.0.0/24 rewritten at our metric: its metric-99 route is left over.
+        writer
+            .send(FibCmd::Routes(vec![
+                route("10.10.0.0/24", &["192.0.2.3"], false),
+                route("10.13.0.0/24", &["192.0.2.3"], false),
+            ]))
+            .await
+            .unwrap();
         let r = rrx.recv().await.unwrap();
+        assert_eq!(r.len(), 2);
         ok(&r);
         let (tx, rx) = oneshot::channel();
         writer.send(FibCmd::Sweep(tx)).await.unwrap();
         assert_eq!(rx.await.unwrap(), 4);
         let left = show(&ns, "-4", "");
         assert!(left.contains("10.10.0.0/24 via 192.0.2.3"), "{left}");
-        assert!(!left.contains("10.11.0.0") && !left.contains("10.12.0.0") && !left.contains("10.13.0.0"), "{left}");
+        assert!(!left.contains("10.11.0.0") && !left.contains("10.12.0.0") && !left.contains("metric 99"), "{left}");
+        assert!(left.contains("10.13.0.0/24 via 192.0.2.3 dev d0 proto bgp metric 20"), "{left}");
         assert!(left.contains("10.14.0.0/24 via 192.0.2.2 dev d0 proto static"), "{left}");
         assert!(!show(&ns, "-6", "").contains("2001:db8:10::"));
 
@@ -524,7 +533,7 @@ fn writer_sweeps_stale_routes_and_flushes() {
         ok(&rrx.recv().await.unwrap());
         let (tx, rx) = oneshot::channel();
         writer.send(FibCmd::Flush(tx)).await.unwrap();
-        assert_eq!(rx.await.unwrap(), 2);
+        assert_eq!(rx.await.unwrap(), 3);
         assert!(!show(&ns, "-4", "").contains("proto bgp"));
         assert!(!show(&ns, "-6", "").contains("proto bgp"));
         // After a flush and a metric change, installs are exclusive creates again.
