@@ -50,7 +50,7 @@ use super::reader::dump;
 use super::sock::{NlSocket, RecvBatch, RequestSocket};
 
 /// Messages per `sendmsg`.
-pub const BATCH_MSGS: usize = 256;
+pub const BATCH_MSGS: usize = 1024;
 /// Bytes per `sendmsg` (a batch ends before passing it).
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// Unanswered messages at most.
