@@ -544,24 +544,28 @@ fn writer_sweeps_stale_routes_and_flushes() {
     });
 }
 
+/// The benchmarks' setup: a namespace, the route count (`FIB_BENCH_ROUTES`, default
+/// 100k), and the one next hop (192.0.2.2 on d0).
+fn bench_setup(test: &str) -> Option<(Netns, u32, FibNextHop)> {
+    let ns = Netns::new(test)?;
+    let n = std::env::var("FIB_BENCH_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let hop = FibNextHop { gateway: "192.0.2.2".parse().unwrap(), ifindex: ns.ifindex("d0") };
+    Some((ns, n, hop))
+}
+
+/// The benchmarks' i-th route: a /32 in 11.0.0.0/8.
+fn bench_prefix(i: u32) -> Prefix {
+    Prefix::V4(bgp_core::prefix::Prefix4::new(std::net::Ipv4Addr::from(0x0b00_0000 + i), 32).unwrap())
+}
+
 /// Not a test: the writer's install rate. See the module comment.
 #[test]
 #[ignore]
 fn bench_fib_install() {
-    let Some(ns) = Netns::new("bench_fib_install") else { return };
-    let n: u32 = std::env::var("FIB_BENCH_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let d0 = ns.ifindex("d0");
+    let Some((ns, n, hop)) = bench_setup("bench_fib_install") else { return };
     ns.run(move |ns| async move {
-        let hop = FibNextHop { gateway: "192.0.2.2".parse().unwrap(), ifindex: d0 };
-        let routes: Vec<FibRoute> = (0..n)
-            .map(|i| FibRoute {
-                prefix: Prefix::V4(
-                    bgp_core::prefix::Prefix4::new(std::net::Ipv4Addr::from(0x0b00_0000 + i), 32).unwrap(),
-                ),
-                next_hops: vec![hop],
-                replace: false,
-            })
-            .collect();
+        let routes: Vec<FibRoute> =
+            (0..n).map(|i| FibRoute { prefix: bench_prefix(i), next_hops: vec![hop], replace: false }).collect();
         let (rtx, mut rrx) = mpsc::channel(1024);
         let writer = spawn_writer(MAIN, vec![], rtx).unwrap();
         let start = Instant::now();
@@ -592,10 +596,7 @@ fn bench_fib_install() {
         // The same with ip -batch.
         let mut batch = String::new();
         for i in 0..n {
-            batch.push_str(&format!(
-                "route add {}/32 via 192.0.2.2 dev d0 proto 186 metric 20\n",
-                std::net::Ipv4Addr::from(0x0b00_0000 + i)
-            ));
+            batch.push_str(&format!("route add {} via 192.0.2.2 dev d0 proto 186 metric 20\n", bench_prefix(i)));
         }
         let path = std::env::temp_dir().join(format!("{ns}.batch"));
         std::fs::write(&path, &batch).unwrap();
@@ -617,17 +618,13 @@ fn bench_fib_install() {
 #[test]
 #[ignore]
 fn bench_kernel_floor() {
-    let Some(ns) = Netns::new("bench_kernel_floor") else { return };
-    let n: u32 = std::env::var("FIB_BENCH_ROUTES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
-    let d0 = ns.ifindex("d0");
+    let Some((ns, n, hop)) = bench_setup("bench_kernel_floor") else { return };
     ns.run(move |_| async move {
         use super::nl;
-        let hop = FibNextHop { gateway: "192.0.2.2".parse().unwrap(), ifindex: d0 };
         let target = nl::RouteTarget { table: 254, protocol: 186, metric: 20 };
         let mut datagrams = vec![Vec::new()];
         for i in 0..n {
-            let prefix =
-                Prefix::V4(bgp_core::prefix::Prefix4::new(std::net::Ipv4Addr::from(0x0b00_0000 + i), 32).unwrap());
+            let prefix = bench_prefix(i);
             let buf = datagrams.last_mut().unwrap();
             let start = buf.len();
             nl::new_route(buf, i, nl::NLM_F_CREATE | nl::NLM_F_EXCL, prefix, &[hop], target);
