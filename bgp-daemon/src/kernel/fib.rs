@@ -568,7 +568,10 @@ impl Writer {
         }
         self.drain().await?;
         if only_stale {
-            self.stale.clear();
+            // Stale prefixes not found in the dump are gone all the same.
+            for prefix in self.stale.drain() {
+                self.ours.remove(&prefix);
+            }
         } else {
             self.stale.clear();
             self.ours.clear();

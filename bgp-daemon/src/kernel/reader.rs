@@ -181,8 +181,12 @@ impl Reader {
         self.full_dump().await?;
         let mut buf = Vec::new();
         loop {
-            // Wait for one notification, then take whatever else is queued.
-            let first = self.multicast.recv(&mut buf).await;
+            // Wait for one notification (or the end of the channel), then take
+            // whatever else is queued.
+            let first = tokio::select! {
+                got = self.multicast.recv(&mut buf) => got,
+                () = self.out.closed() => return Err(Stop::Closed),
+            };
             let mut overrun = first.as_ref().err().is_some_and(is_enobufs);
             if let Err(e) = first {
                 if !overrun {
