@@ -31,7 +31,7 @@ use bgp_core::prefix::Prefix;
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
-use bgp_core::rib::show::{DumpStep, RouteDump, RouteQuery};
+use bgp_core::rib::show::{DumpStep, PrefixOrAddress, RouteDump, RouteQuery};
 use bgp_core::rib::RibConfig;
 use bgp_core::types::Family;
 use bgp_core::wire::Update;
@@ -134,7 +134,7 @@ pub enum RibInput {
     Kernel(KernelSettings),
     /// `show fib`: rows, then `End` (or one `Error`).
     ShowFib {
-        prefix: Option<Prefix>,
+        prefix: Option<PrefixOrAddress>,
         replies: mpsc::Sender<Reply>,
     },
     ShowNextHops {
@@ -449,6 +449,17 @@ impl Driver {
                 info!(install, metric, "[kernel] settings changed");
             }
             RibInput::ShowFib { prefix, replies } => {
+                let prefix = match prefix {
+                    None => None,
+                    Some(PrefixOrAddress::Prefix(p)) => Some(p),
+                    Some(PrefixOrAddress::Address(a)) => match self.engine.longest_match(a) {
+                        Some(p) => Some(p),
+                        None => {
+                            let _ = replies.try_send(Reply::Error { message: format!("no route for {a}") });
+                            return;
+                        }
+                    },
+                };
                 let prefixes = self.engine.fib_prefixes(prefix);
                 let id = self.next_dump;
                 self.next_dump += 1;

@@ -422,13 +422,17 @@ impl Supervisor {
                 }
             }
             Command::ShowFib { prefix } => {
-                let prefix = match prefix.as_deref().map(str::parse::<Prefix>) {
+                // A prefix, or an address: its longest match in the table.
+                let prefix = match prefix.as_deref() {
                     None => None,
-                    Some(Ok(p)) => Some(p),
-                    Some(Err(e)) => {
-                        let _ = replies.send(Reply::Error { message: e }).await;
-                        return None;
-                    }
+                    Some(text) => match (text.parse::<Prefix>(), text.parse::<IpAddr>()) {
+                        (Ok(p), _) => Some(PrefixOrAddress::Prefix(p)),
+                        (_, Ok(a)) => Some(PrefixOrAddress::Address(a)),
+                        (Err(e), Err(_)) => {
+                            let _ = replies.send(Reply::Error { message: e }).await;
+                            return None;
+                        }
+                    },
                 };
                 if self.rib.send(RibInput::ShowFib { prefix, replies: replies.clone() }).await.is_err() {
                     let _ = replies.send(Reply::Error { message: "the RIB is not running".into() }).await;

@@ -16,7 +16,10 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
-use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION};
+use bgp_core::ctl::{
+    Command, FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request, RibSummary, RouteRow,
+    PROTOCOL_VERSION,
+};
 use serde::Deserialize;
 
 /// A reply line longer than this is refused rather than buffered without end.
@@ -24,7 +27,8 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 7] = ["neighbor", "neighbor-detail", "route", "summary", "done", "error", "end"];
+const KNOWN_REPLY_KINDS: [&str; 9] =
+    ["neighbor", "neighbor-detail", "route", "summary", "fib", "next-hop", "done", "error", "end"];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]
@@ -137,12 +141,10 @@ impl Client {
 
     /// `show neighbors`: one summary per neighbor.
     pub fn show_neighbors(&self) -> Result<Vec<NeighborSummary>, Error> {
-        self.request(Command::ShowNeighbors { address: None })?
-            .map(|reply| match reply? {
-                Reply::Neighbor(n) => Ok(n),
-                other => Err(Error::Unexpected { got: reply_kind(&other), expected: "a neighbor summary" }),
-            })
-            .collect()
+        self.rows(Command::ShowNeighbors { address: None }, "a neighbor summary", |reply| match reply {
+            Reply::Neighbor(n) => Ok(n),
+            other => Err(reply_kind(&other)),
+        })
     }
 
     /// `show neighbors ADDR`: the details of one neighbor.
@@ -160,12 +162,38 @@ impl Client {
     /// `show routes`: the rows in the daemon's order. `command` is a
     /// [`Command::ShowRoutes`].
     pub fn show_routes(&self, command: Command) -> Result<Vec<RouteRow>, Error> {
-        self.request(command)?
-            .map(|reply| match reply? {
-                Reply::Route(row) => Ok(*row),
-                other => Err(Error::Unexpected { got: reply_kind(&other), expected: "a route" }),
-            })
-            .collect()
+        self.rows(command, "a route", |reply| match reply {
+            Reply::Route(row) => Ok(*row),
+            other => Err(reply_kind(&other)),
+        })
+    }
+
+    /// `show fib [PREFIX]`: the FIB routes in the daemon's order.
+    pub fn show_fib(&self, prefix: Option<String>) -> Result<Vec<FibRow>, Error> {
+        self.rows(Command::ShowFib { prefix }, "a FIB route", |reply| match reply {
+            Reply::Fib(row) => Ok(row),
+            other => Err(reply_kind(&other)),
+        })
+    }
+
+    /// `show nexthops`: every tracked next hop in the daemon's order.
+    pub fn show_next_hops(&self) -> Result<Vec<NextHopRow>, Error> {
+        self.rows(Command::ShowNextHops, "a next hop", |reply| match reply {
+            Reply::NextHop(row) => Ok(row),
+            other => Err(reply_kind(&other)),
+        })
+    }
+
+    /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
+    /// or names the kind of a reply of another kind, which is an error (`expected`
+    /// names the kind wanted).
+    fn rows<T>(
+        &self,
+        command: Command,
+        expected: &'static str,
+        pick: impl Fn(Reply) -> Result<T, &'static str>,
+    ) -> Result<Vec<T>, Error> {
+        self.request(command)?.map(|reply| pick(reply?).map_err(|got| Error::Unexpected { got, expected })).collect()
     }
 
     /// `show summary`: the daemon's counts.
@@ -315,7 +343,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Route(_) => "route",
         Reply::Summary(_) => "summary",
         Reply::Fib(_) => "fib",
-        Reply::NextHop(_) => "nexthop",
+        Reply::NextHop(_) => "next-hop",
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
@@ -415,6 +443,25 @@ mod tests {
             Reply::NeighborDetail(Box::new(detail)),
             Reply::Route(Box::new(RouteRow { prefix: "10.0.0.0/8".into(), ..Default::default() })),
             Reply::Summary(RibSummary { ipv4_prefixes: 1, ..Default::default() }),
+            Reply::Fib(FibRow {
+                prefix: "10.42.7.0/26".into(),
+                table: 254,
+                protocol: 186,
+                metric: 20,
+                next_hops: vec![],
+                state: bgp_core::ctl::FibState::Failed,
+                error: Some("Network is unreachable".into()),
+                errno: Some(101),
+            }),
+            Reply::NextHop(NextHopRow {
+                address: "10.0.0.11".parse().unwrap(),
+                resolved: false,
+                via: None,
+                connected: false,
+                next_hops: vec![],
+                paths: 2,
+                reason: Some("no route".into()),
+            }),
             Reply::Done { message: "ok".into() },
             Reply::Error { message: "no".into() },
             Reply::End,
@@ -447,11 +494,14 @@ mod tests {
             .to_string()
             .starts_with("protocol version mismatch: bgp-daemon sent a reply of kind `dampened-path`"));
 
-        let e = parse_reply(r#"{"version":3,"reply":"end","more":1}"#).unwrap_err();
+        let later = PROTOCOL_VERSION + 1;
+        let e = parse_reply(&format!(r#"{{"version":{later},"reply":"end","more":1}}"#)).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "protocol version mismatch: bgp-daemon speaks control protocol version 3, bgpctl speaks 2 \
-             — use the bgpctl of the daemon's release"
+            format!(
+                "protocol version mismatch: bgp-daemon speaks control protocol version {later}, bgpctl speaks \
+                 {PROTOCOL_VERSION} — use the bgpctl of the daemon's release"
+            )
         );
 
         // Terminal control characters from the daemon are not passed through.

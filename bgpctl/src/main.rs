@@ -34,8 +34,9 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors and routes, reset or shut down sessions",
-    long_about = "Control client of bgp-daemon: show neighbors and routes, reset or shut down sessions.\n\n\
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB and next hops; reset or shut down sessions",
+    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB and next hops; reset or shut down \
+        sessions.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
         exit status 1; with --json an object {\"error\": \"...\"} is also printed on stdout.",
@@ -46,6 +47,9 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show route 10.1.2.3\n  \
         bgpctl show routes --neighbor 192.168.1.1 --received\n  \
         bgpctl show summary\n  \
+        bgpctl show fib\n  \
+        bgpctl show fib 10.42.7.0/26 --json\n  \
+        bgpctl show nexthops\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable"
@@ -143,13 +147,17 @@ enum Show {
     /// Without PREFIX|ADDRESS: one line per path, like FRR's `show bgp ipv4 unicast`.
     /// The Loc-RIB shows the best path of each prefix and the paths used alongside it
     /// (multipath). Status codes: `*` valid, `>` best, `=` multipath, `S` stale (kept
-    /// through a graceful restart); a path without `*` was refused by import policy or
-    /// a loop check. MED and LocPrf are blank when the path has none. Path is the
-    /// AS_PATH followed by the origin code: i IGP, e EGP, ? incomplete.
+    /// through a graceful restart), `u` next hop unreachable (it does not resolve
+    /// through the kernel's routes, so the path is no candidate for best path; see
+    /// `show nexthops`); a path without `*` was refused by import policy or a loop
+    /// check. MED and LocPrf are blank when the path has none. Path is the AS_PATH
+    /// followed by the origin code: i IGP, e EGP, ? incomplete.
     ///
-    /// With PREFIX: every path of that prefix with all its attributes and, for the
-    /// best path, the step of the decision process that chose it. With ADDRESS: the
-    /// same for the longest prefix that contains the address.
+    /// With PREFIX: every path of that prefix with all its attributes, whether its
+    /// next hop is unreachable, where a route imported from the kernel was found
+    /// (table, protocol, type, device) and, for the best path, the step of the
+    /// decision process that chose it. With ADDRESS: the same for the longest prefix
+    /// that contains the address.
     ///
     /// With --neighbor ADDR --received: the routes as that neighbor sent them, before
     /// import policy (Adj-RIB-In). With --neighbor ADDR --advertised: the routes as
@@ -166,6 +174,34 @@ enum Show {
     /// once, and references the paths that share them. Memory is the daemon's
     /// resident set size (VmRSS).
     Summary,
+    /// The routes the daemon installs into the kernel (FIB), and what the kernel refused
+    ///
+    /// One line per prefix under a line saying into which table, with which protocol
+    /// and metric the routes go: Next hops are the gateways and devices asked for
+    /// (several: one multipath route), State is `installed` (the kernel holds it),
+    /// `pending` (sent, no answer yet) or `failed` (the kernel refused it; Error says
+    /// why, and the daemon tries again when addresses or routes change).
+    ///
+    /// With PREFIX: the route of that prefix only, or the daemon's error.
+    ///
+    /// --json prints an array of FIB route objects (table, protocol and metric as
+    /// numbers, next_hops with gateway, ifindex and device, state, error, errno).
+    Fib {
+        /// Show only the route of this prefix (10.42.7.0/26), or of this address
+        #[arg(value_name = "PREFIX", value_parser = parse_prefix_or_address)]
+        prefix: Option<String>,
+    },
+    /// The BGP next hops of received paths and whether they resolve
+    ///
+    /// One line per next hop: State is `resolved` or `unresolved` (its paths are no
+    /// candidates for best path, marked `u` in `show routes`); Via is the kernel route
+    /// it resolves through, or `connected` when it is on one of our subnets;
+    /// Forwarding is where the kernel sends its traffic (gateway and device); Paths is
+    /// how many paths use it; Reason says why an unresolved one is.
+    ///
+    /// --json prints an array of next-hop objects.
+    #[command(name = "nexthops", visible_aliases = ["nexthop", "next-hops"])]
+    NextHops,
 }
 
 #[derive(Debug, Args)]
@@ -321,39 +357,24 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
     let client = Client::new(cli.socket.clone(), Duration::from_secs(cli.timeout));
     let text = match &cli.command {
         TopCommand::Show { what: Show::Neighbors { address: None } } => {
-            let neighbors = client.show_neighbors()?;
-            if cli.json {
-                to_json(&neighbors)
-            } else {
-                output::summary_table(&neighbors)
-            }
+            shown(cli.json, &client.show_neighbors()?, |n| output::summary_table(n))
         }
         TopCommand::Show { what: Show::Neighbors { address: Some(address) } } => {
-            let detail = client.show_neighbor(*address)?;
-            if cli.json {
-                to_json(&detail)
-            } else {
-                output::neighbor_detail(&detail)
-            }
+            shown(cli.json, &client.show_neighbor(*address)?, output::neighbor_detail)
         }
         TopCommand::Show { what: Show::Routes(args) } => {
-            let rows = client.show_routes(args.command())?;
-            if cli.json {
-                to_json(&rows)
-            } else if args.prefix.is_some() {
-                output::route_detail(&rows, args.view())
-            } else {
-                output::route_table(&rows, args.view())
-            }
+            shown(cli.json, &client.show_routes(args.command())?, |rows| match args.prefix {
+                Some(_) => output::route_detail(rows, args.view()),
+                None => output::route_table(rows, args.view()),
+            })
         }
-        TopCommand::Show { what: Show::Summary } => {
-            let summary = client.show_summary()?;
-            if cli.json {
-                to_json(&summary)
-            } else {
-                output::rib_summary(&summary)
-            }
+        TopCommand::Show { what: Show::Fib { prefix } } => {
+            shown(cli.json, &client.show_fib(prefix.clone())?, |rows| output::fib_table(rows, prefix.as_deref()))
         }
+        TopCommand::Show { what: Show::NextHops } => {
+            shown(cli.json, &client.show_next_hops()?, |rows| output::next_hop_table(rows))
+        }
+        TopCommand::Show { what: Show::Summary } => shown(cli.json, &client.show_summary()?, output::rib_summary),
         TopCommand::Neighbor { address, action } => {
             let address = *address;
             let command = match action {
@@ -370,6 +391,15 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
     };
     write_stdout(&text).context("cannot write to stdout")
+}
+
+/// The answer of a `show` command: `value` as JSON, or `text` of it.
+fn shown<T: Serialize + ?Sized>(json: bool, value: &T, text: impl FnOnce(&T) -> String) -> String {
+    if json {
+        to_json(value)
+    } else {
+        text(value)
+    }
 }
 
 /// The answer of a command that changed something: the daemon's message.

@@ -10,7 +10,10 @@ use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, RibSummary, RouteRow, SessionState};
+use bgp_core::ctl::{
+    FibNextHopRow, FibRow, FibState, KernelProvenance, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow,
+    RibSummary, RouteRow, SessionState,
+};
 use bgp_core::wire::Origin;
 
 /// Descriptions longer than this are cut in the summary table.
@@ -328,11 +331,18 @@ impl RouteView {
     }
 }
 
-/// The status cell of a path: `S` stale, `*` valid, `>` best or `=` multipath.
+/// The legend of the status cell, [`route_status`].
+const STATUS_CODES: &str = "Status codes: * valid, > best, = multipath, S stale, u next hop unreachable";
+
+/// The status cell of a path: `S` stale, `u` next hop unreachable, `*` valid, `>`
+/// best or `=` multipath.
 pub fn route_status(r: &RouteRow) -> String {
-    let mut s = String::with_capacity(3);
+    let mut s = String::with_capacity(4);
     if r.stale {
         s.push('S');
+    }
+    if !r.reachable {
+        s.push('u');
     }
     s.push(if r.valid { '*' } else { ' ' });
     s.push(if r.best {
@@ -414,7 +424,7 @@ pub fn route_table(rows: &[RouteRow], view: RouteView) -> String {
     if let Some(heading) = view.heading() {
         let _ = writeln!(out, "{heading}\n");
     }
-    out.push_str("Status codes: * valid, > best, = multipath, S stale\n");
+    let _ = writeln!(out, "{STATUS_CODES}");
     out.push_str("Origin codes: i IGP, e EGP, ? incomplete\n\n");
     out.push_str(&layout(columns, &cells));
     let _ = writeln!(out, "\nDisplayed {prefixes} routes and {} total paths", rows.len());
@@ -433,8 +443,24 @@ fn path_status(r: &RouteRow) -> String {
     } else if r.multipath {
         words.push("multipath".to_owned());
     }
+    if !r.reachable {
+        words.push("next hop unreachable (not a candidate for best path)".to_owned());
+    }
     if r.stale {
         words.push("stale".to_owned());
+    }
+    words.join(", ")
+}
+
+/// Where an imported kernel route was found: `table main, proto bird, blackhole, dev
+/// eth0` (an empty type or a missing device left out).
+fn kernel_provenance(k: &KernelProvenance) -> String {
+    let mut words = vec![format!("table {}", table_name(k.table)), format!("proto {}", protocol_name(k.protocol))];
+    if !k.kind.is_empty() {
+        words.push(clean(&k.kind).into_owned());
+    }
+    if let Some(device) = k.device.as_deref().filter(|d| !d.is_empty()) {
+        words.push(format!("dev {}", clean(device)));
     }
     words.join(", ")
 }
@@ -475,7 +501,14 @@ pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
                 let _ = writeln!(out, "    {:<22}{value}", format!("{key}:"));
             };
             field("From", &clean(&r.from));
-            field("Next hop", &next_hop(r));
+            if let Some(kernel) = &r.kernel {
+                field("Imported from kernel", &kernel_provenance(kernel));
+            }
+            if r.reachable {
+                field("Next hop", &next_hop(r));
+            } else {
+                field("Next hop", &format!("{} (unreachable)", next_hop(r)));
+            }
             field("AS path", &if r.as_path.is_empty() { "(empty)".to_owned() } else { r.as_path.to_string() });
             field("Origin", &or_dash(r.origin));
             field("MED", &or_dash(r.med));
@@ -504,6 +537,160 @@ fn words_or_dash(items: &[impl std::fmt::Display]) -> String {
         return "-".to_owned();
     }
     items.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The names of kernel tables and protocols, as `ip route` prints them: iproute2's
+/// files (/etc/iproute2, /usr/share/iproute2) over the built-in ones.
+fn rt_names() -> &'static bgp_core::config::RtNames {
+    static NAMES: std::sync::OnceLock<bgp_core::config::RtNames> = std::sync::OnceLock::new();
+    NAMES.get_or_init(bgp_core::config::RtNames::system)
+}
+
+/// A kernel table by name (`main`), else its number.
+pub fn table_name(table: u32) -> String {
+    rt_names().table_name(table).map_or_else(|| table.to_string(), str::to_owned)
+}
+
+/// A kernel route protocol (`rtm_protocol`) by name (`bird`), else its number.
+pub fn protocol_name(protocol: u8) -> String {
+    rt_names().protocol_name(protocol).map_or_else(|| protocol.to_string(), str::to_owned)
+}
+
+/// One way out: `10.0.0.11 (eth0)`, `10.0.0.13` without a known device, `on link
+/// (eth0)` without a gateway; a device without a name is shown by its ifindex.
+fn forwarding_hop(h: &FibNextHopRow) -> String {
+    let device = match h.device.as_deref().filter(|d| !d.is_empty()) {
+        Some(name) => Some(clean(name).into_owned()),
+        None if h.ifindex != 0 => Some(format!("ifindex {}", h.ifindex)),
+        None => None,
+    };
+    match (h.gateway, device) {
+        (Some(gateway), Some(device)) => format!("{gateway} ({device})"),
+        (Some(gateway), None) => gateway.to_string(),
+        (None, Some(device)) => format!("on link ({device})"),
+        (None, None) => "-".to_owned(),
+    }
+}
+
+/// The ways out of a route or next hop, comma-separated; `-` for none.
+fn forwarding_hops(hops: &[FibNextHopRow]) -> String {
+    if hops.is_empty() {
+        return "-".to_owned();
+    }
+    hops.iter().map(forwarding_hop).collect::<Vec<_>>().join(", ")
+}
+
+fn fib_state(state: FibState) -> &'static str {
+    match state {
+        FibState::Installed => "installed",
+        FibState::Pending => "pending",
+        FibState::Failed => "failed",
+    }
+}
+
+/// The Error cell: the kernel's text, with the errno when there is one.
+fn fib_error(r: &FibRow) -> String {
+    let text = r.error.as_deref().map(one_line).filter(|e| !e.is_empty());
+    match (text, r.errno) {
+        (Some(text), Some(errno)) => format!("{text} (errno {errno})"),
+        (Some(text), None) => text,
+        (None, Some(errno)) => format!("errno {errno}"),
+        (None, None) => String::new(),
+    }
+}
+
+/// `table main, protocol bgp, metric 20`: where the routes go.
+fn fib_target(r: &FibRow) -> String {
+    format!("table {}, protocol {}, metric {}", table_name(r.table), protocol_name(r.protocol), r.metric)
+}
+
+/// `bgpctl show fib`: the routes we install into the kernel, in the daemon's order,
+/// under one line saying where they go; should the rows not agree on table,
+/// protocol and metric, each row says it in columns of its own. `prefix` is what
+/// was asked for, for the line of an empty answer.
+pub fn fib_table(rows: &[FibRow], prefix: Option<&str>) -> String {
+    let Some(first) = rows.first() else {
+        return match prefix {
+            Some(prefix) => format!("No FIB route for {}.\n", clean(prefix)),
+            None => "No FIB routes: nothing installed into the kernel.\n".to_owned(),
+        };
+    };
+    use Align::{Left, Right};
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                clean(&r.prefix).into_owned(),
+                table_name(r.table),
+                protocol_name(r.protocol),
+                r.metric.to_string(),
+                forwarding_hops(&r.next_hops),
+                fib_state(r.state).to_owned(),
+                fib_error(r),
+            ]
+        })
+        .collect();
+    let agree = rows.iter().all(|r| (r.table, r.protocol, r.metric) == (first.table, first.protocol, first.metric));
+    let mut out = String::new();
+    if agree {
+        let _ = writeln!(out, "{}\n", fib_target(first));
+        let cells: Vec<[String; 4]> =
+            cells.into_iter().map(|[prefix, _, _, _, hops, state, error]| [prefix, hops, state, error]).collect();
+        out.push_str(&table([("Prefix", Left), ("Next hops", Left), ("State", Left), ("Error", Left)], &cells));
+    } else {
+        let headers = [
+            ("Prefix", Left),
+            ("Table", Left),
+            ("Protocol", Left),
+            ("Metric", Right),
+            ("Next hops", Left),
+            ("State", Left),
+            ("Error", Left),
+        ];
+        out.push_str(&table(headers, &cells));
+    }
+    let count = |state| rows.iter().filter(|r| r.state == state).count();
+    let counts: Vec<String> = [FibState::Installed, FibState::Pending, FibState::Failed]
+        .into_iter()
+        .filter(|&state| count(state) > 0)
+        .map(|state| format!("{} {}", count(state), fib_state(state)))
+        .collect();
+    let routes = if rows.len() == 1 { "route" } else { "routes" };
+    let _ = writeln!(out, "\n{} {routes}: {}", rows.len(), counts.join(", "));
+    out
+}
+
+/// `bgpctl show nexthops`: every tracked BGP next hop, in the daemon's order.
+pub fn next_hop_table(rows: &[NextHopRow]) -> String {
+    if rows.is_empty() {
+        return "No BGP next hops tracked.\n".to_owned();
+    }
+    use Align::{Left, Right};
+    let headers =
+        [("Next hop", Left), ("State", Left), ("Via", Left), ("Forwarding", Left), ("Paths", Right), ("Reason", Left)];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|n| {
+            let via = match (&n.via, n.connected) {
+                (_, true) => "connected".to_owned(),
+                (Some(via), false) => clean(via).into_owned(),
+                (None, false) => "-".to_owned(),
+            };
+            [
+                n.address.to_string(),
+                if n.resolved { "resolved" } else { "unresolved" }.to_owned(),
+                via,
+                forwarding_hops(&n.next_hops),
+                n.paths.to_string(),
+                n.reason.as_deref().map(one_line).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = table(headers, &cells);
+    let unresolved = rows.iter().filter(|n| !n.resolved).count();
+    let hops = if rows.len() == 1 { "next hop" } else { "next hops" };
+    let _ = writeln!(out, "\n{} {hops}, {unresolved} unresolved", rows.len());
+    out
 }
 
 /// `bgpctl show summary`: route counts per family, attribute sets, neighbors, memory.
@@ -539,7 +726,10 @@ mod tests {
     use bgp_core::wire::{Aggregator, Community, ExtCommunity, LargeCommunity};
 
     use super::*;
-    use crate::fixtures::{as_path, detail, rib_summary, route, summary, RIB_SUMMARY_TEXT};
+    use crate::fixtures::{
+        as_path, detail, fib_rows, hop, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT,
+        KERNEL_ROUTES_TEXT, NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
+    };
 
     #[test]
     fn uptime_like_frr() {
@@ -767,7 +957,7 @@ BGP neighbor 192.168.1.1, remote AS 64512
     fn route_table_like_frr() {
         let text = route_table(&routes(), RouteView::LocRib);
         let expected = "\
-Status codes: * valid, > best, = multipath, S stale
+Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
    Network              Next Hop                MED LocPrf  Path
@@ -804,7 +994,7 @@ Displayed 4 routes and 5 total paths
         let b = route("2001:db8::/32", "2001:db8::2", "65002");
         let text = route_table(&[a, b], RouteView::LocRib);
         let expected = "\
-Status codes: * valid, > best, = multipath, S stale
+Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
     Network                       Next Hop                 MED LocPrf  Path
@@ -962,5 +1152,158 @@ Paths: 2 available, best #1
         assert!(text.contains("Neighbors:       0 established, 0 in total\n"), "{text}");
         assert!(text.ends_with("Memory (RSS):    unknown\n"), "{text}");
         assert_eq!(mebibytes(1 << 30), "1024.0 MiB");
+    }
+
+    #[test]
+    fn unreachable_next_hops_are_marked() {
+        let mut r = route("10.0.0.0/24", "192.168.1.1", "");
+        r.reachable = false;
+        assert_eq!(route_status(&r), "u* ");
+        r.stale = true;
+        assert_eq!(route_status(&r), "Su* ");
+        (r.stale, r.valid) = (false, false);
+        assert_eq!(route_status(&r), "u  ");
+
+        let text = route_table(&kernel_routes(), RouteView::LocRib);
+        assert_eq!(text, KERNEL_ROUTES_TEXT, "\n{text}");
+    }
+
+    #[test]
+    fn route_detail_shows_kernel_provenance_and_unreachable_next_hops() {
+        let text = route_detail(&kernel_routes(), RouteView::LocRib);
+        let expected_start = "\
+BGP routing table entry for 10.50.0.0/16
+Paths: 2 available, best #1
+
+  Path #1: valid, best
+    From:                 kernel
+    Imported from kernel: table main, proto bird, blackhole, dev eth0
+    Next hop:             10.0.0.1
+    AS path:              (empty)
+";
+        assert!(text.starts_with(expected_start), "\n{text}");
+        let second = "  Path #2: valid, next hop unreachable (not a candidate for best path)\n    \
+                      From:                 10.9.9.9\n    Next hop:             10.9.9.9 (unreachable)\n";
+        assert!(text.contains(second), "{second:?} missing from\n{text}");
+        assert_eq!(text.matches("Imported from kernel").count(), 1, "only the imported path has provenance");
+
+        // Fields that are not known are left out; unknown numbers stay numbers.
+        let k = |table, protocol, kind: &str, device: Option<&str>| KernelProvenance {
+            table,
+            protocol,
+            kind: kind.into(),
+            device: device.map(Into::into),
+        };
+        assert_eq!(kernel_provenance(&k(254, 4, "unicast", None)), "table main, proto static, unicast");
+        assert_eq!(kernel_provenance(&k(100, 250, "", Some(""))), "table 100, proto 250");
+        assert_eq!(kernel_provenance(&k(255, 2, "local", Some("lo"))), "table local, proto kernel, local, dev lo");
+        let evil = kernel_provenance(&k(254, 186, "unicast\u{1b}[2J", Some("eth0\u{202e}")));
+        assert!(!evil.contains('\u{1b}') && !evil.contains('\u{202e}'), "{evil}");
+    }
+
+    #[test]
+    fn kernel_names() {
+        for (number, name) in [
+            (186, "bgp"),
+            (12, "bird"),
+            (4, "static"),
+            (2, "kernel"),
+            (3, "boot"),
+            (11, "zebra"),
+            (16, "dhcp"),
+            (188, "ospf"),
+        ] {
+            assert_eq!(protocol_name(number), name);
+        }
+        assert_eq!(protocol_name(0), "unspec");
+        assert_eq!(protocol_name(250), "250");
+        assert_eq!(table_name(254), "main");
+        assert_eq!(table_name(255), "local");
+        assert_eq!(table_name(253), "default");
+        assert_eq!(table_name(100), "100");
+    }
+
+    #[test]
+    fn forwarding_cells() {
+        assert_eq!(forwarding_hop(&hop("10.0.0.11")), "10.0.0.11 (eth0)");
+        let no_name = FibNextHopRow { device: None, ..hop("2001:db8::1") };
+        assert_eq!(forwarding_hop(&no_name), "2001:db8::1 (ifindex 2)");
+        let nothing = FibNextHopRow { ifindex: 0, ..no_name.clone() };
+        assert_eq!(forwarding_hop(&nothing), "2001:db8::1");
+        let on_link = FibNextHopRow { gateway: None, ..hop("10.0.0.1") };
+        assert_eq!(forwarding_hop(&on_link), "on link (eth0)");
+        assert_eq!(forwarding_hop(&FibNextHopRow { gateway: None, ifindex: 0, device: None }), "-");
+        assert_eq!(forwarding_hops(&[]), "-");
+        assert_eq!(forwarding_hops(&[hop("10.0.0.1"), on_link]), "10.0.0.1 (eth0), on link (eth0)");
+    }
+
+    #[test]
+    fn fib_table_like_the_example() {
+        let text = fib_table(&fib_rows(), None);
+        assert_eq!(text, FIB_TEXT, "\n{text}");
+        // One prefix: the same table.
+        let text = fib_table(&fib_rows()[2..], Some("10.42.9.0/26"));
+        assert!(text.starts_with("table main, protocol bgp, metric 20\n\nPrefix "), "{text}");
+        assert!(
+            text.contains("\n10.42.9.0/26  10.0.0.13  failed  Nexthop has invalid gateway (errno 101)\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("\n1 route: 1 failed\n"), "{text}");
+    }
+
+    #[test]
+    fn fib_table_when_empty_or_pending() {
+        assert_eq!(fib_table(&[], None), "No FIB routes: nothing installed into the kernel.\n");
+        assert_eq!(fib_table(&[], Some("10.1.0.0/16")), "No FIB route for 10.1.0.0/16.\n");
+
+        let mut rows = fib_rows();
+        rows[0].state = FibState::Pending;
+        rows[2].error = None;
+        rows.push(FibRow { error: Some("Network is unreachable".into()), errno: None, ..rows[2].clone() });
+        rows[3].prefix = "10.42.10.0/26".into();
+        let text = fib_table(&rows, None);
+        assert!(text.contains("\n10.42.7.0/26      10.0.0.11 (eth0)                    pending\n"), "{text}");
+        assert!(text.contains("  failed     errno 101\n"), "{text}");
+        assert!(text.contains("  failed     Network is unreachable\n"), "{text}");
+        assert!(text.ends_with("\n4 routes: 1 installed, 1 pending, 2 failed\n"), "{text}");
+    }
+
+    #[test]
+    fn fib_rows_that_disagree_say_where_each_goes() {
+        let mut rows = fib_rows();
+        (rows[1].table, rows[1].protocol, rows[1].metric) = (100, 250, 1024);
+        let text = fib_table(&rows, None);
+        let expected = "\
+Prefix            Table  Protocol  Metric  Next hops                           State      Error
+10.42.7.0/26      main   bgp           20  10.0.0.11 (eth0)                    installed
+192.168.50.10/32  100    250         1024  10.0.0.11 (eth0), 10.0.0.12 (eth0)  installed
+10.42.9.0/26      main   bgp           20  10.0.0.13                           failed     Nexthop has invalid gateway (errno 101)
+
+3 routes: 2 installed, 1 failed
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn next_hop_table_lists_resolution() {
+        let text = next_hop_table(&next_hop_rows());
+        assert_eq!(text, NEXT_HOPS_TEXT, "\n{text}");
+        assert_eq!(next_hop_table(&[]), "No BGP next hops tracked.\n");
+        let text = next_hop_table(&next_hop_rows()[..1]);
+        assert!(text.ends_with("\n1 next hop, 0 unresolved\n"), "{text}");
+    }
+
+    #[test]
+    fn kernel_text_cannot_drive_the_terminal() {
+        let mut fib = fib_rows();
+        fib[2].error = Some("bad\u{1b}[2J\nsecond line".into());
+        fib[0].next_hops[0].device = Some("eth0\u{202e}".into());
+        let mut hops = next_hop_rows();
+        hops[2].reason = Some("no\u{7} route".into());
+        hops[1].via = Some("172.16.0.0/16\u{1b}]0;x".into());
+        for text in [fib_table(&fib, None), next_hop_table(&hops)] {
+            assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'), "{text}");
+        }
+        assert!(fib_table(&fib, None).contains("bad\\u{1b}[2J second line (errno 101)"));
     }
 }

@@ -14,9 +14,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bgp_core::ctl::SessionState::{Active, Idle};
-use bgp_core::ctl::{NeighborDetail, NeighborSummary, Reply, RibSummary, RouteRow};
+use bgp_core::ctl::{FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, RibSummary, RouteRow};
 use bgp_core::wire::{Community, ExtCommunity, LargeCommunity, Origin};
-use fixtures::{detail, rib_summary, route, summary, RIB_SUMMARY_TEXT};
+use fixtures::{
+    detail, fib_rows, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT, KERNEL_ROUTES_TEXT,
+    NEXT_HOPS_TEXT, RIB_SUMMARY_TEXT,
+};
 
 mod fixtures;
 
@@ -161,6 +164,21 @@ fn run(mut cmd: Command) -> Run {
     Run { output: child.wait_with_output().unwrap(), elapsed }
 }
 
+/// `args` against `daemon` fail with the daemon's `message`: one line on stderr and
+/// nothing on stdout, or with --json also `{"error": message}` on stdout.
+fn assert_daemon_error(daemon: &FakeDaemon, args: &[&str], message: &str) {
+    let mut args = args.to_vec();
+    args.extend(["--socket", daemon.socket()]);
+    let run = bgpctl(&args);
+    assert_eq!(run.failure_line(), format!("bgpctl: {message}"), "{args:?}");
+    assert_eq!(run.stdout(), "", "{args:?}");
+    args.push("--json");
+    let run = bgpctl(&args);
+    assert_eq!(run.failure_line(), format!("bgpctl: {message}"), "{args:?}");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value, serde_json::json!({ "error": message }), "{args:?}");
+}
+
 fn neighbors() -> Vec<NeighborSummary> {
     let mut router = detail().summary;
     router.messages_received = 9013;
@@ -190,7 +208,7 @@ fn table_of_neighbors() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
 Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
 10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
@@ -238,7 +256,7 @@ fn detail_of_one_neighbor() {
     let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
     let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
     let stdout = run.stdout();
     for line in [
         "BGP neighbor 192.168.1.1, remote AS 64512\n",
@@ -267,7 +285,7 @@ fn neighbor_commands() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -280,13 +298,13 @@ fn neighbor_commands() {
     assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
     assert_eq!(
         daemon.request(),
-        "{\"version\":2,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+        "{\"version\":3,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
     );
 
     let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
     let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
 }
 
 #[test]
@@ -296,7 +314,7 @@ fn daemon_shutdown() {
     let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
 }
 
 #[test]
@@ -454,6 +472,10 @@ fn usage_errors_exit_2() {
         &["show", "route", "www.example.com"],
         &["show", "summary", "ipv4"],
         &["neighbor", "10.0.0.2", "refresh", "--hard"],
+        &["show", "fib", "10.0.0.0/33"],
+        &["show", "fib", "www.example.com"],
+        &["show", "fib", "10.0.0.0/8", "10.1.0.0/16"],
+        &["show", "nexthops", "10.0.0.1"],
     ] {
         let mut args = args.to_vec();
         args.extend(["--socket", daemon.socket()]);
@@ -472,6 +494,8 @@ fn usage_errors_exit_2() {
         "summary",
         "refresh",
         "shutdown",
+        "fib",
+        "nexthops",
         "--json",
         "--socket",
         "BGPCTL_SOCKET",
@@ -509,10 +533,10 @@ fn table_of_routes() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         daemon.request(),
-        "{\"version\":2,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+        "{\"version\":3,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
-Status codes: * valid, > best, = multipath, S stale
+Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
     Network              Next Hop                 MED LocPrf  Path
@@ -566,7 +590,7 @@ fn route_requests_for_each_flag() {
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
         assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":2,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert_eq!(daemon.request(), format!("{{\"version\":3,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
         assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
     }
 }
@@ -645,14 +669,7 @@ fn json_array_of_routes() {
 #[test]
 fn route_errors() {
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "no route".into() }]);
-    let run = bgpctl(&["show", "route", "192.0.2.1", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no route");
-    assert_eq!(run.stdout(), "");
-
-    let run = bgpctl(&["show", "route", "192.0.2.1", "--json", "--socket", daemon.socket()]);
-    assert_eq!(run.failure_line(), "bgpctl: no route");
-    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(value, serde_json::json!({"error": "no route"}));
+    assert_daemon_error(&daemon, &["show", "route", "192.0.2.1"], "no route");
 
     let daemon = FakeDaemon::answering(&[Reply::Error { message: "no Established neighbor 10.0.0.9".into() }]);
     let run = bgpctl(&["show", "routes", "--neighbor", "10.0.0.9", "--advertised", "--socket", daemon.socket()]);
@@ -686,7 +703,7 @@ fn summary_of_the_rib() {
     let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
     let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"show-summary\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-summary\"}\n");
     assert_eq!(run.stdout(), RIB_SUMMARY_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
@@ -712,7 +729,7 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
-    assert_eq!(daemon.request(), "{\"version\":2,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -726,4 +743,160 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.9.9.9", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.failure_line(), "bgpctl: no neighbor 10.9.9.9");
     assert_eq!(run.stdout(), "");
+}
+
+fn fib_replies(rows: &[FibRow]) -> Vec<Reply> {
+    rows.iter().cloned().map(Reply::Fib).chain([Reply::End]).collect()
+}
+
+fn next_hop_replies(rows: &[NextHopRow]) -> Vec<Reply> {
+    rows.iter().cloned().map(Reply::NextHop).chain([Reply::End]).collect()
+}
+
+#[test]
+fn table_of_fib_routes() {
+    let daemon = FakeDaemon::answering(&fib_replies(&fib_rows()));
+    let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-fib\",\"prefix\":null}\n");
+    assert_eq!(run.stdout(), FIB_TEXT, "\n{}", run.stdout());
+    assert_eq!(run.stderr(), "");
+
+    // One prefix, or an address: sent as typed, the same table back.
+    let daemon = FakeDaemon::answering(&fib_replies(&fib_rows()[2..]));
+    for prefix in ["10.42.9.0/26", "10.42.9.7"] {
+        let run = bgpctl(&["show", "fib", prefix, "--socket", daemon.socket()]);
+        assert_eq!(run.code(), 0, "{}", run.stderr());
+        assert_eq!(daemon.request(), format!("{{\"version\":3,\"command\":\"show-fib\",\"prefix\":\"{prefix}\"}}\n"));
+        let stdout = run.stdout();
+        assert!(stdout.starts_with("table main, protocol bgp, metric 20\n\nPrefix "), "{stdout}");
+        assert!(
+            stdout.contains("\n10.42.9.0/26  10.0.0.13  failed  Nexthop has invalid gateway (errno 101)\n"),
+            "{stdout}"
+        );
+    }
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "No FIB routes: nothing installed into the kernel.\n");
+    let run = bgpctl(&["show", "fib", "10.1.0.0/16", "--socket", daemon.socket()]);
+    assert_eq!(run.stdout(), "No FIB route for 10.1.0.0/16.\n");
+}
+
+#[test]
+fn json_array_of_fib_routes() {
+    let daemon = FakeDaemon::answering(&fib_replies(&fib_rows()));
+    let run = bgpctl(&["show", "fib", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("[\n  {\n"), "not pretty-printed: {stdout}");
+    assert_eq!(serde_json::from_str::<Vec<FibRow>>(&stdout).unwrap(), fib_rows());
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[1], serde_json::to_value(&fib_rows()[1]).unwrap());
+    assert!(value[0].get("reply").is_none());
+    // Numbers as the kernel has them, not names.
+    assert_eq!(
+        (&value[0]["table"], &value[0]["protocol"], &value[0]["metric"]),
+        (&254.into(), &186.into(), &20.into())
+    );
+    assert_eq!(value[0]["state"], "installed");
+    assert_eq!(value[0]["next_hops"], serde_json::json!([{"gateway": "10.0.0.11", "ifindex": 2, "device": "eth0"}]));
+    assert_eq!((&value[2]["error"], &value[2]["errno"]), (&"Nexthop has invalid gateway".into(), &101.into()));
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["--json", "show", "fib", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "[]\n");
+}
+
+#[test]
+fn fib_errors() {
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no FIB route for 10.9.0.0/16".into() }]);
+    assert_daemon_error(&daemon, &["show", "fib", "10.9.0.0/16"], "no FIB route for 10.9.0.0/16");
+
+    // An error after some rows: no half table, only the error.
+    let mut replies: Vec<Reply> = fib_rows().into_iter().map(Reply::Fib).collect();
+    replies.push(Reply::Error { message: "kernel routes are not enabled ([kernel] in the configuration)".into() });
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: kernel routes are not enabled ([kernel] in the configuration)");
+    assert_eq!(run.stdout(), "");
+
+    // A reply of the wrong kind.
+    let daemon = FakeDaemon::answering(&route_replies(&routes()));
+    let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `route` where a FIB route was expected");
+    let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
+    assert_eq!(run.failure_line(), "bgpctl: unexpected reply from bgp-daemon: `route` where a next hop was expected");
+}
+
+#[test]
+fn table_of_next_hops() {
+    let daemon = FakeDaemon::answering(&next_hop_replies(&next_hop_rows()));
+    let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":3,\"command\":\"show-next-hops\"}\n");
+    assert_eq!(run.stdout(), NEXT_HOPS_TEXT, "\n{}", run.stdout());
+    assert_eq!(run.stderr(), "");
+    for alias in ["nexthop", "next-hops"] {
+        let run = bgpctl(&["show", alias, "--socket", daemon.socket()]);
+        assert_eq!(run.code(), 0, "{alias}: {}", run.stderr());
+        assert_eq!(run.stdout(), NEXT_HOPS_TEXT, "{alias}");
+        daemon.request();
+    }
+
+    let run = bgpctl(&["show", "nexthops", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert!(stdout.starts_with("[\n  {\n"), "not pretty-printed: {stdout}");
+    assert_eq!(serde_json::from_str::<Vec<NextHopRow>>(&stdout).unwrap(), next_hop_rows());
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[0], serde_json::to_value(&next_hop_rows()[0]).unwrap());
+    assert!(value[0].get("reply").is_none());
+    assert_eq!(value[2]["resolved"], false);
+    assert_eq!(value[2]["reason"], "only the default route");
+    assert_eq!(value[1]["next_hops"][1], serde_json::json!({"gateway": null, "ifindex": 5, "device": "wg0"}));
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "No BGP next hops tracked.\n");
+    let run = bgpctl(&["show", "nexthops", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.stdout(), "[]\n");
+
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "next-hop tracking is off".into() }]);
+    assert_daemon_error(&daemon, &["show", "nexthops"], "next-hop tracking is off");
+}
+
+#[test]
+fn routes_with_unreachable_next_hops_and_kernel_provenance() {
+    let daemon = FakeDaemon::answering(&route_replies(&kernel_routes()));
+    let run = bgpctl(&["show", "routes", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), KERNEL_ROUTES_TEXT, "\n{}", run.stdout());
+
+    let run = bgpctl(&["show", "route", "10.50.0.0/16", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    for line in [
+        "  Path #1: valid, best\n    From:                 kernel\n",
+        "    Imported from kernel: table main, proto bird, blackhole, dev eth0\n    Next hop:             10.0.0.1\n",
+        "  Path #2: valid, next hop unreachable (not a candidate for best path)\n",
+        "    Next hop:             10.9.9.9 (unreachable)\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
+    }
+
+    let run = bgpctl(&["show", "route", "10.50.0.0/16", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value[0]["reachable"], true);
+    assert_eq!(
+        value[0]["kernel"],
+        serde_json::json!({"table": 254, "protocol": 12, "type": "blackhole", "device": "eth0"})
+    );
+    assert_eq!(value[1]["reachable"], false);
+    assert_eq!(value[1]["kernel"], serde_json::Value::Null);
+    assert_eq!(serde_json::from_value::<Vec<RouteRow>>(value).unwrap(), kernel_routes());
 }

@@ -37,18 +37,20 @@
 
 use std::collections::VecDeque;
 use std::io;
+use std::time::Duration;
 
 use bgp_core::kernel::{FibError, FibNextHop, FibResult, FibRoute};
 use bgp_core::prefix::Prefix;
+use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 use tokio::sync::{mpsc, oneshot};
 
 use super::nl::{self, Ack, RouteTarget};
 use super::reader::dump;
-use super::sock::NlSocket;
+use super::sock::{NlSocket, RecvBatch, RequestSocket};
 
 /// Messages per `sendmsg`.
-pub const BATCH_MSGS: usize = 256;
+pub const BATCH_MSGS: usize = 1024;
 /// Bytes per `sendmsg` (a batch ends before passing it).
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// Unanswered messages at most.
@@ -59,6 +61,8 @@ const ACK_TRUESIZE: usize = 2048;
 const RCVBUF: usize = 32 << 20;
 /// Results per batch on the results channel.
 const RESULT_BATCH: usize = 1024;
+/// How long to wait for missing answers before failing the changes.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Changes queued before the writer stops taking commands to work them off.
 const MAX_QUEUED: usize = 64 * 1024;
 
@@ -68,8 +72,9 @@ pub enum FibCmd {
     Routes(Vec<FibRoute>),
     /// Remove every route of ours in the table that was found at start (`stale`) and
     /// not rewritten (installed or removed) successfully since: the engine says when
-    /// (after graceful restart). Replies with the number removed, after everything
-    /// sent before it is done. No [`FibResult`]s for these.
+    /// (after graceful restart). Routes of ours at another metric than the current
+    /// one go too. Replies with the number removed, after everything sent before it
+    /// is done. No [`FibResult`]s for these.
     Sweep(oneshot::Sender<usize>),
     /// Remove every route of ours (our protocol) in the table, whatever its metric
     /// (bgpctl shutdown, `on_stop = "shutdown"`, and before a metric change). Replies
@@ -250,7 +255,7 @@ impl Job {
 
 struct Writer {
     settings: FibSettings,
-    socket: NlSocket,
+    socket: RequestSocket,
     /// Sweep and Flush dumps, with strict checking so that the kernel filters.
     dump_socket: NlSocket,
     results_tx: mpsc::Sender<Vec<FibResult>>,
@@ -269,11 +274,12 @@ struct Writer {
     cleaned: usize,
     send_buf: Vec<u8>,
     recv_buf: Vec<u8>,
+    acks: RecvBatch,
 }
 
 impl Writer {
     fn open(settings: FibSettings, stale: Vec<Prefix>, results_tx: mpsc::Sender<Vec<FibResult>>) -> io::Result<Writer> {
-        let socket = NlSocket::new()?;
+        let socket = RequestSocket::new()?;
         socket.socket().set_ext_ack(true)?;
         socket.socket().set_cap_ack(true)?;
         let granted = socket.set_recv_buffer(RCVBUF)?;
@@ -297,6 +303,7 @@ impl Writer {
             cleaned: 0,
             send_buf: Vec::with_capacity(BATCH_BYTES + 4096),
             recv_buf: Vec::new(),
+            acks: RecvBatch::new(),
         })
     }
 
@@ -369,19 +376,21 @@ impl Writer {
     /// Queues a change, or holds it while the prefix has one under way.
     /// `metric`: for cleanup deletions, the metric of the route found.
     fn start(&mut self, route: FibRoute, origin: Origin, metric: Option<u32>) {
-        if let Some(waiting) = self.busy.get_mut(&route.prefix) {
-            waiting.push_back((route, origin, metric));
-            return;
+        match self.busy.entry(route.prefix) {
+            Entry::Occupied(mut waiting) => waiting.get_mut().push_back((route, origin, metric)),
+            Entry::Vacant(free) => {
+                free.insert(VecDeque::new());
+                self.queue_job(route, origin, metric);
+            }
         }
-        self.busy.insert(route.prefix, VecDeque::new());
-        self.queue_job(route, origin, metric);
     }
 
     fn queue_job(&mut self, route: FibRoute, origin: Origin, metric: Option<u32>) {
         let step = if route.next_hops.is_empty() {
             Step::Delete { metric: metric.unwrap_or(self.settings.metric) }
         } else {
-            let ours = route.replace || self.ours.contains(&route.prefix) || self.stale.contains(&route.prefix);
+            // `stale` is part of `ours`.
+            let ours = route.replace || self.ours.contains(&route.prefix);
             Step::Install { flags: if ours { CREATE_REPLACE } else { CREATE_EXCL } }
         };
         self.queue.push_back(Job { route, origin, step });
@@ -396,28 +405,32 @@ impl Writer {
             while n < BATCH_MSGS && self.in_flight.len() < self.window && self.send_buf.len() < BATCH_BYTES {
                 let Some(job) = self.queue.pop_front() else { break };
                 self.seq = self.seq.wrapping_add(1);
-                let ours = self.ours.contains(&job.route.prefix);
+                let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&job.route.prefix);
                 job.message(&mut self.send_buf, self.seq, target, ours);
                 self.in_flight.push_back((self.seq, job));
                 n += 1;
             }
-            self.socket.send(&self.send_buf).await?;
+            self.socket.send(&self.send_buf)?;
         }
         if self.in_flight.is_empty() {
             return Ok(());
         }
-        let mut buf = std::mem::take(&mut self.recv_buf);
-        let mut first = true;
+        let mut acks = std::mem::replace(&mut self.acks, RecvBatch::empty());
+        let mut waited = Duration::ZERO;
         loop {
-            let got = if first {
-                first = false;
-                self.socket.recv(&mut buf).await.map(|()| true)
-            } else {
-                self.socket.try_recv(&mut buf)
-            };
-            match got {
-                Ok(true) => {}
-                Ok(false) => break,
+            match self.socket.try_recv_many(&mut acks) {
+                Ok(n) if n > 0 => {}
+                Ok(_) if waited < ACK_TIMEOUT => {
+                    // Answers missing after the send: not expected (see `RequestSocket`).
+                    self.socket.wait_readable(Duration::from_millis(100))?;
+                    waited += Duration::from_millis(100);
+                    continue;
+                }
+                Ok(_) => {
+                    tracing::error!("FIB writer: the kernel did not answer");
+                    self.fail_in_flight(libc::ETIMEDOUT);
+                    break;
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
                     // Acks were dropped: the window should make this impossible.
                     // The unanswered changes fail; the engine tries them again.
@@ -426,28 +439,32 @@ impl Writer {
                     break;
                 }
                 Err(e) => {
-                    self.recv_buf = buf;
+                    self.acks = acks;
                     return Err(e);
                 }
             }
-            for msg in nl::messages(&buf) {
-                if msg.kind != nl::NLMSG_ERROR {
-                    continue;
-                }
-                if let Some(ack) = nl::parse_ack(msg.flags, msg.payload) {
-                    self.on_ack(msg.seq, &ack);
+            for datagram in acks.datagrams() {
+                for msg in nl::messages(datagram) {
+                    if msg.kind != nl::NLMSG_ERROR {
+                        continue;
+                    }
+                    if let Some(ack) = nl::parse_ack(msg.flags, msg.payload) {
+                        self.on_ack(msg.seq, &ack);
+                    }
                 }
             }
             if self.in_flight.is_empty() {
                 break;
             }
         }
-        self.recv_buf = buf;
+        self.acks = acks;
+        // The kernel's work happens in this task's `sendmsg`: let other tasks run.
+        tokio::task::yield_now().await;
         Ok(())
     }
 
     fn fail_in_flight(&mut self, errno: i32) {
-        let ack = Ack { errno, message: Some("netlink overrun: the kernel's answer was lost".into()) };
+        let ack = Ack { errno, message: Some("the kernel's answer was lost".into()) };
         for (_, job) in std::mem::take(&mut self.in_flight) {
             let prefix = job.route.prefix;
             if job.origin == Origin::Engine {
@@ -467,7 +484,7 @@ impl Writer {
         };
         let Some(mut job) = job else { return };
         let prefix = job.route.prefix;
-        let ours = self.ours.contains(&prefix);
+        let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&prefix);
         match job.on_ack(ack, ours) {
             Outcome::Again => {
                 // Next step first, before other work.
@@ -476,7 +493,9 @@ impl Writer {
             Outcome::Done(result) => {
                 let success = result.error.is_none();
                 if success {
-                    self.stale.remove(&prefix);
+                    if !self.stale.is_empty() {
+                        self.stale.remove(&prefix);
+                    }
                     if job.leaves_ours() {
                         self.ours.insert(prefix);
                     } else {
@@ -494,15 +513,18 @@ impl Writer {
 
     /// The prefix's job is done: start the next change waiting for it.
     fn release(&mut self, prefix: Prefix) {
-        let next = match self.busy.get_mut(&prefix) {
-            Some(waiting) => waiting.pop_front(),
-            None => return,
-        };
-        match next {
-            Some((route, origin, metric)) => self.queue_job(route, origin, metric),
-            None => {
-                self.busy.remove(&prefix);
+        let next = match self.busy.entry(prefix) {
+            Entry::Occupied(mut waiting) => {
+                let next = waiting.get_mut().pop_front();
+                if next.is_none() {
+                    waiting.remove();
+                }
+                next
             }
+            Entry::Vacant(_) => None,
+        };
+        if let Some((route, origin, metric)) = next {
+            self.queue_job(route, origin, metric);
         }
     }
 
@@ -538,14 +560,18 @@ impl Writer {
         self.recv_buf = buf;
         self.cleaned = 0;
         for (prefix, metric) in found {
-            if only_stale && !self.stale.contains(&prefix) {
+            // A route of ours at another metric is left from an earlier configuration.
+            if only_stale && !self.stale.contains(&prefix) && metric == self.settings.metric {
                 continue;
             }
             self.start(FibRoute { prefix, next_hops: Vec::new(), replace: true }, Origin::Cleanup, Some(metric));
         }
         self.drain().await?;
         if only_stale {
-            self.stale.clear();
+            // Stale prefixes not found in the dump are gone all the same.
+            for prefix in self.stale.drain() {
+                self.ours.remove(&prefix);
+            }
         } else {
             self.stale.clear();
             self.ours.clear();

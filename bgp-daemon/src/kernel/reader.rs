@@ -59,7 +59,18 @@ const MULTICAST_RCVBUF: usize = 32 << 20;
 /// batch). It ends quietly when `out` is closed, and with an error log if the
 /// netlink socket fails.
 pub async fn spawn_reader(table: u32, protocol: u8, out: mpsc::Sender<Vec<KernelUpdate>>) -> io::Result<Vec<Prefix>> {
-    let mut reader = Reader::open(table, protocol, out)?;
+    spawn_reader_with(table, protocol, out, MULTICAST_RCVBUF).await
+}
+
+/// [`spawn_reader`] with another multicast receive buffer size (tests provoke
+/// overruns with a tiny one).
+pub async fn spawn_reader_with(
+    table: u32,
+    protocol: u8,
+    out: mpsc::Sender<Vec<KernelUpdate>>,
+    rcvbuf: usize,
+) -> io::Result<Vec<Prefix>> {
+    let mut reader = Reader::open(table, protocol, out, rcvbuf)?;
     let ours = reader.own_routes().await?;
     tokio::spawn(async move {
         if let Err(e) = reader.run().await {
@@ -100,9 +111,9 @@ struct Reader {
 }
 
 impl Reader {
-    fn open(table: u32, protocol: u8, out: mpsc::Sender<Vec<KernelUpdate>>) -> io::Result<Reader> {
+    fn open(table: u32, protocol: u8, out: mpsc::Sender<Vec<KernelUpdate>>, rcvbuf: usize) -> io::Result<Reader> {
         let multicast = NlSocket::new()?;
-        let granted = multicast.set_recv_buffer(MULTICAST_RCVBUF)?;
+        let granted = multicast.set_recv_buffer(rcvbuf)?;
         tracing::debug!(granted, "kernel reader: multicast receive buffer");
         multicast.attach_filter(&nl::own_route_filter(table, protocol))?;
         for group in [
@@ -170,8 +181,12 @@ impl Reader {
         self.full_dump().await?;
         let mut buf = Vec::new();
         loop {
-            // Wait for one notification, then take whatever else is queued.
-            let first = self.multicast.recv(&mut buf).await;
+            // Wait for one notification (or the end of the channel), then take
+            // whatever else is queued.
+            let first = tokio::select! {
+                got = self.multicast.recv(&mut buf) => got,
+                () = self.out.closed() => return Err(Stop::Closed),
+            };
             let mut overrun = first.as_ref().err().is_some_and(is_enobufs);
             if let Err(e) = first {
                 if !overrun {
