@@ -598,6 +598,10 @@ fn install_frr_routes_beside_static_ones_but_not_self_next_hops() {
         other => Err(format!("{other:?}")),
     });
     eprintln!("    10.183.3.0/24: {:?} (errno {:?})", failed.error, failed.errno);
+    // The same through bgpctl's JSON.
+    let v = d.bgpctl(&["show", "fib", "10.183.3.0/24"]).unwrap();
+    let cli = if v.is_array() { v[0].clone() } else { v };
+    assert_eq!((cli["prefix"].as_str(), cli["state"].as_str()), (Some("10.183.3.0/24"), Some("failed")), "{cli}");
     assert!(failed.error.is_some() || failed.errno.is_some(), "a failed row says why: {failed:?}");
     holds_for(2 * SEC, "the static route at metric 20 is intact and alone", || {
         let t = kernel_text(&name, &["exact", "10.183.3.0/24"])?;
@@ -758,6 +762,10 @@ fn install_follows_next_hop_reachability() {
     let hop = nexthops(&d).unwrap().into_iter().find(|n| n.address.to_string() == "192.0.2.9");
     let hop = hop.unwrap_or_else(|| panic!("show nexthops has no 192.0.2.9"));
     assert!(hop.resolved && hop.via.as_deref() == Some("192.0.2.0/24") && !hop.connected, "{hop:?}");
+    // The same through bgpctl's JSON.
+    let v = d.bgpctl(&["show", "nexthops"]).unwrap();
+    let cli = v.as_array().and_then(|a| a.iter().find(|n| n["address"] == "192.0.2.9")).cloned();
+    assert!(cli.as_ref().is_some_and(|n| n["resolved"] == true && n["via"] == "192.0.2.0/24"), "bgpctl: {v}");
 
     s.step("the static route now goes through FRR2: our route follows");
     ipr(us, &["replace", "192.0.2.0/24", "via", &f2, "proto", "static"]);
