@@ -1069,6 +1069,11 @@ fn link_down_flushes_routes_without_notifications() {
 /// routes whose gateway was on the address's subnet without notifying them (only the
 /// connected and local routes' deletions are notified). Same expectations as test
 /// 193; the address added back brings our route back.
+///
+/// Both fail at f8c7a6a: the reader's link updates carry no up/down state and nothing
+/// drops the kernel routes the kernel flushed silently, so the imported route stays
+/// announced (193, 194), and after a link down the next hop stays "connected", `show
+/// fib` claims a route the kernel no longer has and it is never installed again (193).
 #[test]
 fn address_removal_flushes_routes_without_notifications() {
     skip_unless_ready!(frr: true, bird: false);
