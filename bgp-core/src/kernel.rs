@@ -134,6 +134,12 @@ pub enum KernelUpdate {
     LinkDeleted {
         ifindex: u32,
     },
+    /// An interface went administratively down. The kernel then drops the IPv4 routes
+    /// through it without a notification for each, ours included: the reader dumps
+    /// again for the foreign ones, and the engine writes ours again.
+    LinkDown {
+        ifindex: u32,
+    },
 }
 
 /// A gateway the FIB writer installs: always on a connected subnet of `ifindex`

@@ -52,6 +52,9 @@ pub struct Fib {
     pub refused: HashMap<Prefix, Refused>,
     /// Routes installed without some of their next hops, which the kernel refused.
     pub dropped: HashMap<Prefix, Vec<(FibNextHop, FibError)>>,
+    /// Entries whose route the kernel may have dropped silently: written again even if
+    /// unchanged.
+    pub resend: HashSet<EntryId>,
 }
 
 impl Fib {
@@ -173,6 +176,24 @@ impl Fib {
         let s = self.state[id.index()];
         self.release(s & SET);
         self.state[id.index()] = s & QUEUED;
+    }
+
+    /// Queues, to be written again, every entry whose route goes through one of these
+    /// interfaces (the kernel dropped IPv4 routes through them without telling).
+    pub fn resend_through(&mut self, ifindexes: &[u32]) {
+        let sets: HashSet<u32> = (1..self.sets.len() as u32)
+            .filter(|&id| self.sets[id as usize].0.iter().any(|h| ifindexes.contains(&h.ifindex)))
+            .collect();
+        if sets.is_empty() {
+            return;
+        }
+        for i in 0..self.state.len() {
+            let s = self.state[i];
+            if s & IN_FLIGHT == 0 && sets.contains(&(s & SET)) {
+                self.resend.insert(EntryId(i as u32));
+                self.queue(EntryId(i as u32));
+            }
+        }
     }
 
     /// The entry's set and flags: (set, queued, in flight).

@@ -141,6 +141,10 @@ impl Engine {
         for prefix in self.rib.nht.table.take_changed() {
             self.import(prefix);
         }
+        let lost = self.rib.nht.table.take_fib_lost();
+        if !lost.is_empty() {
+            self.kernel.fib.resend_through(&lost);
+        }
         if any && !self.rib.nht.table.syncing() {
             // Routes the kernel refused may be accepted now (an address or route came).
             let fib = &self.kernel.fib;
@@ -284,7 +288,8 @@ impl Engine {
             let Some((id, current)) = self.kernel.fib.pop() else { break };
             let Some((prefix, hops)) = self.wanted_hops(id) else { continue };
             let fib = &mut self.kernel.fib;
-            let retry = fib.refused.contains_key(&prefix) || fib.dropped.contains_key(&prefix);
+            let retry =
+                fib.resend.remove(&id) || fib.refused.contains_key(&prefix) || fib.dropped.contains_key(&prefix);
             if hops.is_empty() && current == 0 {
                 fib.refused.remove(&prefix);
                 fib.dropped.remove(&prefix);

@@ -53,6 +53,9 @@ pub struct KernelTable {
     changed: Vec<Prefix>,
     /// Routes or addresses changed since the last [`NextHops::refresh`].
     dirty: bool,
+    /// Interfaces through which the kernel may have dropped routes of ours without a
+    /// word (link down or gone, an IPv4 address removed).
+    fib_lost: Vec<u32>,
 }
 
 #[derive(Debug, Default)]
@@ -72,7 +75,7 @@ impl KernelTable {
                 let gone: Vec<RouteKey> = self.routes.keys().filter(|k| !seen.routes.contains(k)).copied().collect();
                 for key in gone {
                     self.routes.remove(&key);
-                    self.changed.push(key.prefix);
+                    self.route_changed(key);
                 }
                 let before = self.addresses.len();
                 self.addresses.retain(|a| seen.addresses.contains(a));
@@ -106,6 +109,9 @@ impl KernelTable {
                 }
             }
             KernelUpdate::AddressDeleted { ifindex, address, prefix_len } => {
+                if address.is_ipv4() {
+                    self.fib_lost.push(ifindex);
+                }
                 let before = self.addresses.len();
                 self.addresses.retain(|a| *a != Address { ifindex, address, prefix_len });
                 self.dirty |= before != self.addresses.len();
@@ -118,13 +124,21 @@ impl KernelTable {
             }
             KernelUpdate::LinkDeleted { ifindex } => {
                 self.links.remove(&ifindex);
+                self.fib_lost.push(ifindex);
             }
+            KernelUpdate::LinkDown { ifindex } => self.fib_lost.push(ifindex),
         }
     }
 
     fn route_changed(&mut self, key: RouteKey) {
         self.changed.push(key.prefix);
         self.dirty |= key.table == TABLE_MAIN;
+    }
+
+    /// The interfaces through which the kernel may have dropped our routes silently,
+    /// since the last call.
+    pub fn take_fib_lost(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.fib_lost)
     }
 
     /// Whether a first full dump has ended.
@@ -405,12 +419,15 @@ mod tests {
             route("10.9.0.0/24", RouteType::Unicast, &[(None, 2)]),
         ]);
         assert_eq!(t.take_changed(), vec![p("10.0.0.0/24"), p("10.9.0.0/24")]);
+        t.dirty = false;
         t.apply(KernelUpdate::SyncBegin);
         t.apply(route("10.0.0.0/24", RouteType::Unicast, &[(None, 2)]));
         assert!(t.take_changed().is_empty(), "nothing is reported inside a dump");
         t.apply(KernelUpdate::SyncEnd);
-        // The repeated route did not change; the one not repeated went.
+        // The repeated route did not change; the one not repeated went, and next
+        // hops are resolved again.
         assert_eq!(t.take_changed(), vec![p("10.9.0.0/24")]);
+        assert!(t.dirty);
         assert_eq!(t.routes().count(), 1);
     }
 

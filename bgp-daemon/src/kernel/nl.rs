@@ -471,6 +471,12 @@ pub fn parse_link(payload: &[u8]) -> Option<(u32, Option<String>)> {
     Some((ifindex, name))
 }
 
+/// Whether an `RTM_NEWLINK` payload says the link is administratively up (`IFF_UP` in
+/// `ifi_flags`).
+pub fn link_is_up(payload: &[u8]) -> bool {
+    payload.len() >= IFINFOMSG_LEN && u32_at(payload, 8) & libc::IFF_UP as u32 != 0
+}
+
 // Classic BPF opcodes (linux/filter.h).
 const BPF_LD_H_ABS: u16 = 0x28;
 const BPF_LD_B_ABS: u16 = 0x30;

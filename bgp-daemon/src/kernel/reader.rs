@@ -10,6 +10,12 @@
 //! discards what is queued and dumps again, bracketed by `SyncBegin`/`SyncEnd`, which
 //! the engine treats as a resync. There are no periodic scans.
 //!
+//! The kernel drops the IPv4 routes through an interface that goes down (or away),
+//! and those whose gateway an address removal leaves unreachable, without a
+//! notification for each. So a link going down, a link deleted or an IPv4 address
+//! removed makes the reader dump again, the same way, and a link going down is
+//! reported (`LinkDown`) so that the engine writes ours again where they went.
+//!
 //! Our own routes (`protocol` in `table`, installed by the FIB writer) are never
 //! reported: a BPF filter drops their notifications in the kernel (a million of them
 //! would otherwise flood the socket), and user space filters again (with the table
@@ -41,6 +47,8 @@ use tokio::sync::mpsc;
 use super::nl::{self, Msg};
 use super::sock::NlSocket;
 
+/// How long the reader waits before dumping again after a link or address went.
+const RESCAN_DELAY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Updates per batch sent on the channel.
 pub const BATCH: usize = 1024;
 /// The multicast socket's receive buffer: room for the notifications queued during
@@ -108,6 +116,10 @@ struct Reader {
     multipath6: HashMap<RouteKey, Vec<KernelNextHop>>,
     /// During a dump: the last IPv6 route, held to merge per-next-hop messages.
     pending6: Option<KernelRoute>,
+    /// Links administratively up.
+    up: HashMap<u32, bool>,
+    /// A notification said the kernel dropped routes silently: dump again.
+    rescan: bool,
 }
 
 impl Reader {
@@ -139,6 +151,8 @@ impl Reader {
             links: HashMap::new(),
             multipath6: HashMap::new(),
             pending6: None,
+            up: HashMap::new(),
+            rescan: false,
         })
     }
 
@@ -206,7 +220,20 @@ impl Reader {
                     }
                 }
             }
+            if self.rescan && !overrun {
+                self.rescan = false;
+                self.flush().await?;
+                // The kernel flushes under the same lock that sent the notification;
+                // a moment's wait lets a burst (several links, several addresses) end.
+                tokio::time::sleep(RESCAN_DELAY).await;
+                tracing::debug!(
+                    "kernel reader: routes dropped without notifications (link or address gone); dumping again"
+                );
+                self.full_dump().await?;
+                continue;
+            }
             if overrun {
+                self.rescan = false;
                 tracing::warn!("kernel reader: netlink overrun, notifications lost; dumping again");
                 // What is queued predates the dump, which supersedes it.
                 self.flush().await?;
@@ -303,6 +330,13 @@ impl Reader {
     fn message(&mut self, msg: Msg<'_>, in_dump: bool) {
         match msg.kind {
             nl::RTM_NEWLINK => {
+                if let Some((ifindex, _)) = nl::parse_link(msg.payload) {
+                    let up = nl::link_is_up(msg.payload);
+                    if self.up.insert(ifindex, up) == Some(true) && !up && !in_dump {
+                        self.batch.push(KernelUpdate::LinkDown { ifindex });
+                        self.rescan = true;
+                    }
+                }
                 if let Some((ifindex, Some(name))) = nl::parse_link(msg.payload) {
                     if self.links.get(&ifindex) != Some(&name) {
                         self.links.insert(ifindex, name.clone());
@@ -313,11 +347,15 @@ impl Reader {
             nl::RTM_DELLINK => {
                 if let Some((ifindex, _)) = nl::parse_link(msg.payload) {
                     self.links.remove(&ifindex);
+                    self.up.remove(&ifindex);
+                    self.rescan |= !in_dump;
                     self.batch.push(KernelUpdate::LinkDeleted { ifindex });
                 }
             }
             nl::RTM_NEWADDR | nl::RTM_DELADDR => {
                 if let Some(update) = nl::parse_addr(msg.payload, msg.kind == nl::RTM_DELADDR) {
+                    let v4_gone = matches!(update, KernelUpdate::AddressDeleted { address, .. } if address.is_ipv4());
+                    self.rescan |= v4_gone && !in_dump;
                     self.batch.push(update);
                 }
             }

@@ -1089,6 +1089,34 @@ mod kernel {
     }
 
     #[test]
+    fn routes_the_kernel_dropped_silently_are_written_again() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.11")]);
+        round(&mut e, t);
+        let routes = e.poll_fib(10);
+        e.fib_results(ok(&routes));
+        assert!(e.poll_fib(10).is_empty());
+        // The link flapped: the kernel dropped our IPv4 routes through it and said
+        // nothing of them. Unchanged for the engine, written again all the same.
+        e.kernel(vec![KernelUpdate::LinkDown { ifindex: 2 }]);
+        round(&mut e, t);
+        let again = e.poll_fib(10);
+        assert_eq!(
+            again,
+            vec![FibRoute { prefix: pfx("10.42.1.0/26"), next_hops: vec![hop("10.0.0.11")], replace: true }]
+        );
+        e.fib_results(ok(&again));
+        // Another interface: nothing to do.
+        e.kernel(vec![KernelUpdate::LinkDown { ifindex: 3 }]);
+        round(&mut e, t);
+        assert!(e.poll_fib(10).is_empty());
+    }
+
+    #[test]
     fn the_fib_waits_for_the_restart_deferral() {
         let t = Instant::now();
         let awaiting: HashSet<IpAddr> = [ip("10.0.0.11"), ip("10.0.0.12")].into();
