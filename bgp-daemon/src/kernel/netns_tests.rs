@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bgp_core::kernel::{FibNextHop, FibResult, FibRoute, KernelUpdate, RouteType};
+use bgp_core::kernel::{FibNextHop, FibResult, FibRoute, KernelNextHop, KernelUpdate, RouteType};
 use bgp_core::prefix::Prefix;
 use tokio::sync::{mpsc, oneshot};
 
@@ -141,6 +141,7 @@ fn reader_dumps_then_streams_and_hides_our_routes() {
     ns.ip("-6 route add 2001:db8:99::/48 via 2001:db8::2 proto 186 metric 20");
     // Ours by protocol but in another table: foreign to a reader of table main.
     ns.ip("route add 10.98.0.0/24 via 192.0.2.2 proto 186 table 100");
+    ns.ip("route add 10.97.0.0/24 via inet6 fe80::2 dev d0 proto static");
     let d0 = ns.ifindex("d0");
     ns.run(move |ns| async move {
         let (tx, mut rx) = mpsc::channel(16);
@@ -156,6 +157,11 @@ fn reader_dumps_then_streams_and_hides_our_routes() {
         let bird = bird.expect("the bird route in the dump");
         assert_eq!((bird.kind, bird.protocol, bird.key.table, bird.key.metric), (RouteType::Blackhole, 12, 254, 0));
         assert!(seen.iter().any(|u| is_route(u, "10.98.0.0/24")));
+        let via6 = seen.iter().find_map(|u| match u {
+            KernelUpdate::Route(r) if r.key.prefix == p("10.97.0.0/24") => Some(r.next_hops.clone()),
+            _ => None,
+        });
+        assert_eq!(via6.unwrap(), vec![KernelNextHop { gateway: Some("fe80::2".parse().unwrap()), ifindex: d0 }]);
         assert!(!seen.iter().any(|u| is_route(u, "10.99.0.0/24") || is_route(u, "2001:db8:99::/48")));
         assert!(seen.contains(&KernelUpdate::Link { ifindex: d0, name: "d0".into() }));
         assert!(seen.contains(&KernelUpdate::Address {
@@ -495,6 +501,11 @@ fn writer_drops_bad_next_hops_and_reports_extack() {
         assert!(!e.foreign);
         assert!(by("10.6.0.0/24").error.is_some());
         assert_eq!(show(&ns, "-4", "10.6.0.0/24"), "");
+        // An IPv4 route via an IPv6 gateway (RTA_VIA).
+        let via6 = FibNextHop { gateway: "fe80::2".parse().unwrap(), ifindex: d0 };
+        ok(&write(MAIN, vec![], vec![FibRoute { prefix: p("10.9.0.0/24"), next_hops: vec![via6], replace: false }])
+            .await);
+        assert_eq!(show(&ns, "-4", "10.9.0.0/24"), "10.9.0.0/24 via inet6 fe80::2 dev d0 proto bgp metric 20");
     });
 }
 
