@@ -631,11 +631,13 @@ fn bench_fib_install() {
 
 /// Not a test: the kernel's own cost, for comparison with `bench_fib_install`: the
 /// same routes sent in 64 KiB datagrams without NLM_F_ACK (nothing answered, nothing
-/// read), so only the kernel's insert is timed.
+/// read), so only the kernel's insert is timed; with `FIB_BENCH_ACK=1`, each with
+/// NLM_F_ACK and the acks read as the writer reads them, without its bookkeeping.
 #[test]
 #[ignore]
 fn bench_kernel_floor() {
     let Some((ns, n, hop)) = bench_setup("bench_kernel_floor") else { return };
+    let with_acks = std::env::var("FIB_BENCH_ACK").is_ok();
     ns.run(move |_| async move {
         use super::nl;
         let target = nl::RouteTarget { table: 254, protocol: 186, metric: 20 };
@@ -645,23 +647,37 @@ fn bench_kernel_floor() {
             let buf = datagrams.last_mut().unwrap();
             let start = buf.len();
             nl::new_route(buf, i, nl::NLM_F_CREATE | nl::NLM_F_EXCL, prefix, &[hop], target);
-            // Without NLM_F_ACK.
-            let flags = u16::from_ne_bytes([buf[start + 6], buf[start + 7]]) & !nl::NLM_F_ACK;
-            buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+            // Without NLM_F_ACK, unless FIB_BENCH_ACK is set.
+            if !with_acks {
+                let flags = u16::from_ne_bytes([buf[start + 6], buf[start + 7]]) & !nl::NLM_F_ACK;
+                buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+            }
             if buf.len() > 60 * 1024 {
                 datagrams.push(Vec::new());
             }
         }
         let socket = super::sock::RequestSocket::new().unwrap();
+        socket.socket().set_cap_ack(true).unwrap();
+        socket.set_recv_buffer(32 << 20).unwrap();
+        let mut answers = super::sock::RecvBatch::new();
+        let mut acked = 0;
         let start = Instant::now();
         for d in &datagrams {
             socket.send(d).unwrap();
+            while with_acks {
+                let got = socket.try_recv_many(&mut answers).unwrap();
+                if got == 0 {
+                    break;
+                }
+                acked += got;
+            }
         }
         let took = start.elapsed();
-        let mut answers = super::sock::RecvBatch::new();
+        assert_eq!(acked, if with_acks { n as usize } else { 0 });
         assert_eq!(socket.try_recv_many(&mut answers).unwrap(), 0, "no errors");
         println!(
-            "kernel floor: {n} routes in {:.2} s = {:.0} routes/s",
+            "{}: {n} routes in {:.2} s = {:.0} routes/s",
+            if with_acks { "kernel floor with acks read" } else { "kernel floor" },
             took.as_secs_f64(),
             f64::from(n) / took.as_secs_f64()
         );
