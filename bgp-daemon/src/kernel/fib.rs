@@ -129,21 +129,25 @@ enum Step {
         flags: u16,
     },
     /// The route was refused: next hop `idx` alone.
-    Probe {
-        idx: usize,
-        good: Vec<FibNextHop>,
-        bad: Vec<(FibNextHop, FibError)>,
-        installed: bool,
-        first: FibError,
-    },
+    Probe(Box<Probing>),
     /// The good next hops together.
-    Final {
-        good: Vec<FibNextHop>,
-        bad: Vec<(FibNextHop, FibError)>,
-    },
+    Final(Box<Probing>),
     Delete {
         metric: u32,
     },
+}
+
+/// Trying a refused multipath route's next hops one by one (boxed: rare, and jobs
+/// are moved around a million times).
+#[derive(Debug)]
+struct Probing {
+    idx: usize,
+    good: Vec<FibNextHop>,
+    bad: Vec<(FibNextHop, FibError)>,
+    /// A probe succeeded: the prefix holds our route now.
+    installed: bool,
+    /// The multipath route's error.
+    first: FibError,
 }
 
 #[derive(Debug)]
@@ -182,11 +186,11 @@ impl Job {
         let prefix = self.route.prefix;
         match &self.step {
             Step::Install { flags } => nl::new_route(buf, seq, *flags, prefix, &self.route.next_hops, target),
-            Step::Probe { idx, installed, .. } => {
-                let flags = if *installed || ours { CREATE_REPLACE } else { CREATE_EXCL };
-                nl::new_route(buf, seq, flags, prefix, &self.route.next_hops[*idx..*idx + 1], target)
+            Step::Probe(p) => {
+                let flags = if p.installed || ours { CREATE_REPLACE } else { CREATE_EXCL };
+                nl::new_route(buf, seq, flags, prefix, &self.route.next_hops[p.idx..p.idx + 1], target)
             }
-            Step::Final { good, .. } => nl::new_route(buf, seq, CREATE_REPLACE, prefix, good, target),
+            Step::Final(p) => nl::new_route(buf, seq, CREATE_REPLACE, prefix, &p.good, target),
             Step::Delete { metric } => nl::del_route(buf, seq, prefix, RouteTarget { metric: *metric, ..target }),
         }
     }
@@ -201,43 +205,53 @@ impl Job {
                 0 => done(None, Vec::new()),
                 libc::EEXIST if *flags & nl::NLM_F_EXCL != 0 => done(Some(foreign(ack)), Vec::new()),
                 _ if self.route.next_hops.len() > 1 => {
-                    self.step = Step::Probe {
+                    self.step = Step::Probe(Box::new(Probing {
                         idx: 0,
                         good: Vec::new(),
                         bad: Vec::new(),
                         installed: false,
                         first: error_of(ack),
-                    };
+                    }));
                     Outcome::Again
                 }
                 _ => done(Some(error_of(ack)), Vec::new()),
             },
-            Step::Probe { idx, good, bad, installed, first } => {
-                let nh = self.route.next_hops[*idx];
+            Step::Probe(p) => {
+                let nh = self.route.next_hops[p.idx];
                 match ack.errno {
                     0 => {
-                        good.push(nh);
-                        *installed = true;
+                        p.good.push(nh);
+                        p.installed = true;
                     }
-                    libc::EEXIST if !*installed && !ours => return done(Some(foreign(ack)), Vec::new()),
-                    _ => bad.push((nh, error_of(ack))),
+                    libc::EEXIST if !p.installed && !ours => return done(Some(foreign(ack)), Vec::new()),
+                    _ => p.bad.push((nh, error_of(ack))),
                 }
-                *idx += 1;
-                if *idx < self.route.next_hops.len() {
+                p.idx += 1;
+                if p.idx < self.route.next_hops.len() {
                     return Outcome::Again;
                 }
-                match good.len() {
-                    0 => done(Some(first.clone()), Vec::new()),
+                match p.good.len() {
+                    0 => done(Some(p.first.clone()), Vec::new()),
                     // The last good probe is what the kernel holds.
-                    1 => done(None, std::mem::take(bad)),
+                    1 => done(None, std::mem::take(&mut p.bad)),
                     _ => {
-                        self.step = Step::Final { good: std::mem::take(good), bad: std::mem::take(bad) };
+                        let probing = std::mem::replace(
+                            p,
+                            Box::new(Probing {
+                                idx: 0,
+                                good: Vec::new(),
+                                bad: Vec::new(),
+                                installed: true,
+                                first: p.first.clone(),
+                            }),
+                        );
+                        self.step = Step::Final(probing);
                         Outcome::Again
                     }
                 }
             }
-            Step::Final { bad, .. } => match ack.errno {
-                0 => done(None, std::mem::take(bad)),
+            Step::Final(p) => match ack.errno {
+                0 => done(None, std::mem::take(&mut p.bad)),
                 _ => done(Some(error_of(ack)), Vec::new()),
             },
             Step::Delete { .. } => match ack.errno {
@@ -405,7 +419,7 @@ impl Writer {
             while n < BATCH_MSGS && self.in_flight.len() < self.window && self.send_buf.len() < BATCH_BYTES {
                 let Some(job) = self.queue.pop_front() else { break };
                 self.seq = self.seq.wrapping_add(1);
-                let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&job.route.prefix);
+                let ours = matches!(job.step, Step::Probe(_)) && self.ours.contains(&job.route.prefix);
                 job.message(&mut self.send_buf, self.seq, target, ours);
                 self.in_flight.push_back((self.seq, job));
                 n += 1;
@@ -484,7 +498,7 @@ impl Writer {
         };
         let Some(mut job) = job else { return };
         let prefix = job.route.prefix;
-        let ours = matches!(job.step, Step::Probe { .. }) && self.ours.contains(&prefix);
+        let ours = matches!(job.step, Step::Probe(_)) && self.ours.contains(&prefix);
         match job.on_ack(ack, ours) {
             Outcome::Again => {
                 // Next step first, before other work.

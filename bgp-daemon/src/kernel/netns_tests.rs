@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bgp_core::kernel::{FibNextHop, FibResult, FibRoute, KernelUpdate, RouteType};
+use bgp_core::kernel::{FibNextHop, FibResult, FibRoute, KernelNextHop, KernelUpdate, RouteType};
 use bgp_core::prefix::Prefix;
 use tokio::sync::{mpsc, oneshot};
 
@@ -141,6 +141,7 @@ fn reader_dumps_then_streams_and_hides_our_routes() {
     ns.ip("-6 route add 2001:db8:99::/48 via 2001:db8::2 proto 186 metric 20");
     // Ours by protocol but in another table: foreign to a reader of table main.
     ns.ip("route add 10.98.0.0/24 via 192.0.2.2 proto 186 table 100");
+    ns.ip("route add 10.97.0.0/24 via inet6 fe80::2 dev d0 proto static");
     let d0 = ns.ifindex("d0");
     ns.run(move |ns| async move {
         let (tx, mut rx) = mpsc::channel(16);
@@ -156,6 +157,11 @@ fn reader_dumps_then_streams_and_hides_our_routes() {
         let bird = bird.expect("the bird route in the dump");
         assert_eq!((bird.kind, bird.protocol, bird.key.table, bird.key.metric), (RouteType::Blackhole, 12, 254, 0));
         assert!(seen.iter().any(|u| is_route(u, "10.98.0.0/24")));
+        let via6 = seen.iter().find_map(|u| match u {
+            KernelUpdate::Route(r) if r.key.prefix == p("10.97.0.0/24") => Some(r.next_hops.clone()),
+            _ => None,
+        });
+        assert_eq!(via6.unwrap(), vec![KernelNextHop { gateway: Some("fe80::2".parse().unwrap()), ifindex: d0 }]);
         assert!(!seen.iter().any(|u| is_route(u, "10.99.0.0/24") || is_route(u, "2001:db8:99::/48")));
         assert!(seen.contains(&KernelUpdate::Link { ifindex: d0, name: "d0".into() }));
         assert!(seen.contains(&KernelUpdate::Address {
@@ -495,6 +501,11 @@ fn writer_drops_bad_next_hops_and_reports_extack() {
         assert!(!e.foreign);
         assert!(by("10.6.0.0/24").error.is_some());
         assert_eq!(show(&ns, "-4", "10.6.0.0/24"), "");
+        // An IPv4 route via an IPv6 gateway (RTA_VIA).
+        let via6 = FibNextHop { gateway: "fe80::2".parse().unwrap(), ifindex: d0 };
+        ok(&write(MAIN, vec![], vec![FibRoute { prefix: p("10.9.0.0/24"), next_hops: vec![via6], replace: false }])
+            .await);
+        assert_eq!(show(&ns, "-4", "10.9.0.0/24"), "10.9.0.0/24 via inet6 fe80::2 dev d0 proto bgp metric 20");
     });
 }
 
@@ -620,11 +631,13 @@ fn bench_fib_install() {
 
 /// Not a test: the kernel's own cost, for comparison with `bench_fib_install`: the
 /// same routes sent in 64 KiB datagrams without NLM_F_ACK (nothing answered, nothing
-/// read), so only the kernel's insert is timed.
+/// read), so only the kernel's insert is timed; with `FIB_BENCH_ACK=1`, each with
+/// NLM_F_ACK and the acks read as the writer reads them, without its bookkeeping.
 #[test]
 #[ignore]
 fn bench_kernel_floor() {
     let Some((ns, n, hop)) = bench_setup("bench_kernel_floor") else { return };
+    let with_acks = std::env::var("FIB_BENCH_ACK").is_ok();
     ns.run(move |_| async move {
         use super::nl;
         let target = nl::RouteTarget { table: 254, protocol: 186, metric: 20 };
@@ -634,23 +647,39 @@ fn bench_kernel_floor() {
             let buf = datagrams.last_mut().unwrap();
             let start = buf.len();
             nl::new_route(buf, i, nl::NLM_F_CREATE | nl::NLM_F_EXCL, prefix, &[hop], target);
-            // Without NLM_F_ACK.
-            let flags = u16::from_ne_bytes([buf[start + 6], buf[start + 7]]) & !nl::NLM_F_ACK;
-            buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+            // Without NLM_F_ACK, unless FIB_BENCH_ACK is set.
+            if !with_acks {
+                let flags = u16::from_ne_bytes([buf[start + 6], buf[start + 7]]) & !nl::NLM_F_ACK;
+                buf[start + 6..start + 8].copy_from_slice(&flags.to_ne_bytes());
+            }
             if buf.len() > 60 * 1024 {
                 datagrams.push(Vec::new());
             }
         }
         let socket = super::sock::RequestSocket::new().unwrap();
+        socket.socket().set_cap_ack(true).unwrap();
+        socket.set_recv_buffer(32 << 20).unwrap();
+        let mut answers = super::sock::RecvBatch::new();
+        let mut acked = 0;
         let start = Instant::now();
         for d in &datagrams {
             socket.send(d).unwrap();
+            if with_acks {
+                loop {
+                    let got = socket.try_recv_many(&mut answers).unwrap();
+                    if got == 0 {
+                        break;
+                    }
+                    acked += got;
+                }
+            }
         }
         let took = start.elapsed();
-        let mut answers = super::sock::RecvBatch::new();
+        assert_eq!(acked, if with_acks { n as usize } else { 0 });
         assert_eq!(socket.try_recv_many(&mut answers).unwrap(), 0, "no errors");
         println!(
-            "kernel floor: {n} routes in {:.2} s = {:.0} routes/s",
+            "{}: {n} routes in {:.2} s = {:.0} routes/s",
+            if with_acks { "kernel floor with acks read" } else { "kernel floor" },
             took.as_secs_f64(),
             f64::from(n) / took.as_secs_f64()
         );
