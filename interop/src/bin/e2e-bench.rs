@@ -2023,7 +2023,12 @@ fn main() -> ExitCode {
             // Also lets the previous device's teardown finish.
             fig.quiet = Some(wait_quiet(args.quiet_wait));
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| run_dut(&plan, dut, timeout, &mut fig))) {
-                fig.error = Some(format!("the run failed: {}", panic_text(p.as_ref())));
+                let text = panic_text(p.as_ref());
+                fig.error = Some(if text.contains("kernel: unknown key") {
+                    format!("this bgp-daemon does not know [kernel] yet (no FIB in this build): {text}")
+                } else {
+                    format!("the run failed: {text}")
+                });
             }
             results.push(fig);
         }

@@ -20,8 +20,9 @@
 //! Output lines (stdout): `FLOOR ready routes=N`, then per phase
 //! `FLOOR install routes=N errors=E seconds=S sendmsg=M` (and `remove`); the first
 //! error's text, if any, on stderr. With `--stdin` it waits for a line `install`, then
-//! for a line `remove` (end of input: exit), so that the caller times each phase from
-//! when it asked; without it, it installs and removes at once.
+//! for a line `remove`, then for the end of its input (which ends it at any time), so
+//! that the caller times each phase from when it asked and reads the process's
+//! figures before it exits; without it, it installs and removes at once.
 
 use std::io::{self, BufRead, Write as _};
 use std::net::Ipv4Addr;
@@ -325,7 +326,14 @@ fn run(a: &Args) -> Result<(), String> {
     if a.stdin && !wait_for(&mut lines, "remove")? {
         return Ok(());
     }
-    phase(&sock, a, ifindex, Op::Remove, &routes)
+    phase(&sock, a, ifindex, Op::Remove, &routes)?;
+    if a.stdin {
+        // Until the caller has read our figures from /proc (peak RSS, CPU time).
+        for line in lines {
+            line.map_err(|e| format!("stdin: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
