@@ -1573,6 +1573,16 @@ const PEAK_RSS_COLUMN: Column = Column {
     value: |f, _| mib(f.peak_rss_kib),
 };
 
+const WITHDRAW_COLUMN: Column = Column {
+    label: "withdraw",
+    unit: "s",
+    digits: 2,
+    timed: true,
+    key: "withdraw_s",
+    ratio_key: "withdraw",
+    value: |f, _| f.withdraw_s,
+};
+
 const TABLE_COLUMNS: [Column; 4] = [
     Column {
         label: "converge",
@@ -1583,15 +1593,7 @@ const TABLE_COLUMNS: [Column; 4] = [
         ratio_key: "converge",
         value: |f, _| f.converge_s,
     },
-    Column {
-        label: "withdraw",
-        unit: "s",
-        digits: 2,
-        timed: true,
-        key: "withdraw_s",
-        ratio_key: "withdraw",
-        value: |f, _| f.withdraw_s,
-    },
+    WITHDRAW_COLUMN,
     CPU_COLUMN,
     PEAK_RSS_COLUMN,
 ];
@@ -1656,15 +1658,7 @@ const FIB_COLUMNS: [Column; 4] = [
         ratio_key: "install",
         value: |f, _| f.converge_s,
     },
-    Column {
-        label: "withdraw",
-        unit: "s",
-        digits: 2,
-        timed: true,
-        key: "withdraw_s",
-        ratio_key: "withdraw",
-        value: |f, _| f.withdraw_s,
-    },
+    WITHDRAW_COLUMN,
     CPU_COLUMN,
     PEAK_RSS_COLUMN,
 ];
