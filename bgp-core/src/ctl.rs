@@ -511,7 +511,7 @@ mod tests {
             ],
             "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
             "aggregator": {"asn": 65010, "address": "192.0.2.1"},
-            "from": "192.168.1.1", "reason": null,
+            "from": "192.168.1.1", "reason": null, "reachable": true, "kernel": null,
         });
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");
@@ -557,7 +557,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":2,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":3,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

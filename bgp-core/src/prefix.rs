@@ -122,6 +122,30 @@ impl Prefix {
             Prefix::V6(_) => Afi::IPV6,
         }
     }
+    /// The prefix of `len` bits holding `addr`; `None` if `len` is too long.
+    pub fn of(addr: std::net::IpAddr, len: u8) -> Option<Prefix> {
+        match addr {
+            std::net::IpAddr::V4(a) => Prefix4::new(a, len).map(Prefix::V4),
+            std::net::IpAddr::V6(a) => Prefix6::new(a, len).map(Prefix::V6),
+        }
+    }
+    /// The network address.
+    pub fn addr(self) -> std::net::IpAddr {
+        match self {
+            Prefix::V4(p) => p.addr().into(),
+            Prefix::V6(p) => p.addr().into(),
+        }
+    }
+    /// Whether `other` lies inside this prefix (same family, at least as long).
+    pub fn contains(self, other: Prefix) -> bool {
+        other.afi() == self.afi()
+            && other.prefix_len() >= self.prefix_len()
+            && Prefix::of(other.addr(), self.prefix_len()) == Some(self)
+    }
+    /// Whether `addr` lies inside this prefix.
+    pub fn contains_addr(self, addr: std::net::IpAddr) -> bool {
+        Prefix::of(addr, self.prefix_len()) == Some(self)
+    }
 }
 
 impl fmt::Display for Prefix4 {

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use bgp_core::config::{self, AddPath, Config, ConfigError, ErrorKind, MaxPrefixesAction, OnStop, PeerMatch};
+use bgp_core::kernel::RouteType;
 use bgp_core::policy::{PolicyRef, PrefixEntry, RouteInfo, RouteSource, TermAction, Verdict};
 use bgp_core::prefix::Prefix;
 use bgp_core::wire::{AsPath, Community, PathAttrs};
@@ -145,7 +146,7 @@ fn every_key_is_documented() {
     let examples: String = examples().iter().map(|p| fs::read_to_string(p).unwrap()).collect();
 
     let sections = allowed_keys("zzz = 1\n");
-    assert_eq!(sections, ["global", "neighbor", "neighbor_range", "prefix_list", "policy", "announce"]);
+    assert_eq!(sections, ["global", "neighbor", "neighbor_range", "prefix_list", "policy", "announce", "kernel"]);
     for (section, header, probe) in [
         ("global", "`[global]`", "[global]\nzzz = 1\n"),
         ("neighbor", "`[[neighbor]]`", "[[neighbor]]\nzzz = 1\n"),
@@ -156,6 +157,8 @@ fn every_key_is_documented() {
         ("policy.term", "`[[policy.term]]`", "[[policy]]\n[[policy.term]]\nzzz = 1\n"),
         ("policy.term.match", "`[policy.term.match]`", "[[policy]]\n[[policy.term]]\nmatch.zzz = 1\n"),
         ("announce", "`[[announce]]`", "[[announce]]\nzzz = 1\n"),
+        ("kernel", "`[kernel]`", "[kernel]\nzzz = 1\n"),
+        ("kernel.import", "`[[kernel.import]]`", "[[kernel.import]]\nzzz = 1\n"),
     ] {
         let keys = allowed_keys(probe);
         assert!(keys.len() >= 2, "{section}: {keys:?}");
@@ -341,4 +344,49 @@ fn router_files_accept_what_the_reflector_exports() {
             assert!(covered, "router/{file} drops some of {e}, which route-reflector.toml sends the router");
         }
     }
+}
+
+/// The reflector's commented `[kernel]` block, uncommented: a router pod's sidecar.
+#[test]
+fn route_reflector_kernel_example() {
+    let text = read("route-reflector.toml");
+    let mut lines = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        in_block = line.starts_with("# [kernel]") || (in_block && line.starts_with('#'));
+        // Continuation comments start with "#" and spaces only.
+        let continued = line.trim_start_matches('#').starts_with("  ");
+        lines.push(if in_block && !continued { &line[2..] } else { line });
+    }
+    let c = config::parse("route-reflector.toml (with [kernel])", &lines.join("\n")).unwrap_or_else(|e| panic!("{e}"));
+    let k = &c.kernel;
+    assert!(k.install, "the example installs");
+    assert_eq!((k.table, k.protocol, k.metric), (254, 186, 20), "the defaults, written out");
+    assert!(c.install_policy().is_some());
+    assert!(k.import.is_empty());
+    assert_eq!(load("route-reflector.toml").kernel, config::Kernel::default(), "commented out: the defaults");
+}
+
+/// The node imports Calico's blackholes for its pod blocks, and the reflector takes
+/// them.
+#[test]
+fn node_imports_calico_blocks() {
+    let rr = load("route-reflector.toml");
+    let node = load("node.toml");
+    let [import] = node.kernel.import.as_slice() else { panic!("node.toml has one [[kernel.import]]") };
+    assert_eq!(import.protocol, vec![12], "bird");
+    assert_eq!(import.kind, vec![RouteType::Blackhole]);
+    assert_eq!(import.table, 254);
+    let block = prefix("10.42.7.64/26");
+    assert!(import.within.iter().any(|w| bgp_core::policy::contains(*w, block)));
+    // Announced like an [[announce]]: ORIGIN IGP, an empty AS_PATH, no attributes.
+    let to_rr = &node.neighbors()[0];
+    let mut attrs = PathAttrs { as_path: Some(AsPath::default()), ..PathAttrs::default() };
+    let node_export = node.policies().resolve(to_rr.settings.effective_export(node.global()));
+    let local = RouteInfo::new(block, RouteSource::Kernel, Some(to_rr.address));
+    assert_eq!(node_export.apply(&local, &mut attrs, node.global().asn), Verdict::Accept);
+    let g = rr.global();
+    let rr_import = rr.policies().resolve(rr.neighbor_ranges()[0].settings.effective_import(g));
+    let route = RouteInfo::new(block, RouteSource::Peer, Some(IpAddr::V4(node.global().router_id)));
+    assert_eq!(rr_import.apply(&route, &mut attrs, g.asn), Verdict::Accept, "{block} from the node");
 }

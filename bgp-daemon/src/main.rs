@@ -2,6 +2,7 @@
 //! the protocol itself is `bgp-core`.
 
 mod control;
+mod kernel;
 mod net;
 mod peer;
 mod rib_task;

@@ -5,14 +5,17 @@
 //! ```text
 //!  peer tasks ──RibInput (bounded)──► RIB task ──Bytes──► each peer's writer queue
 //!  supervisor ──RibInput (bounded)──►    │ Engine::process(now), poll_output, poll_timeout
-//!                                        ├──RibNotice──► a peer task (max_prefixes)
+//!  kernel reader ──KernelUpdates────►    ├──RibNotice──► a peer task (max_prefixes)
+//!  FIB writer ──FibResults──────────►    ├──FibCmd (bounded)──► FIB writer (kernel/fib.rs)
 //!                                        └──watch──► restart marker task (supervisor.rs)
 //! ```
 //!
 //! All routing decisions are the engine's (bgp-core/src/rib/engine.rs, which states
 //! the driver contract); this file only moves bytes and waits. It waits on inputs,
-//! on the engine's deadline, and on writers and `show routes` readers that were full:
-//! a waiter task per full queue completes when that queue has room again (no polling).
+//! on the engine's deadline, and on writers, `show routes` readers and the FIB writer that
+//! were full: a waiter task per full queue completes when that queue has room again (no
+//! polling). FIB routes are taken from the engine only as fast as the FIB writer takes
+//! them, so a prefix that changes while it waits costs one kernel write.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -22,8 +25,11 @@ use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
 use bgp_core::ctl::{Reply, RibSummary};
+use bgp_core::kernel::{FibResult, KernelUpdate};
 use bgp_core::policy::Policy;
+use bgp_core::prefix::Prefix;
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
+use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{DumpStep, RouteDump, RouteQuery};
 use bgp_core::rib::RibConfig;
@@ -33,6 +39,8 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
+
+use crate::kernel::fib::FibCmd;
 
 /// Prefix and message counts of a peer, as the engine last reported them; the peer
 /// task reads them for `show neighbors`. Only the RIB task writes them.
@@ -122,6 +130,29 @@ pub enum RibInput {
     ShowSummary {
         reply: oneshot::Sender<RibSummary>,
     },
+    /// `[kernel]` changed on reload (`table` and `protocol` cannot).
+    Kernel(KernelSettings),
+    /// `show fib`: rows, then `End` (or one `Error`).
+    ShowFib {
+        prefix: Option<Prefix>,
+        replies: mpsc::Sender<Reply>,
+    },
+    ShowNextHops {
+        replies: mpsc::Sender<Reply>,
+    },
+    /// The daemon stops for good (`bgpctl shutdown`, `on_stop = "shutdown"`): no more
+    /// FIB routes; ours are removed from the kernel, and `done` says how many.
+    FlushFib {
+        done: oneshot::Sender<usize>,
+    },
+}
+
+/// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
+/// answers.
+pub struct KernelLink {
+    pub updates: mpsc::Receiver<Vec<KernelUpdate>>,
+    pub fib: mpsc::Sender<FibCmd>,
+    pub results: mpsc::Receiver<Vec<FibResult>>,
 }
 
 /// Inputs queued from the peer tasks. A batch of UPDATEs carries at most
@@ -134,10 +165,14 @@ const BATCH: usize = 256;
 const BATCH_ROUTES: usize = 8192;
 /// Prefixes a `show routes` visits per turn.
 const DUMP_CHUNK: usize = 256;
+/// FIB routes per command to the FIB writer: it writes them in a few netlink batches.
+const FIB_CHUNK: usize = 1024;
+/// Kernel update batches taken per turn.
+const KERNEL_BATCHES: usize = 16;
 
-/// A `show routes` being answered.
+/// A `show routes` or `show fib` being answered.
 struct Dump {
-    dump: RouteDump,
+    dump: Walk,
     replies: mpsc::Sender<Reply>,
     /// Replies the reader has not taken yet.
     pending: VecDeque<Reply>,
@@ -147,11 +182,18 @@ struct Dump {
     id: u64,
 }
 
+enum Walk {
+    Routes(RouteDump),
+    /// The prefixes of `show fib` still to show.
+    Fib(std::vec::IntoIter<Prefix>),
+}
+
 /// Queues that were full and now have room.
 enum Wake {
     /// The writer of the peer's session number `.1` (it may have a newer one since).
     Writer(PeerId, u64),
     Reader(u64),
+    Fib,
 }
 
 struct Driver {
@@ -164,6 +206,14 @@ struct Driver {
     restart_peers: watch::Sender<Vec<IpAddr>>,
     /// Numbers the sessions, so that a waiter of an old one is told apart.
     sessions: u64,
+    fib: mpsc::Sender<FibCmd>,
+    /// A waiter for room in `fib` is running.
+    fib_waiting: bool,
+    /// The daemon stops: nothing more goes to the kernel.
+    fib_flushed: bool,
+    /// The engine said to sweep our stale routes: done once what it queued for the
+    /// kernel before is written, so no stale route goes before its replacement.
+    sweep_due: bool,
 }
 
 struct Link {
@@ -177,23 +227,37 @@ pub fn spawn(
     cfg: RibConfig,
     deferral: Option<Deferral>,
     restart_peers: watch::Sender<Vec<IpAddr>>,
+    kernel: KernelSettings,
+    link: KernelLink,
 ) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
+    let mut engine = Engine::new(cfg, deferral);
+    engine.set_kernel(kernel);
+    let KernelLink { updates, fib, results } = link;
     let driver = Driver {
-        engine: Engine::new(cfg, deferral),
+        engine,
         links: Vec::new(),
         dumps: Vec::new(),
         next_dump: 0,
         waiters: JoinSet::new(),
         restart_peers,
         sessions: 0,
+        fib,
+        fib_waiting: false,
+        fib_flushed: false,
+        sweep_due: false,
     };
-    tokio::spawn(driver.run(rx));
+    tokio::spawn(driver.run(rx, updates, results));
     tx
 }
 
 impl Driver {
-    async fn run(mut self, mut inputs: mpsc::Receiver<RibInput>) {
+    async fn run(
+        mut self,
+        mut inputs: mpsc::Receiver<RibInput>,
+        mut kernel: mpsc::Receiver<Vec<KernelUpdate>>,
+        mut results: mpsc::Receiver<Vec<FibResult>>,
+    ) {
         self.engine.process(Instant::now());
         self.outputs();
         loop {
@@ -218,6 +282,21 @@ impl Driver {
                         }
                     }
                 }
+                Some(updates) = kernel.recv() => {
+                    self.engine.kernel(updates);
+                    for _ in 1..KERNEL_BATCHES {
+                        match kernel.try_recv() {
+                            Ok(updates) => self.engine.kernel(updates),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Some(answers) = results.recv() => {
+                    self.engine.fib_results(answers);
+                    while let Ok(answers) = results.try_recv() {
+                        self.engine.fib_results(answers);
+                    }
+                }
                 Some(Ok(wake)) = self.waiters.join_next(), if !self.waiters.is_empty() => self.wake(wake),
                 _ = sleep, if deadline.is_some() => {}
                 _ = std::future::ready(()), if dumping => {}
@@ -226,6 +305,54 @@ impl Driver {
             self.outputs();
             self.publish_counts();
             self.dump_some();
+            self.feed_fib();
+        }
+    }
+
+    /// Hands the FIB writer what the engine has for it, as far as the writer has room;
+    /// when it has none, a waiter wakes the task once it has.
+    fn feed_fib(&mut self) {
+        if self.fib_waiting || self.fib_flushed {
+            return;
+        }
+        while self.engine.fib_queued() > 0 {
+            let permit = match self.fib.try_reserve() {
+                Ok(permit) => permit,
+                Err(mpsc::error::TrySendError::Full(())) => {
+                    self.fib_waiting = true;
+                    let fib = self.fib.clone();
+                    self.waiters.spawn(async move {
+                        let _ = fib.reserve().await;
+                        Wake::Fib
+                    });
+                    return;
+                }
+                Err(mpsc::error::TrySendError::Closed(())) => return,
+            };
+            let routes = self.engine.poll_fib(FIB_CHUNK);
+            if routes.is_empty() {
+                break;
+            }
+            permit.send(FibCmd::Routes(routes));
+        }
+        if self.sweep_due && self.engine.fib_queued() == 0 {
+            self.sweep_due = false;
+            let (done, swept) = oneshot::channel();
+            self.fib_command(FibCmd::Sweep(done));
+            tokio::spawn(async move {
+                if let Ok(n) = swept.await {
+                    info!(routes = n, "stale kernel routes from before the start swept");
+                }
+            });
+        }
+    }
+
+    /// A command for the FIB writer that must not be lost: sent from a task of its own
+    /// when the queue is full, so the routing engine never waits.
+    fn fib_command(&self, cmd: FibCmd) {
+        if let Err(mpsc::error::TrySendError::Full(cmd)) = self.fib.try_send(cmd) {
+            let fib = self.fib.clone();
+            tokio::spawn(async move { fib.send(cmd).await });
         }
     }
 
@@ -297,6 +424,7 @@ impl Driver {
                 Ok(dump) => {
                     let id = self.next_dump;
                     self.next_dump += 1;
+                    let dump = Walk::Routes(dump);
                     self.dumps.push(Dump { dump, replies, pending: VecDeque::new(), done: false, waiting: false, id });
                 }
                 Err(message) => {
@@ -305,6 +433,49 @@ impl Driver {
             },
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
+            }
+            RibInput::Kernel(settings) => {
+                let metric_changed = settings.metric != self.engine.kernel_settings().metric;
+                let (install, metric) = (settings.install, settings.metric);
+                self.engine.set_kernel(settings);
+                if metric_changed && !self.fib_flushed {
+                    // The kernel keys routes by metric: ours go, and come back with the
+                    // new one.
+                    let (done, _) = oneshot::channel();
+                    self.fib_command(FibCmd::Flush(done));
+                    self.fib_command(FibCmd::SetMetric(metric));
+                    self.engine.fib_flushed();
+                }
+                info!(install, metric, "[kernel] settings changed");
+            }
+            RibInput::ShowFib { prefix, replies } => {
+                let prefixes = self.engine.fib_prefixes(prefix);
+                let id = self.next_dump;
+                self.next_dump += 1;
+                let (pending, done) = match prefix {
+                    Some(p) if self.engine.fib_row(p).is_none() => {
+                        (VecDeque::from([Reply::Error { message: format!("no FIB route for {p}") }]), true)
+                    }
+                    _ => (VecDeque::new(), false),
+                };
+                let dump = Walk::Fib(prefixes.into_iter());
+                self.dumps.push(Dump { dump, replies, pending, done, waiting: false, id });
+            }
+            RibInput::ShowNextHops { replies } => {
+                let rows: Vec<Reply> =
+                    self.engine.next_hop_rows().into_iter().map(Reply::NextHop).chain([Reply::End]).collect();
+                // A few rows (one per next hop): sent by a task of its own.
+                tokio::spawn(async move {
+                    for row in rows {
+                        if replies.send(row).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            RibInput::FlushFib { done } => {
+                self.fib_flushed = true;
+                self.fib_command(FibCmd::Flush(done));
             }
         }
     }
@@ -350,6 +521,7 @@ impl Driver {
                 Output::RestartPeers => {
                     self.restart_peers.send_replace(self.engine.restart_peers());
                 }
+                Output::SweepFib => self.sweep_due = true,
                 Output::Event(event) => log(&event),
             }
         }
@@ -373,6 +545,7 @@ impl Driver {
                     d.waiting = false;
                 }
             }
+            Wake::Fib => self.fib_waiting = false,
         }
     }
 
@@ -395,15 +568,25 @@ impl Driver {
     /// once the dump is over (sent, or its reader gone).
     fn advance(&mut self, d: &mut Dump) -> bool {
         if !d.done {
-            match d.dump.step(&self.engine, DUMP_CHUNK) {
-                DumpStep::Rows(rows) => d.pending.extend(rows.into_iter().map(|r| Reply::Route(Box::new(r)))),
-                DumpStep::End => {
-                    d.done = true;
-                    d.pending.push_back(Reply::End);
-                }
-                DumpStep::NoRoute => {
-                    d.done = true;
-                    d.pending.push_back(Reply::Error { message: "no route".into() });
+            match &mut d.dump {
+                Walk::Routes(dump) => match dump.step(&self.engine, DUMP_CHUNK) {
+                    DumpStep::Rows(rows) => d.pending.extend(rows.into_iter().map(|r| Reply::Route(Box::new(r)))),
+                    DumpStep::End => {
+                        d.done = true;
+                        d.pending.push_back(Reply::End);
+                    }
+                    DumpStep::NoRoute => {
+                        d.done = true;
+                        d.pending.push_back(Reply::Error { message: "no route".into() });
+                    }
+                },
+                Walk::Fib(prefixes) => {
+                    let rows = prefixes.by_ref().take(DUMP_CHUNK).filter_map(|p| self.engine.fib_row(p));
+                    d.pending.extend(rows.map(Reply::Fib));
+                    if prefixes.len() == 0 {
+                        d.done = true;
+                        d.pending.push_back(Reply::End);
+                    }
                 }
             }
         }
@@ -450,6 +633,15 @@ fn log(event: &Event) {
         Event::InitialTableSent { address } => debug!(peer = %address, "initial table sent"),
         Event::LeftLockStep { address } => {
             warn!(peer = %address, "writer full for a second: the peer leaves its update group and catches up alone")
+        }
+        Event::FibForeign { prefix } => {
+            warn!(%prefix, "a route of another protocol holds the prefix at our metric: ours is not installed (bgpctl show fib)")
+        }
+        Event::FibRefused { routes, prefix, error } => {
+            warn!(routes, first = %prefix, %error, "the kernel refused FIB routes: kept, tried again when the kernel's routes or addresses change (bgpctl show fib)")
+        }
+        Event::FibNextHopRefused { prefix, gateway, error } => {
+            warn!(%prefix, %gateway, %error, "the kernel refused a next hop: the route is installed without it")
         }
     }
 }

@@ -50,9 +50,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::control::{self, Access, ControlRequest};
+use crate::kernel;
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
 use crate::rib_task::{self, RibInput};
+use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
 
@@ -72,6 +74,10 @@ struct Supervisor {
     remembered: Remembered,
     /// Lines about refused connections: one per address a minute.
     refusals: LogLimiter,
+    /// Our forwarding state survived the restart: routes of ours were still in the
+    /// kernel at start, or we install none (`[kernel] install = false`). The F bit of
+    /// our restart OPENs says so (RFC 4724 §3), honestly.
+    forwarding_kept: bool,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -125,9 +131,16 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let deferral = restart.map(|peers| Deferral::new(Instant::now() + RESTART_DEFERRAL, peers.into_iter().collect()));
     let (restart_peers, restart_peers_rx) = tokio::sync::watch::channel(Vec::new());
     let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
-    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers);
+    let (kernel_link, ours) = start_kernel(&config.kernel).await;
+    let settings = KernelSettings::new(&config.kernel, config.install_policy());
+    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link);
+    let forwarding_kept = !config.kernel.install || ours > 0;
     let mut sup = Supervisor::new(config, config_path, listeners, rib, (events_tx, events_rx));
     sup.restart_until = restart_until;
+    sup.forwarding_kept = forwarding_kept;
+    if restart_until.is_some() && !forwarding_kept {
+        warn!("restarting without our routes in the kernel: the forwarding bit is clear, so peers drop our routes now");
+    }
     let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
@@ -180,7 +193,19 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         // Not a restart: the next start is a fresh one.
         let _ = std::fs::remove_file(&marker);
     }
+    let flush = !matches!(stop_mode, StopMode::GracefulRestart);
     sup.stop(stop_mode).await;
+    if flush {
+        // Not a restart: our routes leave the kernel with us. After a graceful restart
+        // stop they stay, and forward while we are away.
+        let (done, removed) = oneshot::channel();
+        if sup.rib.send(RibInput::FlushFib { done }).await.is_ok() {
+            match tokio::time::timeout(FLUSH_TIMEOUT, removed).await {
+                Ok(Ok(n)) => info!(routes = n, "our routes removed from the kernel"),
+                _ => warn!("our routes could not all be removed from the kernel in time"),
+            }
+        }
+    }
     for task in control_tasks {
         task.abort();
         // Dropping the aborted task drops the socket, which removes its file.
@@ -209,6 +234,7 @@ impl Supervisor {
             events_rx,
             remembered: Remembered::default(),
             refusals: LogLimiter::new(Instant::now()),
+            forwarding_kept: true,
         }
     }
 
@@ -219,7 +245,8 @@ impl Supervisor {
         if self.restart_until.is_some_and(|t| Instant::now() < t) {
             if let Some(gr) = &mut spec.fsm.graceful_restart {
                 gr.restarting = true;
-                gr.families.iter_mut().for_each(|f| f.forwarding_preserved = true);
+                let kept = self.forwarding_kept;
+                gr.families.iter_mut().for_each(|f| f.forwarding_preserved = kept);
             }
         }
         spec
@@ -394,9 +421,23 @@ impl Supervisor {
                     }
                 }
             }
-            Command::ShowFib { .. } | Command::ShowNextHops => {
-                // Wired to the RIB task with the FIB (issue 9, in progress).
-                let _ = replies.send(Reply::Error { message: "not available yet".into() }).await;
+            Command::ShowFib { prefix } => {
+                let prefix = match prefix.as_deref().map(str::parse::<Prefix>) {
+                    None => None,
+                    Some(Ok(p)) => Some(p),
+                    Some(Err(e)) => {
+                        let _ = replies.send(Reply::Error { message: e }).await;
+                        return None;
+                    }
+                };
+                if self.rib.send(RibInput::ShowFib { prefix, replies: replies.clone() }).await.is_err() {
+                    let _ = replies.send(Reply::Error { message: "the RIB is not running".into() }).await;
+                }
+            }
+            Command::ShowNextHops => {
+                if self.rib.send(RibInput::ShowNextHops { replies: replies.clone() }).await.is_err() {
+                    let _ = replies.send(Reply::Error { message: "the RIB is not running".into() }).await;
+                }
             }
             Command::ShowSummary => {
                 let (tx, rx) = oneshot::channel();
@@ -609,6 +650,10 @@ impl Supervisor {
         if let Some(announcements) = plan.announcements {
             let _ = self.rib.send(RibInput::Announce(announcements)).await;
         }
+        if let Some(kernel) = &plan.kernel {
+            let settings = KernelSettings::new(kernel, self.config.install_policy());
+            let _ = self.rib.send(RibInput::Kernel(settings)).await;
+        }
         let (added, removed) = (plan.added.len(), plan.removed.len());
         let changed = plan.restarted.len() + plan.shutdown.len();
         let message = format!(
@@ -739,6 +784,48 @@ fn on_stop(config: &Config) -> StopMode {
         OnStop::Shutdown => StopMode::Shutdown(None),
     }
 }
+
+/// Kernel update batches (of up to `kernel::reader::BATCH`) and FIB answer batches
+/// queued for the RIB task.
+const KERNEL_QUEUE: usize = 64;
+
+/// Starts the kernel reader (its first full dump is on its way to the RIB task when
+/// this returns) and the FIB writer. Returns the RIB task's ends and how many routes
+/// of ours were in the kernel at start: stale, replaced as routes come back, swept
+/// after the restart. A daemon that cannot read or write the kernel still routes: it
+/// logs why, and imports, tracks and installs nothing.
+async fn start_kernel(k: &bgp_core::config::Kernel) -> (rib_task::KernelLink, usize) {
+    let (updates_tx, updates) = mpsc::channel(KERNEL_QUEUE);
+    let ours = match kernel::reader::spawn_reader(k.table, k.protocol, updates_tx).await {
+        Ok(ours) => ours,
+        Err(e) => {
+            error!(error = %e, "cannot read the kernel's routing tables: no [[kernel.import]] routes, no next-hop tracking");
+            Vec::new()
+        }
+    };
+    let found = ours.len();
+    if found > 0 {
+        info!(
+            routes = found,
+            table = k.table,
+            protocol = k.protocol,
+            "routes of ours in the kernel from before the start: kept until the restart is over"
+        );
+    }
+    let (results_tx, results) = mpsc::channel(KERNEL_QUEUE);
+    let settings = kernel::fib::FibSettings { table: k.table, protocol: k.protocol, metric: k.metric };
+    let fib = match kernel::fib::spawn_writer(settings, ours, results_tx) {
+        Ok(fib) => fib,
+        Err(e) => {
+            error!(error = %e, "cannot write to the kernel's routing tables: nothing is installed");
+            mpsc::channel(1).0
+        }
+    };
+    (rib_task::KernelLink { updates, fib, results }, found)
+}
+
+/// How long a stop waits for the kernel to remove our routes (a million take seconds).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How often the restart marker is rewritten: its age tells the next start whether
 /// it restarts within the restart time.

@@ -31,6 +31,12 @@
 //!   `[[neighbor]]`, or with every session; otherwise get new policies if those
 //!   changed.
 //! - `[[announce]]`: the new list when it changed.
+//! - `kernel.table`, `kernel.protocol`: refused, restart required (the routes
+//!   installed so far are known to the kernel by them).
+//! - Any other `[kernel]` key (`install`, `metric`, `install_policy`, also the
+//!   install policy's contents under the same name, `resolve_via_default`) or
+//!   `[[kernel.import]]`: applied at run time, no session restarts;
+//!   [`ReloadPlan::kernel`] carries the new `[kernel]`.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -38,7 +44,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::{Announce, Config, Global, Neighbor, PeerSettings};
+use super::{Announce, Config, Global, Kernel, Neighbor, PeerSettings};
 use crate::policy::{Policy, PolicyRef};
 
 /// A peer's policies as its session uses them, resolved from the configuration.
@@ -69,6 +75,11 @@ impl Config {
             rfc8212_notice: settings.rfc8212_notice(&self.global),
         }
     }
+
+    /// `kernel.install_policy`, resolved; `None` when unset (every route is installed).
+    pub fn install_policy(&self) -> Option<Arc<Policy>> {
+        self.kernel.install_policy.as_deref().and_then(|name| self.policies.get_shared(name))
+    }
 }
 
 /// Why a new configuration cannot be applied by a reload. `Display` names the keys
@@ -79,6 +90,8 @@ pub enum ReloadRefused {
     Sockets,
     /// These keys (`global.asn`, `global.router_id`, `global.cluster_id`) changed.
     Identity(Vec<&'static str>),
+    /// These keys (`kernel.table`, `kernel.protocol`) changed.
+    Kernel(Vec<&'static str>),
 }
 
 impl fmt::Display for ReloadRefused {
@@ -90,6 +103,14 @@ impl fmt::Display for ReloadRefused {
             ReloadRefused::Identity(keys) => {
                 let keys = keys.join(" and ");
                 write!(f, "{keys} changed: restart required (restart bgp-daemon to apply it)")
+            }
+            ReloadRefused::Kernel(keys) => {
+                let keys = keys.join(" and ");
+                write!(
+                    f,
+                    "{keys} changed: restart required (the installed routes are found by them; \
+                     restart bgp-daemon to apply it)"
+                )
             }
         }
     }
@@ -147,6 +168,10 @@ pub struct ReloadPlan {
     pub announcements: Option<Vec<Announce>>,
     /// The new routing settings, when `multipath` or `always_compare_med` changed.
     pub routing: Option<RoutingChange>,
+    /// The new `[kernel]`, when anything in it changed (its `table` and `protocol`
+    /// are the old ones: changing those is refused), the install policy's contents
+    /// included; [`Config::install_policy`] of the new configuration resolves it.
+    pub kernel: Option<Kernel>,
 }
 
 impl ReloadPlan {
@@ -186,6 +211,15 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     let changed: Vec<&'static str> = identity.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
     if !changed.is_empty() {
         return Err(ReloadRefused::Identity(changed));
+    }
+
+    let kernel = [
+        ("kernel.table", old.kernel.table != new.kernel.table),
+        ("kernel.protocol", old.kernel.protocol != new.kernel.protocol),
+    ];
+    let changed: Vec<&'static str> = kernel.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
+    if !changed.is_empty() {
+        return Err(ReloadRefused::Kernel(changed));
     }
 
     let mut plan = ReloadPlan { restart_all: sessions_changed(g, h), ..ReloadPlan::default() };
@@ -233,6 +267,9 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
 
     if old.announcements != new.announcements {
         plan.announcements = Some(new.announcements.clone());
+    }
+    if old.kernel != new.kernel || old.install_policy() != new.install_policy() {
+        plan.kernel = Some(new.kernel.clone());
     }
     Ok(plan)
 }
@@ -321,6 +358,7 @@ prefix = \"192.168.6.10/32\"
         assert_eq!(p.stops().count(), 0);
         assert!(p.shutdown.is_empty() && p.policies.is_empty() && p.added.is_empty());
         assert_eq!((p.announcements, p.routing, p.restart_all), (None, None, false));
+        assert_eq!(p.kernel, None);
         assert_eq!(plan(&base()).dynamic(ip("10.1.0.7")), DynamicAction::Keep);
     }
 
@@ -446,5 +484,72 @@ prefix = \"192.168.6.10/32\"
         let p = plan(&base().replace("192.168.6.10/32", "192.168.6.11/32"));
         assert_eq!(p.announcements.as_ref().map(|a| a[0].prefix.to_string()), Some("192.168.6.11/32".into()));
         assert!(p.stops().next().is_none());
+    }
+
+    /// `BASE` with a `[kernel]` holding `keys`.
+    fn kernel(keys: &str) -> String {
+        format!("{}\n[kernel]\ninstall = true\ninstall_policy = \"in\"\n{keys}\n", base())
+    }
+
+    #[test]
+    fn kernel_table_and_protocol_are_refused() {
+        let old = config(&kernel(""));
+        let e = diff(&old, &config(&kernel("table = 100"))).unwrap_err();
+        assert_eq!(e, ReloadRefused::Kernel(vec!["kernel.table"]));
+        assert_eq!(
+            e.to_string(),
+            "kernel.table changed: restart required (the installed routes are found by them; restart bgp-daemon to \
+             apply it)"
+        );
+        let e = diff(&old, &config(&kernel("table = 100\nprotocol = \"zebra\""))).unwrap_err();
+        assert_eq!(e, ReloadRefused::Kernel(vec!["kernel.table", "kernel.protocol"]));
+        assert!(e.to_string().starts_with("kernel.table and kernel.protocol changed: restart required"));
+        let e = diff(&config(&base()), &config(&kernel("protocol = 4"))).unwrap_err();
+        assert_eq!(e, ReloadRefused::Kernel(vec!["kernel.protocol"]), "from the defaults too");
+        // Written out but equal to the defaults: no change at all.
+        let p = diff(&old, &config(&kernel("table = \"main\"\nprotocol = 186\nmetric = 20"))).unwrap();
+        assert_eq!(p.kernel, None);
+    }
+
+    #[test]
+    fn kernel_changes_apply_at_run_time() {
+        let old = config(&kernel(""));
+        let import = "[[kernel.import]]\nwithin = [\"10.42.0.0/16\"]\nprotocol = [\"bird\"]";
+        for (new, what) in [
+            (kernel("").replace("install = true\n", ""), "install"),
+            (kernel("metric = 30"), "metric"),
+            (kernel("resolve_via_default = true"), "resolve_via_default"),
+            (kernel("").replace("install_policy = \"in\"\n", ""), "install_policy removed"),
+            (kernel("").replace("install_policy = \"in\"", "install_policy = \"accept-all\""), "install_policy"),
+            (kernel(import), "an import added"),
+        ] {
+            let new = config(&new);
+            let p = diff(&old, &new).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(p.kernel.as_ref(), Some(&new.kernel), "{what}");
+            assert!(!p.restart_all && p.stops().next().is_none() && p.policies.is_empty(), "{what}");
+        }
+        // An import changed.
+        let with_import = config(&kernel(import));
+        let p = diff(&with_import, &config(&kernel(&import.replace("bird", "static")))).unwrap();
+        assert_eq!(p.kernel.map(|k| k.import[0].protocol.clone()), Some(vec![4]));
+        // [kernel] appearing, or going back to the defaults.
+        assert!(diff(&config(&base()), &old).unwrap().kernel.is_some());
+        assert_eq!(diff(&old, &config(&base())).unwrap().kernel, Some(Kernel::default()));
+    }
+
+    #[test]
+    fn kernel_install_policy_by_contents() {
+        let old = config(&kernel(""));
+        // The prefix list of "in" edited: the install policy changed under the same name.
+        let new = config(&kernel("").replace("ge = 26, le = 26", "ge = 24, le = 26"));
+        assert_eq!(old.kernel, new.kernel, "the names are the same");
+        let p = diff(&old, &new).unwrap();
+        assert_eq!(p.kernel, Some(new.kernel.clone()));
+        let policy = new.install_policy().expect("set");
+        assert_eq!(policy.terms[0].matches.prefix_list.as_ref().unwrap().entries[0].ge, Some(24));
+        assert_ne!(old.install_policy(), new.install_policy());
+        // A policy the kernel does not use changes nothing there.
+        let unused = format!("{}\n[[policy]]\nname = \"unused\"\n", kernel(""));
+        assert_eq!(diff(&old, &config(&unused)).unwrap().kernel, None);
     }
 }

@@ -33,6 +33,14 @@
 //!
 //! [[announce]]
 //! prefix = "192.168.6.10/32"
+//!
+//! [kernel]
+//! install = true
+//!
+//! [[kernel.import]]
+//! within = ["10.42.0.0/16"]
+//! protocol = ["bird"]
+//! type = ["blackhole"]
 //! ```
 //!
 //! Policies are compiled here into a [`PolicySet`] ([`Config::policies`]), so the
@@ -54,14 +62,17 @@
 //!
 //! The module by job: [`model`] holds the validated types, `raw` the file as serde
 //! reads it, `validate` the checks and defaults, `diagnostics` the error type and
-//! the "did you mean" hints, [`diff`] what a reload changes. Policies and prefix
-//! lists are compiled in `crate::policy::compile`.
+//! the "did you mean" hints, [`diff`] what a reload changes, [`rt_names`] the
+//! kernel's table and protocol names (the one input besides the file: [`load`] reads
+//! this host's, [`parse`] knows the built-ins). Policies and prefix lists are compiled
+//! in `crate::policy::compile`.
 
 mod diagnostics;
 pub mod diff;
 pub mod model;
 mod peer;
 pub(crate) mod raw;
+pub mod rt_names;
 pub(crate) mod validate;
 
 use std::path::Path;
@@ -76,6 +87,7 @@ pub use diagnostics::{ConfigError, ErrorKind};
 pub use diff::{diff, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
 pub use model::*;
 pub use peer::{AddPath, MaxPrefixes, MaxPrefixesAction, PeerSettings};
+pub use rt_names::{parse_rt_names, RtNames};
 
 pub(crate) use diagnostics::{did_you_mean, Cx, Res};
 use raw::RawConfig;
@@ -118,15 +130,22 @@ const MAX_SOCKET_PATH_LEN: usize = 107;
 /// Longest hostname the FQDN capability carries with an empty domain (1 + len + 1 ≤ 255).
 const MAX_HOSTNAME_LEN: usize = 253;
 
-/// Reads and parses the file at `path`; errors name the file as `path` displays.
+/// Reads and parses the file at `path`, with this host's table and protocol names
+/// ([`RtNames::system`]); errors name the file as `path` displays.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text =
         std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    parse(&path.display().to_string(), &text)
+    parse_with_names(&path.display().to_string(), &text, &RtNames::system())
 }
 
-/// Parses and validates a configuration. `file_name` only prefixes error messages.
+/// Parses and validates a configuration, knowing only the built-in table and
+/// protocol names ([`RtNames::builtin`]). `file_name` only prefixes error messages.
 pub fn parse(file_name: &str, text: &str) -> Result<Config, ConfigError> {
+    parse_with_names(file_name, text, &RtNames::builtin())
+}
+
+/// [`parse`] with these table and protocol names for `[kernel]`.
+pub fn parse_with_names(file_name: &str, text: &str, names: &RtNames) -> Result<Config, ConfigError> {
     let cx = Cx { file: file_name, text };
     let doc = DeTable::parse(text).map_err(|e| {
         let (line, column) = cx.position(e.span().map_or(0, |s| s.start));
@@ -134,7 +153,7 @@ pub fn parse(file_name: &str, text: &str) -> Result<Config, ConfigError> {
     })?;
     let raw = RawConfig::deserialize(toml::de::Deserializer::from(doc.clone()))
         .map_err(|e| cx.serde_error(doc.get_ref(), &e))?;
-    cx.resolve(&raw)
+    cx.resolve(&raw, names)
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
 //! The file as serde reads it, before any check.
 
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -26,6 +29,7 @@ pub(crate) struct RawConfig {
     pub(crate) policy: Vec<Spanned<RawPolicy>>,
     #[serde(default)]
     pub(crate) announce: Vec<Spanned<RawAnnounce>>,
+    pub(crate) kernel: Opt<RawKernel>,
 }
 
 #[derive(Deserialize)]
@@ -117,4 +121,59 @@ pub(crate) struct RawAnnounce {
     pub(crate) local_pref: Opt<i64>,
     pub(crate) med: Opt<i64>,
     pub(crate) next_hop: Opt<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKernel {
+    pub(crate) install: Opt<bool>,
+    pub(crate) table: Opt<NumberOrName>,
+    pub(crate) protocol: Opt<NumberOrName>,
+    pub(crate) metric: Opt<i64>,
+    pub(crate) install_policy: Opt<String>,
+    pub(crate) resolve_via_default: Opt<bool>,
+    #[serde(default)]
+    pub(crate) import: Vec<Spanned<RawKernelImport>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKernelImport {
+    pub(crate) within: Strings,
+    pub(crate) protocol: Opt<Vec<Spanned<NumberOrName>>>,
+    #[serde(rename = "type")]
+    pub(crate) kind: Strings,
+    pub(crate) table: Opt<NumberOrName>,
+    pub(crate) communities: Strings,
+    pub(crate) large_communities: Strings,
+    pub(crate) local_pref: Opt<i64>,
+    pub(crate) med: Opt<i64>,
+}
+
+/// A kernel table or protocol: an integer, or a name from iproute2's files.
+pub(crate) enum NumberOrName {
+    Number(i64),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for NumberOrName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<NumberOrName, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = NumberOrName;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an integer or a string")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumberOrName, E> {
+                Ok(NumberOrName::Number(v))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumberOrName, E> {
+                i64::try_from(v).map(NumberOrName::Number).map_err(|_| E::custom("integer out of range"))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<NumberOrName, E> {
+                Ok(NumberOrName::Name(v.to_string()))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
 }

@@ -1244,3 +1244,249 @@ fn min_hold_time_reaches_every_session() {
         assert_eq!(value_msg(kind), format!("{bad} is not a valid hold time in seconds (3..=65535)"));
     }
 }
+
+/// `MINIMAL` with a `[kernel]` table holding `keys` (line 9 is `[kernel]`, line 10
+/// its first key).
+fn kernel(keys: &str) -> String {
+    format!("{MINIMAL}\n[kernel]\n{keys}\n")
+}
+
+#[test]
+fn kernel_defaults() {
+    use crate::kernel::RouteType;
+    let k = ok(MINIMAL).kernel;
+    assert_eq!(k, Kernel::default());
+    assert_eq!(ok(&kernel("")).kernel, k, "an empty [kernel] is the defaults");
+    assert!(!k.install && !k.resolve_via_default);
+    assert_eq!((k.table, k.protocol, k.metric), (254, 186, 20));
+    assert_eq!((k.install_policy, k.import), (None, vec![]));
+    assert_eq!(ok(MINIMAL).install_policy(), None, "no policy: every route is installed");
+
+    let c = ok(&format!("{MINIMAL}\n[[kernel.import]]\nwithin = [\"10.42.0.0/16\", \"fd42::/48\"]\n"));
+    let i = &c.kernel.import[0];
+    assert_eq!(i.within, vec![prefix("10.42.0.0/16"), prefix("fd42::/48")]);
+    assert_eq!(i.protocol, Vec::<u8>::new(), "any but ours and the kernel's");
+    assert_eq!(i.kind, vec![RouteType::Unicast, RouteType::Blackhole]);
+    assert_eq!(i.table, 254);
+    assert!(i.communities.is_empty() && i.large_communities.is_empty());
+    assert_eq!((i.local_pref, i.med), (None, None));
+    assert!(!c.kernel.install, "importing does not need install");
+}
+
+#[test]
+fn kernel_every_key() {
+    use crate::kernel::RouteType;
+    let text = format!(
+        "{ROUTING}
+[kernel]
+install = true
+table = 100
+protocol = \"zebra\"
+metric = 0
+install_policy = \"from-router\"
+resolve_via_default = true
+
+[[kernel.import]]
+within = [\"10.42.0.0/16\"]
+protocol = [\"bird\", 4, \"17\"]
+type = [\"blackhole\", \"unicast\", \"unreachable\", \"prohibit\"]
+table = \"main\"
+communities = [\"65000:1\", \"no-export\"]
+large_communities = [\"65000:1:2\"]
+local_pref = 200
+med = 10
+
+[[kernel.import]]
+within = [\"0.0.0.0/0\"]
+table = \"4294967295\"
+protocol = [\"bgp\"]
+"
+    );
+    let c = ok(&text);
+    let k = &c.kernel;
+    assert!(k.install && k.resolve_via_default);
+    assert_eq!((k.table, k.protocol, k.metric), (100, 11, 0));
+    assert_eq!(k.install_policy.as_deref(), Some("from-router"));
+    assert_eq!(c.install_policy().map(|p| p.name.clone()).as_deref(), Some("from-router"));
+    let i = &k.import[0];
+    assert_eq!(i.within, vec![prefix("10.42.0.0/16")]);
+    assert_eq!(i.protocol, vec![12, 4, 17]);
+    assert_eq!(i.kind, vec![RouteType::Blackhole, RouteType::Unicast, RouteType::Unreachable, RouteType::Prohibit]);
+    assert_eq!(i.table, 254);
+    assert_eq!(i.communities, vec![Community(65000 << 16 | 1), Community::NO_EXPORT]);
+    assert_eq!(i.large_communities, vec![LargeCommunity { global: 65000, local1: 1, local2: 2 }]);
+    assert_eq!((i.local_pref, i.med), (Some(200), Some(10)));
+    // Our protocol in another table than ours may be imported.
+    assert_eq!((k.import[1].table, &k.import[1].protocol), (u32::MAX, &vec![186]));
+    // The built-ins are policies too.
+    assert_eq!(ok(&kernel("install_policy = \"reject-all\"")).install_policy().unwrap().name, "reject-all");
+}
+
+#[test]
+fn kernel_names_from_files() {
+    let mut names = RtNames::builtin();
+    names.tables.extend(parse_rt_names("100 pods\n0x65 lbs\n"));
+    names.protocols.extend(parse_rt_names("80 calico\n"));
+    let text = format!(
+        "{}\n[[kernel.import]]\nwithin = [\"10.42.0.0/16\"]\ntable = \"lbs\"\nprotocol = [\"calico\", \"bird\"]\n",
+        kernel("table = \"pods\"\nprotocol = \"calico\"")
+    );
+    let c = parse_with_names("bgp.toml", &text, &names).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((c.kernel.table, c.kernel.protocol), (100, 80));
+    assert_eq!((c.kernel.import[0].table, &c.kernel.import[0].protocol), (101, &vec![80, 12]));
+    // `parse` knows the built-ins only.
+    let kind = invalid_at(&text, "\"pods\"", "kernel.table");
+    assert_eq!(value_msg(kind), "\"pods\" is not a table number (1..=4294967295) or a name in /etc/iproute2/rt_tables");
+}
+
+#[test]
+fn kernel_table_errors() {
+    let table = |v: &str| invalid(&kernel(&format!("table = {v}")), 10, 9, "kernel.table");
+    assert_eq!(
+        value_msg(table("253")),
+        "253 is the kernel's default table, looked up only after main: use main (254) or a table of your own"
+    );
+    assert_eq!(
+        value_msg(table("\"default\"")),
+        "\"default\" (253) is the kernel's default table, looked up only after main: use main (254) or a table of \
+         your own"
+    );
+    assert_eq!(
+        value_msg(table("255")),
+        "255 is the kernel's local table, which holds this host's own addresses: use main (254) or a table of your \
+         own"
+    );
+    assert!(value_msg(table("\"local\"")).starts_with("\"local\" (255) is the kernel's local table"));
+    for bad in ["0", "-1", "4294967296", "\"0\""] {
+        let n = bad.trim_matches('"');
+        assert_eq!(value_msg(table(bad)), format!("{n} is not a valid table number (1..=4294967295)"), "{bad}");
+    }
+    assert_eq!(value_msg(table("\"unspec\"")), "\"unspec\" (0) is not a valid table number (1..=4294967295)");
+    assert_eq!(
+        value_msg(table("\"foo\"")),
+        "\"foo\" is not a table number (1..=4294967295) or a name in /etc/iproute2/rt_tables"
+    );
+    assert_eq!(
+        value_msg(table("\"man\"")),
+        "\"man\" is not a table number (1..=4294967295) or a name in /etc/iproute2/rt_tables; did you mean \"main\"?"
+    );
+    assert_eq!(table("true"), ErrorKind::Type("expected an integer or a string, found boolean true".into()));
+    assert_eq!(table("1.5"), ErrorKind::Type("expected an integer or a string, found float 1.5".into()));
+    let kind = invalid(&kernel("table = 99999999999999999999"), 10, 9, "kernel.table");
+    assert_eq!(value_msg(kind), "integer out of range");
+    // The same rules in [[kernel.import]].
+    let text = format!("{MINIMAL}\n[[kernel.import]]\nwithin = [\"10.0.0.0/8\"]\ntable = 255\n");
+    let kind = invalid(&text, 11, 9, "kernel.import[0].table");
+    assert!(value_msg(kind).starts_with("255 is the kernel's local table"));
+}
+
+#[test]
+fn kernel_protocol_errors() {
+    let protocol = |v: &str| invalid(&kernel(&format!("protocol = {v}")), 10, 12, "kernel.protocol");
+    assert_eq!(
+        value_msg(protocol("\"foo\"")),
+        "\"foo\" is not a protocol number (1..=255) or a name in /etc/iproute2/rt_protos"
+    );
+    assert_eq!(
+        value_msg(protocol("\"bird2\"")),
+        "\"bird2\" is not a protocol number (1..=255) or a name in /etc/iproute2/rt_protos; did you mean \"bird\"?"
+    );
+    for bad in ["0", "256", "-3", "\"256\""] {
+        let n = bad.trim_matches('"');
+        assert_eq!(value_msg(protocol(bad)), format!("{n} is not a valid protocol number (1..=255)"), "{bad}");
+    }
+    assert_eq!(value_msg(protocol("\"unspec\"")), "\"unspec\" (0) is not a valid protocol number (1..=255)");
+    let msg = value_msg(protocol("\"kernel\""));
+    assert!(msg.starts_with("\"kernel\" (2) is the kernel's own protocol"), "{msg}");
+    assert!(value_msg(protocol("2")).starts_with("2 is the kernel's own protocol"));
+    assert!(matches!(protocol("[\"bgp\"]"), ErrorKind::Type(m) if m.starts_with("expected an integer or a string")));
+    // Any other number or name will do.
+    assert_eq!(ok(&kernel("protocol = 255")).kernel.protocol, 255);
+    assert_eq!(ok(&kernel("protocol = \"static\"")).kernel.protocol, 4);
+    assert_eq!(ok(&kernel("protocol = \"1\"")).kernel.protocol, 1);
+}
+
+#[test]
+fn kernel_other_errors() {
+    let kind = invalid(&kernel("metric = -1"), 10, 10, "kernel.metric");
+    assert_eq!(value_msg(kind), "-1 is not a valid metric (0..=4294967295)");
+    invalid(&kernel("metric = 4294967296"), 10, 10, "kernel.metric");
+    let kind = invalid(&kernel("install_policy = \"x\""), 10, 18, "kernel.install_policy");
+    assert_eq!(value_msg(kind), "no policy named \"x\" (there are: accept-all, reject-all)");
+    let kind = invalid(&kernel("install_policy = \"acept-all\""), 10, 18, "kernel.install_policy");
+    assert_eq!(value_msg(kind), "no policy named \"acept-all\"; did you mean \"accept-all\"?");
+    let kind = invalid(&kernel("install = \"yes\""), 10, 11, "kernel.install");
+    assert_eq!(kind, ErrorKind::Type("expected a boolean, found string \"yes\"".into()));
+    invalid(&kernel("resolve_via_default = 1"), 10, 23, "kernel.resolve_via_default");
+    let kind = invalid(&kernel("instal = true"), 10, 1, "kernel.instal");
+    assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "install"));
+    let kind = invalid(&kernel("zzz = 1"), 10, 1, "kernel.zzz");
+    assert_eq!(
+        kind.to_string(),
+        "unknown key; expected one of: install, table, protocol, metric, install_policy, resolve_via_default, import"
+    );
+    let kind = invalid(&format!("{MINIMAL}\n[kernal]\n"), 9, 2, "kernal");
+    assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "kernel"));
+    // An array of tables where a table belongs (reported as for `[[global]]`).
+    invalid(&format!("{MINIMAL}\n[[kernel]]\ninstall = true\n"), 9, 1, "kernel[0]");
+}
+
+#[test]
+fn kernel_import_errors() {
+    // Line 9 is [[kernel.import]], 10 `within`, 11 the key under test.
+    let import = |keys: &str| format!("{MINIMAL}\n[[kernel.import]]\n{keys}\n");
+    let within = |keys: &str| import(&format!("within = [\"10.42.0.0/16\"]\n{keys}"));
+
+    let kind = invalid(&import("protocol = [\"bird\"]"), 9, 1, "kernel.import[0].within");
+    assert_eq!(kind, ErrorKind::Missing);
+    let kind = invalid(&import("within = []"), 10, 10, "kernel.import[0].within");
+    assert_eq!(value_msg(kind), "is empty: list at least one prefix to import from");
+    let kind = invalid(&import("within = [\"10.42.0.1/16\"]"), 10, 11, "kernel.import[0].within[0]");
+    assert_eq!(value_msg(kind), "\"10.42.0.1/16\" has host bits set; did you mean \"10.42.0.0/16\"?");
+    let kind = invalid(&import("within = [\"10.42.0.0/16\", \"10.42.0.0/16\"]"), 10, 27, "kernel.import[0].within[1]");
+    assert_eq!(conflict_msg(kind), "10.42.0.0/16 is listed twice");
+    let kind = invalid(&import("within = \"10.42.0.0/16\""), 10, 10, "kernel.import[0].within");
+    assert!(matches!(kind, ErrorKind::Type(m) if m.starts_with("expected an array")));
+
+    let kind = invalid(&within("protocol = [\"bird\", 12]"), 11, 21, "kernel.import[0].protocol[1]");
+    assert_eq!(conflict_msg(kind), "12 is listed twice");
+    let kind = invalid(&within("protocol = []"), 11, 12, "kernel.import[0].protocol");
+    assert_eq!(value_msg(kind), "is empty: list at least one protocol, or leave the key out");
+    let kind = invalid(&within("protocol = [\"bird\", \"nope\"]"), 11, 21, "kernel.import[0].protocol[1]");
+    assert!(value_msg(kind).starts_with("\"nope\" is not a protocol number (1..=255)"));
+    invalid(&within("protocol = [0]"), 11, 13, "kernel.import[0].protocol[0]");
+    invalid(&within("protocol = \"bird\""), 11, 12, "kernel.import[0].protocol");
+    // Our own installed routes are never imported: in our table, our protocol is a mistake.
+    let kind = invalid(&within("protocol = [\"bird\", \"bgp\"]"), 11, 21, "kernel.import[0].protocol[1]");
+    assert_eq!(
+        conflict_msg(kind),
+        "\"bgp\" (186) is kernel.protocol, the routes this daemon installs in this table: they are never imported"
+    );
+    let text = format!("{}\n[kernel]\nprotocol = 90\n", within("protocol = [90]"));
+    invalid(&text, 11, 13, "kernel.import[0].protocol[0]");
+    ok(&format!("{}\n[kernel]\nprotocol = 90\n", within("protocol = [186]")));
+
+    let kind = invalid(&within("type = [\"local\"]"), 11, 9, "kernel.import[0].type[0]");
+    assert_eq!(
+        value_msg(kind),
+        "\"local\" is not a route type (expected \"unicast\", \"blackhole\", \"unreachable\" or \"prohibit\")"
+    );
+    let kind = invalid(&within("type = []"), 11, 8, "kernel.import[0].type");
+    assert_eq!(value_msg(kind), "is empty: list at least one route type, or leave the key out");
+    let kind = invalid(&within("type = [\"blackhole\", \"blackhole\"]"), 11, 22, "kernel.import[0].type[1]");
+    assert_eq!(conflict_msg(kind), "blackhole is listed twice");
+
+    invalid(&within("table = 253"), 11, 9, "kernel.import[0].table");
+    invalid(&within("communities = [\"x\"]"), 11, 16, "kernel.import[0].communities[0]");
+    invalid(&within("large_communities = [\"1:2\"]"), 11, 22, "kernel.import[0].large_communities[0]");
+    let kind = invalid(&within("local_pref = -1"), 11, 14, "kernel.import[0].local_pref");
+    assert_eq!(value_msg(kind), "-1 is not a valid LOCAL_PREF (0..=4294967295)");
+    invalid(&within("med = 4294967296"), 11, 7, "kernel.import[0].med");
+    let kind = invalid(&within("comunities = [\"1:1\"]"), 11, 1, "kernel.import[0].comunities");
+    assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "communities"));
+    let kind = invalid(&within("kind = [\"unicast\"]"), 11, 1, "kernel.import[0].kind");
+    assert!(kind.to_string().contains("within, protocol, type, table, communities"), "{kind}");
+    // The second entry counts from its own header.
+    let text = format!("{}\n[[kernel.import]]\nwithin = [\"10.0.0.0/33\"]\n", within(""));
+    invalid(&text, 14, 11, "kernel.import[1].within[0]");
+}

@@ -14,6 +14,7 @@ use toml::Spanned;
 use super::peer::{RawNeighbor, RawRange};
 use super::raw::*;
 use super::*;
+use crate::kernel::{RouteType, PROTOCOL_KERNEL, TABLE_DEFAULT, TABLE_LOCAL};
 use crate::policy::{self, PolicySet};
 use crate::prefix::{Prefix, Prefix4, Prefix6};
 use crate::types::AS_TRANS;
@@ -208,7 +209,7 @@ impl Cx<'_> {
         Ok(())
     }
 
-    pub(crate) fn resolve(&self, raw: &RawConfig) -> Res<Config> {
+    pub(crate) fn resolve(&self, raw: &RawConfig, names: &RtNames) -> Res<Config> {
         let global = match &raw.global {
             Some(g) => self.global(g)?,
             None => return Err(self.err_at(0, "global", ErrorKind::Missing)),
@@ -227,6 +228,10 @@ impl Cx<'_> {
             .map(|(i, r)| self.range(&global, &policies, r, &format!("neighbor_range[{i}]")))
             .collect::<Res<Vec<_>>>()?;
         let announcements = self.announcements(raw)?;
+        let kernel = match &raw.kernel {
+            Some(k) => self.kernel(k, &policies, names)?,
+            None => Kernel::default(),
+        };
 
         // Unique neighbor addresses.
         let mut seen: HashMap<IpAddr, usize> = HashMap::new();
@@ -284,7 +289,7 @@ impl Cx<'_> {
             }
         }
 
-        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements, kernel: Kernel::default() })
+        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements, kernel })
     }
 
     pub(crate) fn global(&self, table: &Spanned<RawGlobal>) -> Res<Global> {
@@ -524,5 +529,186 @@ impl Cx<'_> {
             out.push(announce);
         }
         Ok(out)
+    }
+
+    /// The `[kernel]` table and its `[[kernel.import]]` entries.
+    pub(crate) fn kernel(&self, table: &Spanned<RawKernel>, policies: &PolicySet, names: &RtNames) -> Res<Kernel> {
+        let k = table.get_ref();
+        let mut out = Kernel::default();
+        if let Some(v) = &k.install {
+            out.install = *v.get_ref();
+        }
+        if let Some(v) = &k.table {
+            out.table = self.kernel_table(v, "kernel.table", names)?;
+        }
+        if let Some(v) = &k.protocol {
+            let key = "kernel.protocol";
+            out.protocol = self.kernel_protocol(v, key, names)?;
+            if out.protocol == PROTOCOL_KERNEL {
+                return Err(self.value_err(
+                    v,
+                    key,
+                    format!(
+                        "{} is the kernel's own protocol (the routes it adds for this host's addresses): \
+                         the daemon replaces and removes routes of its protocol, so pick another, e.g. \"bgp\" (186)",
+                        self.number_label(v, PROTOCOL_KERNEL.into())
+                    ),
+                ));
+            }
+        }
+        if let Some(v) = &k.metric {
+            out.metric = self.value32(v, "kernel.metric", "metric")?;
+        }
+        if let Some(v) = &k.install_policy {
+            out.install_policy = Some(self.policy_name(v, "kernel.install_policy", policies)?);
+        }
+        if let Some(v) = &k.resolve_via_default {
+            out.resolve_via_default = *v.get_ref();
+        }
+        for (i, entry) in k.import.iter().enumerate() {
+            let import = self.kernel_import(entry, &format!("kernel.import[{i}]"), &out, names)?;
+            out.import.push(import);
+        }
+        Ok(out)
+    }
+
+    fn kernel_import(
+        &self,
+        table: &Spanned<RawKernelImport>,
+        path: &str,
+        kernel: &Kernel,
+        names: &RtNames,
+    ) -> Res<KernelImport> {
+        let m = table.get_ref();
+        let key = |k: &str| format!("{path}.{k}");
+        let within = self.required(table, &m.within, key("within"))?;
+        if within.get_ref().is_empty() {
+            return Err(self.value_err(within, key("within"), "is empty: list at least one prefix to import from"));
+        }
+        let within = self.list(&m.within, &key("within"), "prefix", |v, k| self.prefix(v, k))?;
+        let mut out = KernelImport {
+            within,
+            protocol: Vec::new(),
+            kind: vec![RouteType::Unicast, RouteType::Blackhole],
+            table: crate::kernel::TABLE_MAIN,
+            communities: self.communities(&m.communities, &key("communities"))?,
+            large_communities: self.large_communities(&m.large_communities, &key("large_communities"))?,
+            local_pref: None,
+            med: None,
+        };
+        if let Some(v) = &m.table {
+            out.table = self.kernel_table(v, &key("table"), names)?;
+        }
+        out.protocol =
+            self.list(&m.protocol, &key("protocol"), "protocol", |v, k| self.kernel_protocol(v, k, names))?;
+        if out.table == kernel.table {
+            if let Some(i) = out.protocol.iter().position(|&p| p == kernel.protocol) {
+                let v = &m.protocol.as_ref().expect("listed").get_ref()[i];
+                return Err(self.err(
+                    v,
+                    format!("{path}.protocol[{i}]"),
+                    ErrorKind::Conflict(format!(
+                        "{} is kernel.protocol, the routes this daemon installs in this table: \
+                         they are never imported",
+                        self.number_label(v, kernel.protocol.into())
+                    )),
+                ));
+            }
+        }
+        if m.kind.is_some() {
+            out.kind = self.list(&m.kind, &key("type"), "route type", |v, k| {
+                Ok(match v.get_ref().as_str() {
+                    "unicast" => RouteType::Unicast,
+                    "blackhole" => RouteType::Blackhole,
+                    "unreachable" => RouteType::Unreachable,
+                    "prohibit" => RouteType::Prohibit,
+                    s => {
+                        return Err(self.value_err(
+                            v,
+                            k,
+                            format!(
+                                "{s:?} is not a route type (expected \"unicast\", \"blackhole\", \
+                                 \"unreachable\" or \"prohibit\")"
+                            ),
+                        ))
+                    }
+                })
+            })?;
+        }
+        if let Some(v) = &m.local_pref {
+            out.local_pref = Some(self.value32(v, &key("local_pref"), "LOCAL_PREF")?);
+        }
+        if let Some(v) = &m.med {
+            out.med = Some(self.value32(v, &key("med"), "MED")?);
+        }
+        Ok(out)
+    }
+
+    /// A kernel routing table: 1..=4294967295 but the kernel's `default` (253) and
+    /// `local` (255), by number or by name.
+    fn kernel_table(&self, value: &Spanned<NumberOrName>, key: &str, names: &RtNames) -> Res<u32> {
+        let range = "1..=4294967295";
+        let n = self.number_or_name(value, key, &format!("table number ({range})"), "rt_tables", |s| {
+            names.table_number(s).map(i64::from).ok_or_else(|| names.table_names())
+        })?;
+        let label = self.number_label(value, n);
+        let use_instead = "use main (254) or a table of your own";
+        match u32::try_from(n) {
+            Ok(0) | Err(_) => Err(self.value_err(value, key, format!("{label} is not a valid table number ({range})"))),
+            Ok(TABLE_DEFAULT) => Err(self.value_err(
+                value,
+                key,
+                format!("{label} is the kernel's default table, looked up only after main: {use_instead}"),
+            )),
+            Ok(TABLE_LOCAL) => Err(self.value_err(
+                value,
+                key,
+                format!("{label} is the kernel's local table, which holds this host's own addresses: {use_instead}"),
+            )),
+            Ok(n) => Ok(n),
+        }
+    }
+
+    /// A route protocol, 1..=255, by number or by name.
+    fn kernel_protocol(&self, value: &Spanned<NumberOrName>, key: &str, names: &RtNames) -> Res<u8> {
+        let n = self.number_or_name(value, key, "protocol number (1..=255)", "rt_protos", |s| {
+            names.protocol_number(s).map(i64::from).ok_or_else(|| names.protocol_names())
+        })?;
+        match u8::try_from(n) {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(self.value_err(
+                value,
+                key,
+                format!("{} is not a valid protocol number (1..=255)", self.number_label(value, n)),
+            )),
+        }
+    }
+
+    /// The number `value` is or names (unchecked): an integer, a string of digits, or
+    /// a name `lookup` knows (else it returns every name it knows, for the hint).
+    /// `what` ("table number (1..=N)") and `file` (in `/etc/iproute2`) word the error.
+    fn number_or_name(
+        &self,
+        value: &Spanned<NumberOrName>,
+        key: &str,
+        what: &str,
+        file: &str,
+        lookup: impl Fn(&str) -> Result<i64, Vec<String>>,
+    ) -> Res<i64> {
+        match value.get_ref() {
+            NumberOrName::Number(n) => Ok(*n),
+            NumberOrName::Name(s) => s.parse::<i64>().or_else(|_| lookup(s)).map_err(|known| {
+                let hint = did_you_mean(s, &known).map(|h| format!("; did you mean {h:?}?")).unwrap_or_default();
+                self.value_err(value, key, format!("{s:?} is not a {what} or a name in /etc/iproute2/{file}{hint}"))
+            }),
+        }
+    }
+
+    /// How a message names number `n` written as `value`: `n`, or `"name" (n)`.
+    fn number_label(&self, value: &Spanned<NumberOrName>, n: i64) -> String {
+        match value.get_ref() {
+            NumberOrName::Name(s) if s.parse::<i64>().is_err() => format!("{s:?} ({n})"),
+            _ => n.to_string(),
+        }
     }
 }

@@ -39,6 +39,7 @@ use bytes::Bytes;
 
 use super::export::ExportTarget;
 use super::groups::{Group, Member};
+use super::kernel::{local_next_hop, KernelState};
 use super::restart::Deferral;
 use super::show::{apply_policy, peer_route};
 use super::{EntryId, Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
@@ -48,7 +49,7 @@ use crate::prefix::Prefix;
 use crate::rib::out::{Signature, UpdateGroup};
 use crate::types::Family;
 use crate::wire::open::GracefulRestart;
-use crate::wire::{CodecCtx, MpReach, NextHop, PathAttrs, Update};
+use crate::wire::{CodecCtx, NextHop, PathAttrs, Update};
 
 /// A peer, as the engine names it: its route source.
 pub type PeerId = SourceId;
@@ -104,6 +105,12 @@ pub enum Output {
     /// The peers with graceful restart changed: rewrite the restart marker with
     /// [`Engine::restart_peers`].
     RestartPeers,
+    /// Remove our routes left in the kernel from before the start that were not
+    /// installed again (after a restart, once the peers awaited sent End-of-RIB or the
+    /// deferral time is over). Said once; the driver sweeps once the routes
+    /// [`Engine::poll_fib`] had for the kernel are written, so no stale route goes
+    /// before its replacement.
+    SweepFib,
     /// Something worth a log line.
     Event(Event),
 }
@@ -129,6 +136,14 @@ pub enum Event {
     /// A peer whose writer stayed full held its update group back: it left the group
     /// and catches up on its own.
     LeftLockStep { address: IpAddr },
+    /// A route of another protocol holds the prefix at our metric in our table: ours is
+    /// not installed (logged once per prefix).
+    FibForeign { prefix: Prefix },
+    /// The kernel refused `routes` FIB routes in one batch; `prefix` and `error`: the
+    /// first. They are kept and tried again when the kernel's routes or addresses change.
+    FibRefused { routes: usize, prefix: Prefix, error: String },
+    /// The kernel refused one next hop of a multipath route: installed without it.
+    FibNextHopRefused { prefix: Prefix, gateway: IpAddr, error: String },
 }
 
 /// Prefix and message counts of one peer, owned here and shown by `show neighbors`.
@@ -182,6 +197,7 @@ pub struct Engine {
     statics: SourceId,
     pub(super) outputs: VecDeque<Output>,
     reclaim_at: usize,
+    pub(super) kernel: KernelState,
 }
 
 /// A source of routes that is not a BGP peer (`[[announce]]`, the kernel,
@@ -197,8 +213,11 @@ impl Engine {
     pub fn new(cfg: RibConfig, deferral: Option<Deferral>) -> Engine {
         let mut rib = RibState::new(cfg);
         let statics = rib.add_source(SourceKind::Static);
+        let kernel_source = rib.add_source(SourceKind::Kernel);
         let mut locals = HashMap::new();
         locals.insert(statics, LocalSource { syncing: false });
+        locals.insert(kernel_source, LocalSource { syncing: false });
+        let kernel = KernelState::new(kernel_source, deferral.as_ref());
         Engine {
             rib,
             peers: Vec::new(),
@@ -209,6 +228,7 @@ impl Engine {
             statics,
             outputs: VecDeque::new(),
             reclaim_at: RECLAIM_MIN,
+            kernel,
         }
     }
 
@@ -283,7 +303,8 @@ impl Engine {
         if had_gr != has_gr {
             self.outputs.push_back(Output::RestartPeers);
         }
-        self.restart_session_up(id, address, session.families.len(), now);
+        let restarting = session.graceful_restart.as_ref().is_some_and(|gr| gr.restarting);
+        self.restart_session_up(id, address, session.families.len(), restarting);
         let target = export_target(id, &session);
         let sig = Signature::of(&target, &session.export, &session.ctx, &session.families);
         let member = Member::new(id, target.clone(), session.families.clone(), session.enhanced_refresh, session.room);
@@ -432,14 +453,7 @@ impl Engine {
         self.sync_begin(source);
         for a in list {
             let mut attrs = a.path_attrs();
-            if matches!(a.prefix, Prefix::V6(_)) && attrs.mp_reach.is_none() {
-                // No next hop configured: ours on each session, filled in at export.
-                attrs.mp_reach = Some(Box::new(MpReach {
-                    family: Family::IPV6_UNICAST,
-                    next_hop: NextHop::V6 { global: Ipv6Addr::UNSPECIFIED, link_local: None },
-                    nlri: Vec::new(),
-                }));
-            }
+            local_next_hop(&mut attrs, a.prefix);
             self.add(source, a.prefix, attrs);
         }
         self.sync_end(source);
@@ -529,7 +543,8 @@ impl Engine {
         let deferral = self.deferral.as_ref().map(|d| d.until);
         let mrai = self.groups.iter().filter(|g| !g.group.is_idle()).filter_map(|g| g.hold_until).min();
         let lag = self.groups.iter().filter_map(Group::lag_deadline).min();
-        [stale, deferral, mrai, lag].into_iter().flatten().min()
+        let sweep = self.kernel.sweep_deadline();
+        [stale, deferral, mrai, lag, sweep].into_iter().flatten().min()
     }
 
     /// One round: timers, the decision over what changed, the restart deferral,
@@ -537,8 +552,10 @@ impl Engine {
     /// back for `groups::LAG_LIMIT` leaves it first), group merges, reclaiming.
     pub fn process(&mut self, now: Instant) {
         self.expire_stale(now);
+        self.track_next_hops();
         self.decide();
         self.end_deferral_if_done(now);
+        self.sweep_if_done(now);
         self.flush(now);
         self.merge_groups(now);
         self.reclaim();
@@ -549,6 +566,9 @@ impl Engine {
         let changes = self.rib.decide();
         if changes.is_empty() {
             return;
+        }
+        for change in &changes {
+            self.queue_fib(change.id);
         }
         for g in &mut self.groups {
             for change in &changes {
@@ -566,8 +586,8 @@ impl Engine {
         if self.rib.empties() < self.reclaim_at {
             return;
         }
-        let groups = &self.groups;
-        let left = self.rib.reclaim(|id| groups.iter().any(|g| g.group.in_use(id)));
+        let (groups, fib) = (&self.groups, &self.kernel.fib);
+        let left = self.rib.reclaim(|id| fib.in_use(id) || groups.iter().any(|g| g.group.in_use(id)));
         self.reclaim_at = (2 * left).max(RECLAIM_MIN);
     }
 

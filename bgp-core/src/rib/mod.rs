@@ -25,12 +25,16 @@
 pub mod decision;
 pub mod engine;
 pub mod export;
+pub mod fib;
 mod groups;
+pub mod kernel;
+pub mod nexthop;
 pub mod out;
 pub mod restart;
 pub mod show;
 mod slots;
 
+use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -41,6 +45,7 @@ use crate::prefix::{Nlri, Prefix};
 use crate::types::Family;
 use crate::wire::{MpReach, PathAttrs, Update};
 use decision::{Candidate, Step};
+use nexthop::NextHops;
 use slots::{state, Slots};
 
 /// A source of routes: one BGP peer, or one local source.
@@ -233,6 +238,8 @@ pub struct RibState {
     empties: Vec<u32>,
     /// Entries with at least one path.
     routed: usize,
+    /// The kernel's routes and how each BGP next hop resolves through them.
+    pub nht: NextHops,
 }
 
 impl RibState {
@@ -247,6 +254,7 @@ impl RibState {
             dirty: Vec::new(),
             empties: Vec::new(),
             routed: 0,
+            nht: NextHops::default(),
         }
     }
 
@@ -644,6 +652,7 @@ impl RibState {
     pub fn decide(&mut self) -> Vec<Change> {
         let mut changes = Vec::new();
         let mut before: Vec<Path> = Vec::new();
+        let mut resolves: Vec<bool> = Vec::new();
         for i in std::mem::take(&mut self.dirty) {
             let slot = self.slots.get_mut(i);
             let touched = slot.state & state::TOUCHED != 0;
@@ -651,24 +660,30 @@ impl RibState {
             let old_multipath = usize::from(slot.multipath);
             before.clear();
             before.extend_from_slice(&self.slots.paths(i)[..old_multipath]);
+            resolves.clear();
+            for p in self.slots.paths(i) {
+                resolves.push(path_resolves(&mut self.nht, &self.sources, &self.attrs, p));
+            }
             let paths = self.slots.paths_mut(i);
-            let (multipath, step) = if let [_] = paths {
+            let (multipath, step) = if !resolves.contains(&true) {
+                // No path is usable (none, or no next hop resolves): no best path.
+                (0, None)
+            } else if let [_] = paths {
                 // The usual case: no election.
                 (1, Some(Step::OnlyPath))
             } else {
                 let n = paths.len();
-                if n == 0 {
-                    (0, None)
-                } else {
-                    let cands: Vec<Candidate<'_>> =
-                        paths[..n].iter().map(|p| candidate(&self.cfg, &self.sources, &self.attrs, p)).collect();
-                    let d = decision::decide(&cands, self.cfg.always_compare_med, self.cfg.multipath);
-                    let mut order: Vec<usize> = d.multipath.clone();
-                    order.extend((0..n).filter(|i| !d.multipath.contains(i)));
-                    let reordered: Vec<Path> = order.iter().map(|&i| paths[i]).collect();
-                    paths[..n].copy_from_slice(&reordered);
-                    (d.multipath.len() as u8, Some(d.step))
-                }
+                let cands: Vec<Candidate<'_>> = paths[..n]
+                    .iter()
+                    .zip(&resolves)
+                    .map(|(p, &r)| Candidate { reachable: r, ..candidate(&self.cfg, &self.sources, &self.attrs, p) })
+                    .collect();
+                let d = decision::decide(&cands, self.cfg.always_compare_med, self.cfg.multipath);
+                let mut order: Vec<usize> = d.multipath.clone();
+                order.extend((0..n).filter(|i| !d.multipath.contains(i)));
+                let reordered: Vec<Path> = order.iter().map(|&i| paths[i]).collect();
+                paths[..n].copy_from_slice(&reordered);
+                (d.multipath.len() as u8, Some(d.step))
             };
             let slot = self.slots.get_mut(i);
             (slot.multipath, slot.step) = (multipath, step);
@@ -761,6 +776,38 @@ impl RibState {
     pub fn attr_stats(&self) -> AttrStats {
         self.attrs.stats()
     }
+
+    /// The next hop of a path from a BGP peer.
+    pub fn next_hop_of(&self, p: &Path) -> Option<IpAddr> {
+        peer_next_hop(&self.sources, &self.attrs, p)
+    }
+
+    /// Next-hop tracking saw the kernel change: the entries with a path through a next
+    /// hop of `changed` (every path from a peer: `None`) are decided again, and their
+    /// ids returned (their FIB routes may change even where the best path does not).
+    /// Next hops no path uses any more are forgotten.
+    pub fn redecide_next_hops(&mut self, changed: Option<&HashSet<IpAddr>>) -> Vec<EntryId> {
+        let mut ids = Vec::new();
+        let mut used = HashSet::new();
+        for i in 0..self.slots.len() {
+            if self.slots.is_free(i) {
+                continue;
+            }
+            let mut hit = false;
+            for p in self.slots.paths(i) {
+                if let Some(nh) = peer_next_hop(&self.sources, &self.attrs, p) {
+                    hit |= changed.is_none_or(|c| c.contains(&nh));
+                    used.insert(nh);
+                }
+            }
+            if hit {
+                mark_dirty(&mut self.dirty, &mut self.slots, i);
+                ids.push(EntryId(i));
+            }
+        }
+        self.nht.retain(&used);
+        ids
+    }
 }
 
 fn mark_dirty(dirty: &mut Vec<u32>, slots: &mut Slots, i: u32) {
@@ -774,6 +821,26 @@ fn mark_dirty(dirty: &mut Vec<u32>, slots: &mut Slots, i: u32) {
 fn release_path(store: &mut AttrStore, p: &Path) {
     store.release(p.attrs);
     store.release(p.attrs_in);
+}
+
+/// The next hop of a path from a BGP peer (`None` for our own routes, whose next hop
+/// is ours on each session).
+fn peer_next_hop(sources: &[SourceState], store: &AttrStore, p: &Path) -> Option<IpAddr> {
+    if sources[p.source.0 as usize].kind.as_ref().is_none_or(SourceKind::is_local) {
+        return None;
+    }
+    store.get(p.attrs).effective_next_hop().map(|nh| match nh {
+        crate::wire::NextHop::V4(a) => IpAddr::V4(a),
+        crate::wire::NextHop::V6 { global, .. } => IpAddr::V6(global),
+    })
+}
+
+/// Whether the path's next hop resolves (next-hop tracking; our own routes always do).
+fn path_resolves(nht: &mut NextHops, sources: &[SourceState], store: &AttrStore, p: &Path) -> bool {
+    if !nht.table.synced() {
+        return true;
+    }
+    peer_next_hop(sources, store, p).is_none_or(|nh| nht.resolved(nh))
 }
 
 fn candidate<'a>(cfg: &RibConfig, sources: &'a [SourceState], store: &'a AttrStore, p: &Path) -> Candidate<'a> {

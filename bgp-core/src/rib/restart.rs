@@ -43,29 +43,50 @@ impl Deferral {
     pub fn new(until: Instant, awaiting: HashSet<IpAddr>) -> Deferral {
         Deferral { until, awaiting, eor_left: HashMap::new() }
     }
+
+    fn session_up(&mut self, id: PeerId, address: IpAddr, families: usize) {
+        if self.awaiting.contains(&address) {
+            self.eor_left.insert(id, families);
+        }
+    }
+
+    fn end_of_rib(&mut self, id: PeerId, address: IpAddr) {
+        if let Some(left) = self.eor_left.get_mut(&id) {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.eor_left.remove(&id);
+                self.awaiting.remove(&address);
+            }
+        }
+    }
 }
 
 impl Engine {
-    /// An awaited peer is back: its End-of-RIB is expected for each family.
-    pub(super) fn restart_session_up(&mut self, id: PeerId, address: IpAddr, families: usize, _now: Instant) {
+    /// An awaited peer is back: its End-of-RIB is expected for each family. One that
+    /// restarted too (`restarting`, the R bit) sends it only after ours (RFC 4724
+    /// §4.1): our tables do not wait for it, but the sweep of our stale kernel routes
+    /// does, so that its prefixes keep their routes until they arrive again.
+    pub(super) fn restart_session_up(&mut self, id: PeerId, address: IpAddr, families: usize, restarting: bool) {
         if let Some(d) = self.deferral.as_mut() {
-            if d.awaiting.contains(&address) {
-                d.eor_left.insert(id, families);
+            if restarting {
+                d.awaiting.remove(&address);
+            } else {
+                d.session_up(id, address, families);
             }
+        }
+        if let Some(d) = self.kernel.sweep_mut() {
+            d.session_up(id, address, families);
         }
     }
 
     /// An End-of-RIB from `id`: one family fewer to wait for.
     pub(super) fn restart_end_of_rib(&mut self, id: PeerId) {
-        let Some(d) = self.deferral.as_mut() else { return };
-        if let Some(left) = d.eor_left.get_mut(&id) {
-            *left = left.saturating_sub(1);
-            if *left == 0 {
-                d.eor_left.remove(&id);
-                if let Some(address) = self.peer(id).map(|p| p.address) {
-                    self.deferral.as_mut().expect("checked above").awaiting.remove(&address);
-                }
-            }
+        let Some(address) = self.peer(id).map(|p| p.address) else { return };
+        if let Some(d) = self.deferral.as_mut() {
+            d.end_of_rib(id, address);
+        }
+        if let Some(d) = self.kernel.sweep_mut() {
+            d.end_of_rib(id, address);
         }
     }
 

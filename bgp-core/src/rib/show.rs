@@ -135,6 +135,7 @@ impl Engine {
                 for p in entry.paths().iter().filter(|p| p.source == peer) {
                     let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs_in), from.clone());
                     (r.path_id, r.valid, r.stale) = (p.path_id, true, p.is_stale());
+                    r.reachable = self.path_reachable(p);
                     rows.push(r);
                 }
             }
@@ -155,6 +156,10 @@ impl Engine {
         r.best = i == 0 && entry.multipath > 0;
         r.multipath = i < usize::from(entry.multipath);
         r.stale = p.is_stale();
+        r.reachable = self.path_reachable(p);
+        if p.source == self.kernel_source() {
+            r.kernel = self.kernel_provenance(prefix);
+        }
         if r.best && detail {
             r.reason = entry.step.map(|s| s.describe().to_string());
         }

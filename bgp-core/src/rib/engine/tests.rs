@@ -64,6 +64,7 @@ struct Round {
     events: Vec<Event>,
     refresh_asked: Vec<PeerId>,
     restart_peers: usize,
+    sweeps: usize,
 }
 
 impl Round {
@@ -130,6 +131,7 @@ fn drain(e: &mut Engine) -> Round {
             }
             Output::Blocked(p) => r.blocked.push(p),
             Output::RestartPeers => r.restart_peers += 1,
+            Output::SweepFib => r.sweeps += 1,
             Output::AskRefresh(p) => r.refresh_asked.push(p),
             Output::Event(ev) => r.events.push(ev),
             limit @ Output::PrefixLimit { .. } => r.limits.push(limit),
@@ -767,4 +769,359 @@ fn ipv4_routes_over_an_ipv6_session_get_the_interfaces_ipv4_next_hop() {
         .filter_map(|m| if let Message::Update(u) = m { u.attrs.next_hop.filter(|_| !u.nlri.is_empty()) } else { None })
         .collect();
     assert_eq!(next_hops, vec!["10.20.0.2".parse::<std::net::Ipv4Addr>().unwrap()]);
+}
+
+// ---- The kernel: [[kernel.import]], next-hop tracking, the FIB ----
+
+mod kernel {
+    use super::*;
+    use crate::config::KernelImport;
+    use crate::kernel::{
+        FibError, FibNextHop, FibResult, FibRoute, KernelNextHop, KernelRoute, KernelUpdate, RouteKey, RouteType,
+        PROTOCOL_KERNEL, TABLE_MAIN,
+    };
+    use crate::rib::kernel::KernelSettings;
+
+    const BIRD: u8 = 12;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn kroute(prefix: &str, protocol: u8, kind: RouteType, gateways: &[(Option<&str>, u32)]) -> KernelUpdate {
+        KernelUpdate::Route(KernelRoute {
+            key: RouteKey { table: TABLE_MAIN, prefix: pfx(prefix), metric: 0 },
+            protocol,
+            kind,
+            next_hops: gateways.iter().map(|&(g, i)| KernelNextHop { gateway: g.map(ip), ifindex: i }).collect(),
+        })
+    }
+
+    fn kdelete(prefix: &str) -> KernelUpdate {
+        KernelUpdate::RouteDeleted(RouteKey { table: TABLE_MAIN, prefix: pfx(prefix), metric: 0 })
+    }
+
+    /// The kernel of a node on 10.0.0.0/24 (eth0, ifindex 2), address 10.0.0.2.
+    fn node_kernel(extra: Vec<KernelUpdate>) -> Vec<KernelUpdate> {
+        let mut v = vec![
+            KernelUpdate::SyncBegin,
+            KernelUpdate::Link { ifindex: 2, name: "eth0".into() },
+            KernelUpdate::Address { ifindex: 2, address: ip("10.0.0.2"), prefix_len: 24 },
+            kroute("10.0.0.0/24", PROTOCOL_KERNEL, RouteType::Unicast, &[(None, 2)]),
+        ];
+        v.extend(extra);
+        v.push(KernelUpdate::SyncEnd);
+        v
+    }
+
+    fn calico_import() -> KernelImport {
+        KernelImport {
+            within: vec![pfx("10.42.0.0/16")],
+            protocol: vec![BIRD],
+            kind: vec![RouteType::Blackhole],
+            table: TABLE_MAIN,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            local_pref: None,
+            med: Some(7),
+        }
+    }
+
+    fn installing() -> KernelSettings {
+        KernelSettings { install: true, ..KernelSettings::default() }
+    }
+
+    fn hop(gw: &str) -> FibNextHop {
+        FibNextHop { gateway: ip(gw), ifindex: 2 }
+    }
+
+    fn ok(routes: &[FibRoute]) -> Vec<FibResult> {
+        routes.iter().map(|r| FibResult { prefix: r.prefix, error: None, dropped: Vec::new() }).collect()
+    }
+
+    #[test]
+    fn calico_blackholes_are_announced_and_withdrawn_with_the_kernel() {
+        let t = Instant::now();
+        let (mut e, a, b) = feeder_and_client(t);
+        e.set_kernel(KernelSettings { import: vec![calico_import()], ..KernelSettings::default() });
+        e.kernel(node_kernel(vec![
+            kroute("10.42.7.0/26", BIRD, RouteType::Blackhole, &[]),
+            // Filtered out: another protocol, another type, outside `within`.
+            kroute("10.42.8.0/26", 4, RouteType::Blackhole, &[]),
+            kroute("10.42.9.0/26", BIRD, RouteType::Unicast, &[(Some("10.0.0.9"), 2)]),
+            kroute("10.43.0.0/26", BIRD, RouteType::Blackhole, &[]),
+        ]));
+        let r = round(&mut e, t);
+        assert_eq!(r.announced(b), p(&["10.42.7.0/26"]));
+        assert_eq!(r.announced(a), p(&["10.42.7.0/26"]));
+        let Some(Message::Update(u)) = r.to(a).into_iter().next() else { panic!("an UPDATE") };
+        assert_eq!(u.attrs.origin, Some(crate::wire::Origin::Igp));
+        assert_eq!(u.attrs.next_hop, Some("10.10.0.2".parse().unwrap()), "our address on the session");
+        assert_eq!(u.attrs.med, Some(7));
+        // Provenance.
+        let prov = e.kernel_provenance(pfx("10.42.7.0/26")).unwrap();
+        assert_eq!((prov.table, prov.protocol, prov.kind.as_str()), (TABLE_MAIN, BIRD, "blackhole"));
+        // A live delete withdraws; a live add announces.
+        e.kernel(vec![kdelete("10.42.7.0/26"), kroute("10.42.1.0/26", BIRD, RouteType::Blackhole, &[])]);
+        let r = round(&mut e, t);
+        assert_eq!(r.withdrawn(b), p(&["10.42.7.0/26"]));
+        assert_eq!(r.announced(b), p(&["10.42.1.0/26"]));
+    }
+
+    #[test]
+    fn a_resync_withdraws_nothing_that_still_exists() {
+        let t = Instant::now();
+        let (mut e, _a, b) = feeder_and_client(t);
+        e.set_kernel(KernelSettings { import: vec![calico_import()], ..KernelSettings::default() });
+        let blocks = ["10.42.1.0/26", "10.42.2.0/26", "10.42.3.0/26"];
+        e.kernel(node_kernel(blocks.iter().map(|b| kroute(b, BIRD, RouteType::Blackhole, &[])).collect()));
+        assert_eq!(sorted(round(&mut e, t).announced(b)), p(&blocks));
+        // An overrun: the reader dumps again; one block went meanwhile.
+        e.kernel(node_kernel(blocks[..2].iter().map(|b| kroute(b, BIRD, RouteType::Blackhole, &[])).collect()));
+        let r = round(&mut e, t);
+        assert_eq!(r.withdrawn(b), p(&["10.42.3.0/26"]));
+        assert!(r.announced(b).is_empty(), "unchanged routes are not sent again");
+    }
+
+    #[test]
+    fn best_paths_and_their_ecmp_siblings_are_installed_as_one_route() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        let n2 = e.session_up(session("10.0.0.12", US), t);
+        e.updates(n1, &[update(&["192.168.50.10/32", "10.42.1.0/26"], &[], "10.0.0.11")]);
+        e.updates(n2, &[update(&["192.168.50.10/32"], &[], "10.0.0.12")]);
+        let r = round(&mut e, t);
+        assert_eq!(r.sweeps, 1, "a fresh start sweeps at once");
+        let mut routes = e.poll_fib(100);
+        routes.sort_by_key(|r| r.prefix);
+        assert_eq!(
+            routes,
+            vec![
+                FibRoute { prefix: pfx("10.42.1.0/26"), next_hops: vec![hop("10.0.0.11")], replace: false },
+                FibRoute {
+                    prefix: pfx("192.168.50.10/32"),
+                    next_hops: vec![hop("10.0.0.11"), hop("10.0.0.12")],
+                    replace: false
+                },
+            ]
+        );
+        assert_eq!(e.fib_row(pfx("10.42.1.0/26")).unwrap().state, crate::ctl::FibState::Pending);
+        e.fib_results(ok(&routes));
+        let row = e.fib_row(pfx("192.168.50.10/32")).unwrap();
+        assert_eq!(row.state, crate::ctl::FibState::Installed);
+        assert_eq!(row.next_hops[0].device.as_deref(), Some("eth0"));
+        assert_eq!((row.protocol, row.metric), (186, 20));
+        // One node withdraws: the route is replaced with the other's next hop alone.
+        e.updates(n2, &[withdraw(&["192.168.50.10/32"])]);
+        round(&mut e, t);
+        let routes = e.poll_fib(100);
+        assert_eq!(
+            routes,
+            vec![FibRoute { prefix: pfx("192.168.50.10/32"), next_hops: vec![hop("10.0.0.11")], replace: true }]
+        );
+        e.fib_results(ok(&routes));
+        // Both gone: removed, and the entry can be reclaimed once the kernel answered.
+        e.updates(n1, &[withdraw(&["192.168.50.10/32"])]);
+        round(&mut e, t);
+        let routes = e.poll_fib(100);
+        assert_eq!(routes, vec![FibRoute { prefix: pfx("192.168.50.10/32"), next_hops: Vec::new(), replace: true }]);
+        e.fib_results(ok(&routes));
+        assert!(e.fib_row(pfx("192.168.50.10/32")).is_none());
+        assert_eq!(e.fib_prefixes(None), p(&["10.42.1.0/26"]));
+    }
+
+    #[test]
+    fn repeated_changes_of_a_prefix_cost_one_kernel_write() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.11")]);
+        round(&mut e, t);
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.12")]);
+        round(&mut e, t);
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.13")]);
+        round(&mut e, t);
+        let routes = e.poll_fib(100);
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].next_hops, vec![hop("10.0.0.13")]);
+        // Changed again while in flight: sent once the answer came.
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.14")]);
+        round(&mut e, t);
+        assert!(e.poll_fib(100).is_empty());
+        e.fib_results(ok(&routes));
+        let routes = e.poll_fib(100);
+        assert_eq!(routes[0].next_hops, vec![hop("10.0.0.14")]);
+        assert!(routes[0].replace);
+    }
+
+    #[test]
+    fn our_own_routes_and_refused_ones_are_not_installed() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        let mut policy = Policy::accept_all();
+        policy.default = crate::policy::Verdict::Reject;
+        e.set_kernel(KernelSettings { install_policy: Some(Arc::new(policy)), ..installing() });
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "10.0.0.11")]);
+        e.announce(&[crate::config::Announce {
+            prefix: pfx("10.99.0.0/24"),
+            next_hop: None,
+            local_pref: None,
+            med: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+        }]);
+        round(&mut e, t);
+        assert!(e.poll_fib(100).is_empty(), "the install policy refuses; static routes never go in");
+        e.set_kernel(installing());
+        round(&mut e, t);
+        assert_eq!(e.poll_fib(100).len(), 1, "the policy gone, the peer's route goes in");
+    }
+
+    #[test]
+    fn an_unresolved_next_hop_leaves_best_path_the_fib_and_the_peers() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(vec![kroute("172.16.0.0/16", 4, RouteType::Unicast, &[(Some("10.0.0.254"), 2)])]));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        let rr = e.session_up(session("10.0.0.1", 65001), t);
+        round(&mut e, t);
+        // Recursive: installed through the static route's gateway.
+        e.updates(n1, &[update(&["10.42.1.0/26"], &[], "172.16.5.5")]);
+        // Our own address as next hop: refused on arrival, never installed.
+        e.updates(n1, &[update(&["10.42.2.0/26"], &[], "10.0.0.2")]);
+        // Nothing covers it.
+        e.updates(n1, &[update(&["10.42.3.0/26"], &[], "192.0.2.1")]);
+        let r = round(&mut e, t);
+        assert_eq!(r.announced(rr), p(&["10.42.1.0/26"]));
+        let routes = e.poll_fib(100);
+        assert_eq!(
+            routes,
+            vec![FibRoute { prefix: pfx("10.42.1.0/26"), next_hops: vec![hop("10.0.0.254")], replace: false }]
+        );
+        e.fib_results(ok(&routes));
+        let rows = e.next_hop_rows();
+        let unresolved = rows.iter().find(|r| r.address == ip("192.0.2.1")).unwrap();
+        assert_eq!((unresolved.resolved, unresolved.reason.as_deref()), (false, Some("no route")));
+        let via = rows.iter().find(|r| r.address == ip("172.16.5.5")).unwrap();
+        assert_eq!(via.via.as_deref(), Some("172.16.0.0/16"));
+        // The route toward the next hop goes: the path is invalid, withdrawn from the
+        // peers, removed from the FIB.
+        e.kernel(vec![KernelUpdate::RouteDeleted(RouteKey {
+            table: TABLE_MAIN,
+            prefix: pfx("172.16.0.0/16"),
+            metric: 0,
+        })]);
+        let r = round(&mut e, t);
+        assert_eq!(r.withdrawn(rr), p(&["10.42.1.0/26"]));
+        let routes = e.poll_fib(100);
+        assert_eq!(routes, vec![FibRoute { prefix: pfx("10.42.1.0/26"), next_hops: Vec::new(), replace: true }]);
+        // And back.
+        e.fib_results(ok(&routes));
+        e.kernel(vec![kroute("172.16.0.0/16", 4, RouteType::Unicast, &[(Some("10.0.0.253"), 2)])]);
+        let r = round(&mut e, t);
+        assert_eq!(r.announced(rr), p(&["10.42.1.0/26"]));
+        assert_eq!(e.poll_fib(100)[0].next_hops, vec![hop("10.0.0.253")]);
+    }
+
+    #[test]
+    fn a_foreign_route_is_never_replaced_and_a_refused_route_is_retried() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        e.updates(n1, &[update(&["10.42.1.0/26", "10.42.2.0/26"], &[], "10.0.0.11")]);
+        round(&mut e, t);
+        assert_eq!(e.poll_fib(100).len(), 2);
+        let foreign = FibError { errno: 17, message: "File exists".into(), foreign: true };
+        let other = FibError { errno: 101, message: "Nexthop has invalid gateway".into(), foreign: false };
+        e.fib_results(vec![
+            FibResult { prefix: pfx("10.42.1.0/26"), error: Some(foreign), dropped: Vec::new() },
+            FibResult { prefix: pfx("10.42.2.0/26"), error: Some(other), dropped: Vec::new() },
+        ]);
+        let r = drain(&mut e);
+        assert!(r.events.contains(&Event::FibForeign { prefix: pfx("10.42.1.0/26") }));
+        assert!(r.events.iter().any(|ev| matches!(ev, Event::FibRefused { routes: 1, .. })));
+        let row = e.fib_row(pfx("10.42.2.0/26")).unwrap();
+        assert_eq!((row.state, row.errno), (crate::ctl::FibState::Failed, Some(101)));
+        assert_eq!(e.fib_prefixes(None).len(), 2);
+        // A kernel change: both are tried again, still as exclusive creates.
+        e.kernel(vec![KernelUpdate::Address { ifindex: 2, address: ip("10.0.0.3"), prefix_len: 24 }]);
+        round(&mut e, t);
+        let again = e.poll_fib(100);
+        assert_eq!(again.len(), 2);
+        assert!(again.iter().all(|r| !r.replace), "a foreign route is never replaced");
+        e.fib_results(ok(&again));
+        assert!(drain(&mut e).events.is_empty());
+        assert_eq!(e.fib_row(pfx("10.42.2.0/26")).unwrap().state, crate::ctl::FibState::Installed);
+    }
+
+    #[test]
+    fn the_sweep_waits_for_peers_that_restarted_with_us() {
+        let t = Instant::now();
+        let awaiting: HashSet<IpAddr> = [ip("10.0.0.1")].into();
+        let mut e = Engine::new(cfg(8), Some(Deferral::new(t + Duration::from_secs(120), awaiting)));
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let mut s = session("10.0.0.1", 65001);
+        let mut restarting = gr(120, &[(V4, true), (V6, true)]);
+        restarting.restarting = true;
+        s.graceful_restart = Some(restarting);
+        let a = e.session_up(s, t);
+        let r = round(&mut e, t);
+        assert!(!e.deferring(), "a peer that restarted too sends End-of-RIB only after ours");
+        assert!(e.poll_fib(10).is_empty());
+        assert_eq!(r.end_of_rib(a), vec![V4, V6]);
+        assert_eq!(r.sweeps, 0, "its routes are not back yet");
+        e.updates(a, &[update(&["10.42.1.0/26"], &[65001], "10.0.0.1"), Update::end_of_rib(V4)]);
+        assert_eq!(round(&mut e, t).sweeps, 0);
+        e.updates(a, &[Update::end_of_rib(V6)]);
+        assert_eq!(round(&mut e, t).sweeps, 1);
+        assert_eq!(round(&mut e, t).sweeps, 0, "once");
+    }
+
+    #[test]
+    fn the_fib_waits_for_the_restart_deferral() {
+        let t = Instant::now();
+        let awaiting: HashSet<IpAddr> = [ip("10.0.0.11"), ip("10.0.0.12")].into();
+        let mut e = Engine::new(cfg(8), Some(Deferral::new(t + Duration::from_secs(120), awaiting)));
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let mut s1 = session("10.0.0.11", US);
+        s1.graceful_restart = Some(gr(120, &[(V4, true)]));
+        let mut s2 = session("10.0.0.12", US);
+        s2.graceful_restart = Some(gr(120, &[(V4, true)]));
+        let (n1, n2) = (e.session_up(s1, t), e.session_up(s2, t));
+        e.updates(n1, &[update(&["192.168.50.10/32"], &[], "10.0.0.11"), Update::end_of_rib(V4)]);
+        e.updates(n1, &[Update::end_of_rib(V6)]);
+        round(&mut e, t);
+        // One node of the ECMP pair is back: the kernel keeps the route from before
+        // the restart, with both next hops, rather than losing one for a while.
+        assert!(e.poll_fib(10).is_empty());
+        e.updates(n2, &[update(&["192.168.50.10/32"], &[], "10.0.0.12"), Update::end_of_rib(V4)]);
+        e.updates(n2, &[Update::end_of_rib(V6)]);
+        let r = round(&mut e, t);
+        assert_eq!(r.sweeps, 1);
+        let routes = e.poll_fib(10);
+        assert_eq!(routes.len(), 1);
+        assert_eq!(routes[0].next_hops, vec![hop("10.0.0.11"), hop("10.0.0.12")]);
+    }
+
+    #[test]
+    fn the_sweep_happens_at_the_deadline_without_end_of_rib() {
+        let t = Instant::now();
+        let awaiting: HashSet<IpAddr> = [ip("10.0.0.1")].into();
+        let mut e = Engine::new(cfg(8), Some(Deferral::new(t + Duration::from_secs(120), awaiting)));
+        assert_eq!(round(&mut e, t).sweeps, 0);
+        assert_eq!(e.poll_timeout(), Some(t + Duration::from_secs(120)));
+        assert_eq!(round(&mut e, t + Duration::from_secs(120)).sweeps, 1);
+    }
 }

@@ -1,0 +1,1 @@
+//! Namespace tests (below).
