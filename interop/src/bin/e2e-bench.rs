@@ -40,7 +40,7 @@
 //! ```
 //!
 //! `--scenario fib` (1,000,000 prefixes, no sink): the feeder's namespace and the
-//! device's only. The device installs what it learns into its namespace's kernel
+//! device's only (`bench-fib-<dut>-feed`, `bench-fib-<dut>-dut`). The device installs what it learns into its namespace's kernel
 //! table (main): BIRD through a `protocol kernel`, FRR through zebra (bgpd without
 //! `-Z`/`-n`), ours with `[kernel] install = true`; `floor` is no BGP at all but
 //! `fib-floor`, which writes the same routes straight to the kernel (batched
