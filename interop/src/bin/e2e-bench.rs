@@ -1,11 +1,12 @@
 //! e2e-bench: end-to-end convergence of a realistic table through a device under test
 //! (BIRD, FRR's bgpd, or our daemon), side by side in one run; or what the device's
-//! memory grows by when it refuses a whole table. See interop/README.md,
+//! memory grows by when it refuses a whole table; or how long it takes to put a table
+//! into its kernel's routing table and take it out again. See interop/README.md,
 //! "End-to-end benchmark".
 //!
 //! ```text
 //! sudo cargo run --release -p interop --bin e2e-bench -- \
-//!     [--dut bird,frr,ours] [--scenario transit|rr|refused] [--prefixes N] [--clients N] \
+//!     [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib] [--prefixes N] [--clients N] \
 //!     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] \
 //!     [--seed N] [--json FILE] [--keep]
 //! ```
@@ -38,9 +39,29 @@
 //! sudo target/release/e2e-bench --dut bird,frr,ours --scenario refused --repeat 3 --quiet-wait 30
 //! ```
 //!
+//! `--scenario fib` (1,000,000 prefixes, no sink): the feeder's namespace and the
+//! device's only (`bench-fib-<dut>-feed`, `bench-fib-<dut>-dut`). The device installs what it learns into its namespace's kernel
+//! table (main): BIRD through a `protocol kernel`, FRR through zebra (bgpd without
+//! `-Z`/`-n`), ours with `[kernel] install = true`; `floor` is no BGP at all but
+//! `fib-floor`, which writes the same routes straight to the kernel (batched
+//! rtnetlink requests). The kernel's routes are counted by a thread of this process
+//! inside the device's namespace from the kernel's route notifications
+//! ([`interop::e2e::FibWatch`]), and each phase's end is checked against the
+//! kernel's own count (`/proc/net/fib_triestat`, less the routes there before). After
+//! step 1 (the feeder alone): **install** = from the feeder's first octet (floor: from
+//! asking fib-floor to start) until the table holds every prefix; 1 s of quiet;
+//! **withdraw** = from the withdrawal's first octet (floor: from asking it to remove)
+//! until none is left; CPU seconds and peak RSS of the device's processes (FRR: zebra
+//! and bgpd, added). Ratios are to the floor.
+//!
+//! ```text
+//! sudo target/release/e2e-bench --scenario fib --dut floor,bird,frr,ours
+//! ```
+//!
 //! Every phase is bounded (`--timeout`, 120 s; `--ours-timeout`, 20 s, for our
-//! daemon); a device that does not get there is reported as "did not converge in N s"
-//! (refused: "did not process the feed in N s").
+//! daemon, 120 s in the fib scenario); a device that does not get there is reported as
+//! "did not converge in N s" (refused: "did not process the feed in N s"; fib: "did
+//! not install in N s").
 //! With `--repeat`, devices take turns, and runs during which other processes used
 //! more than 0.25 cores are left out of the medians.
 
@@ -58,11 +79,13 @@ use std::time::{Duration, Instant};
 use bgp_core::wire::CodecCtx;
 use bytes::{Bytes, BytesMut};
 use interop::e2e::{
-    cpu_seconds, establish, machine_busy_seconds, status_kib, unread_octets, Feeder, PeerSpec, PrefixIndex, Sink,
-    WriteTimes,
+    cpu_seconds, establish, fib_triestat_prefixes, machine_busy_seconds, status_kib, unread_octets, Feeder, FibWatch,
+    PeerSpec, PrefixIndex, Sink, WriteTimes,
 };
 use interop::table::{Table, TableSpec, DEFAULT_SEED};
-use interop::{bgpctl_bin, daemon_bin, run, veth, Bird, Daemon, Frr, Lab, Netns, FRR_BGPD};
+use interop::{
+    bgpctl_bin, daemon_bin, run, run_ok, target_dir, veth, wait_until, Bird, Daemon, Frr, Lab, Netns, Proc, FRR_BGPD,
+};
 use serde_json::{json, Value};
 
 /// The device's address toward the feeder, and its router id.
@@ -95,11 +118,20 @@ const QUIET_CORES: f64 = 0.2;
 /// average while it was measured; medians leave such runs out.
 const DISTURBED_CORES: f64 = 0.25;
 
+/// FRR's zebra as Debian installs it (the fib scenario).
+const FRR_ZEBRA: &str = "/usr/lib/frr/zebra";
+/// The kernel table every device of the fib scenario installs into (main).
+const FIB_TABLE: u32 = 254;
+/// The device's interface toward the feeder, whose address is every route's next hop.
+const DUT_FEED_IF: &str = "bn-dfeed";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dut {
     Bird,
     Frr,
     Ours,
+    /// fib-floor: the same routes written straight to the kernel, no BGP (fib only).
+    Floor,
 }
 
 impl Dut {
@@ -108,6 +140,7 @@ impl Dut {
             Dut::Bird => "bird",
             Dut::Frr => "frr",
             Dut::Ours => "ours",
+            Dut::Floor => "floor",
         }
     }
 }
@@ -121,6 +154,9 @@ enum Scenario {
     /// Transit's topology, but the device's import policy refuses everything the
     /// feeder sends: what a flood of refused routes costs.
     Refused,
+    /// eBGP feeder -> device, no sink: the device installs the table into its
+    /// namespace's kernel table, then removes it.
+    Fib,
 }
 
 impl Scenario {
@@ -129,18 +165,26 @@ impl Scenario {
             Scenario::Transit => "transit",
             Scenario::Rr => "rr",
             Scenario::Refused => "refused",
+            Scenario::Fib => "fib",
         }
     }
     fn feeder_as(self) -> u32 {
         match self {
-            Scenario::Transit | Scenario::Refused => FEEDER_AS,
+            Scenario::Transit | Scenario::Refused | Scenario::Fib => FEEDER_AS,
             Scenario::Rr => DUT_AS,
         }
     }
     fn sink_as(self) -> u32 {
         match self {
-            Scenario::Transit | Scenario::Refused => SINK_AS,
+            Scenario::Transit | Scenario::Refused | Scenario::Fib => SINK_AS,
             Scenario::Rr => DUT_AS,
+        }
+    }
+    /// The device the ratios are to.
+    fn reference(self) -> &'static str {
+        match self {
+            Scenario::Fib => "floor",
+            _ => "bird",
         }
     }
     /// The feeder and the sinks are in other ASes than the device.
@@ -163,18 +207,21 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: e2e-bench [--dut bird,frr,ours] [--scenario transit|rr|refused] [--prefixes N] [--clients N] \
+    "usage: e2e-bench [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib] [--prefixes N] [--clients N] \
                      [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] [--seed N] \
                      [--json FILE] [--keep]\n\
-  --dut           devices under test, in this order (default bird,frr)\n\
+  --dut           devices under test, in this order (default bird,frr; fib: floor,bird,frr,ours);\n\
+                  floor (fib only): fib-floor writes the routes straight to the kernel, no BGP\n\
   --scenario      transit: eBGP feeder -> device -> sink(s) (default; 1,000,000 prefixes, 1 sink)\n\
                   rr: iBGP route reflector, feeder and sinks are clients (100,000 prefixes, 20 sinks)\n\
                   refused: transit, but the device's import policy refuses every route of the feeder;\n\
                   reports its RSS before and after the feed and the growth (2,000,000 prefixes, 1 sink)\n\
-  --prefixes N    table size (default per scenario)\n\
+                  fib: eBGP feeder -> device, which installs the table into its kernel table (main);\n\
+                  install and withdraw times counted in the kernel (1,000,000 prefixes, no sink)\n\
+  --prefixes N    table size (default per scenario; --count is the same)\n\
   --clients N     number of sinks (default per scenario, at most 200)\n\
   --timeout S     bound of each phase for BIRD and FRR (default 120)\n\
-  --ours-timeout S  bound of each phase for our daemon (default 20)\n\
+  --ours-timeout S  bound of each phase for our daemon (default 20; fib: --timeout)\n\
   --repeat N      run every device N times, interleaved (bird, frr, bird, frr, ...), and report medians\n\
                   (of the runs during which the rest of the machine used under 0.25 cores, if any)\n\
   --quiet-wait S  before each run, wait up to S seconds (default 60; 0: no wait) until the rest of the\n\
@@ -184,11 +231,11 @@ const USAGE: &str =
   --keep          keep the work directories (configs, logs) in /tmp/bgp-interop";
 
 fn parse_args() -> Result<Args, String> {
-    let mut duts = vec![Dut::Bird, Dut::Frr];
+    let mut duts = None;
     let mut scenario = Scenario::Transit;
     let (mut prefixes, mut clients) = (None, None);
     let mut timeout = 120.0;
-    let mut ours_timeout = 20.0;
+    let mut ours_timeout = None;
     let mut seed = DEFAULT_SEED;
     let mut json = None;
     let mut repeat = 1;
@@ -207,28 +254,32 @@ fn parse_args() -> Result<Args, String> {
         let bad = || format!("{flag}: bad value {value:?}");
         match flag.as_str() {
             "--dut" => {
-                duts = value
-                    .split(',')
-                    .map(|d| match d.trim() {
-                        "bird" => Ok(Dut::Bird),
-                        "frr" => Ok(Dut::Frr),
-                        "ours" => Ok(Dut::Ours),
-                        other => Err(format!("--dut: unknown device {other:?} (bird, frr, ours)")),
-                    })
-                    .collect::<Result<_, _>>()?;
+                duts = Some(
+                    value
+                        .split(',')
+                        .map(|d| match d.trim() {
+                            "bird" => Ok(Dut::Bird),
+                            "frr" => Ok(Dut::Frr),
+                            "ours" => Ok(Dut::Ours),
+                            "floor" => Ok(Dut::Floor),
+                            other => Err(format!("--dut: unknown device {other:?} (bird, frr, ours, floor)")),
+                        })
+                        .collect::<Result<Vec<_>, _>>()?,
+                );
             }
             "--scenario" => {
                 scenario = match value.as_str() {
                     "transit" => Scenario::Transit,
                     "rr" => Scenario::Rr,
                     "refused" => Scenario::Refused,
+                    "fib" => Scenario::Fib,
                     _ => return Err(bad()),
                 }
             }
-            "--prefixes" => prefixes = Some(value.replace('_', "").parse::<usize>().map_err(|_| bad())?),
+            "--prefixes" | "--count" => prefixes = Some(value.replace('_', "").parse::<usize>().map_err(|_| bad())?),
             "--clients" => clients = Some(value.parse::<usize>().map_err(|_| bad())?),
             "--timeout" => timeout = value.parse::<f64>().map_err(|_| bad())?,
-            "--ours-timeout" => ours_timeout = value.parse::<f64>().map_err(|_| bad())?,
+            "--ours-timeout" => ours_timeout = Some(value.parse::<f64>().map_err(|_| bad())?),
             "--seed" => seed = value.parse().map_err(|_| bad())?,
             "--json" => json = Some(PathBuf::from(value)),
             "--repeat" => repeat = value.parse::<usize>().ok().filter(|&r| r >= 1).ok_or_else(bad)?,
@@ -240,14 +291,30 @@ fn parse_args() -> Result<Args, String> {
         Scenario::Transit => 1_000_000,
         Scenario::Rr => 100_000,
         Scenario::Refused => 2_000_000,
+        Scenario::Fib => 1_000_000,
     });
     let clients = clients.unwrap_or(match scenario {
         Scenario::Transit | Scenario::Refused => 1,
         Scenario::Rr => 20,
+        Scenario::Fib => 0,
     });
-    if prefixes == 0 || !(1..=MAX_CLIENTS).contains(&clients) || duts.is_empty() {
+    let duts = duts.unwrap_or(match scenario {
+        Scenario::Fib => vec![Dut::Floor, Dut::Bird, Dut::Frr, Dut::Ours],
+        _ => vec![Dut::Bird, Dut::Frr],
+    });
+    let fib = scenario == Scenario::Fib;
+    if fib && clients != 0 {
+        return Err("the fib scenario has no sink (--clients 0)".into());
+    }
+    if !fib && duts.contains(&Dut::Floor) {
+        return Err("--dut floor is for --scenario fib only".into());
+    }
+    if prefixes == 0 || !(fib || (1..=MAX_CLIENTS).contains(&clients)) || duts.is_empty() {
         return Err(format!("need at least one device and one prefix, and 1 to {MAX_CLIENTS} clients"));
     }
+    // Our daemon converges a table in about a second, but installing it into the
+    // kernel is the kernel's time as much as ours.
+    let ours_timeout = ours_timeout.unwrap_or(if fib { timeout } else { 20.0 });
     if !(timeout > 0.0 && ours_timeout > 0.0) {
         return Err("timeouts must be positive".into());
     }
@@ -270,6 +337,7 @@ fn parse_args() -> Result<Args, String> {
 /// The table and its encodings, shared by every device of the run.
 struct Plan {
     scenario: Scenario,
+    seed: u64,
     prefixes: usize,
     clients: usize,
     groups: usize,
@@ -304,6 +372,7 @@ impl Plan {
         let withdraw = out.split().freeze();
         let plan = Plan {
             scenario: args.scenario,
+            seed: args.seed,
             prefixes: table.prefixes.len(),
             clients: args.clients,
             groups: table.groups.len(),
@@ -358,6 +427,12 @@ fn bird_config(plan: &Plan) -> String {
     for (i, a) in plan.sinks().enumerate() {
         s += &proto(&format!("sink{i}"), DUT_SINK, a, plan.scenario.sink_as(), "all");
     }
+    if plan.scenario == Scenario::Fib {
+        // Into the main table; never read it back (learn off, and the periodic scan,
+        // which compares the whole kernel table with BIRD's, once an hour).
+        s += "protocol kernel {\n  ipv4 { import none; export all; };\n  merge paths yes;\n  learn off;\n  \
+              scan time 3600;\n}\n";
+    }
     s
 }
 
@@ -408,6 +483,10 @@ fn ours_config(lab: &Lab, plan: &Plan) -> String {
             s += "route_reflector_client = true\n";
         }
     }
+    if plan.scenario == Scenario::Fib {
+        // The kernel's main table, protocol 186 (bgp), metric 20: the defaults.
+        s += "\n[kernel]\ninstall = true\n";
+    }
     s
 }
 
@@ -416,9 +495,19 @@ fn in_path(program: &str) -> bool {
         || ["/usr/sbin", "/sbin", "/usr/bin"].iter().any(|d| Path::new(d).join(program).is_file())
 }
 
+fn floor_bin() -> PathBuf {
+    target_dir().join("fib-floor")
+}
+
 /// Why this device cannot run here.
-fn missing(dut: Dut) -> Option<String> {
+fn missing(dut: Dut, scenario: Scenario) -> Option<String> {
     match dut {
+        Dut::Frr if scenario == Scenario::Fib && !Path::new(FRR_ZEBRA).is_file() => {
+            Some(format!("FRR's zebra is not installed ({FRR_ZEBRA}): apt install frr"))
+        }
+        Dut::Floor if !floor_bin().is_file() => {
+            Some(format!("{} is missing: cargo build --release -p interop", floor_bin().display()))
+        }
         Dut::Bird if !in_path("bird") || !in_path("birdc") => {
             Some("BIRD 2 is not installed (apt install bird2)".into())
         }
@@ -443,20 +532,214 @@ fn first_line(cmd: &mut Command) -> String {
     }
 }
 
-fn version(dut: Dut) -> String {
+fn version(dut: Dut, scenario: Scenario) -> String {
+    let built = |bin: PathBuf| {
+        let mut git = Command::new("git");
+        git.args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"]);
+        match run(&mut git, Duration::from_secs(10)) {
+            Ok(o) if o.status.success() => {
+                format!("{} (source tree at {})", bin.display(), String::from_utf8_lossy(&o.stdout).trim())
+            }
+            _ => bin.display().to_string(),
+        }
+    };
     match dut {
         Dut::Bird => first_line(Command::new("bird").arg("--version")),
+        Dut::Frr if scenario == Scenario::Fib => {
+            format!("{} with zebra", first_line(Command::new(FRR_BGPD).arg("--version")))
+        }
         Dut::Frr => first_line(Command::new(FRR_BGPD).arg("--version")),
-        Dut::Ours => {
-            let mut git = Command::new("git");
-            git.args(["-C", env!("CARGO_MANIFEST_DIR"), "describe", "--always", "--dirty"]);
-            match run(&mut git, Duration::from_secs(10)) {
-                Ok(o) if o.status.success() => {
-                    format!("{} (source tree at {})", daemon_bin().display(), String::from_utf8_lossy(&o.stdout).trim())
+        Dut::Ours => built(daemon_bin()),
+        Dut::Floor => built(floor_bin()),
+    }
+}
+
+/// FRR as a router runs it (the fib scenario): zebra, and bgpd talking to it (no `-Z`,
+/// no `-n`), so the routes bgpd selects reach the namespace's kernel table. Dropping
+/// it stops bgpd, then zebra (each SIGTERM, SIGKILL after 5 s).
+struct FrrZebra {
+    bgpd: Proc,
+    zebra: Proc,
+    dir: PathBuf,
+}
+
+impl FrrZebra {
+    fn vtysh(dir: &Path, daemon: &str, command: &str) -> Result<String, String> {
+        run_ok(Command::new("vtysh").arg("--vty_socket").arg(dir).args(["-d", daemon, "-c", command]))
+    }
+
+    /// `body`: the lines inside `router bgp`.
+    fn start(lab: &Lab, ns: &Netns, router_id: &str, body: &str) -> FrrZebra {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = lab.path("frr");
+        fs::create_dir_all(&dir).expect("mkdir");
+        // zebra and bgpd drop to the frr user and write their logs, pid files and
+        // sockets here.
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+        let d = dir.display().to_string();
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            fs::write(&path, text).expect("write an FRR config");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        };
+        write("zebra.conf", format!("hostname frr\nlog file {d}/zebra.log\n!\n"));
+        write(
+            "bgpd.conf",
+            format!(
+                "hostname frr\nlog file {d}/bgpd.log\ndebug bgp neighbor-events\n!\nrouter bgp {DUT_AS}\n \
+                 bgp router-id {router_id}\n no bgp ebgp-requires-policy\n no bgp network import-check\n{body}\nexit\n!\n"
+            ),
+        );
+        let zserv = format!("{d}/zserv.api");
+        // -s: the netlink receive buffer Debian's /etc/frr/daemons gives zebra, so that
+        // a full table's notifications do not overflow it.
+        let mut cmd = ns.cmd(FRR_ZEBRA);
+        cmd.args(["-f", &format!("{d}/zebra.conf"), "-i", &format!("{d}/zebra.pid"), "-z", &zserv]);
+        cmd.args(["--vty_socket", &d, "-P", "0", "-s", "90000000"]);
+        let mut zebra = Proc::spawn("FRR zebra", cmd, &dir.join("zebra.out"));
+        wait_until(Duration::from_secs(15), "FRR zebra answers on its vty", || {
+            if !zebra.running() {
+                panic!("FRR zebra exited: {}", zebra.log_text());
+            }
+            if !Path::new(&zserv).exists() {
+                return Err("no zserv socket yet".into());
+            }
+            FrrZebra::vtysh(&dir, "zebra", "show version").map(drop)
+        });
+        let mut cmd = ns.cmd(FRR_BGPD);
+        cmd.args(["-f", &format!("{d}/bgpd.conf"), "-i", &format!("{d}/bgpd.pid"), "-z", &zserv]);
+        cmd.args(["--vty_socket", &d, "-P", "0"]);
+        let mut bgpd = Proc::spawn("FRR bgpd", cmd, &dir.join("bgpd.out"));
+        wait_until(Duration::from_secs(15), "FRR bgpd answers and is zebra's client", || {
+            if !bgpd.running() {
+                panic!("FRR bgpd exited: {}", bgpd.log_text());
+            }
+            FrrZebra::vtysh(&dir, "bgpd", "show bgp summary json")?;
+            let clients = FrrZebra::vtysh(&dir, "zebra", "show zebra client summary")?;
+            if clients.contains("bgp") {
+                Ok(())
+            } else {
+                Err(format!("bgpd is not a client of zebra yet:\n{clients}"))
+            }
+        });
+        let log = fs::read_to_string(dir.join("bgpd.log")).unwrap_or_default();
+        for line in log.lines().filter(|l| l.contains("Unknown command") || l.contains("No such command")) {
+            eprintln!("WARNING: FRR rejected a config line: {line}");
+        }
+        FrrZebra { bgpd, zebra, dir }
+    }
+}
+
+/// fib-floor in the device's namespace (`--stdin`: each phase starts when asked).
+/// Dropping it kills it (it keeps nothing worth a clean exit: the namespace goes next).
+struct Floor {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    /// Its stdout, line by line (also copied to its log).
+    lines: std::sync::mpsc::Receiver<String>,
+    log: PathBuf,
+}
+
+/// What fib-floor says of one phase: routes acknowledged, errors, its own seconds.
+#[derive(Clone, Copy, Debug)]
+struct FloorPhase {
+    routes: u64,
+    errors: u64,
+    seconds: f64,
+}
+
+impl Floor {
+    fn start(lab: &Lab, ns: &Netns, plan: &Plan) -> Result<Floor, String> {
+        use std::io::{BufRead, BufReader, Write as _};
+        use std::process::Stdio;
+        let log = lab.path("fib-floor.log");
+        let err = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut cmd = ns.cmd(floor_bin());
+        cmd.args(["--via", &FEEDER.to_string(), "--dev", DUT_FEED_IF, "--table", &FIB_TABLE.to_string()]);
+        cmd.args(["--prefixes", &plan.prefixes.to_string(), "--seed", &plan.seed.to_string(), "--stdin"]);
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", floor_bin().display()))?;
+        let stdin = child.stdin.take();
+        let out = child.stdout.take().expect("piped");
+        let (tx, lines) = std::sync::mpsc::channel();
+        let copy = log.clone();
+        std::thread::spawn(move || {
+            let mut file = fs::OpenOptions::new().append(true).open(&copy).ok();
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if let Some(f) = &mut file {
+                    let _ = writeln!(f, "{line}");
                 }
-                _ => daemon_bin().display().to_string(),
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut floor = Floor { child, stdin, lines, log };
+        match floor.line("FLOOR ready", Duration::from_secs(60)) {
+            Some(_) => Ok(floor),
+            None => Err(format!("fib-floor did not get ready in 60 s: {}", interop::tail(&floor.log, 5))),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Asks it to start a phase (`install`, `remove`).
+    fn ask(&mut self, word: &str) -> Result<(), String> {
+        use std::io::Write as _;
+        let stdin = self.stdin.as_mut().ok_or("fib-floor's stdin is closed")?;
+        stdin
+            .write_all(format!("{word}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("fib-floor: {e}"))
+    }
+
+    /// The next line starting with `prefix`, waiting at most `timeout`.
+    fn line(&mut self, prefix: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.starts_with(prefix) => return Some(l),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
+    }
+
+    /// Whether it exited (with what), without waiting.
+    fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|s| format!("fib-floor exited ({s}): {}", interop::tail(&self.log, 5)))
+    }
+
+    /// Its own figures of a phase (`FLOOR install routes=N errors=E seconds=S ...`).
+    fn phase(&mut self, op: &str, timeout: Duration) -> Option<FloorPhase> {
+        let line = self.line(&format!("FLOOR {op} "), timeout)?;
+        let field = |k: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                .map(str::to_string)
+        };
+        Some(FloorPhase {
+            routes: field("routes")?.parse().ok()?,
+            errors: field("errors")?.parse().ok()?,
+            seconds: field("seconds")?.parse().ok()?,
+        })
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
     }
 }
 
@@ -464,22 +747,29 @@ fn version(dut: Dut) -> String {
 enum Running {
     Bird(Bird),
     Frr(Frr),
+    FrrZebra(FrrZebra),
     Ours(Daemon),
+    Floor(Floor),
 }
 
 impl Running {
-    fn pid(&self) -> Option<u32> {
+    /// The device's processes (FRR with zebra: bgpd and zebra).
+    fn pids(&self) -> Vec<u32> {
         match self {
-            Running::Bird(b) => b.pid(),
-            Running::Frr(f) => f.pid(),
-            Running::Ours(d) => Some(d.pid()),
+            Running::Bird(b) => b.pid().into_iter().collect(),
+            Running::Frr(f) => f.pid().into_iter().collect(),
+            Running::FrrZebra(f) => vec![f.bgpd.pid(), f.zebra.pid()],
+            Running::Ours(d) => vec![d.pid()],
+            Running::Floor(f) => vec![f.pid()],
         }
     }
-    fn log(&self, lab: &Lab) -> PathBuf {
+    fn logs(&self, lab: &Lab) -> Vec<PathBuf> {
         match self {
-            Running::Bird(b) => b.dir.join("bird.log"),
-            Running::Frr(f) => f.dir.join("bgpd.log"),
-            Running::Ours(_) => lab.path("bgp-daemon.log"),
+            Running::Bird(b) => vec![b.dir.join("bird.log")],
+            Running::Frr(f) => vec![f.dir.join("bgpd.log")],
+            Running::FrrZebra(f) => vec![f.dir.join("bgpd.log"), f.dir.join("zebra.log")],
+            Running::Ours(_) => vec![lab.path("bgp-daemon.log")],
+            Running::Floor(f) => vec![f.log.clone()],
         }
     }
 }
@@ -532,6 +822,17 @@ struct Figures {
     sink_announcements: u64,
     sink_withdrawals: u64,
     sink_unexpected: u64,
+    /// Fib: routes in the table before the feed (`fib_triestat`).
+    fib_baseline: Option<u64>,
+    /// Fib: the kernel's own count at the end of each phase, and what counted.
+    fib_checks: Vec<String>,
+    fib_counted_by: Option<String>,
+    fib_notifications: u64,
+    /// Fib, floor: fib-floor's own figures of each phase.
+    floor_install: Option<FloorPhase>,
+    floor_remove: Option<FloorPhase>,
+    /// Peak RSS of each process, when the device has more than one.
+    peaks: Option<String>,
     error: Option<String>,
 }
 
@@ -567,6 +868,30 @@ impl Figures {
             "sink_unexpected_prefixes": self.sink_unexpected,
             "error": self.error,
         });
+        if scenario == Scenario::Fib {
+            let floor = |p: &Option<FloorPhase>| {
+                p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
+            };
+            let extra = json!({
+                "installed": self.converge_s.is_some(),
+                "install_s": self.converge_s,
+                "install_note": self.converge_note,
+                "fib_table": FIB_TABLE,
+                "fib_routes_before": self.fib_baseline,
+                "fib_checks": self.fib_checks,
+                "fib_counted_by": self.fib_counted_by,
+                "fib_notifications": self.fib_notifications,
+                "floor_install": floor(&self.floor_install),
+                "floor_remove": floor(&self.floor_remove),
+                "peak_rss_per_process": self.peaks,
+            });
+            if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+                for k in ["converged", "converge_s", "converge_note", "first_prefix_s", "first_sink_full_s"] {
+                    m.remove(k);
+                }
+                m.extend(e);
+            }
+        }
         if scenario == Scenario::Refused {
             let extra = json!({
                 "processed": self.process_s.is_some(),
@@ -659,7 +984,8 @@ async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<
     let handles: Vec<_> = plan
         .sinks()
         .map(|a| {
-            let s = spec(&ns.sink.name, a, DUT_SINK, plan.scenario.sink_as());
+            let sink_ns = ns.sink.as_ref().map_or(String::new(), |n| n.name.clone());
+            let s = spec(&sink_ns, a, DUT_SINK, plan.scenario.sink_as());
             tokio::spawn(async move { establish(&s, setup_deadline).await })
         })
         .collect();
@@ -681,7 +1007,8 @@ async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<
 
 /// The measured span: the device's RSS and the CPU counters when it began.
 struct Span {
-    pid: String,
+    /// The device's processes (FRR with zebra: two); its figures are their sums.
+    pids: Vec<String>,
     cpu0: Option<f64>,
     self0: Option<f64>,
     busy0: Option<f64>,
@@ -690,28 +1017,51 @@ struct Span {
 
 impl Span {
     /// Also records the device's RSS before the feed.
-    fn start(pid: u32, fig: &mut Figures) -> Span {
-        let pid = pid.to_string();
-        fig.rss_idle_kib = status_kib(&pid, "VmRSS");
-        Span {
-            cpu0: cpu_seconds(&pid),
+    fn start(pids: &[u32], fig: &mut Figures) -> Span {
+        let mut span = Span {
+            pids: pids.iter().map(u32::to_string).collect(),
+            cpu0: None,
             self0: cpu_seconds("self"),
             busy0: machine_busy_seconds(),
             start: Instant::now(),
-            pid,
-        }
+        };
+        fig.rss_idle_kib = span.kib("VmRSS");
+        span.cpu0 = span.cpu();
+        span
+    }
+
+    /// CPU seconds of the device's processes, added (`None` when one is gone).
+    fn cpu(&self) -> Option<f64> {
+        self.pids.iter().map(|p| cpu_seconds(p)).sum()
+    }
+
+    /// A `Vm...` figure of the device's processes, added (`None` when one is gone).
+    fn kib(&self, key: &str) -> Option<u64> {
+        self.pids.iter().map(|p| status_kib(p, key)).sum()
     }
 
     /// CPU of the device, the benchmark and the rest of the machine over the span, the
     /// device's peak RSS and what the sinks saw; returns the device's CPU counter.
     fn finish(&self, fig: &mut Figures, sinks: &[Sink]) -> Option<f64> {
-        let cpu_end = cpu_seconds(&self.pid);
+        let cpu_end = self.cpu();
         fig.cpu_s = cpu_end.zip(self.cpu0).map(|(b, a)| b - a);
         fig.bench_cpu_s = cpu_seconds("self").zip(self.self0).map(|(b, a)| b - a);
         let busy = machine_busy_seconds().zip(self.busy0).map(|(b, a)| b - a);
         fig.other_cpu_s = busy.map(|b| (b - fig.cpu_s.unwrap_or(0.0) - fig.bench_cpu_s.unwrap_or(0.0)).max(0.0));
         fig.span_s = Some(self.start.elapsed().as_secs_f64());
-        fig.peak_rss_kib = status_kib(&self.pid, "VmHWM");
+        // The sum of each process's peak: at least the peak of the sum.
+        fig.peak_rss_kib = self.kib("VmHWM");
+        if self.pids.len() > 1 {
+            let each: Vec<String> = self
+                .pids
+                .iter()
+                .map(|p| {
+                    let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+                    format!("{} {}", comm.trim(), cell(mib(status_kib(p, "VmHWM")), 1))
+                })
+                .collect();
+            fig.peaks = Some(each.join(" + ") + " MiB");
+        }
         for s in sinks {
             fig.sink_updates += s.stats.updates.load(std::sync::atomic::Ordering::Relaxed);
             fig.sink_announcements += s.stats.announced.load(std::sync::atomic::Ordering::Relaxed);
@@ -737,13 +1087,16 @@ async fn measure(
     plan: &Plan,
     dut: Dut,
     ns: &Namespaces,
-    pid: u32,
+    running: &mut Running,
     timeout: Duration,
     fig: &mut Figures,
 ) -> Result<(), String> {
+    if plan.scenario == Scenario::Fib {
+        return measure_fib(plan, dut, ns, running, timeout, fig).await;
+    }
     let tag = dut.name();
     let (feeder, sinks) = connect(plan, dut, ns).await?;
-    let span = Span::start(pid, fig);
+    let span = Span::start(&running.pids(), fig);
     let refused = plan.scenario == Scenario::Refused;
     eprintln!("[{tag}] feeding {} prefixes{}", plan.prefixes, if refused { ", all to be refused" } else { "" });
     let feed = feeder.send(plan.announce.clone());
@@ -764,7 +1117,6 @@ async fn converge_withdraw(
     fig: &mut Figures,
 ) -> Result<(), String> {
     let Fed { feeder, sinks, span, feed } = fed;
-    let pid = &span.pid;
 
     // Converge.
     let full = wait_all(&feeder, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
@@ -784,15 +1136,15 @@ async fn converge_withdraw(
     };
     fig.converge_s = Some(secs(t0, last_full));
     fig.first_sink_full_s = Some(secs(t0, first_full));
-    let cpu1 = cpu_seconds(pid);
+    let cpu1 = span.cpu();
     fig.cpu_converge_s = cpu1.zip(span.cpu0).map(|(b, a)| b - a);
-    fig.rss_converged_kib = status_kib(pid, "VmRSS");
+    fig.rss_converged_kib = span.kib("VmRSS");
     eprintln!("[{tag}] converged in {:.2} s", secs(t0, last_full));
 
     // Withdraw.
     tokio::time::sleep(SETTLE).await;
     check_sessions(&feeder, &sinks)?;
-    let cpu2 = cpu_seconds(pid);
+    let cpu2 = span.cpu();
     let wd = feeder.send(plan.withdraw.clone());
     let empty = wait_all(&feeder, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
     let tw = *wd.start.get().ok_or("the feeder never started writing the withdrawal")?;
@@ -827,8 +1179,8 @@ async fn measure_refused(
     fig: &mut Figures,
 ) -> Result<(), String> {
     let Fed { feeder, sinks, span, feed } = fed;
-    let processed = wait_processed(&feeder, &sinks, &span.pid, &feed, timeout).await?;
-    fig.rss_after_kib = status_kib(&span.pid, "VmRSS");
+    let processed = wait_processed(&feeder, &sinks, &span, &feed, timeout).await?;
+    fig.rss_after_kib = span.kib("VmRSS");
     span.finish(fig, &sinks);
     let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
     fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
@@ -873,7 +1225,7 @@ const IDLE_CPU_S: f64 = 0.015;
 async fn wait_processed(
     feeder: &Feeder,
     sinks: &[Sink],
-    pid: &str,
+    span: &Span,
     feed: &WriteTimes,
     timeout: Duration,
 ) -> Result<Option<Instant>, String> {
@@ -884,7 +1236,7 @@ async fn wait_processed(
     loop {
         check_sessions(feeder, sinks)?;
         let now = Instant::now();
-        let cpu = cpu_seconds(pid).ok_or("the device is gone")?;
+        let cpu = span.cpu().ok_or("the device is gone")?;
         samples.push_back((now, cpu));
         while samples.len() > 1 && now.duration_since(samples[1].0) >= IDLE_WINDOW {
             samples.pop_front();
@@ -902,55 +1254,257 @@ async fn wait_processed(
     }
 }
 
+// ------------------------------------------------------------------ fib
+
+/// What starts each phase of the fib scenario: the feeder (its UPDATEs), or fib-floor
+/// (asked on its stdin).
+enum Driver<'a> {
+    Feeder(Feeder),
+    Floor(&'a mut Floor),
+}
+
+/// When a phase began: the feeder's first octet (known once its writer started), or
+/// when fib-floor was asked.
+enum Began {
+    Written(Arc<WriteTimes>),
+    Asked(Instant),
+}
+
+impl Began {
+    fn at(&self) -> Option<Instant> {
+        match self {
+            Began::Written(w) => w.start.get().copied(),
+            Began::Asked(t) => Some(*t),
+        }
+    }
+}
+
+impl Driver<'_> {
+    fn begin(&mut self, bytes: &Bytes, word: &str) -> Result<Began, String> {
+        match self {
+            Driver::Feeder(f) => Ok(Began::Written(f.send(bytes.clone()))),
+            Driver::Floor(f) => {
+                let t = Instant::now();
+                f.ask(word)?;
+                Ok(Began::Asked(t))
+            }
+        }
+    }
+
+    /// A session error, or fib-floor gone.
+    fn check(&mut self) -> Result<(), String> {
+        match self {
+            Driver::Feeder(f) => f.error.get().map_or(Ok(()), Err),
+            Driver::Floor(f) => f.exited().map_or(Ok(()), Err),
+        }
+    }
+}
+
+/// The kernel's count of the table's routes, less `baseline` (read on a blocking
+/// thread: it takes a while at 1M routes), and how long the read took.
+async fn kernel_routes(ns: &str, baseline: u64) -> Result<(u64, Duration), String> {
+    let ns = ns.to_string();
+    let (n, took) = tokio::task::spawn_blocking(move || fib_triestat_prefixes(&ns, FIB_TABLE))
+        .await
+        .map_err(|e| format!("fib_triestat: {e}"))?
+        .map_err(|e| format!("fib_triestat: {e}"))?;
+    Ok((n.saturating_sub(baseline), took))
+}
+
+/// Waits until `done(routes)`, routes counted by `watch` (when they changed last), at
+/// most `timeout`; the moment it became true, or `None` on timeout. Should
+/// notifications have been lost, counts with the kernel's own figure instead, read at
+/// most a fifth of the time (the moment is then the end of the read that saw it).
+async fn wait_fib(
+    watch: &FibWatch,
+    ns: &str,
+    baseline: u64,
+    driver: &mut Driver<'_>,
+    timeout: Duration,
+    done: impl Fn(u64) -> bool,
+) -> Result<Option<Instant>, String> {
+    let deadline = Instant::now() + timeout;
+    let mut next_read = Instant::now();
+    loop {
+        driver.check()?;
+        if watch.lost().is_none() {
+            let (count, at) = watch.count();
+            if done(count as u64) {
+                return Ok(Some(at));
+            }
+        } else if Instant::now() >= next_read {
+            let (count, took) = kernel_routes(ns, baseline).await?;
+            if done(count) {
+                return Ok(Some(Instant::now()));
+            }
+            next_read = Instant::now() + (took * 4).max(POLL);
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// After a phase: the kernel's own count, and whether it agrees with `expected`.
+async fn check_kernel(ns: &str, baseline: u64, phase: &str, expected: u64, fig: &mut Figures) -> Result<(), String> {
+    let (count, took) = kernel_routes(ns, baseline).await?;
+    let agrees = if count == expected { "" } else { " (EXPECTED {expected})" };
+    fig.fib_checks.push(format!(
+        "fib_triestat after {phase}: {count} routes more than before{agrees} (read in {:.3} s)",
+        took.as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// The fib scenario against a running device: the feeder establishes (floor: no
+/// session), then install and withdraw, each timed until the kernel's table holds
+/// every route, then none.
+async fn measure_fib(
+    plan: &Plan,
+    dut: Dut,
+    ns: &Namespaces,
+    running: &mut Running,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let tag = dut.name();
+    let pids = running.pids();
+    let dut_ns = ns.dut.name.as_str();
+    let mut driver = match running {
+        Running::Floor(f) => Driver::Floor(f),
+        _ => Driver::Feeder(connect(plan, dut, ns).await?.0),
+    };
+    let watch = FibWatch::start(dut_ns, FIB_TABLE).map_err(|e| format!("route notifications in {dut_ns}: {e}"))?;
+    let (baseline, _) = kernel_routes(dut_ns, 0).await?;
+    fig.fib_baseline = Some(baseline);
+    let n = plan.prefixes as u64;
+    let span = Span::start(&pids, fig);
+    eprintln!("[{tag}] installing {n} prefixes into table {FIB_TABLE} ({baseline} routes there before)");
+
+    // Install.
+    let began = driver.begin(&plan.announce, "install")?;
+    let full = wait_fib(&watch, dut_ns, baseline, &mut driver, timeout, |c| c >= n).await?;
+    let t0 = began.at().ok_or("the feeder never started writing")?;
+    if let Began::Written(w) = &began {
+        fig.feed_written_s = w.end.get().map(|&e| secs(t0, e));
+    }
+    if let Driver::Floor(f) = &mut driver {
+        fig.floor_install = f.phase("install", Duration::from_secs(30));
+    }
+    let Some(full) = full else {
+        let (count, _) = watch.count();
+        let mut note = format!("did not install in {} s: the table held {count} of {n} routes", timeout.as_secs_f64());
+        if let Began::Written(w) = &began {
+            note += &format!("; {}", written(w, "table"));
+        }
+        fig.converge_note = Some(note);
+        fig.withdraw_note = Some("not measured (not installed)".into());
+        check_kernel(dut_ns, baseline, "the install timed out", n, fig).await?;
+        fig.fib_notifications = watch.notifications();
+        span.finish(fig, &[]);
+        return Ok(());
+    };
+    fig.converge_s = Some(secs(t0, full));
+    fig.cpu_converge_s = span.cpu().zip(span.cpu0).map(|(b, a)| b - a);
+    fig.rss_converged_kib = span.kib("VmRSS");
+    eprintln!("[{tag}] installed in {:.2} s", secs(t0, full));
+    check_kernel(dut_ns, baseline, "install", n, fig).await?;
+
+    // Withdraw.
+    tokio::time::sleep(SETTLE).await;
+    driver.check()?;
+    let cpu2 = span.cpu();
+    let began = driver.begin(&plan.withdraw, "remove")?;
+    let empty = wait_fib(&watch, dut_ns, baseline, &mut driver, timeout, |c| c == 0).await?;
+    let tw = began.at().ok_or("the feeder never started writing the withdrawal")?;
+    if let Began::Written(w) = &began {
+        fig.withdraw_written_s = w.end.get().map(|&e| secs(tw, e));
+    }
+    if let Driver::Floor(f) = &mut driver {
+        fig.floor_remove = f.phase("remove", Duration::from_secs(30));
+    }
+    match empty {
+        Some(at) => {
+            fig.withdraw_s = Some(secs(tw, at));
+            eprintln!("[{tag}] withdrawn in {:.2} s", secs(tw, at));
+            check_kernel(dut_ns, baseline, "withdraw", 0, fig).await?;
+        }
+        None => {
+            let (count, _) = watch.count();
+            fig.withdraw_note =
+                Some(format!("did not withdraw in {} s: the table still held {count} routes", timeout.as_secs_f64()));
+        }
+    }
+    fig.fib_notifications = watch.notifications();
+    fig.fib_counted_by = Some(match watch.lost() {
+        None => "route notifications".into(),
+        Some(why) => format!("fib_triestat polled ({why})"),
+    });
+    let cpu_end = span.finish(fig, &[]);
+    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
+    Ok(())
+}
+
 struct Namespaces {
     feed: Netns,
     dut: Netns,
-    sink: Netns,
+    /// None in the fib scenario.
+    sink: Option<Netns>,
 }
 
 /// One device from start to stop. Panics of the harness (a device that does not
 /// start, an `ip` command that fails) unwind through the guards, which stop the
 /// processes and delete the namespaces; the caller catches them.
 fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
-    let name = dut.name();
+    let fib = plan.scenario == Scenario::Fib;
+    // The fib scenario's own labs and namespaces (bench-fib-<dut>-...): a transit run
+    // of the same device elsewhere on the machine does not meet them.
+    let name = if fib { format!("fib-{}", dut.name()) } else { dut.name().to_string() };
     // Declared in this order so that they drop in reverse: processes, namespaces, lab.
     let lab = Lab::new(&format!("bench-{name}"), 0);
     let ns = Namespaces {
         feed: Netns::new(&format!("bench-{name}-feed")),
         dut: Netns::new(&format!("bench-{name}-dut")),
-        sink: Netns::new(&format!("bench-{name}-sink")),
+        sink: (!fib).then(|| Netns::new(&format!("bench-{name}-sink"))),
     };
-    veth(&ns.dut, "bn-dfeed", &ns.feed, "bn-feed");
-    veth(&ns.dut, "bn-dsink", &ns.sink, "bn-sink");
-    ns.dut.addr("bn-dfeed", &format!("{DUT_FEED}/24"));
+    veth(&ns.dut, DUT_FEED_IF, &ns.feed, "bn-feed");
+    ns.dut.addr(DUT_FEED_IF, &format!("{DUT_FEED}/24"));
     ns.feed.addr("bn-feed", &format!("{FEEDER}/24"));
-    ns.dut.addr("bn-dsink", &format!("{DUT_SINK}/24"));
-    let sink_addrs: Vec<String> = plan.sinks().map(|a| format!("{a}/24")).collect();
-    ns.sink.addrs("bn-sink", &sink_addrs);
+    if let Some(sink) = &ns.sink {
+        veth(&ns.dut, "bn-dsink", sink, "bn-sink");
+        ns.dut.addr("bn-dsink", &format!("{DUT_SINK}/24"));
+        let sink_addrs: Vec<String> = plan.sinks().map(|a| format!("{a}/24")).collect();
+        sink.addrs("bn-sink", &sink_addrs);
+    }
 
     let router_id = DUT_FEED.to_string();
-    let running = match dut {
+    let mut running = match dut {
         Dut::Bird => Running::Bird(Bird::start(&lab, &ns.dut, "bird", &router_id, &bird_config(plan))),
+        Dut::Frr if fib => Running::FrrZebra(FrrZebra::start(&lab, &ns.dut, &router_id, &frr_config(plan))),
         Dut::Frr => Running::Frr(Frr::start(&lab, &ns.dut, "frr", DUT_AS, &router_id, &frr_config(plan))),
         Dut::Ours => Running::Ours(Daemon::start(&lab, &ns.dut, &ours_config(&lab, plan))),
+        Dut::Floor => Running::Floor(Floor::start(&lab, &ns.dut, plan).unwrap_or_else(|e| panic!("{e}"))),
     };
-    let pid = running.pid().expect("the device runs");
-    eprintln!("[{name}] {} running, pid {pid}", fig.version);
+    let pids = running.pids();
+    assert!(!pids.is_empty(), "the device runs");
+    eprintln!("[{name}] {} running, pid {pids:?}", fig.version);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let result = runtime.block_on(measure(plan, dut, &ns, pid, timeout, fig));
+    let result = runtime.block_on(measure(plan, dut, &ns, &mut running, timeout, fig));
     // Closes every session (and aborts the tasks) before the device stops.
     drop(runtime);
     if let Err(e) = result {
         fig.error = Some(e);
     }
     let incomplete = match plan.scenario {
-        Scenario::Transit | Scenario::Rr => fig.withdraw_s.is_none(),
+        Scenario::Transit | Scenario::Rr | Scenario::Fib => fig.withdraw_s.is_none(),
         Scenario::Refused => false,
     };
     if fig.error.is_some() || !fig.finished(plan.scenario) || incomplete {
-        let log = running.log(&lab);
-        eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
+        for log in running.logs(&lab) {
+            eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
+        }
     }
 }
 
@@ -1019,6 +1573,16 @@ const PEAK_RSS_COLUMN: Column = Column {
     value: |f, _| mib(f.peak_rss_kib),
 };
 
+const WITHDRAW_COLUMN: Column = Column {
+    label: "withdraw",
+    unit: "s",
+    digits: 2,
+    timed: true,
+    key: "withdraw_s",
+    ratio_key: "withdraw",
+    value: |f, _| f.withdraw_s,
+};
+
 const TABLE_COLUMNS: [Column; 4] = [
     Column {
         label: "converge",
@@ -1029,15 +1593,7 @@ const TABLE_COLUMNS: [Column; 4] = [
         ratio_key: "converge",
         value: |f, _| f.converge_s,
     },
-    Column {
-        label: "withdraw",
-        unit: "s",
-        digits: 2,
-        timed: true,
-        key: "withdraw_s",
-        ratio_key: "withdraw",
-        value: |f, _| f.withdraw_s,
-    },
+    WITHDRAW_COLUMN,
     CPU_COLUMN,
     PEAK_RSS_COLUMN,
 ];
@@ -1092,11 +1648,27 @@ const REFUSED_COLUMNS: [Column; 7] = [
     },
 ];
 
+const FIB_COLUMNS: [Column; 4] = [
+    Column {
+        label: "install",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "install_s",
+        ratio_key: "install",
+        value: |f, _| f.converge_s,
+    },
+    WITHDRAW_COLUMN,
+    CPU_COLUMN,
+    PEAK_RSS_COLUMN,
+];
+
 impl Scenario {
     fn columns(self) -> &'static [Column] {
         match self {
             Scenario::Transit | Scenario::Rr => &TABLE_COLUMNS,
             Scenario::Refused => &REFUSED_COLUMNS,
+            Scenario::Fib => &FIB_COLUMNS,
         }
     }
     /// The column that says whether a run finished.
@@ -1142,7 +1714,7 @@ impl Figures {
     /// The run got to the end: converged, or (refused) processed the whole feed.
     fn finished(&self, scenario: Scenario) -> bool {
         match scenario {
-            Scenario::Transit | Scenario::Rr => self.converge_s.is_some(),
+            Scenario::Transit | Scenario::Rr | Scenario::Fib => self.converge_s.is_some(),
             Scenario::Refused => self.process_s.is_some(),
         }
     }
@@ -1194,13 +1766,17 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
     let columns = plan.scenario.columns();
     let done = plan.scenario.done_column();
     let mut s = String::new();
+    let sinks = if plan.scenario == Scenario::Fib {
+        format!("installed into the device's kernel table {FIB_TABLE} (main)")
+    } else {
+        format!("{} sink(s)", plan.clients)
+    };
     let _ = writeln!(
         s,
-        "\nscenario {}: {} prefixes in {} attribute sets, {} sink(s){}",
+        "\nscenario {}: {} prefixes in {} attribute sets, {sinks}{}",
         plan.scenario.name(),
         plan.prefixes,
         plan.groups,
-        plan.clients,
         if args.repeat > 1 {
             format!("; medians of {} runs per device, interleaved, without disturbed runs", args.repeat)
         } else {
@@ -1212,6 +1788,15 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
             s,
             "the device refuses every route of the feeder; RSS before the feed and after the device processed it \
              (the feed written and 1 s without CPU); process: from the feed's first octet"
+        );
+    }
+    if plan.scenario == Scenario::Fib {
+        let _ = writeln!(
+            s,
+            "install: from the feeder's first octet (floor: from asking fib-floor) until the table held every \
+             route; withdraw: from the withdrawal's first octet until it held none; routes counted from the \
+             kernel's route notifications in the device's namespace, checked with /proc/net/fib_triestat; \
+             CPU and peak RSS of the device's processes (frr: bgpd + zebra)"
         );
     }
     let heads: Vec<String> = columns.iter().map(Column::head).collect();
@@ -1231,14 +1816,18 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
     for sm in summaries.iter().filter(|sm| sm.counted < sm.runs) {
         let _ = writeln!(s, "* {}: median of the {} undisturbed runs of {}", sm.dut, sm.counted, sm.runs);
     }
-    if let Some(bird) = summaries.iter().find(|sm| sm.dut == "bird" && sm.done(plan.scenario)) {
-        let others: Vec<&Summary> = summaries.iter().filter(|sm| sm.dut != "bird").collect();
+    let reference = plan.scenario.reference();
+    if let Some(base) = summaries.iter().find(|sm| sm.dut == reference && sm.done(plan.scenario)) {
+        let others: Vec<&Summary> = summaries.iter().filter(|sm| sm.dut != reference).collect();
         if !others.is_empty() {
-            let _ = writeln!(s, "ratio to BIRD (same invocation; above 1: slower, more CPU or more memory than BIRD)");
+            let _ = writeln!(
+                s,
+                "ratio to {reference} (same invocation; above 1: slower, more CPU or more memory than {reference})"
+            );
             for sm in others {
                 // CPU and memory of a device that did not do the work compare nothing.
                 let r: Vec<String> = if sm.done(plan.scenario) {
-                    sm.metrics.iter().zip(&bird.metrics).map(|(&a, &b)| cell(ratio(a, b), 2)).collect()
+                    sm.metrics.iter().zip(&base.metrics).map(|(&a, &b)| cell(ratio(a, b), 2)).collect()
                 } else {
                     (0..columns.len()).map(|i| if i == done { "DNF" } else { "-" }.to_string()).collect()
                 };
@@ -1289,15 +1878,44 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         if f.sink_unexpected > 0 {
             let _ = write!(s, "; {} unexpected prefixes", f.sink_unexpected);
         }
+        if let Some(p) = &f.peaks {
+            let _ = write!(s, "; peak RSS {p}");
+        }
+        if let Some(b) = f.fib_baseline {
+            let _ = write!(s, "; {b} routes in the table before");
+        }
+        if let Some(c) = &f.fib_counted_by {
+            let _ = write!(s, "; counted by {c} ({} received)", f.fib_notifications);
+        }
+        for (what, p) in [("install", &f.floor_install), ("remove", &f.floor_remove)] {
+            if let Some(p) = p {
+                let _ = write!(
+                    s,
+                    "; fib-floor's own {what}: {} routes in {:.2} s, {} errors",
+                    p.routes, p.seconds, p.errors
+                );
+            }
+        }
+        if let Some(w) = f.withdraw_written_s.filter(|_| plan.scenario == Scenario::Fib) {
+            let _ = write!(s, "; withdrawal written in {w:.2} s");
+        }
         let _ = writeln!(s);
+        for c in &f.fib_checks {
+            let _ = writeln!(s, "  {label}: {c}");
+        }
         for note in [&f.converge_note, &f.withdraw_note, &f.process_note, &f.error].into_iter().flatten() {
             let _ = writeln!(s, "  {label}: {note}");
         }
     }
+    let how = if plan.scenario == Scenario::Fib {
+        "FRR runs as zebra + bgpd, BIRD with a kernel protocol, ours with [kernel] install = true; floor is \
+         fib-floor (batched rtnetlink requests, no BGP)"
+    } else {
+        "FRR runs as bgpd -Z (no zebra) and BIRD without a kernel protocol: no device installs routes in a FIB"
+    };
     let _ = writeln!(
         s,
-        "timeouts: {} s per phase (ours: {} s); FRR runs as bgpd -Z (no zebra) and BIRD without a kernel \
-         protocol: no device installs routes in a FIB",
+        "timeouts: {} s per phase (ours: {} s); {how}",
         args.timeout.as_secs_f64(),
         args.ours_timeout.as_secs_f64()
     );
@@ -1383,8 +2001,13 @@ fn main() -> ExitCode {
     let mut results = Vec::new();
     for run in 1..=args.repeat {
         for &dut in &args.duts {
-            let mut fig = Figures { dut: dut.name().to_string(), run, version: version(dut), ..Figures::default() };
-            if let Some(why) = missing(dut) {
+            let mut fig = Figures {
+                dut: dut.name().to_string(),
+                run,
+                version: version(dut, plan.scenario),
+                ..Figures::default()
+            };
+            if let Some(why) = missing(dut, plan.scenario) {
                 fig.error = Some(why);
                 results.push(fig);
                 continue;
@@ -1394,7 +2017,12 @@ fn main() -> ExitCode {
             // Also lets the previous device's teardown finish.
             fig.quiet = Some(wait_quiet(args.quiet_wait));
             if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| run_dut(&plan, dut, timeout, &mut fig))) {
-                fig.error = Some(format!("the run failed: {}", panic_text(p.as_ref())));
+                let text = panic_text(p.as_ref());
+                fig.error = Some(if text.contains("kernel: unknown key") {
+                    format!("this bgp-daemon does not know [kernel] yet (no FIB in this build): {text}")
+                } else {
+                    format!("the run failed: {text}")
+                });
             }
             results.push(fig);
         }
@@ -1404,14 +2032,19 @@ fn main() -> ExitCode {
     println!("{}", report(&plan, &args, &results, &summaries));
     if let Some(path) = &args.json {
         let columns = plan.scenario.columns();
-        let bird = summaries.iter().find(|sm| sm.dut == "bird" && sm.done(plan.scenario));
+        let reference = plan.scenario.reference();
+        let base = summaries.iter().find(|sm| sm.dut == reference && sm.done(plan.scenario));
         let medians: serde_json::Map<String, Value> = summaries
             .iter()
             .map(|sm| {
                 let mut m: serde_json::Map<String, Value> =
                     columns.iter().zip(&sm.metrics).map(|(c, v)| (c.key.to_string(), json!(v))).collect();
                 m.insert("runs".into(), json!(sm.runs));
-                let finished = if plan.scenario == Scenario::Refused { "processed_runs" } else { "converged_runs" };
+                let finished = match plan.scenario {
+                    Scenario::Refused => "processed_runs",
+                    Scenario::Fib => "installed_runs",
+                    Scenario::Transit | Scenario::Rr => "converged_runs",
+                };
                 m.insert(finished.into(), json!(sm.finished));
                 m.insert("median_of_runs".into(), json!(sm.counted));
                 (sm.dut.clone(), Value::Object(m))
@@ -1419,9 +2052,9 @@ fn main() -> ExitCode {
             .collect();
         let ratios: serde_json::Map<String, Value> = summaries
             .iter()
-            .filter(|sm| sm.dut != "bird" && sm.done(plan.scenario))
+            .filter(|sm| sm.dut != reference && sm.done(plan.scenario))
             .filter_map(|sm| {
-                let b = bird?;
+                let b = base?;
                 let r: serde_json::Map<String, Value> = columns
                     .iter()
                     .enumerate()
@@ -1446,7 +2079,7 @@ fn main() -> ExitCode {
             "ours_timeout_s": args.ours_timeout.as_secs_f64(),
             "machine": machine(&load_start),
             "median": medians,
-            "ratios_vs_bird": ratios,
+            format!("ratios_vs_{reference}"): ratios,
             "runs": results.iter().map(|f| f.json(plan.scenario)).collect::<Vec<_>>(),
         });
         let body = serde_json::to_string_pretty(&doc).expect("JSON") + "\n";
