@@ -10,12 +10,10 @@
 //!   installs and removes our routes, answering with `FibResult` batches; `Sweep`
 //!   and `Flush` remove ours.
 //!
-//! Wiring (the supervisor's job): start the reader first, give its prefixes to the
-//! writer as `stale`, send `Sweep` when graceful restart is over, `Flush` on
-//! `bgpctl shutdown` / `on_stop = "shutdown"` and before `SetMetric`.
-
-// Not wired into the daemon yet (the supervisor will spawn both tasks).
-#![allow(dead_code)]
+//! Wiring: the supervisor (`start_kernel`) starts the reader first and gives its
+//! prefixes to the writer as `stale`; the RIB task feeds the writer, sends `Sweep`
+//! when the engine says the restart is over, and `Flush` on `bgpctl shutdown` /
+//! `on_stop = "shutdown"` and before `SetMetric`.
 
 pub mod fib;
 pub mod nl;

@@ -15,14 +15,11 @@ use socket2::SockFilter;
 
 // nlmsghdr
 pub const NLMSG_HDRLEN: usize = 16;
-pub const NLMSG_NOOP: u16 = 1;
 pub const NLMSG_ERROR: u16 = 2;
 pub const NLMSG_DONE: u16 = 3;
-pub const NLMSG_OVERRUN: u16 = 4;
 
 pub const NLM_F_REQUEST: u16 = 0x1;
 pub const NLM_F_ACK: u16 = 0x4;
-pub const NLM_F_DUMP_INTR: u16 = 0x10;
 pub const NLM_F_DUMP: u16 = 0x300;
 pub const NLM_F_REPLACE: u16 = 0x100;
 pub const NLM_F_EXCL: u16 = 0x200;
@@ -57,7 +54,6 @@ const AF_BRIDGE: u8 = libc::AF_BRIDGE as u8;
 // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type (u8 each), flags (u32)
 pub const RTMSG_LEN: usize = 12;
 pub const RT_TABLE_UNSPEC: u8 = 0;
-pub const RT_TABLE_COMPAT: u8 = 252;
 pub const RT_SCOPE_UNIVERSE: u8 = 0;
 pub const RT_SCOPE_NOWHERE: u8 = 255;
 pub const RTN_UNSPEC: u8 = 0;
