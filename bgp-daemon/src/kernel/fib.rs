@@ -260,11 +260,6 @@ impl Job {
             },
         }
     }
-
-    /// After success, our route is in the kernel (true) or not (false).
-    fn leaves_ours(&self) -> bool {
-        !matches!(self.step, Step::Delete { .. })
-    }
 }
 
 struct Writer {
@@ -273,10 +268,10 @@ struct Writer {
     /// Sweep and Flush dumps, with strict checking so that the kernel filters.
     dump_socket: NlSocket,
     results_tx: mpsc::Sender<Vec<FibResult>>,
-    /// Ours at start and not rewritten since.
+    /// Ours at start and not rewritten since. Beyond these, a route is ours where the
+    /// engine says so (`FibRoute::replace`): the writer keeps no set of its own, which
+    /// would cost some 40 bytes a route.
     stale: HashSet<Prefix>,
-    /// Prefixes where our route is (as far as our writes tell).
-    ours: HashSet<Prefix>,
     queue: VecDeque<Job>,
     in_flight: VecDeque<(u32, Job)>,
     /// Prefixes with a job under way, and the changes waiting for it.
@@ -306,7 +301,6 @@ impl Writer {
             socket,
             dump_socket,
             results_tx,
-            ours: stale.iter().copied().collect(),
             stale: stale.into_iter().collect(),
             queue: VecDeque::new(),
             in_flight: VecDeque::new(),
@@ -319,6 +313,11 @@ impl Writer {
             recv_buf: Vec::new(),
             acks: RecvBatch::new(),
         })
+    }
+
+    /// Whether our route holds the prefix (so that EEXIST cannot mean a foreign one).
+    fn is_ours(&self, route: &FibRoute) -> bool {
+        route.replace || self.stale.contains(&route.prefix)
     }
 
     fn target(&self) -> RouteTarget {
@@ -403,8 +402,7 @@ impl Writer {
         let step = if route.next_hops.is_empty() {
             Step::Delete { metric: metric.unwrap_or(self.settings.metric) }
         } else {
-            // `stale` is part of `ours`.
-            let ours = route.replace || self.ours.contains(&route.prefix);
+            let ours = route.replace || self.stale.contains(&route.prefix);
             Step::Install { flags: if ours { CREATE_REPLACE } else { CREATE_EXCL } }
         };
         self.queue.push_back(Job { route, origin, step });
@@ -419,7 +417,7 @@ impl Writer {
             while n < BATCH_MSGS && self.in_flight.len() < self.window && self.send_buf.len() < BATCH_BYTES {
                 let Some(job) = self.queue.pop_front() else { break };
                 self.seq = self.seq.wrapping_add(1);
-                let ours = matches!(job.step, Step::Probe(_)) && self.ours.contains(&job.route.prefix);
+                let ours = matches!(job.step, Step::Probe(_)) && self.is_ours(&job.route);
                 job.message(&mut self.send_buf, self.seq, target, ours);
                 self.in_flight.push_back((self.seq, job));
                 n += 1;
@@ -498,7 +496,7 @@ impl Writer {
         };
         let Some(mut job) = job else { return };
         let prefix = job.route.prefix;
-        let ours = matches!(job.step, Step::Probe(_)) && self.ours.contains(&prefix);
+        let ours = matches!(job.step, Step::Probe(_)) && self.is_ours(&job.route);
         match job.on_ack(ack, ours) {
             Outcome::Again => {
                 // Next step first, before other work.
@@ -506,15 +504,8 @@ impl Writer {
             }
             Outcome::Done(result) => {
                 let success = result.error.is_none();
-                if success {
-                    if !self.stale.is_empty() {
-                        self.stale.remove(&prefix);
-                    }
-                    if job.leaves_ours() {
-                        self.ours.insert(prefix);
-                    } else {
-                        self.ours.remove(&prefix);
-                    }
+                if success && !self.stale.is_empty() {
+                    self.stale.remove(&prefix);
                 }
                 match job.origin {
                     Origin::Engine => self.results.push(result),
@@ -581,15 +572,8 @@ impl Writer {
             self.start(FibRoute { prefix, next_hops: Vec::new(), replace: true }, Origin::Cleanup, Some(metric));
         }
         self.drain().await?;
-        if only_stale {
-            // Stale prefixes not found in the dump are gone all the same.
-            for prefix in self.stale.drain() {
-                self.ours.remove(&prefix);
-            }
-        } else {
-            self.stale.clear();
-            self.ours.clear();
-        }
+        // Stale prefixes not found in the dump are gone all the same.
+        self.stale.clear();
         Ok(std::mem::take(&mut self.cleaned))
     }
 }

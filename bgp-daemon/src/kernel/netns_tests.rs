@@ -381,15 +381,16 @@ fn writer_installs_replaces_and_removes() {
         // IPv6 multipath replaced by a single next hop.
         ok(&write(MAIN, vec![], vec![route("2001:db8:2::/64", &["2001:db8::9"], true)]).await);
         assert_eq!(show(&ns, "-6", "2001:db8:2::/64"), "2001:db8:2::/64 via 2001:db8::9 dev d0 proto bgp metric 20 pref medium");
-        // Removing what is not there succeeds; repeats of one prefix in a batch apply in order.
+        // Removing what is not there succeeds; repeats of one prefix in a batch apply in
+        // order (after the first, ours: replaced, as the engine would say).
         let r = write(
             MAIN,
             vec![],
             vec![
                 route("10.7.0.0/24", &[], false),
                 route("10.8.0.0/24", &["192.0.2.2"], false),
-                route("10.8.0.0/24", &["192.0.2.3"], false),
-                route("10.8.0.0/24", &["192.0.2.5"], false),
+                route("10.8.0.0/24", &["192.0.2.3"], true),
+                route("10.8.0.0/24", &["192.0.2.5"], true),
             ],
         )
         .await;
