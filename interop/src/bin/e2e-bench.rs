@@ -2194,7 +2194,8 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         if let Some(c) = &f.fib_counted_by {
             let _ = write!(s, "; counted by {c} ({} received)", f.fib_notifications);
         }
-        for (what, p) in [("install", &f.floor_install), ("remove", &f.floor_remove)] {
+        let words = if plan.scenario == Scenario::Import { ["add", "delete"] } else { ["install", "remove"] };
+        for (what, p) in words.into_iter().zip([&f.floor_install, &f.floor_remove]) {
             if let Some(p) = p {
                 let _ = write!(
                     s,
