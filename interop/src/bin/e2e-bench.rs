@@ -239,12 +239,14 @@ struct Args {
     json: Option<PathBuf>,
     repeat: usize,
     quiet_wait: Duration,
+    /// Import: BIRD's `netlink rx buffer` (None: its default).
+    bird_rx_buffer: Option<u64>,
 }
 
 const USAGE: &str =
     "usage: e2e-bench [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib|import] [--prefixes N] [--clients N] \
                      [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] [--seed N] \
-                     [--json FILE] [--keep]\n\
+                     [--json FILE] [--keep] [--bird-rx-buffer OCTETS]\n\
   --dut           devices under test, in this order (default bird,frr; fib: floor,bird,frr,ours;\n\
                   import: bird,frr,ours);\n\
                   floor (fib only): fib-floor writes the routes straight to the kernel, no BGP\n\
@@ -267,7 +269,9 @@ const USAGE: &str =
                   machine used under 0.2 cores for a second\n\
   --seed N        table generator seed (default the codec bench's)\n\
   --json FILE     also write the figures as JSON\n\
-  --keep          keep the work directories (configs, logs) in /tmp/bgp-interop";
+  --keep          keep the work directories (configs, logs) in /tmp/bgp-interop\n\
+  --bird-rx-buffer OCTETS  import: BIRD's kernel protocol gets `netlink rx buffer OCTETS` (default: none,\n\
+                  BIRD's own 1 MB; it drops notifications beyond and waits for its next scan, 60 s)";
 
 fn parse_args() -> Result<Args, String> {
     let mut duts = None;
@@ -279,6 +283,7 @@ fn parse_args() -> Result<Args, String> {
     let mut json = None;
     let mut repeat = 1;
     let mut quiet_wait = 60.0;
+    let mut bird_rx_buffer = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--keep" {
@@ -323,6 +328,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => seed = value.parse().map_err(|_| bad())?,
             "--json" => json = Some(PathBuf::from(value)),
             "--repeat" => repeat = value.parse::<usize>().ok().filter(|&r| r >= 1).ok_or_else(bad)?,
+            "--bird-rx-buffer" => bird_rx_buffer = Some(value.parse::<u64>().ok().filter(|&b| b > 0).ok_or_else(bad)?),
             "--quiet-wait" => quiet_wait = value.parse::<f64>().ok().filter(|&q| q >= 0.0).ok_or_else(bad)?,
             _ => return Err(format!("unknown option {flag}")),
         }
@@ -374,6 +380,7 @@ fn parse_args() -> Result<Args, String> {
         json,
         repeat,
         quiet_wait: Duration::from_secs_f64(quiet_wait),
+        bird_rx_buffer,
     })
 }
 
@@ -392,6 +399,7 @@ struct Plan {
     withdraw: Bytes,
     withdraw_updates: usize,
     index: Arc<PrefixIndex>,
+    bird_rx_buffer: Option<u64>,
 }
 
 impl Plan {
@@ -430,6 +438,7 @@ impl Plan {
             withdraw,
             withdraw_updates,
             index: Arc::new(PrefixIndex::new(&table.prefixes)),
+            bird_rx_buffer: None,
         };
         eprintln!(
             "table: {} IPv4 prefixes ({:.1}% /24) in {} attribute sets ({:.2} per set); {} UPDATEs, {:.1} MB \
@@ -471,6 +480,7 @@ impl Plan {
             withdraw: Bytes::new(),
             withdraw_updates: 0,
             index: Arc::new(PrefixIndex::new(&routes)),
+            bird_rx_buffer: args.bird_rx_buffer,
         }
     }
 
@@ -517,9 +527,10 @@ fn bird_config(plan: &Plan) -> String {
         // they come, and scans the whole table every 60 s (the default) besides;
         // keeps the blackholes of protocol static (krt_source 4) only. `export all`
         // of the sink's protocol then announces them.
+        let rx = plan.bird_rx_buffer.map_or(String::new(), |b| format!("  netlink rx buffer {b};\n"));
         let _ = write!(
             s,
-            "protocol kernel {{\n  learn;\n  scan time 60;\n  ipv4 {{ import filter {{ if krt_source = \
+            "protocol kernel {{\n  learn;\n  scan time 60;\n{rx}  ipv4 {{ import filter {{ if krt_source = \
              {IMPORT_PROTOCOL} then accept; reject; }}; export none; }};\n}}\n"
         );
     }
@@ -943,6 +954,8 @@ struct Figures {
     floor_remove: Option<FloorPhase>,
     /// Peak RSS of each process, when the device has more than one.
     peaks: Option<String>,
+    /// Import: how often the device's log says it lost kernel notifications.
+    lost_notifications: Option<usize>,
     error: Option<String>,
 }
 
@@ -1016,6 +1029,7 @@ impl Figures {
                 "first_route_s": self.first_prefix_s,
                 "floor_add": floor(&self.floor_install),
                 "floor_delete": floor(&self.floor_remove),
+                "lost_notification_log_lines": self.lost_notifications,
                 "peak_rss_per_process": self.peaks,
             });
             if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
@@ -1757,6 +1771,9 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
     if let Err(e) = result {
         fig.error = Some(e);
     }
+    if plan.scenario == Scenario::Import {
+        fig.lost_notifications = Some(running.logs(&lab).iter().map(|l| lost_notifications(l)).sum());
+    }
     let incomplete = match plan.scenario {
         Scenario::Transit | Scenario::Rr | Scenario::Fib | Scenario::Import => fig.withdraw_s.is_none(),
         Scenario::Refused => false,
@@ -1766,6 +1783,14 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
             eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
         }
     }
+}
+
+/// Lines of a device's log that say it lost kernel route notifications (BIRD: it then
+/// waits for its next scan; ours: it dumps the table again).
+fn lost_notifications(log: &Path) -> usize {
+    const SAYINGS: [&str; 2] = ["Kernel dropped some netlink messages", "netlink overrun, notifications lost"];
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| SAYINGS.iter().any(|w| l.contains(w))).count()
 }
 
 fn panic_text(p: &(dyn Any + Send)) -> String {
@@ -2187,6 +2212,9 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         }
         if let Some(p) = &f.peaks {
             let _ = write!(s, "; peak RSS {p}");
+        }
+        if let Some(n) = f.lost_notifications.filter(|&n| n > 0) {
+            let _ = write!(s, "; {n} log lines say kernel notifications were lost");
         }
         if let Some(b) = f.fib_baseline {
             let _ = write!(s, "; {b} routes in the table before");
