@@ -992,9 +992,6 @@ impl Figures {
             "error": self.error,
         });
         if scenario == Scenario::Fib {
-            let floor = |p: &Option<FloorPhase>| {
-                p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
-            };
             let extra = json!({
                 "installed": self.converge_s.is_some(),
                 "install_s": self.converge_s,
@@ -1004,8 +1001,8 @@ impl Figures {
                 "fib_checks": self.fib_checks,
                 "fib_counted_by": self.fib_counted_by,
                 "fib_notifications": self.fib_notifications,
-                "floor_install": floor(&self.floor_install),
-                "floor_remove": floor(&self.floor_remove),
+                "floor_install": floor_json(self.floor_install),
+                "floor_remove": floor_json(self.floor_remove),
                 "peak_rss_per_process": self.peaks,
             });
             if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
@@ -1016,9 +1013,6 @@ impl Figures {
             }
         }
         if scenario == Scenario::Import {
-            let floor = |p: &Option<FloorPhase>| {
-                p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
-            };
             let extra = json!({
                 "announced": self.converge_s.is_some(),
                 "add_s": self.floor_install.map(|p| p.seconds),
@@ -1027,8 +1021,8 @@ impl Figures {
                 "announce_note": self.converge_note,
                 "withdraw_all_s": self.withdraw_s,
                 "first_route_s": self.first_prefix_s,
-                "floor_add": floor(&self.floor_install),
-                "floor_delete": floor(&self.floor_remove),
+                "floor_add": floor_json(self.floor_install),
+                "floor_delete": floor_json(self.floor_remove),
                 "lost_notification_log_lines": self.lost_notifications,
                 "peak_rss_per_process": self.peaks,
             });
@@ -1040,6 +1034,7 @@ impl Figures {
                     "first_prefix_s",
                     "feed_written_s",
                     "withdraw_written_s",
+                    "withdraw_s",
                 ] {
                     m.remove(k);
                 }
@@ -1061,6 +1056,10 @@ impl Figures {
         }
         v
     }
+}
+
+fn floor_json(p: Option<FloorPhase>) -> Option<Value> {
+    p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
 }
 
 fn secs(from: Instant, to: Instant) -> f64 {
@@ -1319,23 +1318,35 @@ async fn converge_withdraw(
     let empty = wait_all(Some(&feeder), &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
     let tw = *wd.start.get().ok_or("the feeder never started writing the withdrawal")?;
     fig.withdraw_written_s = wd.end.get().map(|&e| secs(tw, e));
+    withdrawn(fig, tag, tw, empty, || {
+        format!(
+            "did not withdraw in {} s: {}; {}",
+            timeout.as_secs_f64(),
+            present_range(plan, &sinks),
+            written(&wd, "withdrawal")
+        )
+    });
+    let cpu_end = span.finish(fig, &sinks);
+    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
+    Ok(())
+}
+
+/// The withdrawal's figure: from `tw` until the last sink held nothing (`empty`'s
+/// latest), or why there is none.
+fn withdrawn(
+    fig: &mut Figures,
+    tag: &str,
+    tw: Instant,
+    empty: Option<(Instant, Instant)>,
+    why: impl FnOnce() -> String,
+) {
     match empty {
         Some((_, last_empty)) => {
             fig.withdraw_s = Some(secs(tw, last_empty));
             eprintln!("[{tag}] withdrawn in {:.2} s", secs(tw, last_empty));
         }
-        None => {
-            fig.withdraw_note = Some(format!(
-                "did not withdraw in {} s: {}; {}",
-                timeout.as_secs_f64(),
-                present_range(plan, &sinks),
-                written(&wd, "withdrawal")
-            ))
-        }
+        None => fig.withdraw_note = Some(why()),
     }
-    let cpu_end = span.finish(fig, &sinks);
-    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
-    Ok(())
 }
 
 /// The refused scenario, once the feeder has begun writing the table: RSS once the
@@ -1688,19 +1699,9 @@ async fn measure_import(
     floor.ask("remove")?;
     let empty = wait_all(None, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
     fig.floor_remove = Some(floor_phase(floor, "remove", n)?);
-    match empty {
-        Some((_, last_empty)) => {
-            fig.withdraw_s = Some(secs(tw, last_empty));
-            eprintln!("[{tag}] withdrew all in {:.2} s", secs(tw, last_empty));
-        }
-        None => {
-            fig.withdraw_note = Some(format!(
-                "did not withdraw every route in {} s: {}",
-                timeout.as_secs_f64(),
-                present_range(plan, &sinks)
-            ))
-        }
-    }
+    withdrawn(fig, tag, tw, empty, || {
+        format!("did not withdraw every route in {} s: {}", timeout.as_secs_f64(), present_range(plan, &sinks))
+    });
     let cpu_end = span.finish(fig, &sinks);
     fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
     Ok(())
