@@ -1,14 +1,15 @@
 //! e2e-bench: end-to-end convergence of a realistic table through a device under test
 //! (BIRD, FRR's bgpd, or our daemon), side by side in one run; or what the device's
 //! memory grows by when it refuses a whole table; or how long it takes to put a table
-//! into its kernel's routing table and take it out again. See interop/README.md,
+//! into its kernel's routing table and take it out again, or to announce the routes
+//! another program puts there and withdraw them. See interop/README.md,
 //! "End-to-end benchmark".
 //!
 //! ```text
 //! sudo cargo run --release -p interop --bin e2e-bench -- \
 //!     [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib|import] [--prefixes N] [--clients N] \
 //!     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] \
-//!     [--seed N] [--json FILE] [--keep]
+//!     [--seed N] [--json FILE] [--keep] [--bird-rx-buffer OCTETS]
 //! ```
 //!
 //! Per device: three namespaces `bench-<dut>-feed`, `bench-<dut>-dut`,
