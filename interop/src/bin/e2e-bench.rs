@@ -1,14 +1,15 @@
 //! e2e-bench: end-to-end convergence of a realistic table through a device under test
 //! (BIRD, FRR's bgpd, or our daemon), side by side in one run; or what the device's
 //! memory grows by when it refuses a whole table; or how long it takes to put a table
-//! into its kernel's routing table and take it out again. See interop/README.md,
+//! into its kernel's routing table and take it out again, or to announce the routes
+//! another program puts there and withdraw them. See interop/README.md,
 //! "End-to-end benchmark".
 //!
 //! ```text
 //! sudo cargo run --release -p interop --bin e2e-bench -- \
-//!     [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib] [--prefixes N] [--clients N] \
+//!     [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib|import] [--prefixes N] [--clients N] \
 //!     [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] \
-//!     [--seed N] [--json FILE] [--keep]
+//!     [--seed N] [--json FILE] [--keep] [--bird-rx-buffer OCTETS]
 //! ```
 //!
 //! Per device: three namespaces `bench-<dut>-feed`, `bench-<dut>-dut`,
@@ -62,6 +63,22 @@
 //! daemon, 120 s in the fib scenario); a device that does not get there is reported as
 //! "did not converge in N s" (refused: "did not process the feed in N s"; fib: "did
 //! not install in N s").
+//! `--scenario import` (100,000 routes, 1 sink, no feeder): the device's namespace and
+//! the sink's only (`bench-imp-<dut>-dut`, `bench-imp-<dut>-sink`). The device
+//! announces kernel routes: blackhole routes of protocol static (4) inside 10.0.0.0/8
+//! (BIRD: `protocol kernel` with `learn`, FRR: zebra + bgpd with `redistribute kernel`,
+//! ours: `[[kernel.import]]`). Once the sink has established and 1 s of quiet,
+//! fib-floor (`--blackhole --first 10.0.0.0 --protocol 4`) writes N consecutive /32s
+//! from 10.0.0.0 to the device's main table in batches; **add** = its own time (first
+//! `sendmsg` to last acknowledgement); **announce-all** = from asking it to start
+//! until the sink holds every route; 1 s of quiet; it deletes them all: **withdraw-all**
+//! = from asking it until the sink holds none; CPU seconds and peak RSS of the
+//! device's processes.
+//!
+//! ```text
+//! sudo target/release/e2e-bench --scenario import --dut bird,frr,ours
+//! ```
+//!
 //! With `--repeat`, devices take turns, and runs during which other processes used
 //! more than 0.25 cores are left out of the medians.
 
@@ -76,6 +93,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bgp_core::prefix::{Nlri, Prefix, Prefix4};
 use bgp_core::wire::CodecCtx;
 use bytes::{Bytes, BytesMut};
 use interop::e2e::{
@@ -124,6 +142,12 @@ const FRR_ZEBRA: &str = "/usr/lib/frr/zebra";
 const FIB_TABLE: u32 = 254;
 /// The device's interface toward the feeder, whose address is every route's next hop.
 const DUT_FEED_IF: &str = "bn-dfeed";
+/// The import scenario's kernel routes: consecutive /32s from here, blackholes of
+/// protocol static, inside `IMPORT_WITHIN`, below the bench's own 10.78.0.0/16.
+const IMPORT_FIRST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 0);
+const IMPORT_WITHIN: &str = "10.0.0.0/8";
+const IMPORT_PROTOCOL: u8 = 4;
+const IMPORT_MAX: usize = 78 << 16;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Dut {
@@ -157,6 +181,9 @@ enum Scenario {
     /// eBGP feeder -> device, no sink: the device installs the table into its
     /// namespace's kernel table, then removes it.
     Fib,
+    /// No feeder: device -> eBGP sink; the device announces the blackhole routes
+    /// fib-floor adds to its kernel table, then withdraws them as they are deleted.
+    Import,
 }
 
 impl Scenario {
@@ -166,17 +193,18 @@ impl Scenario {
             Scenario::Rr => "rr",
             Scenario::Refused => "refused",
             Scenario::Fib => "fib",
+            Scenario::Import => "import",
         }
     }
     fn feeder_as(self) -> u32 {
         match self {
-            Scenario::Transit | Scenario::Refused | Scenario::Fib => FEEDER_AS,
+            Scenario::Transit | Scenario::Refused | Scenario::Fib | Scenario::Import => FEEDER_AS,
             Scenario::Rr => DUT_AS,
         }
     }
     fn sink_as(self) -> u32 {
         match self {
-            Scenario::Transit | Scenario::Refused | Scenario::Fib => SINK_AS,
+            Scenario::Transit | Scenario::Refused | Scenario::Fib | Scenario::Import => SINK_AS,
             Scenario::Rr => DUT_AS,
         }
     }
@@ -191,6 +219,14 @@ impl Scenario {
     fn external(self) -> bool {
         self != Scenario::Rr
     }
+    /// FRR runs with zebra (the kernel's table matters).
+    fn zebra(self) -> bool {
+        matches!(self, Scenario::Fib | Scenario::Import)
+    }
+    /// The device has a BGP feeder (import: its routes come from its kernel).
+    fn fed(self) -> bool {
+        self != Scenario::Import
+    }
 }
 
 struct Args {
@@ -204,13 +240,16 @@ struct Args {
     json: Option<PathBuf>,
     repeat: usize,
     quiet_wait: Duration,
+    /// Import: BIRD's `netlink rx buffer` (None: its default).
+    bird_rx_buffer: Option<u64>,
 }
 
 const USAGE: &str =
-    "usage: e2e-bench [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib] [--prefixes N] [--clients N] \
+    "usage: e2e-bench [--dut bird,frr,ours,floor] [--scenario transit|rr|refused|fib|import] [--prefixes N] [--clients N] \
                      [--timeout SECS] [--ours-timeout SECS] [--repeat N] [--quiet-wait SECS] [--seed N] \
-                     [--json FILE] [--keep]\n\
-  --dut           devices under test, in this order (default bird,frr; fib: floor,bird,frr,ours);\n\
+                     [--json FILE] [--keep] [--bird-rx-buffer OCTETS]\n\
+  --dut           devices under test, in this order (default bird,frr; fib: floor,bird,frr,ours;\n\
+                  import: bird,frr,ours);\n\
                   floor (fib only): fib-floor writes the routes straight to the kernel, no BGP\n\
   --scenario      transit: eBGP feeder -> device -> sink(s) (default; 1,000,000 prefixes, 1 sink)\n\
                   rr: iBGP route reflector, feeder and sinks are clients (100,000 prefixes, 20 sinks)\n\
@@ -218,6 +257,9 @@ const USAGE: &str =
                   reports its RSS before and after the feed and the growth (2,000,000 prefixes, 1 sink)\n\
                   fib: eBGP feeder -> device, which installs the table into its kernel table (main);\n\
                   install and withdraw times counted in the kernel (1,000,000 prefixes, no sink)\n\
+                  import: no feeder; fib-floor adds blackhole routes (proto static, /32s from 10.0.0.0)\n\
+                  to the device's kernel table, which announces them to the sink, then deletes them\n\
+                  (100,000 routes, 1 sink)\n\
   --prefixes N    table size (default per scenario; --count is the same)\n\
   --clients N     number of sinks (default per scenario, at most 200)\n\
   --timeout S     bound of each phase for BIRD and FRR (default 120)\n\
@@ -228,7 +270,9 @@ const USAGE: &str =
                   machine used under 0.2 cores for a second\n\
   --seed N        table generator seed (default the codec bench's)\n\
   --json FILE     also write the figures as JSON\n\
-  --keep          keep the work directories (configs, logs) in /tmp/bgp-interop";
+  --keep          keep the work directories (configs, logs) in /tmp/bgp-interop\n\
+  --bird-rx-buffer OCTETS  import: BIRD's kernel protocol gets `netlink rx buffer OCTETS` (default: none,\n\
+                  BIRD's own 1 MB; it drops notifications beyond and waits for its next scan, 60 s)";
 
 fn parse_args() -> Result<Args, String> {
     let mut duts = None;
@@ -240,6 +284,7 @@ fn parse_args() -> Result<Args, String> {
     let mut json = None;
     let mut repeat = 1;
     let mut quiet_wait = 60.0;
+    let mut bird_rx_buffer = None;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         if flag == "--keep" {
@@ -273,6 +318,7 @@ fn parse_args() -> Result<Args, String> {
                     "rr" => Scenario::Rr,
                     "refused" => Scenario::Refused,
                     "fib" => Scenario::Fib,
+                    "import" => Scenario::Import,
                     _ => return Err(bad()),
                 }
             }
@@ -283,6 +329,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => seed = value.parse().map_err(|_| bad())?,
             "--json" => json = Some(PathBuf::from(value)),
             "--repeat" => repeat = value.parse::<usize>().ok().filter(|&r| r >= 1).ok_or_else(bad)?,
+            "--bird-rx-buffer" => bird_rx_buffer = Some(value.parse::<u64>().ok().filter(|&b| b > 0).ok_or_else(bad)?),
             "--quiet-wait" => quiet_wait = value.parse::<f64>().ok().filter(|&q| q >= 0.0).ok_or_else(bad)?,
             _ => return Err(format!("unknown option {flag}")),
         }
@@ -292,14 +339,16 @@ fn parse_args() -> Result<Args, String> {
         Scenario::Rr => 100_000,
         Scenario::Refused => 2_000_000,
         Scenario::Fib => 1_000_000,
+        Scenario::Import => 100_000,
     });
     let clients = clients.unwrap_or(match scenario {
-        Scenario::Transit | Scenario::Refused => 1,
+        Scenario::Transit | Scenario::Refused | Scenario::Import => 1,
         Scenario::Rr => 20,
         Scenario::Fib => 0,
     });
     let duts = duts.unwrap_or(match scenario {
         Scenario::Fib => vec![Dut::Floor, Dut::Bird, Dut::Frr, Dut::Ours],
+        Scenario::Import => vec![Dut::Bird, Dut::Frr, Dut::Ours],
         _ => vec![Dut::Bird, Dut::Frr],
     });
     let fib = scenario == Scenario::Fib;
@@ -308,6 +357,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if !fib && duts.contains(&Dut::Floor) {
         return Err("--dut floor is for --scenario fib only".into());
+    }
+    if scenario == Scenario::Import && prefixes > IMPORT_MAX {
+        return Err(format!("the import scenario has room for {IMPORT_MAX} routes (10.0.0.0 to 10.77.255.255)"));
     }
     if prefixes == 0 || !(fib || (1..=MAX_CLIENTS).contains(&clients)) || duts.is_empty() {
         return Err(format!("need at least one device and one prefix, and 1 to {MAX_CLIENTS} clients"));
@@ -329,6 +381,7 @@ fn parse_args() -> Result<Args, String> {
         json,
         repeat,
         quiet_wait: Duration::from_secs_f64(quiet_wait),
+        bird_rx_buffer,
     })
 }
 
@@ -347,10 +400,14 @@ struct Plan {
     withdraw: Bytes,
     withdraw_updates: usize,
     index: Arc<PrefixIndex>,
+    bird_rx_buffer: Option<u64>,
 }
 
 impl Plan {
     fn new(args: &Args) -> Plan {
+        if args.scenario == Scenario::Import {
+            return Plan::kernel_routes(args);
+        }
         let started = Instant::now();
         let spec = TableSpec {
             prefixes: args.prefixes,
@@ -382,6 +439,7 @@ impl Plan {
             withdraw,
             withdraw_updates,
             index: Arc::new(PrefixIndex::new(&table.prefixes)),
+            bird_rx_buffer: None,
         };
         eprintln!(
             "table: {} IPv4 prefixes ({:.1}% /24) in {} attribute sets ({:.2} per set); {} UPDATEs, {:.1} MB \
@@ -397,6 +455,34 @@ impl Plan {
             started.elapsed().as_secs_f64()
         );
         plan
+    }
+
+    /// The import scenario: no table to feed; the sinks expect the /32s fib-floor adds
+    /// to the device's kernel table.
+    fn kernel_routes(args: &Args) -> Plan {
+        let first = u32::from(IMPORT_FIRST);
+        let routes: Vec<Nlri> = (0..args.prefixes as u32)
+            .map(|i| Nlri::new(Prefix::V4(Prefix4::new(Ipv4Addr::from(first + i), 32).expect("a /32"))))
+            .collect();
+        eprintln!(
+            "kernel routes: {} blackhole /32s of protocol static from {IMPORT_FIRST}, to be added to the device's \
+             table {FIB_TABLE} by fib-floor",
+            routes.len()
+        );
+        Plan {
+            scenario: args.scenario,
+            seed: args.seed,
+            prefixes: routes.len(),
+            clients: args.clients,
+            groups: 1,
+            percent_len24: 0.0,
+            announce: Bytes::new(),
+            announce_updates: 0,
+            withdraw: Bytes::new(),
+            withdraw_updates: 0,
+            index: Arc::new(PrefixIndex::new(&routes)),
+            bird_rx_buffer: args.bird_rx_buffer,
+        }
     }
 
     fn sink_addr(i: usize) -> Ipv4Addr {
@@ -423,7 +509,11 @@ fn bird_config(plan: &Plan) -> String {
     };
     // Refused: BIRD keeps no filtered route unless told to (`import keep filtered`).
     let feeder_import = if plan.scenario == Scenario::Refused { "none" } else { "all" };
-    let mut s = proto("feeder", DUT_FEED, FEEDER, plan.scenario.feeder_as(), feeder_import);
+    let mut s = if plan.scenario.fed() {
+        proto("feeder", DUT_FEED, FEEDER, plan.scenario.feeder_as(), feeder_import)
+    } else {
+        String::new()
+    };
     for (i, a) in plan.sinks().enumerate() {
         s += &proto(&format!("sink{i}"), DUT_SINK, a, plan.scenario.sink_as(), "all");
     }
@@ -433,6 +523,18 @@ fn bird_config(plan: &Plan) -> String {
         s += "protocol kernel {\n  ipv4 { import none; export all; };\n  merge paths yes;\n  learn off;\n  \
               scan time 3600;\n}\n";
     }
+    if plan.scenario == Scenario::Import {
+        // Learns alien routes (of other programs) from the kernel's notifications as
+        // they come, and scans the whole table every 60 s (the default) besides;
+        // keeps the blackholes of protocol static (krt_source 4) only. `export all`
+        // of the sink's protocol then announces them.
+        let rx = plan.bird_rx_buffer.map_or(String::new(), |b| format!("  netlink rx buffer {b};\n"));
+        let _ = write!(
+            s,
+            "protocol kernel {{\n  learn;\n  scan time 60;\n{rx}  ipv4 {{ import filter {{ if krt_source = \
+             {IMPORT_PROTOCOL} then accept; reject; }}; export none; }};\n}}\n"
+        );
+    }
     s
 }
 
@@ -440,6 +542,7 @@ fn frr_config(plan: &Plan) -> String {
     // Replaces the harness's test timers (3/9): FRR's defaults are 60/180.
     let mut s = format!(" timers bgp {} {HOLD_TIME}\n", HOLD_TIME / 3);
     let peers: Vec<(Ipv4Addr, u32)> = std::iter::once((FEEDER, plan.scenario.feeder_as()))
+        .filter(|_| plan.scenario.fed())
         .chain(plan.sinks().map(|a| (a, plan.scenario.sink_as())))
         .collect();
     for (a, asn) in &peers {
@@ -462,6 +565,10 @@ fn frr_config(plan: &Plan) -> String {
              route-map REFUSE deny 10"
         );
     }
+    if plan.scenario == Scenario::Import {
+        // zebra reads the kernel's routes of other programs as `kernel` routes.
+        s += " address-family ipv4 unicast\n  redistribute kernel\n exit-address-family\n";
+    }
     s
 }
 
@@ -469,6 +576,7 @@ fn ours_config(lab: &Lab, plan: &Plan) -> String {
     let mut s = lab.global_toml(DUT_AS, &DUT_FEED.to_string(), &[&format!("hold_time = {HOLD_TIME}")]);
     let rr = plan.scenario == Scenario::Rr;
     let peers = std::iter::once((FEEDER, plan.scenario.feeder_as(), "feeder".to_string()))
+        .filter(|_| plan.scenario.fed())
         .chain(plan.sinks().enumerate().map(|(i, a)| (a, plan.scenario.sink_as(), format!("sink{i}"))));
     // Accept and send everything, as BIRD and FRR are configured to (eBGP needs it
     // spelled out: RFC 8212); refused: reject everything from the feeder.
@@ -487,6 +595,14 @@ fn ours_config(lab: &Lab, plan: &Plan) -> String {
         // The kernel's main table, protocol 186 (bgp), metric 20: the defaults.
         s += "\n[kernel]\ninstall = true\n";
     }
+    if plan.scenario == Scenario::Import {
+        // `accept-all` exports them to the sink (their source is "kernel").
+        let _ = write!(
+            s,
+            "\n[[kernel.import]]\nwithin = [\"{IMPORT_WITHIN}\"]\nprotocol = [{IMPORT_PROTOCOL}]\n\
+             type = [\"blackhole\"]\n"
+        );
+    }
     s
 }
 
@@ -502,7 +618,7 @@ fn floor_bin() -> PathBuf {
 /// Why this device cannot run here.
 fn missing(dut: Dut, scenario: Scenario) -> Option<String> {
     match dut {
-        Dut::Frr if scenario == Scenario::Fib && !Path::new(FRR_ZEBRA).is_file() => {
+        Dut::Frr if scenario.zebra() && !Path::new(FRR_ZEBRA).is_file() => {
             Some(format!("FRR's zebra is not installed ({FRR_ZEBRA}): apt install frr"))
         }
         Dut::Floor if !floor_bin().is_file() => {
@@ -545,7 +661,7 @@ fn version(dut: Dut, scenario: Scenario) -> String {
     };
     match dut {
         Dut::Bird => first_line(Command::new("bird").arg("--version")),
-        Dut::Frr if scenario == Scenario::Fib => {
+        Dut::Frr if scenario.zebra() => {
             format!("{} with zebra", first_line(Command::new(FRR_BGPD).arg("--version")))
         }
         Dut::Frr => first_line(Command::new(FRR_BGPD).arg("--version")),
@@ -655,8 +771,14 @@ impl Floor {
         let log = lab.path("fib-floor.log");
         let err = fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut cmd = ns.cmd(floor_bin());
-        cmd.args(["--via", &FEEDER.to_string(), "--dev", DUT_FEED_IF, "--table", &FIB_TABLE.to_string()]);
-        cmd.args(["--prefixes", &plan.prefixes.to_string(), "--seed", &plan.seed.to_string(), "--stdin"]);
+        cmd.args(["--table", &FIB_TABLE.to_string(), "--prefixes", &plan.prefixes.to_string(), "--stdin"]);
+        if plan.scenario == Scenario::Import {
+            // Blackholes of protocol static: what the devices are told to announce.
+            cmd.args(["--blackhole", "--first", &IMPORT_FIRST.to_string()]);
+            cmd.args(["--protocol", &IMPORT_PROTOCOL.to_string()]);
+        } else {
+            cmd.args(["--via", &FEEDER.to_string(), "--dev", DUT_FEED_IF, "--seed", &plan.seed.to_string()]);
+        }
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -833,6 +955,8 @@ struct Figures {
     floor_remove: Option<FloorPhase>,
     /// Peak RSS of each process, when the device has more than one.
     peaks: Option<String>,
+    /// Import: how often the device's log says it lost kernel notifications.
+    lost_notifications: Option<usize>,
     error: Option<String>,
 }
 
@@ -869,9 +993,6 @@ impl Figures {
             "error": self.error,
         });
         if scenario == Scenario::Fib {
-            let floor = |p: &Option<FloorPhase>| {
-                p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
-            };
             let extra = json!({
                 "installed": self.converge_s.is_some(),
                 "install_s": self.converge_s,
@@ -881,12 +1002,41 @@ impl Figures {
                 "fib_checks": self.fib_checks,
                 "fib_counted_by": self.fib_counted_by,
                 "fib_notifications": self.fib_notifications,
-                "floor_install": floor(&self.floor_install),
-                "floor_remove": floor(&self.floor_remove),
+                "floor_install": floor_json(self.floor_install),
+                "floor_remove": floor_json(self.floor_remove),
                 "peak_rss_per_process": self.peaks,
             });
             if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
                 for k in ["converged", "converge_s", "converge_note", "first_prefix_s", "first_sink_full_s"] {
+                    m.remove(k);
+                }
+                m.extend(e);
+            }
+        }
+        if scenario == Scenario::Import {
+            let extra = json!({
+                "announced": self.converge_s.is_some(),
+                "add_s": self.floor_install.map(|p| p.seconds),
+                "delete_s": self.floor_remove.map(|p| p.seconds),
+                "announce_all_s": self.converge_s,
+                "announce_note": self.converge_note,
+                "withdraw_all_s": self.withdraw_s,
+                "first_route_s": self.first_prefix_s,
+                "floor_add": floor_json(self.floor_install),
+                "floor_delete": floor_json(self.floor_remove),
+                "lost_notification_log_lines": self.lost_notifications,
+                "peak_rss_per_process": self.peaks,
+            });
+            if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
+                for k in [
+                    "converged",
+                    "converge_s",
+                    "converge_note",
+                    "first_prefix_s",
+                    "feed_written_s",
+                    "withdraw_written_s",
+                    "withdraw_s",
+                ] {
                     m.remove(k);
                 }
                 m.extend(e);
@@ -909,12 +1059,16 @@ impl Figures {
     }
 }
 
+fn floor_json(p: Option<FloorPhase>) -> Option<Value> {
+    p.map(|p| json!({"routes": p.routes, "errors": p.errors, "seconds": p.seconds}))
+}
+
 fn secs(from: Instant, to: Instant) -> f64 {
     to.saturating_duration_since(from).as_secs_f64()
 }
 
-fn check_sessions(feeder: &Feeder, sinks: &[Sink]) -> Result<(), String> {
-    if let Some(e) = feeder.error.get() {
+fn check_sessions(feeder: Option<&Feeder>, sinks: &[Sink]) -> Result<(), String> {
+    if let Some(e) = feeder.and_then(|f| f.error.get()) {
         return Err(e);
     }
     for (i, s) in sinks.iter().enumerate() {
@@ -928,7 +1082,7 @@ fn check_sessions(feeder: &Feeder, sinks: &[Sink]) -> Result<(), String> {
 /// Waits until every sink has the timestamp `stamp` picks, at most `timeout`; the
 /// earliest and latest of them, or `None` on timeout. A session error ends it.
 async fn wait_all(
-    feeder: &Feeder,
+    feeder: Option<&Feeder>,
     sinks: &[Sink],
     timeout: Duration,
     stamp: impl Fn(&Sink) -> Option<Instant>,
@@ -968,19 +1122,20 @@ fn written(times: &WriteTimes, what: &str) -> String {
     }
 }
 
-/// Step 1 of the module comment: the sinks, then the feeder, establish with a running
-/// device; 1 s of quiet.
-async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<Sink>), String> {
-    let tag = dut.name();
-    let setup_deadline = Instant::now() + SETUP_TIMEOUT;
-    let spec = |ns: &str, local: Ipv4Addr, remote: Ipv4Addr, asn: u32| PeerSpec {
+fn peer_spec(plan: &Plan, ns: &str, local: Ipv4Addr, remote: Ipv4Addr, asn: u32) -> PeerSpec {
+    PeerSpec {
         ns: ns.to_string(),
         local,
         remote: SocketAddr::new(remote.into(), 179),
         local_as: asn,
         hold_time: HOLD_TIME,
         external: plan.scenario.external(),
-    };
+    }
+}
+
+/// The sinks establish with a running device.
+async fn connect_sinks(plan: &Plan, ns: &Namespaces, setup_deadline: Instant) -> Result<Vec<Sink>, String> {
+    let spec = |ns: &str, local, remote, asn| peer_spec(plan, ns, local, remote, asn);
     let handles: Vec<_> = plan
         .sinks()
         .map(|a| {
@@ -994,14 +1149,25 @@ async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<
         let session = h.await.map_err(|e| format!("sink task: {e}"))??;
         sinks.push(Sink::start(session, plan.index.clone()));
     }
-    let session = establish(&spec(&ns.feed.name, FEEDER, DUT_FEED, plan.scenario.feeder_as()), setup_deadline).await?;
+    Ok(sinks)
+}
+
+/// Step 1 of the module comment: the sinks, then the feeder, establish with a running
+/// device; 1 s of quiet.
+async fn connect(plan: &Plan, dut: Dut, ns: &Namespaces) -> Result<(Feeder, Vec<Sink>), String> {
+    let tag = dut.name();
+    let setup_deadline = Instant::now() + SETUP_TIMEOUT;
+    let sinks = connect_sinks(plan, ns, setup_deadline).await?;
+    let feed_ns = &ns.feed.as_ref().ok_or("this scenario has no feeder")?.name;
+    let spec = peer_spec(plan, feed_ns, FEEDER, DUT_FEED, plan.scenario.feeder_as());
+    let session = establish(&spec, setup_deadline).await?;
     if !session.tx_ctx.four_octet_as {
         return Err("the device did not offer 4-octet AS numbers, and the table is encoded with them".into());
     }
     let feeder = Feeder::start(session);
     eprintln!("[{tag}] {} sink(s) and the feeder established", sinks.len());
     tokio::time::sleep(SETTLE).await;
-    check_sessions(&feeder, &sinks)?;
+    check_sessions(Some(&feeder), &sinks)?;
     Ok((feeder, sinks))
 }
 
@@ -1088,11 +1254,15 @@ async fn measure(
     dut: Dut,
     ns: &Namespaces,
     running: &mut Running,
+    floor: Option<&mut Floor>,
     timeout: Duration,
     fig: &mut Figures,
 ) -> Result<(), String> {
     if plan.scenario == Scenario::Fib {
         return measure_fib(plan, dut, ns, running, timeout, fig).await;
+    }
+    if let Some(floor) = floor {
+        return measure_import(plan, dut, ns, running, floor, timeout, fig).await;
     }
     let tag = dut.name();
     let (feeder, sinks) = connect(plan, dut, ns).await?;
@@ -1119,7 +1289,7 @@ async fn converge_withdraw(
     let Fed { feeder, sinks, span, feed } = fed;
 
     // Converge.
-    let full = wait_all(&feeder, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
+    let full = wait_all(Some(&feeder), &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
     let t0 = *feed.start.get().ok_or("the feeder never started writing")?;
     fig.feed_written_s = feed.end.get().map(|&e| secs(t0, e));
     fig.first_prefix_s = sinks.iter().filter_map(|s| s.stats.first_at.get()).min().map(|&f| secs(t0, f));
@@ -1143,29 +1313,41 @@ async fn converge_withdraw(
 
     // Withdraw.
     tokio::time::sleep(SETTLE).await;
-    check_sessions(&feeder, &sinks)?;
+    check_sessions(Some(&feeder), &sinks)?;
     let cpu2 = span.cpu();
     let wd = feeder.send(plan.withdraw.clone());
-    let empty = wait_all(&feeder, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
+    let empty = wait_all(Some(&feeder), &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
     let tw = *wd.start.get().ok_or("the feeder never started writing the withdrawal")?;
     fig.withdraw_written_s = wd.end.get().map(|&e| secs(tw, e));
+    withdrawn(fig, tag, tw, empty, || {
+        format!(
+            "did not withdraw in {} s: {}; {}",
+            timeout.as_secs_f64(),
+            present_range(plan, &sinks),
+            written(&wd, "withdrawal")
+        )
+    });
+    let cpu_end = span.finish(fig, &sinks);
+    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
+    Ok(())
+}
+
+/// The withdrawal's figure: from `tw` until the last sink held nothing (`empty`'s
+/// latest), or why there is none.
+fn withdrawn(
+    fig: &mut Figures,
+    tag: &str,
+    tw: Instant,
+    empty: Option<(Instant, Instant)>,
+    why: impl FnOnce() -> String,
+) {
     match empty {
         Some((_, last_empty)) => {
             fig.withdraw_s = Some(secs(tw, last_empty));
             eprintln!("[{tag}] withdrawn in {:.2} s", secs(tw, last_empty));
         }
-        None => {
-            fig.withdraw_note = Some(format!(
-                "did not withdraw in {} s: {}; {}",
-                timeout.as_secs_f64(),
-                present_range(plan, &sinks),
-                written(&wd, "withdrawal")
-            ))
-        }
+        None => fig.withdraw_note = Some(why()),
     }
-    let cpu_end = span.finish(fig, &sinks);
-    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
-    Ok(())
 }
 
 /// The refused scenario, once the feeder has begun writing the table: RSS once the
@@ -1234,7 +1416,7 @@ async fn wait_processed(
     // before them.
     let mut samples: VecDeque<(Instant, f64)> = VecDeque::new();
     loop {
-        check_sessions(feeder, sinks)?;
+        check_sessions(Some(feeder), sinks)?;
         let now = Instant::now();
         let cpu = span.cpu().ok_or("the device is gone")?;
         samples.push_back((now, cpu));
@@ -1446,8 +1628,89 @@ async fn measure_fib(
     Ok(())
 }
 
+// ------------------------------------------------------------------ import
+
+/// fib-floor's own figures of a phase, which must have written every route.
+fn floor_phase(floor: &mut Floor, op: &str, n: usize) -> Result<FloorPhase, String> {
+    let p = floor
+        .phase(op, Duration::from_secs(30))
+        .ok_or_else(|| floor.exited().unwrap_or_else(|| format!("fib-floor did not report its {op} in 30 s")))?;
+    if p.errors > 0 || p.routes != n as u64 {
+        return Err(format!(
+            "fib-floor's {op}: {} routes acknowledged, {} errors, of {n}: {}",
+            p.routes,
+            p.errors,
+            interop::tail(&floor.log, 3)
+        ));
+    }
+    Ok(p)
+}
+
+/// The import scenario against a running device: the sinks establish, 1 s of quiet;
+/// fib-floor adds the routes to the device's kernel table, timed until every sink holds
+/// every route; 1 s of quiet; it deletes them, timed until no sink holds any.
+async fn measure_import(
+    plan: &Plan,
+    dut: Dut,
+    ns: &Namespaces,
+    running: &mut Running,
+    floor: &mut Floor,
+    timeout: Duration,
+    fig: &mut Figures,
+) -> Result<(), String> {
+    let tag = dut.name();
+    let n = plan.prefixes;
+    let sinks = connect_sinks(plan, ns, Instant::now() + SETUP_TIMEOUT).await?;
+    eprintln!("[{tag}] {} sink(s) established", sinks.len());
+    tokio::time::sleep(SETTLE).await;
+    check_sessions(None, &sinks)?;
+    if sinks.iter().any(|s| s.stats.present() > 0) {
+        return Err(format!("before any route was added, {}", present_range(plan, &sinks)));
+    }
+    let span = Span::start(&running.pids(), fig);
+    eprintln!("[{tag}] adding {n} blackhole routes (protocol {IMPORT_PROTOCOL}) to table {FIB_TABLE}");
+
+    // Add.
+    let t0 = Instant::now();
+    floor.ask("install")?;
+    let full = wait_all(None, &sinks, timeout, |s| s.stats.full_at.get().copied()).await?;
+    fig.first_prefix_s = sinks.iter().filter_map(|s| s.stats.first_at.get()).min().map(|&f| secs(t0, f));
+    fig.floor_install = Some(floor_phase(floor, "install", n)?);
+    let Some((first_full, last_full)) = full else {
+        fig.converge_note = Some(format!(
+            "did not announce every route in {} s: {}",
+            timeout.as_secs_f64(),
+            present_range(plan, &sinks)
+        ));
+        fig.withdraw_note = Some("not measured (not every route announced)".into());
+        span.finish(fig, &sinks);
+        return Ok(());
+    };
+    fig.converge_s = Some(secs(t0, last_full));
+    fig.first_sink_full_s = Some(secs(t0, first_full));
+    fig.cpu_converge_s = span.cpu().zip(span.cpu0).map(|(b, a)| b - a);
+    fig.rss_converged_kib = span.kib("VmRSS");
+    eprintln!("[{tag}] announced all in {:.2} s", secs(t0, last_full));
+
+    // Delete.
+    tokio::time::sleep(SETTLE).await;
+    check_sessions(None, &sinks)?;
+    let cpu2 = span.cpu();
+    let tw = Instant::now();
+    floor.ask("remove")?;
+    let empty = wait_all(None, &sinks, timeout, |s| s.stats.empty_at.get().copied()).await?;
+    fig.floor_remove = Some(floor_phase(floor, "remove", n)?);
+    withdrawn(fig, tag, tw, empty, || {
+        format!("did not withdraw every route in {} s: {}", timeout.as_secs_f64(), present_range(plan, &sinks))
+    });
+    let cpu_end = span.finish(fig, &sinks);
+    fig.cpu_withdraw_s = cpu_end.zip(cpu2).map(|(b, a)| b - a);
+    Ok(())
+}
+
 struct Namespaces {
-    feed: Netns,
+    /// None in the import scenario.
+    feed: Option<Netns>,
     dut: Netns,
     /// None in the fib scenario.
     sink: Option<Netns>,
@@ -1458,19 +1721,27 @@ struct Namespaces {
 /// processes and delete the namespaces; the caller catches them.
 fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
     let fib = plan.scenario == Scenario::Fib;
-    // The fib scenario's own labs and namespaces (bench-fib-<dut>-...): a transit run
-    // of the same device elsewhere on the machine does not meet them.
-    let name = if fib { format!("fib-{}", dut.name()) } else { dut.name().to_string() };
+    let fed = plan.scenario.fed();
+    // The fib and import scenarios' own labs and namespaces (bench-fib-<dut>-...,
+    // bench-imp-<dut>-...): a transit run of the same device elsewhere on the machine
+    // does not meet them.
+    let name = match plan.scenario {
+        Scenario::Fib => format!("fib-{}", dut.name()),
+        Scenario::Import => format!("imp-{}", dut.name()),
+        _ => dut.name().to_string(),
+    };
     // Declared in this order so that they drop in reverse: processes, namespaces, lab.
     let lab = Lab::new(&format!("bench-{name}"), 0);
     let ns = Namespaces {
-        feed: Netns::new(&format!("bench-{name}-feed")),
+        feed: fed.then(|| Netns::new(&format!("bench-{name}-feed"))),
         dut: Netns::new(&format!("bench-{name}-dut")),
         sink: (!fib).then(|| Netns::new(&format!("bench-{name}-sink"))),
     };
-    veth(&ns.dut, DUT_FEED_IF, &ns.feed, "bn-feed");
-    ns.dut.addr(DUT_FEED_IF, &format!("{DUT_FEED}/24"));
-    ns.feed.addr("bn-feed", &format!("{FEEDER}/24"));
+    if let Some(feed) = &ns.feed {
+        veth(&ns.dut, DUT_FEED_IF, feed, "bn-feed");
+        ns.dut.addr(DUT_FEED_IF, &format!("{DUT_FEED}/24"));
+        feed.addr("bn-feed", &format!("{FEEDER}/24"));
+    }
     if let Some(sink) = &ns.sink {
         veth(&ns.dut, "bn-dsink", sink, "bn-sink");
         ns.dut.addr("bn-dsink", &format!("{DUT_SINK}/24"));
@@ -1481,24 +1752,32 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
     let router_id = DUT_FEED.to_string();
     let mut running = match dut {
         Dut::Bird => Running::Bird(Bird::start(&lab, &ns.dut, "bird", &router_id, &bird_config(plan))),
-        Dut::Frr if fib => Running::FrrZebra(FrrZebra::start(&lab, &ns.dut, &router_id, &frr_config(plan))),
+        Dut::Frr if plan.scenario.zebra() => {
+            Running::FrrZebra(FrrZebra::start(&lab, &ns.dut, &router_id, &frr_config(plan)))
+        }
         Dut::Frr => Running::Frr(Frr::start(&lab, &ns.dut, "frr", DUT_AS, &router_id, &frr_config(plan))),
         Dut::Ours => Running::Ours(Daemon::start(&lab, &ns.dut, &ours_config(&lab, plan))),
         Dut::Floor => Running::Floor(Floor::start(&lab, &ns.dut, plan).unwrap_or_else(|e| panic!("{e}"))),
     };
+    // Import: what adds and deletes the kernel routes the device announces.
+    let mut floor = (plan.scenario == Scenario::Import)
+        .then(|| Floor::start(&lab, &ns.dut, plan).unwrap_or_else(|e| panic!("{e}")));
     let pids = running.pids();
     assert!(!pids.is_empty(), "the device runs");
     eprintln!("[{name}] {} running, pid {pids:?}", fig.version);
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let result = runtime.block_on(measure(plan, dut, &ns, &mut running, timeout, fig));
+    let result = runtime.block_on(measure(plan, dut, &ns, &mut running, floor.as_mut(), timeout, fig));
     // Closes every session (and aborts the tasks) before the device stops.
     drop(runtime);
     if let Err(e) = result {
         fig.error = Some(e);
     }
+    if plan.scenario == Scenario::Import {
+        fig.lost_notifications = Some(running.logs(&lab).iter().map(|l| lost_notifications(l)).sum());
+    }
     let incomplete = match plan.scenario {
-        Scenario::Transit | Scenario::Rr | Scenario::Fib => fig.withdraw_s.is_none(),
+        Scenario::Transit | Scenario::Rr | Scenario::Fib | Scenario::Import => fig.withdraw_s.is_none(),
         Scenario::Refused => false,
     };
     if fig.error.is_some() || !fig.finished(plan.scenario) || incomplete {
@@ -1506,6 +1785,14 @@ fn run_dut(plan: &Plan, dut: Dut, timeout: Duration, fig: &mut Figures) {
             eprintln!("----- last lines of {} -----\n{}", log.display(), interop::tail(&log, 15));
         }
     }
+}
+
+/// Lines of a device's log that say it lost kernel route notifications (BIRD: it then
+/// waits for its next scan; ours: it dumps the table again).
+fn lost_notifications(log: &Path) -> usize {
+    const SAYINGS: [&str; 2] = ["Kernel dropped some netlink messages", "netlink overrun, notifications lost"];
+    let text = fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter(|l| SAYINGS.iter().any(|w| l.contains(w))).count()
 }
 
 fn panic_text(p: &(dyn Any + Send)) -> String {
@@ -1663,12 +1950,45 @@ const FIB_COLUMNS: [Column; 4] = [
     PEAK_RSS_COLUMN,
 ];
 
+const IMPORT_COLUMNS: [Column; 5] = [
+    Column {
+        label: "add",
+        unit: "s",
+        digits: 2,
+        timed: false,
+        key: "add_s",
+        ratio_key: "add",
+        value: |f, _| f.floor_install.map(|p| p.seconds),
+    },
+    Column {
+        label: "announce-all",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "announce_all_s",
+        ratio_key: "announce_all",
+        value: |f, _| f.converge_s,
+    },
+    Column {
+        label: "withdraw-all",
+        unit: "s",
+        digits: 2,
+        timed: true,
+        key: "withdraw_all_s",
+        ratio_key: "withdraw_all",
+        value: |f, _| f.withdraw_s,
+    },
+    CPU_COLUMN,
+    PEAK_RSS_COLUMN,
+];
+
 impl Scenario {
     fn columns(self) -> &'static [Column] {
         match self {
             Scenario::Transit | Scenario::Rr => &TABLE_COLUMNS,
             Scenario::Refused => &REFUSED_COLUMNS,
             Scenario::Fib => &FIB_COLUMNS,
+            Scenario::Import => &IMPORT_COLUMNS,
         }
     }
     /// The column that says whether a run finished.
@@ -1714,7 +2034,7 @@ impl Figures {
     /// The run got to the end: converged, or (refused) processed the whole feed.
     fn finished(&self, scenario: Scenario) -> bool {
         match scenario {
-            Scenario::Transit | Scenario::Rr | Scenario::Fib => self.converge_s.is_some(),
+            Scenario::Transit | Scenario::Rr | Scenario::Fib | Scenario::Import => self.converge_s.is_some(),
             Scenario::Refused => self.process_s.is_some(),
         }
     }
@@ -1768,6 +2088,8 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
     let mut s = String::new();
     let sinks = if plan.scenario == Scenario::Fib {
         format!("installed into the device's kernel table {FIB_TABLE} (main)")
+    } else if plan.scenario == Scenario::Import {
+        format!("kernel routes (blackhole /32s of protocol static) announced to {} sink(s)", plan.clients)
     } else {
         format!("{} sink(s)", plan.clients)
     };
@@ -1797,6 +2119,15 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
              route; withdraw: from the withdrawal's first octet until it held none; routes counted from the \
              kernel's route notifications in the device's namespace, checked with /proc/net/fib_triestat; \
              CPU and peak RSS of the device's processes (frr: bgpd + zebra)"
+        );
+    }
+    if plan.scenario == Scenario::Import {
+        let _ = writeln!(
+            s,
+            "add: fib-floor's own time to add them to the device's table {FIB_TABLE} (first sendmsg to last \
+             acknowledgement); announce-all: from asking it to add them until the sink held every route; \
+             withdraw-all: from asking it to delete them until the sink held none; CPU and peak RSS of the \
+             device's processes (frr: bgpd + zebra), not fib-floor's"
         );
     }
     let heads: Vec<String> = columns.iter().map(Column::head).collect();
@@ -1851,6 +2182,8 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
             let _ = write!(s, "; first prefix at a sink after {first:.2} s, feed written in {written:.2} s");
         } else if let (Scenario::Refused, Some(written)) = (plan.scenario, f.feed_written_s) {
             let _ = write!(s, "; feed written in {written:.2} s");
+        } else if let (Scenario::Import, Some(first)) = (plan.scenario, f.first_prefix_s) {
+            let _ = write!(s, "; first route at a sink after {first:.3} s");
         }
         if let (Some(c), Some(first)) = (f.converge_s, f.first_sink_full_s) {
             if plan.clients > 1 {
@@ -1858,7 +2191,8 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
             }
         }
         if let (Some(a), Some(b)) = (f.cpu_converge_s, f.cpu_withdraw_s) {
-            let _ = write!(s, "; device CPU {a:.2} s converging, {b:.2} s withdrawing");
+            let phases = if plan.scenario == Scenario::Import { "announcing" } else { "converging" };
+            let _ = write!(s, "; device CPU {a:.2} s {phases}, {b:.2} s withdrawing");
         }
         if let (Some(r), Scenario::Transit | Scenario::Rr) = (f.rss_idle_kib, plan.scenario) {
             let _ = write!(s, "; RSS {:.1} MiB before the feed", r as f64 / 1024.0);
@@ -1881,13 +2215,17 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
         if let Some(p) = &f.peaks {
             let _ = write!(s, "; peak RSS {p}");
         }
+        if let Some(n) = f.lost_notifications.filter(|&n| n > 0) {
+            let _ = write!(s, "; {n} log lines say kernel notifications were lost");
+        }
         if let Some(b) = f.fib_baseline {
             let _ = write!(s, "; {b} routes in the table before");
         }
         if let Some(c) = &f.fib_counted_by {
             let _ = write!(s, "; counted by {c} ({} received)", f.fib_notifications);
         }
-        for (what, p) in [("install", &f.floor_install), ("remove", &f.floor_remove)] {
+        let words = if plan.scenario == Scenario::Import { ["add", "delete"] } else { ["install", "remove"] };
+        for (what, p) in words.into_iter().zip([&f.floor_install, &f.floor_remove]) {
             if let Some(p) = p {
                 let _ = write!(
                     s,
@@ -1910,6 +2248,9 @@ fn report(plan: &Plan, args: &Args, results: &[Figures], summaries: &[Summary]) 
     let how = if plan.scenario == Scenario::Fib {
         "FRR runs as zebra + bgpd, BIRD with a kernel protocol, ours with [kernel] install = true; floor is \
          fib-floor (batched rtnetlink requests, no BGP)"
+    } else if plan.scenario == Scenario::Import {
+        "FRR runs as zebra + bgpd with redistribute kernel, BIRD with a kernel protocol that learns, ours with \
+         [[kernel.import]]; fib-floor adds and deletes the routes (batched rtnetlink requests)"
     } else {
         "FRR runs as bgpd -Z (no zebra) and BIRD without a kernel protocol: no device installs routes in a FIB"
     };
@@ -2043,6 +2384,7 @@ fn main() -> ExitCode {
                 let finished = match plan.scenario {
                     Scenario::Refused => "processed_runs",
                     Scenario::Fib => "installed_runs",
+                    Scenario::Import => "announced_runs",
                     Scenario::Transit | Scenario::Rr => "converged_runs",
                 };
                 m.insert(finished.into(), json!(sm.finished));

@@ -7,6 +7,7 @@
 //! ```text
 //! ip netns exec NS fib-floor --via 10.78.1.2 --dev bn-dfeed [--prefixes N] [--seed N]
 //!     [--batch OCTETS] [--table N] [--protocol N] [--metric N] [--stdin]
+//! ip netns exec NS fib-floor --blackhole --first 10.0.0.0 --protocol 4 [--prefixes N] ...
 //! ```
 //!
 //! It works in the network namespace it runs in (`ip netns exec`). Each route is one
@@ -16,6 +17,11 @@
 //! acknowledgements of a buffer (one per request, without the request echoed:
 //! `NETLINK_CAP_ACK`) are read back before the next is sent. Removal is the same with
 //! RTM_DELROUTE. Encoding is part of the time: it is work any daemon does too.
+//!
+//! `--blackhole` writes blackhole routes instead (no gateway, no interface: `--via`
+//! and `--dev` are not needed), and `--first ADDR` takes N consecutive /32s from ADDR
+//! instead of the bench table: the kernel routes e2e-bench's import scenario
+//! (`--scenario import`) has a device announce, e.g. `--protocol 4` (static).
 //!
 //! Output lines (stdout): `FLOOR ready routes=N`, then per phase
 //! `FLOOR install routes=N errors=E seconds=S sendmsg=M` (and `remove`); the first
@@ -50,9 +56,12 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 const USAGE: &str = "usage: fib-floor --via ADDR --dev IFNAME [--prefixes N] [--seed N] [--batch OCTETS] \
                      [--table N] [--protocol N] [--metric N] [--stdin]\n\
+       fib-floor --blackhole [--first ADDR] ... (the same options but --via and --dev)\n\
   --via ADDR      gateway of every route (on a directly connected subnet of --dev)\n\
   --dev IFNAME    output interface\n\
+  --blackhole     blackhole routes (no gateway, no interface; --via and --dev not needed)\n\
   --prefixes N    number of routes (default 1000000): e2e-bench's table of that size\n\
+  --first ADDR    instead of the table: N consecutive /32s from ADDR\n\
   --seed N        table generator seed (default e2e-bench's)\n\
   --batch OCTETS  requests per sendmsg, in octets (default 65536)\n\
   --table N       kernel table (default 254, main)\n\
@@ -70,6 +79,9 @@ struct Args {
     protocol: u8,
     metric: u32,
     stdin: bool,
+    blackhole: bool,
+    /// Consecutive /32s from this address instead of the bench table.
+    first: Option<Ipv4Addr>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -84,6 +96,8 @@ fn parse_args() -> Result<Args, String> {
         protocol: 186,
         metric: 20,
         stdin: false,
+        blackhole: false,
+        first: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -91,6 +105,10 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             "--stdin" => {
                 a.stdin = true;
+                continue;
+            }
+            "--blackhole" => {
+                a.blackhole = true;
                 continue;
             }
             _ => {}
@@ -102,6 +120,7 @@ fn parse_args() -> Result<Args, String> {
             "--dev" => dev = Some(value.clone()),
             "--prefixes" | "--count" => a.prefixes = value.replace('_', "").parse().map_err(|_| bad())?,
             "--seed" => a.seed = value.parse().map_err(|_| bad())?,
+            "--first" => a.first = Some(value.parse().map_err(|_| bad())?),
             "--batch" => a.batch = value.parse().ok().filter(|&b| (256..=1 << 20).contains(&b)).ok_or_else(bad)?,
             "--table" => a.table = value.parse().ok().filter(|&t| t != 0).ok_or_else(bad)?,
             "--protocol" => a.protocol = value.parse().map_err(|_| bad())?,
@@ -109,12 +128,28 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag}")),
         }
     }
-    a.via = via.ok_or("--via is required")?;
-    a.dev = dev.ok_or("--dev is required")?;
+    if a.blackhole {
+        if via.is_some() || dev.is_some() {
+            return Err("a blackhole route has no --via or --dev".into());
+        }
+    } else {
+        a.via = via.ok_or("--via is required")?;
+        a.dev = dev.ok_or("--dev is required")?;
+    }
     if a.prefixes == 0 {
         return Err("--prefixes must be at least 1".into());
     }
+    if let Some(first) = a.first {
+        if u64::from(u32::from(first)) + a.prefixes as u64 > 1 << 32 {
+            return Err(format!("--first {first}: {} consecutive /32s do not fit", a.prefixes));
+        }
+    }
     Ok(a)
+}
+
+/// `n` consecutive /32s from `first`.
+fn hosts(first: Ipv4Addr, n: usize) -> Vec<(Ipv4Addr, u8)> {
+    (0..n as u32).map(|i| (Ipv4Addr::from(u32::from(first) + i), 32)).collect()
 }
 
 /// e2e-bench's table, prefixes only: `interop::table::Table::generate` draws them first
@@ -163,7 +198,7 @@ fn request(
         protocol: RouteProtocol::from(a.protocol),
         // Removal: any scope.
         scope: if op == Op::Install { RouteScope::Universe } else { RouteScope::NoWhere },
-        kind: RouteType::Unicast,
+        kind: if a.blackhole { RouteType::BlackHole } else { RouteType::Unicast },
         ..RouteHeader::default()
     };
     route.attributes = vec![
@@ -175,8 +210,10 @@ fn request(
     header.sequence_number = seq;
     let payload = match op {
         Op::Install => {
-            route.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(a.via)));
-            route.attributes.push(RouteAttribute::Oif(ifindex));
+            if !a.blackhole {
+                route.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(a.via)));
+                route.attributes.push(RouteAttribute::Oif(ifindex));
+            }
             header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
             RouteNetlinkMessage::NewRoute(route)
         }
@@ -312,8 +349,11 @@ fn wait_for(lines: &mut impl Iterator<Item = io::Result<String>>, word: &str) ->
 }
 
 fn run(a: &Args) -> Result<(), String> {
-    let ifindex = ifindex(&a.dev)?;
-    let routes = prefixes(a.prefixes, a.seed);
+    let ifindex = if a.blackhole { 0 } else { ifindex(&a.dev)? };
+    let routes = match a.first {
+        Some(first) => hosts(first, a.prefixes),
+        None => prefixes(a.prefixes, a.seed),
+    };
     let sock = socket()?;
     println!("FLOOR ready routes={}", routes.len());
     let _ = io::stdout().flush();
@@ -388,6 +428,8 @@ mod tests {
             protocol: 186,
             metric: 20,
             stdin: false,
+            blackhole: false,
+            first: None,
         };
         let m = request(&a, 7, Op::Install, (Ipv4Addr::new(192, 0, 2, 0), 24), 5);
         // Header 16, rtmsg 12, five 8-octet attributes.
@@ -401,5 +443,36 @@ mod tests {
         assert!(r.attributes.contains(&RouteAttribute::Oif(7)));
         let d = request(&a, 7, Op::Remove, (Ipv4Addr::new(192, 0, 2, 0), 24), 6);
         assert_eq!(d.buffer_len(), 52);
+    }
+
+    #[test]
+    fn blackhole_requests_have_no_next_hop() {
+        let mut a = Args {
+            via: Ipv4Addr::UNSPECIFIED,
+            dev: String::new(),
+            prefixes: 3,
+            seed: 1,
+            batch: 65536,
+            table: 254,
+            protocol: 4,
+            metric: 20,
+            stdin: false,
+            blackhole: true,
+            first: Some(Ipv4Addr::new(10, 0, 0, 254)),
+        };
+        let routes = hosts(a.first.unwrap(), a.prefixes);
+        assert_eq!(routes[2], (Ipv4Addr::new(10, 0, 1, 0), 32));
+        let m = request(&a, 0, Op::Install, routes[0], 1);
+        // Header 16, rtmsg 12, three 8-octet attributes.
+        assert_eq!(m.buffer_len(), 52);
+        let mut buf = vec![0; m.buffer_len()];
+        m.serialize(&mut buf);
+        let back = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf).unwrap();
+        let NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewRoute(r)) = back.payload else { panic!() };
+        assert_eq!(r.header.kind, RouteType::BlackHole);
+        assert_eq!(r.header.protocol, RouteProtocol::Static);
+        assert!(!r.attributes.iter().any(|x| matches!(x, RouteAttribute::Gateway(_) | RouteAttribute::Oif(_))));
+        a.blackhole = false;
+        assert_eq!(request(&a, 7, Op::Install, routes[0], 1).buffer_len(), 68);
     }
 }
