@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::engine::{Engine, Event, Output};
-use super::fib::{Fib, Refused};
+use super::fib::{Fib, Refused, MAX_IN_FLIGHT};
 use super::nexthop::{Refreshed, StoredRoute};
 use super::restart::Deferral;
 use super::show::{apply_policy, peer_route};
@@ -273,7 +273,8 @@ impl Engine {
     }
 
     /// Up to `max` routes for the FIB writer: the queued prefixes whose route in the
-    /// kernel is not what it should be. A prefix already in flight waits for its answer.
+    /// kernel is not what it should be. A prefix already in flight waits for its answer,
+    /// and nothing comes while [`super::fib::MAX_IN_FLIGHT`] routes wait for theirs.
     ///
     /// Nothing while our restart deferral lasts (RFC 4724 §4.1 defers route selection):
     /// the kernel keeps forwarding with the routes from before the restart, and gets
@@ -284,7 +285,7 @@ impl Engine {
         if self.deferring() {
             return out;
         }
-        while out.len() < max {
+        while out.len() < max && self.kernel.fib.flights.len() < MAX_IN_FLIGHT {
             let Some((id, current)) = self.kernel.fib.pop() else { break };
             let Some((prefix, hops)) = self.wanted_hops(id) else { continue };
             let fib = &mut self.kernel.fib;

@@ -934,6 +934,29 @@ mod kernel {
     }
 
     #[test]
+    fn routes_in_flight_are_bounded_until_answers_come() {
+        let t = Instant::now();
+        let mut e = Engine::new(cfg(8), None);
+        e.set_kernel(installing());
+        e.kernel(node_kernel(Vec::new()));
+        let n1 = e.session_up(session("10.0.0.11", US), t);
+        let total = crate::rib::fib::MAX_IN_FLIGHT + 100;
+        let prefixes: Vec<String> = (0..total).map(|i| format!("10.{}.{}.0/24", 100 + i / 256, i % 256)).collect();
+        let prefixes: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+        e.updates(n1, &[update(&prefixes, &[], "10.0.0.11")]);
+        round(&mut e, t);
+        let first = e.poll_fib(usize::MAX);
+        assert_eq!(first.len(), crate::rib::fib::MAX_IN_FLIGHT);
+        assert!(e.poll_fib(usize::MAX).is_empty(), "nothing more until answers come");
+        assert_eq!(e.fib_queued(), 100);
+        e.fib_results(ok(&first[..60]));
+        assert_eq!(e.poll_fib(usize::MAX).len(), 60);
+        e.fib_results(ok(&first[60..]));
+        assert_eq!(e.poll_fib(usize::MAX).len(), 40);
+        assert_eq!(e.fib_queued(), 0);
+    }
+
+    #[test]
     fn repeated_changes_of_a_prefix_cost_one_kernel_write() {
         let t = Instant::now();
         let mut e = Engine::new(cfg(8), None);
