@@ -38,6 +38,8 @@
 //! - [`config`]: the TOML configuration, validated whole, with errors naming file,
 //!   line and key.
 //! - [`ctl`]: the control socket's requests and replies (JSON lines).
+//! - [`kernel`] and [`kubernetes`]: what the daemon reads from the kernel and from the
+//!   Kubernetes API server, as the engine's local sources see it.
 //! - [`prefix`] and [`types`]: compact prefix keys and address families.
 //!
 //! Words: a *neighbor* is what the configuration and `bgpctl` name (an address, or a
@@ -50,6 +52,7 @@ pub mod config;
 pub mod ctl;
 pub mod fsm;
 pub mod kernel;
+pub mod kubernetes;
 mod names;
 pub mod policy;
 pub mod prefix;
