@@ -10,12 +10,10 @@
 
 use std::net::IpAddr;
 
-use serde::{Deserialize, Serialize};
-
 use crate::prefix::Prefix;
 
 /// `namespace/name` of a namespaced object, or the name of a Node.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {
     /// Empty for cluster-scoped objects (Nodes).
     pub namespace: String,
@@ -43,7 +41,7 @@ impl std::fmt::Display for ObjectKey {
 }
 
 /// `spec.externalTrafficPolicy`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TrafficPolicy {
     /// `Cluster` (the API's default): every node forwards to the Service.
     #[default]
@@ -54,7 +52,7 @@ pub enum TrafficPolicy {
 
 /// A Service of type LoadBalancer (the client drops other types, and those the
 /// `service_selector` excludes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
     pub key: ObjectKey,
     /// `status.loadBalancer.ingress[].ip`, in the API's order; hostnames are ignored.
@@ -67,7 +65,7 @@ pub struct Service {
 
 /// One endpoint of an EndpointSlice (`endpoints[]`). Conditions absent in the API are
 /// `None` here, and count as true (the API's definition).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Endpoint {
     /// `nodeName`.
     pub node_name: Option<String>,
@@ -80,7 +78,7 @@ pub struct Endpoint {
 }
 
 /// An EndpointSlice of a Service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndpointSlice {
     pub key: ObjectKey,
     /// The `kubernetes.io/service-name` label: the Service (in the slice's namespace).
@@ -90,7 +88,7 @@ pub struct EndpointSlice {
 }
 
 /// A Node.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
     pub key: ObjectKey,
     /// The `Ready` condition of `status.conditions` is `True` (absent or Unknown: not).
@@ -106,7 +104,7 @@ pub struct Node {
 }
 
 /// The kinds of objects watched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     Service,
     EndpointSlice,
