@@ -143,9 +143,11 @@ fn canonical_path(segments: Vec<Segment>, ctx: &CodecCtx) -> AsPath {
     if !ctx.four_octet_as {
         // RFC 6793 §3: AS4_PATH carries no confederation segments, so on a 2-octet
         // session a confederation member above 65535 can only be sent as AS_TRANS.
+        // (Not the low 16 bits: for multiples of 65536 they are AS 0, which RFC 7607
+        // makes malformed.)
         for s in segments.iter_mut().filter(|s| is_confed(s.kind)) {
-            for a in &mut s.asns {
-                *a &= 0xffff;
+            for a in s.asns.iter_mut().filter(|a| **a > 0xffff) {
+                *a = u32::from(AS_TRANS);
             }
         }
         // RFC 6793 §4.2.3: when AS4_PATH is merged, only *leading* confederation
@@ -997,4 +999,16 @@ fn failed_pack_announce_leaves_the_buffer_alone() {
         Err(EncodeError::TooLarge { len: MAX_MESSAGE_LEN - 10 + 17, max: MAX_MESSAGE_LEN })
     );
     assert_eq!(&out[..], b"queued");
+}
+
+/// `as4_path_is_ignored_after_2_octet_aggregation` (a CI run): the generator made a
+/// 2-octet session's confederation member from the low 16 bits of a 4-octet AS, which
+/// for 196608 is AS 0, and the decoder rightly refused the path (RFC 7607). The
+/// generator now sends such members as AS_TRANS; this pins that down.
+#[test]
+fn two_octet_confederation_members_are_never_as_zero() {
+    let ctx = CodecCtx { four_octet_as: false, ..CodecCtx::modern() };
+    let segments = vec![Segment { kind: SegmentType::ConfedSet, asns: vec![3 << 16, 64512] }];
+    let path = canonical_path(segments, &ctx);
+    assert_eq!(path.segments[0].asns, vec![u32::from(AS_TRANS), 64512]);
 }
