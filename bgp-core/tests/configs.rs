@@ -39,7 +39,9 @@ fn examples() -> Vec<PathBuf> {
 fn every_example_parses() {
     let files = examples();
     let names: Vec<String> = files.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
-    for expected in ["minimal.toml", "node.toml", "route-reflector.toml"] {
+    for expected in
+        ["minimal.toml", "node.toml", "route-reflector.toml", "kubernetes-node.toml", "kubernetes-cluster.toml"]
+    {
         assert!(names.iter().any(|n| n == expected), "configs/{expected} is missing (found {names:?})");
     }
     let failures: Vec<String> = files.iter().filter_map(|p| config::load(p).err().map(|e| e.to_string())).collect();
@@ -413,4 +415,110 @@ fn node_imports_calico_blocks() {
     let rr_import = rr.policies().resolve(rr.neighbor_ranges()[0].settings.effective_import(g));
     let route = RouteInfo::new(block, RouteSource::Peer, Some(IpAddr::V4(node.global().router_id)));
     assert_eq!(rr_import.apply(&route, &mut attrs, g.asn), Verdict::Accept, "{block} from the node");
+}
+
+/// A route the Kubernetes source originates, on its way to `neighbor`.
+fn from_kubernetes(prefix_text: &str, neighbor: IpAddr) -> (RouteInfo, PathAttrs) {
+    let route = RouteInfo::new(prefix(prefix_text), RouteSource::Kubernetes, Some(neighbor));
+    (route, PathAttrs { as_path: Some(AsPath::default()), ..PathAttrs::default() })
+}
+
+/// `configs/kubernetes-*.toml` send the router LoadBalancer addresses from the
+/// Kubernetes source (and pod CIDRs where `pod_cidrs` is on), nothing else, and every
+/// such route is inside the router files' import prefix lists.
+fn kubernetes_exports_reach_the_router(c: &Config, pod_cidr: Option<&str>) {
+    let [router] = c.neighbors() else { panic!("one neighbor: the router") };
+    let g = c.global();
+    assert_eq!(router.settings.rfc8212_notice(g), None, "eBGP with both policies set");
+    let export = c.policies().resolve(router.settings.effective_export(g));
+    let mut accepted = vec!["10.10.100.10/32", "fd10:10:100::10/128"];
+    accepted.extend(pod_cidr);
+    for p in &accepted {
+        let (route, mut attrs) = from_kubernetes(p, router.address);
+        assert_eq!(export.apply(&route, &mut attrs, g.asn), Verdict::Accept, "{p} from Kubernetes");
+        let (low, high) = (route.prefix.prefix_len(), route.prefix.prefix_len());
+        for file in ["unifi-frr.conf", "edgerouter.txt"] {
+            let covered = router_import_entries().iter().filter(|(f, _)| *f == file).any(|(_, r)| {
+                let (r_low, r_high) = r.lengths();
+                bgp_core::policy::contains(r.prefix, route.prefix) && r_low <= low && high <= r_high
+            });
+            assert!(covered, "router/{file} drops {p}");
+        }
+    }
+    // The same prefixes from another source, and other prefixes, stay home.
+    for (p, source) in [("10.10.100.10/32", RouteSource::Kernel), ("10.10.100.10/32", RouteSource::Peer)] {
+        let route = RouteInfo::new(prefix(p), source, Some(router.address));
+        let mut attrs = PathAttrs { as_path: Some(AsPath::default()), ..PathAttrs::default() };
+        assert_eq!(export.apply(&route, &mut attrs, g.asn), Verdict::Reject, "{p} from {source:?}");
+    }
+    for p in ["10.10.100.0/24", "192.168.1.10/32", "0.0.0.0/0"] {
+        let (route, mut attrs) = from_kubernetes(p, router.address);
+        assert_eq!(export.apply(&route, &mut attrs, g.asn), Verdict::Reject, "{p} from Kubernetes");
+    }
+}
+
+#[test]
+fn kubernetes_node_peers_with_the_routers_node_group() {
+    let node = load("kubernetes-node.toml");
+    let rr = load("route-reflector.toml");
+    let k = node.kubernetes.as_ref().expect("[kubernetes]");
+    assert_eq!(k.mode, config::KubernetesMode::Node);
+    assert_eq!(k.node_name, None, "the DaemonSet sets $NODE_NAME");
+    assert_eq!(k.kubeconfig, None, "the service account");
+    assert!(node.global().listen.is_empty(), "nodes connect, they do not listen");
+    let [router] = node.neighbors() else { panic!("one neighbor") };
+    let rr_router = router_neighbor(&rr);
+    assert_eq!((router.address, router.settings.asn), (rr_router.address, rr_router.settings.asn));
+    assert_eq!(node.global().asn, rr.global().asn);
+    let password = router.settings.password.as_deref().expect("TCP-MD5");
+    let ttl = router.settings.ttl_security.expect("GTSM");
+    let asn = node.global().asn;
+    let node_address = node.global().router_id;
+
+    let frr = read("router/unifi-frr.conf");
+    for line in [
+        format!("neighbor K8S-NODES remote-as {asn}"),
+        format!("neighbor K8S-NODES password {password}"),
+        format!("neighbor K8S-NODES ttl-security hops {ttl}"),
+    ] {
+        assert!(frr.lines().any(|l| l.trim() == line), "unifi-frr.conf lacks {line:?}");
+    }
+    let range = frr
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bgp listen range ")?.strip_suffix(" peer-group K8S-NODES"))
+        .expect("unifi-frr.conf has a listen range for K8S-NODES");
+    assert!(bgp_core::policy::contains(prefix(range), prefix(&format!("{node_address}/32"))), "{range}");
+
+    let edge = read("router/edgerouter.txt");
+    let bgp = format!("set protocols bgp {}", router.settings.asn);
+    for line in [
+        format!("{bgp} peer-group K8S-NODES remote-as {asn}"),
+        format!("{bgp} peer-group K8S-NODES password '{password}'"),
+        format!("{bgp} peer-group K8S-NODES ttl-security hops {ttl}"),
+        format!("{bgp} neighbor {node_address} peer-group K8S-NODES"),
+    ] {
+        assert!(edge.lines().any(|l| l.trim() == line), "edgerouter.txt lacks {line:?}");
+    }
+    kubernetes_exports_reach_the_router(&node, None);
+}
+
+#[test]
+fn kubernetes_cluster_takes_the_reflectors_place() {
+    let cluster = load("kubernetes-cluster.toml");
+    let rr = load("route-reflector.toml");
+    let k = cluster.kubernetes.as_ref().expect("[kubernetes]");
+    assert_eq!(k.mode, config::KubernetesMode::Cluster);
+    assert!(k.pod_cidrs && k.load_balancers);
+    assert!(cluster.kernel.install, "the router pod's sidecar installs what it learns");
+    // The router files' neighbor 10.10.0.2 is this speaker: same identity and session.
+    assert_eq!((cluster.global().asn, cluster.global().router_id), (rr.global().asn, rr.global().router_id));
+    let [router] = cluster.neighbors() else { panic!("one neighbor") };
+    let rr_router = router_neighbor(&rr);
+    assert_eq!(router.address, rr_router.address);
+    assert_eq!(router.local_address, rr_router.local_address);
+    assert_eq!(router.settings.asn, rr_router.settings.asn);
+    assert_eq!(router.settings.password, rr_router.settings.password);
+    assert_eq!(router.settings.ttl_security, rr_router.settings.ttl_security);
+    assert_eq!(router.settings.add_path, AddPath::Send, "one path per serving node");
+    kubernetes_exports_reach_the_router(&cluster, Some("10.42.3.0/24"));
 }
