@@ -18,6 +18,7 @@
 //! namespaces are named `it-<test>-<role>`, so tests run in parallel without meeting.
 
 pub mod e2e;
+pub mod kubeapi;
 pub mod raw;
 pub mod scenario;
 pub mod swarm;
