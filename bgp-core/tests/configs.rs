@@ -146,7 +146,10 @@ fn every_key_is_documented() {
     let examples: String = examples().iter().map(|p| fs::read_to_string(p).unwrap()).collect();
 
     let sections = allowed_keys("zzz = 1\n");
-    assert_eq!(sections, ["global", "neighbor", "neighbor_range", "prefix_list", "policy", "announce", "kernel"]);
+    assert_eq!(
+        sections,
+        ["global", "neighbor", "neighbor_range", "prefix_list", "policy", "announce", "kernel", "kubernetes"]
+    );
     for (section, header, probe) in [
         ("global", "`[global]`", "[global]\nzzz = 1\n"),
         ("neighbor", "`[[neighbor]]`", "[[neighbor]]\nzzz = 1\n"),
@@ -159,6 +162,7 @@ fn every_key_is_documented() {
         ("announce", "`[[announce]]`", "[[announce]]\nzzz = 1\n"),
         ("kernel", "`[kernel]`", "[kernel]\nzzz = 1\n"),
         ("kernel.import", "`[[kernel.import]]`", "[[kernel.import]]\nzzz = 1\n"),
+        ("kubernetes", "`[kubernetes]`", "[kubernetes]\nzzz = 1\n"),
     ] {
         let keys = allowed_keys(probe);
         assert!(keys.len() >= 2, "{section}: {keys:?}");
@@ -365,6 +369,26 @@ fn route_reflector_kernel_example() {
     assert!(c.install_policy().is_some());
     assert!(k.import.is_empty());
     assert_eq!(load("route-reflector.toml").kernel, config::Kernel::default(), "commented out: the defaults");
+}
+
+/// The node's commented `[kubernetes]` block, uncommented: node mode, every key.
+#[test]
+fn node_kubernetes_example() {
+    let text = read("node.toml");
+    let mut lines = Vec::new();
+    let mut in_block = false;
+    for line in text.lines() {
+        in_block = line.starts_with("# [kubernetes]") || (in_block && line.starts_with('#'));
+        let continued = line.trim_start_matches('#').starts_with("  ");
+        lines.push(if in_block && !continued { &line[2..] } else { line });
+    }
+    let c = config::parse("node.toml (with [kubernetes])", &lines.join("\n")).unwrap_or_else(|e| panic!("{e}"));
+    let k = c.kubernetes.expect("the block is there");
+    assert_eq!(k.mode, config::KubernetesMode::Node);
+    assert_eq!(k.node_name.as_deref(), Some("node1"));
+    assert!(k.load_balancers && !k.pod_cidrs, "the defaults, written out");
+    assert!(k.service_selector.is_some() && k.kubeconfig.is_some());
+    assert_eq!(load("node.toml").kubernetes, None, "commented out: no Kubernetes source");
 }
 
 /// The node imports Calico's blackholes for its pod blocks, and the reflector takes

@@ -37,6 +37,9 @@
 //!   install policy's contents under the same name, `resolve_via_default`) or
 //!   `[[kernel.import]]`: applied at run time, no session restarts;
 //!   [`ReloadPlan::kernel`] carries the new `[kernel]`.
+//! - `[kubernetes]` (any key, or the section added or removed): applied at run time,
+//!   no session restarts; [`ReloadPlan::kubernetes`] carries the new section (the
+//!   daemon restarts its Kubernetes client, and the engine replans its routes).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -44,7 +47,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::{Announce, Config, Global, Kernel, Neighbor, PeerSettings};
+use super::{Announce, Config, Global, Kernel, Kubernetes, Neighbor, PeerSettings};
 use crate::policy::{Policy, PolicyRef};
 
 /// A peer's policies as its session uses them, resolved from the configuration.
@@ -172,6 +175,9 @@ pub struct ReloadPlan {
     /// are the old ones: changing those is refused), the install policy's contents
     /// included; [`Config::install_policy`] of the new configuration resolves it.
     pub kernel: Option<Kernel>,
+    /// `Some(new)` when `[kubernetes]` changed: `Some(None)` when the section was
+    /// removed (the Kubernetes source stops and its routes are withdrawn).
+    pub kubernetes: Option<Option<Kubernetes>>,
 }
 
 impl ReloadPlan {
@@ -271,6 +277,9 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     if old.kernel != new.kernel || old.install_policy() != new.install_policy() {
         plan.kernel = Some(new.kernel.clone());
     }
+    if old.kubernetes != new.kubernetes {
+        plan.kubernetes = Some(new.kubernetes.clone());
+    }
     Ok(plan)
 }
 
@@ -359,6 +368,7 @@ prefix = \"192.168.6.10/32\"
         assert!(p.shutdown.is_empty() && p.policies.is_empty() && p.added.is_empty());
         assert_eq!((p.announcements, p.routing, p.restart_all), (None, None, false));
         assert_eq!(p.kernel, None);
+        assert_eq!(p.kubernetes, None);
         assert_eq!(plan(&base()).dynamic(ip("10.1.0.7")), DynamicAction::Keep);
     }
 
@@ -551,5 +561,30 @@ prefix = \"192.168.6.10/32\"
         // A policy the kernel does not use changes nothing there.
         let unused = format!("{}\n[[policy]]\nname = \"unused\"\n", kernel(""));
         assert_eq!(diff(&old, &config(&unused)).unwrap().kernel, None);
+    }
+
+    #[test]
+    fn kubernetes_changes_apply_at_run_time() {
+        let with = |keys: &str| config(&format!("{}\n[kubernetes]\n{keys}\n", base()));
+        let old = with("");
+        assert_eq!(diff(&old, &with("")).unwrap().kubernetes, None, "unchanged");
+        assert_eq!(diff(&old, &with("mode = \"node\"\nload_balancers = true")).unwrap().kubernetes, None);
+        for keys in [
+            "kubeconfig = \"/etc/k\"",
+            "node_name = \"n1\"",
+            "mode = \"cluster\"",
+            "pod_cidrs = true",
+            "load_balancers = false\npod_cidrs = true",
+            "service_selector = \"bgp=yes\"",
+        ] {
+            let new = with(keys);
+            let p = diff(&old, &new).unwrap_or_else(|e| panic!("{keys}: {e}"));
+            assert_eq!(p.kubernetes, Some(new.kubernetes.clone()), "{keys}");
+            assert!(!p.restart_all && p.stops().next().is_none() && p.kernel.is_none(), "{keys}");
+        }
+        // The section added, and removed.
+        let p = diff(&config(&base()), &old).unwrap();
+        assert_eq!(p.kubernetes, Some(Some(Kubernetes::default())));
+        assert_eq!(diff(&old, &config(&base())).unwrap().kubernetes, Some(None));
     }
 }

@@ -33,6 +33,65 @@ pub struct Config {
     pub announcements: Vec<Announce>,
     /// `[kernel]` and its `[[kernel.import]]` entries.
     pub kernel: Kernel,
+    /// `[kubernetes]`; `None` without the section (no Kubernetes source).
+    pub kubernetes: Option<Kubernetes>,
+}
+
+/// The `[kubernetes]` table: what the daemon announces from the API server (see
+/// `crate::kubernetes`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Kubernetes {
+    /// The kubeconfig file. Default none: the in-cluster service account, else
+    /// `$KUBECONFIG`, else `~/.kube/config` (the daemon's choice).
+    pub kubeconfig: Option<PathBuf>,
+    /// This node's name (node mode only; a DNS subdomain). Default none: `$NODE_NAME`,
+    /// else the host name (the daemon resolves it).
+    pub node_name: Option<String>,
+    /// Default [`KubernetesMode::Node`].
+    pub mode: KubernetesMode,
+    /// Announce the ingress addresses of LoadBalancer Services. Default true.
+    pub load_balancers: bool,
+    /// Announce the nodes' pod CIDRs (node mode: this node's). Default false.
+    pub pod_cidrs: bool,
+    /// Only Services whose labels match this selector (validated text, as written;
+    /// [`Kubernetes::selector`] parses it). Default none: every Service.
+    pub service_selector: Option<String>,
+}
+
+impl Default for Kubernetes {
+    fn default() -> Kubernetes {
+        Kubernetes {
+            kubeconfig: None,
+            node_name: None,
+            mode: KubernetesMode::Node,
+            load_balancers: true,
+            pod_cidrs: false,
+            service_selector: None,
+        }
+    }
+}
+
+impl Kubernetes {
+    /// `service_selector`, parsed; everything when unset.
+    pub fn selector(&self) -> crate::kubernetes::selector::Selector {
+        use crate::kubernetes::selector::Selector;
+        self.service_selector
+            .as_deref()
+            .map_or_else(Selector::everything, |s| Selector::parse(s).expect("validated by the config"))
+    }
+}
+
+named_enum! {
+    /// `kubernetes.mode`: whose routes this speaker announces.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    pub enum KubernetesMode parse "mode" {
+        /// `"node"`: what this node serves, next hop our own address (a DaemonSet).
+        #[default]
+        Node = "node",
+        /// `"cluster"`: every node's, next hops the serving nodes' InternalIPs (one
+        /// speaker for the cluster).
+        Cluster = "cluster",
+    }
 }
 
 /// The `[kernel]` table: what is installed into the kernel and what is imported from

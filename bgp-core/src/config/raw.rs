@@ -30,6 +30,7 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub(crate) announce: Vec<Spanned<RawAnnounce>>,
     pub(crate) kernel: Opt<RawKernel>,
+    pub(crate) kubernetes: Opt<RawKubernetes>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +149,17 @@ pub(crate) struct RawKernelImport {
     pub(crate) large_communities: Strings,
     pub(crate) local_pref: Opt<i64>,
     pub(crate) med: Opt<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawKubernetes {
+    pub(crate) kubeconfig: Opt<String>,
+    pub(crate) node_name: Opt<String>,
+    pub(crate) mode: Opt<String>,
+    pub(crate) load_balancers: Opt<bool>,
+    pub(crate) pod_cidrs: Opt<bool>,
+    pub(crate) service_selector: Opt<String>,
 }
 
 /// A kernel table or protocol: an integer, or a name from iproute2's files.

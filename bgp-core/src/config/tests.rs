@@ -420,6 +420,7 @@ prefix = "2001:db8:6::/48"
             Announce::new(prefix("2001:db8:6::/48")),
         ],
         kernel: Kernel::default(),
+        kubernetes: None,
     };
     assert_eq!(c, expected);
     // Empty listen is allowed when nothing needs it.
@@ -1489,4 +1490,94 @@ fn kernel_import_errors() {
     // The second entry counts from its own header.
     let text = format!("{}\n[[kernel.import]]\nwithin = [\"10.0.0.0/33\"]\n", within(""));
     invalid(&text, 14, 11, "kernel.import[1].within[0]");
+}
+
+/// `MINIMAL` with a `[kubernetes]` table holding `keys` (line 9 is `[kubernetes]`,
+/// line 10 its first key).
+fn kubernetes(keys: &str) -> String {
+    format!("{MINIMAL}\n[kubernetes]\n{keys}\n")
+}
+
+#[test]
+fn kubernetes_defaults() {
+    assert_eq!(ok(MINIMAL).kubernetes, None, "no section: no Kubernetes source");
+    let k = ok(&kubernetes("")).kubernetes.expect("the section is there");
+    assert_eq!(k, Kubernetes::default());
+    assert_eq!((k.kubeconfig, k.node_name, k.mode), (None, None, KubernetesMode::Node));
+    assert!(k.load_balancers && !k.pod_cidrs);
+    assert_eq!(k.service_selector, None);
+    assert_eq!(Kubernetes::default().selector(), crate::kubernetes::selector::Selector::everything());
+}
+
+#[test]
+fn kubernetes_every_key() {
+    let k = ok(&kubernetes(
+        "kubeconfig = \"/etc/bgp/kubeconfig\"
+node_name = \"node-1.lab\"
+mode = \"node\"
+load_balancers = false
+pod_cidrs = true
+service_selector = \"bgp.example.com/announce in (yes, true), tier!=internal\"",
+    ))
+    .kubernetes
+    .unwrap();
+    assert_eq!(k.kubeconfig, Some(PathBuf::from("/etc/bgp/kubeconfig")));
+    assert_eq!(k.node_name.as_deref(), Some("node-1.lab"));
+    assert_eq!(k.mode, KubernetesMode::Node);
+    assert!(!k.load_balancers && k.pod_cidrs);
+    assert_eq!(k.service_selector.as_deref(), Some("bgp.example.com/announce in (yes, true), tier!=internal"));
+    let labels: &[(&str, &str)] = &[("bgp.example.com/announce", "yes")];
+    assert!(k.selector().matches(labels));
+    let labels: &[(&str, &str)] = &[("bgp.example.com/announce", "yes"), ("tier", "internal")];
+    assert!(!k.selector().matches(labels));
+
+    let k = ok(&kubernetes("mode = \"cluster\"\npod_cidrs = true")).kubernetes.unwrap();
+    assert_eq!((k.mode, k.node_name, k.pod_cidrs), (KubernetesMode::Cluster, None, true));
+    assert_eq!(KubernetesMode::Cluster.to_string(), "cluster");
+}
+
+#[test]
+fn kubernetes_errors() {
+    let kind = invalid(&kubernetes("node = \"n1\""), 10, 1, "kubernetes.node");
+    match kind {
+        ErrorKind::UnknownKey { suggestion, allowed } => {
+            assert_eq!(suggestion.as_deref(), Some("mode"));
+            assert_eq!(allowed, ["kubeconfig", "node_name", "mode", "load_balancers", "pod_cidrs", "service_selector"]);
+        }
+        k => panic!("{k:?}"),
+    }
+    let kind = invalid(&kubernetes("node_nam = \"n1\""), 10, 1, "kubernetes.node_nam");
+    assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "node_name"));
+    assert_eq!(
+        value_msg(invalid(&kubernetes("mode = \"daemonset\""), 10, 8, "kubernetes.mode")),
+        "unknown mode \"daemonset\" (expected \"node\" or \"cluster\")"
+    );
+    assert_eq!(
+        conflict_msg(invalid(&kubernetes("mode = \"cluster\"\nnode_name = \"n1\""), 11, 13, "kubernetes.node_name")),
+        "is for mode = \"node\" only: in cluster mode the speaker announces for every node; leave the key out"
+    );
+    // The order of the keys does not matter.
+    invalid(&kubernetes("node_name = \"n1\"\nmode = \"cluster\""), 10, 13, "kubernetes.node_name");
+    assert!(value_msg(invalid(&kubernetes("node_name = \"Node_1\""), 10, 13, "kubernetes.node_name"))
+        .starts_with("\"Node_1\" is not a valid node name"));
+    assert_eq!(
+        value_msg(invalid(&kubernetes("service_selector = \"a in ()\""), 10, 20, "kubernetes.service_selector")),
+        "\"a in ()\" is not a label selector: the values of 'in' cannot be empty"
+    );
+    assert!(value_msg(invalid(&kubernetes("service_selector = \"a=b=c\""), 10, 20, "kubernetes.service_selector"))
+        .starts_with("\"a=b=c\" is not a label selector: expected ','"));
+    assert_eq!(
+        value_msg(invalid(&kubernetes("service_selector = \" \""), 10, 20, "kubernetes.service_selector")),
+        "is empty: leave the key out to select every Service"
+    );
+    assert_eq!(
+        value_msg(invalid(&kubernetes("kubeconfig = \"\""), 10, 14, "kubernetes.kubeconfig")),
+        "is empty: name a file, or leave the key out"
+    );
+    assert_eq!(
+        conflict_msg(invalid(&kubernetes("load_balancers = false"), 10, 18, "kubernetes.load_balancers")),
+        "and kubernetes.pod_cidrs are both false: nothing would be announced; remove [kubernetes] instead"
+    );
+    let kind = invalid(&kubernetes("pod_cidrs = \"yes\""), 10, 13, "kubernetes.pod_cidrs");
+    assert_eq!(kind, ErrorKind::Type("expected a boolean, found string \"yes\"".into()));
 }

@@ -232,6 +232,7 @@ impl Cx<'_> {
             Some(k) => self.kernel(k, &policies, names)?,
             None => Kernel::default(),
         };
+        let kubernetes = raw.kubernetes.as_ref().map(|k| self.kubernetes(k)).transpose()?;
 
         // Unique neighbor addresses.
         let mut seen: HashMap<IpAddr, usize> = HashMap::new();
@@ -289,7 +290,7 @@ impl Cx<'_> {
             }
         }
 
-        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements, kernel })
+        Ok(Config { global, neighbors, neighbor_ranges, policies, announcements, kernel, kubernetes })
     }
 
     pub(crate) fn global(&self, table: &Spanned<RawGlobal>) -> Res<Global> {
@@ -640,6 +641,74 @@ impl Cx<'_> {
         }
         if let Some(v) = &m.med {
             out.med = Some(self.value32(v, &key("med"), "MED")?);
+        }
+        Ok(out)
+    }
+
+    /// The `[kubernetes]` table.
+    pub(crate) fn kubernetes(&self, table: &Spanned<RawKubernetes>) -> Res<Kubernetes> {
+        let k = table.get_ref();
+        let mut out = Kubernetes::default();
+        if let Some(v) = &k.kubeconfig {
+            if v.get_ref().is_empty() {
+                return Err(self.value_err(v, "kubernetes.kubeconfig", "is empty: name a file, or leave the key out"));
+            }
+            out.kubeconfig = Some(PathBuf::from(v.get_ref()));
+        }
+        if let Some(v) = &k.mode {
+            out.mode = v.get_ref().parse().map_err(|e: String| self.value_err(v, "kubernetes.mode", e))?;
+        }
+        if let Some(v) = &k.node_name {
+            let key = "kubernetes.node_name";
+            if !crate::kubernetes::selector::is_dns_subdomain(v.get_ref()) {
+                return Err(self.value_err(
+                    v,
+                    key,
+                    format!(
+                        "{:?} is not a valid node name (a DNS subdomain: at most 253 lowercase letters, digits, \
+                         '-' and '.')",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            if out.mode == KubernetesMode::Cluster {
+                return Err(self.err(
+                    v,
+                    key,
+                    ErrorKind::Conflict(
+                        "is for mode = \"node\" only: in cluster mode the speaker announces for every node; \
+                         leave the key out"
+                            .into(),
+                    ),
+                ));
+            }
+            out.node_name = Some(v.get_ref().clone());
+        }
+        if let Some(v) = &k.load_balancers {
+            out.load_balancers = *v.get_ref();
+        }
+        if let Some(v) = &k.pod_cidrs {
+            out.pod_cidrs = *v.get_ref();
+        }
+        if let Some(v) = &k.service_selector {
+            let key = "kubernetes.service_selector";
+            if v.get_ref().trim().is_empty() {
+                return Err(self.value_err(v, key, "is empty: leave the key out to select every Service"));
+            }
+            crate::kubernetes::selector::Selector::parse(v.get_ref())
+                .map_err(|e| self.value_err(v, key, format!("{:?} is not a label selector: {e}", v.get_ref())))?;
+            out.service_selector = Some(v.get_ref().clone());
+        }
+        if !out.load_balancers && !out.pod_cidrs {
+            let v = k.load_balancers.as_ref().expect("false only when written");
+            return Err(self.err(
+                v,
+                "kubernetes.load_balancers",
+                ErrorKind::Conflict(
+                    "and kubernetes.pod_cidrs are both false: nothing would be announced; remove [kubernetes] instead"
+                        .into(),
+                ),
+            ));
         }
         Ok(out)
     }

@@ -12,6 +12,8 @@ use std::net::IpAddr;
 
 use crate::prefix::Prefix;
 
+pub mod selector;
+
 /// `namespace/name` of a namespaced object, or the name of a Node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjectKey {

@@ -1,0 +1,329 @@
+//! The watchers: Services, EndpointSlices and Nodes from the API server, as
+//! [`KubeUpdate`]s to the RIB task.
+//!
+//! One task runs the three kube-rs watchers. A (re)list of a kind (`Init`,
+//! `InitApply`..., `InitDone`) becomes `SyncBegin(kind)`, its objects, `SyncEnd(kind)`:
+//! the engine replaces that kind's set only at the end, so a relist (after `410 Gone` or
+//! a lost watch) changes no route that did not change. Added, modified and deleted
+//! objects become updates. Whatever is ready at once goes to the RIB task as one batch.
+//!
+//! An error (the API server unreachable, a refused request) changes nothing: the last
+//! known state stays, one line is logged when the first watcher fails and one when all
+//! work again, and each watcher retries after [`CappedBackoff`]'s delay, at most
+//! [`RETRY_CAP`]: a change made while the server was away arrives within a few seconds
+//! of its return (kube-rs's default backoff grows to 30 s).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bgp_core::kubernetes::{Kind, KubeUpdate, ObjectKey};
+use futures_util::stream::{self, BoxStream, SelectAll, StreamExt};
+use futures_util::FutureExt;
+use k8s_openapi::api::core::v1 as core;
+use k8s_openapi::api::discovery::v1 as discovery;
+use kube::runtime::utils::Backoff;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::{Api, Client};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::client::{self, Env};
+use super::convert;
+use super::status::{KindState, Status};
+use crate::rib_task::RibInput;
+
+/// The longest wait between two attempts of a watcher.
+pub const RETRY_CAP: Duration = Duration::from_secs(2);
+/// The first wait after a failure.
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+/// Updates per batch to the RIB task, at most.
+const BATCH: usize = 4096;
+
+/// Exponential backoff from [`RETRY_FIRST`], doubling up to [`RETRY_CAP`], started over
+/// by the watcher's next success.
+#[derive(Clone, Debug)]
+pub struct CappedBackoff {
+    next: Duration,
+}
+
+impl Default for CappedBackoff {
+    fn default() -> Self {
+        CappedBackoff { next: RETRY_FIRST }
+    }
+}
+
+impl Iterator for CappedBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let delay = self.next;
+        self.next = (self.next * 2).min(RETRY_CAP);
+        Some(delay)
+    }
+}
+
+impl Backoff for CappedBackoff {
+    fn reset(&mut self) {
+        self.next = RETRY_FIRST;
+    }
+}
+
+/// What the watchers watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// Services and EndpointSlices (`load_balancers`).
+    pub services: bool,
+    /// `service_selector`, given to the API server.
+    pub service_selector: Option<String>,
+    /// Node mode: only this Node; cluster mode: `None`, every Node.
+    pub node: Option<String>,
+}
+
+/// What one watcher said, converted.
+enum Step {
+    Begin,
+    /// An object of a list: its key and update (`None`: not one the planner sees).
+    Listed(Option<(ObjectKey, KubeUpdate)>),
+    /// Added or modified; deleted as far as the planner is concerned when it is not
+    /// one it sees (a Service no longer of type LoadBalancer).
+    Applied(ObjectKey, Option<KubeUpdate>),
+    Deleted(ObjectKey),
+    End,
+}
+
+type Item = (Kind, Result<Step, watcher::Error>);
+
+/// Runs the watchers until the RIB task is gone (or the task is aborted).
+pub async fn run(kubeconfig: Option<std::path::PathBuf>, scope: Scope, rib: mpsc::Sender<RibInput>, status: Arc<Mutex<Status>>) {
+    let env = Env::from_process();
+    let client = connect(kubeconfig.as_deref(), &env, &status).await;
+    let mut watchers = watchers(&client, &scope);
+    let mut unwatched = Vec::new();
+    for kind in [Kind::Service, Kind::EndpointSlice] {
+        if !scope.services {
+            // Watched by nobody: an empty set.
+            unwatched.extend([KubeUpdate::SyncBegin(kind), KubeUpdate::SyncEnd(kind)]);
+            status.lock().unwrap().kind(kind).synced_empty(SystemTime::now());
+        }
+    }
+    if !unwatched.is_empty() && rib.send(RibInput::Kubernetes(unwatched)).await.is_err() {
+        return;
+    }
+    let mut sets = Sets::default();
+    let mut failing = false;
+    while let Some(first) = watchers.next().await {
+        let mut batch = Vec::new();
+        let mut item = Some(first);
+        while let Some((kind, result)) = item.take() {
+            apply(kind, result, &mut batch, &mut sets, &status, &mut failing);
+            if batch.len() >= BATCH {
+                break;
+            }
+            // Whatever else is ready now joins the batch.
+            item = watchers.next().now_or_never().flatten();
+        }
+        if !batch.is_empty() && rib.send(RibInput::Kubernetes(batch)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The client, once its configuration can be read: until then the error is shown,
+/// logged once, and tried again.
+async fn connect(kubeconfig: Option<&std::path::Path>, env: &Env, status: &Mutex<Status>) -> Client {
+    let mut logged = false;
+    loop {
+        let attempt = async {
+            let source = client::choose(kubeconfig, env)?;
+            let config = client::load(&source, env).await?;
+            let url = config.cluster_url.to_string();
+            let client = Client::try_from(config).map_err(|e| format!("{source}: {e}"))?;
+            Ok::<_, String>((client, source, url))
+        };
+        match attempt.await {
+            Ok((client, source, url)) => {
+                info!(%source, %url, "Kubernetes API client");
+                status.lock().unwrap().source = format!("{source} ({url})");
+                return client;
+            }
+            Err(e) => {
+                if !logged {
+                    warn!(error = %e, "Kubernetes client configuration: retrying every {}s (logged once)", RETRY_CAP.as_secs());
+                    logged = true;
+                }
+                status.lock().unwrap().all_failed(&e, SystemTime::now());
+                tokio::time::sleep(RETRY_CAP).await;
+            }
+        }
+    }
+}
+
+fn watchers(client: &Client, scope: &Scope) -> SelectAll<BoxStream<'static, Item>> {
+    let mut all: Vec<BoxStream<'static, Item>> = Vec::new();
+    if scope.services {
+        let mut config = watcher::Config::default();
+        if let Some(selector) = &scope.service_selector {
+            config = config.labels(selector);
+        }
+        let services = watcher::watcher(Api::<core::Service>::all(client.clone()), config)
+            .backoff(CappedBackoff::default())
+            .map(|r| (Kind::Service, r.map(service_step)));
+        all.push(services.boxed());
+        let slices = watcher::watcher(Api::<discovery::EndpointSlice>::all(client.clone()), watcher::Config::default())
+            .backoff(CappedBackoff::default())
+            .map(|r| (Kind::EndpointSlice, r.map(slice_step)));
+        all.push(slices.boxed());
+    }
+    let mut config = watcher::Config::default();
+    if let Some(node) = &scope.node {
+        config = config.fields(&format!("metadata.name={node}"));
+    }
+    let only = scope.node.clone();
+    let nodes = watcher::watcher(Api::<core::Node>::all(client.clone()), config)
+        .backoff(CappedBackoff::default())
+        .map(move |r| (Kind::Node, r.map(|e| node_step(e, only.as_deref()))));
+    all.push(nodes.boxed());
+    stream::select_all(all)
+}
+
+/// The steps of a kind: `convert` gives the update of an object the planner sees.
+fn step<K: kube::Resource>(event: Event<K>, convert: impl Fn(&K) -> Option<KubeUpdate>) -> Step {
+    match event {
+        Event::Init => Step::Begin,
+        Event::InitDone => Step::End,
+        Event::InitApply(o) => Step::Listed(convert(&o).map(|u| (convert::key(o.meta()), u))),
+        Event::Apply(o) => Step::Applied(convert::key(o.meta()), convert(&o)),
+        Event::Delete(o) => Step::Deleted(convert::key(o.meta())),
+    }
+}
+
+fn service_step(event: Event<core::Service>) -> Step {
+    step(event, |s| convert::service(s).map(KubeUpdate::Service))
+}
+
+fn slice_step(event: Event<discovery::EndpointSlice>) -> Step {
+    step(event, |e| convert::endpoint_slice(e).map(KubeUpdate::EndpointSlice))
+}
+
+/// In node mode, a Node of another name (a server that ignored the field selector) is
+/// not seen.
+fn node_step(event: Event<core::Node>, only: Option<&str>) -> Step {
+    let seen = |n: &core::Node| only.is_none_or(|name| n.metadata.name.as_deref() == Some(name));
+    step(event, |n| seen(n).then(|| KubeUpdate::Node(convert::node(n))))
+}
+
+fn deleted(kind: Kind, key: ObjectKey) -> KubeUpdate {
+    match kind {
+        Kind::Service => KubeUpdate::ServiceDeleted(key),
+        Kind::EndpointSlice => KubeUpdate::EndpointSliceDeleted(key),
+        Kind::Node => KubeUpdate::NodeDeleted(key),
+    }
+}
+
+/// The keys of the objects the planner holds, per kind, for the counts and so that a
+/// deletion is sent only for an object it has.
+#[derive(Default)]
+struct Sets {
+    live: [HashSet<ObjectKey>; 3],
+    /// During a list: the keys listed so far.
+    listing: [Option<HashSet<ObjectKey>>; 3],
+}
+
+fn index(kind: Kind) -> usize {
+    match kind {
+        Kind::Service => 0,
+        Kind::EndpointSlice => 1,
+        Kind::Node => 2,
+    }
+}
+
+/// One watcher's step: updates into `batch`, the status, and the log lines.
+fn apply(
+    kind: Kind,
+    result: Result<Step, watcher::Error>,
+    batch: &mut Vec<KubeUpdate>,
+    sets: &mut Sets,
+    status: &Mutex<Status>,
+    failing: &mut bool,
+) {
+    let now = SystemTime::now();
+    let mut status = status.lock().unwrap();
+    let i = index(kind);
+    let step = match result {
+        Ok(step) => step,
+        Err(e) => {
+            let text = e.to_string();
+            if !*failing {
+                warn!(
+                    kind = kind_name(kind), error = %text,
+                    "Kubernetes API unreachable or refusing: routes stay as last known; retrying every {}s at most (logged once until it works again)",
+                    RETRY_CAP.as_secs()
+                );
+                *failing = true;
+            } else {
+                debug!(kind = kind_name(kind), error = %text, "Kubernetes watch failed again");
+            }
+            status.kind(kind).failed(text, now);
+            return;
+        }
+    };
+    match step {
+        Step::Begin => {
+            sets.listing[i] = Some(HashSet::new());
+            batch.push(KubeUpdate::SyncBegin(kind));
+            status.kind(kind).state = KindState::Listing;
+        }
+        Step::Listed(object) => {
+            if let Some((key, update)) = object {
+                sets.listing[i].get_or_insert_with(HashSet::new).insert(key);
+                batch.push(update);
+            }
+        }
+        Step::End => {
+            if let Some(listed) = sets.listing[i].take() {
+                sets.live[i] = listed;
+            }
+            batch.push(KubeUpdate::SyncEnd(kind));
+            status.kind(kind).synced(sets.live[i].len(), now);
+        }
+        Step::Applied(key, Some(update)) => {
+            sets.live[i].insert(key);
+            batch.push(update);
+            status.kind(kind).watching(sets.live[i].len());
+        }
+        Step::Applied(key, None) | Step::Deleted(key) => {
+            if sets.live[i].remove(&key) {
+                batch.push(deleted(kind, key));
+            }
+            status.kind(kind).watching(sets.live[i].len());
+        }
+    }
+    if *failing && status.all_working() {
+        info!("Kubernetes API reachable again: watching");
+        *failing = false;
+    }
+}
+
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Service => "services",
+        Kind::EndpointSlice => "endpointslices",
+        Kind::Node => "nodes",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_two_seconds_and_starts_over_on_success() {
+        let mut b = CappedBackoff::default();
+        let delays: Vec<u128> = b.by_ref().take(7).map(|d| d.as_millis()).collect();
+        assert_eq!(delays, [250, 500, 1000, 2000, 2000, 2000, 2000]);
+        assert!(b.by_ref().take(1000).all(|d| d <= RETRY_CAP), "never above the cap");
+        b.reset();
+        assert_eq!(b.next(), Some(RETRY_FIRST));
+    }
+}
