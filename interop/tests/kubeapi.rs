@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use interop::kubeapi::objects::{endpoint_slice, node, service, set_label, Endpoint};
+use interop::kubeapi::objects::{endpoint_slice, node, service, set_label, set_node_unschedulable, Endpoint};
 use interop::kubeapi::{Config as FakeConfig, FakeApi, Kind};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -93,7 +93,12 @@ async fn until<K: ResourceExt>(
 #[tokio::test]
 async fn objects_deserialize_into_the_api_types() {
     let api = fake();
-    api.apply(service("default", "web", &["10.10.100.10", "fd10::10"], true)).unwrap();
+    api.apply(service("default", "web", &["10.10.100.10", "fd10::10", "lb.example.net"], true)).unwrap();
+    api.apply(service("default", "pending", &[], false)).unwrap();
+    api.apply(endpoint_slice("default", "pending", "x0", &[])).unwrap();
+    let mut cordoned = node("node2", &["10.0.0.2"], true, &[]);
+    set_node_unschedulable(&mut cordoned, true);
+    api.apply(cordoned).unwrap();
     api.apply(endpoint_slice(
         "default",
         "web",
@@ -120,17 +125,26 @@ async fn objects_deserialize_into_the_api_types() {
     let ingress = svc.status.unwrap().load_balancer.unwrap().ingress.unwrap();
     let ips: Vec<_> = ingress.iter().filter_map(|i| i.ip.clone()).collect();
     assert_eq!(ips, ["10.10.100.10", "fd10::10"]);
+    assert_eq!(ingress[2].hostname.as_deref(), Some("lb.example.net"));
+    assert_eq!(spec.health_check_node_port, Some(32080));
+    let pending = Api::<Service>::namespaced(c.clone(), "default").get("pending").await.unwrap();
+    assert_eq!(pending.status.unwrap().load_balancer.unwrap().ingress, None);
     assert!(svc.metadata.uid.is_some() && svc.metadata.creation_timestamp.is_some());
 
     let slices = Api::<EndpointSlice>::all(c.clone()).list(&Default::default()).await.unwrap();
     assert_eq!(slices.metadata.resource_version, Some(api.resource_version().to_string()));
-    let s = &slices.items[0];
+    // Key order: default/pending-x0 (no endpoints: `null`), then default/web-x1.
+    assert!(slices.items[0].endpoints.is_empty());
+    let s = &slices.items[1];
     assert_eq!(s.labels()["kubernetes.io/service-name"], "web");
     assert_eq!(s.address_type, "IPv4");
     assert_eq!(s.endpoints[0].node_name.as_deref(), Some("node1"));
     let c2 = s.endpoints[1].conditions.clone().unwrap();
     assert_eq!((c2.ready, c2.serving, c2.terminating), (None, Some(true), Some(true)));
 
+    let n2 = Api::<Node>::all(c.clone()).get("node2").await.unwrap().spec.unwrap();
+    assert_eq!(n2.unschedulable, Some(true));
+    assert_eq!(n2.taints.unwrap()[0].key, "node.kubernetes.io/unschedulable");
     let n = Api::<Node>::all(c).get("node1").await.unwrap();
     let status = n.status.unwrap();
     let ready = status.conditions.unwrap().into_iter().find(|c| c.type_ == "Ready").unwrap();

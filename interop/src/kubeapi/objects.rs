@@ -64,21 +64,35 @@ pub fn traffic_policy(local: bool) -> &'static str {
 }
 
 /// A Service of type LoadBalancer with the given ingress IPs in
-/// `status.loadBalancer.ingress` (none: still pending), labelled `app: <name>`.
+/// `status.loadBalancer.ingress` (none: still pending, and the server leaves
+/// `ingress` out), labelled `app: <name>`. An entry that is not an IP address is an
+/// ingress `hostname` (as cloud load balancers write them). A Local Service gets a
+/// `healthCheckNodePort`, as the API server allocates one.
 pub fn service(namespace: &str, name: &str, ingress: &[&str], local: bool) -> Value {
-    let v6 = ingress.iter().any(|a| a.contains(':'));
-    let v4 = ingress.is_empty() || ingress.iter().any(|a| !a.contains(':'));
+    let ips: Vec<&str> = ingress.iter().copied().filter(|a| a.parse::<std::net::IpAddr>().is_ok()).collect();
+    let v6 = ips.iter().any(|a| a.contains(':'));
+    let v4 = ips.is_empty() || ips.iter().any(|a| !a.contains(':'));
     let families: Vec<&str> = [(v4, "IPv4"), (v6, "IPv6")].iter().filter(|(on, _)| *on).map(|(_, f)| *f).collect();
     let cluster_ips: Vec<&str> =
         families.iter().map(|f| if *f == "IPv4" { "10.96.12.34" } else { "fd00:96::1234" }).collect();
-    json!({
+    let entries: Vec<Value> = ingress
+        .iter()
+        .map(|a| {
+            if a.parse::<std::net::IpAddr>().is_ok() {
+                json!({"ip": a, "ipMode": "VIP"})
+            } else {
+                json!({"hostname": a})
+            }
+        })
+        .collect();
+    let load_balancer = if entries.is_empty() { json!({}) } else { json!({"ingress": entries}) };
+    let mut s = json!({
         "kind": "Service",
         "apiVersion": "v1",
         "metadata": {
             "name": name,
             "namespace": namespace,
             "labels": {"app": name},
-            "annotations": {},
         },
         "spec": {
             "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 31080}],
@@ -93,12 +107,12 @@ pub fn service(namespace: &str, name: &str, ingress: &[&str], local: bool) -> Va
             "allocateLoadBalancerNodePorts": true,
             "internalTrafficPolicy": "Cluster",
         },
-        "status": {
-            "loadBalancer": {
-                "ingress": ingress.iter().map(|ip| json!({"ip": ip, "ipMode": "VIP"})).collect::<Vec<_>>(),
-            },
-        },
-    })
+        "status": {"loadBalancer": load_balancer},
+    });
+    if local {
+        s["spec"]["healthCheckNodePort"] = json!(32080);
+    }
+    s
 }
 
 /// One endpoint of an EndpointSlice: a pod address on a node, with its conditions
@@ -129,7 +143,8 @@ impl Endpoint {
 /// An EndpointSlice `<service>-<suffix>` of a Service, as the EndpointSlice
 /// controller writes it (labels `kubernetes.io/service-name` and
 /// `endpointslice.kubernetes.io/managed-by`, an owner reference to the Service).
-/// `addressType` follows the first endpoint (IPv4 when there is none).
+/// `addressType` follows the first endpoint (IPv4 when there is none). With no
+/// endpoints, `endpoints` is `null`, as the API server writes an empty slice.
 pub fn endpoint_slice(namespace: &str, service: &str, suffix: &str, endpoints: &[Endpoint]) -> Value {
     let v6 = endpoints.first().is_some_and(|e| e.address.contains(':'));
     let eps: Vec<Value> = endpoints
@@ -172,7 +187,7 @@ pub fn endpoint_slice(namespace: &str, service: &str, suffix: &str, endpoints: &
             }],
         },
         "addressType": if v6 { "IPv6" } else { "IPv4" },
-        "endpoints": eps,
+        "endpoints": if eps.is_empty() { Value::Null } else { Value::from(eps) },
         "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
     })
 }
@@ -252,6 +267,26 @@ pub fn set_node_ready(node: &mut Value, ready: bool) {
     }
 }
 
+/// Cordons (`spec.unschedulable` and the `node.kubernetes.io/unschedulable` taint, as
+/// `kubectl cordon` and the node controller write them) or uncordons a Node.
+pub fn set_node_unschedulable(node: &mut Value, unschedulable: bool) {
+    if !node["spec"].is_object() {
+        node["spec"] = json!({});
+    }
+    let spec = node["spec"].as_object_mut().expect("an object");
+    spec.remove("unschedulable");
+    let mut taints: Vec<Value> = spec.remove("taints").and_then(|t| t.as_array().cloned()).unwrap_or_default();
+    taints.retain(|t| t["key"] != "node.kubernetes.io/unschedulable");
+    if unschedulable {
+        spec.insert("unschedulable".into(), Value::Bool(true));
+        taints.push(json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule",
+                           "timeAdded": "2026-01-01T00:00:00Z"}));
+    }
+    if !taints.is_empty() {
+        spec.insert("taints".into(), Value::from(taints));
+    }
+}
+
 /// Sets (or, with `None`, removes) a label.
 pub fn set_label(object: &mut Value, key: &str, value: Option<&str>) {
     let meta = &mut object["metadata"];
@@ -320,5 +355,23 @@ mod tests {
             n["status"]["conditions"].as_array().unwrap().iter().filter(|c| c["type"] == "Ready").collect();
         assert_eq!(ready.len(), 1);
         assert_eq!(ready[0]["status"], "False");
+    }
+
+    #[test]
+    fn omitted_fields_as_the_api_server_omits_them() {
+        let pending = service("default", "web", &[], false);
+        assert_eq!(pending["status"], json!({"loadBalancer": {}}));
+        assert!(pending["spec"].get("healthCheckNodePort").is_none());
+        let s = service("default", "web", &["10.0.0.1", "lb.example.net"], true);
+        assert_eq!(s["status"]["loadBalancer"]["ingress"][1], json!({"hostname": "lb.example.net"}));
+        assert_eq!(s["spec"]["ipFamilies"], json!(["IPv4"]));
+        assert_eq!(s["spec"]["healthCheckNodePort"], 32080);
+        assert!(endpoint_slice("default", "web", "x", &[])["endpoints"].is_null());
+        let mut n = node("node1", &["10.0.0.1"], true, &[]);
+        set_node_unschedulable(&mut n, true);
+        assert_eq!(n["spec"]["unschedulable"], true);
+        assert_eq!(n["spec"]["taints"][0]["key"], "node.kubernetes.io/unschedulable");
+        set_node_unschedulable(&mut n, false);
+        assert_eq!(n["spec"], json!({}));
     }
 }
