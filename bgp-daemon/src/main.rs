@@ -3,6 +3,8 @@
 
 mod control;
 mod kernel;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod net;
 mod peer;
 mod rib_task;
