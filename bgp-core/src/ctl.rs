@@ -49,8 +49,8 @@ use crate::wire::{
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
-/// provenance and next-hop reachability in route rows.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// provenance and next-hop reachability in route rows. 4: `show kubernetes`.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -91,6 +91,9 @@ pub enum Command {
     ShowFib { prefix: Option<String> },
     /// Every tracked BGP next hop, resolved or not, and through what.
     ShowNextHops,
+    /// The Kubernetes client: one [`KubernetesStatus`], then a [`KubernetesRouteRow`]
+    /// per route of the Kubernetes source.
+    ShowKubernetes,
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
@@ -113,6 +116,8 @@ pub enum Reply {
     NeighborDetail(Box<NeighborDetail>),
     Fib(FibRow),
     NextHop(NextHopRow),
+    Kubernetes(Box<KubernetesStatus>),
+    KubernetesRoute(Box<KubernetesRouteRow>),
     /// A command was carried out; `message` says what happened.
     Done {
         message: String,
@@ -456,6 +461,75 @@ pub struct NeighborDetail {
     pub hint: Option<String>,
 }
 
+/// How the Kubernetes client stands with the API server (a kind's watcher, or all of
+/// them: the worst of the kinds watched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubeConnection {
+    /// No answer yet.
+    Connecting,
+    /// Listing (at start, or again after `410 Gone` or a lost watch).
+    Listing,
+    /// Listed, and watching for changes.
+    Connected,
+    /// The last attempt failed (`last_error`); routes stay as last known, and it retries.
+    Error,
+}
+
+/// What `bgpctl show kubernetes` shows first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesStatus {
+    /// `node` or `cluster`.
+    pub mode: String,
+    /// This node's name (node mode).
+    pub node_name: Option<String>,
+    /// Where the client configuration came from, and the API server's URL.
+    pub source: String,
+    pub state: KubeConnection,
+    /// `services`, `endpointslices`, `nodes`.
+    pub kinds: Vec<KubeKindStatus>,
+}
+
+/// One watched kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeKindStatus {
+    /// `services`, `endpointslices` or `nodes`.
+    pub kind: String,
+    /// False when nothing needs it (`load_balancers = false`: no Services, no slices).
+    pub watched: bool,
+    pub state: KubeConnection,
+    /// Objects of the kind the planner holds (LoadBalancer Services, slices of a
+    /// Service, Nodes).
+    pub objects: u64,
+    /// The end of the last complete list, Unix seconds.
+    pub last_sync: Option<u64>,
+    /// The last error, kept after recovery for the record.
+    pub last_error: Option<String>,
+    /// Since when the kind has been failing (Unix seconds), for its last error.
+    pub error_since: Option<u64>,
+}
+
+/// One route of the Kubernetes source, and the objects that feed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesRouteRow {
+    pub prefix: String,
+    /// Cluster mode: the serving nodes' addresses. Node mode: empty (our own address
+    /// on each session).
+    pub next_hops: Vec<IpAddr>,
+    pub owners: Vec<KubeOwnerRow>,
+}
+
+/// A Service or Node that wants a route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeOwnerRow {
+    /// `service` or `node`.
+    pub kind: String,
+    /// `namespace/name` of a Service, the name of a Node.
+    pub name: String,
+    /// `Local` Services: the nodes with a ready endpoint.
+    pub ready_nodes: Vec<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,7 +631,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":3,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

@@ -3,6 +3,8 @@
 
 mod control;
 mod kernel;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod net;
 mod peer;
 mod rib_task;
@@ -63,6 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(message) = supervisor::kubernetes_unsupported(&config) {
+        eprintln!("bgp-daemon: {}: {message}", args.config.display());
+        return ExitCode::from(1);
+    }
     if args.check {
         println!("{}: configuration is valid", args.config.display());
         return ExitCode::SUCCESS;

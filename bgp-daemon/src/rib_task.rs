@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
-use bgp_core::ctl::{Reply, RibSummary};
+use bgp_core::ctl::{KubernetesRouteRow, Reply, RibSummary};
 use bgp_core::kernel::{FibResult, KernelUpdate};
+use bgp_core::kubernetes::plan::KubernetesSettings;
+use bgp_core::kubernetes::KubeUpdate;
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
@@ -139,6 +141,15 @@ pub enum RibInput {
     },
     ShowNextHops {
         replies: mpsc::Sender<Reply>,
+    },
+    /// What the Kubernetes watchers saw (kubernetes/watch.rs), in order.
+    Kubernetes(Vec<KubeUpdate>),
+    /// `[kubernetes]` at start or changed on reload; `None` when the section is gone:
+    /// the Kubernetes source's routes are withdrawn.
+    KubernetesSettings(Option<KubernetesSettings>),
+    /// `show kubernetes`: the routes of the Kubernetes source and what feeds them.
+    ShowKubernetes {
+        reply: oneshot::Sender<Vec<KubernetesRouteRow>>,
     },
     /// The daemon stops for good (`bgpctl shutdown`, `on_stop = "shutdown"`): no more
     /// FIB routes; ours are removed from the kernel, and `done` says how many.
@@ -484,6 +495,16 @@ impl Driver {
                     }
                 });
             }
+            RibInput::Kubernetes(updates) => {
+                // The engine's Kubernetes source (bgp-core, branch kcore) is not merged yet.
+                debug!(updates = updates.len(), "Kubernetes updates (no engine source yet)");
+            }
+            RibInput::KubernetesSettings(settings) => {
+                debug!(?settings, "Kubernetes settings (no engine source yet)");
+            }
+            RibInput::ShowKubernetes { reply } => {
+                let _ = reply.send(Vec::new());
+            }
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
                 self.fib_command(FibCmd::Flush(done));
@@ -668,6 +689,7 @@ pub fn update_routes(update: &Update) -> usize {
 fn routes_in(input: &RibInput) -> usize {
     match input {
         RibInput::Updates { updates, .. } => updates.iter().map(update_routes).sum(),
+        RibInput::Kubernetes(updates) => updates.len(),
         _ => 1,
     }
 }

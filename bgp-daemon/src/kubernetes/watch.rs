@@ -17,6 +17,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use bgp_core::kubernetes::selector::Selector;
 use bgp_core::kubernetes::{Kind, KubeUpdate, ObjectKey};
 use futures_util::stream::{self, BoxStream, SelectAll, StreamExt};
 use futures_util::FutureExt;
@@ -74,8 +75,10 @@ impl Backoff for CappedBackoff {
 pub struct Scope {
     /// Services and EndpointSlices (`load_balancers`).
     pub services: bool,
-    /// `service_selector`, given to the API server.
+    /// `service_selector`: its text goes to the API server, and Services are matched
+    /// against it here too (a Service whose labels stop matching is withdrawn).
     pub service_selector: Option<String>,
+    pub selector: Selector,
     /// Node mode: only this Node; cluster mode: `None`, every Node.
     pub node: Option<String>,
 }
@@ -166,9 +169,10 @@ fn watchers(client: &Client, scope: &Scope) -> SelectAll<BoxStream<'static, Item
         if let Some(selector) = &scope.service_selector {
             config = config.labels(selector);
         }
+        let selector = scope.selector.clone();
         let services = watcher::watcher(Api::<core::Service>::all(client.clone()), config)
             .backoff(CappedBackoff::default())
-            .map(|r| (Kind::Service, r.map(service_step)));
+            .map(move |r| (Kind::Service, r.map(|e| service_step(e, &selector))));
         all.push(services.boxed());
         let slices = watcher::watcher(Api::<discovery::EndpointSlice>::all(client.clone()), watcher::Config::default())
             .backoff(CappedBackoff::default())
@@ -198,8 +202,11 @@ fn step<K: kube::Resource>(event: Event<K>, convert: impl Fn(&K) -> Option<KubeU
     }
 }
 
-fn service_step(event: Event<core::Service>) -> Step {
-    step(event, |s| convert::service(s).map(KubeUpdate::Service))
+/// A Service the selector does not match is not seen.
+fn service_step(event: Event<core::Service>, selector: &Selector) -> Step {
+    let empty = std::collections::BTreeMap::new();
+    let seen = |s: &core::Service| selector.matches(s.metadata.labels.as_ref().unwrap_or(&empty));
+    step(event, |s| seen(s).then(|| convert::service(s)).flatten().map(KubeUpdate::Service))
 }
 
 fn slice_step(event: Event<discovery::EndpointSlice>) -> Step {
