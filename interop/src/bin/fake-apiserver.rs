@@ -20,7 +20,8 @@
 //! apply FILE|-                           an object or a JSON array of objects
 //! get KIND NS/NAME                       (a Node: get node NAME)
 //! service NS/NAME [--ip IP]... [--local] [--label K=V]...
-//!                                        a LoadBalancer Service (no --ip: pending)
+//!                                        a LoadBalancer Service (no --ip: pending; an --ip
+//!                                        that is no address becomes an ingress hostname)
 //! endpoints NS/SERVICE [NODE=ADDR]... [--not-ready NODE=ADDR]... [--terminating NODE=ADDR]...
 //!                                        the Service's EndpointSlice NS/SERVICE-fake, replaced
 //! node NAME --ip IP... [--not-ready] [--pod-cidr CIDR]... [--label K=V]... [--unschedulable]
@@ -34,7 +35,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use interop::kubeapi::control::Client;
-use interop::kubeapi::objects::{endpoint_slice, node, service, set_label, set_node_ready, Endpoint};
+use interop::kubeapi::objects::{
+    endpoint_slice, node, service, set_label, set_node_ready, set_node_unschedulable, Endpoint,
+};
 use interop::kubeapi::{Config, FakeApi, Kind};
 use serde_json::Value;
 
@@ -239,9 +242,7 @@ fn ctl(args: &[String]) -> Result<(), String> {
                 let (k, v) = l.split_once('=').ok_or_else(|| format!("--label {l}: K=V"))?;
                 set_label(&mut n, k, Some(v));
             }
-            if unsched {
-                n["spec"]["unschedulable"] = Value::Bool(true);
-            }
+            set_node_unschedulable(&mut n, unsched);
             c.apply(&n)?
         }
         "node-ready" => {
