@@ -719,9 +719,9 @@ impl Supervisor {
     async fn show_kubernetes(&self, replies: mpsc::Sender<Reply>) {
         #[cfg(feature = "kubernetes")]
         let lines: Vec<Reply> = match &self.kube {
-            None => vec![Reply::Error {
-                message: format!("no [kubernetes] section in {}", self.config_path.display()),
-            }],
+            None => {
+                vec![Reply::Error { message: format!("no [kubernetes] section in {}", self.config_path.display()) }]
+            }
             Some(k) => {
                 let status = Reply::Kubernetes(Box::new(k.status()));
                 let (tx, rx) = oneshot::channel();

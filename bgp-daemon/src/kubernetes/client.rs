@@ -131,7 +131,9 @@ pub async fn load(source: &Source, env: &Env) -> Result<kube::Config, String> {
         Source::InCluster(url) => in_cluster(url, &env.service_account_dir)?,
         Source::Configured(path) | Source::Home(path) => {
             let file = Kubeconfig::read_from(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &options).await.map_err(|e| format!("{}: {e}", path.display()))?
+            kube::Config::from_custom_kubeconfig(file, &options)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
         }
         Source::KubeconfigEnv(paths) => {
             let mut merged: Option<Kubeconfig> = None;

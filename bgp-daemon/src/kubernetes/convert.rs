@@ -16,10 +16,7 @@ pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-b
 
 /// The key of an object: `namespace/name`, or the name alone for cluster-scoped ones.
 pub fn key(meta: &ObjectMeta) -> ObjectKey {
-    ObjectKey {
-        namespace: meta.namespace.clone().unwrap_or_default(),
-        name: meta.name.clone().unwrap_or_default(),
-    }
+    ObjectKey { namespace: meta.namespace.clone().unwrap_or_default(), name: meta.name.clone().unwrap_or_default() }
 }
 
 /// A Service of type LoadBalancer; `None` for every other type (ClusterIP, NodePort,
@@ -129,7 +126,11 @@ mod tests {
         }
     }
 
-    fn lb_service(type_: Option<&str>, policy: Option<&str>, ingress: &[(Option<&str>, Option<&str>)]) -> core::Service {
+    fn lb_service(
+        type_: Option<&str>,
+        policy: Option<&str>,
+        ingress: &[(Option<&str>, Option<&str>)],
+    ) -> core::Service {
         core::Service {
             metadata: meta(Some("web"), "front", &[]),
             spec: Some(ServiceSpec {
@@ -201,11 +202,18 @@ mod tests {
         assert!(service(&s).unwrap().deleting);
     }
 
-    fn endpoint(node: Option<&str>, conditions: Option<(Option<bool>, Option<bool>, Option<bool>)>) -> discovery::Endpoint {
+    fn endpoint(
+        node: Option<&str>,
+        conditions: Option<(Option<bool>, Option<bool>, Option<bool>)>,
+    ) -> discovery::Endpoint {
         discovery::Endpoint {
             addresses: vec!["10.244.1.5".into()],
             node_name: node.map(str::to_string),
-            conditions: conditions.map(|(ready, serving, terminating)| EndpointConditions { ready, serving, terminating }),
+            conditions: conditions.map(|(ready, serving, terminating)| EndpointConditions {
+                ready,
+                serving,
+                terminating,
+            }),
             ..discovery::Endpoint::default()
         }
     }
@@ -294,7 +302,8 @@ mod tests {
 
     #[test]
     fn nodes_keep_readiness_exclusion_internal_ips_and_pod_cidrs() {
-        let n = api_node(&[], Some("True"), None, Some(vec!["10.244.1.0/24", "fd10:244:1::/64"]), Some("10.244.1.0/24"));
+        let n =
+            api_node(&[], Some("True"), None, Some(vec!["10.244.1.0/24", "fd10:244:1::/64"]), Some("10.244.1.0/24"));
         assert_eq!(
             node(&n),
             Node {

@@ -144,7 +144,11 @@ mod tests {
         assert_eq!(s.overall(), KindState::Error);
         assert!(!s.all_working());
         let k = s.kind(Kind::Service);
-        assert_eq!((k.error_since, k.last_error.as_deref()), (Some(t0), Some("connection refused again")), "since the first");
+        assert_eq!(
+            (k.error_since, k.last_error.as_deref()),
+            (Some(t0), Some("connection refused again")),
+            "since the first"
+        );
         k.watching(4);
         assert!(s.all_working());
         // An unwatched kind does not count.

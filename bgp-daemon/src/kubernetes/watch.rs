@@ -98,7 +98,12 @@ enum Step {
 type Item = (Kind, Result<Step, watcher::Error>);
 
 /// Runs the watchers until the RIB task is gone (or the task is aborted).
-pub async fn run(kubeconfig: Option<std::path::PathBuf>, scope: Scope, rib: mpsc::Sender<RibInput>, status: Arc<Mutex<Status>>) {
+pub async fn run(
+    kubeconfig: Option<std::path::PathBuf>,
+    scope: Scope,
+    rib: mpsc::Sender<RibInput>,
+    status: Arc<Mutex<Status>>,
+) {
     let env = Env::from_process();
     let client = connect(kubeconfig.as_deref(), &env, &status).await;
     let mut watchers = watchers(&client, &scope);
