@@ -480,9 +480,17 @@ async fn accept_loop(shared: Arc<Shared>, bind: Bind, mut listener: Option<TcpLi
 async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream) {
     let mut epoch = shared.epoch.subscribe();
     epoch.borrow_and_update();
+    // Accepted just as an outage began (the epoch bumped before we subscribed): the
+    // down flag is set before the bump, so this sees it.
+    if *shared.down.borrow() {
+        return;
+    }
+    // Biased: once an outage began, nothing more is written (a change made just after
+    // it must not slip out on a watch that was woken at the same time).
     tokio::select! {
-        _ = connection(&shared, &mut stream) => {}
+        biased;
         _ = epoch.changed() => {}
+        _ = connection(&shared, &mut stream) => {}
     }
     // An outage (or the end): close at once, without a graceful end of the stream.
     let _ = stream.shutdown().await;
