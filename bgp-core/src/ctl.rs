@@ -516,12 +516,12 @@ pub struct KubernetesRouteRow {
     /// Cluster mode: the serving nodes' addresses. Node mode: empty (our own address
     /// on each session).
     pub next_hops: Vec<IpAddr>,
-    pub owners: Vec<KubeOwnerRow>,
+    pub owners: Vec<KubernetesOwnerRow>,
 }
 
 /// A Service or Node that wants a route.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KubeOwnerRow {
+pub struct KubernetesOwnerRow {
     /// `service` or `node`.
     pub kind: String,
     /// `namespace/name` of a Service, the name of a Node.

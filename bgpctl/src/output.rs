@@ -1400,7 +1400,7 @@ Prefix            Table  Protocol  Metric  Next hops                           S
 
     #[test]
     fn kubernetes_shows_the_client_the_kinds_and_what_feeds_each_route() {
-        use bgp_core::ctl::{KubeKindStatus, KubeOwnerRow};
+        use bgp_core::ctl::{KubeKindStatus, KubernetesOwnerRow};
         let kind = |kind: &str, state, objects, last_sync, error: Option<&str>, since| KubeKindStatus {
             kind: kind.into(),
             watched: true,
@@ -1421,7 +1421,7 @@ Prefix            Table  Protocol  Metric  Next hops                           S
                 kind("nodes", KubeConnection::Error, 1, Some(400), Some("connection refused\n"), Some(995)),
             ],
         };
-        let owner = |kind: &str, name: &str, ready: &[&str]| KubeOwnerRow {
+        let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
             kind: kind.into(),
             name: name.into(),
             ready_nodes: ready.iter().map(|n| n.to_string()).collect(),
