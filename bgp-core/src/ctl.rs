@@ -49,8 +49,9 @@ use crate::wire::{
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
-/// provenance and next-hop reachability in route rows.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
+/// route rows.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -225,6 +226,9 @@ pub struct RouteRow {
     /// Where a route imported from the kernel (`[[kernel.import]]`) was found.
     #[serde(default)]
     pub kernel: Option<KernelProvenance>,
+    /// Who a route of the Kubernetes source is announced for (empty for other routes).
+    #[serde(default)]
+    pub kubernetes: Vec<KubernetesOwnerRow>,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
 }
@@ -343,6 +347,31 @@ impl<'de> Deserialize<'de> for ExtCommunity {
 
 fn reachable_default() -> bool {
     true
+}
+
+/// One owner of a route the Kubernetes source announces: a Service (its ingress
+/// address) or a Node (its pod CIDR).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesOwnerRow {
+    /// `service` or `node`.
+    pub kind: String,
+    /// `namespace/name` of the Service, the name of the Node.
+    pub name: String,
+    /// `externalTrafficPolicy: Local` Services: the nodes with a ready endpoint of the
+    /// Service, by name (Ready or not). Empty otherwise.
+    #[serde(default)]
+    pub ready_nodes: Vec<String>,
+}
+
+/// A route the Kubernetes source announces (`show kubernetes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesRouteRow {
+    pub prefix: String,
+    /// Cluster mode: the serving nodes' addresses, ascending (one path each). Node
+    /// mode: empty, the next hop is ours on each session.
+    pub next_hops: Vec<IpAddr>,
+    /// By owner, ascending; never empty.
+    pub owners: Vec<KubernetesOwnerRow>,
 }
 
 /// Where an imported kernel route was found: the kernel's table, protocol and type
@@ -512,6 +541,7 @@ mod tests {
             "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
             "aggregator": {"asn": 65010, "address": "192.0.2.1"},
             "from": "192.168.1.1", "reason": null, "reachable": true, "kernel": null,
+            "kubernetes": [],
         });
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");
@@ -557,7 +587,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":3,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }
