@@ -19,7 +19,7 @@ pub mod selector;
 /// routes` (defined with the other control-socket rows).
 pub use crate::ctl::{KubernetesOwnerRow, KubernetesRouteRow};
 /// What [`crate::rib::engine::Engine::kubernetes_status`] says.
-pub use crate::rib::kubernetes::KubernetesStatus;
+pub use crate::rib::kubernetes::KubernetesSourceStatus;
 pub use plan::{KubernetesSettings, Owner, Planner, Provenance, Route, RouteChange};
 
 /// `namespace/name` of a namespaced object, or the name of a Node.

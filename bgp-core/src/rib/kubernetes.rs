@@ -42,7 +42,7 @@ pub const OWN_PATH_IDS: u32 = 1 << 31;
 
 /// What `show kubernetes` says of the source besides its routes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KubernetesStatus {
+pub struct KubernetesSourceStatus {
     pub settings: KubernetesSettings,
     /// Objects known: (Services, EndpointSlices, Nodes).
     pub objects: (usize, usize, usize),
@@ -207,9 +207,9 @@ impl Engine {
     }
 
     /// The source's settings and counts; `None` without settings.
-    pub fn kubernetes_status(&self) -> Option<KubernetesStatus> {
+    pub fn kubernetes_status(&self) -> Option<KubernetesSourceStatus> {
         let planner = self.kube.planner.as_ref()?;
-        Some(KubernetesStatus {
+        Some(KubernetesSourceStatus {
             settings: planner.settings().clone(),
             objects: planner.counts(),
             routes: planner.routes().count(),
