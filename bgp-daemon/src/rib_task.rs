@@ -501,17 +501,20 @@ impl Driver {
                 });
             }
             #[cfg(feature = "kubernetes")]
-            RibInput::Kubernetes(updates) => {
-                // The engine's Kubernetes source (bgp-core, branch kcore) is not merged yet.
-                debug!(updates = updates.len(), "Kubernetes updates (no engine source yet)");
-            }
+            RibInput::Kubernetes(updates) => self.engine.kubernetes(now, updates),
             #[cfg(feature = "kubernetes")]
             RibInput::KubernetesSettings(settings) => {
-                debug!(?settings, "Kubernetes settings (no engine source yet)");
+                match &settings {
+                    Some(s) => {
+                        info!(mode = ?s.mode, node = %s.node_name, load_balancers = s.load_balancers, pod_cidrs = s.pod_cidrs, "Kubernetes source")
+                    }
+                    None => info!("Kubernetes source gone: its routes withdrawn"),
+                }
+                self.engine.set_kubernetes(now, settings);
             }
             #[cfg(feature = "kubernetes")]
             RibInput::ShowKubernetes { reply } => {
-                let _ = reply.send(Vec::new());
+                let _ = reply.send(self.engine.kubernetes_routes());
             }
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
