@@ -49,7 +49,8 @@ use crate::wire::{
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
-/// provenance and next-hop reachability in route rows. 4: `show kubernetes`.
+/// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
+/// route rows, `show kubernetes`.
 pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,6 +231,9 @@ pub struct RouteRow {
     /// Where a route imported from the kernel (`[[kernel.import]]`) was found.
     #[serde(default)]
     pub kernel: Option<KernelProvenance>,
+    /// Who a route of the Kubernetes source is announced for (empty for other routes).
+    #[serde(default)]
+    pub kubernetes: Vec<KubernetesOwnerRow>,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
 }
@@ -348,6 +352,31 @@ impl<'de> Deserialize<'de> for ExtCommunity {
 
 fn reachable_default() -> bool {
     true
+}
+
+/// One owner of a route the Kubernetes source announces: a Service (its ingress
+/// address) or a Node (its pod CIDR).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesOwnerRow {
+    /// `service` or `node`.
+    pub kind: String,
+    /// `namespace/name` of the Service, the name of the Node.
+    pub name: String,
+    /// `externalTrafficPolicy: Local` Services: the nodes with a ready endpoint of the
+    /// Service, by name (Ready or not). Empty otherwise.
+    #[serde(default)]
+    pub ready_nodes: Vec<String>,
+}
+
+/// A route the Kubernetes source announces (`show kubernetes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesRouteRow {
+    pub prefix: String,
+    /// Cluster mode: the serving nodes' addresses, ascending (one path each). Node
+    /// mode: empty, the next hop is ours on each session.
+    pub next_hops: Vec<IpAddr>,
+    /// By owner, ascending; never empty.
+    pub owners: Vec<KubernetesOwnerRow>,
 }
 
 /// Where an imported kernel route was found: the kernel's table, protocol and type
@@ -509,27 +538,6 @@ pub struct KubeKindStatus {
     pub error_since: Option<u64>,
 }
 
-/// One route of the Kubernetes source, and the objects that feed it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KubernetesRouteRow {
-    pub prefix: String,
-    /// Cluster mode: the serving nodes' addresses. Node mode: empty (our own address
-    /// on each session).
-    pub next_hops: Vec<IpAddr>,
-    pub owners: Vec<KubeOwnerRow>,
-}
-
-/// A Service or Node that wants a route.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KubeOwnerRow {
-    /// `service` or `node`.
-    pub kind: String,
-    /// `namespace/name` of a Service, the name of a Node.
-    pub name: String,
-    /// `Local` Services: the nodes with a ready endpoint.
-    pub ready_nodes: Vec<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -586,6 +594,7 @@ mod tests {
             "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
             "aggregator": {"asn": 65010, "address": "192.0.2.1"},
             "from": "192.168.1.1", "reason": null, "reachable": true, "kernel": null,
+            "kubernetes": [],
         });
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");

@@ -24,10 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
-use bgp_core::ctl::{KubernetesRouteRow, Reply, RibSummary};
+#[cfg(feature = "kubernetes")]
+use bgp_core::ctl::KubernetesRouteRow;
+use bgp_core::ctl::{Reply, RibSummary};
 use bgp_core::kernel::{FibResult, KernelUpdate};
-use bgp_core::kubernetes::plan::KubernetesSettings;
-use bgp_core::kubernetes::KubeUpdate;
+#[cfg(feature = "kubernetes")]
+use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
@@ -143,11 +145,14 @@ pub enum RibInput {
         replies: mpsc::Sender<Reply>,
     },
     /// What the Kubernetes watchers saw (kubernetes/watch.rs), in order.
+    #[cfg(feature = "kubernetes")]
     Kubernetes(Vec<KubeUpdate>),
     /// `[kubernetes]` at start or changed on reload; `None` when the section is gone:
     /// the Kubernetes source's routes are withdrawn.
+    #[cfg(feature = "kubernetes")]
     KubernetesSettings(Option<KubernetesSettings>),
     /// `show kubernetes`: the routes of the Kubernetes source and what feeds them.
+    #[cfg(feature = "kubernetes")]
     ShowKubernetes {
         reply: oneshot::Sender<Vec<KubernetesRouteRow>>,
     },
@@ -495,15 +500,21 @@ impl Driver {
                     }
                 });
             }
-            RibInput::Kubernetes(updates) => {
-                // The engine's Kubernetes source (bgp-core, branch kcore) is not merged yet.
-                debug!(updates = updates.len(), "Kubernetes updates (no engine source yet)");
-            }
+            #[cfg(feature = "kubernetes")]
+            RibInput::Kubernetes(updates) => self.engine.kubernetes(now, updates),
+            #[cfg(feature = "kubernetes")]
             RibInput::KubernetesSettings(settings) => {
-                debug!(?settings, "Kubernetes settings (no engine source yet)");
+                match &settings {
+                    Some(s) => {
+                        info!(mode = ?s.mode, node = %s.node_name, load_balancers = s.load_balancers, pod_cidrs = s.pod_cidrs, "Kubernetes source")
+                    }
+                    None => info!("Kubernetes source gone: its routes withdrawn"),
+                }
+                self.engine.set_kubernetes(now, settings);
             }
+            #[cfg(feature = "kubernetes")]
             RibInput::ShowKubernetes { reply } => {
-                let _ = reply.send(Vec::new());
+                let _ = reply.send(self.engine.kubernetes_routes());
             }
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
@@ -689,6 +700,7 @@ pub fn update_routes(update: &Update) -> usize {
 fn routes_in(input: &RibInput) -> usize {
     match input {
         RibInput::Updates { updates, .. } => updates.iter().map(update_routes).sum(),
+        #[cfg(feature = "kubernetes")]
         RibInput::Kubernetes(updates) => updates.len(),
         _ => 1,
     }

@@ -27,8 +27,19 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 9] =
-    ["neighbor", "neighbor-detail", "route", "summary", "fib", "next-hop", "done", "error", "end"];
+const KNOWN_REPLY_KINDS: [&str; 11] = [
+    "neighbor",
+    "neighbor-detail",
+    "route",
+    "summary",
+    "fib",
+    "next-hop",
+    "kubernetes",
+    "kubernetes-route",
+    "done",
+    "error",
+    "end",
+];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use bgp_core::ctl::{
-    FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesRouteRow, KubernetesStatus,
-    MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary, RouteRow, SessionState,
+    FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow, KubernetesRouteRow,
+    KubernetesStatus, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary, RouteRow, SessionState,
 };
 use bgp_core::wire::Origin;
 
@@ -465,6 +465,17 @@ fn kernel_provenance(k: &KernelProvenance) -> String {
     words.join(", ")
 }
 
+/// Who a Kubernetes route is announced for: `service web/shop, ready endpoints on n2,
+/// n3`, `node n1`.
+fn kubernetes_owner(o: &KubernetesOwnerRow) -> String {
+    let mut text = format!("{} {}", clean(&o.kind), clean(&o.name));
+    if !o.ready_nodes.is_empty() {
+        let nodes: Vec<String> = o.ready_nodes.iter().map(|n| clean(n).into_owned()).collect();
+        let _ = write!(text, ", ready endpoints on {}", nodes.join(", "));
+    }
+    text
+}
+
 /// `bgpctl show routes PREFIX`: every path of the prefix with all its attributes,
 /// like FRR's `show bgp ipv4 unicast PREFIX`.
 pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
@@ -503,6 +514,9 @@ pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
             field("From", &clean(&r.from));
             if let Some(kernel) = &r.kernel {
                 field("Imported from kernel", &kernel_provenance(kernel));
+            }
+            for owner in &r.kubernetes {
+                field("Kubernetes", &kubernetes_owner(owner));
             }
             if r.reachable {
                 field("Next hop", &next_hop(r));
@@ -1293,6 +1307,27 @@ Paths: 2 available, best #1
     }
 
     #[test]
+    fn route_detail_shows_kubernetes_provenance() {
+        let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
+            kind: kind.into(),
+            name: name.into(),
+            ready_nodes: ready.iter().map(|n| n.to_string()).collect(),
+        };
+        let mut r = RouteRow { prefix: "192.0.2.10/32".into(), from: "kubernetes".into(), ..Default::default() };
+        (r.valid, r.best, r.reachable, r.next_hop) = (true, true, true, Some("10.10.0.12".parse().unwrap()));
+        r.kubernetes = vec![owner("service", "web/cart", &[]), owner("service", "web/shop", &["n2", "n3"])];
+        let text = route_detail(&[r], RouteView::LocRib);
+        let expected = "    From:                 kubernetes\n    \
+                        Kubernetes:           service web/cart\n    \
+                        Kubernetes:           service web/shop, ready endpoints on n2, n3\n    \
+                        Next hop:             10.10.0.12\n";
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+        assert_eq!(kubernetes_owner(&owner("node", "n1", &[])), "node n1");
+        let evil = kubernetes_owner(&owner("service", "a/b\u{1b}[2J", &["n\u{202e}1"]));
+        assert!(!evil.contains('\u{1b}') && !evil.contains('\u{202e}'), "{evil}");
+    }
+
+    #[test]
     fn kernel_names() {
         for (number, name) in [
             (186, "bgp"),
@@ -1400,7 +1435,7 @@ Prefix            Table  Protocol  Metric  Next hops                           S
 
     #[test]
     fn kubernetes_shows_the_client_the_kinds_and_what_feeds_each_route() {
-        use bgp_core::ctl::{KubeKindStatus, KubeOwnerRow};
+        use bgp_core::ctl::{KubeKindStatus, KubernetesOwnerRow};
         let kind = |kind: &str, state, objects, last_sync, error: Option<&str>, since| KubeKindStatus {
             kind: kind.into(),
             watched: true,
@@ -1421,7 +1456,7 @@ Prefix            Table  Protocol  Metric  Next hops                           S
                 kind("nodes", KubeConnection::Error, 1, Some(400), Some("connection refused\n"), Some(995)),
             ],
         };
-        let owner = |kind: &str, name: &str, ready: &[&str]| KubeOwnerRow {
+        let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
             kind: kind.into(),
             name: name.into(),
             ready_nodes: ready.iter().map(|n| n.to_string()).collect(),

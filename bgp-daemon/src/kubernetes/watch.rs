@@ -43,31 +43,51 @@ const RETRY_FIRST: Duration = Duration::from_millis(250);
 const BATCH: usize = 4096;
 
 /// Exponential backoff from [`RETRY_FIRST`], doubling up to [`RETRY_CAP`], started over
-/// by the watcher's next success.
-#[derive(Clone, Debug)]
+/// when the watcher makes progress: an object or the end of a list ([`Progress`]).
+///
+/// Not on any success of the stream, as kube-rs's `StreamBackoff` resets it: while the
+/// server is away every retry begins with a successful `Init`, and the delay would
+/// never grow past the first.
+#[derive(Clone, Debug, Default)]
 pub struct CappedBackoff {
-    next: Duration,
+    progress: Progress,
 }
 
-impl Default for CappedBackoff {
+/// The shared half of a [`CappedBackoff`]: [`Progress::made`] starts it over.
+#[derive(Clone, Debug)]
+pub struct Progress(Arc<Mutex<Duration>>);
+
+impl Default for Progress {
     fn default() -> Self {
-        CappedBackoff { next: RETRY_FIRST }
+        Progress(Arc::new(Mutex::new(RETRY_FIRST)))
+    }
+}
+
+impl Progress {
+    pub fn made(&self) {
+        *self.0.lock().unwrap() = RETRY_FIRST;
+    }
+}
+
+impl CappedBackoff {
+    pub fn progress(&self) -> Progress {
+        self.progress.clone()
     }
 }
 
 impl Iterator for CappedBackoff {
     type Item = Duration;
     fn next(&mut self) -> Option<Duration> {
-        let delay = self.next;
-        self.next = (self.next * 2).min(RETRY_CAP);
+        let mut next = self.progress.0.lock().unwrap();
+        let delay = *next;
+        *next = (delay * 2).min(RETRY_CAP);
         Some(delay)
     }
 }
 
 impl Backoff for CappedBackoff {
-    fn reset(&mut self) {
-        self.next = RETRY_FIRST;
-    }
+    /// Called by kube-rs on every success, `Init` included: see [`Progress`].
+    fn reset(&mut self) {}
 }
 
 /// What the watchers watch.
@@ -106,7 +126,7 @@ pub async fn run(
 ) {
     let env = Env::from_process();
     let client = connect(kubeconfig.as_deref(), &env, &status).await;
-    let mut watchers = watchers(&client, &scope);
+    let (mut watchers, progress) = watchers(&client, &scope);
     let mut unwatched = Vec::new();
     for kind in [Kind::Service, Kind::EndpointSlice] {
         if !scope.services {
@@ -124,6 +144,9 @@ pub async fn run(
         let mut batch = Vec::new();
         let mut item = Some(first);
         while let Some((kind, result)) = item.take() {
+            if matches!(result, Ok(Step::Listed(_) | Step::End | Step::Applied(..) | Step::Deleted(_))) {
+                progress[index(kind)].made();
+            }
             apply(kind, result, &mut batch, &mut sets, &status, &mut failing);
             if batch.len() >= BATCH {
                 break;
@@ -167,8 +190,12 @@ async fn connect(kubeconfig: Option<&std::path::Path>, env: &Env, status: &Mutex
     }
 }
 
-fn watchers(client: &Client, scope: &Scope) -> SelectAll<BoxStream<'static, Item>> {
+/// The watchers, and the handles that start each one's backoff over.
+fn watchers(client: &Client, scope: &Scope) -> (SelectAll<BoxStream<'static, Item>>, [Progress; 3]) {
     let mut all: Vec<BoxStream<'static, Item>> = Vec::new();
+    let backoffs: [CappedBackoff; 3] = Default::default();
+    let progress = backoffs.clone().map(|b| b.progress());
+    let [services_backoff, slices_backoff, nodes_backoff] = backoffs;
     if scope.services {
         let mut config = watcher::Config::default();
         if let Some(selector) = &scope.service_selector {
@@ -176,11 +203,11 @@ fn watchers(client: &Client, scope: &Scope) -> SelectAll<BoxStream<'static, Item
         }
         let selector = scope.selector.clone();
         let services = watcher::watcher(Api::<core::Service>::all(client.clone()), config)
-            .backoff(CappedBackoff::default())
+            .backoff(services_backoff)
             .map(move |r| (Kind::Service, r.map(|e| service_step(e, &selector))));
         all.push(services.boxed());
         let slices = watcher::watcher(Api::<discovery::EndpointSlice>::all(client.clone()), watcher::Config::default())
-            .backoff(CappedBackoff::default())
+            .backoff(slices_backoff)
             .map(|r| (Kind::EndpointSlice, r.map(slice_step)));
         all.push(slices.boxed());
     }
@@ -190,10 +217,10 @@ fn watchers(client: &Client, scope: &Scope) -> SelectAll<BoxStream<'static, Item
     }
     let only = scope.node.clone();
     let nodes = watcher::watcher(Api::<core::Node>::all(client.clone()), config)
-        .backoff(CappedBackoff::default())
+        .backoff(nodes_backoff)
         .map(move |r| (Kind::Node, r.map(|e| node_step(e, only.as_deref()))));
     all.push(nodes.boxed());
-    stream::select_all(all)
+    (stream::select_all(all), progress)
 }
 
 /// The steps of a kind: `convert` gives the update of an object the planner sees.
@@ -284,13 +311,17 @@ fn apply(
         Step::Begin => {
             sets.listing[i] = Some(HashSet::new());
             batch.push(KubeUpdate::SyncBegin(kind));
-            status.kind(kind).state = KindState::Listing;
+            // Not a sign the server answers: kube-rs says `Init` before it asks.
+            if status.kind(kind).state != KindState::Error {
+                status.kind(kind).state = KindState::Listing;
+            }
         }
         Step::Listed(object) => {
             if let Some((key, update)) = object {
                 sets.listing[i].get_or_insert_with(HashSet::new).insert(key);
                 batch.push(update);
             }
+            status.kind(kind).state = KindState::Listing;
         }
         Step::End => {
             if let Some(listed) = sets.listing[i].take() {
@@ -330,12 +361,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backoff_doubles_up_to_two_seconds_and_starts_over_on_success() {
+    fn the_backoff_doubles_up_to_two_seconds_and_starts_over_on_progress_only() {
         let mut b = CappedBackoff::default();
+        let progress = b.progress();
         let delays: Vec<u128> = b.by_ref().take(7).map(|d| d.as_millis()).collect();
         assert_eq!(delays, [250, 500, 1000, 2000, 2000, 2000, 2000]);
         assert!(b.by_ref().take(1000).all(|d| d <= RETRY_CAP), "never above the cap");
+        // kube-rs resets it on any success of the stream (an `Init` too): no effect.
         b.reset();
+        assert_eq!(b.next(), Some(RETRY_CAP));
+        progress.made();
         assert_eq!(b.next(), Some(RETRY_FIRST));
+        assert_eq!(b.next(), Some(RETRY_FIRST * 2));
     }
 }
