@@ -49,8 +49,9 @@ use crate::wire::{
 
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
-/// provenance and next-hop reachability in route rows.
-pub const PROTOCOL_VERSION: u32 = 3;
+/// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
+/// route rows, `show kubernetes`.
+pub const PROTOCOL_VERSION: u32 = 4;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -91,6 +92,9 @@ pub enum Command {
     ShowFib { prefix: Option<String> },
     /// Every tracked BGP next hop, resolved or not, and through what.
     ShowNextHops,
+    /// The Kubernetes client: one [`KubernetesStatus`], then a [`KubernetesRouteRow`]
+    /// per route of the Kubernetes source.
+    ShowKubernetes,
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
@@ -113,6 +117,8 @@ pub enum Reply {
     NeighborDetail(Box<NeighborDetail>),
     Fib(FibRow),
     NextHop(NextHopRow),
+    Kubernetes(Box<KubernetesStatus>),
+    KubernetesRoute(Box<KubernetesRouteRow>),
     /// A command was carried out; `message` says what happened.
     Done {
         message: String,
@@ -225,6 +231,9 @@ pub struct RouteRow {
     /// Where a route imported from the kernel (`[[kernel.import]]`) was found.
     #[serde(default)]
     pub kernel: Option<KernelProvenance>,
+    /// Who a route of the Kubernetes source is announced for (empty for other routes).
+    #[serde(default)]
+    pub kubernetes: Vec<KubernetesOwnerRow>,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
 }
@@ -345,6 +354,31 @@ fn reachable_default() -> bool {
     true
 }
 
+/// One owner of a route the Kubernetes source announces: a Service (its ingress
+/// address) or a Node (its pod CIDR).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesOwnerRow {
+    /// `service` or `node`.
+    pub kind: String,
+    /// `namespace/name` of the Service, the name of the Node.
+    pub name: String,
+    /// `externalTrafficPolicy: Local` Services: the nodes with a ready endpoint of the
+    /// Service, by name (Ready or not). Empty otherwise.
+    #[serde(default)]
+    pub ready_nodes: Vec<String>,
+}
+
+/// A route the Kubernetes source announces (`show kubernetes`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesRouteRow {
+    pub prefix: String,
+    /// Cluster mode: the serving nodes' addresses, ascending (one path each). Node
+    /// mode: empty, the next hop is ours on each session.
+    pub next_hops: Vec<IpAddr>,
+    /// By owner, ascending; never empty.
+    pub owners: Vec<KubernetesOwnerRow>,
+}
+
 /// Where an imported kernel route was found: the kernel's table, protocol and type
 /// numbers, and the device of its first next hop.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -456,6 +490,54 @@ pub struct NeighborDetail {
     pub hint: Option<String>,
 }
 
+/// How the Kubernetes client stands with the API server (a kind's watcher, or all of
+/// them: the worst of the kinds watched).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubeConnection {
+    /// No answer yet.
+    Connecting,
+    /// Listing (at start, or again after `410 Gone` or a lost watch).
+    Listing,
+    /// Listed, and watching for changes.
+    Connected,
+    /// The last attempt failed (`last_error`); routes stay as last known, and it retries.
+    Error,
+}
+
+/// What `bgpctl show kubernetes` shows first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubernetesStatus {
+    /// `node` or `cluster`.
+    pub mode: String,
+    /// This node's name (node mode).
+    pub node_name: Option<String>,
+    /// Where the client configuration came from, and the API server's URL.
+    pub source: String,
+    pub state: KubeConnection,
+    /// `services`, `endpointslices`, `nodes`.
+    pub kinds: Vec<KubeKindStatus>,
+}
+
+/// One watched kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeKindStatus {
+    /// `services`, `endpointslices` or `nodes`.
+    pub kind: String,
+    /// False when nothing needs it (`load_balancers = false`: no Services, no slices).
+    pub watched: bool,
+    pub state: KubeConnection,
+    /// Objects of the kind the planner holds (LoadBalancer Services, slices of a
+    /// Service, Nodes).
+    pub objects: u64,
+    /// The end of the last complete list, Unix seconds.
+    pub last_sync: Option<u64>,
+    /// The last error, kept after recovery for the record.
+    pub last_error: Option<String>,
+    /// Since when the kind has been failing (Unix seconds), for its last error.
+    pub error_since: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -512,6 +594,7 @@ mod tests {
             "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
             "aggregator": {"asn": 65010, "address": "192.0.2.1"},
             "from": "192.168.1.1", "reason": null, "reachable": true, "kernel": null,
+            "kubernetes": [],
         });
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");
@@ -557,7 +640,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":3,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

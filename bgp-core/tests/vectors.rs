@@ -58,7 +58,7 @@ impl Vector {
 
     fn bytes(&self) -> Bytes {
         let hex = self.hex.trim();
-        assert!(hex.len() % 2 == 0, "{}: odd hex length", self.name);
+        assert!(hex.len().is_multiple_of(2), "{}: odd hex length", self.name);
         let bytes: Vec<u8> = (0..hex.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_else(|_| panic!("{}: bad hex", self.name)))

@@ -76,7 +76,8 @@ impl Access {
             | Command::ShowRoutes { .. }
             | Command::ShowSummary
             | Command::ShowFib { .. }
-            | Command::ShowNextHops => true,
+            | Command::ShowNextHops
+            | Command::ShowKubernetes => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }

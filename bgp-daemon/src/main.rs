@@ -3,6 +3,8 @@
 
 mod control;
 mod kernel;
+#[cfg(feature = "kubernetes")]
+mod kubernetes;
 mod net;
 mod peer;
 mod rib_task;
@@ -63,6 +65,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(message) = supervisor::kubernetes_unsupported(&config) {
+        eprintln!("bgp-daemon: {}: {message}", args.config.display());
+        return ExitCode::from(1);
+    }
     if args.check {
         println!("{}: configuration is valid", args.config.display());
         return ExitCode::SUCCESS;
@@ -86,7 +92,14 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // kube-rs logs each failed request at error level, i.e. every retry while the API
+    // server is away; the daemon's own line says so once (kubernetes/watch.rs). A
+    // filter naming kube_client decides for itself.
+    let asked = std::env::var("RUST_LOG").unwrap_or_else(|_| level.to_string());
+    if !asked.contains("kube_client") {
+        filter = filter.add_directive("kube_client::client::builder=off".parse().expect("a valid directive"));
+    }
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match format {

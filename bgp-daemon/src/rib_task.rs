@@ -24,8 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
+#[cfg(feature = "kubernetes")]
+use bgp_core::ctl::KubernetesRouteRow;
 use bgp_core::ctl::{Reply, RibSummary};
 use bgp_core::kernel::{FibResult, KernelUpdate};
+#[cfg(feature = "kubernetes")]
+use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
@@ -139,6 +143,18 @@ pub enum RibInput {
     },
     ShowNextHops {
         replies: mpsc::Sender<Reply>,
+    },
+    /// What the Kubernetes watchers saw (kubernetes/watch.rs), in order.
+    #[cfg(feature = "kubernetes")]
+    Kubernetes(Vec<KubeUpdate>),
+    /// `[kubernetes]` at start or changed on reload; `None` when the section is gone:
+    /// the Kubernetes source's routes are withdrawn.
+    #[cfg(feature = "kubernetes")]
+    KubernetesSettings(Option<KubernetesSettings>),
+    /// `show kubernetes`: the routes of the Kubernetes source and what feeds them.
+    #[cfg(feature = "kubernetes")]
+    ShowKubernetes {
+        reply: oneshot::Sender<Vec<KubernetesRouteRow>>,
     },
     /// The daemon stops for good (`bgpctl shutdown`, `on_stop = "shutdown"`): no more
     /// FIB routes; ours are removed from the kernel, and `done` says how many.
@@ -484,6 +500,22 @@ impl Driver {
                     }
                 });
             }
+            #[cfg(feature = "kubernetes")]
+            RibInput::Kubernetes(updates) => self.engine.kubernetes(now, updates),
+            #[cfg(feature = "kubernetes")]
+            RibInput::KubernetesSettings(settings) => {
+                match &settings {
+                    Some(s) => {
+                        info!(mode = ?s.mode, node = %s.node_name, load_balancers = s.load_balancers, pod_cidrs = s.pod_cidrs, "Kubernetes source")
+                    }
+                    None => info!("Kubernetes source gone: its routes withdrawn"),
+                }
+                self.engine.set_kubernetes(now, settings);
+            }
+            #[cfg(feature = "kubernetes")]
+            RibInput::ShowKubernetes { reply } => {
+                let _ = reply.send(self.engine.kubernetes_routes());
+            }
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
                 self.fib_command(FibCmd::Flush(done));
@@ -668,6 +700,8 @@ pub fn update_routes(update: &Update) -> usize {
 fn routes_in(input: &RibInput) -> usize {
     match input {
         RibInput::Updates { updates, .. } => updates.iter().map(update_routes).sum(),
+        #[cfg(feature = "kubernetes")]
+        RibInput::Kubernetes(updates) => updates.len(),
         _ => 1,
     }
 }

@@ -78,6 +78,9 @@ struct Supervisor {
     /// kernel at start, or we install none (`[kernel] install = false`). The F bit of
     /// our restart OPENs says so (RFC 4724 §3), honestly.
     forwarding_kept: bool,
+    /// The Kubernetes client, while `[kubernetes]` is configured.
+    #[cfg(feature = "kubernetes")]
+    kube: Option<crate::kubernetes::Running>,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -142,6 +145,14 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         warn!("restarting without our routes in the kernel: the forwarding bit is clear, so peers drop our routes now");
     }
     let _ = sup.rib.send(RibInput::Announce(sup.config.announcements.clone())).await;
+    if let Some(message) = kubernetes_unsupported(&sup.config) {
+        anyhow::bail!("{}: {message}", sup.config_path.display());
+    }
+    #[cfg(feature = "kubernetes")]
+    if let Some(k) = sup.config.kubernetes.clone() {
+        let running = crate::kubernetes::Running::start(&k, &sup.rib).await;
+        sup.kube = Some(running.map_err(|e| anyhow::anyhow!("[kubernetes]: {e}"))?);
+    }
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
         let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone());
@@ -194,6 +205,10 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&marker);
     }
     let flush = !matches!(stop_mode, StopMode::GracefulRestart);
+    #[cfg(feature = "kubernetes")]
+    if let Some(k) = sup.kube.take() {
+        k.stop();
+    }
     sup.stop(stop_mode).await;
     if flush {
         // Not a restart: our routes leave the kernel with us. After a graceful restart
@@ -235,6 +250,8 @@ impl Supervisor {
             remembered: Remembered::default(),
             refusals: LogLimiter::new(Instant::now()),
             forwarding_kept: true,
+            #[cfg(feature = "kubernetes")]
+            kube: None,
         }
     }
 
@@ -487,6 +504,7 @@ impl Supervisor {
                 }
                 send_reply(&replies, reply).await
             }
+            Command::ShowKubernetes => self.show_kubernetes(replies).await,
             Command::Reload => {
                 let reply = match self.reload().await {
                     Ok(message) => Reply::Done { message },
@@ -607,6 +625,9 @@ impl Supervisor {
             Ok(plan) => plan,
             Err(refused) => return refuse(format!("{}: {refused}", self.config_path.display())),
         };
+        if let Some(message) = kubernetes_unsupported(&new) {
+            return refuse(format!("{}: {message}", self.config_path.display()));
+        }
         let old = std::mem::replace(&mut self.config, new);
 
         for &(addr, shutdown) in &plan.shutdown {
@@ -658,6 +679,10 @@ impl Supervisor {
             let settings = KernelSettings::new(kernel, self.config.install_policy());
             let _ = self.rib.send(RibInput::Kernel(settings)).await;
         }
+        #[cfg(feature = "kubernetes")]
+        if let Some(kubernetes) = plan.kubernetes {
+            self.reload_kubernetes(kubernetes).await;
+        }
         let (added, removed) = (plan.added.len(), plan.removed.len());
         let changed = plan.restarted.len() + plan.shutdown.len();
         let message = format!(
@@ -666,6 +691,63 @@ impl Supervisor {
         );
         info!("{message}");
         Ok((message, plan.routing))
+    }
+
+    /// `[kubernetes]` changed, appeared or went: the client starts again with the new
+    /// section (its lists replace the routes' objects, so routes that did not change
+    /// stay), or stops and the Kubernetes source's routes are withdrawn.
+    #[cfg(feature = "kubernetes")]
+    async fn reload_kubernetes(&mut self, new: Option<bgp_core::config::Kubernetes>) {
+        if let Some(old) = self.kube.take() {
+            old.stop();
+        }
+        let Some(k) = new else {
+            let _ = self.rib.send(RibInput::KubernetesSettings(None)).await;
+            info!("[kubernetes] removed: client stopped, its routes withdrawn");
+            return;
+        };
+        match crate::kubernetes::Running::start(&k, &self.rib).await {
+            Ok(running) => self.kube = Some(running),
+            Err(e) => {
+                error!("[kubernetes]: {e}: client stopped, its routes withdrawn");
+                let _ = self.rib.send(RibInput::KubernetesSettings(None)).await;
+            }
+        }
+    }
+
+    /// `show kubernetes`: the client's status, then the routes it feeds.
+    async fn show_kubernetes(&self, replies: mpsc::Sender<Reply>) {
+        #[cfg(feature = "kubernetes")]
+        let lines: Vec<Reply> = match &self.kube {
+            None => {
+                vec![Reply::Error { message: format!("no [kubernetes] section in {}", self.config_path.display()) }]
+            }
+            Some(k) => {
+                let status = Reply::Kubernetes(Box::new(k.status()));
+                let (tx, rx) = oneshot::channel();
+                let routes = match self.rib.send(RibInput::ShowKubernetes { reply: tx }).await {
+                    Ok(()) => tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok().and_then(Result::ok),
+                    Err(_) => None,
+                };
+                match routes {
+                    Some(routes) => std::iter::once(status)
+                        .chain(routes.into_iter().map(|r| Reply::KubernetesRoute(Box::new(r))))
+                        .chain([Reply::End])
+                        .collect(),
+                    None => vec![Reply::Error { message: "the RIB did not answer".into() }],
+                }
+            }
+        };
+        #[cfg(not(feature = "kubernetes"))]
+        let lines = vec![Reply::Error { message: NO_KUBERNETES_FEATURE.into() }];
+        // Sent by a task of its own: a slow reader never holds up the supervisor.
+        tokio::spawn(async move {
+            for line in lines {
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Hands a neighbor its new policies.
@@ -693,6 +775,20 @@ impl Supervisor {
             warn!("some neighbors did not stop within 5 s");
         }
     }
+}
+
+#[cfg(not(feature = "kubernetes"))]
+const NO_KUBERNETES_FEATURE: &str =
+    "this bgp-daemon was built without the `kubernetes` cargo feature: [kubernetes] needs it";
+
+/// Why this build cannot run `config`: `[kubernetes]` without the `kubernetes` feature.
+pub fn kubernetes_unsupported(config: &Config) -> Option<&'static str> {
+    #[cfg(not(feature = "kubernetes"))]
+    if config.kubernetes.is_some() {
+        return Some(NO_KUBERNETES_FEATURE);
+    }
+    let _ = config;
+    None
 }
 
 /// Installs (or, with `install` false, removes) the TCP-MD5 keys of every neighbor and

@@ -17,8 +17,8 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::{
-    Command, FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request, RibSummary, RouteRow,
-    PROTOCOL_VERSION,
+    Command, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request,
+    RibSummary, RouteRow, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -27,8 +27,19 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 9] =
-    ["neighbor", "neighbor-detail", "route", "summary", "fib", "next-hop", "done", "error", "end"];
+const KNOWN_REPLY_KINDS: [&str; 11] = [
+    "neighbor",
+    "neighbor-detail",
+    "route",
+    "summary",
+    "fib",
+    "next-hop",
+    "kubernetes",
+    "kubernetes-route",
+    "done",
+    "error",
+    "end",
+];
 
 /// Why a request failed. Each renders as one line for the operator.
 #[derive(Debug)]
@@ -184,6 +195,24 @@ impl Client {
         })
     }
 
+    /// `show kubernetes`: the client's status, then the routes it feeds.
+    pub fn show_kubernetes(&self) -> Result<KubernetesShow, Error> {
+        let mut status = None;
+        let mut routes = Vec::new();
+        for reply in self.request(Command::ShowKubernetes)? {
+            match reply? {
+                Reply::Kubernetes(s) if status.is_none() => status = Some(*s),
+                Reply::KubernetesRoute(r) if status.is_some() => routes.push(*r),
+                other => {
+                    let expected = if status.is_none() { "the Kubernetes status" } else { "a Kubernetes route" };
+                    return Err(Error::Unexpected { got: reply_kind(&other), expected });
+                }
+            }
+        }
+        let status = status.ok_or(Error::Unexpected { got: "end", expected: "the Kubernetes status" })?;
+        Ok(KubernetesShow { status, routes })
+    }
+
     /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
     /// or names the kind of a reply of another kind, which is an error (`expected`
     /// names the kind wanted).
@@ -327,6 +356,13 @@ pub fn parse_reply(line: &str) -> Result<Reply, Error> {
     Reply::deserialize(value).map_err(|e| Error::Malformed { detail: format!("{e}: {}", excerpt(line)) })
 }
 
+/// What `show kubernetes` answers; `--json` prints it as `{"status": ..., "routes": [...]}`.
+#[derive(Debug, serde::Serialize)]
+pub struct KubernetesShow {
+    pub status: KubernetesStatus,
+    pub routes: Vec<KubernetesRouteRow>,
+}
+
 /// At most 80 characters of daemon text, safe to print.
 fn excerpt(s: &str) -> String {
     let mut out: String = s.chars().take(80).collect();
@@ -344,6 +380,8 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Summary(_) => "summary",
         Reply::Fib(_) => "fib",
         Reply::NextHop(_) => "next-hop",
+        Reply::Kubernetes(_) => "kubernetes",
+        Reply::KubernetesRoute(_) => "kubernetes-route",
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",

@@ -34,8 +34,8 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, routes, the FIB and next hops; reset or shut down sessions",
-    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB and next hops; reset or shut down \
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions",
+    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down \
         sessions.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
@@ -50,6 +50,7 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show fib\n  \
         bgpctl show fib 10.42.7.0/26 --json\n  \
         bgpctl show nexthops\n  \
+        bgpctl show kubernetes\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable"
@@ -202,6 +203,24 @@ enum Show {
     /// --json prints an array of next-hop objects.
     #[command(name = "nexthops", visible_aliases = ["nexthop", "next-hops"])]
     NextHops,
+    /// The Kubernetes client: its connection to the API server, and the objects behind each route
+    ///
+    /// First the client: mode (node or cluster, and this node's name), where its
+    /// configuration came from and the API server's URL, and its state: `connected`
+    /// (listed, watching), `listing` (a list in progress: at start, or again after
+    /// `410 Gone` or a lost watch), `connecting` or `error` (the last error, and since
+    /// when; the routes stay as last known meanwhile, and the client retries every 2 s
+    /// at most). Then one line per watched kind (services, endpointslices, nodes): its
+    /// state, the objects it holds and when its last complete list ended.
+    ///
+    /// Then one line per route of the Kubernetes source: the prefix, its next hops
+    /// (`self` in node mode; the serving nodes' InternalIPs in cluster mode), and the
+    /// Services or Nodes that feed it, with the nodes that have a ready endpoint of
+    /// each `externalTrafficPolicy: Local` Service.
+    ///
+    /// --json prints {"status": {...}, "routes": [...]} (times as Unix seconds).
+    #[command(name = "kubernetes", visible_aliases = ["k8s", "kube"])]
+    Kubernetes,
 }
 
 #[derive(Debug, Args)]
@@ -373,6 +392,10 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         }
         TopCommand::Show { what: Show::NextHops } => {
             shown(cli.json, &client.show_next_hops()?, |rows| output::next_hop_table(rows))
+        }
+        TopCommand::Show { what: Show::Kubernetes } => {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+            shown(cli.json, &client.show_kubernetes()?, |k| output::kubernetes(&k.status, &k.routes, now))
         }
         TopCommand::Show { what: Show::Summary } => shown(cli.json, &client.show_summary()?, output::rib_summary),
         TopCommand::Neighbor { address, action } => {

@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use bgp_core::ctl::{
-    FibNextHopRow, FibRow, FibState, KernelProvenance, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow,
-    RibSummary, RouteRow, SessionState,
+    FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow, KubernetesRouteRow,
+    KubernetesStatus, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary, RouteRow, SessionState,
 };
 use bgp_core::wire::Origin;
 
@@ -465,6 +465,17 @@ fn kernel_provenance(k: &KernelProvenance) -> String {
     words.join(", ")
 }
 
+/// Who a Kubernetes route is announced for: `service web/shop, ready endpoints on n2,
+/// n3`, `node n1`.
+fn kubernetes_owner(o: &KubernetesOwnerRow) -> String {
+    let mut text = format!("{} {}", clean(&o.kind), clean(&o.name));
+    if !o.ready_nodes.is_empty() {
+        let nodes: Vec<String> = o.ready_nodes.iter().map(|n| clean(n).into_owned()).collect();
+        let _ = write!(text, ", ready endpoints on {}", nodes.join(", "));
+    }
+    text
+}
+
 /// `bgpctl show routes PREFIX`: every path of the prefix with all its attributes,
 /// like FRR's `show bgp ipv4 unicast PREFIX`.
 pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
@@ -503,6 +514,9 @@ pub fn route_detail(rows: &[RouteRow], view: RouteView) -> String {
             field("From", &clean(&r.from));
             if let Some(kernel) = &r.kernel {
                 field("Imported from kernel", &kernel_provenance(kernel));
+            }
+            for owner in &r.kubernetes {
+                field("Kubernetes", &kubernetes_owner(owner));
             }
             if r.reachable {
                 field("Next hop", &next_hop(r));
@@ -690,6 +704,97 @@ pub fn next_hop_table(rows: &[NextHopRow]) -> String {
     let unresolved = rows.iter().filter(|n| !n.resolved).count();
     let hops = if rows.len() == 1 { "next hop" } else { "next hops" };
     let _ = writeln!(out, "\n{} {hops}, {unresolved} unresolved", rows.len());
+    out
+}
+
+fn kube_state(s: KubeConnection) -> &'static str {
+    match s {
+        KubeConnection::Connecting => "connecting",
+        KubeConnection::Listing => "listing",
+        KubeConnection::Connected => "connected",
+        KubeConnection::Error => "error",
+    }
+}
+
+/// `12s ago`, `3m ago`, `2h ago`, `4d ago` for a Unix time `then`, at `now`.
+fn ago(then: u64, now: u64) -> String {
+    let s = now.saturating_sub(then);
+    match s {
+        0..120 => format!("{s}s ago"),
+        120..7200 => format!("{}m ago", s / 60),
+        7200..172800 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+/// `bgpctl show kubernetes`: the client, each kind, then the routes and what feeds
+/// them. `now` is the Unix time the ages are counted to.
+pub fn kubernetes(status: &KubernetesStatus, routes: &[KubernetesRouteRow], now: u64) -> String {
+    use Align::{Left, Right};
+    let mut out = String::new();
+    let mode = match &status.node_name {
+        Some(node) => format!("{} (node {})", clean(&status.mode), clean(node)),
+        None => clean(&status.mode).into_owned(),
+    };
+    let source = if status.source.is_empty() { "-".to_owned() } else { one_line(&status.source) };
+    let _ = writeln!(out, "{:<12}{mode}", "Mode:");
+    let _ = writeln!(out, "{:<12}{source}", "API server:");
+    let _ = writeln!(out, "{:<12}{}", "State:", kube_state(status.state));
+    out.push('\n');
+    let cells: Vec<[String; 5]> = status
+        .kinds
+        .iter()
+        .map(|k| {
+            let state = if k.watched { kube_state(k.state) } else { "not watched" };
+            let error = match (k.state, &k.last_error, k.error_since) {
+                (KubeConnection::Error, Some(e), Some(since)) => format!("{} (since {})", one_line(e), ago(since, now)),
+                (KubeConnection::Error, Some(e), None) => one_line(e),
+                _ => "-".to_owned(),
+            };
+            [
+                clean(&k.kind).into_owned(),
+                state.to_owned(),
+                k.objects.to_string(),
+                k.last_sync.map_or_else(|| "never".to_owned(), |t| ago(t, now)),
+                error,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        [("Kind", Left), ("State", Left), ("Objects", Right), ("Last sync", Left), ("Error", Left)],
+        &cells,
+    ));
+    out.push('\n');
+    if routes.is_empty() {
+        out.push_str("No routes from Kubernetes.\n");
+        return out;
+    }
+    let cells: Vec<[String; 3]> = routes
+        .iter()
+        .map(|r| {
+            let hops = if r.next_hops.is_empty() {
+                "self".to_owned()
+            } else {
+                r.next_hops.iter().map(IpAddr::to_string).collect::<Vec<_>>().join(", ")
+            };
+            let owners: Vec<String> = r
+                .owners
+                .iter()
+                .map(|o| {
+                    let mut s = format!("{} {}", clean(&o.kind), clean(&o.name));
+                    if !o.ready_nodes.is_empty() {
+                        let nodes: Vec<String> = o.ready_nodes.iter().map(|n| clean(n).into_owned()).collect();
+                        let _ = write!(s, " (ready on {})", nodes.join(", "));
+                    }
+                    s
+                })
+                .collect();
+            [clean(&r.prefix).into_owned(), hops, owners.join("; ")]
+        })
+        .collect();
+    out.push_str(&table([("Prefix", Left), ("Next hops", Left), ("From", Left)], &cells));
+    let noun = if routes.len() == 1 { "route" } else { "routes" };
+    let _ = writeln!(out, "\n{} {noun}", routes.len());
     out
 }
 
@@ -1202,6 +1307,27 @@ Paths: 2 available, best #1
     }
 
     #[test]
+    fn route_detail_shows_kubernetes_provenance() {
+        let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
+            kind: kind.into(),
+            name: name.into(),
+            ready_nodes: ready.iter().map(|n| n.to_string()).collect(),
+        };
+        let mut r = RouteRow { prefix: "192.0.2.10/32".into(), from: "kubernetes".into(), ..Default::default() };
+        (r.valid, r.best, r.reachable, r.next_hop) = (true, true, true, Some("10.10.0.12".parse().unwrap()));
+        r.kubernetes = vec![owner("service", "web/cart", &[]), owner("service", "web/shop", &["n2", "n3"])];
+        let text = route_detail(&[r], RouteView::LocRib);
+        let expected = "    From:                 kubernetes\n    \
+                        Kubernetes:           service web/cart\n    \
+                        Kubernetes:           service web/shop, ready endpoints on n2, n3\n    \
+                        Next hop:             10.10.0.12\n";
+        assert!(text.contains(expected), "{expected:?} missing from\n{text}");
+        assert_eq!(kubernetes_owner(&owner("node", "n1", &[])), "node n1");
+        let evil = kubernetes_owner(&owner("service", "a/b\u{1b}[2J", &["n\u{202e}1"]));
+        assert!(!evil.contains('\u{1b}') && !evil.contains('\u{202e}'), "{evil}");
+    }
+
+    #[test]
     fn kernel_names() {
         for (number, name) in [
             (186, "bgp"),
@@ -1305,5 +1431,61 @@ Prefix            Table  Protocol  Metric  Next hops                           S
             assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}') && !text.contains('\u{7}'), "{text}");
         }
         assert!(fib_table(&fib, None).contains("bad\\u{1b}[2J second line (errno 101)"));
+    }
+
+    #[test]
+    fn kubernetes_shows_the_client_the_kinds_and_what_feeds_each_route() {
+        use bgp_core::ctl::{KubeKindStatus, KubernetesOwnerRow};
+        let kind = |kind: &str, state, objects, last_sync, error: Option<&str>, since| KubeKindStatus {
+            kind: kind.into(),
+            watched: true,
+            state,
+            objects,
+            last_sync,
+            last_error: error.map(str::to_string),
+            error_since: since,
+        };
+        let status = KubernetesStatus {
+            mode: "node".into(),
+            node_name: Some("node1".into()),
+            source: "in-cluster service account, https://10.96.0.1:443 (https://10.96.0.1:443/)".into(),
+            state: KubeConnection::Error,
+            kinds: vec![
+                kind("services", KubeConnection::Connected, 2, Some(988), None, None),
+                kind("endpointslices", KubeConnection::Listing, 0, None, Some("old"), None),
+                kind("nodes", KubeConnection::Error, 1, Some(400), Some("connection refused\n"), Some(995)),
+            ],
+        };
+        let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
+            kind: kind.into(),
+            name: name.into(),
+            ready_nodes: ready.iter().map(|n| n.to_string()).collect(),
+        };
+        let routes = vec![
+            KubernetesRouteRow {
+                prefix: "192.0.2.10/32".into(),
+                next_hops: vec![],
+                owners: vec![owner("service", "web/front", &["node1", "node2"])],
+            },
+            KubernetesRouteRow {
+                prefix: "10.244.1.0/24".into(),
+                next_hops: vec!["192.168.1.11".parse().unwrap(), "192.168.1.12".parse().unwrap()],
+                owners: vec![owner("node", "node1", &[])],
+            },
+        ];
+        let text = kubernetes(&status, &routes, 1000);
+        for line in [
+            "Mode:       node (node node1)",
+            "State:      error",
+            "services        connected        2  12s ago    -",
+            "endpointslices  listing          0  never      -",
+            "nodes           error            1  10m ago    connection refused (since 5s ago)",
+            "192.0.2.10/32  self                        service web/front (ready on node1, node2)",
+            "10.244.1.0/24  192.168.1.11, 192.168.1.12  node node1",
+            "2 routes",
+        ] {
+            assert!(text.lines().any(|l| l.trim_end() == line), "{line:?} not in\n{text}");
+        }
+        assert!(kubernetes(&status, &[], 1000).ends_with("No routes from Kubernetes.\n"));
     }
 }

@@ -18,6 +18,7 @@
 //! namespaces are named `it-<test>-<role>`, so tests run in parallel without meeting.
 
 pub mod e2e;
+pub mod kubeapi;
 pub mod raw;
 pub mod scenario;
 pub mod swarm;
@@ -355,14 +356,23 @@ impl Lab {
         eprintln!("[{} {:5.1}s] {what}", self.name, self.start.elapsed().as_secs_f64());
     }
 
+    /// [`Lab::global_toml`] for the daemon `name` of several ([`Daemon::start_named`]):
+    /// its control socket at `<lab>/<name>.sock`.
+    pub fn global_toml_named(&self, name: &str, asn: u32, router_id: &str, extra: &[&str]) -> String {
+        let socket = format!("control_socket = \"{}\"", self.path(&format!("{name}.sock")).display());
+        let mut lines = vec![socket.as_str()];
+        lines.extend_from_slice(extra);
+        self.global_toml(asn, router_id, &lines)
+    }
+
     /// The `[global]` table of a daemon config: fast timers so tests stay short, the
     /// control socket in the work directory, and `extra` lines.
     pub fn global_toml(&self, asn: u32, router_id: &str, extra: &[&str]) -> String {
-        let mut s = format!(
-            "[global]\nasn = {asn}\nrouter_id = \"{router_id}\"\ncontrol_socket = \"{}\"\n",
-            self.path("bgpctl.sock").display()
-        );
         let has = |key: &str| extra.iter().any(|l| l.trim_start().starts_with(key));
+        let mut s = format!("[global]\nasn = {asn}\nrouter_id = \"{router_id}\"\n");
+        if !has("control_socket") {
+            s.push_str(&format!("control_socket = \"{}\"\n", self.path("bgpctl.sock").display()));
+        }
         for (key, line) in [
             ("hold_time", "hold_time = 9"),
             ("connect_retry =", "connect_retry = 1"),
@@ -888,14 +898,25 @@ impl Daemon {
     /// the control socket at `<lab>/bgpctl.sock`), starts the daemon in `ns` and waits
     /// until bgpctl gets an answer.
     pub fn start(lab: &Lab, ns: &Netns, config: &str) -> Daemon {
-        let path = lab.path("bgp-daemon.toml");
+        Daemon::spawn(lab, ns, "bgp-daemon", lab.path("bgpctl.sock"), config)
+    }
+
+    /// One of several daemons of a test: its config in `<lab>/<name>.toml`, its log in
+    /// `<name>.log`; `config` must put its control socket at `<lab>/<name>.sock`
+    /// ([`Lab::global_toml_named`]).
+    pub fn start_named(lab: &Lab, ns: &Netns, name: &str, config: &str) -> Daemon {
+        Daemon::spawn(lab, ns, name, lab.path(&format!("{name}.sock")), config)
+    }
+
+    fn spawn(lab: &Lab, ns: &Netns, name: &str, socket: PathBuf, config: &str) -> Daemon {
+        let path = lab.path(&format!("{name}.toml"));
         fs::write(&path, config).expect("write the daemon config");
         let level = std::env::var("INTEROP_LOG").unwrap_or_else(|_| "info".into());
         let mut cmd = ns.cmd(daemon_bin());
         cmd.arg("--config").arg(&path).args(["--log-level", &level]);
-        let proc = Proc::spawn("bgp-daemon", cmd, &lab.path("bgp-daemon.log"));
-        let mut d = Daemon { config: path, socket: lab.path("bgpctl.sock"), proc };
-        wait_until(Duration::from_secs(10), "bgp-daemon answers bgpctl", || {
+        let proc = Proc::spawn(name, cmd, &lab.path(&format!("{name}.log")));
+        let mut d = Daemon { config: path, socket, proc };
+        wait_until(Duration::from_secs(10), &format!("{name} answers bgpctl"), || {
             if !d.proc.running() {
                 panic!("bgp-daemon exited at start:\n{}", d.proc.log_text());
             }

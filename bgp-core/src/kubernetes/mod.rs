@@ -12,7 +12,15 @@ use std::net::IpAddr;
 
 use crate::prefix::Prefix;
 
+pub mod plan;
 pub mod selector;
+
+/// The rows of `show kubernetes` and of a Kubernetes route's provenance in `show
+/// routes` (defined with the other control-socket rows).
+pub use crate::ctl::{KubernetesOwnerRow, KubernetesRouteRow};
+/// What [`crate::rib::engine::Engine::kubernetes_status`] says.
+pub use crate::rib::kubernetes::KubernetesSourceStatus;
+pub use plan::{KubernetesSettings, Owner, Planner, Provenance, Route, RouteChange};
 
 /// `namespace/name` of a namespaced object, or the name of a Node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

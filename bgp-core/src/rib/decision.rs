@@ -19,7 +19,10 @@
 //! 7. eBGP over iBGP;
 //! 8. lowest ORIGINATOR_ID, or the peer's router id when there is none (RFC 4456 §9);
 //! 9. shortest CLUSTER_LIST;
-//! 10. lowest peer address.
+//! 10. lowest peer address;
+//! 11. among our own paths only (Kubernetes in cluster mode has one per node): the
+//!     lowest next hop, so the path a peer without ADD-PATH is sent is the same
+//!     whatever order the paths came in.
 //!
 //! Spec vs ours: the IGP cost to the next hop (§9.1.2.2 e) is not compared: we have
 //! no IGP, and a homelab's next hops are on a shared segment. Multipath: the paths
@@ -49,6 +52,8 @@ pub enum Step {
     RouterId,
     ClusterListLength,
     PeerAddress,
+    /// Our own paths, equal but for the next hop: the lowest.
+    LowestNextHop,
     /// Equal in every step: the first one stays (same source, different path ids).
     Arrival,
 }
@@ -67,6 +72,7 @@ impl Step {
             Step::RouterId => "lower ORIGINATOR_ID / router id",
             Step::ClusterListLength => "shorter CLUSTER_LIST",
             Step::PeerAddress => "lower peer address",
+            Step::LowestNextHop => "lower next hop",
             Step::Arrival => "received first",
         }
     }
@@ -179,6 +185,10 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
     record(&set, Step::ClusterListLength, &mut step);
     keep_best(&mut set, |i| paths[i].peer_address, false);
     record(&set, Step::PeerAddress, &mut step);
+    if set.len() > 1 && set.iter().all(|&i| paths[i].local) {
+        keep_best(&mut set, |i| next_hop_ip(paths[i].attrs), false);
+        record(&set, Step::LowestNextHop, &mut step);
+    }
     if set.len() > 1 && step == Step::OnlyPath {
         step = Step::Arrival;
     }
@@ -196,6 +206,14 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
         }
     }
     Decision { best, step, multipath }
+}
+
+/// The path's next hop as an address (IPv4 before IPv6), for the last tie-break.
+fn next_hop_ip(attrs: &PathAttrs) -> Option<IpAddr> {
+    attrs.effective_next_hop().map(|nh| match nh {
+        crate::wire::NextHop::V4(a) => IpAddr::V4(a),
+        crate::wire::NextHop::V6 { global, .. } => IpAddr::V6(global),
+    })
 }
 
 #[cfg(test)]
@@ -389,5 +407,25 @@ mod tests {
         assert_eq!(d.multipath, vec![4, 0, 1], "one path per next hop, the worse one out");
         assert_eq!(run(&ps, false, 2).multipath.len(), 2, "capped");
         assert_eq!(run(&ps, false, 1).multipath, vec![4]);
+    }
+
+    #[test]
+    fn own_paths_equal_but_for_the_next_hop_the_lowest_wins_whatever_the_order() {
+        let own = |nh: [u8; 4]| {
+            let mut x = p(&[]);
+            x.local = true;
+            x.peer = "0.0.0.0";
+            x.router_id = "10.10.0.2";
+            x.attrs.next_hop = Some(Ipv4Addr::from(nh));
+            x
+        };
+        let d = run(&[own([10, 0, 0, 12]), own([10, 0, 0, 11]), own([10, 0, 0, 13])], false, 1);
+        assert_eq!((d.best, d.step), (1, Step::LowestNextHop));
+        let d = run(&[own([10, 0, 0, 11]), own([10, 0, 0, 13]), own([10, 0, 0, 12])], false, 1);
+        assert_eq!((d.best, d.step), (0, Step::LowestNextHop));
+        assert_eq!(run(&[own([10, 0, 0, 12]), own([10, 0, 0, 11])], false, 8).multipath, vec![1, 0]);
+        // Peers' paths still go by arrival once every step ties.
+        let d = run(&[p(&[65001]), p(&[65001])], false, 1);
+        assert_eq!(d.step, Step::Arrival);
     }
 }

@@ -40,6 +40,7 @@ use bytes::Bytes;
 use super::export::ExportTarget;
 use super::groups::{Group, Member};
 use super::kernel::{local_next_hop, KernelState};
+use super::kubernetes::KubeState;
 use super::restart::Deferral;
 use super::show::{apply_policy, peer_route};
 use super::{EntryId, Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
@@ -198,6 +199,7 @@ pub struct Engine {
     pub(super) outputs: VecDeque<Output>,
     reclaim_at: usize,
     pub(super) kernel: KernelState,
+    pub(super) kube: KubeState,
 }
 
 /// A source of routes that is not a BGP peer (`[[announce]]`, the kernel,
@@ -229,6 +231,7 @@ impl Engine {
             outputs: VecDeque::new(),
             reclaim_at: RECLAIM_MIN,
             kernel,
+            kube: KubeState::default(),
         }
     }
 

@@ -28,6 +28,7 @@ pub mod export;
 pub mod fib;
 mod groups;
 pub mod kernel;
+pub mod kubernetes;
 pub mod nexthop;
 pub mod out;
 pub mod restart;
@@ -563,13 +564,41 @@ impl RibState {
     /// A local route (static, kernel, Kubernetes): replaces the source's path for the
     /// prefix. `attrs` carries its next hop (NEXT_HOP, or MP_REACH with no NLRI).
     pub fn announce(&mut self, source: SourceId, prefix: Prefix, attrs: PathAttrs) {
+        self.announce_path(source, prefix, 0, attrs);
+    }
+
+    /// [`RibState::announce`] of one of several paths a local source has for the
+    /// prefix (Kubernetes in cluster mode: one per node), told apart by `path_id`.
+    pub fn announce_path(&mut self, source: SourceId, prefix: Prefix, path_id: u32, attrs: PathAttrs) {
         let id = self.attrs.intern(attrs);
         self.attrs.retain(id);
-        self.insert_path(prefix, Path { source, path_id: 0, attrs: id, attrs_in: id, flags: 0 });
+        self.insert_path(prefix, Path { source, path_id, attrs: id, attrs_in: id, flags: 0 });
+        if path_id != 0 {
+            self.touch(&prefix);
+        }
     }
 
     pub fn withdraw(&mut self, source: SourceId, prefix: Prefix) -> bool {
         self.remove_path(source, &Nlri::new(prefix))
+    }
+
+    /// Withdraws one path of a local source, see [`RibState::announce_path`].
+    pub fn withdraw_path(&mut self, source: SourceId, prefix: Prefix, path_id: u32) -> bool {
+        let removed = self.remove_path(source, &Nlri { prefix, path_id });
+        if removed {
+            self.touch(&prefix);
+        }
+        removed
+    }
+
+    /// The entry is reported by the next decision round even if its ECMP set stays
+    /// the same: ADD-PATH peers are sent every path of a local source with several
+    /// (`out.rs`), not only those of the ECMP set.
+    fn touch(&mut self, prefix: &Prefix) {
+        if let Some(i) = self.find(prefix) {
+            self.slots.get_mut(i).state |= state::TOUCHED;
+            mark_dirty(&mut self.dirty, &mut self.slots, i);
+        }
     }
 
     fn find(&self, prefix: &Prefix) -> Option<u32> {

@@ -601,6 +601,23 @@ impl UpdateGroup {
         if self.ctx.add_path(family) {
             let mut next: Vec<(u32, u32)> = Vec::with_capacity(best.len());
             for p in best {
+                if p.path_id != 0 && rib.source(p.source).is_some_and(SourceKind::is_local) {
+                    // A local source with several paths (Kubernetes in cluster mode, one
+                    // per node): every one of them, ECMP set or not, each with the id
+                    // the source gave it (`rib::kubernetes::OWN_PATH_IDS`, never one of
+                    // the ids below).
+                    let all = entry.map_or(&[][..], |e| e.paths());
+                    for q in all.iter().filter(|q| q.source == p.source) {
+                        if next.iter().any(|&(id, _)| id == q.path_id) {
+                            continue;
+                        }
+                        let h = self.export_handle(rib, prefix, q);
+                        if h != NONE {
+                            next.push((q.path_id, h));
+                        }
+                    }
+                    continue;
+                }
                 // One path per source, the best it has: the path id we send is the
                 // source's, and a peer sending us several paths (ADD-PATH) can have two
                 // in the ECMP set.

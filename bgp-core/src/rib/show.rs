@@ -160,6 +160,9 @@ impl Engine {
         if p.source == self.kernel_source() {
             r.kernel = self.kernel_provenance(prefix);
         }
+        if Some(p.source) == self.kubernetes_source() {
+            r.kubernetes = self.kubernetes_owners(prefix);
+        }
         if r.best && detail {
             r.reason = entry.step.map(|s| s.describe().to_string());
         }

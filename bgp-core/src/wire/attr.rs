@@ -615,7 +615,7 @@ pub(crate) struct As4 {
 }
 
 fn list<T>(mut r: Reader<'_>, size: usize, item: impl Fn(&mut Reader<'_>) -> T) -> Option<Vec<T>> {
-    if r.is_empty() || r.remaining() % size != 0 {
+    if r.is_empty() || !r.remaining().is_multiple_of(size) {
         return None;
     }
     let mut out = Vec::with_capacity(r.remaining() / size);

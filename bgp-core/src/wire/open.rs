@@ -169,7 +169,7 @@ impl Capability {
             code::ENHANCED_ROUTE_REFRESH if len == 0 => Capability::EnhancedRouteRefresh,
             code::EXTENDED_MESSAGE if len == 0 => Capability::ExtendedMessage,
             code::FOUR_OCTET_AS if len == 4 => Capability::FourOctetAs(r.u32()?),
-            code::EXTENDED_NEXT_HOP if len % 6 == 0 => {
+            code::EXTENDED_NEXT_HOP if len.is_multiple_of(6) => {
                 let mut entries = Vec::with_capacity(len / 6);
                 while !r.is_empty() {
                     entries.push(ExtendedNextHop {
@@ -180,7 +180,7 @@ impl Capability {
                 }
                 Capability::ExtendedNextHop(entries)
             }
-            code::GRACEFUL_RESTART if len >= 2 && (len - 2) % 4 == 0 => {
+            code::GRACEFUL_RESTART if len >= 2 && (len - 2).is_multiple_of(4) => {
                 let flags_time = r.u16()?;
                 let mut families = Vec::with_capacity((len - 2) / 4);
                 while !r.is_empty() {
@@ -194,7 +194,7 @@ impl Capability {
                     families,
                 })
             }
-            code::ADD_PATH if len % 4 == 0 => {
+            code::ADD_PATH if len.is_multiple_of(4) => {
                 let mut families = Vec::with_capacity(len / 4);
                 while !r.is_empty() {
                     let family = family(&mut r)?;
@@ -202,7 +202,7 @@ impl Capability {
                 }
                 Capability::AddPath(families)
             }
-            code::LONG_LIVED_GRACEFUL_RESTART if len % 7 == 0 => {
+            code::LONG_LIVED_GRACEFUL_RESTART if len.is_multiple_of(7) => {
                 let mut families = Vec::with_capacity(len / 7);
                 while !r.is_empty() {
                     let family = family(&mut r)?;
