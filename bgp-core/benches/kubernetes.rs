@@ -17,6 +17,22 @@
 //!
 //! Run: `cargo bench -p bgp-core --bench kubernetes` (pin it with `taskset -c 1` on a
 //! busy machine). Fixed seed: every run sees the same cluster.
+//!
+//! Figures at 5fc8121 (Debian 12, 2 cores of an Intel Xeon VM shared with other jobs,
+//! load 1.4-2, `taskset -c 1`, rustc 1.95), time per change, criterion's median:
+//!
+//! | change | planner node | planner cluster | engine node | engine cluster |
+//! |---|---|---|---|---|
+//! | endpoint moves | 9.7 µs | 15.7 µs | 9.8 µs | 22.5 µs |
+//! | node NotReady | 3.1 ms | 13.2 ms | 3.8 ms | 63.7 ms |
+//! | Service added | 1.4 µs | 3.4 µs | 3.1 µs | 40.1 µs |
+//!
+//! Node NotReady is the worst case of each mode: in node mode this node (every
+//! LoadBalancer address withdrawn, 2,783 prefixes), in cluster mode any node (2,500
+//! `Cluster` Services and the Local ones with endpoints there lose a path of ~100).
+//! Heap: planner 15.9 MiB in node mode, 31.1 MiB in cluster mode (334 and 651 B per
+//! endpoint); the engine with both peers 19.8 and 61.4 MiB (cluster mode: 278,783
+//! paths). Initial sync through the first round: 42 ms and 167 ms.
 
 // A counting global allocator needs `unsafe impl GlobalAlloc` (the trait is unsafe);
 // that impl, which only forwards to `System`, is the only unsafe code in this file.

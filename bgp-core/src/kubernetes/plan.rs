@@ -548,8 +548,9 @@ impl Planner {
     pub fn take_changes(&mut self) -> Vec<RouteChange> {
         let mut touched: Vec<Prefix> = Vec::new();
         let dirty: Vec<Owner> = self.dirty.drain().collect();
+        let mut hops = ClusterHops::default();
         for owner in dirty {
-            let new = self.compute(&owner);
+            let new = self.compute(&owner, &mut hops);
             let old_prefixes = self.owned.remove(&owner).unwrap_or_default();
             for p in &old_prefixes {
                 if !new.iter().any(|(q, _)| q == p) {
@@ -600,14 +601,28 @@ impl Planner {
         changes
     }
 
-    /// An owner's shares as the objects are now.
-    fn compute(&self, owner: &Owner) -> Vec<(Prefix, Share)> {
+    /// An owner's shares as the objects are now. `hops`: the next hops of `Cluster`
+    /// Services in cluster mode, the same for all of them, computed at most once per
+    /// round (a node's readiness changes thousands of such Services at once).
+    fn compute(&self, owner: &Owner, hops: &mut ClusterHops) -> Vec<(Prefix, Share)> {
         let cluster = self.settings.mode == KubernetesMode::Cluster;
         match owner {
             Owner::Service(key) => {
                 let Some(s) = self.services.get(key).filter(|s| !s.deleting && self.settings.load_balancers) else {
                     return Vec::new();
                 };
+                if cluster && s.traffic_policy == TrafficPolicy::Cluster {
+                    let mut out: Vec<(Prefix, Share)> = Vec::with_capacity(s.ingress.len());
+                    for &ip in &s.ingress {
+                        let prefix = host_prefix(ip);
+                        let next_hops = hops.of(self, prefix);
+                        if next_hops.is_empty() || out.iter().any(|(p, _)| *p == prefix) {
+                            continue;
+                        }
+                        out.push((prefix, Share { next_hops: next_hops.to_vec(), ready_nodes: Vec::new() }));
+                    }
+                    return out;
+                }
                 let ready = self.ready_nodes.get(key).map_or(&[][..], Vec::as_slice);
                 let serving: Vec<&Node> = match (s.traffic_policy, cluster) {
                     (TrafficPolicy::Cluster, true) => self.nodes.values().filter(|n| serves_cluster(n)).collect(),
@@ -673,6 +688,27 @@ impl Planner {
                 out
             }
         }
+    }
+}
+
+/// Cluster mode: the next hops of `Cluster` Services by family (the InternalIPs of
+/// the nodes that serve them, ascending), each computed when first needed.
+#[derive(Default)]
+struct ClusterHops {
+    v4: Option<Vec<IpAddr>>,
+    v6: Option<Vec<IpAddr>>,
+}
+
+impl ClusterHops {
+    fn of(&mut self, planner: &Planner, prefix: Prefix) -> &[IpAddr] {
+        let slot = if matches!(prefix, Prefix::V4(_)) { &mut self.v4 } else { &mut self.v6 };
+        slot.get_or_insert_with(|| {
+            let mut hops: Vec<IpAddr> =
+                planner.nodes.values().filter(|n| serves_cluster(n)).filter_map(|n| node_address(n, prefix)).collect();
+            hops.sort_unstable();
+            hops.dedup();
+            hops
+        })
     }
 }
 

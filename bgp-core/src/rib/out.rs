@@ -298,7 +298,8 @@ pub struct UpdateGroup {
     memo_last: Option<((SourceId, AttrId), Memo)>,
     /// By entry id: the handle sent, or NONE (families without ADD-PATH).
     sent: Vec<u32>,
-    /// By entry id: (path id, handle) of every path sent (families with ADD-PATH).
+    /// By entry id: (path id, handle) of every path sent (families with ADD-PATH),
+    /// ascending by path id.
     sent_multi: HashMap<u32, Vec<(u32, u32)>>,
     /// Routes held, in all, and per source, member or not (a member does not hold its
     /// own; counting every source keeps this right when members join or leave).
@@ -600,17 +601,19 @@ impl UpdateGroup {
         let best: &[Path] = entry.map_or(&[], |e| e.multipath_paths());
         if self.ctx.add_path(family) {
             let mut next: Vec<(u32, u32)> = Vec::with_capacity(best.len());
+            let mut expanded: Vec<SourceId> = Vec::new();
             for p in best {
                 if p.path_id != 0 && rib.source(p.source).is_some_and(SourceKind::is_local) {
                     // A local source with several paths (Kubernetes in cluster mode, one
                     // per node): every one of them, ECMP set or not, each with the id
                     // the source gave it (`rib::kubernetes::OWN_PATH_IDS`, never one of
-                    // the ids below).
+                    // the ids below; a source's paths have distinct ids).
+                    if expanded.contains(&p.source) {
+                        continue;
+                    }
+                    expanded.push(p.source);
                     let all = entry.map_or(&[][..], |e| e.paths());
                     for q in all.iter().filter(|q| q.source == p.source) {
-                        if next.iter().any(|&(id, _)| id == q.path_id) {
-                            continue;
-                        }
                         let h = self.export_handle(rib, prefix, q);
                         if h != NONE {
                             next.push((q.path_id, h));
@@ -630,20 +633,24 @@ impl UpdateGroup {
                     next.push((pid, h));
                 }
             }
+            // Kept by path id (a local source may have a hundred paths per prefix).
+            next.sort_unstable_by_key(|&(pid, _)| pid);
             let old = self.sent_multi.remove(&id).unwrap_or_default();
-            if withdrawals_only && next.iter().any(|n| !old.contains(n)) {
+            debug_assert!(old.is_sorted_by_key(|&(pid, _)| pid), "invariant: sent_multi sorted by path id");
+            let held = |list: &[(u32, u32)], pid: u32| list.binary_search_by_key(&pid, |&(p, _)| p).ok();
+            if withdrawals_only && next.iter().any(|&(pid, h)| held(&old, pid).is_none_or(|i| old[i].1 != h)) {
                 self.sent_multi.insert(id, old);
                 next.into_iter().for_each(|(_, h)| self.out.release(h));
                 return false;
             }
             for &(pid, h) in &old {
-                if !next.iter().any(|&(p, _)| p == pid) {
+                if held(&next, pid).is_none() {
                     self.transition(Nlri { path_id: pid, prefix }, h, NONE, buckets);
                 }
             }
             // Each transition keeps `next`'s reference as the state and releases `old`'s.
             for &(pid, h) in &next {
-                let before = old.iter().find(|&&(p, _)| p == pid).map_or(NONE, |&(_, h)| h);
+                let before = held(&old, pid).map_or(NONE, |i| old[i].1);
                 self.transition(Nlri { path_id: pid, prefix }, before, h, buckets);
             }
             if !next.is_empty() {
