@@ -900,3 +900,50 @@ fn routes_with_unreachable_next_hops_and_kernel_provenance() {
     assert_eq!(value[1]["kernel"], serde_json::Value::Null);
     assert_eq!(serde_json::from_value::<Vec<RouteRow>>(value).unwrap(), kernel_routes());
 }
+
+#[test]
+fn kubernetes_status_and_routes() {
+    use bgp_core::ctl::{KubeConnection, KubeKindStatus, KubernetesOwnerRow, KubernetesRouteRow, KubernetesStatus};
+    let kind = |kind: &str, objects| KubeKindStatus {
+        kind: kind.into(),
+        watched: true,
+        state: KubeConnection::Connected,
+        objects,
+        last_sync: Some(1),
+        last_error: None,
+        error_since: None,
+    };
+    let status = KubernetesStatus {
+        mode: "cluster".into(),
+        node_name: None,
+        source: "kubeconfig /etc/k (https://127.0.0.1:6443/)".into(),
+        state: KubeConnection::Connected,
+        kinds: vec![kind("services", 1), kind("endpointslices", 2), kind("nodes", 3)],
+    };
+    let route = KubernetesRouteRow {
+        prefix: "192.0.2.10/32".into(),
+        next_hops: vec!["192.168.1.11".parse().unwrap()],
+        owners: vec![KubernetesOwnerRow { kind: "service".into(), name: "web/front".into(), ready_nodes: vec![] }],
+    };
+    let replies = [Reply::Kubernetes(Box::new(status.clone())), Reply::KubernetesRoute(Box::new(route)), Reply::End];
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-kubernetes\"}\n");
+    let stdout = run.stdout();
+    assert!(stdout.contains("State:      connected"), "{stdout}");
+    assert!(stdout.contains("192.0.2.10/32  192.168.1.11  service web/front"), "{stdout}");
+
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "k8s", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value["status"], serde_json::to_value(&status).unwrap());
+    assert_eq!(value["routes"][0]["owners"][0]["name"], "web/front");
+
+    // Without [kubernetes]: the daemon's error.
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no [kubernetes] section in x.toml".into() }]);
+    let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 1);
+    assert!(run.stderr().contains("no [kubernetes] section"), "{}", run.stderr());
+}
