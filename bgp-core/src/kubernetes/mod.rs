@@ -12,7 +12,10 @@ use std::net::IpAddr;
 
 use crate::prefix::Prefix;
 
+pub mod plan;
 pub mod selector;
+
+pub use plan::{KubernetesSettings, Owner, Planner, Provenance, Route, RouteChange};
 
 /// `namespace/name` of a namespaced object, or the name of a Node.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
