@@ -14,9 +14,7 @@
 // that impl, which only forwards to `System`, is the only unsafe code in this file.
 #![allow(unsafe_code)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -29,36 +27,14 @@ use bgp_core::testkit::{attrs, set_size, v4_prefixes, Rng};
 use bgp_core::types::Family;
 use bgp_core::wire::{CodecCtx, Update};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size as isize - layout.size() as isize, Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::live;
 
 const ROUTES: usize = 1_000_000;
 const SEED: u64 = 0x6267_7072_6962_0001;
 const US: u32 = 65000;
 const FEEDER_AS: u32 = 65001;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 fn peer(address: Ipv4Addr, asn: u32) -> PeerInfo {
     PeerInfo { address: address.into(), asn, router_id: address, internal: false, rr_client: false, allow_as_in: 0 }
