@@ -67,6 +67,39 @@ pub(crate) fn withdraw(prefixes: &[&str]) -> Update {
     Update { withdrawn: prefixes.iter().map(|p| Nlri::new(pfx(p))).collect(), ..Update::default() }
 }
 
+/// The engine's configuration for the engine tests: us (AS [`US`], 10.10.0.2), up to
+/// `multipath` paths per prefix.
+pub(crate) fn cfg(multipath: usize) -> RibConfig {
+    RibConfig {
+        local_as: US,
+        router_id: "10.10.0.2".parse().unwrap(),
+        cluster_id: "10.10.0.2".parse().unwrap(),
+        multipath,
+        always_compare_med: false,
+    }
+}
+
+/// A session with `addr` of `asn` (iBGP peers are route reflector clients), both
+/// families, accept-all policies and plenty of writer room.
+pub(crate) fn session(addr: &str, asn: u32) -> engine::SessionUp {
+    engine::SessionUp {
+        info: info(addr, asn),
+        ctx: crate::wire::CodecCtx::modern(),
+        families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+        local: Some("10.10.0.2".parse().unwrap()),
+        interface: Vec::new(),
+        next_hop_self: false,
+        remove_private_as: false,
+        graceful_restart: None,
+        enhanced_refresh: false,
+        import: std::sync::Arc::new(crate::policy::Policy::accept_all()),
+        export: std::sync::Arc::new(crate::policy::Policy::accept_all()),
+        max_prefixes: None,
+        mrai: std::time::Duration::ZERO,
+        room: 1000,
+    }
+}
+
 pub(crate) fn accept(_: Prefix, _: &PathAttrs) -> Import {
     Import::Accept
 }

@@ -6,42 +6,11 @@ use std::collections::HashSet;
 use super::*;
 use crate::policy::{Match, PrefixEntry, PrefixList, Term, TermAction};
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
-use crate::rib::tests::{info, pfx, update, update6, withdraw, US};
+use crate::rib::tests::{cfg, pfx, session, update, update6, withdraw, US};
 use crate::wire::{decode_message, Message, RefreshSubtype};
 
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
-
-fn cfg(multipath: usize) -> RibConfig {
-    RibConfig {
-        local_as: US,
-        router_id: "10.10.0.2".parse().unwrap(),
-        cluster_id: "10.10.0.2".parse().unwrap(),
-        multipath,
-        always_compare_med: false,
-    }
-}
-
-/// A session with `addr` of `asn` (iBGP peers are route reflector clients), both
-/// families, accept-all policies and plenty of writer room.
-fn session(addr: &str, asn: u32) -> SessionUp {
-    SessionUp {
-        info: info(addr, asn),
-        ctx: CodecCtx::modern(),
-        families: vec![V4, V6],
-        local: Some("10.10.0.2".parse().unwrap()),
-        interface: Vec::new(),
-        next_hop_self: false,
-        remove_private_as: false,
-        graceful_restart: None,
-        enhanced_refresh: false,
-        import: Arc::new(Policy::accept_all()),
-        export: Arc::new(Policy::accept_all()),
-        max_prefixes: None,
-        mrai: Duration::ZERO,
-        room: 1000,
-    }
-}
 
 /// A graceful restart capability with these families and F bits.
 fn gr(time: u16, families: &[(Family, bool)]) -> GracefulRestart {

@@ -12,8 +12,7 @@ use crate::kubernetes::{Endpoint, EndpointSlice, Kind, Node, ObjectKey, Service,
 use crate::policy::{Match, Policy, RouteSource, Term, TermAction, Verdict};
 use crate::rib::engine::{Output, PeerId, SessionUp};
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
-use crate::rib::tests::{info, pfx, US};
-use crate::rib::RibConfig;
+use crate::rib::tests::{self, cfg, pfx, US};
 use crate::types::{Family, FamilySet};
 use crate::wire::{decode_message, CodecCtx, Message, NextHop};
 
@@ -21,16 +20,7 @@ const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
 
 fn engine(multipath: usize) -> Engine {
-    Engine::new(
-        RibConfig {
-            local_as: US,
-            router_id: "10.10.0.2".parse().unwrap(),
-            cluster_id: "10.10.0.2".parse().unwrap(),
-            multipath,
-            always_compare_med: false,
-        },
-        None,
-    )
+    Engine::new(cfg(multipath), None)
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -43,20 +33,9 @@ fn ip(s: &str) -> IpAddr {
 fn session(addr: &str, asn: u32, add_path: bool) -> SessionUp {
     let families = if add_path { [V4, V6].into_iter().collect() } else { FamilySet::EMPTY };
     SessionUp {
-        info: info(addr, asn),
         ctx: CodecCtx { add_path: families, ..CodecCtx::modern() },
-        families: vec![V4, V6],
-        local: Some(ip("10.10.0.2")),
         interface: vec![(ip("10.10.0.2"), 24), (ip("2001:db8:10::2"), 64)],
-        next_hop_self: false,
-        remove_private_as: false,
-        graceful_restart: None,
-        enhanced_refresh: false,
-        import: Arc::new(Policy::accept_all()),
-        export: Arc::new(Policy::accept_all()),
-        max_prefixes: None,
-        mrai: Duration::ZERO,
-        room: 1000,
+        ..tests::session(addr, asn)
     }
 }
 
