@@ -42,6 +42,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use crate::fsm::SessionState;
 use crate::policy::WELL_KNOWN_COMMUNITIES;
 use crate::prefix::Prefix;
+pub mod events;
+
 use crate::wire::{
     Aggregator, AsPath, Community, ExtCommunity, ExtCommunityKind, GlobalAdmin, LargeCommunity, NextHop, Origin,
     PathAttrs,
@@ -50,8 +52,8 @@ use crate::wire::{
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
-/// route rows, `show kubernetes`.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// route rows, `show kubernetes`. 6: issue 12 (`show events`, ...).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -98,6 +100,9 @@ pub enum Command {
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
+    /// The event history ([`events::NeighborEvent`] replies, oldest first): of one
+    /// neighbor, or of every neighbor merged; only events of the last `since_seconds`.
+    ShowEvents { neighbor: Option<IpAddr>, since_seconds: Option<u64> },
 }
 
 /// Which per-neighbor table `show routes --neighbor` shows.
@@ -129,6 +134,7 @@ pub enum Reply {
     },
     /// The last line of every successful answer.
     End,
+    Event(Box<events::NeighborEvent>),
 }
 
 /// One line of `bgpctl show neighbors`.
@@ -640,7 +646,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":6,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

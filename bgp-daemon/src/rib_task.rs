@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
+use bgp_core::ctl::events::{self, RestartPhase};
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
 use bgp_core::ctl::{Reply, RibSummary};
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::history::History;
 use crate::kernel::fib::FibCmd;
 
 /// Prefix and message counts of a peer, as the engine last reported them; the peer
@@ -230,6 +232,8 @@ struct Driver {
     /// The engine said to sweep our stale routes: done once what it queued for the
     /// kernel before is written, so no stale route goes before its replacement.
     sweep_due: bool,
+    /// Where the engine's per-neighbor events go (`show events`).
+    history: History,
 }
 
 struct Link {
@@ -245,6 +249,7 @@ pub fn spawn(
     restart_peers: watch::Sender<Vec<IpAddr>>,
     kernel: KernelSettings,
     link: KernelLink,
+    history: History,
 ) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let mut engine = Engine::new(cfg, deferral);
@@ -262,6 +267,7 @@ pub fn spawn(
         fib_waiting: false,
         fib_flushed: false,
         sweep_due: false,
+        history,
     };
     tokio::spawn(driver.run(rx, updates, results));
     tx
@@ -565,7 +571,10 @@ impl Driver {
                     self.restart_peers.send_replace(self.engine.restart_peers());
                 }
                 Output::SweepFib => self.sweep_due = true,
-                Output::Event(event) => log(&event),
+                Output::Event(event) => {
+                    log(&event);
+                    record(&self.history, &event);
+                }
             }
         }
     }
@@ -650,6 +659,26 @@ impl Driver {
             }
         }
         !d.done
+    }
+}
+
+/// The engine's events that belong in a neighbor's history (`show events`).
+fn record(history: &History, event: &Event) {
+    match event {
+        Event::PrefixLimitWarning { address, received, limit } => history.record(
+            *address,
+            events::Event::MaxPrefix {
+                family: None,
+                limit: *limit,
+                received: Some(*received),
+                action: "warn".into(),
+                restart_after_s: None,
+            },
+        ),
+        Event::StaleRoutesRemoved { address } => {
+            history.record(*address, events::Event::GracefulRestart { phase: RestartPhase::StaleRoutesRemoved })
+        }
+        _ => {}
     }
 }
 

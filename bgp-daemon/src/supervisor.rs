@@ -50,6 +50,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::control::{self, Access, ControlRequest};
+use crate::history::History;
 use crate::kernel;
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
@@ -81,6 +82,8 @@ struct Supervisor {
     /// The Kubernetes client, while `[kubernetes]` is configured.
     #[cfg(feature = "kubernetes")]
     kube: Option<crate::kubernetes::Running>,
+    /// Every neighbor's event history (`show events`), kept across reloads.
+    history: History,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -136,9 +139,13 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
     let (kernel_link, ours) = start_kernel(&config.kernel).await;
     let settings = KernelSettings::new(&config.kernel, config.install_policy());
-    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link);
+    let history = History::default();
+    history.pin(config.neighbors.iter().map(|n| n.address));
+    let rib =
+        rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link, history.clone());
     let forwarding_kept = !config.kernel.install || ours > 0;
     let mut sup = Supervisor::new(config, config_path, listeners, rib, (events_tx, events_rx));
+    sup.history = history;
     sup.restart_until = restart_until;
     sup.forwarding_kept = forwarding_kept;
     if restart_until.is_some() && !forwarding_kept {
@@ -155,7 +162,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     }
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
-        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone());
+        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone(), sup.history.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -252,6 +259,7 @@ impl Supervisor {
             forwarding_kept: true,
             #[cfg(feature = "kubernetes")]
             kube: None,
+            history: History::default(),
         }
     }
 
@@ -323,6 +331,7 @@ impl Supervisor {
             self.restarting(NeighborSpec::dynamic(range, ip, &self.config)),
             self.rib.clone(),
             self.events_tx.clone(),
+            self.history.clone(),
         );
         let _ = handle.tx.try_send(PeerCmd::Accepted(stream));
         self.peers.insert(ip, handle);
@@ -337,7 +346,7 @@ impl Supervisor {
         let n = self.config.neighbors.iter().find(|n| n.address == address)?;
         warn!(peer = %address, "the neighbor's task had ended: started again");
         let spec = self.restarting(NeighborSpec::configured(n, &self.config));
-        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
+        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.history.clone());
         self.peers.insert(address, handle);
         self.peers.get(&address)
     }
@@ -512,6 +521,7 @@ impl Supervisor {
                 };
                 send_reply(&replies, reply).await;
             }
+            Command::ShowEvents { neighbor, since_seconds } => self.show_events(neighbor, since_seconds, replies),
             Command::Shutdown { message } => {
                 let _ = replies.send(Reply::Done { message: "bgp-daemon is shutting down".into() }).await;
                 let _ = replies.send(Reply::End).await;
@@ -519,6 +529,28 @@ impl Supervisor {
             }
         }
         None
+    }
+
+    /// `show events`, `show neighbors ADDR events`: the history, oldest first, sent by a
+    /// task of its own (a slow reader never holds up the supervisor).
+    fn show_events(&self, neighbor: Option<IpAddr>, since_seconds: Option<u64>, replies: mpsc::Sender<Reply>) {
+        let lines: Vec<Reply> = match neighbor {
+            Some(a) if !self.peers.contains_key(&a) && !self.history.knows(a) && !is_dynamic(&self.config, a) => {
+                vec![Reply::Error { message: format!("no neighbor {a}") }]
+            }
+            _ => {
+                let since = since_seconds.map(Duration::from_secs);
+                let events = self.history.events(neighbor, since);
+                events.into_iter().map(|e| Reply::Event(Box::new(e))).chain([Reply::End]).collect()
+            }
+        };
+        tokio::spawn(async move {
+            for line in lines {
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Every neighbor's summary line, asked of all at once: one slow neighbor costs
@@ -668,7 +700,7 @@ impl Supervisor {
         for n in &self.config.neighbors {
             if !self.peers.contains_key(&n.address) {
                 let spec = NeighborSpec::configured(n, &self.config);
-                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
+                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.history.clone());
                 self.peers.insert(n.address, handle);
             }
         }
@@ -864,6 +896,8 @@ impl Supervisor {
     fn after_reload(&mut self) {
         let config = &self.config;
         self.remembered.retain(|a| is_dynamic(config, a));
+        // Removed neighbors keep their history, now among the bounded unpinned rings.
+        self.history.pin(config.neighbors.iter().map(|n| n.address));
         for (addr, listener) in &self.listeners {
             if let Err(e) = set_listener_gtsm(listener, *addr, &self.config) {
                 warn!(%addr, error = %e, "updating GTSM on the listener");
