@@ -148,7 +148,8 @@ enum Show {
     /// Without PREFIX|ADDRESS: one line per path, like FRR's `show bgp ipv4 unicast`.
     /// The Loc-RIB shows the best path of each prefix and the paths used alongside it
     /// (multipath). Status codes: `*` valid, `>` best, `=` multipath, `S` stale (kept
-    /// through a graceful restart), `u` next hop unreachable (it does not resolve
+    /// through a graceful restart), `L` long-lived stale (carries LLGR_STALE, RFC 9494:
+    /// least preferred, sent only to peers with LLGR), `u` next hop unreachable (it does not resolve
     /// through the kernel's routes, so the path is no candidate for best path; see
     /// `show nexthops`); a path without `*` was refused by import policy or a loop
     /// check. MED and LocPrf are blank when the path has none. Path is the AS_PATH
