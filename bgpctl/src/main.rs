@@ -136,7 +136,10 @@ enum Show {
     /// neighbor, accepted through a neighbor_range.
     ///
     /// With ADDR: timers, families, negotiated capabilities, message counters,
-    /// prefix counts, the last error and a hint when the session needs attention.
+    /// prefix counts, long-lived graceful restart (ours, the peer's, the time its routes
+    /// are kept) and the restart phase it is in (GR stale, LLGR stale, awaiting
+    /// End-of-RIB, with the seconds left), the last error and a hint when the session
+    /// needs attention.
     #[command(visible_alias = "neighbor", alias = "nei")]
     Neighbors {
         /// Show the details of this neighbor only

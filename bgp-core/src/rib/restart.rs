@@ -132,7 +132,9 @@ impl Engine {
         let restart_time = Duration::from_secs(gr.map_or(0, |g| g.restart_time).into());
         let again = state.stale_until.take().is_some() || !state.llgr_until.is_empty();
         state.llgr_until.clear();
-        if FAMILIES.into_iter().any(in_gr) {
+        if gr.is_some() {
+            // Even with no family listed (FRR in helper mode): the peer is forgotten
+            // when the restart time is over, unless LLGR keeps some of its routes.
             state.stale_until = Some(now + restart_time);
         }
         if again {

@@ -263,3 +263,25 @@ fn v6_routes_follow_their_own_family() {
     assert_eq!(r.withdrawn(b), vec![pfx("fd01::/48")], "IPv6 is not in its LLGR capability");
     assert_eq!(r.announced(b), vec![(pfx("10.1.0.0/24"), stale())]);
 }
+
+#[test]
+fn gr_without_families_and_llgr_keeps_routes_long_lived_then_forgets_the_peer() {
+    // FRR in GR helper mode sends the GR capability with no family.
+    let no_families = GracefulRestart { families: Vec::new(), ..gr(5) };
+    let t = Instant::now();
+    let (mut e, a, b, _c) = lab(t, Some(no_families.clone()));
+    e.session_down(a, true, t);
+    assert_eq!(round(&mut e, t).announced(b), vec![(pfx("10.1.0.0/24"), stale())], "LLGR at once");
+    round(&mut e, t + Duration::from_secs(5));
+    assert_eq!(e.peer_id(ip(A)), Some(a), "the GR time is over, the LLGR time is not");
+    let r = round(&mut e, t + Duration::from_secs(10));
+    assert_eq!(r.withdrawn(b), vec![pfx("10.1.0.0/24")]);
+    assert_eq!(e.peer_id(ip(A)), None);
+    // Without LLGR such a peer is forgotten once its restart time is over.
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(SessionUp { graceful_restart: Some(no_families), ..session(A, 65001) }, t);
+    e.session_down(a, true, t);
+    round(&mut e, t + Duration::from_secs(5));
+    assert_eq!(e.peer_id(ip(A)), None);
+    assert_eq!(e.poll_timeout(), None);
+}
