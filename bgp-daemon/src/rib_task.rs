@@ -27,7 +27,7 @@ use bgp_core::config::Announce;
 use bgp_core::ctl::events::{self, RestartPhase};
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
-use bgp_core::ctl::{Reply, RibSummary};
+use bgp_core::ctl::{Reply, RestartPhaseRow, RibSummary};
 use bgp_core::kernel::{FibResult, KernelUpdate};
 #[cfg(feature = "kubernetes")]
 use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
@@ -162,6 +162,12 @@ pub enum RibInput {
     /// FIB routes; ours are removed from the kernel, and `done` says how many.
     FlushFib {
         done: oneshot::Sender<usize>,
+    },
+    /// `show neighbors ADDR`: where the peer is in a graceful or long-lived graceful
+    /// restart.
+    RestartPhase {
+        address: IpAddr,
+        reply: oneshot::Sender<Option<RestartPhaseRow>>,
     },
 }
 
@@ -456,6 +462,10 @@ impl Driver {
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
             }
+            RibInput::RestartPhase { address, reply } => {
+                let row = self.engine.restart_phase(address).map(|p| p.row(Instant::now()));
+                let _ = reply.send(row);
+            }
             RibInput::Kernel(settings) => {
                 let metric_changed = settings.metric != self.engine.kernel_settings().metric;
                 let (install, metric) = (settings.install, settings.metric);
@@ -675,9 +685,26 @@ fn record(history: &History, event: &Event) {
                 restart_after_s: None,
             },
         ),
-        Event::StaleRoutesRemoved { address } => {
-            history.record(*address, events::Event::GracefulRestart { phase: RestartPhase::StaleRoutesRemoved })
-        }
+        Event::StaleRoutesRemoved { address } => history.record(
+            *address,
+            events::Event::GracefulRestart { phase: RestartPhase::StaleRoutesRemoved, family: None, detail: None },
+        ),
+        Event::LongLivedStale { address, family, stale_time, kept, removed } => history.record(
+            *address,
+            events::Event::GracefulRestart {
+                phase: RestartPhase::LongLivedStarted,
+                family: Some(family.to_string()),
+                detail: Some(format!("{kept} routes kept for {stale_time} s, {removed} with NO_LLGR removed")),
+            },
+        ),
+        Event::LongLivedStaleRoutesRemoved { address, family } => history.record(
+            *address,
+            events::Event::GracefulRestart {
+                phase: RestartPhase::LongLivedStaleRemoved,
+                family: Some(family.to_string()),
+                detail: None,
+            },
+        ),
         _ => {}
     }
 }
@@ -714,6 +741,12 @@ fn log(event: &Event) {
         }
         Event::FibNextHopRefused { prefix, gateway, error } => {
             warn!(%prefix, %gateway, %error, "the kernel refused a next hop: the route is installed without it")
+        }
+        Event::LongLivedStale { address, family, stale_time, kept, removed } => {
+            warn!(peer = %address, %family, stale_time, kept, no_llgr_removed = removed, "graceful restart time over: routes kept as long-lived stale (RFC 9494), least preferred")
+        }
+        Event::LongLivedStaleRoutesRemoved { address, family } => {
+            warn!(peer = %address, %family, "long-lived stale time over: stale routes removed")
         }
     }
 }

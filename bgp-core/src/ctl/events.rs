@@ -86,9 +86,14 @@ pub enum Event {
     ConnectFailed {
         error: String,
     },
-    /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) phases.
+    /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) phases;
+    /// `family` and `detail` where the phase is per family (LLGR).
     GracefulRestart {
         phase: RestartPhase,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
     },
     /// The peer sent more prefixes (of `family`, when known) than `max_prefixes`;
     /// `action` is `warn` or `restart` (then the session restarts after
@@ -125,7 +130,8 @@ pub enum RestartPhase {
     HelperStarted,
     /// The restart time ran out: the peer's stale routes were removed.
     StaleRoutesRemoved,
-    /// Long-lived graceful restart: the stale routes are kept as LLGR_STALE.
+    /// Long-lived graceful restart (RFC 9494 §4.2): the restart time ran out and the
+    /// stale routes are kept as LLGR_STALE, least preferred.
     LongLivedStarted,
     /// The long-lived stale time ran out: the routes were removed.
     LongLivedStaleRemoved,
@@ -136,7 +142,7 @@ impl fmt::Display for RestartPhase {
         f.write_str(match self {
             RestartPhase::HelperStarted => "peer restarting: its routes are kept as stale (helper)",
             RestartPhase::StaleRoutesRemoved => "restart time over: stale routes removed",
-            RestartPhase::LongLivedStarted => "long-lived graceful restart: routes kept as LLGR_STALE",
+            RestartPhase::LongLivedStarted => "restart time over: routes kept as long-lived stale (LLGR_STALE)",
             RestartPhase::LongLivedStaleRemoved => "long-lived stale time over: routes removed",
         })
     }
@@ -203,7 +209,16 @@ impl fmt::Display for Event {
             Event::NotificationSent { notification, reason: None } => write!(f, "sent NOTIFICATION {notification}"),
             Event::NotificationReceived { notification } => write!(f, "received NOTIFICATION {notification}"),
             Event::ConnectFailed { error } => write!(f, "connect failed: {error}"),
-            Event::GracefulRestart { phase } => write!(f, "graceful restart: {phase}"),
+            Event::GracefulRestart { phase, family, detail } => {
+                write!(f, "graceful restart: {phase}")?;
+                if let Some(family) = family {
+                    write!(f, " ({family})")?;
+                }
+                match detail {
+                    Some(d) => write!(f, ": {d}"),
+                    None => Ok(()),
+                }
+            }
             Event::MaxPrefix { family, limit, received, action, restart_after_s } => {
                 write!(f, "max_prefixes {limit} exceeded")?;
                 if let Some(family) = family {
