@@ -106,3 +106,54 @@ fn session_reset_shows_in_the_event_history_frr() {
     let err = d.bgpctl_text(&["show", "neighbors", "10.99.0.1", "events"]).unwrap_err();
     assert!(err.contains("no neighbor 10.99.0.1"), "{err}");
 }
+
+/// FRR (graceful restart, restart time 3 s) is killed: the history shows the session
+/// going down, our helper keeping its routes stale, and their removal when the restart
+/// time ran out without FRR coming back.
+#[test]
+fn graceful_restart_phases_in_the_event_history_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("evt-gr", 93, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let mut frr = s.frr(
+        "frr",
+        65001,
+        &(" bgp graceful-restart\n bgp graceful-restart restart-time 3\n".to_string()
+            + &frr_neighbor(&a, 65000, &[], &["10.193.1.0/24"])),
+    );
+    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
+    wait_until(30 * SEC, "Established", || d.established(&b));
+
+    s.step("killing FRR (SIGKILL)");
+    frr.kill();
+    let events = wait_until(20 * SEC, "helper started, then stale routes removed", || {
+        let events = events_of(&d, &b)?;
+        let helper = find(&events, 0, |e| {
+            matches!(e, Event::GracefulRestart { phase: bgp_core::ctl::events::RestartPhase::HelperStarted, .. })
+        });
+        let removed = helper.and_then(|i| {
+            find(&events, i, |e| {
+                matches!(
+                    e,
+                    Event::GracefulRestart { phase: bgp_core::ctl::events::RestartPhase::StaleRoutesRemoved, .. }
+                )
+            })
+        });
+        match removed {
+            Some(_) => Ok(events),
+            None => Err(format!("{events:#?}")),
+        }
+    });
+    let went_down = find(&events, 0, down).expect("the session went down");
+    let helper = find(&events, 0, |e| matches!(e, Event::GracefulRestart { .. })).unwrap();
+    assert!(went_down < helper, "the state change comes first: {events:#?}");
+    let removed = events.iter().rev().find(|e| matches!(e.event, Event::GracefulRestart { .. })).unwrap();
+    let started = &events[helper];
+    let kept_ms = removed.time_ms - started.time_ms;
+    eprintln!("    stale routes kept for {kept_ms} ms (restart time 3 s)");
+    assert!((2500..8000).contains(&kept_ms), "{events:#?}");
+    let text = d.bgpctl_text(&["show", "events", "--since", "1m"]).unwrap();
+    eprintln!("{text}");
+    assert!(text.contains("graceful restart: peer restarting: its routes are kept as stale (helper)"), "{text}");
+    assert!(text.contains("graceful restart: restart time over: stale routes removed"), "{text}");
+}
