@@ -1234,6 +1234,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpSocket;
 
+    use bgp_core::ctl::events::Event;
+
     const GLOBAL: &str = "[global]\nasn = 65000\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:1179\"]\n\
                           control_socket = \"/tmp/unused.sock\"\n";
 
@@ -1287,6 +1289,63 @@ mod tests {
     }
 
     const RANGE: &str = "[[neighbor_range]]\nprefix = \"127.0.0.0/8\"\nasn = 65001\n";
+
+    /// A dynamic neighbor's history outlives its task; an address no neighbor or range
+    /// has is an error, not an empty history.
+    #[tokio::test]
+    async fn the_event_history_outlives_a_dynamic_neighbors_task() {
+        let (mut sup, _rib) = supervisor(RANGE);
+        let a = ip("127.0.0.7");
+        let (stream, remote, peer) = connection("127.0.0.7").await;
+        sup.accepted(stream, remote).await;
+        let replies = command(&mut sup, Command::NeighborShutdown { address: a, message: Some("bye".into()) }).await;
+        assert!(matches!(&replies[..], [Reply::Done { .. }, Reply::End]), "{replies:?}");
+        // Our OPEN, then the Cease; the connection closes.
+        let mut peer = peer;
+        let mut bytes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), peer.read_to_end(&mut bytes)).await.unwrap().unwrap();
+        drop(peer);
+        // The task ends with its session; the supervisor forgets it.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !sup.peers.get(&a).is_none_or(|p| p.tx.is_closed()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the dynamic neighbor's task ends");
+        sup.peers.remove(&a);
+
+        let events: Vec<_> = command(&mut sup, Command::ShowEvents { neighbor: Some(a), since_seconds: Some(60) })
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Reply::Event(e) => Some(e.event),
+                _ => None,
+            })
+            .collect();
+        let sent = events.iter().find_map(|e| match e {
+            Event::NotificationSent { notification, .. } => Some(notification.clone()),
+            _ => None,
+        });
+        let sent = sent.unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!((sent.code, sent.subcode, sent.message.as_deref()), (6, 2, Some("bye")));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::StateChanged { cause: Some(c), .. } if c == "administrative shutdown")),
+            "{events:?}"
+        );
+        // Merged with every neighbor's, and --since 0 s leaves out what is older.
+        let all = command(&mut sup, Command::ShowEvents { neighbor: None, since_seconds: None }).await;
+        assert_eq!(all.len(), events.len() + 1, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let none = command(&mut sup, Command::ShowEvents { neighbor: None, since_seconds: Some(0) }).await;
+        assert!(matches!(&none[..], [Reply::End]), "{none:?}");
+
+        let outside =
+            command(&mut sup, Command::ShowEvents { neighbor: Some(ip("10.9.9.9")), since_seconds: None }).await;
+        assert!(matches!(&outside[..], [Reply::Error { message }] if message == "no neighbor 10.9.9.9"), "{outside:?}");
+    }
 
     #[tokio::test]
     async fn a_dynamic_neighbor_held_down_stays_refused_after_its_task_ended() {
