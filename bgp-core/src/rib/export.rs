@@ -40,6 +40,8 @@ pub struct ExportTarget {
     /// interface of the session, IPv4 and IPv6): a route whose next hop lies in one keeps
     /// that next hop toward eBGP (third-party next hop).
     pub shared_subnets: Vec<(IpAddr, u8)>,
+    /// Drained (RFC 8326 graceful shutdown, drain.rs): routes leave marked.
+    pub drained: bool,
 }
 
 /// Why a route is not exported to a peer.
@@ -221,6 +223,7 @@ mod tests {
             local_v4: Some("10.10.0.2".parse().unwrap()),
             local_v6: Some(NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }),
             shared_subnets: vec![("10.10.0.0".parse().unwrap(), 24), ("fd00::".parse().unwrap(), 64)],
+            drained: false,
         }
     }
 

@@ -64,6 +64,8 @@ pub struct Signature {
     /// The peer's address, when the export policy may look at it (any policy other
     /// than accept-all); `None` otherwise.
     pub address: Option<IpAddr>,
+    /// Drained peers are sent other attributes (drain.rs).
+    pub drained: bool,
 }
 
 impl Signature {
@@ -80,6 +82,7 @@ impl Signature {
             families: families.to_vec(),
             policy: policy.clone(),
             address: (!is_accept_all(policy)).then_some(target.peer.address),
+            drained: target.drained,
         }
     }
 }
@@ -759,6 +762,9 @@ impl UpdateGroup {
             if self.export.apply(&route, &mut exported, cfg.local_as) == Verdict::Reject {
                 return NONE;
             }
+        }
+        if self.target.drained {
+            super::drain::outbound(&mut exported, self.target.peer.internal);
         }
         let Some(next_hop) = exported.effective_next_hop() else { return NONE };
         let block = AttrBlock::encode(&exported, &self.ctx);
