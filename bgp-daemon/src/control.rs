@@ -83,7 +83,9 @@ impl Access {
             | Command::NeighborEnable { .. }
             | Command::NeighborRefresh { .. }
             | Command::Reload
-            | Command::Shutdown { .. } => false,
+            | Command::Shutdown { .. }
+            | Command::Drain { .. }
+            | Command::Undrain { .. } => false,
         };
         (self == Access::ReadOnly && !show).then(|| {
             "this control socket is read-only: only `show ...` commands are accepted here \
