@@ -34,9 +34,9 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions",
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions; drain",
     long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down \
-        sessions.\n\n\
+        sessions; drain (RFC 8326 graceful shutdown) and undrain.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
         exit status 1; with --json an object {\"error\": \"...\"} is also printed on stdout.",
