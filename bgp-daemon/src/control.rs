@@ -365,6 +365,8 @@ mod tests {
             Command::NeighborRefresh { address: a },
             Command::Reload,
             Command::Shutdown { message: None },
+            Command::Drain { neighbor: None, wait_seconds: None },
+            Command::Undrain { neighbor: Some(a) },
         ];
         for c in show.iter().chain(&others) {
             assert_eq!(Access::Full.refuses(c), None);
