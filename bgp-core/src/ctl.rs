@@ -666,7 +666,23 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":5,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn drain_requests_and_rows() {
+        let r =
+            Request { version: PROTOCOL_VERSION, command: Command::Drain { neighbor: None, wait_seconds: Some(15) } };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"version":5,"command":"drain","neighbor":null,"wait_seconds":15}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+        let row = Reply::Drained(DrainRow { address: "10.0.0.2".parse().unwrap(), drained: true, routes: 3 });
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"reply":"drained","address":"10.0.0.2","drained":true,"routes":3}"#);
+        // A neighbor line of an older daemon has no `drained`: not drained.
+        let mut n = serde_json::to_value(NeighborSummary::idle("10.0.0.2".parse().unwrap(), 65001)).unwrap();
+        n.as_object_mut().unwrap().remove("drained");
+        assert!(!serde_json::from_value::<NeighborSummary>(n).unwrap().drained);
     }
 }
