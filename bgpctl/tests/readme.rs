@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 
 use bgp_core::ctl::events::NeighborEvent;
 use bgp_core::ctl::{
-    FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, RibSummary, RouteRow,
+    DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, RibSummary,
+    RouteRow,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,15 @@ struct KubernetesShow {
 struct Done {
     result: String,
     message: String,
+}
+
+/// What `bgpctl drain` and `undrain` print (`JsonDrained` in main.rs).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Drained {
+    result: String,
+    message: String,
+    neighbors: Vec<DrainRow>,
 }
 
 /// What a failure prints (`JsonError` in main.rs).
@@ -84,12 +94,14 @@ fn readme_json_examples_are_what_bgpctl_prints() {
             "show-kubernetes" => round_trip::<KubernetesShow>(kind, *line, body),
             "show-events" => round_trip::<Vec<NeighborEvent>>(kind, *line, body),
             "done" => round_trip::<Done>(kind, *line, body),
+            "drain" => round_trip::<Drained>(kind, *line, body),
             "error" => round_trip::<Failure>(kind, *line, body),
             other => panic!("README.md:{line}: an example of {other:?}: add its type to this test"),
         }
     }
     let expected = [
         "done",
+        "drain",
         "error",
         "show-events",
         "show-fib",
