@@ -48,6 +48,7 @@
 //! is one Established connection of a peer.
 
 pub mod attrs;
+pub mod bfd;
 pub mod config;
 pub mod ctl;
 pub mod fsm;
