@@ -1,6 +1,9 @@
 //! bgp-daemon: the BGP speaker and route reflector. `supervisor.rs` draws its tasks;
 //! the protocol itself is `bgp-core`.
 
+// Used by the supervisor once it runs BFD sessions (issue 11, the `bfdd` part).
+#[allow(dead_code)]
+mod bfd;
 mod control;
 mod kernel;
 #[cfg(feature = "kubernetes")]
