@@ -55,6 +55,7 @@ impl fmt::Display for State {
 }
 
 /// The diagnostic code (RFC 5880 §4.1 "Diag"): why the sender's session last left Up.
+/// Displayed in the RFC's words ("Control Detection Time Expired").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Diag {
     None,
@@ -107,16 +108,16 @@ impl Diag {
 impl fmt::Display for Diag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Diag::None => f.write_str("no diagnostic"),
-            Diag::ControlDetectionTimeExpired => f.write_str("control detection time expired"),
-            Diag::EchoFunctionFailed => f.write_str("echo function failed"),
-            Diag::NeighborSignaledSessionDown => f.write_str("neighbor signaled session down"),
-            Diag::ForwardingPlaneReset => f.write_str("forwarding plane reset"),
-            Diag::PathDown => f.write_str("path down"),
-            Diag::ConcatenatedPathDown => f.write_str("concatenated path down"),
-            Diag::AdministrativelyDown => f.write_str("administratively down"),
-            Diag::ReverseConcatenatedPathDown => f.write_str("reverse concatenated path down"),
-            Diag::Other(c) => write!(f, "unknown diagnostic {c}"),
+            Diag::None => f.write_str("No Diagnostic"),
+            Diag::ControlDetectionTimeExpired => f.write_str("Control Detection Time Expired"),
+            Diag::EchoFunctionFailed => f.write_str("Echo Function Failed"),
+            Diag::NeighborSignaledSessionDown => f.write_str("Neighbor Signaled Session Down"),
+            Diag::ForwardingPlaneReset => f.write_str("Forwarding Plane Reset"),
+            Diag::PathDown => f.write_str("Path Down"),
+            Diag::ConcatenatedPathDown => f.write_str("Concatenated Path Down"),
+            Diag::AdministrativelyDown => f.write_str("Administratively Down"),
+            Diag::ReverseConcatenatedPathDown => f.write_str("Reverse Concatenated Path Down"),
+            Diag::Other(c) => write!(f, "Reserved ({c})"),
         }
     }
 }
@@ -378,7 +379,7 @@ mod tests {
         .unwrap();
         assert_eq!(p.diag, Diag::Other(31));
         assert_eq!(p.encode()[0], 0x20 | 31);
-        assert_eq!(Diag::ControlDetectionTimeExpired.to_string(), "control detection time expired");
+        assert_eq!(Diag::ControlDetectionTimeExpired.to_string(), "Control Detection Time Expired");
         assert_eq!(State::AdminDown.to_string(), "AdminDown");
     }
 
