@@ -469,11 +469,13 @@ impl PeerTask {
     /// `command`).
     async fn bfd_command(&mut self, cmd: &PeerCmd) {
         match cmd {
-            PeerCmd::Enable if self.admin_down && self.spec.settings.bfd.is_some() => {
-                // `add` takes an AdminDown session back to Down, or starts one.
-                if !self.spec.dynamic || self.bfd_local.is_some() {
-                    self.bfd_add(self.spec.local_address.or(self.bfd_local)).await;
-                }
+            // `add` takes an AdminDown session back to Down, or starts one.
+            PeerCmd::Enable
+                if self.admin_down
+                    && self.spec.settings.bfd.is_some()
+                    && (!self.spec.dynamic || self.bfd_local.is_some()) =>
+            {
+                self.bfd_add(self.spec.local_address.or(self.bfd_local)).await;
             }
             PeerCmd::BfdSettings(new) if *new != self.spec.settings.bfd => {
                 info!(peer = %self.spec.address, from = ?self.spec.settings.bfd, to = ?new, "BFD settings changed");
