@@ -549,7 +549,7 @@ pub struct KubeKindStatus {
 /// `bgp_state`, which the supervisor adds.
 ///
 /// States are `"AdminDown"`, `"Down"`, `"Init"`, `"Up"` (RFC 5880 §4.1); diagnostics
-/// are the RFC's words ("control detection time expired", ...).
+/// are the RFC's words ("Control Detection Time Expired", ...).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BfdSessionRow {
     pub peer: IpAddr,

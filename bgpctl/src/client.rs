@@ -526,7 +526,7 @@ mod tests {
                 multiplier: 3,
                 detection_time_ms: 3000,
                 last_change_seconds_ago: None,
-                last_diag: "no diagnostic".into(),
+                last_diag: "No Diagnostic".into(),
                 packets_in: 0,
                 packets_out: 0,
                 packets_dropped: 0,

@@ -966,9 +966,9 @@ fn bfd_sessions() {
     let stdout = run.stdout();
     let expected = "\
 Peer         Local         State  Remote   TX/RX ms  Mult  Detect ms  BGP          Last change   Reason
-192.168.1.1  192.168.1.10  Up     Up        300/300     3        900  Established  00:01:15 ago  no diagnostic
-192.168.1.2  -             Down   Down    1000/1000     3       3000  UNPROTECTED  00:01:15 ago  control detection time expired
-192.168.1.3  192.168.1.10  Down   Down    1000/1000     3       3000  -            never         control detection time expired
+192.168.1.1  192.168.1.10  Up     Up        300/300     3        900  Established  00:01:15 ago  No Diagnostic
+192.168.1.2  -             Down   Down    1000/1000     3       3000  UNPROTECTED  00:01:15 ago  Control Detection Time Expired
+192.168.1.3  192.168.1.10  Down   Down    1000/1000     3       3000  -            never         Control Detection Time Expired
 
 3 BFD sessions, 1 up, 1 BGP session(s) UNPROTECTED (Established while BFD is not Up)
 ";

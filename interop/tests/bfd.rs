@@ -168,7 +168,7 @@ fn frr_bfdd() {
     assert!(n.summary.last_error.as_deref().unwrap_or("").contains("BFD Down"), "{:?}", n.summary.last_error);
     let row = bfd_row(&node, &frr_a).unwrap();
     assert_eq!(row["state"], "Down", "{row}");
-    assert_eq!(row["last_diag"], "control detection time expired", "{row}");
+    assert_eq!(row["last_diag"], "Control Detection Time Expired", "{row}");
     assert!(node.log_text().contains("BFD down: closing the session"), "log");
 
     s.step("FRR's link back: BGP and BFD up again");
@@ -339,7 +339,7 @@ fn ours_against_ours() {
     assert_eq!(after.summary.state, bgp_core::ctl::SessionState::Established, "{:?}", after.summary.last_error);
     assert_eq!(after.sessions_established, before.sessions_established, "BGP restarted");
     let row = bfd_row(&rr, &node_a).unwrap();
-    assert_eq!(row["last_diag"], "neighbor signaled session down", "the node's AdminDown: {row}");
+    assert_eq!(row["last_diag"], "Neighbor Signaled Session Down", "the node's AdminDown: {row}");
     assert!(rr.log_text().contains("remote_state=AdminDown"), "the reflector heard AdminDown");
 }
 
