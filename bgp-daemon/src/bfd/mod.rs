@@ -681,6 +681,9 @@ fn splitmix64(state: &mut u64) -> u64 {
 }
 
 #[cfg(test)]
+mod jitter;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -688,7 +691,7 @@ mod tests {
 
     /// Two free UDP ports on both loopbacks (bound and released: a race with other tests
     /// is possible but unlikely; the ports are random).
-    fn free_ports() -> (u16, u16) {
+    pub(super) fn free_ports() -> (u16, u16) {
         loop {
             let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
