@@ -353,12 +353,21 @@ fn failover_figure() {
     let (r, n1, n2) = (s.addr("router"), s.addr("node1"), s.addr("node2"));
     let mut body = String::new();
     for n in [&n1, &n2] {
-        body += &format!(" neighbor {n} remote-as {OUR_AS}\n neighbor {n} timers connect 1\n neighbor {n} bfd\n");
+        // As configs/router/unifi-frr.conf: GTSM too, which makes FRR 8.4 run BFD on the
+        // multihop port (4784); our daemon answers there.
+        body += &format!(
+            " neighbor {n} remote-as {OUR_AS}\n neighbor {n} timers connect 1\n neighbor {n} ttl-security hops 1\n \
+             neighbor {n} bfd\n"
+        );
     }
     body += " address-family ipv4 unicast\n  maximum-paths 8\n exit-address-family";
     let router = FrrRouter::start(&s, s.ns("router"), "router", ROUTER_AS, &r, &body, "");
     const SHARED: &str = "192.0.2.73";
-    let node_cfg = |bfd: &[&str]| neighbor(&r, ROUTER_AS, bfd) + &announce(&format!("{SHARED}/32"));
+    let node_cfg = |extra: &[&str]| {
+        let mut lines = vec!["ttl_security = 1"];
+        lines.extend_from_slice(extra);
+        neighbor(&r, ROUTER_AS, &lines) + &announce(&format!("{SHARED}/32"))
+    };
     let nodes: Vec<Daemon> = ["node1", "node2"].iter().map(|n| ours(&s, n, n, &node_cfg(&["bfd = true"]))).collect();
     let both = || {
         let mut want = vec![n1.clone(), n2.clone()];
@@ -379,6 +388,7 @@ fn failover_figure() {
         });
     }
     ecmp("both nodes' next hops in the router's kernel");
+    assert!(nodes[0].log_text().contains("port 4784"), "FRR with GTSM runs BFD on the multihop port");
 
     let mut runs = Vec::new();
     for i in 0..3 {

@@ -134,6 +134,14 @@ impl BfdHandle {
     }
 }
 
+/// RFC 5883's port (multihop). FRR 8.4's bgpd asks bfdd for a multihop session whenever
+/// the neighbor has `ttl-security hops N` (its PEER_IS_MULTIHOP counts GTSM as eBGP
+/// multihop), directly connected or not, so a GTSM-protected session with an FRR router
+/// (the examples in configs/router/) gets BFD packets on 4784. The daemon listens there
+/// too and answers a peer on the port its packets came to: the packets and the state
+/// machine are the same; only the port differs. (A small addition by the `bfdd` branch.)
+pub const MULTIHOP_PORT: u16 = 4784;
+
 /// Ports of the task: RFC 5881's in the daemon; tests run two tasks on one host with a
 /// port each.
 #[derive(Clone, Copy, Debug)]
@@ -160,7 +168,7 @@ pub fn spawn_with(events: mpsc::Sender<BfdEvent>, ports: Ports) -> BfdHandle {
     let (tx, cmds) = mpsc::channel(CMD_QUEUE);
     let now = Instant::now();
     // Bound before the task runs, so nothing sent right after `spawn` is lost.
-    let mut rx = Receivers { v4: None, v6: None, retry_at: None, warned: false };
+    let mut rx = Receivers { v4: None, v6: None, m4: None, m6: None, retry_at: None, warned: false };
     rx.open(ports.listen, now);
     let task = Task {
         ports,
@@ -198,6 +206,8 @@ struct Peer {
     /// When the send socket may be tried again after it could not be bound.
     tx_retry: Option<Instant>,
     dropped: u64,
+    /// The peer's packets come to [`MULTIHOP_PORT`]: ours go to its 4784 too.
+    multihop: bool,
 }
 
 struct SendSocket {
@@ -212,15 +222,25 @@ struct SendSocket {
 struct Receivers {
     v4: Option<AsyncFd<Socket>>,
     v6: Option<AsyncFd<Socket>>,
+    /// On [`MULTIHOP_PORT`], in the daemon (on RFC 5881's port) only.
+    m4: Option<AsyncFd<Socket>>,
+    m6: Option<AsyncFd<Socket>>,
     retry_at: Option<Instant>,
     warned: bool,
 }
 
 impl Receivers {
-    fn open(&mut self, port: u16, now: Instant) {
+    fn open(&mut self, listen: u16, now: Instant) {
         let mut failed = false;
-        for v6 in [false, true] {
-            let slot = if v6 { &mut self.v6 } else { &mut self.v4 };
+        let multihop = if listen == bfd::CONTROL_PORT { &[false, true][..] } else { &[false][..] };
+        for (v6, mh) in multihop.iter().flat_map(|&mh| [(false, mh), (true, mh)]) {
+            let port = if mh { MULTIHOP_PORT } else { listen };
+            let slot = match (v6, mh) {
+                (false, false) => &mut self.v4,
+                (true, false) => &mut self.v6,
+                (false, true) => &mut self.m4,
+                (true, true) => &mut self.m6,
+            };
             if slot.is_some() {
                 continue;
             }
@@ -281,8 +301,10 @@ async fn run(mut task: Task, mut rx: Receivers, mut cmds: mpsc::Receiver<BfdCmd>
                 }
                 Some(cmd) => task.handle_cmd(cmd, Instant::now()),
             },
-            guard = readable(&rx.v4) => task.handle_readable(guard, &mut buf),
-            guard = readable(&rx.v6) => task.handle_readable(guard, &mut buf),
+            guard = readable(&rx.v4) => task.handle_readable(guard, &mut buf, false),
+            guard = readable(&rx.v6) => task.handle_readable(guard, &mut buf, false),
+            guard = readable(&rx.m4) => task.handle_readable(guard, &mut buf, true),
+            guard = readable(&rx.m6) => task.handle_readable(guard, &mut buf, true),
             permit = events.reserve(), if !task.backlog.is_empty() => match permit {
                 Ok(permit) => permit.send(task.backlog.pop_front().expect("invariant: backlog is not empty")),
                 // The receiver is gone: nobody wants the events any more.
@@ -357,7 +379,15 @@ impl Task {
         };
         let seed = splitmix64(&mut self.rng);
         let session = Session::new(discr, p.cfg, now, seed);
-        let mut peer = Peer { addr, local: p.local.map(canonical), session, tx: None, tx_retry: None, dropped: 0 };
+        let mut peer = Peer {
+            addr,
+            local: p.local.map(canonical),
+            session,
+            tx: None,
+            tx_retry: None,
+            dropped: 0,
+            multihop: false,
+        };
         peer.open_socket(self.ports.peer, &mut self.rng, now);
         info!(peer = %addr, discriminator = discr, "BFD session added");
         self.sessions.insert(discr, peer);
@@ -378,7 +408,8 @@ impl Task {
             return;
         }
         peer.local = Some(local);
-        peer.open_socket(self.ports.peer, &mut self.rng, now);
+        let port = if peer.multihop { MULTIHOP_PORT } else { self.ports.peer };
+        peer.open_socket(port, &mut self.rng, now);
     }
 
     fn handle_timeout(&mut self, discr: u32, now: Instant) {
@@ -396,7 +427,8 @@ impl Task {
             return;
         };
         while let Some(p) = peer.session.poll_transmit(now) {
-            peer.send(&p, self.ports.peer, &mut self.rng, now);
+            let port = if peer.multihop { MULTIHOP_PORT } else { self.ports.peer };
+            peer.send(&p, port, &mut self.rng, now);
         }
         let mut deadline = peer.session.poll_timeout();
         if peer.tx.is_none() {
@@ -422,7 +454,12 @@ impl Task {
         }
     }
 
-    fn handle_readable(&mut self, guard: io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, Socket>>, buf: &mut [u8]) {
+    fn handle_readable(
+        &mut self,
+        guard: io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, Socket>>,
+        buf: &mut [u8],
+        multihop: bool,
+    ) {
         let mut guard = match guard {
             Ok(g) => g,
             Err(e) => {
@@ -435,7 +472,7 @@ impl Task {
                 Ok(Ok(Some(d))) => {
                     let now = Instant::now();
                     match d.len {
-                        Some(len) => self.handle_datagram(d.src, d.hops, &buf[..len], now),
+                        Some(len) => self.handle_datagram(d.src, d.hops, &buf[..len], multihop, now),
                         None => self.drop_packet(canonical(d.src), format_args!("longer than {} bytes", buf.len())),
                     }
                 }
@@ -450,7 +487,7 @@ impl Task {
     }
 
     /// One received datagram: the checks that need no session, then the session's.
-    fn handle_datagram(&mut self, src: IpAddr, hops: Option<u8>, bytes: &[u8], now: Instant) {
+    fn handle_datagram(&mut self, src: IpAddr, hops: Option<u8>, bytes: &[u8], multihop: bool, now: Instant) {
         let src = canonical(src);
         // RFC 5881 §5: single hop packets arrive with TTL 255 or were forwarded.
         if hops != Some(bfd::TTL) {
@@ -476,7 +513,16 @@ impl Task {
             }
         };
         match self.sessions.get_mut(&discr) {
-            Some(peer) if peer.addr == src => peer.session.handle_packet(&packet, now),
+            Some(peer) if peer.addr == src => {
+                if peer.multihop != multihop {
+                    // The peer runs the session on the other port (see MULTIHOP_PORT).
+                    info!(peer = %src, multihop, "BFD: the peer's packets come to port {}", if multihop { MULTIHOP_PORT } else { self.ports.peer });
+                    peer.multihop = multihop;
+                    let port = if multihop { MULTIHOP_PORT } else { self.ports.peer };
+                    peer.open_socket(port, &mut self.rng, now);
+                }
+                peer.session.handle_packet(&packet, now)
+            }
             Some(_) => {
                 self.drop_packet(src, format_args!("discriminator {discr} belongs to another peer"));
                 return;
