@@ -445,3 +445,59 @@ fn failover_figure() {
     assert!(took > 3 * SEC, "without BFD the router cannot know that fast: {took:?}");
     link(&s, "node1", true);
 }
+
+/// The issue's FRR finding: FRR 8.4 takes a BFD AdminDown (and a BFD failure) as the end
+/// of the session, also in graceful restart. So a graceful stop closes BGP first (the
+/// RFC 8538 Cease that starts FRR's helper mode) and only then lets BFD go quiet: FRR
+/// keeps our routes, as stale, well past the detection time. `neighbor ADDR shutdown`
+/// instead withdraws: the routes go at once, and BFD is AdminDown after the Cease.
+#[test]
+fn graceful_stop_keeps_routes_at_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    skip_unless_router!();
+    let s = Scenario::segment("bfd-stop", 74, &["frr", "node"]);
+    let (frr_a, node_a) = (s.addr("frr"), s.addr("node"));
+    let body = format!(
+        " neighbor {node_a} remote-as {OUR_AS}\n neighbor {node_a} timers connect 1\n neighbor {node_a} bfd\n \
+         bgp graceful-restart"
+    );
+    let frr = FrrRouter::start(&s, s.ns("frr"), "frr", ROUTER_AS, &frr_a, &body, "");
+    let tables = neighbor(&frr_a, ROUTER_AS, &["bfd = true"]) + &announce("192.0.2.74/32");
+    let mut node = ours(&s, "node", "node", &tables);
+    let our_route = |frr: &FrrRouter| frr.kernel_hops("192.0.2.74") == vec![node_a.clone()];
+    wait_until(20 * SEC, "BFD Up and protecting", || protected(&node, &frr_a));
+    wait_until(10 * SEC, "our /32 in FRR's kernel", || if our_route(&frr) { Ok(()) } else { Err("no".into()) });
+
+    s.step("SIGTERM (on_stop = graceful-restart): BGP closes first, BFD goes quiet after");
+    node.terminate(10 * SEC).expect("the daemon stops");
+    // Well past the detection time (0.9 s): FRR's bfdd has seen the silence by now.
+    thread::sleep(3 * SEC);
+    assert!(our_route(&frr), "FRR dropped our routes after a graceful stop: {:?}", frr.kernel_hops("192.0.2.74"));
+    let v = frr.json("bgpd", "show bgp ipv4 unicast 192.0.2.74/32 json").unwrap();
+    assert!(v.to_string().contains("stale"), "kept as stale: {v}");
+    drop(node);
+
+    s.step("back, then `neighbor shutdown`: the routes go at once");
+    let node = ours(&s, "node", "node", &tables);
+    wait_until(20 * SEC, "BFD Up again", || protected(&node, &frr_a));
+    wait_until(10 * SEC, "our /32 in FRR's kernel, fresh", || {
+        let v = frr.json("bgpd", "show bgp ipv4 unicast 192.0.2.74/32 json")?;
+        if our_route(&frr) && !v.to_string().contains("stale") {
+            Ok(())
+        } else {
+            Err(v.to_string())
+        }
+    });
+    node.bgpctl_text(&["neighbor", &frr_a, "shutdown"]).expect("shutdown");
+    let took = time_until(5 * SEC, "our /32 gone from FRR's kernel", || frr.kernel_hops("192.0.2.74").is_empty());
+    eprintln!("    neighbor shutdown -> our /32 gone from FRR's kernel: {} ms", ms(took));
+    let row = wait_until(5 * SEC, "our BFD session AdminDown", || {
+        let r = bfd_row(&node, &frr_a)?;
+        if r["state"] == "AdminDown" {
+            Ok(r)
+        } else {
+            Err(r.to_string())
+        }
+    });
+    eprintln!("    {row}");
+}
