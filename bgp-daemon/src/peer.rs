@@ -451,7 +451,7 @@ impl PeerTask {
     /// failure and leaves the session alone.
     fn bfd_event(&mut self, event: BfdEvent, now: Instant) {
         let BfdEvent { change, remote_state, .. } = event;
-        let failed = change.from == BfdState::Up && change.to == BfdState::Down && remote_state != BfdState::AdminDown;
+        let failed = bfd_failed(&change, remote_state);
         // The BFD task logs the change itself.
         debug!(peer = %self.spec.address, to = %change.to, remote = %remote_state, "BFD change");
         if !failed || self.fsm.state() != SessionState::Established {
@@ -943,6 +943,12 @@ impl PeerTask {
     }
 }
 
+/// Whether a BFD change is a failure that ends the BGP session (RFC 5882 §3.2): Up to
+/// Down, unless the peer said AdminDown. Our own AdminDown is a change to AdminDown.
+fn bfd_failed(change: &bgp_core::bfd::SessionChange, remote_state: BfdState) -> bool {
+    change.from == BfdState::Up && change.to == BfdState::Down && remote_state != BfdState::AdminDown
+}
+
 /// The BFD session's parameters from the configuration: both intervals are
 /// `bfd_interval_ms` (RFC 5880 lets them differ; FRR's defaults are equal too).
 pub fn session_config(b: &bgp_core::config::Bfd) -> BfdConfig {
@@ -1097,4 +1103,36 @@ fn close_deadline() -> tokio::time::Instant {
 fn append(buf: &mut BytesMut, message: &[u8]) -> bool {
     buf.extend_from_slice(message);
     message.get(18) == Some(&3)
+}
+
+#[cfg(test)]
+mod bfd_tests {
+    use bgp_core::bfd::{Diag, SessionChange, State};
+
+    use super::*;
+
+    fn change(from: State, to: State, diag: Diag) -> SessionChange {
+        SessionChange { from, to, diag, at: Instant::now() }
+    }
+
+    #[test]
+    fn only_a_failure_from_up_ends_the_session() {
+        let expired = change(State::Up, State::Down, Diag::ControlDetectionTimeExpired);
+        assert!(bfd_failed(&expired, State::Down));
+        let said_down = change(State::Up, State::Down, Diag::NeighborSignaledSessionDown);
+        assert!(bfd_failed(&said_down, State::Down));
+        // RFC 5882 §3.2: the peer's AdminDown is no failure.
+        assert!(!bfd_failed(&said_down, State::AdminDown));
+        // Never up, or our own AdminDown: nothing to end.
+        assert!(!bfd_failed(&change(State::Init, State::Down, Diag::ControlDetectionTimeExpired), State::Down));
+        assert!(!bfd_failed(&change(State::Up, State::AdminDown, Diag::AdministrativelyDown), State::Up));
+        assert!(!bfd_failed(&change(State::Down, State::Up, Diag::None), State::Up));
+    }
+
+    #[test]
+    fn both_intervals_are_the_configured_one() {
+        let b = bgp_core::config::Bfd { interval: Duration::from_millis(250), multiplier: 4 };
+        let c = session_config(&b);
+        assert_eq!((c.desired_min_tx, c.required_min_rx, c.detect_mult), (b.interval, b.interval, 4));
+    }
 }
