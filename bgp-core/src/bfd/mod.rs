@@ -8,7 +8,15 @@
 //! sockets, the TTL check (RFC 5881 §5) and demultiplexing (RFC 5880 §6.8.6 first steps).
 //!
 //! The API is the contract in `notes/bfd-api.md`, shared with the daemon's BFD wiring.
-//! Changes to it: none so far.
+//! Changes to it, all additions: `Session::config`, `TimerWheel::{is_armed, len,
+//! is_empty}`, `Diag::{code, from_code}`; `Diag` displays in RFC 5880 §4.1's words
+//! ("Control Detection Time Expired"), as `ctl::BfdSessionRow::last_diag` promises. The
+//! daemon's task adds `bfd::spawn_with(events, Ports)` for tests on other ports.
+//!
+//! Behaviour worth knowing (RFC 5880 leaves it open): we are always Active and send our
+//! first packet at once; a state change and the start of a Poll sequence are sent at once
+//! too; while Up, every interval change waits for the peer's Final (decreases as well as
+//! increases), and a change made during a Poll gets a sequence of its own after it.
 
 pub mod packet;
 pub mod session;

@@ -6,18 +6,20 @@
 //! cargo test --release -p bgp-daemon --no-default-features --bin bgp-daemon bfd_jitter -- --ignored --nocapture
 //! ```
 //! `BFD_JITTER_PREFIXES` (1,000,000), `BFD_JITTER_INTERVAL_MS` (50),
-//! `BFD_JITTER_IDLE_SECS` (5), `BFD_JITTER_WORKERS` (the cores, as the daemon's runtime).
+//! `BFD_JITTER_IDLE_SECS` (5), `BFD_JITTER_LOAD_SECS` (30), `BFD_JITTER_WORKERS` (the
+//! cores, as the daemon's runtime).
 //!
 //! In one process: a multi-thread runtime like the daemon's runs the BFD task (one
 //! session to 127.0.0.1) and the real RIB task ([`crate::rib_task`]) with a feeder peer
-//! and a sink peer (an eBGP route server's work: decision, export, UPDATE encoding for the
-//! sink, whose writer queue a task drains). The peer on the other end of the BFD session
-//! is a plain OS thread running bgp-core's `Session`; it reads the kernel's receive
-//! timestamp of every packet (`SO_TIMESTAMPNS`), so its own scheduling does not blur the
-//! gaps. Phases: the session comes Up at the configured interval; `idle` seconds of
-//! nothing else; then `load`: from the first UPDATE handed to the RIB task until the RIB
-//! holds every prefix and the sink's queue has been quiet for 500 ms. Not covered: TCP and
-//! UPDATE decoding of a real feeder (peer tasks), the kernel FIB.
+//! and a sink peer: decision, export and UPDATE encoding for the sink, whose writer queue
+//! a task drains. The feeder is a task that decodes pre-encoded UPDATEs and batches them
+//! to the RIB as a peer task does. The far end of the BFD session is a plain OS thread
+//! running bgp-core's `Session`; it reads the kernel's receive timestamp of every packet
+//! (`SO_TIMESTAMPNS`), so its own scheduling does not blur the gaps. Phases: the session
+//! comes Up at the configured interval; `idle` seconds of nothing else; then `load`:
+//! rounds of the whole table announced (until the RIB holds it and the sink's queue is
+//! quiet) and withdrawn again, for at least `load` seconds. Not covered: TCP, and the
+//! kernel FIB.
 //!
 //! Reported per phase: packets, gaps between consecutive periodic packets (p50, p99,
 //! max), and the lateness above the negotiated interval (a gap can be 75-100% of it by
@@ -37,13 +39,13 @@ use bgp_core::rib::engine::SessionUp;
 use bgp_core::rib::{PeerInfo, RibConfig};
 use bgp_core::testkit::{attrs, set_size, v4_prefixes, Rng};
 use bgp_core::types::Family;
-use bgp_core::wire::{CodecCtx, Update};
-use bytes::Bytes;
+use bgp_core::wire::{decode_message, CodecCtx, Message, Update};
+use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{spawn_with, BfdPeer, Ports};
-use crate::peer::UPDATE_BATCH;
+use crate::peer::{UPDATE_BATCH, UPDATE_BATCH_ROUTES};
 use crate::rib_task::{self, KernelLink, PeerCounters, PeerLink, RibInput};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -97,34 +99,81 @@ fn far_end(sock: UdpSocket, to: (Ipv4Addr, u16), cfg: SessionConfig, stop: Arc<A
     got
 }
 
-/// The table: UPDATEs of realistic attribute sets (testkit), batched as peer tasks do.
-fn table(prefixes: usize) -> Vec<Vec<Update>> {
+/// The table as a feeder sends it: encoded UPDATEs of realistic attribute sets
+/// (testkit), and the UPDATEs that withdraw it all.
+fn table(prefixes: usize, ctx: &CodecCtx) -> (Vec<Bytes>, Vec<Bytes>) {
     let mut rng = Rng(11);
     let nlri = v4_prefixes(&mut rng, prefixes, &[127]);
-    let mut updates = Vec::new();
+    let (mut announce, mut withdraw) = (Vec::new(), Vec::new());
     let mut rest: &[Nlri] = &nlri;
     while !rest.is_empty() {
         let n = set_size(&mut rng).min(rest.len());
         let mut a = attrs(&mut rng, 65001);
         a.next_hop = Some(Ipv4Addr::new(10, 78, 1, 2));
-        updates.push(Update { nlri: rest[..n].to_vec(), attrs: a, ..Update::default() });
+        encode(Update { nlri: rest[..n].to_vec(), attrs: a, ..Update::default() }, ctx, &mut announce);
+        encode(Update { withdrawn: rest[..n].to_vec(), ..Update::default() }, ctx, &mut withdraw);
         rest = &rest[n..];
     }
-    let mut batches = Vec::new();
+    (announce, withdraw)
+}
+
+/// Encodes `u`, halving its prefixes until each message fits.
+fn encode(u: Update, ctx: &CodecCtx, out: &mut Vec<Bytes>) {
+    let mut buf = BytesMut::new();
+    if Message::Update(u.clone()).encode(ctx, &mut buf).is_ok() {
+        out.push(buf.freeze());
+        return;
+    }
+    let (nlri, withdrawn) = (u.nlri.len(), u.withdrawn.len());
+    assert!(nlri + withdrawn > 1, "one prefix does not fit a message");
+    let mut a = u.clone();
+    let mut b = u;
+    a.nlri.truncate(nlri / 2);
+    b.nlri.drain(..nlri / 2);
+    a.withdrawn.truncate(withdrawn / 2);
+    b.withdrawn.drain(..withdrawn / 2);
+    encode(a, ctx, out);
+    encode(b, ctx, out);
+}
+
+/// What a peer task does with received UPDATEs: decode each, hand them to the RIB in
+/// batches of at most `UPDATE_BATCH` messages or `UPDATE_BATCH_ROUTES` routes.
+async fn feed(rib: &mpsc::Sender<RibInput>, from: Ipv4Addr, frames: &[Bytes], ctx: &CodecCtx) {
     let mut batch = Vec::new();
     let mut routes = 0;
-    for u in updates {
-        routes += u.nlri.len();
+    for f in frames {
+        let Ok(Message::Update(u)) = decode_message(f, ctx) else { panic!("the feeder's own UPDATE decodes") };
+        routes += u.nlri.len() + u.withdrawn.len();
         batch.push(u);
-        if batch.len() == UPDATE_BATCH || routes >= crate::peer::UPDATE_BATCH_ROUTES {
-            batches.push(std::mem::take(&mut batch));
+        if batch.len() == UPDATE_BATCH || routes >= UPDATE_BATCH_ROUTES {
+            let updates = std::mem::take(&mut batch);
             routes = 0;
+            rib.send(RibInput::Updates { address: from.into(), updates }).await.expect("the RIB task runs");
         }
     }
     if !batch.is_empty() {
-        batches.push(batch);
+        rib.send(RibInput::Updates { address: from.into(), updates: batch }).await.expect("the RIB task runs");
     }
-    batches
+}
+
+/// Waits until the RIB holds `prefixes` IPv4 prefixes and the sink has been sent nothing
+/// for 300 ms.
+async fn settled(rib: &mpsc::Sender<RibInput>, prefixes: u64, sink_octets: &AtomicU64, deadline: Instant) {
+    let mut last = (u64::MAX, Instant::now());
+    loop {
+        let (reply, rx) = oneshot::channel();
+        rib.send(RibInput::ShowSummary { reply }).await.expect("the RIB task runs");
+        let summary = rx.await.expect("the RIB task answers");
+        let octets = sink_octets.load(Ordering::Relaxed);
+        if octets != last.0 {
+            last = (octets, Instant::now());
+        }
+        if summary.ipv4_prefixes == prefixes && last.1.elapsed() >= Duration::from_millis(300) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the RIB did not get to {prefixes} prefixes in time: {summary:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 fn session_up(address: Ipv4Addr, asn: u32, room: usize) -> SessionUp {
@@ -215,6 +264,7 @@ fn bfd_jitter_under_rib_load() {
     let prefixes = env_or("BFD_JITTER_PREFIXES", 1_000_000) as usize;
     let interval = Duration::from_millis(env_or("BFD_JITTER_INTERVAL_MS", 50));
     let idle = Duration::from_secs(env_or("BFD_JITTER_IDLE_SECS", 5));
+    let load_for = Duration::from_secs(env_or("BFD_JITTER_LOAD_SECS", 30));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = env_or("BFD_JITTER_WORKERS", cores as u64) as usize;
     let cfg = SessionConfig { desired_min_tx: interval, required_min_rx: interval, detect_mult: 3 };
@@ -223,9 +273,17 @@ fn bfd_jitter_under_rib_load() {
         interval.as_millis()
     );
 
+    let ctx = CodecCtx { four_octet_as: true, external: true, ..CodecCtx::default() };
     let t = Instant::now();
-    let batches = table(prefixes);
-    println!("table built in {:.1} s ({} batches)", t.elapsed().as_secs_f64(), batches.len());
+    let (announce, withdraw) = table(prefixes, &ctx);
+    let octets: usize = announce.iter().map(Bytes::len).sum();
+    println!(
+        "table encoded in {:.1} s: {} UPDATEs, {} KiB; then {} withdrawing UPDATEs",
+        t.elapsed().as_secs_f64(),
+        announce.len(),
+        octets >> 10,
+        withdraw.len()
+    );
 
     let (pa, pb) = super::tests::free_ports();
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, pb)).unwrap();
@@ -279,44 +337,39 @@ fn bfd_jitter_under_rib_load() {
         let (feed_link, _feed_notices) = link(Arc::new(AtomicU64::new(0)));
         let sink = Ipv4Addr::new(10, 78, 2, 10);
         let feeder = Ipv4Addr::new(10, 78, 1, 2);
-        let send = |input| {
-            let rib = rib.clone();
-            async move { rib.send(input).await.map_err(|_| "the RIB task ended").unwrap() }
-        };
-        send(RibInput::PeerUp { session: Box::new(session_up(sink, 65002, 1024)), link: sink_link }).await;
-        send(RibInput::PeerUp { session: Box::new(session_up(feeder, 65001, 1024)), link: feed_link }).await;
-        let load_deadline = Instant::now() + Duration::from_secs(600);
-        for updates in batches {
-            send(RibInput::Updates { address: feeder.into(), updates }).await;
+        let up = |addr, asn, link| RibInput::PeerUp { session: Box::new(session_up(addr, asn, 1024)), link };
+        rib.send(up(sink, 65002, sink_link)).await.expect("the RIB task runs");
+        rib.send(up(feeder, 65001, feed_link)).await.expect("the RIB task runs");
+        // Rounds of the whole table in, then out, until `load_secs` have passed.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let started = Instant::now();
+        let mut rounds = 0;
+        while rounds == 0 || started.elapsed() < load_for {
+            let t = Instant::now();
+            feed(&rib, feeder, &announce, &ctx).await;
+            settled(&rib, prefixes as u64, &sink_octets, deadline).await;
+            let took_in = t.elapsed().saturating_sub(Duration::from_millis(300));
+            let t = Instant::now();
+            feed(&rib, feeder, &withdraw, &ctx).await;
+            settled(&rib, 0, &sink_octets, deadline).await;
+            let took_out = t.elapsed().saturating_sub(Duration::from_millis(300));
+            rounds += 1;
+            println!(
+                "round {rounds}: table in {:.2} s, out {:.2} s (each + 300 ms of quiet to see it done)",
+                took_in.as_secs_f64(),
+                took_out.as_secs_f64()
+            );
         }
-        let fed = SystemTime::now();
-        // The RIB holds every prefix and the sink's queue has been quiet for 500 ms.
-        let mut last = (u64::MAX, Instant::now());
-        loop {
-            let (reply, rx) = oneshot::channel();
-            send(RibInput::ShowSummary { reply }).await;
-            let summary = rx.await.unwrap();
-            let octets = sink_octets.load(Ordering::Relaxed);
-            if octets != last.0 {
-                last = (octets, Instant::now());
-            }
-            if summary.ipv4_prefixes == prefixes as u64 && last.1.elapsed() >= Duration::from_millis(500) {
-                break;
-            }
-            assert!(Instant::now() < load_deadline, "the RIB did not take the table in 600 s: {summary:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let load_to = SystemTime::now() - Duration::from_millis(500);
+        let load_to = SystemTime::now();
         println!(
-            "load: fed in {:.1} s, RIB and sink done in {:.1} s; sink got {} KiB",
-            fed.duration_since(load_from).unwrap().as_secs_f64(),
+            "load: {rounds} rounds in {:.1} s; the sink was sent {} MiB",
             load_to.duration_since(load_from).unwrap().as_secs_f64(),
-            sink_octets.load(Ordering::Relaxed) >> 10
+            sink_octets.load(Ordering::Relaxed) >> 20
         );
         let rows = bfd.status().await;
         let mut downs = Vec::new();
         while let Ok(ev) = ev_rx.try_recv() {
-            if ev.change.to != State::Up {
+            if ev.change.from == State::Up {
                 downs.push(ev);
             }
         }

@@ -426,9 +426,12 @@ impl Task {
             self.wheel.cancel(discr);
             return;
         };
-        while let Some(p) = peer.session.poll_transmit(now) {
+        if peer.tx.is_none() && peer.tx_retry.is_some_and(|at| at <= now) {
             let port = if peer.multihop { MULTIHOP_PORT } else { self.ports.peer };
-            peer.send(&p, port, &mut self.rng, now);
+            peer.open_socket(port, &mut self.rng, now);
+        }
+        while let Some(p) = peer.session.poll_transmit(now) {
+            peer.send(&p);
         }
         let mut deadline = peer.session.poll_timeout();
         if peer.tx.is_none() {
@@ -611,10 +614,8 @@ impl Peer {
         }
     }
 
-    fn send(&mut self, p: &ControlPacket, peer_port: u16, rng: &mut u64, now: Instant) {
-        if self.tx.is_none() && self.tx_retry.is_some_and(|at| at <= now) {
-            self.open_socket(peer_port, rng, now);
-        }
+    fn send(&mut self, p: &ControlPacket) {
+        // Without a socket (see `tx_retry`) the packet is lost, as on a dead link.
         let Some(tx) = &self.tx else { return };
         // Non-blocking: a full socket buffer drops this packet, the next goes out on time.
         if let Err(e) = tx.socket.send(&p.encode()) {
