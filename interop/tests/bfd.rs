@@ -253,12 +253,22 @@ fn ours_against_ours() {
         "\n[[neighbor_range]]\nprefix = \"{}.0/24\"\nasn = {OUR_AS}\nroute_reflector_client = true\nbfd = true\n",
         s.v4(0).rsplit_once('.').unwrap().0
     );
-    let rr = ours(&s, "rr", "rr", &range);
+    // IPv6 too: the same hosts, a second session each over IPv6 (RFC 5881 §5's hop limit).
+    let (rr6, node6) = (s.v6(2), s.v6(3));
+    for (role, a) in [("rr", &rr6), ("node", &node6)] {
+        s.ns(role).addr(&iface(&s, role), &format!("{a}/64"));
+    }
+    let range6 = format!(
+        "\n[[neighbor_range]]\nprefix = \"fd00:77:{}::/64\"\nasn = {OUR_AS}\nroute_reflector_client = true\nbfd = true\n",
+        s.id
+    );
+    let rr = ours(&s, "rr", "rr", &(range + &range6));
     let node_cfg = |bfd: &[&str]| {
         let mut extra = vec![];
         extra.extend_from_slice(bfd);
         s.global_toml_named("node", OUR_AS, &node_a, &[])
             + &neighbor(&rr_a, OUR_AS, &extra)
+            + &neighbor(&rr6, OUR_AS, &["bfd = true"])
             + &announce("192.0.2.72/32")
     };
     let node = Daemon::start_named(&s, s.ns("node"), "node", &node_cfg(&["bfd = true"]));
@@ -270,6 +280,11 @@ fn ours_against_ours() {
     wait_until(20 * SEC, "BFD Up on the node", || protected(&node, &rr_a));
     let row = wait_until(20 * SEC, "BFD Up on the reflector", || protected(&rr, &node_a));
     assert_eq!(row["local"], rr_a.as_str(), "{row}");
+    s.step("IPv6: the second session and its BFD session Up on both sides");
+    wait_until(20 * SEC, "node -> rr over IPv6", || node.established(&rr6));
+    wait_until(20 * SEC, "BFD Up over IPv6 on the node", || protected(&node, &rr6));
+    let row = wait_until(20 * SEC, "BFD Up over IPv6 on the reflector", || protected(&rr, &node6));
+    assert_eq!(row["local"], rr6.as_str(), "{row}");
     wait_until(20 * SEC, "plain -> rr", || plain.established(&rr_a));
     s.step("the node without BFD: Established, UNPROTECTED on the reflector");
     let row = wait_until(10 * SEC, "the plain node's row", || {
@@ -327,12 +342,11 @@ fn ours_against_ours() {
     let before = rr.neighbor(&node_a).unwrap();
     std::fs::write(&node.config, node_cfg(&[])).unwrap();
     node.bgpctl_text(&["reload"]).expect("reload");
-    wait_until(10 * SEC, "the node's BFD session gone", || {
-        match node.bgpctl(&["show", "bfd"])?.as_array().map(Vec::len) {
-            Some(0) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
+    wait_until(10 * SEC, "the node's IPv4 BFD session gone", || match bfd_row(&node, &rr_a) {
+        Err(_) => Ok(()),
+        Ok(r) => Err(r.to_string()),
     });
+    assert!(bfd_row(&node, &rr6).is_ok(), "the IPv6 session keeps its BFD");
     // The reflector hears AdminDown (RFC 5882 §3.2: no failure) and keeps BGP.
     thread::sleep(3 * SEC);
     let after = rr.neighbor(&node_a).unwrap();
