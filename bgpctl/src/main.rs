@@ -34,8 +34,8 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions",
-    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down \
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops, Kubernetes and BFD; reset or shut down sessions",
+    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops, Kubernetes and BFD; reset or shut down \
         sessions.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
