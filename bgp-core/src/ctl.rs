@@ -695,7 +695,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":5,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

@@ -471,7 +471,11 @@ impl Supervisor {
                 let reply = match p.tx.try_send(PeerCmd::Detail(tx)) {
                     Ok(()) => match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
                         Ok(Ok(mut d)) => {
-                            d.bfd = self.bfd_rows().await.into_iter().find(|r| r.peer == a);
+                            let rows = tokio::time::timeout(REPLY_TIMEOUT, self.bfd.status()).await.unwrap_or_default();
+                            d.bfd = rows
+                                .into_iter()
+                                .find(|r| r.peer == a)
+                                .map(|row| BfdSessionRow { bgp_state: Some(d.summary.state), ..row });
                             Reply::NeighborDetail(Box::new(d))
                         }
                         _ => Reply::Error { message: format!("neighbor {a} did not answer") },
