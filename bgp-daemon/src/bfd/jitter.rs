@@ -7,7 +7,8 @@
 //! ```
 //! `BFD_JITTER_PREFIXES` (1,000,000), `BFD_JITTER_INTERVAL_MS` (50),
 //! `BFD_JITTER_IDLE_SECS` (5), `BFD_JITTER_LOAD_SECS` (30), `BFD_JITTER_WORKERS` (the
-//! cores, as the daemon's runtime).
+//! cores, as the daemon's runtime), `BFD_JITTER_PLACEMENT` (`thread`, the daemon's: the
+//! task on its own thread; `shared`: a task among the RIB's on the shared runtime).
 //!
 //! In one process: a multi-thread runtime like the daemon's runs the BFD task (one
 //! session to 127.0.0.1) and the real RIB task ([`crate::rib_task`]) with a feeder peer
@@ -44,7 +45,7 @@ use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{spawn_with, BfdPeer, Ports};
+use super::{spawn_placed, BfdPeer, Placement, Ports};
 use crate::peer::{UPDATE_BATCH, UPDATE_BATCH_ROUTES};
 use crate::rib_task::{self, KernelLink, PeerCounters, PeerLink, RibInput};
 
@@ -267,9 +268,13 @@ fn bfd_jitter_under_rib_load() {
     let load_for = Duration::from_secs(env_or("BFD_JITTER_LOAD_SECS", 30));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = env_or("BFD_JITTER_WORKERS", cores as u64) as usize;
+    let placement = match std::env::var("BFD_JITTER_PLACEMENT").as_deref() {
+        Ok("shared") => Placement::SharedRuntime,
+        _ => Placement::OwnThread,
+    };
     let cfg = SessionConfig { desired_min_tx: interval, required_min_rx: interval, detect_mult: 3 };
     println!(
-        "bfd jitter: {prefixes} prefixes, interval {} ms x 3, {workers} runtime workers on {cores} cores",
+        "bfd jitter: {prefixes} prefixes, interval {} ms x 3, {workers} runtime workers on {cores} cores, BFD task: {placement:?}",
         interval.as_millis()
     );
 
@@ -296,7 +301,7 @@ fn bfd_jitter_under_rib_load() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let (marks, downs) = rt.block_on(async move {
         let (ev_tx, mut ev_rx) = mpsc::channel(64);
-        let bfd = spawn_with(ev_tx, Ports { listen: pa, peer: pb });
+        let bfd = spawn_placed(ev_tx, Ports { listen: pa, peer: pb }, placement);
         let peer = Ipv4Addr::LOCALHOST.into();
         bfd.add(BfdPeer { peer, local: Some(peer), cfg }).await;
         let deadline = Instant::now() + Duration::from_secs(10);
