@@ -7,7 +7,8 @@
 //! ```
 //! `BFD_JITTER_PREFIXES` (1,000,000), `BFD_JITTER_INTERVAL_MS` (50),
 //! `BFD_JITTER_IDLE_SECS` (5), `BFD_JITTER_LOAD_SECS` (30), `BFD_JITTER_WORKERS` (the
-//! cores, as the daemon's runtime).
+//! cores, as the daemon's runtime), `BFD_JITTER_PLACEMENT` (`thread`, the daemon's: the
+//! task on its own thread; `shared`: a task among the RIB's on the shared runtime).
 //!
 //! In one process: a multi-thread runtime like the daemon's runs the BFD task (one
 //! session to 127.0.0.1) and the real RIB task ([`crate::rib_task`]) with a feeder peer
@@ -23,7 +24,9 @@
 //!
 //! Reported per phase: packets, gaps between consecutive periodic packets (p50, p99,
 //! max), and the lateness above the negotiated interval (a gap can be 75-100% of it by
-//! RFC 5880 §6.8.7 jitter; anything above 100% is the task being late). Every phase is
+//! RFC 5880 §6.8.7 jitter; anything above 100% is the task being late). Next to it, the
+//! floor: a plain thread sending one octet every interval to the same far end, whose
+//! lateness is the machine's scheduling noise (other processes included) without BFD. Every phase is
 //! bounded: the load by 600 s, the rest by seconds.
 
 use std::net::{Ipv4Addr, UdpSocket};
@@ -44,7 +47,7 @@ use bytes::{Bytes, BytesMut};
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{spawn_with, BfdPeer, Ports};
+use super::{spawn_placed, BfdPeer, Placement, Ports};
 use crate::peer::{UPDATE_BATCH, UPDATE_BATCH_ROUTES};
 use crate::rib_task::{self, KernelLink, PeerCounters, PeerLink, RibInput};
 
@@ -59,11 +62,17 @@ struct Received {
 }
 
 /// The far end: a bgp-core session on a blocking socket, until `stop`.
-fn far_end(sock: UdpSocket, to: (Ipv4Addr, u16), cfg: SessionConfig, stop: Arc<AtomicBool>) -> Vec<Received> {
+fn far_end(
+    sock: UdpSocket,
+    to: (Ipv4Addr, u16),
+    cfg: SessionConfig,
+    stop: Arc<AtomicBool>,
+) -> (Vec<Received>, Vec<SystemTime>) {
     nixsock::setsockopt(&sock, sockopt::ReceiveTimestampns, &true).expect("SO_TIMESTAMPNS");
     sock.set_ttl(255).expect("TTL 255");
     let mut session = Session::new(0xbeef, cfg, Instant::now(), 9);
     let mut got = Vec::new();
+    let mut floor = Vec::new();
     let mut buf = [0u8; 64];
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -91,12 +100,28 @@ fn far_end(sock: UdpSocket, to: (Ipv4Addr, u16), cfg: SessionConfig, stop: Arc<A
             }
         }
         let len = msg.bytes;
+        if len == 1 {
+            floor.push(at);
+            continue;
+        }
         if let Ok(packet) = ControlPacket::decode(&buf[..len]) {
             session.handle_packet(&packet, Instant::now());
             got.push(Received { at, packet });
         }
     }
-    got
+    (got, floor)
+}
+
+/// The floor: a plain thread that sends one octet every `interval` (absolute deadlines,
+/// no jitter), so the gaps the far end sees are the machine's scheduling noise alone.
+fn floor_sender(to: (Ipv4Addr, u16), interval: Duration, stop: Arc<AtomicBool>) {
+    let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let mut next = Instant::now() + interval;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let _ = sock.send_to(&[0], to);
+        next += interval;
+    }
 }
 
 /// The table as a feeder sends it: encoded UPDATEs of realistic attribute sets
@@ -231,6 +256,13 @@ impl Stats {
         Stats { packets: packets.len(), gaps_us }
     }
 
+    fn from_times(at: &[SystemTime]) -> Stats {
+        let mut gaps_us: Vec<u64> =
+            at.windows(2).map(|w| w[1].duration_since(w[0]).unwrap_or_default().as_micros() as u64).collect();
+        gaps_us.sort_unstable();
+        Stats { packets: at.len(), gaps_us }
+    }
+
     fn pct(&self, p: usize) -> u64 {
         if self.gaps_us.is_empty() {
             return 0;
@@ -267,9 +299,13 @@ fn bfd_jitter_under_rib_load() {
     let load_for = Duration::from_secs(env_or("BFD_JITTER_LOAD_SECS", 30));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let workers = env_or("BFD_JITTER_WORKERS", cores as u64) as usize;
+    let placement = match std::env::var("BFD_JITTER_PLACEMENT").as_deref() {
+        Ok("shared") => Placement::SharedRuntime,
+        _ => Placement::OwnThread,
+    };
     let cfg = SessionConfig { desired_min_tx: interval, required_min_rx: interval, detect_mult: 3 };
     println!(
-        "bfd jitter: {prefixes} prefixes, interval {} ms x 3, {workers} runtime workers on {cores} cores",
+        "bfd jitter: {prefixes} prefixes, interval {} ms x 3, {workers} runtime workers on {cores} cores, BFD task: {placement:?}",
         interval.as_millis()
     );
 
@@ -292,11 +328,15 @@ fn bfd_jitter_under_rib_load() {
         let stop = stop.clone();
         std::thread::spawn(move || far_end(sock, (Ipv4Addr::LOCALHOST, pa), cfg, stop))
     };
+    let floor = {
+        let stop = stop.clone();
+        std::thread::spawn(move || floor_sender((Ipv4Addr::LOCALHOST, pb), interval, stop))
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build().unwrap();
     let (marks, downs) = rt.block_on(async move {
         let (ev_tx, mut ev_rx) = mpsc::channel(64);
-        let bfd = spawn_with(ev_tx, Ports { listen: pa, peer: pb });
+        let bfd = spawn_placed(ev_tx, Ports { listen: pa, peer: pb }, placement);
         let peer = Ipv4Addr::LOCALHOST.into();
         bfd.add(BfdPeer { peer, local: Some(peer), cfg }).await;
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -378,7 +418,8 @@ fn bfd_jitter_under_rib_load() {
         ((idle_from, load_from, load_to), downs)
     });
     stop.store(true, Ordering::Relaxed);
-    let got = far.join().unwrap();
+    let (got, floor_at) = far.join().unwrap();
+    floor.join().unwrap();
     let (idle_from, load_from, load_to) = marks;
     let within = |from: SystemTime, to: SystemTime| -> Vec<&Received> {
         got.iter().filter(|r| r.at >= from && r.at <= to && r.packet.state == State::Up).collect()
@@ -386,6 +427,13 @@ fn bfd_jitter_under_rib_load() {
     let interval_us = interval.as_micros() as u64;
     Stats::of(&within(idle_from, load_from)).report("idle", interval_us);
     Stats::of(&within(load_from, load_to)).report("load", interval_us);
+    let floor_in = |from: SystemTime, to: SystemTime| -> Stats {
+        let at: Vec<SystemTime> = floor_at.iter().copied().filter(|&t| t >= from && t <= to).collect();
+        Stats::from_times(&at)
+    };
+    println!("floor (a plain thread sending every interval, no jitter; the machine's own noise):");
+    floor_in(idle_from, load_from).report("idle", interval_us);
+    floor_in(load_from, load_to).report("load", interval_us);
     println!("state changes away from Up during the run: {downs:?}");
     drop(rt);
 }
