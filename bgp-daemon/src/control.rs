@@ -78,6 +78,7 @@ impl Access {
             | Command::ShowFib { .. }
             | Command::ShowNextHops
             | Command::ShowKubernetes
+            | Command::ShowBfd
             | Command::ShowEvents { .. } => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 
 use bgp_core::ctl::events::NeighborEvent;
 use bgp_core::ctl::{
-    DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, RibSummary,
-    RouteRow,
+    BfdSessionRow, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow,
+    RibSummary, RouteRow,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -89,6 +89,7 @@ fn readme_json_examples_are_what_bgpctl_prints() {
             "show-neighbor" => round_trip::<NeighborDetail>(kind, *line, body),
             "show-routes" => round_trip::<Vec<RouteRow>>(kind, *line, body),
             "show-summary" => round_trip::<RibSummary>(kind, *line, body),
+            "show-bfd" => round_trip::<Vec<BfdSessionRow>>(kind, *line, body),
             "show-fib" => round_trip::<Vec<FibRow>>(kind, *line, body),
             "show-nexthops" => round_trip::<Vec<NextHopRow>>(kind, *line, body),
             "show-kubernetes" => round_trip::<KubernetesShow>(kind, *line, body),
@@ -103,6 +104,7 @@ fn readme_json_examples_are_what_bgpctl_prints() {
         "done",
         "drain",
         "error",
+        "show-bfd",
         "show-events",
         "show-fib",
         "show-kubernetes",

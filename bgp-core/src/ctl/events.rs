@@ -114,11 +114,15 @@ pub enum Event {
     Config {
         change: String,
     },
-    /// A BFD session change (RFC 5880): `state` is `up`, `down`, `admin-down` or
-    /// `init`; `diagnostic` is the RFC 5880 §4.1 diagnostic in words.
+    /// A change of the neighbor's BFD session (RFC 5880), in the RFC's names
+    /// (`AdminDown`, `Down`, `Init`, `Up`): ours `from` -> `to`, the peer's state, and
+    /// our diagnostic (why it left Up). BFD going Down from Up ends the BGP session
+    /// (Cease / BFD Down, the next events).
     Bfd {
-        state: String,
-        diagnostic: Option<String>,
+        from: String,
+        to: String,
+        remote_state: String,
+        diagnostic: String,
     },
 }
 
@@ -236,8 +240,13 @@ impl fmt::Display for Event {
                 write!(f, "policies changed: import {import}, export {export}")
             }
             Event::Config { change } => f.write_str(change),
-            Event::Bfd { state, diagnostic: Some(d) } => write!(f, "BFD {state}: {d}"),
-            Event::Bfd { state, diagnostic: None } => write!(f, "BFD {state}"),
+            Event::Bfd { from, to, remote_state, diagnostic } => {
+                write!(f, "BFD {from} -> {to} (peer {remote_state})")?;
+                if diagnostic != "No Diagnostic" {
+                    write!(f, ": {diagnostic}")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -521,6 +530,27 @@ mod tests {
         log.pin([]);
         assert_eq!(log.len().0, 3);
         assert!(!log.knows(ip("10.0.0.1")));
+    }
+
+    #[test]
+    fn bfd_changes_in_words() {
+        let down = Event::Bfd {
+            from: "Up".into(),
+            to: "Down".into(),
+            remote_state: "Up".into(),
+            diagnostic: "Control Detection Time Expired".into(),
+        };
+        assert_eq!(down.to_string(), "BFD Up -> Down (peer Up): Control Detection Time Expired");
+        let up = Event::Bfd {
+            from: "Init".into(),
+            to: "Up".into(),
+            remote_state: "Up".into(),
+            diagnostic: "No Diagnostic".into(),
+        };
+        assert_eq!(up.to_string(), "BFD Init -> Up (peer Up)");
+        let json = serde_json::to_value(&down).unwrap();
+        assert_eq!(json["event"], "bfd");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), down);
     }
 
     #[test]
