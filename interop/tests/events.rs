@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use bgp_core::ctl::events::{Event, NeighborEvent};
+use bgp_core::ctl::events::{Event, NeighborEvent, RestartPhase};
 use bgp_core::ctl::SessionState;
 use interop::scenario::{frr_neighbor, neighbor, Scenario};
 use interop::{skip_unless_ready, wait_until, Daemon};
@@ -107,37 +107,36 @@ fn session_reset_shows_in_the_event_history_frr() {
     assert!(err.contains("no neighbor 10.99.0.1"), "{err}");
 }
 
-/// FRR (graceful restart, restart time 3 s) is killed: the history shows the session
+/// On one segment: FRR (graceful restart, restart time 3 s) and a second daemon of
+/// ours, `node`, with BFD on both sides. FRR is killed: the history shows the session
 /// going down, our helper keeping its routes stale, and their removal when the restart
-/// time ran out without FRR coming back.
+/// time ran out. Then node's link goes down: BFD Up -> Down with its diagnostic, and
+/// the BGP session closed because of it (Cease / BFD Down).
 #[test]
-fn graceful_restart_phases_in_the_event_history_frr() {
+fn graceful_restart_and_bfd_phases_in_the_event_history() {
     skip_unless_ready!(frr: true, bird: false);
-    let s = Scenario::link("evt-gr", 93, "frr");
-    let (a, b) = (s.v4(1), s.v4(2));
+    let s = Scenario::segment("evt-gr", 93, &["frr", "node"]);
+    let (a, frr_a, node_a) = (s.v4(1), s.addr("frr"), s.addr("node"));
     let mut frr = s.frr(
         "frr",
         65001,
         &(" bgp graceful-restart\n bgp graceful-restart restart-time 3\n".to_string()
             + &frr_neighbor(&a, 65000, &[], &["10.193.1.0/24"])),
     );
-    let d = s.ours(65000, &neighbor(&b, 65001, &[]));
-    wait_until(30 * SEC, "Established", || d.established(&b));
+    let d = s.ours(65000, &(neighbor(&frr_a, 65001, &[]) + &neighbor(&node_a, 65002, &["bfd = true"])));
+    let node_cfg = s.global_toml_named("node", 65002, &node_a, &[]) + &neighbor(&a, 65000, &["bfd = true"]);
+    let node = Daemon::start_named(&s, s.ns("node"), "node", &node_cfg);
+    wait_until(30 * SEC, "Established with FRR", || d.established(&frr_a));
+    wait_until(30 * SEC, "Established with node", || node.established(&a));
 
     s.step("killing FRR (SIGKILL)");
     frr.kill();
     let events = wait_until(20 * SEC, "helper started, then stale routes removed", || {
-        let events = events_of(&d, &b)?;
-        let helper = find(&events, 0, |e| {
-            matches!(e, Event::GracefulRestart { phase: bgp_core::ctl::events::RestartPhase::HelperStarted, .. })
-        });
+        let events = events_of(&d, &frr_a)?;
+        let helper =
+            find(&events, 0, |e| matches!(e, Event::GracefulRestart { phase: RestartPhase::HelperStarted, .. }));
         let removed = helper.and_then(|i| {
-            find(&events, i, |e| {
-                matches!(
-                    e,
-                    Event::GracefulRestart { phase: bgp_core::ctl::events::RestartPhase::StaleRoutesRemoved, .. }
-                )
-            })
+            find(&events, i, |e| matches!(e, Event::GracefulRestart { phase: RestartPhase::StaleRoutesRemoved, .. }))
         });
         match removed {
             Some(_) => Ok(events),
@@ -148,12 +147,41 @@ fn graceful_restart_phases_in_the_event_history_frr() {
     let helper = find(&events, 0, |e| matches!(e, Event::GracefulRestart { .. })).unwrap();
     assert!(went_down < helper, "the state change comes first: {events:#?}");
     let removed = events.iter().rev().find(|e| matches!(e.event, Event::GracefulRestart { .. })).unwrap();
-    let started = &events[helper];
-    let kept_ms = removed.time_ms - started.time_ms;
+    let kept_ms = removed.time_ms - events[helper].time_ms;
     eprintln!("    stale routes kept for {kept_ms} ms (restart time 3 s)");
     assert!((2500..8000).contains(&kept_ms), "{events:#?}");
+
+    s.step("BFD Up with node, then node's link down");
+    wait_until(20 * SEC, "BFD Up with node", || {
+        let events = events_of(&d, &node_a)?;
+        match find(&events, 0, |e| matches!(e, Event::Bfd { to, .. } if to == "Up")) {
+            Some(_) => Ok(()),
+            None => Err(format!("{events:#?}")),
+        }
+    });
+    let dev = s.ifname(&format!("p{}", node_a.rsplit('.').next().unwrap()));
+    interop::ip(&["-n", &s.ns("node").name, "link", "set", &dev, "down"]);
+    let events = wait_until(10 * SEC, "BFD down, then the session closed for it", || {
+        let events = events_of(&d, &node_a)?;
+        let bfd_down = find(&events, 0, |e| matches!(e, Event::Bfd { from, to, .. } if from == "Up" && to == "Down"));
+        match bfd_down.and_then(|i| find(&events, i, down).map(|j| (i, j))) {
+            Some(_) => Ok(events),
+            None => Err(format!("{events:#?}")),
+        }
+    });
+    let i = find(&events, 0, |e| matches!(e, Event::Bfd { from, to, .. } if from == "Up" && to == "Down")).unwrap();
+    let Event::Bfd { diagnostic, .. } = &events[i].event else { unreachable!() };
+    assert_eq!(diagnostic, "Control Detection Time Expired");
+    let sent = find(&events, i, |e| matches!(e, Event::NotificationSent { .. })).expect("a Cease sent");
+    let Event::NotificationSent { notification: n, .. } = &events[sent].event else { unreachable!() };
+    assert_eq!((n.code, n.subcode), (6, 10), "Cease / BFD Down (RFC 9384): {n:?}");
+    let Event::StateChanged { cause, .. } = &events[find(&events, i, down).unwrap()].event else { unreachable!() };
+    assert_eq!(cause.as_deref(), Some("BFD down: Control Detection Time Expired"));
+
     let text = d.bgpctl_text(&["show", "events", "--since", "1m"]).unwrap();
     eprintln!("{text}");
     assert!(text.contains("graceful restart: peer restarting: its routes are kept as stale (helper)"), "{text}");
     assert!(text.contains("graceful restart: restart time over: stale routes removed"), "{text}");
+    assert!(text.contains("BFD Up -> Down (peer ") && text.contains("): Control Detection Time Expired"), "{text}");
+    assert!(text.contains("sent NOTIFICATION Cease / BFD Down (6/10)"), "{text}");
 }
