@@ -255,6 +255,8 @@ struct Peer {
     tx: Option<SendSocket>,
     /// When the send socket may be tried again after it could not be bound.
     tx_retry: Option<Instant>,
+    /// The last attempt to open the send socket failed (and was logged).
+    tx_failing: bool,
     dropped: u64,
     /// The peer's packets come to [`MULTIHOP_PORT`]: ours go to its 4784 too.
     multihop: bool,
@@ -435,6 +437,7 @@ impl Task {
             session,
             tx: None,
             tx_retry: None,
+            tx_failing: false,
             dropped: 0,
             multihop: false,
         };
@@ -656,9 +659,16 @@ impl Peer {
             Ok(s) => {
                 self.tx = Some(s);
                 self.tx_retry = None;
+                self.tx_failing = false;
             }
             Err(e) => {
-                warn!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket, retrying: {e}");
+                // Once per failure streak: the retries every 5 s would fill the log.
+                if self.tx_failing {
+                    debug!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket yet: {e}");
+                } else {
+                    warn!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket, retrying every 5 s: {e}");
+                }
+                self.tx_failing = true;
                 self.tx_retry = Some(now + SEND_SOCKET_RETRY);
             }
         }
@@ -923,6 +933,31 @@ mod tests {
         assert_eq!(ev.remote_state, State::AdminDown);
         assert_eq!(b.status().await[0].state, "AdminDown");
         b.add(BfdPeer { peer: v4, local: None, cfg: cfg() }).await;
+        a_rx.wait_for(v4, State::Up).await;
+        a.stop().await;
+        b.stop().await;
+    }
+
+    /// A source address the host does not have: no socket, no crash; the session waits
+    /// until the address is corrected (or appears) and then comes Up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_address_we_do_not_have_is_survived() {
+        let (pa, pb) = free_ports();
+        let (a_tx, a_rx) = mpsc::channel(64);
+        let mut a_rx = Events::new(a_rx);
+        let (b_tx, _b_rx) = mpsc::channel(64);
+        let a = spawn_with(a_tx, Ports { listen: pa, peer: pb });
+        let b = spawn_with(b_tx, Ports { listen: pb, peer: pa });
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let nowhere: IpAddr = "192.0.2.1".parse().unwrap();
+        a.add(BfdPeer { peer: v4, local: Some(nowhere), cfg: cfg() }).await;
+        b.add(BfdPeer { peer: v4, local: None, cfg: cfg() }).await;
+        tokio::time::sleep(200 * MS).await;
+        let row = &a.status().await[0];
+        // It hears b (Init) but cannot answer, so it cannot come Up.
+        assert_ne!(row.state, "Up");
+        assert_eq!(row.local, Some(nowhere));
+        a.set_local(v4, v4).await;
         a_rx.wait_for(v4, State::Up).await;
         a.stop().await;
         b.stop().await;
