@@ -470,6 +470,17 @@ pub struct Peer {
     pub last_change: Option<Instant>,
     pub last_error: Option<LastError>,
     pub established_count: u64,
+    /// NOTIFICATIONs sent and received since the neighbor was created, by (code,
+    /// subcode): the metrics' counters.
+    pub notifications: NotificationCounts,
+}
+
+/// NOTIFICATIONs by (code, subcode), as on the wire (a Hard Reset counts as Cease /
+/// Hard Reset, RFC 8538).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationCounts {
+    pub sent: std::collections::BTreeMap<(u8, u8), u64>,
+    pub received: std::collections::BTreeMap<(u8, u8), u64>,
 }
 
 impl Peer {
@@ -491,6 +502,7 @@ impl Peer {
             last_change: None,
             last_error: None,
             established_count: 0,
+            notifications: NotificationCounts::default(),
         }
     }
 
@@ -563,6 +575,9 @@ impl Peer {
 
     fn send(&mut self, id: ConnId, msg: Message) {
         self.sent.bump(&msg);
+        if let Message::Notification(n) = &msg {
+            *self.notifications.sent.entry(n.code.to_u8()).or_default() += 1;
+        }
         self.out.push_back(Output::Send(id, msg));
     }
 
@@ -828,6 +843,7 @@ impl Peer {
         self.received.bump(&msg);
         let state = self.conns[i].state;
         if let Message::Notification(n) = msg {
+            *self.notifications.received.entry(n.code.to_u8()).or_default() += 1;
             if n.code == ErrorCode::Open(OpenError::UnsupportedCapability) {
                 // RFC 5492 §5: the data lists the capabilities the peer refused.
                 let mut data = &n.data[..];

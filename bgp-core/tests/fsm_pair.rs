@@ -286,6 +286,11 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     let n = p.sent_notifications(A);
     assert_eq!(n[0].code, ErrorCode::Open(OpenError::BadPeerAs));
     assert_eq!(&n[0].data[..], &65001u16.to_be_bytes());
+    // Counted by (code, subcode) on both sides, for the metrics: OPEN Message Error (2)
+    // / Bad Peer AS (2).
+    assert_eq!(p.peers[A].notifications.sent.get(&(2, 2)), Some(&1));
+    assert_eq!(p.peers[B].notifications.received.get(&(2, 2)), Some(&1));
+    assert!(p.peers[A].notifications.received.is_empty() && p.peers[B].notifications.sent.is_empty());
     let err = p.peers[B].last_error.as_ref().unwrap();
     assert!(
         matches!(&err.reason, DownReason::NotificationReceived(n) if n.code == ErrorCode::Open(OpenError::BadPeerAs))

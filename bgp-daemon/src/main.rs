@@ -5,6 +5,7 @@ mod control;
 mod kernel;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
+mod metrics;
 mod net;
 mod peer;
 mod rib_task;

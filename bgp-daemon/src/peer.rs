@@ -146,6 +146,8 @@ pub enum PeerCmd {
     /// Our graceful restart window is over: OPENs no longer carry the R bit.
     RestartOver,
     Stop(StopMode, oneshot::Sender<()>),
+    /// A scrape of the metrics endpoint.
+    Metrics(oneshot::Sender<crate::metrics::PeerMetrics>),
 }
 
 pub struct PolicyUpdate {
@@ -399,6 +401,13 @@ impl PeerTask {
                 }
                 (self.spec.import, self.spec.export, self.spec.rfc8212_notice) = (p.import, p.export, p.rfc8212_notice);
                 self.policies_changed = true;
+            }
+            PeerCmd::Metrics(reply) => {
+                let _ = reply.send(crate::metrics::PeerMetrics {
+                    detail: self.detail(),
+                    notifications: self.fsm.notifications.clone(),
+                    established_seconds: self.fsm.established_at.map(|t| now.duration_since(t).as_secs()),
+                });
             }
             PeerCmd::Stop(..) => unreachable!("handled in run"),
         }

@@ -161,6 +161,10 @@ pub enum RibInput {
     FlushFib {
         done: oneshot::Sender<usize>,
     },
+    /// A scrape of the metrics endpoint: the engine's counts (no walk of the table).
+    Metrics {
+        reply: oneshot::Sender<bgp_core::rib::metrics::RibMetrics>,
+    },
 }
 
 /// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
@@ -447,6 +451,9 @@ impl Driver {
                     let _ = replies.try_send(Reply::Error { message });
                 }
             },
+            RibInput::Metrics { reply } => {
+                let _ = reply.send(self.engine.metrics());
+            }
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
             }

@@ -197,6 +197,9 @@ pub struct Global {
     /// (MinRouteAdvertisementIntervalTimer, RFC 4271 §9.2.1.1), 0..=600 s; 0 sends
     /// at once. Default 0.
     pub min_advertisement_interval: Duration,
+    /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, ADDRESS:PORT.
+    /// Default none: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Global {
@@ -220,6 +223,7 @@ impl Global {
             multipath: DEFAULT_MULTIPATH,
             always_compare_med: false,
             min_advertisement_interval: Duration::ZERO,
+            metrics_listen: None,
         }
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::policy::{Match, PrefixEntry, PrefixList, Term, TermAction};
+use crate::rib::metrics::ByAfi;
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
 use crate::rib::tests::{cfg, pfx, session, update, update6, withdraw, US};
 use crate::wire::{decode_message, Message, RefreshSubtype};
@@ -146,6 +147,17 @@ fn a_new_peer_gets_the_table_then_end_of_rib_for_each_family() {
     assert_eq!(counts.updates_sent, r.to(b).len() as u64);
     assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (3, 3));
     assert!(e.is_idle());
+    // The metrics' counts by family, kept as paths come and go.
+    let m = e.metrics();
+    assert_eq!(m.prefixes, ByAfi { ipv4: 2, ipv6: 1 });
+    let from_a = m.sources.iter().find(|s| s.peer == Some("10.0.0.1".parse().unwrap())).unwrap();
+    assert_eq!((from_a.kind, from_a.routes), ("peer", ByAfi { ipv4: 2, ipv6: 1 }));
+    assert!(m.sources.iter().any(|s| s.kind == "static" && s.routes == ByAfi::default()));
+    e.session_down(a, false, t);
+    round(&mut e, t);
+    let m = e.metrics();
+    assert_eq!(m.prefixes, ByAfi::default());
+    assert!(m.sources.iter().all(|s| s.routes == ByAfi::default()), "{m:?}");
 }
 
 #[test]
