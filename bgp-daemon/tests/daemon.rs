@@ -313,6 +313,8 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
     };
     let d = start_with("metrics", |dir| text(dir, port));
     let sock = d.dir.join("ctl.sock");
+    // The control socket is bound before the endpoint.
+    wait_for("the metrics endpoint", Duration::from_secs(5), || http_get(port, "/metrics").is_ok());
 
     let (status, content_type, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200, "{body}");
@@ -350,6 +352,33 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
     assert_eq!(get("bgpd_scrape_missing{part=\"rib\"}"), 0.0);
     assert!(get("process_resident_memory_bytes") > 1e6);
     assert!(m.contains_key("bgpd_fib_routes_installed") && m.contains_key("bgpd_fib_write_failures_total"));
+
+    // Every metric is documented in the README's table, with its type, and nothing
+    // documented is missing (counters are typed under their name without `_total`).
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let documented: Vec<(String, String)> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `bgpd_") || l.starts_with("| `process_"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let name = if cells[2] == "counter" { name.strip_suffix("_total").unwrap() } else { name };
+            (name.to_string(), cells[2].to_string())
+        })
+        .collect();
+    let typed: Vec<(String, String)> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            (name.to_string(), kind.to_string())
+        })
+        .collect();
+    let undocumented: Vec<_> = typed.iter().filter(|t| !documented.contains(t)).collect();
+    assert!(undocumented.is_empty(), "not in the README's metrics table (or of another type): {undocumented:?}");
+    // A family without a series is not printed: no NOTIFICATION has been sent or received.
+    let unseen: Vec<&str> = documented.iter().filter(|d| !typed.contains(d)).map(|d| d.0.as_str()).collect();
+    assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received"]);
 
     // Anything but /metrics is not found.
     assert_eq!(http_get(port, "/").unwrap().0, 404);
