@@ -27,7 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, SessionState};
-use bgp_core::fsm::NotificationCounts;
+use bgp_core::fsm::{ByCause, NotificationCounts};
 use bgp_core::rib::metrics::RibMetrics;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -208,6 +208,14 @@ fn by_type(c: &MessageCounters) -> [(&'static str, u64); 5] {
     ]
 }
 
+fn by_cause(p: &PeerMetrics, sent: bool) -> &ByCause {
+    if sent {
+        &p.notifications.sent
+    } else {
+        &p.notifications.received
+    }
+}
+
 const AFIS: [(&str, &str); 2] = [("ipv4", "unicast"), ("ipv6", "unicast")];
 
 /// The text Prometheus reads.
@@ -280,8 +288,7 @@ pub fn render(s: &Snapshot) -> String {
     );
     let notifications = |sent: bool| {
         s.peers.iter().flat_map(move |p| {
-            let map = if sent { &p.notifications.sent } else { &p.notifications.received };
-            map.iter().map(move |(&(code, subcode), &v)| {
+            by_cause(p, sent).by_code.iter().map(move |(&(code, subcode), &v)| {
                 let l =
                     with(peer(&p.detail.summary), &[("code", &code.to_string()), ("subcode", &subcode.to_string())]);
                 (l, v)
@@ -290,13 +297,25 @@ pub fn render(s: &Snapshot) -> String {
     };
     out.counter(
         "bgpd_peer_notifications_sent",
-        "NOTIFICATIONs sent, by error code and subcode (RFC 4271 §4.5)",
+        "NOTIFICATIONs sent, by error code and subcode of the cause (RFC 4271 §4.5; a Hard Reset under the one it carries)",
         notifications(true),
     );
     out.counter(
         "bgpd_peer_notifications_received",
-        "NOTIFICATIONs received, by error code and subcode (RFC 4271 §4.5)",
+        "NOTIFICATIONs received, by error code and subcode of the cause (a Hard Reset under the one it carries)",
         notifications(false),
+    );
+    let hard_resets = |sent: bool| {
+        s.peers.iter().flat_map(move |p| {
+            let direction = if sent { "sent" } else { "received" };
+            let n = by_cause(p, sent).hard_resets;
+            (n > 0).then(|| (with(peer(&p.detail.summary), &[("direction", direction)]), n))
+        })
+    };
+    out.counter(
+        "bgpd_peer_hard_resets",
+        "NOTIFICATIONs sent or received as Hard Reset (RFC 8538): graceful restart state ends",
+        hard_resets(true).chain(hard_resets(false)),
     );
     out.counter(
         "bgpd_peer_established",

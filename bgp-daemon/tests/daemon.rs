@@ -378,7 +378,7 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
     assert!(undocumented.is_empty(), "not in the README's metrics table (or of another type): {undocumented:?}");
     // A family without a series is not printed: no NOTIFICATION has been sent or received.
     let unseen: Vec<&str> = documented.iter().filter(|d| !typed.contains(d)).map(|d| d.0.as_str()).collect();
-    assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received"]);
+    assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received", "bgpd_peer_hard_resets"]);
 
     // Anything but /metrics is not found.
     assert_eq!(http_get(port, "/").unwrap().0, 404);
