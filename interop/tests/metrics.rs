@@ -105,6 +105,11 @@ fn metrics_frr_match_bgpctl_and_count_notifications_and_flaps() {
     s.step("Established with FRR's 3 prefixes: the scrape agrees with bgpctl");
     let (m, n) = wait_until(30 * SEC, "the scrape to agree with bgpctl", || agrees(&s, &d, &b, 3));
     assert_eq!(n.sessions_established, 1);
+    let started = std::time::Instant::now();
+    for _ in 0..10 {
+        scrape(&s).unwrap();
+    }
+    eprintln!("FIGURE metrics: one scrape by curl (process start included) {:?}", started.elapsed() / 10);
     // Our 2 announcements reach FRR: advertised, and the static source holds them.
     let frr_sees = |want: u64| {
         let f = frr.neighbor(&a)?;
