@@ -281,10 +281,16 @@ pub fn render(s: &Snapshot) -> String {
     };
     out.gauge("bgpd_peer_prefixes_received", "Prefixes received from the peer and held, by family", per_afi());
     out.gauge("bgpd_peer_prefixes_accepted", "Prefixes from the peer its import policy accepted, by family", per_afi());
+    let advertised: BTreeMap<IpAddr, [u64; 2]> =
+        s.rib.iter().flat_map(|r| &r.advertised).map(|(a, c)| (*a, [c.ipv4, c.ipv6])).collect();
     out.gauge(
         "bgpd_peer_prefixes_advertised",
-        "Prefixes the peer holds from us, all families",
-        s.peers.iter().map(|p| (peer(&p.detail.summary), p.detail.summary.prefixes_advertised)),
+        "Prefixes the peer holds from us, by family",
+        s.peers.iter().flat_map(|p| {
+            let n = &p.detail.summary;
+            let counts = advertised.get(&n.address).copied().unwrap_or_default();
+            AFIS.iter().zip(counts).map(move |(&(afi, safi), v)| (with(peer(n), &[("afi", afi), ("safi", safi)]), v))
+        }),
     );
     let notifications = |sent: bool| {
         s.peers.iter().flat_map(move |p| {

@@ -68,7 +68,11 @@ fn agrees(
             format!("bgpd_peer_prefixes_accepted{{{peer},afi=\"ipv4\",safi=\"unicast\"}}"),
             n.summary.prefixes_accepted as f64,
         ),
-        (format!("bgpd_peer_prefixes_advertised{{{peer}}}"), n.summary.prefixes_advertised as f64),
+        (
+            format!("bgpd_peer_prefixes_advertised{{{peer},afi=\"ipv4\",safi=\"unicast\"}}"),
+            n.summary.prefixes_advertised as f64,
+        ),
+        (format!("bgpd_peer_prefixes_advertised{{{peer},afi=\"ipv6\",safi=\"unicast\"}}"), 0.0),
         (format!("bgpd_peer_messages_received_total{{{peer},type=\"update\"}}"), n.received.update as f64),
         (format!("bgpd_peer_messages_received_total{{{peer},type=\"open\"}}"), n.received.open as f64),
         (format!("bgpd_peer_messages_sent_total{{{peer},type=\"update\"}}"), n.sent.update as f64),

@@ -60,6 +60,8 @@ pub struct RibMetrics {
     pub attribute_sets: u64,
     pub attribute_refs: u64,
     pub fib: FibMetrics,
+    /// Per peer in an update group: the routes it holds from us, by family.
+    pub advertised: Vec<(IpAddr, ByAfi)>,
 }
 
 impl Engine {
@@ -75,6 +77,15 @@ impl Engine {
                     SourceKind::Kubernetes => ("kubernetes", None),
                 };
                 SourceRoutes { kind, peer, routes: ByAfi::of(rib.source_routes_by_afi(id)) }
+            })
+            .collect();
+        let advertised = self
+            .groups
+            .iter()
+            .flat_map(|g| g.members.iter().map(move |m| (g, m.peer)))
+            .filter_map(|(g, peer)| {
+                let address = self.peers.get(peer.0 as usize)?.as_ref()?.address;
+                Some((address, ByAfi::of(g.group.advertised_by_afi(peer))))
             })
             .collect();
         let stats = rib.attr_stats();
@@ -94,6 +105,7 @@ impl Engine {
                 failures: fib.failures,
                 memory_bytes: fib.memory() as u64,
             },
+            advertised,
         }
     }
 }
