@@ -245,6 +245,11 @@ pub fn render(s: &Snapshot) -> String {
         summaries.iter().map(|n| (peer(n), u64::from(n.admin_down))),
     );
     out.gauge(
+        "bgpd_peer_drained",
+        "1 while the neighbor is drained (RFC 8326 graceful shutdown: bgpctl drain)",
+        summaries.iter().map(|n| (peer(n), u64::from(n.drained))),
+    );
+    out.gauge(
         "bgpd_peer_uptime_seconds",
         "Seconds the session has been Established, 0 when it is not",
         s.peers.iter().map(|p| (peer(&p.detail.summary), p.established_seconds.unwrap_or(0))),

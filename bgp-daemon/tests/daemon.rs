@@ -380,6 +380,14 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
     let unseen: Vec<&str> = documented.iter().filter(|d| !typed.contains(d)).map(|d| d.0.as_str()).collect();
     assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received", "bgpd_peer_hard_resets"]);
 
+    // A drained neighbor (RFC 8326) shows as such.
+    assert_eq!(get(&format!("bgpd_peer_drained{{{peer}}}")), 0.0);
+    let ip = "127.0.0.2".parse().unwrap();
+    let replies = request(&sock, Ctl::Drain { neighbor: Some(ip), wait_seconds: None });
+    assert!(matches!(replies.last(), Some(Reply::End)), "{replies:?}");
+    let m = samples(&http_get(port, "/metrics").unwrap().2);
+    assert_eq!(m.get(&format!("bgpd_peer_drained{{{peer}}}")), Some(&1.0));
+
     // Anything but /metrics is not found.
     assert_eq!(http_get(port, "/").unwrap().0, 404);
 
