@@ -6,6 +6,7 @@
 //!  HTTP connection task ──(Scrape: oneshot)──► supervisor ──spawns──► gather task
 //!        ▲                                                            │ PeerCmd::Metrics (try_send)
 //!        │                                                            │ RibInput::Metrics
+//!        │                                                            │ BfdHandle::status
 //!        └────────────────────(Snapshot)──────────────────────────────┘
 //! ```
 //!
@@ -13,9 +14,9 @@
 //! tasks' counters and the engine's counts), as typed snapshots rendered here. It
 //! never stalls the daemon: the supervisor only clones the neighbors' queues and
 //! hands the asking to a task of its own; a neighbor whose queue is full is left out
-//! and one that does not answer within [`GATHER_TIMEOUT`] too, as is the RIB
-//! (`bgpd_scrape_missing` counts what was left out); the engine answers from counts
-//! kept as routes change, without walking the table. Nothing holds a lock.
+//! and one that does not answer within [`GATHER_TIMEOUT`] too, as are the RIB and
+//! the BFD task (`bgpd_scrape_missing` counts what was left out); the engine answers
+//! from counts kept as routes change, without walking the table. Nothing holds a lock.
 //!
 //! Every metric is documented in the README ("Metrics"); names follow frr_exporter's
 //! and GoBGP's where they fit (`peer`/`peer_as` labels, `afi`/`safi`, session state
@@ -26,7 +27,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bgp_core::ctl::{MessageCounters, NeighborDetail, NeighborSummary, SessionState};
+use bgp_core::ctl::{BfdSessionRow, MessageCounters, NeighborDetail, NeighborSummary, SessionState};
 use bgp_core::fsm::{ByCause, NotificationCounts};
 use bgp_core::rib::metrics::RibMetrics;
 use bytes::Bytes;
@@ -73,6 +74,8 @@ pub struct Snapshot {
     pub idle: Vec<NeighborSummary>,
     /// `None`: the RIB did not answer in time.
     pub rib: Option<RibMetrics>,
+    /// Every BFD session; `None`: the BFD task did not answer in time.
+    pub bfd: Option<Vec<BfdSessionRow>>,
     pub rss_bytes: u64,
     /// Neighbors that were asked but did not answer in time (or were too busy).
     pub peers_missing: u64,
@@ -195,6 +198,17 @@ fn state_number(state: SessionState) -> u64 {
         SessionState::OpenSent => 4,
         SessionState::OpenConfirm => 5,
         SessionState::Established => 6,
+    }
+}
+
+/// RFC 5880 §4.1's numbers of the states `BfdSessionRow` names.
+fn bfd_state_number(state: &str) -> Option<u64> {
+    match state {
+        "AdminDown" => Some(0),
+        "Down" => Some(1),
+        "Init" => Some(2),
+        "Up" => Some(3),
+        _ => None,
     }
 }
 
@@ -393,11 +407,45 @@ pub fn render(s: &Snapshot) -> String {
         out.counter("bgpd_fib_write_failures", "Route writes the kernel refused", [(vec![], f.failures)]);
         out.gauge("bgpd_fib_memory_bytes", "Bytes of the FIB writer's own state", [(vec![], f.memory_bytes)]);
     }
+    if let Some(rows) = &s.bfd {
+        let bfd_peer = |r: &BfdSessionRow| -> Labels { vec![("peer", r.peer.to_string())] };
+        out.gauge(
+            "bgpd_bfd_session_up",
+            "1 while the BFD session is Up, else 0",
+            rows.iter().map(|r| (bfd_peer(r), u64::from(r.state == "Up"))),
+        );
+        out.gauge(
+            "bgpd_bfd_session_state",
+            "BFD session state as RFC 5880 §4.1 numbers it: 0 AdminDown, 1 Down, 2 Init, 3 Up",
+            rows.iter().filter_map(|r| Some((bfd_peer(r), bfd_state_number(&r.state)?))),
+        );
+        out.counter(
+            "bgpd_bfd_packets_received",
+            "BFD control packets received for the session",
+            rows.iter().map(|r| (bfd_peer(r), r.packets_in)),
+        );
+        out.counter(
+            "bgpd_bfd_packets_sent",
+            "BFD control packets sent",
+            rows.iter().map(|r| (bfd_peer(r), r.packets_out)),
+        );
+        out.counter(
+            "bgpd_bfd_packets_dropped",
+            "BFD packets for the session dropped (bad TTL, failed checks)",
+            rows.iter().map(|r| (bfd_peer(r), r.packets_dropped)),
+        );
+        out.gauge(
+            "bgpd_bfd_detection_time_milliseconds",
+            "How long without a packet from the peer before the BFD session goes down",
+            rows.iter().map(|r| (bfd_peer(r), r.detection_time_ms)),
+        );
+    }
     out.gauge(
         "bgpd_scrape_missing",
-        "Parts left out of this scrape because they did not answer in time (part: rib or peers)",
+        "Parts left out of this scrape because they did not answer in time (part: rib, bfd, or peers: how many)",
         [
             (vec![("part", "rib".to_string())], u64::from(s.rib.is_none())),
+            (vec![("part", "bfd".to_string())], u64::from(s.bfd.is_none())),
             (vec![("part", "peers".into())], s.peers_missing),
         ],
     );

@@ -309,12 +309,17 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
                         [[announce]]\nprefix = \"2001:db8::/48\"\n";
         config(dir, &["127.0.0.2"])
             .replace("listen = []\n", &format!("listen = []\nmetrics_listen = \"127.0.0.1:{port}\"\n"))
+            .replace("port = 9\n", "port = 9\nbfd = true\n")
             + announce
     };
     let d = start_with("metrics", |dir| text(dir, port));
     let sock = d.dir.join("ctl.sock");
     // The control socket is bound before the endpoint.
     wait_for("the metrics endpoint", Duration::from_secs(5), || http_get(port, "/metrics").is_ok());
+    // The neighbor's task adds its BFD session once it runs.
+    wait_for("the BFD session", Duration::from_secs(5), || {
+        request(&sock, Ctl::ShowBfd).iter().any(|r| matches!(r, Reply::Bfd(_)))
+    });
 
     let (status, content_type, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(status, 200, "{body}");
@@ -379,6 +384,17 @@ fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
     // A family without a series is not printed: no NOTIFICATION has been sent or received.
     let unseen: Vec<&str> = documented.iter().filter(|d| !typed.contains(d)).map(|d| d.0.as_str()).collect();
     assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received", "bgpd_peer_hard_resets"]);
+
+    // Its BFD session as `bgpctl show bfd` shows it: Down, nobody answers.
+    let replies = request(&sock, Ctl::ShowBfd);
+    let bfd = replies.iter().find_map(|r| if let Reply::Bfd(b) = r { Some(b) } else { None }).unwrap();
+    assert_eq!(bfd.state, "Down", "{replies:?}");
+    let bfd_peer = "peer=\"127.0.0.2\"";
+    assert_eq!(get(&format!("bgpd_bfd_session_state{{{bfd_peer}}}")), 1.0);
+    assert_eq!(get(&format!("bgpd_bfd_session_up{{{bfd_peer}}}")), 0.0);
+    assert_eq!(get(&format!("bgpd_bfd_packets_received_total{{{bfd_peer}}}")), 0.0);
+    assert_eq!(get(&format!("bgpd_bfd_detection_time_milliseconds{{{bfd_peer}}}")), bfd.detection_time_ms as f64);
+    assert_eq!(get("bgpd_scrape_missing{part=\"bfd\"}"), 0.0);
 
     // A drained neighbor (RFC 8326) shows as such.
     assert_eq!(get(&format!("bgpd_peer_drained{{{peer}}}")), 0.0);
