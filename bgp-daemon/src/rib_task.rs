@@ -177,6 +177,10 @@ pub enum RibInput {
         drain: Drain,
         reply: oneshot::Sender<Vec<Drained>>,
     },
+    /// A scrape of the metrics endpoint: the engine's counts (no walk of the table).
+    Metrics {
+        reply: oneshot::Sender<bgp_core::rib::metrics::RibMetrics>,
+    },
 }
 
 /// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
@@ -467,6 +471,9 @@ impl Driver {
                     let _ = replies.try_send(Reply::Error { message });
                 }
             },
+            RibInput::Metrics { reply } => {
+                let _ = reply.send(self.engine.metrics());
+            }
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
             }

@@ -199,7 +199,7 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
         rng: std::collections::hash_map::RandomState::new().build_hasher().finish(),
         dropped_unknown: 0,
     };
-    let mut rx = Receivers { v4: None, v6: None, m4: None, m6: None, retry_at: None, warned: false };
+    let rx = Receivers { v4: None, v6: None, m4: None, m6: None, retry_at: None, warned: false };
     let own = match placement {
         Placement::OwnThread => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => Some(rt),
@@ -212,12 +212,6 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
     };
     match own {
         Some(rt) => {
-            // Bound (and registered with the task's runtime) before `spawn` returns, so
-            // nothing sent right after it is lost.
-            {
-                let _entered = rt.enter();
-                rx.open(ports.listen, now);
-            }
             let spawned = std::thread::Builder::new()
                 .name("bfd".to_string())
                 .spawn(move || rt.block_on(run(task, rx, cmds, events)));
@@ -227,7 +221,6 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
             }
         }
         None => {
-            rx.open(ports.listen, now);
             tokio::spawn(run(task, rx, cmds, events));
         }
     }
@@ -255,6 +248,8 @@ struct Peer {
     tx: Option<SendSocket>,
     /// When the send socket may be tried again after it could not be bound.
     tx_retry: Option<Instant>,
+    /// The last attempt to open the send socket failed (and was logged).
+    tx_failing: bool,
     dropped: u64,
     /// The peer's packets come to [`MULTIHOP_PORT`]: ours go to its 4784 too.
     multihop: bool,
@@ -280,6 +275,10 @@ struct Receivers {
 }
 
 impl Receivers {
+    fn bound(&self) -> bool {
+        self.v4.is_some() || self.v6.is_some() || self.m4.is_some() || self.m6.is_some()
+    }
+
     fn open(&mut self, listen: u16, now: Instant) {
         let mut failed = false;
         let multihop = if listen == bfd::CONTROL_PORT { &[false, true][..] } else { &[false][..] };
@@ -349,7 +348,15 @@ async fn run(mut task: Task, mut rx: Receivers, mut cmds: mpsc::Receiver<BfdCmd>
                     let _ = ack.send(());
                     break;
                 }
-                Some(cmd) => task.handle_cmd(cmd, Instant::now()),
+                Some(cmd) => {
+                    task.handle_cmd(cmd, Instant::now());
+                    // The ports are bound with the first session, not at start: a daemon
+                    // without BFD opens no UDP port, and several such daemons can share a
+                    // namespace. The session's first packet goes out after this.
+                    if !rx.bound() && rx.retry_at.is_none() && !task.sessions.is_empty() {
+                        rx.open(task.ports.listen, Instant::now());
+                    }
+                }
             },
             guard = readable(&rx.v4) => task.handle_readable(guard, &mut buf, false),
             guard = readable(&rx.v6) => task.handle_readable(guard, &mut buf, false),
@@ -435,6 +442,7 @@ impl Task {
             session,
             tx: None,
             tx_retry: None,
+            tx_failing: false,
             dropped: 0,
             multihop: false,
         };
@@ -656,9 +664,16 @@ impl Peer {
             Ok(s) => {
                 self.tx = Some(s);
                 self.tx_retry = None;
+                self.tx_failing = false;
             }
             Err(e) => {
-                warn!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket, retrying: {e}");
+                // Once per failure streak: the retries every 5 s would fill the log.
+                if self.tx_failing {
+                    debug!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket yet: {e}");
+                } else {
+                    warn!(peer = %self.addr, local = ?self.local, "BFD: cannot open a send socket, retrying every 5 s: {e}");
+                }
+                self.tx_failing = true;
                 self.tx_retry = Some(now + SEND_SOCKET_RETRY);
             }
         }
@@ -928,6 +943,31 @@ mod tests {
         b.stop().await;
     }
 
+    /// A source address the host does not have: no socket, no crash; the session waits
+    /// until the address is corrected (or appears) and then comes Up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_address_we_do_not_have_is_survived() {
+        let (pa, pb) = free_ports();
+        let (a_tx, a_rx) = mpsc::channel(64);
+        let mut a_rx = Events::new(a_rx);
+        let (b_tx, _b_rx) = mpsc::channel(64);
+        let a = spawn_with(a_tx, Ports { listen: pa, peer: pb });
+        let b = spawn_with(b_tx, Ports { listen: pb, peer: pa });
+        let v4: IpAddr = "127.0.0.1".parse().unwrap();
+        let nowhere: IpAddr = "192.0.2.1".parse().unwrap();
+        a.add(BfdPeer { peer: v4, local: Some(nowhere), cfg: cfg() }).await;
+        b.add(BfdPeer { peer: v4, local: None, cfg: cfg() }).await;
+        tokio::time::sleep(200 * MS).await;
+        let row = &a.status().await[0];
+        // It hears b (Init) but cannot answer, so it cannot come Up.
+        assert_ne!(row.state, "Up");
+        assert_eq!(row.local, Some(nowhere));
+        a.set_local(v4, v4).await;
+        a_rx.wait_for(v4, State::Up).await;
+        a.stop().await;
+        b.stop().await;
+    }
+
     /// What arrives with a TTL below 255, malformed, or from nobody we know is dropped
     /// and counted; the task keeps going.
     #[tokio::test]
@@ -937,6 +977,8 @@ mod tests {
         let a = spawn_with(a_tx, Ports { listen: pa, peer: pb });
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
         a.add(BfdPeer { peer: v4, local: None, cfg: cfg() }).await;
+        // Answered after the add: the ports (bound with the first session) are open.
+        assert_eq!(a.status().await.len(), 1);
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let good = ControlPacket {
             diag: bfd::Diag::None,
