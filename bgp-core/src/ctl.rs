@@ -50,8 +50,8 @@ use crate::wire::{
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
-/// route rows, `show kubernetes`.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// route rows, `show kubernetes`. 5: issue 11. 6: issue 12 (`why`, ...).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -98,6 +98,9 @@ pub enum Command {
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
+    /// The whole story of one route: a prefix, or an address's longest match. One
+    /// [`Reply::Why`], then `End`.
+    Why { target: String },
 }
 
 /// Which per-neighbor table `show routes --neighbor` shows.
@@ -129,6 +132,7 @@ pub enum Reply {
     },
     /// The last line of every successful answer.
     End,
+    Why(Box<why::WhyReport>),
 }
 
 /// One line of `bgpctl show neighbors`.
@@ -538,6 +542,8 @@ pub struct KubeKindStatus {
     pub error_since: Option<u64>,
 }
 
+pub mod why;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,7 +646,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":6,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

@@ -164,8 +164,8 @@ pub struct PeerCounts {
 /// A peer's routing state, kept from its first session while it has routes here.
 pub(super) struct PeerState {
     pub(super) address: IpAddr,
-    import: Arc<Policy>,
-    local: Option<IpAddr>,
+    pub(super) import: Arc<Policy>,
+    pub(super) local: Option<IpAddr>,
     max_prefixes: Option<MaxPrefixes>,
     /// `max_prefixes` crossed in this session (warned or acted on, once).
     over_limit: bool,
@@ -180,7 +180,7 @@ pub(super) struct PeerState {
     pub(super) counts: PeerCounts,
     pub(super) established: bool,
     /// Our addresses on the session's interface: a next hop among them is refused.
-    own: Vec<IpAddr>,
+    pub(super) own: Vec<IpAddr>,
     /// An UPDATE with one of our addresses as next hop was logged this session.
     warned_own_next_hop: bool,
 }

@@ -31,9 +31,11 @@ pub mod kernel;
 pub mod kubernetes;
 pub mod nexthop;
 pub mod out;
+pub mod refused;
 pub mod restart;
 pub mod show;
 mod slots;
+pub mod why;
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -241,6 +243,8 @@ pub struct RibState {
     routed: usize,
     /// The kernel's routes and how each BGP next hop resolves through them.
     pub nht: NextHops,
+    /// Routes refused on import, for `bgpctl why` (bounded; see refused.rs).
+    refused: refused::Refusals,
 }
 
 impl RibState {
@@ -256,6 +260,7 @@ impl RibState {
             empties: Vec::new(),
             routed: 0,
             nht: NextHops::default(),
+            refused: refused::Refusals::default(),
         }
     }
 
@@ -312,6 +317,7 @@ impl RibState {
     /// Withdraws every path of the source and forgets it.
     pub fn remove_source(&mut self, id: SourceId) {
         self.retain_paths(|_, p| p.source != id);
+        self.refused.forget_source(&mut self.attrs, id);
         if let Some(s) = self.sources.get_mut(id.0 as usize) {
             *s = SourceState { generation: s.generation, ..SourceState::default() };
         }
@@ -392,6 +398,7 @@ impl RibState {
     ) -> Applied {
         let mut applied = Applied::default();
         for (_, nlri) in update.withdrawals() {
+            self.refused.forget(&mut self.attrs, source, nlri);
             applied.withdrawn += usize::from(self.remove_path(source, nlri));
         }
         if update.treat_as_withdraw() {
@@ -442,7 +449,8 @@ impl RibState {
                 Import::Modified(a) => self.attrs.intern(*a),
                 Import::Reject => {
                     // Not kept (what a peer sends and we refuse costs nothing), and the
-                    // route it replaces goes.
+                    // route it replaces goes; remembered, bounded, for `bgpctl why`.
+                    self.refused.note(&mut self.attrs, source, n, attrs_in);
                     applied.rejected += 1;
                     applied.withdrawn += usize::from(self.remove_path(source, n));
                     continue;
@@ -456,6 +464,7 @@ impl RibState {
                 continue;
             }
             self.attrs.retain(attrs_in);
+            self.refused.forget(&mut self.attrs, source, n);
             applied.announced += 1;
             self.insert_path(n.prefix, Path { source, path_id: n.path_id, attrs, attrs_in, flags: 0 });
         }
@@ -488,7 +497,9 @@ impl RibState {
                     Import::Modified(a) => self.attrs.intern(*a),
                     Import::Reject => {
                         applied.rejected += 1;
-                        refused.push(Nlri { prefix, path_id: old.path_id });
+                        let nlri = Nlri { prefix, path_id: old.path_id };
+                        self.refused.note(&mut self.attrs, source, &nlri, old.attrs_in);
+                        refused.push(nlri);
                         continue;
                     }
                 };
@@ -800,6 +811,11 @@ impl RibState {
 
     pub fn is_empty(&self) -> bool {
         self.routed == 0
+    }
+
+    /// Routes refused on import that are remembered for `bgpctl why`.
+    pub fn refusals(&self) -> &refused::Refusals {
+        &self.refused
     }
 
     pub fn attr_stats(&self) -> AttrStats {
