@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
+use bgp_core::ctl::why::WhyReport;
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
 use bgp_core::ctl::{Reply, RibSummary};
@@ -36,6 +37,7 @@ use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{DumpStep, PrefixOrAddress, RouteDump, RouteQuery};
+use bgp_core::rib::why::WhyQuery;
 use bgp_core::rib::RibConfig;
 use bgp_core::types::Family;
 use bgp_core::wire::Update;
@@ -160,6 +162,11 @@ pub enum RibInput {
     /// FIB routes; ours are removed from the kernel, and `done` says how many.
     FlushFib {
         done: oneshot::Sender<usize>,
+    },
+    /// `why`: one route's story.
+    Why {
+        query: Box<WhyQuery>,
+        reply: oneshot::Sender<WhyReport>,
     },
 }
 
@@ -519,6 +526,9 @@ impl Driver {
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
                 self.fib_command(FibCmd::Flush(done));
+            }
+            RibInput::Why { query, reply } => {
+                let _ = reply.send(self.engine.why(&query));
             }
         }
     }

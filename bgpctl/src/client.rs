@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use bgp_core::ctl::why::WhyReport;
 use bgp_core::ctl::{
     Command, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request,
     RibSummary, RouteRow, PROTOCOL_VERSION,
@@ -27,7 +28,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 11] = [
+const KNOWN_REPLY_KINDS: [&str; 12] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -39,6 +40,7 @@ const KNOWN_REPLY_KINDS: [&str; 11] = [
     "done",
     "error",
     "end",
+    "why",
 ];
 
 /// Why a request failed. Each renders as one line for the operator.
@@ -213,6 +215,18 @@ impl Client {
         Ok(KubernetesShow { status, routes })
     }
 
+    /// `why`: one report.
+    pub fn why(&self, target: String) -> Result<WhyReport, Error> {
+        let mut report = None;
+        for reply in self.request(Command::Why { target })? {
+            match reply? {
+                Reply::Why(r) if report.is_none() => report = Some(*r),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "one why report" }),
+            }
+        }
+        report.ok_or(Error::Unexpected { got: "end", expected: "a why report" })
+    }
+
     /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
     /// or names the kind of a reply of another kind, which is an error (`expected`
     /// names the kind wanted).
@@ -385,6 +399,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
+        Reply::Why(_) => "why",
     }
 }
 
@@ -501,6 +516,7 @@ mod tests {
                 reason: Some("no route".into()),
             }),
             Reply::Done { message: "ok".into() },
+            Reply::Why(Box::new(bgp_core::ctl::why::WhyReport { query: "10.0.0.1".into(), ..Default::default() })),
             Reply::Error { message: "no".into() },
             Reply::End,
         ];

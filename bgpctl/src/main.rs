@@ -10,6 +10,7 @@ mod client;
 #[path = "../tests/fixtures/mod.rs"]
 mod fixtures;
 mod output;
+mod why;
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -51,6 +52,7 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show fib 10.42.7.0/26 --json\n  \
         bgpctl show nexthops\n  \
         bgpctl show kubernetes\n  \
+        bgpctl why 10.42.0.7\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable"
@@ -122,6 +124,25 @@ enum TopCommand {
         /// Shutdown communication sent to every peer (RFC 9003, at most 255 octets)
         #[arg(long, short, value_name = "TEXT", value_parser = parse_shutdown_message)]
         message: Option<String>,
+    },
+    /// The whole story of one route: where it came from, import, best path, neighbors, kernel
+    ///
+    /// For a prefix, or an address's longest match (as `show route ADDRESS`): each
+    /// path's source (the peer and its AS path, [[announce]], the kernel route, the
+    /// Kubernetes Service or Node), which import policy term accepted or changed it,
+    /// the decision step that chose the best path and the one that decided against
+    /// each other path, each neighbor sent the route or the rule that stopped it
+    /// ("RFC 8212, no export_policy", "rejected by policy X term Y", "NO_EXPORT
+    /// community", "it came from this neighbor (split horizon)"), and the FIB route or
+    /// why there is none. A missing route says why: "no source has it", "rejected by
+    /// policy X term Y" (the last 4096 routes refused on import are remembered),
+    /// "next hop unresolved".
+    ///
+    /// --json prints one object (see the README, "When something is unreachable").
+    Why {
+        /// A prefix (10.42.0.0/24) or an address (10.42.0.7: its longest match)
+        #[arg(value_name = "PREFIX|ADDRESS", value_parser = parse_prefix_or_address)]
+        target: String,
     },
 }
 
@@ -412,6 +433,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         TopCommand::Shutdown { message } => {
             done(cli.json, &client.execute(Command::Shutdown { message: message.clone() })?)
         }
+        TopCommand::Why { target } => shown(cli.json, &client.why(target.clone())?, why::why),
     };
     write_stdout(&text).context("cannot write to stdout")
 }
