@@ -58,7 +58,7 @@ use crate::rib_task::{self, RibInput};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
-use bgp_core::rib::why::WhyQuery;
+use bgp_core::rib::why::{WhyQuery, NOT_ESTABLISHED};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -800,7 +800,7 @@ impl Supervisor {
         // Configured neighbors the engine never saw: no session yet.
         for n in &config.neighbors {
             if !report.peers.iter().any(|p| p.address == n.address) {
-                let reason = if n.shutdown { "administratively down" } else { "session not Established" };
+                let reason = if n.shutdown { "administratively down" } else { NOT_ESTABLISHED };
                 report.peers.push(WhyPeer {
                     address: n.address,
                     sent: false,

@@ -40,6 +40,8 @@ pub const NO_SOURCE: &str = "no source has it";
 pub const RFC8212_EXPORT: &str = "RFC 8212, no export_policy";
 pub const RFC8212_IMPORT: &str = "RFC 8212, no import_policy";
 pub const NEXT_HOP_UNRESOLVED: &str = "next hop unresolved";
+/// A neighbor without a session (the driver adds configured ones the engine never saw).
+pub const NOT_ESTABLISHED: &str = "session not Established";
 
 /// A `why` request, with what only the configuration knows.
 #[derive(Clone, Debug)]
@@ -73,6 +75,7 @@ impl Engine {
         let Some(prefix) = prefix else {
             report.verdict = NO_SOURCE.into();
             report.fib.reason = Some(NO_SOURCE.into());
+            report.peers = self.why_peers(q, None, None, NO_SOURCE);
             self.note_unrecorded(&mut report);
             return report;
         };
@@ -109,12 +112,18 @@ impl Engine {
                 None => NO_SOURCE.into(),
             },
         };
-        report.peers = self.why_peers(q, prefix, best.as_ref(), &missing);
+        report.peers = self.why_peers(q, Some(prefix), best.as_ref(), &missing);
         report.fib = self.why_fib(prefix, best.as_ref(), &missing);
         report.verdict = match best {
             None => missing,
             Some(b) => {
                 let sent = report.peers.iter().filter(|p| p.sent).count();
+                // Neighbors without a session are the driver's to add: counted apart.
+                let up = report.peers.iter().filter(|p| p.reason.as_deref() != Some(NOT_ESTABLISHED)).count();
+                let from = match self.rib.source(b.source) {
+                    Some(SourceKind::Static) => "[[announce]]".to_string(),
+                    _ => self.source_name(b.source),
+                };
                 let fib = match (&report.fib.state, &report.fib.reason) {
                     (Some(state), _) if report.fib.installed => state.clone(),
                     (Some(state), Some(reason)) => format!("FIB {state}: {reason}"),
@@ -123,11 +132,8 @@ impl Engine {
                     (None, None) => "not installed".into(),
                 };
                 let reason = report.best_reason.clone().unwrap_or_default();
-                format!(
-                    "best path from {} ({reason}), sent to {sent} of {} neighbors, {fib}",
-                    self.source_name(b.source),
-                    report.peers.len()
-                )
+                let plural = if up == 1 { "" } else { "s" };
+                format!("best path from {from} ({reason}), sent to {sent} of {up} Established neighbor{plural}, {fib}")
             }
         };
         if report.paths.is_empty() && report.rejected.is_empty() {
@@ -281,19 +287,20 @@ impl Engine {
     }
 
     /// Each neighbor the engine knows: sent the best path or not, and why not.
-    fn why_peers(&self, q: &WhyQuery, prefix: Prefix, best: Option<&Path>, missing: &str) -> Vec<WhyPeer> {
+    fn why_peers(&self, q: &WhyQuery, prefix: Option<Prefix>, best: Option<&Path>, missing: &str) -> Vec<WhyPeer> {
         let mut peers: Vec<(PeerId, IpAddr)> = self.peers().collect();
         peers.sort_by_key(|&(_, a)| a);
-        let id = self.rib.id_of(&prefix);
+        let id = prefix.and_then(|p| self.rib.id_of(&p));
         let mut out = Vec::new();
         for (peer, address) in peers {
             let mut row = WhyPeer { address, sent: false, reason: None, export: None };
             let member = self.groups.iter().find_map(|g| g.member(peer).map(|m| (g, m)));
             let sent = id.map(|id| self.advertised_at(peer, id)).unwrap_or_default();
             match (member, best) {
-                (None, _) => row.reason = Some("session not Established".into()),
+                (None, _) => row.reason = Some(NOT_ESTABLISHED.into()),
                 (Some(_), None) => row.reason = Some(missing.to_string()),
                 (Some((g, m)), Some(best)) => {
+                    let prefix = prefix.expect("invariant: a best path has a prefix");
                     let from = self.rib.source(best.source);
                     let attrs = self.rib.attrs().get(best.attrs);
                     let exported = from.map(|k| export(self.rib.config(), best.source, k, &m.target, attrs));

@@ -75,7 +75,8 @@ fn no_source_has_it() {
     assert_eq!(r.fib.reason.as_deref(), Some(NO_SOURCE));
     // An address nothing covers.
     let r = ask(&e, "10.9.0.1");
-    assert_eq!((r.verdict.as_str(), r.prefix), (NO_SOURCE, None));
+    assert_eq!((r.verdict.as_str(), r.prefix.as_deref()), (NO_SOURCE, None));
+    assert_eq!(peer_reason(&r, "10.0.0.1").as_deref(), Some(NO_SOURCE), "an Established neighbor is not down");
 }
 
 #[test]
@@ -175,7 +176,11 @@ fn not_sent_rfc8212_export_policy_term_split_horizon_and_no_export() {
     assert_eq!(peer_reason(&r, "10.10.0.5").as_deref(), Some("rejected by policy to-isp term no-lan"));
     assert_eq!(peer_reason(&r, "10.0.0.1").as_deref(), Some("it came from this neighbor (split horizon)"));
     assert_eq!(peer_reason(&r, "10.0.0.3"), None);
-    assert!(r.verdict.starts_with("best path from 10.0.0.1 (only path), sent to 1 of 4 neighbors"), "{}", r.verdict);
+    assert!(
+        r.verdict.starts_with("best path from 10.0.0.1 (only path), sent to 1 of 4 Established neighbors"),
+        "{}",
+        r.verdict
+    );
     let r = ask_with(&e, "10.8.0.0/24", &["10.10.0.1"]);
     assert_eq!(peer_reason(&r, "10.10.0.5").as_deref(), Some("NO_EXPORT community: not sent to eBGP neighbors"));
     // A neighbor that went down.
