@@ -88,9 +88,6 @@ fn path(out: &mut String, p: &WhyPath) {
         let c: Vec<String> = r.communities.iter().map(|c| c.to_string()).collect();
         attrs.push(format!("communities {}", c.join(" ")));
     }
-    if r.stale {
-        attrs.push("stale (graceful restart)".into());
-    }
     if !attrs.is_empty() {
         writeln!(out, "      {}", attrs.join(", ")).unwrap();
     }

@@ -587,4 +587,16 @@ prefix = \"192.168.6.10/32\"
         assert_eq!(p.kubernetes, Some(Some(Kubernetes::default())));
         assert_eq!(diff(&old, &config(&base())).unwrap().kubernetes, Some(None));
     }
+
+    #[test]
+    fn long_lived_stale_time_restarts_the_session_like_graceful_restart() {
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\nlong_lived_stale_time = 3600\n"));
+        assert_eq!(p.restarted, vec![ip("10.0.0.2")], "the capability is in the OPEN");
+        let text = base().replace(
+            "asn = 65000\nimport_policy = \"in\"",
+            "asn = 65000\nimport_policy = \"in\"\nlong_lived_stale_time = 60",
+        );
+        assert_ne!(text, base());
+        assert_eq!(plan(&text).dynamic(ip("10.1.0.7")), DynamicAction::Restart, "a range's sessions too");
+    }
 }

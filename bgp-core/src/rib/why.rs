@@ -164,7 +164,14 @@ impl Engine {
                     (true, true) => "iBGP, route reflector client",
                 };
                 let path = path.unwrap_or_else(|| "(empty)".into());
-                format!("peer {} (AS {}, {kind}), AS path {path}", peer.address, peer.asn)
+                // RFC 9494 marks a long-lived stale path with LLGR_STALE; RFC 4724's
+                // stale paths carry only our flag.
+                let stale = match (super::llgr::is_llgr_stale(self.rib.attrs().get(p.attrs)), p.is_stale()) {
+                    (true, _) => ", long-lived stale (LLGR, least preferred)",
+                    (false, true) => ", stale (graceful restart)",
+                    (false, false) => "",
+                };
+                format!("peer {} (AS {}, {kind}), AS path {path}{stale}", peer.address, peer.asn)
             }
             Some(SourceKind::Static) => "[[announce]]".into(),
             Some(SourceKind::Kernel) => match self.kernel_provenance(prefix) {
@@ -432,6 +439,7 @@ fn describe_refused(r: Refused) -> &'static str {
             "iBGP route toward an iBGP neighbor, and neither is a route reflector client (RFC 4456)"
         }
         Refused::NoNextHop => "no next hop of ours for the family on the session",
+        Refused::LongLivedStale => "long-lived stale, and the neighbor has no long-lived graceful restart (RFC 9494)",
     }
 }
 
