@@ -356,6 +356,8 @@ mod tests {
             Command::ShowNeighbors { address: None },
             Command::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None },
             Command::ShowSummary,
+            // `why` only reads.
+            Command::Why { target: "10.0.0.1".into() },
         ];
         let others = [
             Command::NeighborReset { address: a },
