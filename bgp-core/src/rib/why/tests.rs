@@ -265,3 +265,60 @@ fn json_round_trip() {
     let json = serde_json::to_string(&r).unwrap();
     assert_eq!(serde_json::from_str::<WhyReport>(&json).unwrap(), r);
 }
+
+#[test]
+fn local_sources_kernel_route_and_announce() {
+    use crate::config::{Announce, KernelImport};
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    e.session_up(session("10.0.0.3", US), t);
+    e.announce(&[Announce::new(pfx("10.20.0.0/24"))]);
+    let import = KernelImport {
+        within: vec![pfx("10.42.0.0/16")],
+        protocol: vec![12],
+        kind: vec![RouteType::Blackhole],
+        table: TABLE_MAIN,
+        communities: Vec::new(),
+        large_communities: Vec::new(),
+        local_pref: None,
+        med: None,
+    };
+    e.set_kernel(KernelSettings { install: true, import: vec![import], ..KernelSettings::default() });
+    e.kernel(vec![
+        KernelUpdate::SyncBegin,
+        KernelUpdate::Route(KernelRoute {
+            key: RouteKey { table: TABLE_MAIN, prefix: pfx("10.42.7.0/26"), metric: 0 },
+            protocol: 12,
+            kind: RouteType::Blackhole,
+            next_hops: Vec::new(),
+        }),
+        KernelUpdate::SyncEnd,
+    ]);
+    settle(&mut e, t);
+    let r = ask(&e, "10.42.7.9");
+    assert_eq!(r.paths[0].source, "kernel route: table 254, protocol 12, type blackhole, device none");
+    assert!(r.paths[0].import.is_none(), "our own routes pass no import policy");
+    assert_eq!(r.fib.reason.as_deref(), Some("a route of our own (kernel) is announced, not installed"));
+    let r = ask(&e, "10.20.0.0/24");
+    assert_eq!(r.paths[0].source, "[[announce]]");
+    assert!(r.verdict.starts_with("best path from [[announce]] (only path), sent to 1 of 1 Established neighbor,"));
+    assert!(r.peers.iter().any(|p| p.address == ip("10.0.0.3") && p.sent));
+}
+
+#[test]
+fn kubernetes_owners_in_words() {
+    let owner = |kind: &str, name: &str, ready: &[&str]| KubernetesOwnerRow {
+        kind: kind.into(),
+        name: name.into(),
+        ready_nodes: ready.iter().map(|s| s.to_string()).collect(),
+    };
+    assert_eq!(
+        describe_owner(&owner("service", "default/web", &["n1", "n2"])),
+        "Service default/web (externalTrafficPolicy: Local, ready endpoints on n1, n2)"
+    );
+    assert_eq!(
+        describe_owner(&owner("service", "media/jellyfin", &[])),
+        "Service media/jellyfin (externalTrafficPolicy: Cluster)"
+    );
+    assert_eq!(describe_owner(&owner("node", "n3", &[])), "Node n3 (its pod CIDR)");
+}
