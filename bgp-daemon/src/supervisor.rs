@@ -817,6 +817,19 @@ impl Supervisor {
                 });
             }
         }
+        // A neighbor without a session: its state and what ended the last one (a
+        // NOTIFICATION such as Maximum Number of Prefixes Reached, a hold-down).
+        let summaries: HashMap<IpAddr, NeighborSummary> =
+            self.summaries().await.into_iter().chain(self.remembered_summaries()).map(|s| (s.address, s)).collect();
+        for p in report.peers.iter_mut().filter(|p| p.reason.as_deref() == Some(NOT_ESTABLISHED)) {
+            let Some(s) = summaries.get(&p.address) else { continue };
+            let detail = match (&s.last_error, s.admin_down) {
+                (_, true) => format!("{NOT_ESTABLISHED} ({}, administratively down)", s.state),
+                (Some(e), false) => format!("{NOT_ESTABLISHED} ({}; last error: {e})", s.state),
+                (None, false) => format!("{NOT_ESTABLISHED} ({})", s.state),
+            };
+            p.reason = Some(detail);
+        }
         report.peers.sort_by_key(|p| p.address);
         let lines = [Reply::Why(Box::new(report)), Reply::End];
         tokio::spawn(async move {

@@ -54,7 +54,8 @@ fn why_missing_rejected_rfc8212_and_best_frr() {
         r["peers"].as_array().unwrap().iter().find(|p| p["address"] == addr).cloned().unwrap_or(Value::Null)
     };
     assert_eq!(peer(&r, &b)["reason"], "it came from this neighbor (split horizon)", "{r}");
-    assert_eq!(peer(&r, "10.77.94.9")["reason"], "session not Established", "{r}");
+    let down = peer(&r, "10.77.94.9")["reason"].as_str().unwrap_or_default().to_string();
+    assert!(down.starts_with("session not Established ("), "with its state: {r}");
 
     // Refused on import: not in the table, still explained.
     let r = why("10.94.2.0/24");
