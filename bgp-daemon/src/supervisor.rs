@@ -814,6 +814,7 @@ impl Supervisor {
                     sent: false,
                     reason: Some(reason.into()),
                     export: None,
+                    drained: false,
                 });
             }
         }

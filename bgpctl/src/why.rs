@@ -38,6 +38,9 @@ pub fn why(r: &WhyReport) -> String {
         out.push_str("\nNeighbors:\n");
         for p in &r.peers {
             match (&p.sent, &p.reason) {
+                (true, _) if p.drained => {
+                    writeln!(out, "  sent to {} (drained: with GRACEFUL_SHUTDOWN)", p.address).unwrap()
+                }
                 (true, _) => writeln!(out, "  sent to {}", p.address).unwrap(),
                 (false, Some(reason)) => writeln!(out, "  not sent to {}: {}", p.address, clean(reason)).unwrap(),
                 (false, None) => writeln!(out, "  not sent to {}", p.address).unwrap(),
@@ -147,6 +150,7 @@ mod tests {
                 sent: false,
                 reason: Some("RFC 8212, no export_policy".into()),
                 export: None,
+                drained: false,
             }],
             fib: WhyFib { reason: Some("rejected by policy from-router term drop-lan".into()), ..WhyFib::default() },
             ..WhyReport::default()

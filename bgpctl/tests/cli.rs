@@ -996,14 +996,16 @@ fn why_report() -> bgp_core::ctl::why::WhyReport {
                 sent: false,
                 reason: Some("it came from this neighbor (split horizon)".into()),
                 export: None,
+                drained: false,
             },
             WhyPeer {
                 address: "10.10.0.9".parse().unwrap(),
                 sent: false,
                 reason: Some("RFC 8212, no export_policy".into()),
                 export: None,
+                drained: false,
             },
-            WhyPeer { address: "10.10.0.20".parse().unwrap(), sent: true, reason: None, export: None },
+            WhyPeer { address: "10.10.0.20".parse().unwrap(), sent: true, reason: None, export: None, drained: true },
         ],
         fib: WhyFib {
             installed: true,
@@ -1046,7 +1048,7 @@ Paths (best first):
 Neighbors:
   not sent to 10.10.0.1: it came from this neighbor (split horizon)
   not sent to 10.10.0.9: RFC 8212, no export_policy
-  sent to 10.10.0.20
+  sent to 10.10.0.20 (drained: with GRACEFUL_SHUTDOWN)
 
 Kernel:
   installed via 10.10.0.1 (eth0)

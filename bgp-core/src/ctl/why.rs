@@ -94,6 +94,10 @@ pub struct WhyPeer {
     pub reason: Option<String>,
     /// Sent: the export policy's evaluation, when it has terms.
     pub export: Option<PolicyTrace>,
+    /// The neighbor is drained (RFC 8326): what it is sent carries GRACEFUL_SHUTDOWN
+    /// (and LOCAL_PREF 0 toward iBGP).
+    #[serde(default)]
+    pub drained: bool,
 }
 
 /// The route in the kernel.

@@ -300,7 +300,7 @@ impl Engine {
         let id = prefix.and_then(|p| self.rib.id_of(&p));
         let mut out = Vec::new();
         for (peer, address) in peers {
-            let mut row = WhyPeer { address, sent: false, reason: None, export: None };
+            let mut row = WhyPeer { address, sent: false, reason: None, export: None, drained: false };
             let member = self.groups.iter().find_map(|g| g.member(peer).map(|m| (g, m)));
             let sent = id.map(|id| self.advertised_at(peer, id)).unwrap_or_default();
             match (member, best) {
