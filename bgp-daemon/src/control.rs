@@ -84,7 +84,9 @@ impl Access {
             | Command::NeighborEnable { .. }
             | Command::NeighborRefresh { .. }
             | Command::Reload
-            | Command::Shutdown { .. } => false,
+            | Command::Shutdown { .. }
+            | Command::Drain { .. }
+            | Command::Undrain { .. } => false,
         };
         (self == Access::ReadOnly && !show).then(|| {
             "this control socket is read-only: only `show ...` commands are accepted here \
@@ -366,6 +368,8 @@ mod tests {
             Command::NeighborRefresh { address: a },
             Command::Reload,
             Command::Shutdown { message: None },
+            Command::Drain { neighbor: None, wait_seconds: None },
+            Command::Undrain { neighbor: Some(a) },
         ];
         for c in show.iter().chain(&others) {
             assert_eq!(Access::Full.refuses(c), None);

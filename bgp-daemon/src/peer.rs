@@ -750,6 +750,7 @@ impl PeerTask {
             },
             dynamic: self.spec.dynamic,
             admin_down: self.admin_down,
+            drained: false,
         }
     }
 

@@ -23,6 +23,7 @@
 //! resending.
 
 pub mod decision;
+pub mod drain;
 pub mod engine;
 pub mod export;
 pub mod fib;

@@ -29,7 +29,7 @@ use super::show::{peer_route, PrefixOrAddress};
 use super::{candidate, Path, Rejection, SourceKind};
 use crate::ctl::why::{WhyFib, WhyPath, WhyPeer, WhyRejected, WhyReport};
 use crate::ctl::{FibState, KubernetesOwnerRow, RouteRow};
-use crate::policy::trace::PolicyTrace;
+use crate::policy::trace::{describe_changes, PolicyTrace, TermStep};
 use crate::policy::{Policy, RouteInfo, RouteSource};
 use crate::prefix::Prefix;
 use crate::wire::PathAttrs;
@@ -199,8 +199,32 @@ impl Engine {
     fn import_trace(&self, prefix: Prefix, p: &Path) -> Option<PolicyTrace> {
         let state = self.peer(p.source)?;
         let route = peer_route(prefix, state.address, state.local);
-        let mut attrs = self.rib.attrs().get(p.attrs_in).clone();
-        Some(state.import.trace(&route, &mut attrs, self.rib.config().local_as))
+        Some(self.traced_import(&state.import, route, self.rib.attrs().get(p.attrs_in)))
+    }
+
+    /// The import as `drain::import` runs it: the graceful shutdown rules (RFC 8326),
+    /// shown as a first step when they apply, then the policy.
+    fn traced_import(&self, policy: &Policy, route: RouteInfo, received: &PathAttrs) -> PolicyTrace {
+        let drained = route.neighbor.is_some_and(|a| self.drain.covers(a));
+        let local_as = self.rib.config().local_as;
+        let Some(mut marked) = super::drain::inbound(received, drained) else {
+            return policy.trace(&route, &mut received.clone(), local_as);
+        };
+        let step = TermStep {
+            term: match drained {
+                true => "graceful shutdown (RFC 8326): drained neighbor".into(),
+                false => "graceful shutdown (RFC 8326): GRACEFUL_SHUTDOWN community".into(),
+            },
+            matched: true,
+            changes: describe_changes(received, &marked),
+            action: Some("next".into()),
+        };
+        let mut trace = policy.trace(&route, &mut marked, local_as);
+        trace.steps.insert(0, step);
+        if trace.accepted() {
+            trace.changes = describe_changes(received, &marked);
+        }
+        trace
     }
 
     fn describe_next_hop(&self, p: &Path) -> Option<String> {
@@ -261,7 +285,7 @@ impl Engine {
                 None => match self.peer(source) {
                     Some(state) => {
                         let route = peer_route(prefix, state.address, state.local);
-                        let trace = state.import.trace(&route, &mut attrs.clone(), self.rib.config().local_as);
+                        let trace = self.traced_import(&state.import, route, attrs);
                         let reason = match trace.accepted() {
                             true => format!(
                                 "refused by an earlier import policy ({} now accepts it; it was asked for again with ROUTE-REFRESH)",
@@ -300,7 +324,8 @@ impl Engine {
         let id = prefix.and_then(|p| self.rib.id_of(&p));
         let mut out = Vec::new();
         for (peer, address) in peers {
-            let mut row = WhyPeer { address, sent: false, reason: None, export: None, drained: false };
+            let drained = self.drain.covers(address);
+            let mut row = WhyPeer { address, sent: false, reason: None, export: None, drained };
             let member = self.groups.iter().find_map(|g| g.member(peer).map(|m| (g, m)));
             let sent = id.map(|id| self.advertised_at(peer, id)).unwrap_or_default();
             match (member, best) {

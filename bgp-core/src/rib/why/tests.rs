@@ -322,3 +322,26 @@ fn kubernetes_owners_in_words() {
     );
     assert_eq!(describe_owner(&owner("node", "n3", &[])), "Node n3 (its pod CIDR)");
 }
+
+#[test]
+fn drains_show_in_import_and_per_neighbor() {
+    use crate::rib::drain::Drain;
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(8), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    e.session_up(session("10.0.0.3", US), t);
+    e.updates(a, &[update(&["10.30.0.0/24"], &[65001], "10.0.0.1")]);
+    settle(&mut e, t);
+    let r = ask(&e, "10.30.0.0/24");
+    assert_eq!(r.paths[0].import.as_ref().unwrap().steps.len(), 0, "accept-all, nothing drained");
+    assert!(r.peers.iter().all(|p| !p.drained));
+    e.set_drain(Drain { all: true, ..Drain::default() });
+    settle(&mut e, t);
+    let r = ask(&e, "10.30.0.0/24");
+    let import = r.paths[0].import.as_ref().unwrap();
+    assert_eq!(import.steps[0].term, "graceful shutdown (RFC 8326): drained neighbor");
+    assert_eq!(import.changes, vec!["LOCAL_PREF none -> 0", "community added 65535:0"], "{import:?}");
+    assert_eq!(r.paths[0].route.local_pref, Some(0));
+    let b = r.peers.iter().find(|p| p.address == ip("10.0.0.3")).unwrap();
+    assert!(b.sent && b.drained, "{b:?}");
+}
