@@ -78,6 +78,7 @@ impl Access {
             | Command::ShowFib { .. }
             | Command::ShowNextHops
             | Command::ShowKubernetes
+            | Command::ShowBfd
             | Command::Why { .. } => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
