@@ -165,7 +165,7 @@ enum TopCommand {
     /// ("RFC 8212, no export_policy", "rejected by policy X term Y", "NO_EXPORT
     /// community", "it came from this neighbor (split horizon)"), and the FIB route or
     /// why there is none. A missing route says why: "no source has it", "rejected by
-    /// policy X term Y" (the last 4096 routes refused on import are remembered),
+    /// policy X term Y" (up to 4096 routes refused on import are remembered),
     /// "next hop unresolved".
     ///
     /// --json prints one object (see the README, "When something is unreachable").
