@@ -18,9 +18,10 @@
 //! flags); a prefix's entry is a 28-byte slot holding its only path inline
 //! (`slots.rs`), and attribute sets are interned ([`crate::attrs`]). The Adj-RIB-In
 //! before import policy is the `attrs_in` handle of each path (the same id when the
-//! policy changed nothing); paths the policy rejected stay, flagged, so a policy change
-//! ([`RibState::reimport`]) or route refresh re-evaluates them without the peer
-//! resending.
+//! policy changed nothing), so a policy change ([`RibState::reimport`]) re-evaluates
+//! the accepted paths without the peer resending. Refused paths are not kept (the
+//! peer is asked with ROUTE-REFRESH after a policy change); a bounded record of them
+//! (`refused.rs`) lets `bgpctl why` say why a route is missing.
 
 pub mod decision;
 pub mod drain;
