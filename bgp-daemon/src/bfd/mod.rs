@@ -199,7 +199,7 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
         rng: std::collections::hash_map::RandomState::new().build_hasher().finish(),
         dropped_unknown: 0,
     };
-    let mut rx = Receivers { v4: None, v6: None, m4: None, m6: None, retry_at: None, warned: false };
+    let rx = Receivers { v4: None, v6: None, m4: None, m6: None, retry_at: None, warned: false };
     let own = match placement {
         Placement::OwnThread => match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(rt) => Some(rt),
@@ -212,12 +212,6 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
     };
     match own {
         Some(rt) => {
-            // Bound (and registered with the task's runtime) before `spawn` returns, so
-            // nothing sent right after it is lost.
-            {
-                let _entered = rt.enter();
-                rx.open(ports.listen, now);
-            }
             let spawned = std::thread::Builder::new()
                 .name("bfd".to_string())
                 .spawn(move || rt.block_on(run(task, rx, cmds, events)));
@@ -227,7 +221,6 @@ fn spawn_placed(events: mpsc::Sender<BfdEvent>, ports: Ports, placement: Placeme
             }
         }
         None => {
-            rx.open(ports.listen, now);
             tokio::spawn(run(task, rx, cmds, events));
         }
     }
@@ -282,6 +275,10 @@ struct Receivers {
 }
 
 impl Receivers {
+    fn bound(&self) -> bool {
+        self.v4.is_some() || self.v6.is_some() || self.m4.is_some() || self.m6.is_some()
+    }
+
     fn open(&mut self, listen: u16, now: Instant) {
         let mut failed = false;
         let multihop = if listen == bfd::CONTROL_PORT { &[false, true][..] } else { &[false][..] };
@@ -351,7 +348,15 @@ async fn run(mut task: Task, mut rx: Receivers, mut cmds: mpsc::Receiver<BfdCmd>
                     let _ = ack.send(());
                     break;
                 }
-                Some(cmd) => task.handle_cmd(cmd, Instant::now()),
+                Some(cmd) => {
+                    task.handle_cmd(cmd, Instant::now());
+                    // The ports are bound with the first session, not at start: a daemon
+                    // without BFD opens no UDP port, and several such daemons can share a
+                    // namespace. The session's first packet goes out after this.
+                    if !rx.bound() && rx.retry_at.is_none() && !task.sessions.is_empty() {
+                        rx.open(task.ports.listen, Instant::now());
+                    }
+                }
             },
             guard = readable(&rx.v4) => task.handle_readable(guard, &mut buf, false),
             guard = readable(&rx.v6) => task.handle_readable(guard, &mut buf, false),
@@ -972,6 +977,8 @@ mod tests {
         let a = spawn_with(a_tx, Ports { listen: pa, peer: pb });
         let v4: IpAddr = "127.0.0.1".parse().unwrap();
         a.add(BfdPeer { peer: v4, local: None, cfg: cfg() }).await;
+        // Answered after the add: the ports (bound with the first session) are open.
+        assert_eq!(a.status().await.len(), 1);
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let good = ControlPacket {
             diag: bfd::Diag::None,
