@@ -51,8 +51,8 @@ use crate::wire::{
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
 /// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains: `drain`, `undrain`,
-/// `drained` in neighbor lines).
-pub const PROTOCOL_VERSION: u32 = 5;
+/// `drained` in neighbor lines). 6: issue 12 (`why`, ...).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -109,6 +109,9 @@ pub enum Command {
     Undrain { neighbor: Option<IpAddr> },
     /// Every BFD session: one [`BfdSessionRow`] each.
     ShowBfd,
+    /// The whole story of one route: a prefix, or an address's longest match. One
+    /// [`Reply::Why`], then `End`.
+    Why { target: String },
 }
 
 /// Which per-neighbor table `show routes --neighbor` shows.
@@ -143,6 +146,7 @@ pub enum Reply {
     /// One neighbor a `Drain` or `Undrain` changed.
     Drained(DrainRow),
     Bfd(Box<BfdSessionRow>),
+    Why(Box<why::WhyReport>),
 }
 
 /// A neighbor whose drain state changed, and how many of our routes it was sent again.
@@ -659,6 +663,8 @@ impl BfdSessionRow {
     }
 }
 
+pub mod why;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -761,7 +767,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":5,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":6,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 
@@ -770,7 +776,7 @@ mod tests {
         let r =
             Request { version: PROTOCOL_VERSION, command: Command::Drain { neighbor: None, wait_seconds: Some(15) } };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":5,"command":"drain","neighbor":null,"wait_seconds":15}"#);
+        assert_eq!(json, r#"{"version":6,"command":"drain","neighbor":null,"wait_seconds":15}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
         let row = Reply::Drained(DrainRow { address: "10.0.0.2".parse().unwrap(), drained: true, routes: 3 });
         let json = serde_json::to_string(&row).unwrap();

@@ -78,7 +78,8 @@ impl Access {
             | Command::ShowFib { .. }
             | Command::ShowNextHops
             | Command::ShowKubernetes
-            | Command::ShowBfd => true,
+            | Command::ShowBfd
+            | Command::Why { .. } => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }
@@ -358,6 +359,8 @@ mod tests {
             Command::ShowNeighbors { address: None },
             Command::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None },
             Command::ShowSummary,
+            // `why` only reads.
+            Command::Why { target: "10.0.0.1".into() },
         ];
         let others = [
             Command::NeighborReset { address: a },

@@ -208,7 +208,7 @@ fn table_of_neighbors() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-neighbors\",\"address\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
 Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
 10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
@@ -256,7 +256,7 @@ fn detail_of_one_neighbor() {
     let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
     let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
     let stdout = run.stdout();
     for line in [
         "BGP neighbor 192.168.1.1, remote AS 64512\n",
@@ -286,7 +286,7 @@ fn neighbor_commands() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -299,13 +299,13 @@ fn neighbor_commands() {
     assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
     assert_eq!(
         daemon.request(),
-        "{\"version\":5,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+        "{\"version\":6,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
     );
 
     let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
     let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn daemon_shutdown() {
     let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
 }
 
 #[test]
@@ -332,7 +332,7 @@ fn drain_and_undrain() {
     assert!(run.stdout().starts_with("10.0.0.1 "), "{}", run.stdout());
     assert!(run.stdout().starts_with("10.0.0.1     drained    3 routes announced again\n"), "{}", run.stdout());
     assert!(run.stdout().ends_with("every neighbor drained; waited 2 s\n"));
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"drain\",\"neighbor\":null,\"wait_seconds\":2}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"drain\",\"neighbor\":null,\"wait_seconds\":2}\n");
 
     let daemon =
         FakeDaemon::answering(&[row("10.0.0.1", false, 3), Reply::Done { message: "undrained".into() }, Reply::End]);
@@ -344,7 +344,7 @@ fn drain_and_undrain() {
         serde_json::json!({"result": "ok", "message": "undrained",
             "neighbors": [{"address": "10.0.0.1", "drained": false, "routes": 3}]})
     );
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"undrain\",\"neighbor\":\"10.0.0.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"undrain\",\"neighbor\":\"10.0.0.1\"}\n");
     assert_ne!(bgpctl(&["drain", "--wait", "0", "--socket", daemon.socket()]).code(), 0, "--wait is 1..=3600");
 }
 
@@ -564,7 +564,7 @@ fn table_of_routes() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         daemon.request(),
-        "{\"version\":5,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+        "{\"version\":6,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
 Status codes: * valid, > best, = multipath, S stale, L long-lived stale, u next hop unreachable
@@ -621,7 +621,7 @@ fn route_requests_for_each_flag() {
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
         assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":5,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert_eq!(daemon.request(), format!("{{\"version\":6,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
         assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
     }
 }
@@ -734,7 +734,7 @@ fn summary_of_the_rib() {
     let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
     let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-summary\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-summary\"}\n");
     assert_eq!(run.stdout(), RIB_SUMMARY_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
@@ -760,7 +760,7 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -789,7 +789,7 @@ fn table_of_fib_routes() {
     let daemon = FakeDaemon::answering(&fib_replies(&fib_rows()));
     let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-fib\",\"prefix\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-fib\",\"prefix\":null}\n");
     assert_eq!(run.stdout(), FIB_TEXT, "\n{}", run.stdout());
     assert_eq!(run.stderr(), "");
 
@@ -798,7 +798,7 @@ fn table_of_fib_routes() {
     for prefix in ["10.42.9.0/26", "10.42.9.7"] {
         let run = bgpctl(&["show", "fib", prefix, "--socket", daemon.socket()]);
         assert_eq!(run.code(), 0, "{}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":5,\"command\":\"show-fib\",\"prefix\":\"{prefix}\"}}\n"));
+        assert_eq!(daemon.request(), format!("{{\"version\":6,\"command\":\"show-fib\",\"prefix\":\"{prefix}\"}}\n"));
         let stdout = run.stdout();
         assert!(stdout.starts_with("table main, protocol bgp, metric 20\n\nPrefix "), "{stdout}");
         assert!(
@@ -867,7 +867,7 @@ fn table_of_next_hops() {
     let daemon = FakeDaemon::answering(&next_hop_replies(&next_hop_rows()));
     let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-next-hops\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-next-hops\"}\n");
     assert_eq!(run.stdout(), NEXT_HOPS_TEXT, "\n{}", run.stdout());
     assert_eq!(run.stderr(), "");
     for alias in ["nexthop", "next-hops"] {
@@ -960,7 +960,7 @@ fn kubernetes_status_and_routes() {
     let daemon = FakeDaemon::answering(&replies);
     let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-kubernetes\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-kubernetes\"}\n");
     let stdout = run.stdout();
     assert!(stdout.contains("State:      connected"), "{stdout}");
     assert!(stdout.contains("192.0.2.10/32  192.168.1.11  service web/front"), "{stdout}");
@@ -992,7 +992,7 @@ fn bfd_sessions() {
     let daemon = FakeDaemon::answering(&replies);
     let run = bgpctl(&["show", "bfd", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":5,\"command\":\"show-bfd\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-bfd\"}\n");
     let stdout = run.stdout();
     let expected = "\
 Peer         Local         State  Remote   TX/RX ms  Mult  Detect ms  BGP          Last change   Reason
@@ -1031,4 +1031,136 @@ Peer         Local         State  Remote   TX/RX ms  Mult  Detect ms  BGP       
     assert_eq!(run.stdout(), "No BFD sessions (bfd = true on a neighbor or range adds one).\n");
     let run = bgpctl(&["show", "bfd", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.stdout(), "[]\n");
+}
+
+// ---- why ----
+
+fn why_report() -> bgp_core::ctl::why::WhyReport {
+    use bgp_core::ctl::why::{WhyFib, WhyPath, WhyPeer, WhyReport};
+    use bgp_core::policy::trace::{PolicyTrace, TermStep};
+    let import = PolicyTrace {
+        policy: "from-router".into(),
+        verdict: "accept".into(),
+        term: Some("lan".into()),
+        steps: vec![TermStep {
+            term: "lan".into(),
+            matched: true,
+            changes: vec!["LOCAL_PREF none -> 200".into()],
+            action: Some("accept".into()),
+        }],
+        changes: vec!["LOCAL_PREF none -> 200".into()],
+    };
+    let mut best = route("10.0.5.0/24", "10.10.0.1", "65010");
+    (best.best, best.multipath, best.local_pref) = (true, true, Some(200));
+    let other = route("10.0.5.0/24", "10.10.0.3", "65020 65030");
+    WhyReport {
+        query: "10.0.5.1".into(),
+        prefix: Some("10.0.5.0/24".into()),
+        verdict: "best path from 10.10.0.1 (higher LOCAL_PREF), sent to 1 of 3 neighbors, installed".into(),
+        best_reason: Some("higher LOCAL_PREF".into()),
+        paths: vec![
+            WhyPath {
+                route: best,
+                source: "peer 10.10.0.1 (AS 65010, eBGP), AS path 65010".into(),
+                import: Some(import),
+                next_hop: Some("10.10.0.1 is on a connected subnet".into()),
+                lost: None,
+            },
+            WhyPath {
+                route: other,
+                source: "peer 10.10.0.3 (AS 65020, eBGP), AS path 65020 65030".into(),
+                import: None,
+                next_hop: Some("10.10.0.3 is on a connected subnet".into()),
+                lost: Some("lost to the best path: higher LOCAL_PREF".into()),
+            },
+        ],
+        rejected: vec![],
+        peers: vec![
+            WhyPeer {
+                address: "10.10.0.1".parse().unwrap(),
+                sent: false,
+                reason: Some("it came from this neighbor (split horizon)".into()),
+                export: None,
+                drained: false,
+            },
+            WhyPeer {
+                address: "10.10.0.9".parse().unwrap(),
+                sent: false,
+                reason: Some("RFC 8212, no export_policy".into()),
+                export: None,
+                drained: false,
+            },
+            WhyPeer { address: "10.10.0.20".parse().unwrap(), sent: true, reason: None, export: None, drained: true },
+        ],
+        fib: WhyFib {
+            installed: true,
+            state: Some("installed".into()),
+            next_hops: vec![bgp_core::ctl::FibNextHopRow {
+                gateway: Some("10.10.0.1".parse().unwrap()),
+                ifindex: 2,
+                device: Some("eth0".into()),
+            }],
+            reason: None,
+        },
+        notes: vec![],
+    }
+}
+
+#[test]
+fn why_tells_the_story_of_one_route() {
+    let report = why_report();
+    let daemon = FakeDaemon::answering(&[Reply::Why(Box::new(report.clone())), Reply::End]);
+    let run = bgpctl(&["why", "10.0.5.1", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let request: serde_json::Value = serde_json::from_str(&daemon.request()).unwrap();
+    assert_eq!(request["command"], "why");
+    assert_eq!(request["target"], "10.0.5.1");
+    let text = run.stdout();
+    let expected = "\
+10.0.5.1 -> 10.0.5.0/24
+  best path from 10.10.0.1 (higher LOCAL_PREF), sent to 1 of 3 neighbors, installed
+
+Paths (best first):
+  * peer 10.10.0.1 (AS 65010, eBGP), AS path 65010
+      next hop 10.10.0.1, LOCAL_PREF 200
+      10.10.0.1 is on a connected subnet
+      import: accepted by policy from-router term lan: LOCAL_PREF none -> 200
+    peer 10.10.0.3 (AS 65020, eBGP), AS path 65020 65030
+      next hop 10.10.0.3
+      10.10.0.3 is on a connected subnet
+      lost to the best path: higher LOCAL_PREF
+
+Neighbors:
+  not sent to 10.10.0.1: it came from this neighbor (split horizon)
+  not sent to 10.10.0.9: RFC 8212, no export_policy
+  sent to 10.10.0.20 (drained: with GRACEFUL_SHUTDOWN)
+
+Kernel:
+  installed via 10.10.0.1 (eth0)
+";
+    assert_eq!(text, expected);
+
+    // --json: the report as sent.
+    let run = bgpctl(&["why", "10.0.5.1", "--json", "--socket", daemon.socket()]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json, serde_json::to_value(&report).unwrap());
+    assert_eq!(json["peers"][1]["reason"], "RFC 8212, no export_policy");
+}
+
+#[test]
+fn why_errors() {
+    // Not a prefix or an address: a usage error, nothing sent.
+    let run = bgpctl(&["why", "10.0.0.0/33", "--socket", "/nonexistent"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let run = bgpctl(&["why", "router", "--socket", "/nonexistent"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "the RIB did not answer".into() }]);
+    assert_daemon_error(&daemon, &["why", "10.0.0.1"], "the RIB did not answer");
+    // A reply of the wrong kind.
+    let daemon = FakeDaemon::answering(&route_replies(&routes()));
+    let run = bgpctl(&["why", "10.0.0.1", "--socket", daemon.socket()]);
+    assert_eq!(
+        run.failure_line(),
+        "bgpctl: unexpected reply from bgp-daemon: `route` where one why report was expected"
+    );
 }
