@@ -236,25 +236,14 @@ fn llgr_bird_keeps_our_routes_past_the_restart_time() {
 /// RFC 8326 §4.1 at BIRD: does BIRD 2.0.12 give a route carrying GRACEFUL_SHUTDOWN
 /// LOCAL_PREF 0 on its own? It does not: after `bgpctl drain` BIRD shows the community
 /// and still LOCAL_PREF 100. With the one import line that configs/KEYS.md gives
-/// (`if (65535,0) ~ bgp_community then bgp_local_pref = 0;`), it does.
-#[test]
-fn bird_needs_an_import_rule_for_graceful_shutdown() {
-    skip_unless_ready!(frr: false, bird: true);
-    let s = Scenario::link("llgrb-gshut", 84, "bird");
-    let (a, b) = (s.v4(1), s.v4(2));
-    let bird = s.bird("bird", &bird_bgp("daemon", &b, 65001, &a, 65000, "", "ipv4 { import all; export none; }"));
-    let config = s.global_toml(65000, &a, &[])
-        + &neighbor(&b, 65001, &["export_policy = \"accept-all\""])
-        + "\n[[announce]]\nprefix = \"10.184.1.0/24\"\n";
-    let d = s.start_ours(&config);
-    wait_until(30 * SEC, "Established", || d.established(&b));
-    let t = wait_until(20 * SEC, "BIRD has our route", || bird_route(&bird, "10.184.1.0/24"));
+/// (`if (65535,0) ~ bgp_community then bgp_local_pref = 0;`), it does. Ends undrained.
+fn bird_needs_an_import_rule_for_graceful_shutdown(s: &Scenario, d: &Daemon, bird: &Bird, prefix: &str) {
+    let t = bird_route(bird, prefix).unwrap();
     assert!(t.contains("BGP.local_pref: 100"), "eBGP default: {t}");
-
     s.step("bgpctl drain");
     d.bgpctl(&["drain"]).expect("drain");
     let t = wait_until(10 * SEC, "BIRD sees GRACEFUL_SHUTDOWN", || {
-        let t = bird_route(&bird, "10.184.1.0/24")?;
+        let t = bird_route(bird, prefix)?;
         if t.contains("(65535,0)") {
             Ok(t)
         } else {
@@ -272,7 +261,7 @@ fn bird_needs_an_import_rule_for_graceful_shutdown() {
     std::fs::write(&conf, text).unwrap();
     bird.birdc(&["configure"]).expect("birdc configure");
     let t = wait_until(10 * SEC, "BIRD gives the route LOCAL_PREF 0", || {
-        let t = bird_route(&bird, "10.184.1.0/24")?;
+        let t = bird_route(bird, prefix)?;
         if t.contains("BGP.local_pref: 0") {
             Ok(t)
         } else {
@@ -280,4 +269,76 @@ fn bird_needs_an_import_rule_for_graceful_shutdown() {
         }
     });
     s.step(&format!("BIRD's route with the rule:\n{t}"));
+    d.bgpctl(&["undrain"]).expect("undrain");
+    wait_until(10 * SEC, "BIRD's LOCAL_PREF 100 again after undrain", || {
+        let t = bird_route(bird, prefix)?;
+        if t.contains("BGP.local_pref: 100") && !t.contains("(65535,0)") {
+            Ok(())
+        } else {
+            Err(format!("still drained: {t}"))
+        }
+    });
+}
+
+/// First BIRD and GRACEFUL_SHUTDOWN (above). Then the path to BIRD goes dead, so both
+/// hold timers (9 s) expire: no NOTIFICATION gets through, which RFC 4724 treats as
+/// graceful on both sides. Each side keeps the other's route, stale, then long-lived
+/// stale, and drops it after 3 + 10 s more.
+#[test]
+fn llgr_with_bird_survives_a_cut_link() {
+    skip_unless_ready!(frr: false, bird: true);
+    let s = Scenario::link("llgrb-cut", 84, "bird");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let bird = s.bird(
+        "bird",
+        &(bird_static("ipv4", &["10.184.2.0/24 blackhole"])
+            + &bird_bgp("daemon", &b, 65001, &a, 65000, BIRD_LLGR, "ipv4 { import all; export all; }")),
+    );
+    let config = s.global_toml(65000, &a, &["graceful_restart_time = 3"])
+        + &neighbor(&b, 65001, &["export_policy = \"accept-all\"", "long_lived_stale_time = 10"])
+        + "\n[[announce]]\nprefix = \"10.184.3.0/24\"\n";
+    let d = s.start_ours(&config);
+    wait_until(30 * SEC, "Established with BIRD's prefix", || established_with(&d, &b, 1));
+    wait_until(20 * SEC, "BIRD has our route", || bird_route(&bird, "10.184.3.0/24"));
+    bird_needs_an_import_rule_for_graceful_shutdown(&s, &d, &bird, "10.184.3.0/24");
+
+    // Not `link set down`: BIRD would drop our route at once, its next hop being on a
+    // downed interface. Blackhole routes on both sides drop every packet, the link up.
+    s.step("blackhole routes on both sides");
+    let cut = Instant::now();
+    interop::ip(&["-n", &s.ns("bird").name, "route", "add", "blackhole", &format!("{a}/32")]);
+    interop::ip(&["-n", &s.us().name, "route", "add", "blackhole", &format!("{b}/32")]);
+    let ours = wait_until(30 * SEC, "we hold BIRD's route LLGR stale", || {
+        let p = our_paths(&d, "10.184.2.0/24").unwrap_or_else(|e| panic!("we dropped BIRD's route: {e}"));
+        if p[0]["llgr_stale"] == true {
+            Ok(p[0].clone())
+        } else {
+            Err(format!("not LLGR stale: {}", p[0]))
+        }
+    });
+    let at = cut.elapsed();
+    s.step(&format!("ours LLGR stale after {:.1} s: {ours}", at.as_secs_f64()));
+    // (Not best: the blackhole makes BIRD's next hop unreachable here.)
+    assert!(at >= Duration::from_millis(10_500), "not before hold time + GR time (9 + 3 s): {at:?}");
+    let t = wait_until(30 * SEC, "BIRD holds our route LLGR stale", || {
+        let t = bird_route(&bird, "10.184.3.0/24").unwrap_or_else(|e| panic!("BIRD dropped our route: {e}"));
+        if has_llgr_stale(&t) {
+            Ok(t)
+        } else {
+            Err(format!("not LLGR stale yet: {t}"))
+        }
+    });
+    s.step(&format!("BIRD's LLGR stale after {:.1} s:\n{t}", cut.elapsed().as_secs_f64()));
+    wait_until(25 * SEC, "we sweep BIRD's route", || match our_paths(&d, "10.184.2.0/24") {
+        Ok(p) => Err(format!("still here: {}", p[0])),
+        Err(_) => Ok(()),
+    });
+    s.step(&format!("ours swept after {:.1} s", cut.elapsed().as_secs_f64()));
+    wait_until(10 * SEC, "BIRD drops our route", || match bird_route(&bird, "10.184.3.0/24") {
+        Ok(t) => Err(format!("still there: {t}")),
+        Err(_) => Ok(()),
+    });
+    let gone = cut.elapsed();
+    s.step(&format!("BIRD dropped ours after {:.1} s", gone.as_secs_f64()));
+    assert!(gone >= Duration::from_secs(18), "not before hold time + 3 + 10 s (about 22 s): {gone:?}");
 }
