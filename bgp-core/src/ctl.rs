@@ -53,7 +53,7 @@ use crate::wire::{
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
 /// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains: `drain`, `undrain`,
-/// `drained` in neighbor lines). 6: issue 12 (`show events`, ...).
+/// `drained` in neighbor lines). 6: issue 12 (`why`, `show events`, ...).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +111,9 @@ pub enum Command {
     Undrain { neighbor: Option<IpAddr> },
     /// Every BFD session: one [`BfdSessionRow`] each.
     ShowBfd,
+    /// The whole story of one route: a prefix, or an address's longest match. One
+    /// [`Reply::Why`], then `End`.
+    Why { target: String },
     /// The event history ([`events::NeighborEvent`] replies, oldest first): of one
     /// neighbor, or of every neighbor merged; only events of the last `since_seconds`.
     ShowEvents { neighbor: Option<IpAddr>, since_seconds: Option<u64> },
@@ -148,6 +151,7 @@ pub enum Reply {
     /// One neighbor a `Drain` or `Undrain` changed.
     Drained(DrainRow),
     Bfd(Box<BfdSessionRow>),
+    Why(Box<why::WhyReport>),
     Event(Box<events::NeighborEvent>),
 }
 
@@ -664,6 +668,8 @@ impl BfdSessionRow {
         self.bgp_state == Some(SessionState::Established) && self.state != "Up"
     }
 }
+
+pub mod why;
 
 #[cfg(test)]
 mod tests {

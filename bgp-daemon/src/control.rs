@@ -79,6 +79,7 @@ impl Access {
             | Command::ShowNextHops
             | Command::ShowKubernetes
             | Command::ShowBfd
+            | Command::Why { .. }
             | Command::ShowEvents { .. } => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
@@ -359,6 +360,8 @@ mod tests {
             Command::ShowNeighbors { address: None },
             Command::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None },
             Command::ShowSummary,
+            // `why` only reads.
+            Command::Why { target: "10.0.0.1".into() },
         ];
         let others = [
             Command::NeighborReset { address: a },

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use bgp_core::config::Announce;
 use bgp_core::ctl::events::{self, RestartPhase};
+use bgp_core::ctl::why::WhyReport;
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
 use bgp_core::ctl::{Reply, RestartPhaseRow, RibSummary};
@@ -38,6 +39,7 @@ use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{DumpStep, PrefixOrAddress, RouteDump, RouteQuery};
+use bgp_core::rib::why::WhyQuery;
 use bgp_core::rib::RibConfig;
 use bgp_core::types::Family;
 use bgp_core::wire::Update;
@@ -180,6 +182,11 @@ pub enum RibInput {
     /// A scrape of the metrics endpoint: the engine's counts (no walk of the table).
     Metrics {
         reply: oneshot::Sender<bgp_core::rib::metrics::RibMetrics>,
+    },
+    /// `why`: one route's story.
+    Why {
+        query: Box<WhyQuery>,
+        reply: oneshot::Sender<WhyReport>,
     },
 }
 
@@ -557,6 +564,9 @@ impl Driver {
                     info!(neighbor = %d.address, drained = d.drained, routes = d.routes, "drain: routes announced again");
                 }
                 let _ = reply.send(changed);
+            }
+            RibInput::Why { query, reply } => {
+                let _ = reply.send(self.engine.why(&query));
             }
         }
     }

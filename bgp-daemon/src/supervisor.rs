@@ -48,6 +48,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bgp_core::config::{Config, DynamicAction, OnStop, PeerPolicies, RoutingChange};
+use bgp_core::ctl::why::WhyPeer;
 use bgp_core::ctl::{BfdSessionRow, Command, NeighborDetail, NeighborSummary, Reply, RouteDirection, SessionState};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
@@ -68,6 +69,7 @@ use crate::rib_task::{self, RibInput};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
+use bgp_core::rib::why::{WhyQuery, NOT_ESTABLISHED};
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// BFD state changes waiting for the supervisor.
@@ -623,6 +625,7 @@ impl Supervisor {
             }
             Command::ShowKubernetes => self.show_kubernetes(replies).await,
             Command::ShowBfd => self.show_bfd(replies).await,
+            Command::Why { target } => self.why(target, replies).await,
             Command::Reload => {
                 let reply = match self.reload().await {
                     Ok(message) => Reply::Done { message },
@@ -993,6 +996,87 @@ impl Supervisor {
         #[cfg(not(feature = "kubernetes"))]
         let lines = vec![Reply::Error { message: NO_KUBERNETES_FEATURE.into() }];
         // Sent by a task of its own: a slow reader never holds up the supervisor.
+        tokio::spawn(async move {
+            for line in lines {
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// `why`: the engine's story of the route, with what only the configuration
+    /// knows (RFC 8212 defaults) going in, and the configured neighbors without a
+    /// session added to its list.
+    async fn why(&self, target: String, replies: mpsc::Sender<Reply>) {
+        let parsed = match (target.parse::<Prefix>(), target.parse::<IpAddr>()) {
+            (_, Ok(a)) => Ok(PrefixOrAddress::Address(a)),
+            (Ok(p), _) => Ok(PrefixOrAddress::Prefix(p)),
+            (Err(e), _) if target.contains('/') => Err(e),
+            _ => Err(format!("{target:?} is neither a prefix nor an address")),
+        };
+        let target_parsed = match parsed {
+            Ok(t) => t,
+            Err(message) => {
+                send_reply(&replies, Reply::Error { message }).await;
+                return;
+            }
+        };
+        let config = &self.config;
+        let settings_of = |a: IpAddr| match config.neighbors.iter().find(|n| n.address == a) {
+            Some(n) => Some(&n.settings),
+            None => config.range_for(a).map(|r| &r.settings),
+        };
+        let addresses: BTreeSet<IpAddr> =
+            config.neighbors.iter().map(|n| n.address).chain(self.peers.keys().copied()).collect();
+        let (mut rfc8212_export, mut rfc8212_import) = (Vec::new(), Vec::new());
+        for &a in &addresses {
+            let Some(s) = settings_of(a) else { continue };
+            if s.effective_export(&config.global).is_rfc8212_deny() {
+                rfc8212_export.push(a);
+            }
+            if s.effective_import(&config.global).is_rfc8212_deny() {
+                rfc8212_import.push(a);
+            }
+        }
+        let query = WhyQuery { target: target_parsed, text: target, rfc8212_export, rfc8212_import };
+        let (tx, rx) = oneshot::channel();
+        let report = match self.rib.send(RibInput::Why { query: Box::new(query), reply: tx }).await {
+            Ok(()) => tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok().and_then(Result::ok),
+            Err(_) => None,
+        };
+        let Some(mut report) = report else {
+            send_reply(&replies, Reply::Error { message: "the RIB did not answer".into() }).await;
+            return;
+        };
+        // Configured neighbors the engine never saw: no session yet.
+        for n in &config.neighbors {
+            if !report.peers.iter().any(|p| p.address == n.address) {
+                let reason = if n.shutdown { "administratively down" } else { NOT_ESTABLISHED };
+                report.peers.push(WhyPeer {
+                    address: n.address,
+                    sent: false,
+                    reason: Some(reason.into()),
+                    export: None,
+                    drained: false,
+                });
+            }
+        }
+        // A neighbor without a session: its state and what ended the last one (a
+        // NOTIFICATION such as Maximum Number of Prefixes Reached, a hold-down).
+        let summaries: HashMap<IpAddr, NeighborSummary> =
+            self.summaries().await.into_iter().chain(self.remembered_summaries()).map(|s| (s.address, s)).collect();
+        for p in report.peers.iter_mut().filter(|p| p.reason.as_deref() == Some(NOT_ESTABLISHED)) {
+            let Some(s) = summaries.get(&p.address) else { continue };
+            let detail = match (&s.last_error, s.admin_down) {
+                (_, true) => format!("{NOT_ESTABLISHED} ({}, administratively down)", s.state),
+                (Some(e), false) => format!("{NOT_ESTABLISHED} ({}; last error: {e})", s.state),
+                (None, false) => format!("{NOT_ESTABLISHED} ({})", s.state),
+            };
+            p.reason = Some(detail);
+        }
+        report.peers.sort_by_key(|p| p.address);
+        let lines = [Reply::Why(Box::new(report)), Reply::End];
         tokio::spawn(async move {
             for line in lines {
                 if replies.send(line).await.is_err() {

@@ -17,6 +17,7 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::events::NeighborEvent;
+use bgp_core::ctl::why::WhyReport;
 use bgp_core::ctl::{
     BfdSessionRow, Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary,
     NextHopRow, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
@@ -28,7 +29,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 14] = [
+const KNOWN_REPLY_KINDS: [&str; 15] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -42,6 +43,7 @@ const KNOWN_REPLY_KINDS: [&str; 14] = [
     "end",
     "drained",
     "bfd",
+    "why",
     "event",
 ];
 
@@ -234,6 +236,18 @@ impl Client {
         })
     }
 
+    /// `why`: one report.
+    pub fn why(&self, target: String) -> Result<WhyReport, Error> {
+        let mut report = None;
+        for reply in self.request(Command::Why { target })? {
+            match reply? {
+                Reply::Why(r) if report.is_none() => report = Some(*r),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "one why report" }),
+            }
+        }
+        report.ok_or(Error::Unexpected { got: "end", expected: "a why report" })
+    }
+
     /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
     /// or names the kind of a reply of another kind, which is an error (`expected`
     /// names the kind wanted).
@@ -422,6 +436,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::End => "end",
         Reply::Drained(_) => "drained",
         Reply::Bfd(_) => "bfd",
+        Reply::Why(_) => "why",
         Reply::Event(_) => "event",
     }
 }
@@ -543,6 +558,7 @@ mod tests {
                 reason: Some("no route".into()),
             }),
             Reply::Done { message: "ok".into() },
+            Reply::Why(Box::new(bgp_core::ctl::why::WhyReport { query: "10.0.0.1".into(), ..Default::default() })),
             Reply::Error { message: "no".into() },
             Reply::End,
             Reply::Bfd(Box::new(BfdSessionRow {

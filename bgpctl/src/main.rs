@@ -11,6 +11,7 @@ mod events;
 #[path = "../tests/fixtures/mod.rs"]
 mod fixtures;
 mod output;
+mod why;
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -53,6 +54,7 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show nexthops\n  \
         bgpctl show kubernetes\n  \
         bgpctl show bfd\n  \
+        bgpctl why 10.42.0.7\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable\n  \
@@ -157,6 +159,25 @@ enum TopCommand {
         /// Undrain only the session with this neighbor
         #[arg(long, value_name = "ADDR")]
         neighbor: Option<IpAddr>,
+    },
+    /// The whole story of one route: where it came from, import, best path, neighbors, kernel
+    ///
+    /// For a prefix, or an address's longest match (as `show route ADDRESS`): each
+    /// path's source (the peer and its AS path, [[announce]], the kernel route, the
+    /// Kubernetes Service or Node), which import policy term accepted or changed it,
+    /// the decision step that chose the best path and the one that decided against
+    /// each other path, each neighbor sent the route or the rule that stopped it
+    /// ("RFC 8212, no export_policy", "rejected by policy X term Y", "NO_EXPORT
+    /// community", "it came from this neighbor (split horizon)"), and the FIB route or
+    /// why there is none. A missing route says why: "no source has it", "rejected by
+    /// policy X term Y" (up to 4096 routes refused on import are remembered),
+    /// "next hop unresolved".
+    ///
+    /// --json prints one object (see the README, "When something is unreachable").
+    Why {
+        /// A prefix (10.42.0.0/24) or an address (10.42.0.7: its longest match)
+        #[arg(value_name = "PREFIX|ADDRESS", value_parser = parse_prefix_or_address)]
+        target: String,
     },
     /// Print a shell completion script for bgpctl
     ///
@@ -543,6 +564,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             drained(cli.json, client.drain(Command::Drain { neighbor: *neighbor, wait_seconds: *wait })?)
         }
         TopCommand::Undrain { neighbor } => drained(cli.json, client.drain(Command::Undrain { neighbor: *neighbor })?),
+        TopCommand::Why { target } => shown(cli.json, &client.why(target.clone())?, why::why),
     };
     write_stdout(&text).context("cannot write to stdout")
 }

@@ -675,7 +675,7 @@ fn forwarding_hop(h: &FibNextHopRow) -> String {
 }
 
 /// The ways out of a route or next hop, comma-separated; `-` for none.
-fn forwarding_hops(hops: &[FibNextHopRow]) -> String {
+pub fn forwarding_hops(hops: &[FibNextHopRow]) -> String {
     if hops.is_empty() {
         return "-".to_owned();
     }

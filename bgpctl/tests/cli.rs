@@ -1033,6 +1033,138 @@ Peer         Local         State  Remote   TX/RX ms  Mult  Detect ms  BGP       
     assert_eq!(run.stdout(), "[]\n");
 }
 
+// ---- why ----
+
+fn why_report() -> bgp_core::ctl::why::WhyReport {
+    use bgp_core::ctl::why::{WhyFib, WhyPath, WhyPeer, WhyReport};
+    use bgp_core::policy::trace::{PolicyTrace, TermStep};
+    let import = PolicyTrace {
+        policy: "from-router".into(),
+        verdict: "accept".into(),
+        term: Some("lan".into()),
+        steps: vec![TermStep {
+            term: "lan".into(),
+            matched: true,
+            changes: vec!["LOCAL_PREF none -> 200".into()],
+            action: Some("accept".into()),
+        }],
+        changes: vec!["LOCAL_PREF none -> 200".into()],
+    };
+    let mut best = route("10.0.5.0/24", "10.10.0.1", "65010");
+    (best.best, best.multipath, best.local_pref) = (true, true, Some(200));
+    let other = route("10.0.5.0/24", "10.10.0.3", "65020 65030");
+    WhyReport {
+        query: "10.0.5.1".into(),
+        prefix: Some("10.0.5.0/24".into()),
+        verdict: "best path from 10.10.0.1 (higher LOCAL_PREF), sent to 1 of 3 neighbors, installed".into(),
+        best_reason: Some("higher LOCAL_PREF".into()),
+        paths: vec![
+            WhyPath {
+                route: best,
+                source: "peer 10.10.0.1 (AS 65010, eBGP), AS path 65010".into(),
+                import: Some(import),
+                next_hop: Some("10.10.0.1 is on a connected subnet".into()),
+                lost: None,
+            },
+            WhyPath {
+                route: other,
+                source: "peer 10.10.0.3 (AS 65020, eBGP), AS path 65020 65030".into(),
+                import: None,
+                next_hop: Some("10.10.0.3 is on a connected subnet".into()),
+                lost: Some("lost to the best path: higher LOCAL_PREF".into()),
+            },
+        ],
+        rejected: vec![],
+        peers: vec![
+            WhyPeer {
+                address: "10.10.0.1".parse().unwrap(),
+                sent: false,
+                reason: Some("it came from this neighbor (split horizon)".into()),
+                export: None,
+                drained: false,
+            },
+            WhyPeer {
+                address: "10.10.0.9".parse().unwrap(),
+                sent: false,
+                reason: Some("RFC 8212, no export_policy".into()),
+                export: None,
+                drained: false,
+            },
+            WhyPeer { address: "10.10.0.20".parse().unwrap(), sent: true, reason: None, export: None, drained: true },
+        ],
+        fib: WhyFib {
+            installed: true,
+            state: Some("installed".into()),
+            next_hops: vec![bgp_core::ctl::FibNextHopRow {
+                gateway: Some("10.10.0.1".parse().unwrap()),
+                ifindex: 2,
+                device: Some("eth0".into()),
+            }],
+            reason: None,
+        },
+        notes: vec![],
+    }
+}
+
+#[test]
+fn why_tells_the_story_of_one_route() {
+    let report = why_report();
+    let daemon = FakeDaemon::answering(&[Reply::Why(Box::new(report.clone())), Reply::End]);
+    let run = bgpctl(&["why", "10.0.5.1", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let request: serde_json::Value = serde_json::from_str(&daemon.request()).unwrap();
+    assert_eq!(request["command"], "why");
+    assert_eq!(request["target"], "10.0.5.1");
+    let text = run.stdout();
+    let expected = "\
+10.0.5.1 -> 10.0.5.0/24
+  best path from 10.10.0.1 (higher LOCAL_PREF), sent to 1 of 3 neighbors, installed
+
+Paths (best first):
+  * peer 10.10.0.1 (AS 65010, eBGP), AS path 65010
+      next hop 10.10.0.1, LOCAL_PREF 200
+      10.10.0.1 is on a connected subnet
+      import: accepted by policy from-router term lan: LOCAL_PREF none -> 200
+    peer 10.10.0.3 (AS 65020, eBGP), AS path 65020 65030
+      next hop 10.10.0.3
+      10.10.0.3 is on a connected subnet
+      lost to the best path: higher LOCAL_PREF
+
+Neighbors:
+  not sent to 10.10.0.1: it came from this neighbor (split horizon)
+  not sent to 10.10.0.9: RFC 8212, no export_policy
+  sent to 10.10.0.20 (drained: with GRACEFUL_SHUTDOWN)
+
+Kernel:
+  installed via 10.10.0.1 (eth0)
+";
+    assert_eq!(text, expected);
+
+    // --json: the report as sent.
+    let run = bgpctl(&["why", "10.0.5.1", "--json", "--socket", daemon.socket()]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(json, serde_json::to_value(&report).unwrap());
+    assert_eq!(json["peers"][1]["reason"], "RFC 8212, no export_policy");
+}
+
+#[test]
+fn why_errors() {
+    // Not a prefix or an address: a usage error, nothing sent.
+    let run = bgpctl(&["why", "10.0.0.0/33", "--socket", "/nonexistent"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let run = bgpctl(&["why", "router", "--socket", "/nonexistent"]);
+    assert_eq!(run.code(), 2, "{}", run.stderr());
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "the RIB did not answer".into() }]);
+    assert_daemon_error(&daemon, &["why", "10.0.0.1"], "the RIB did not answer");
+    // A reply of the wrong kind.
+    let daemon = FakeDaemon::answering(&route_replies(&routes()));
+    let run = bgpctl(&["why", "10.0.0.1", "--socket", daemon.socket()]);
+    assert_eq!(
+        run.failure_line(),
+        "bgpctl: unexpected reply from bgp-daemon: `route` where one why report was expected"
+    );
+}
+
 fn events() -> Vec<bgp_core::ctl::events::NeighborEvent> {
     use bgp_core::ctl::events::{Event, NeighborEvent};
     use bgp_core::wire::{Cease, Notification};

@@ -871,6 +871,13 @@ impl Bird {
     pub fn pid(&self) -> Option<u32> {
         self.proc.as_ref().map(Proc::pid)
     }
+
+    /// SIGKILL: BIRD gets no chance to say goodbye; the kernel closes its sessions.
+    pub fn kill(&mut self) {
+        if let Some(p) = self.proc.as_mut() {
+            p.kill();
+        }
+    }
 }
 
 impl Drop for Bird {

@@ -627,6 +627,7 @@ impl PolicySet {
 }
 
 mod compile;
+pub mod trace;
 
 #[cfg(test)]
 mod tests;

@@ -191,7 +191,7 @@ pub(super) struct PeerState {
     pub(super) counts: PeerCounts,
     pub(super) established: bool,
     /// Our addresses on the session's interface: a next hop among them is refused.
-    own: Vec<IpAddr>,
+    pub(super) own: Vec<IpAddr>,
     /// An UPDATE with one of our addresses as next hop was logged this session.
     warned_own_next_hop: bool,
     /// The long-lived graceful restart of the peer's last session (RFC 9494).

@@ -26,7 +26,7 @@ pub(super) struct Member {
     pub(super) peer: PeerId,
     /// How routes are exported to it (the group's, but with its own address, which a
     /// policy may look at): what a policy change forks its group with.
-    target: ExportTarget,
+    pub(super) target: ExportTarget,
     /// End-of-RIB still owed after the initial table (RFC 4724 §2).
     end_of_rib: Vec<Family>,
     /// Messages its writer has no room for: they go first, and the group waits.

@@ -18,9 +18,10 @@
 //! flags); a prefix's entry is a 28-byte slot holding its only path inline
 //! (`slots.rs`), and attribute sets are interned ([`crate::attrs`]). The Adj-RIB-In
 //! before import policy is the `attrs_in` handle of each path (the same id when the
-//! policy changed nothing); paths the policy rejected stay, flagged, so a policy change
-//! ([`RibState::reimport`]) or route refresh re-evaluates them without the peer
-//! resending.
+//! policy changed nothing), so a policy change ([`RibState::reimport`]) re-evaluates
+//! the accepted paths without the peer resending. Refused paths are not kept (the
+//! peer is asked with ROUTE-REFRESH after a policy change); a bounded record of them
+//! (`refused.rs`) lets `bgpctl why` say why a route is missing.
 
 pub mod decision;
 pub mod drain;
@@ -34,9 +35,11 @@ pub mod llgr;
 pub mod metrics;
 pub mod nexthop;
 pub mod out;
+pub mod refused;
 pub mod restart;
 pub mod show;
 mod slots;
+pub mod why;
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
@@ -248,6 +251,8 @@ pub struct RibState {
     routed_v6: usize,
     /// The kernel's routes and how each BGP next hop resolves through them.
     pub nht: NextHops,
+    /// Routes refused on import, for `bgpctl why` (bounded; see refused.rs).
+    refused: refused::Refusals,
 }
 
 /// 1 for an IPv6 prefix: what the per-family counters add or take away.
@@ -269,6 +274,7 @@ impl RibState {
             routed: 0,
             routed_v6: 0,
             nht: NextHops::default(),
+            refused: refused::Refusals::default(),
         }
     }
 
@@ -341,6 +347,7 @@ impl RibState {
     /// Withdraws every path of the source and forgets it.
     pub fn remove_source(&mut self, id: SourceId) {
         self.retain_paths(|_, p| p.source != id);
+        self.refused.forget_source(&mut self.attrs, id);
         if let Some(s) = self.sources.get_mut(id.0 as usize) {
             *s = SourceState { generation: s.generation, ..SourceState::default() };
         }
@@ -423,6 +430,7 @@ impl RibState {
     ) -> Applied {
         let mut applied = Applied::default();
         for (_, nlri) in update.withdrawals() {
+            self.refused.forget(&mut self.attrs, source, nlri);
             applied.withdrawn += usize::from(self.remove_path(source, nlri));
         }
         if update.treat_as_withdraw() {
@@ -473,7 +481,8 @@ impl RibState {
                 Import::Modified(a) => self.attrs.intern(*a),
                 Import::Reject => {
                     // Not kept (what a peer sends and we refuse costs nothing), and the
-                    // route it replaces goes.
+                    // route it replaces goes; remembered, bounded, for `bgpctl why`.
+                    self.refused.note(&mut self.attrs, source, n, attrs_in);
                     applied.rejected += 1;
                     applied.withdrawn += usize::from(self.remove_path(source, n));
                     continue;
@@ -487,6 +496,7 @@ impl RibState {
                 continue;
             }
             self.attrs.retain(attrs_in);
+            self.refused.forget(&mut self.attrs, source, n);
             applied.announced += 1;
             self.insert_path(n.prefix, Path { source, path_id: n.path_id, attrs, attrs_in, flags: 0 });
         }
@@ -519,7 +529,9 @@ impl RibState {
                     Import::Modified(a) => self.attrs.intern(*a),
                     Import::Reject => {
                         applied.rejected += 1;
-                        refused.push(Nlri { prefix, path_id: old.path_id });
+                        let nlri = Nlri { prefix, path_id: old.path_id };
+                        self.refused.note(&mut self.attrs, source, &nlri, old.attrs_in);
+                        refused.push(nlri);
                         continue;
                     }
                 };
@@ -835,6 +847,11 @@ impl RibState {
 
     pub fn is_empty(&self) -> bool {
         self.routed == 0
+    }
+
+    /// Routes refused on import that are remembered for `bgpctl why`.
+    pub fn refusals(&self) -> &refused::Refusals {
+        &self.refused
     }
 
     pub fn attr_stats(&self) -> AttrStats {

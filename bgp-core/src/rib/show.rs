@@ -149,7 +149,7 @@ impl Engine {
         }
     }
 
-    fn table_row(&self, prefix: Prefix, entry: &Entry<'_>, i: usize, p: &Path, detail: bool) -> RouteRow {
+    pub(super) fn table_row(&self, prefix: Prefix, entry: &Entry<'_>, i: usize, p: &Path, detail: bool) -> RouteRow {
         let mut r = RouteRow::new(prefix, self.rib().attrs().get(p.attrs), self.source_name(p.source));
         r.path_id = p.path_id;
         r.valid = true;
