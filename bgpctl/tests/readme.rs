@@ -90,6 +90,7 @@ fn readme_json_examples_are_what_bgpctl_prints() {
             "show-routes" => round_trip::<Vec<RouteRow>>(kind, *line, body),
             "show-summary" => round_trip::<RibSummary>(kind, *line, body),
             "show-bfd" => round_trip::<Vec<BfdSessionRow>>(kind, *line, body),
+            "why" => round_trip::<bgp_core::ctl::why::WhyReport>(kind, *line, body),
             "show-fib" => round_trip::<Vec<FibRow>>(kind, *line, body),
             "show-nexthops" => round_trip::<Vec<NextHopRow>>(kind, *line, body),
             "show-kubernetes" => round_trip::<KubernetesShow>(kind, *line, body),
@@ -113,6 +114,7 @@ fn readme_json_examples_are_what_bgpctl_prints() {
         "show-nexthops",
         "show-routes",
         "show-summary",
+        "why",
     ];
     assert_eq!(kinds.iter().map(String::as_str).collect::<Vec<_>>(), expected, "one example per command kind");
 }
