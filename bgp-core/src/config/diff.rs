@@ -40,6 +40,10 @@
 //! - `[kubernetes]` (any key, or the section added or removed): applied at run time,
 //!   no session restarts; [`ReloadPlan::kubernetes`] carries the new section (the
 //!   daemon restarts its Kubernetes client, and the engine replans its routes).
+//!
+//! Each restart carries its reason, the changed keys by their KEYS.md names
+//! ([`ReloadPlan::why_restart`], [`ReloadPlan::why_restart_dynamic`]), which
+//! `bgpctl reload --dry-run` shows.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -178,9 +182,43 @@ pub struct ReloadPlan {
     /// `Some(new)` when `[kubernetes]` changed: `Some(None)` when the section was
     /// removed (the Kubernetes source stops and its routes are withdrawn).
     pub kubernetes: Option<Option<Kubernetes>>,
+    /// Why sessions restart, for `bgpctl reload --dry-run`: the `[global]` keys
+    /// behind `restart_all` (empty without it).
+    pub restart_all_keys: Vec<&'static str>,
+    /// The changed keys of each `[[neighbor]]` in `restarted`, by address (the keys
+    /// of `restart_all_keys` when that alone restarts it).
+    pub restart_keys: Vec<(IpAddr, Vec<&'static str>)>,
+    /// The changed keys of each old `[[neighbor_range]]` whose sessions restart
+    /// (`["neighbor_range"]` when the range is gone or its prefix changed).
+    pub range_keys: Vec<(IpNet, Vec<&'static str>)>,
 }
 
 impl ReloadPlan {
+    /// The changed keys that restart the configured neighbor at `address` (empty
+    /// when it does not restart).
+    pub fn why_restart(&self, address: IpAddr) -> &[&'static str] {
+        self.restart_keys.iter().find(|(a, _)| *a == address).map_or(&[], |(_, k)| k.as_slice())
+    }
+
+    /// The changed keys that restart a live dynamic neighbor at `address` (empty
+    /// when it does not restart; see [`ReloadPlan::dynamic`]).
+    pub fn why_restart_dynamic(&self, address: IpAddr) -> Vec<&'static str> {
+        let address = address.to_canonical();
+        if self.restart_all {
+            return self.restart_all_keys.clone();
+        }
+        if self.added.contains(&address) {
+            return vec!["neighbor.address"];
+        }
+        match self.ranges.iter().find(|r| r.prefix.contains(&address)) {
+            Some(r) if r.action == DynamicAction::Restart => {
+                self.range_keys.iter().find(|(p, _)| *p == r.prefix).map_or(vec![], |(_, k)| k.clone())
+            }
+            Some(_) => vec![],
+            None => vec!["neighbor_range"],
+        }
+    }
+
     /// What becomes of the live dynamic neighbor at `address`.
     pub fn dynamic(&self, address: IpAddr) -> DynamicAction {
         let address = address.to_canonical();
@@ -228,7 +266,12 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
         return Err(ReloadRefused::Kernel(changed));
     }
 
-    let mut plan = ReloadPlan { restart_all: sessions_changed(g, h), ..ReloadPlan::default() };
+    let restart_all_keys = session_keys(g, h);
+    let mut plan = ReloadPlan {
+        restart_all: !restart_all_keys.is_empty(),
+        restart_all_keys: restart_all_keys.clone(),
+        ..ReloadPlan::default()
+    };
     if (g.multipath, g.always_compare_med) != (h.multipath, h.always_compare_med) {
         plan.routing = Some(RoutingChange { multipath: h.multipath, always_compare_med: h.always_compare_med });
     }
@@ -237,7 +280,12 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
         match new.neighbor(n.address) {
             None => plan.removed.push(n.address),
             Some(m) if plan.restart_all || !same_session(&n.settings, &m.settings) || !same_but_shutdown(n, m) => {
-                plan.restarted.push(n.address)
+                plan.restarted.push(n.address);
+                let mut keys = neighbor_keys(n, m);
+                if keys.is_empty() {
+                    keys = restart_all_keys.clone();
+                }
+                plan.restart_keys.push((n.address, keys));
             }
             Some(m) => {
                 if m.shutdown != n.shutdown {
@@ -258,7 +306,18 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
             .iter()
             .find(|s| s.prefix == r.prefix && s.limit == r.limit && same_session(&r.settings, &s.settings));
         let action = match same {
-            None => DynamicAction::Restart,
+            None => {
+                let keys = match new.neighbor_ranges.iter().find(|s| s.prefix == r.prefix) {
+                    None => vec!["neighbor_range"],
+                    Some(s) => {
+                        let mut keys = if s.limit != r.limit { vec!["limit"] } else { vec![] };
+                        keys.extend(settings_keys(&r.settings, &s.settings));
+                        keys
+                    }
+                };
+                plan.range_keys.push((r.prefix, keys));
+                DynamicAction::Restart
+            }
             Some(s) => {
                 let is = new.peer_policies(&s.settings);
                 if old.peer_policies(&r.settings).same_routes(&is) {
@@ -283,16 +342,74 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     Ok(plan)
 }
 
-/// Whether a `[global]` key every session is built from changed (see the module's
+/// The `[global]` keys every session is built from that changed (see the module's
 /// rules): the FSM's timers and capabilities, the advertisement interval.
-fn sessions_changed(g: &Global, h: &Global) -> bool {
-    g.connect_retry != h.connect_retry
-        || g.connect_retry_max != h.connect_retry_max
-        || g.graceful_restart_time != h.graceful_restart_time
-        || g.hostname != h.hostname
-        || g.min_advertisement_interval != h.min_advertisement_interval
-        || g.min_hold_time != h.min_hold_time
-        || g.send_hold_time != h.send_hold_time
+fn session_keys(g: &Global, h: &Global) -> Vec<&'static str> {
+    let keys = [
+        ("global.connect_retry", g.connect_retry != h.connect_retry),
+        ("global.connect_retry_max", g.connect_retry_max != h.connect_retry_max),
+        ("global.graceful_restart_time", g.graceful_restart_time != h.graceful_restart_time),
+        ("global.hostname", g.hostname != h.hostname),
+        ("global.min_advertisement_interval", g.min_advertisement_interval != h.min_advertisement_interval),
+        ("global.min_hold_time", g.min_hold_time != h.min_hold_time),
+        ("global.send_hold_time", g.send_hold_time != h.send_hold_time),
+    ];
+    keys.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
+}
+
+fn restart_after(m: Option<super::MaxPrefixes>) -> Option<std::time::Duration> {
+    match m?.action {
+        super::MaxPrefixesAction::Restart { after } => Some(after),
+        super::MaxPrefixesAction::Warn => None,
+    }
+}
+
+/// The keys of a `[[neighbor]]` that changed, `shutdown` and the policy names left
+/// out (they restart nothing).
+fn neighbor_keys(a: &Neighbor, b: &Neighbor) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = [
+        ("port", a.port != b.port),
+        ("passive", a.passive != b.passive),
+        ("local_address", a.local_address != b.local_address),
+    ]
+    .iter()
+    .filter(|(_, c)| *c)
+    .map(|(k, _)| *k)
+    .collect();
+    keys.extend(settings_keys(&a.settings, &b.settings));
+    keys
+}
+
+/// The session keys (those of [`PeerSettings`] but the policy names) that changed,
+/// by the names of KEYS.md. A field this list does not name yet still restarts the
+/// session ([`same_session`] compares them all); it shows as `"other session keys"`.
+fn settings_keys(a: &PeerSettings, b: &PeerSettings) -> Vec<&'static str> {
+    let (ma, mb) = (a.max_prefixes, b.max_prefixes);
+    let keys = [
+        ("asn", a.asn != b.asn),
+        ("description", a.description != b.description),
+        ("password", a.password != b.password),
+        ("hold_time", a.hold_time != b.hold_time),
+        ("ttl_security", a.ttl_security != b.ttl_security),
+        ("families", a.families != b.families),
+        ("graceful_restart", a.graceful_restart != b.graceful_restart),
+        ("add_path", a.add_path != b.add_path),
+        ("route_reflector_client", a.route_reflector_client != b.route_reflector_client),
+        ("allow_as_in", a.allow_as_in != b.allow_as_in),
+        ("next_hop_self", a.next_hop_self != b.next_hop_self),
+        ("remove_private_as", a.remove_private_as != b.remove_private_as),
+        ("max_prefixes", ma.map(|m| m.limit) != mb.map(|m| m.limit)),
+        (
+            "max_prefixes_action",
+            ma.map(|m| std::mem::discriminant(&m.action)) != mb.map(|m| std::mem::discriminant(&m.action)),
+        ),
+        ("max_prefixes_restart_after", restart_after(ma) != restart_after(mb)),
+    ];
+    let mut keys: Vec<&'static str> = keys.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
+    if keys.is_empty() && !same_session(a, b) {
+        keys.push("other session keys");
+    }
+    keys
 }
 
 /// Equal but for `shutdown` and the settings (which [`same_session`] compares).
@@ -446,6 +563,44 @@ prefix = \"192.168.6.10/32\"
         // Description is a session setting like any other (as today).
         let p = plan(&base().replace("asn = 65001\n", "asn = 65001\ndescription = \"x\"\n"));
         assert_eq!(p.restarted, vec![ip("10.0.0.2")]);
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["description"]);
+    }
+
+    #[test]
+    fn restart_reasons_name_the_changed_keys() {
+        let text = base()
+            .replace("asn = 65001\n", "asn = 65001\nport = 1179\nhold_time = 30\nnext_hop_self = true\n")
+            .replace(
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\n",
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\nlimit = 5\nttl_security = 1\n",
+            );
+        let p = plan(&text);
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["port", "hold_time", "next_hop_self"]);
+        assert_eq!(p.why_restart(ip("10.0.0.3")), [] as [&str; 0], "not restarted");
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), ["limit", "ttl_security"]);
+        assert_eq!(p.why_restart_dynamic(ip("10.9.0.1")), ["neighbor_range"], "in no old range");
+        // Policies alone restart nothing, so they are no reason.
+        let p = plan(&base().replace("ge = 26, le = 26", "ge = 24, le = 26"));
+        assert!(p.restart_keys.is_empty() && p.range_keys.is_empty());
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), [] as [&str; 0]);
+        // Every session, from [global]: each neighbor names the global keys.
+        let p = plan(&global("connect_retry = 5\nhostname = \"rr1\""));
+        assert_eq!(p.restart_all_keys, ["global.connect_retry", "global.hostname"]);
+        assert_eq!(p.why_restart(ip("10.0.0.3")), ["global.connect_retry", "global.hostname"]);
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), ["global.connect_retry", "global.hostname"]);
+        // The range gone, and max_prefixes' three keys.
+        let gone =
+            base().replace("[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nimport_policy = \"in\"\n", "");
+        assert_eq!(plan(&gone).why_restart_dynamic(ip("10.1.0.7")), ["neighbor_range"]);
+        let limited = |keys: &str| base().replace("asn = 65001\n", &format!("asn = 65001\nmax_prefixes = 10\n{keys}"));
+        let old = config(&limited(""));
+        let why = |keys: &str| diff(&old, &config(&limited(keys))).unwrap().why_restart(ip("10.0.0.2")).to_vec();
+        assert_eq!(why("max_prefixes_restart_after = 5\n"), ["max_prefixes_restart_after"]);
+        assert_eq!(why("max_prefixes_action = \"warn\"\n"), ["max_prefixes_action", "max_prefixes_restart_after"]);
+        assert_eq!(
+            diff(&old, &config(&base())).unwrap().why_restart(ip("10.0.0.2")),
+            ["max_prefixes", "max_prefixes_action", "max_prefixes_restart_after"]
+        );
     }
 
     #[test]
