@@ -164,8 +164,8 @@ pub struct PeerCounts {
 /// A peer's routing state, kept from its first session while it has routes here.
 pub(super) struct PeerState {
     pub(super) address: IpAddr,
-    import: Arc<Policy>,
-    local: Option<IpAddr>,
+    pub(super) import: Arc<Policy>,
+    pub(super) local: Option<IpAddr>,
     max_prefixes: Option<MaxPrefixes>,
     /// `max_prefixes` crossed in this session (warned or acted on, once).
     over_limit: bool,
