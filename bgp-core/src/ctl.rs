@@ -50,8 +50,9 @@ use crate::wire::{
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
-/// route rows, `show kubernetes`.
-pub const PROTOCOL_VERSION: u32 = 4;
+/// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains). 6: issue 12
+/// (`reload-dry-run` among others).
+pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
@@ -98,6 +99,10 @@ pub enum Command {
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
+    /// What `Reload` would do, without doing it: one [`ReloadPreview`], or the error a
+    /// reload would answer. `text` (with `file` naming it in errors) is the new
+    /// configuration; without it the daemon reads its own file, as `Reload` does.
+    ReloadDryRun { file: Option<String>, text: Option<String> },
 }
 
 /// Which per-neighbor table `show routes --neighbor` shows.
@@ -129,6 +134,7 @@ pub enum Reply {
     },
     /// The last line of every successful answer.
     End,
+    ReloadPreview(Box<ReloadPreview>),
 }
 
 /// One line of `bgpctl show neighbors`.
@@ -538,6 +544,136 @@ pub struct KubeKindStatus {
     pub error_since: Option<u64>,
 }
 
+/// `reload --dry-run`: what a reload of `file` would do, computed by the running
+/// daemon from its running state (sessions, routes held and sent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadPreview {
+    pub file: String,
+    /// Neighbors whose session would change, in address order.
+    pub sessions: Vec<SessionPreview>,
+    /// Per Established neighbor, the routes it holds from us now and would hold
+    /// after the reload, in address order.
+    pub routes: Vec<RoutePreview>,
+    /// Keys of route sources and routing that would change (`[[announce]]`,
+    /// `kernel.*`, `kubernetes.*`, `global.multipath`, ...), by their KEYS.md names.
+    pub sources: Vec<String>,
+    /// What the figures cannot include, in words (routes only a route refresh, a
+    /// kernel dump or a Kubernetes relist would bring).
+    pub notes: Vec<String>,
+}
+
+/// What a reload does to one neighbor's session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPreview {
+    pub address: IpAddr,
+    pub action: SessionAction,
+    /// The changed keys behind a restart (KEYS.md names; `global.*` for every
+    /// session).
+    pub keys: Vec<String>,
+    /// A dynamic neighbor (from a `[[neighbor_range]]`).
+    pub dynamic: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionAction {
+    /// Closed with Cease / Other Configuration Change, and started again.
+    Restart,
+    /// Closed with Cease / Peer De-configured, for good.
+    Stop,
+    /// A new `[[neighbor]]`.
+    Start,
+    /// `shutdown = true`: closed with Cease / Administrative Shutdown.
+    Shutdown,
+    /// `shutdown = false` again.
+    Enable,
+    /// New import or export policy, applied without a restart.
+    Policies,
+}
+
+impl SessionAction {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SessionAction::Restart => "restart",
+            SessionAction::Stop => "stop",
+            SessionAction::Start => "start",
+            SessionAction::Shutdown => "shutdown",
+            SessionAction::Enable => "enable",
+            SessionAction::Policies => "new policies",
+        }
+    }
+}
+
+/// One Established neighbor's routes from us, now and after the reload (one per
+/// prefix, one per path with ADD-PATH, as the peer counts them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePreview {
+    pub address: IpAddr,
+    /// Held now (`show neighbors`' advertised count).
+    pub advertised: u64,
+    /// Would hold after the reload (after its restart, for one that restarts).
+    pub advertised_after: u64,
+    pub newly_sent: u64,
+    pub withdrawn: u64,
+    /// Routes held from it that its new import policy refuses.
+    pub import_refused: u64,
+}
+
+impl ReloadPreview {
+    /// The text `bgpctl reload --dry-run` and `bgp-daemon --check --against-running`
+    /// print.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("dry run of a reload of {}: nothing was changed\n", self.file);
+        if self.sessions.is_empty() {
+            out.push_str("sessions: none change\n");
+        } else {
+            out.push_str("sessions:\n");
+            for s in &self.sessions {
+                let dynamic = if s.dynamic { " (dynamic)" } else { "" };
+                let _ = write!(out, "  {}{dynamic}: {}", s.address, s.action.describe());
+                if !s.keys.is_empty() {
+                    let _ = write!(out, " ({} changed)", s.keys.join(", "));
+                }
+                out.push('\n');
+            }
+        }
+        let changed: Vec<&RoutePreview> =
+            self.routes.iter().filter(|r| r.newly_sent + r.withdrawn + r.import_refused > 0).collect();
+        if changed.is_empty() {
+            out.push_str("routes: no neighbor would be sent or withdrawn anything\n");
+        } else {
+            out.push_str("routes:\n");
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>10} {:>10} {:>8} {:>9} {:>14}",
+                "Neighbor", "Advertised", "After", "Sent", "Withdrawn", "ImportRefused"
+            );
+            for r in changed {
+                let _ = writeln!(
+                    out,
+                    "  {:<40} {:>10} {:>10} {:>8} {:>9} {:>14}",
+                    r.address.to_string(),
+                    r.advertised,
+                    r.advertised_after,
+                    format!("+{}", r.newly_sent),
+                    format!("-{}", r.withdrawn),
+                    r.import_refused
+                );
+            }
+        }
+        if self.sources.is_empty() {
+            out.push_str("sources: none change\n");
+        } else {
+            let _ = writeln!(out, "sources: {} changed", self.sources.join(", "));
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,7 +776,7 @@ mod tests {
             command: Command::NeighborShutdown { address: "10.0.0.2".parse().unwrap(), message: Some("x".into()) },
         };
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, r#"{"version":4,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
+        assert_eq!(json, r#"{"version":6,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
     }
 }

@@ -342,6 +342,49 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     Ok(plan)
 }
 
+/// The keys of route sources and of routing that a reload of `new` over `old` would
+/// change, by their KEYS.md names, for `bgpctl reload --dry-run`: `[[announce]]`,
+/// `[kernel]` and `[[kernel.import]]`, `[kubernetes]` (the section itself when it
+/// appears or goes), `global.multipath` and `global.always_compare_med`.
+pub fn source_keys(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (k, l) = (&old.kernel, &new.kernel);
+    let mut keys: Vec<&'static str> = [
+        ("announce", old.announcements != new.announcements),
+        ("global.multipath", old.global.multipath != new.global.multipath),
+        ("global.always_compare_med", old.global.always_compare_med != new.global.always_compare_med),
+        ("kernel.install", k.install != l.install),
+        ("kernel.metric", k.metric != l.metric),
+        ("kernel.install_policy", old.install_policy() != new.install_policy() || k.install_policy != l.install_policy),
+        ("kernel.resolve_via_default", k.resolve_via_default != l.resolve_via_default),
+        ("kernel.import", k.import != l.import),
+    ]
+    .iter()
+    .filter(|(_, c)| *c)
+    .map(|(k, _)| *k)
+    .collect();
+    match (&old.kubernetes, &new.kubernetes) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => keys.push("kubernetes"),
+        (Some(a), Some(b)) => keys.extend(
+            [
+                ("kubernetes.kubeconfig", a.kubeconfig != b.kubeconfig),
+                ("kubernetes.node_name", a.node_name != b.node_name),
+                ("kubernetes.mode", a.mode != b.mode),
+                ("kubernetes.load_balancers", a.load_balancers != b.load_balancers),
+                ("kubernetes.pod_cidrs", a.pod_cidrs != b.pod_cidrs),
+                ("kubernetes.service_selector", a.service_selector != b.service_selector),
+            ]
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(k, _)| *k),
+        ),
+    }
+    if old.kubernetes != new.kubernetes && !keys.iter().any(|k| k.starts_with("kubernetes")) {
+        keys.push("kubernetes");
+    }
+    keys
+}
+
 /// The `[global]` keys every session is built from that changed (see the module's
 /// rules): the FSM's timers and capabilities, the advertisement interval.
 fn session_keys(g: &Global, h: &Global) -> Vec<&'static str> {
@@ -716,6 +759,29 @@ prefix = \"192.168.6.10/32\"
         // A policy the kernel does not use changes nothing there.
         let unused = format!("{}\n[[policy]]\nname = \"unused\"\n", kernel(""));
         assert_eq!(diff(&old, &config(&unused)).unwrap().kernel, None);
+    }
+
+    #[test]
+    fn source_keys_name_what_changes() {
+        let keys = |old: &str, new: &str| source_keys(&config(old), &config(new));
+        assert!(keys(&base(), &base()).is_empty());
+        assert_eq!(keys(&base(), &base().replace("192.168.6.10/32", "192.168.6.11/32")), ["announce"]);
+        assert_eq!(keys(&base(), &global("multipath = 1")), ["global.multipath"]);
+        assert_eq!(
+            keys(&kernel(""), &kernel("metric = 30\nresolve_via_default = true")),
+            ["kernel.metric", "kernel.resolve_via_default"]
+        );
+        // The install policy's prefix list edited under the same name.
+        assert_eq!(
+            keys(&kernel(""), &kernel("").replace("ge = 26, le = 26", "ge = 24, le = 26")),
+            ["kernel.install_policy"]
+        );
+        let k8s = |keys: &str| format!("{}\n[kubernetes]\n{keys}\n", base());
+        assert_eq!(keys(&base(), &k8s("")), ["kubernetes"]);
+        assert_eq!(
+            keys(&k8s(""), &k8s("mode = \"cluster\"\npod_cidrs = true")),
+            ["kubernetes.mode", "kubernetes.pod_cidrs"]
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ use toml::de::DeTable;
 use crate::types::Family;
 
 pub use diagnostics::{ConfigError, ErrorKind};
-pub use diff::{diff, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
+pub use diff::{diff, source_keys, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
 pub use model::*;
 pub use peer::{AddPath, MaxPrefixes, MaxPrefixesAction, PeerSettings};
 pub use rt_names::{parse_rt_names, RtNames};
