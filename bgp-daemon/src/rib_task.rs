@@ -17,7 +17,7 @@
 //! polling). FIB routes are taken from the engine only as fast as the FIB writer takes
 //! them, so a prefix that changes while it waits costs one kernel write.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -32,6 +32,7 @@ use bgp_core::kernel::{FibResult, KernelUpdate};
 use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
+use bgp_core::rib::dry_run::{DryRunInput, RouteDelta};
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
@@ -161,6 +162,22 @@ pub enum RibInput {
     FlushFib {
         done: oneshot::Sender<usize>,
     },
+    /// `reload --dry-run`: the routes each Established peer would be sent or
+    /// withdrawn under the new configuration (nothing is applied).
+    DryRun {
+        request: Box<DryRunRequest>,
+        reply: oneshot::Sender<Vec<RouteDelta>>,
+    },
+}
+
+/// What a reload would change for routing, owned for the trip to the RIB task (see
+/// [`bgp_core::rib::dry_run::DryRunInput`]).
+#[derive(Debug)]
+pub struct DryRunRequest {
+    pub policies: HashMap<IpAddr, (Arc<Policy>, Arc<Policy>)>,
+    pub removed: HashSet<IpAddr>,
+    pub announcements: Option<Vec<Announce>>,
+    pub routing: Option<(usize, bool)>,
 }
 
 /// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
@@ -519,6 +536,11 @@ impl Driver {
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
                 self.fib_command(FibCmd::Flush(done));
+            }
+            RibInput::DryRun { request, reply } => {
+                let DryRunRequest { policies, removed, announcements, routing } = *request;
+                let input = DryRunInput { policies, removed, announcements: announcements.as_deref(), routing };
+                let _ = reply.send(self.engine.dry_run(&input));
             }
         }
     }

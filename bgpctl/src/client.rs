@@ -17,8 +17,8 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::{
-    Command, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, Reply, Request,
-    RibSummary, RouteRow, PROTOCOL_VERSION,
+    Command, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, ReloadPreview,
+    Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 11] = [
+const KNOWN_REPLY_KINDS: [&str; 12] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -39,6 +39,7 @@ const KNOWN_REPLY_KINDS: [&str; 11] = [
     "done",
     "error",
     "end",
+    "reload-preview",
 ];
 
 /// Why a request failed. Each renders as one line for the operator.
@@ -237,6 +238,19 @@ impl Client {
         summary.ok_or(Error::Unexpected { got: "end", expected: "a summary" })
     }
 
+    /// `reload --dry-run`: what a reload of the daemon's file (or of `text`, named
+    /// `file`) would do.
+    pub fn reload_dry_run(&self, file: Option<String>, text: Option<String>) -> Result<ReloadPreview, Error> {
+        let mut preview = None;
+        for reply in self.request(Command::ReloadDryRun { file, text })? {
+            match reply? {
+                Reply::ReloadPreview(p) if preview.is_none() => preview = Some(*p),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "one reload preview" }),
+            }
+        }
+        preview.ok_or(Error::Unexpected { got: "end", expected: "a reload preview" })
+    }
+
     /// A command that changes something: the daemon's `Done` message.
     pub fn execute(&self, command: Command) -> Result<String, Error> {
         let stopping_daemon = matches!(command, Command::Shutdown { .. });
@@ -385,6 +399,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
+        Reply::ReloadPreview(_) => "reload-preview",
     }
 }
 
@@ -501,6 +516,7 @@ mod tests {
                 reason: Some("no route".into()),
             }),
             Reply::Done { message: "ok".into() },
+            Reply::ReloadPreview(Box::default()),
             Reply::Error { message: "no".into() },
             Reply::End,
         ];

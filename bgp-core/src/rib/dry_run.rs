@@ -38,6 +38,8 @@ pub struct DryRunInput<'a> {
     pub removed: HashSet<IpAddr>,
     /// The new `[[announce]]` list, when it changed.
     pub announcements: Option<&'a [Announce]>,
+    /// New `global.multipath` and `global.always_compare_med`, when they changed.
+    pub routing: Option<(usize, bool)>,
 }
 
 /// One Established peer's routes from us, now and after the reload. Routes are
@@ -146,7 +148,7 @@ impl Engine {
                 seen.insert(prefix);
                 paths.push((Path { source: statics, ..Path::default() }, Cow::Borrowed(attrs)));
             }
-            let best = self.decide_dry(&paths);
+            let best = self.decide_dry(&paths, input.routing);
             for t in &mut targets {
                 let now = t.group.advertised_path_ids(t.id, EntryId(i));
                 let after = if t.removed { Vec::new() } else { self.export_dry(t, prefix, &paths, &best) };
@@ -159,7 +161,7 @@ impl Engine {
                 continue;
             }
             let paths = [(Path { source: statics, ..Path::default() }, Cow::Borrowed(attrs))];
-            let best = self.decide_dry(&paths);
+            let best = self.decide_dry(&paths, input.routing);
             for t in targets.iter_mut().filter(|t| !t.removed) {
                 let after = self.export_dry(t, *prefix, &paths, &best);
                 t.delta.count(&[], &after);
@@ -173,7 +175,7 @@ impl Engine {
 
     /// The decision over `paths` (as `RibState::decide` runs it): the indices of the
     /// ECMP set, best first; empty when no path is usable.
-    fn decide_dry(&self, paths: &[(Path, Cow<'_, PathAttrs>)]) -> Vec<usize> {
+    fn decide_dry(&self, paths: &[(Path, Cow<'_, PathAttrs>)], routing: Option<(usize, bool)>) -> Vec<usize> {
         let rib = &self.rib;
         let reachable = |(p, attrs): &(Path, Cow<'_, PathAttrs>)| {
             let local = rib.source(p.source).is_none_or(SourceKind::is_local);
@@ -196,7 +198,9 @@ impl Engine {
         if cands.len() == 1 {
             return vec![0];
         }
-        decision::decide(&cands, rib.config().always_compare_med, rib.config().multipath).multipath
+        let (multipath, always_compare_med) =
+            routing.unwrap_or((rib.config().multipath, rib.config().always_compare_med));
+        decision::decide(&cands, always_compare_med, multipath).multipath
     }
 
     /// The path ids `t` would hold for `prefix` (as `UpdateGroup::sync` chooses them).

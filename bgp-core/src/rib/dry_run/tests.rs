@@ -106,6 +106,7 @@ fn the_prediction_equals_what_the_reload_does() {
         .collect(),
         removed: [ip("10.0.0.5")].into_iter().collect(),
         announcements: Some(&new_statics),
+        routing: None,
     };
     let predicted = e.dry_run(&input);
 
@@ -154,4 +155,24 @@ fn an_import_change_moves_the_best_path_without_a_send_or_withdraw() {
     assert_eq!((p[1].sent, p[1].withdrawn, p[1].after), (0, 0, 5), "B");
     assert_eq!((p[0].sent, p[0].after), (1, 3), "A is now sent D's path");
     assert_eq!((p[3].withdrawn, p[3].after), (1, 3), "D: its own path is best now, so A's goes");
+}
+
+#[test]
+fn multipath_sends_the_ecmp_set_to_an_add_path_peer() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(1), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    let d = e.session_up(session("10.0.0.5", 65001), t);
+    let mut s = session("10.0.0.3", US);
+    s.ctx.add_path.insert(crate::types::Family::IPV4_UNICAST);
+    let b = e.session_up(s, t);
+    e.updates(a, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(d, &[update(&["10.1.0.0/24"], &[65001], "10.0.0.5")]);
+    settle(&mut e, t);
+    let input = DryRunInput { routing: Some((8, false)), ..DryRunInput::default() };
+    let p = e.dry_run(&input);
+    assert_eq!((p[1].before, p[1].after, p[1].sent), (1, 2, 1), "B gets the second path of the ECMP set");
+    e.set_routing(8, false);
+    settle(&mut e, t);
+    assert_eq!(e.counts(b).unwrap().advertised, 2, "as predicted");
 }
