@@ -77,13 +77,15 @@ impl Access {
             | Command::ShowSummary
             | Command::ShowFib { .. }
             | Command::ShowNextHops
-            | Command::ShowKubernetes
-            | Command::ReloadDryRun { .. } => true,
+            | Command::ShowKubernetes => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }
             | Command::NeighborRefresh { .. }
             | Command::Reload
+            // It changes nothing, but parses a file and walks the whole table: as
+            // BIRD's restricted mode allows only `show`, so does the read-only socket.
+            | Command::ReloadDryRun { .. }
             | Command::Shutdown { .. } => false,
         };
         (self == Access::ReadOnly && !show).then(|| {
@@ -363,6 +365,7 @@ mod tests {
             Command::NeighborEnable { address: a },
             Command::NeighborRefresh { address: a },
             Command::Reload,
+            Command::ReloadDryRun { file: None, text: None },
             Command::Shutdown { message: None },
         ];
         for c in show.iter().chain(&others) {

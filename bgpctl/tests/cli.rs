@@ -208,7 +208,7 @@ fn table_of_neighbors() {
     let daemon = FakeDaemon::answering(&neighbor_replies());
     let run = bgpctl(&["show", "neighbors", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-neighbors\",\"address\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
 Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
 10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
@@ -256,7 +256,7 @@ fn detail_of_one_neighbor() {
     let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(detail())), Reply::End]);
     let run = bgpctl(&["show", "neighbor", "192.168.1.1", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-neighbors\",\"address\":\"192.168.1.1\"}\n");
     let stdout = run.stdout();
     for line in [
         "BGP neighbor 192.168.1.1, remote AS 64512\n",
@@ -285,7 +285,7 @@ fn neighbor_commands() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2: session reset\n");
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-reset\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "reset", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -298,13 +298,13 @@ fn neighbor_commands() {
     assert_eq!(run.stdout(), "neighbor 2001:db8::2 shut down\n");
     assert_eq!(
         daemon.request(),
-        "{\"version\":4,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
+        "{\"version\":6,\"command\":\"neighbor-shutdown\",\"address\":\"2001:db8::2\",\"message\":\"maintenance\"}\n"
     );
 
     let daemon = FakeDaemon::answering(&done("neighbor 10.0.0.2 enabled"));
     let run = bgpctl(&["neighbor", "10.0.0.2", "enable", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-enable\",\"address\":\"10.0.0.2\"}\n");
 }
 
 #[test]
@@ -314,7 +314,7 @@ fn daemon_shutdown() {
     let run = bgpctl(&["shutdown", "--message", "upgrade", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
 }
 
 #[test]
@@ -533,7 +533,7 @@ fn table_of_routes() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(
         daemon.request(),
-        "{\"version\":4,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
+        "{\"version\":6,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
 Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
@@ -590,7 +590,7 @@ fn route_requests_for_each_flag() {
         args.extend(["--socket", daemon.socket()]);
         let run = bgpctl(&args);
         assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":4,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
+        assert_eq!(daemon.request(), format!("{{\"version\":6,\"command\":\"show-routes\",{fields}}}\n"), "{args:?}");
         assert!(run.stdout().starts_with(start), "{args:?}:\n{}", run.stdout());
     }
 }
@@ -703,7 +703,7 @@ fn summary_of_the_rib() {
     let daemon = FakeDaemon::answering(&[Reply::Summary(rib_summary()), Reply::End]);
     let run = bgpctl(&["show", "summary", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-summary\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-summary\"}\n");
     assert_eq!(run.stdout(), RIB_SUMMARY_TEXT, "\n{}", run.stdout());
 
     let run = bgpctl(&["show", "summary", "--json", "--socket", daemon.socket()]);
@@ -729,7 +729,7 @@ fn neighbor_refresh() {
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "neighbor 10.0.0.2 asked to send its routes again\n");
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"neighbor-refresh\",\"address\":\"10.0.0.2\"}\n");
 
     let run = bgpctl(&["neighbor", "10.0.0.2", "refresh", "--json", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
@@ -758,7 +758,7 @@ fn table_of_fib_routes() {
     let daemon = FakeDaemon::answering(&fib_replies(&fib_rows()));
     let run = bgpctl(&["show", "fib", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-fib\",\"prefix\":null}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-fib\",\"prefix\":null}\n");
     assert_eq!(run.stdout(), FIB_TEXT, "\n{}", run.stdout());
     assert_eq!(run.stderr(), "");
 
@@ -767,7 +767,7 @@ fn table_of_fib_routes() {
     for prefix in ["10.42.9.0/26", "10.42.9.7"] {
         let run = bgpctl(&["show", "fib", prefix, "--socket", daemon.socket()]);
         assert_eq!(run.code(), 0, "{}", run.stderr());
-        assert_eq!(daemon.request(), format!("{{\"version\":4,\"command\":\"show-fib\",\"prefix\":\"{prefix}\"}}\n"));
+        assert_eq!(daemon.request(), format!("{{\"version\":6,\"command\":\"show-fib\",\"prefix\":\"{prefix}\"}}\n"));
         let stdout = run.stdout();
         assert!(stdout.starts_with("table main, protocol bgp, metric 20\n\nPrefix "), "{stdout}");
         assert!(
@@ -836,7 +836,7 @@ fn table_of_next_hops() {
     let daemon = FakeDaemon::answering(&next_hop_replies(&next_hop_rows()));
     let run = bgpctl(&["show", "nexthops", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-next-hops\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-next-hops\"}\n");
     assert_eq!(run.stdout(), NEXT_HOPS_TEXT, "\n{}", run.stdout());
     assert_eq!(run.stderr(), "");
     for alias in ["nexthop", "next-hops"] {
@@ -929,7 +929,7 @@ fn kubernetes_status_and_routes() {
     let daemon = FakeDaemon::answering(&replies);
     let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 0, "{}", run.stderr());
-    assert_eq!(daemon.request(), "{\"version\":4,\"command\":\"show-kubernetes\"}\n");
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-kubernetes\"}\n");
     let stdout = run.stdout();
     assert!(stdout.contains("State:      connected"), "{stdout}");
     assert!(stdout.contains("192.0.2.10/32  192.168.1.11  service web/front"), "{stdout}");
@@ -946,4 +946,86 @@ fn kubernetes_status_and_routes() {
     let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 1);
     assert!(run.stderr().contains("no [kubernetes] section"), "{}", run.stderr());
+}
+
+fn reload_preview() -> bgp_core::ctl::ReloadPreview {
+    use bgp_core::ctl::{ReloadPreview, RoutePreview, SessionAction, SessionPreview};
+    ReloadPreview {
+        file: "/etc/bgp/bgp.toml".into(),
+        sessions: vec![
+            SessionPreview {
+                address: "10.0.0.2".parse().unwrap(),
+                action: SessionAction::Restart,
+                keys: vec!["hold_time".into(), "port".into()],
+                dynamic: false,
+            },
+            SessionPreview {
+                address: "10.0.0.21".parse().unwrap(),
+                action: SessionAction::Policies,
+                keys: vec![],
+                dynamic: true,
+            },
+        ],
+        routes: vec![
+            RoutePreview {
+                address: "10.0.0.2".parse().unwrap(),
+                advertised: 5,
+                advertised_after: 4,
+                newly_sent: 1,
+                withdrawn: 2,
+                import_refused: 0,
+            },
+            RoutePreview {
+                address: "10.0.0.3".parse().unwrap(),
+                advertised: 5,
+                advertised_after: 5,
+                newly_sent: 0,
+                withdrawn: 0,
+                import_refused: 0,
+            },
+        ],
+        sources: vec!["announce".into(), "kernel.metric".into()],
+        notes: vec![],
+    }
+}
+
+const RELOAD_PREVIEW_TEXT: &str = "\
+dry run of a reload of /etc/bgp/bgp.toml: nothing was changed
+sessions:
+  10.0.0.2: restart (hold_time, port changed)
+  10.0.0.21 (dynamic): new policies
+routes:
+  Neighbor                                 Advertised      After     Sent Withdrawn  ImportRefused
+  10.0.0.2                                          5          4       +1        -2              0
+sources: announce, kernel.metric changed
+";
+
+#[test]
+fn reload_dry_run() {
+    let replies = [Reply::ReloadPreview(Box::new(reload_preview())), Reply::End];
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["reload", "--dry-run", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"reload-dry-run\",\"file\":null,\"text\":null}\n");
+    assert_eq!(run.stdout(), RELOAD_PREVIEW_TEXT, "\n{}", run.stdout());
+
+    let run = bgpctl(&["reload", "--dry-run", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value["sessions"][0]["action"], "restart");
+    assert_eq!(value["sessions"][0]["keys"], serde_json::json!(["hold_time", "port"]));
+    assert_eq!(value["routes"][0]["newly_sent"], 1);
+    assert_eq!(serde_json::from_value::<bgp_core::ctl::ReloadPreview>(value).unwrap(), reload_preview());
+
+    // The error a reload would give, as a reload gives it.
+    let message = "/etc/bgp/bgp.toml:31:10: policy[0].term[0].action: unknown value \"rejekt\"";
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: message.into() }]);
+    assert_daemon_error(&daemon, &["reload", "--dry-run"], message);
+    // A reply of the wrong kind is an error, not a hang or an empty preview.
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["reload", "--dry-run", "--socket", daemon.socket()]);
+    assert_eq!(
+        run.failure_line(),
+        "bgpctl: unexpected reply from bgp-daemon: `end` where a reload preview was expected"
+    );
 }
