@@ -99,7 +99,13 @@ impl Supervisor {
         sessions.sort_by_key(|s| s.address);
 
         let routing = plan.routing.map(|r| (usize::from(r.multipath), r.always_compare_med));
-        let imports_change = !policies.is_empty();
+        // Whether an import policy changes (not only an export, nor a restart alone).
+        let old_import = |a: IpAddr| {
+            let settings =
+                self.config.neighbor(a).map(|n| &n.settings).or(self.config.range_for(a).map(|r| &r.settings));
+            settings.map(|s| self.config.peer_policies(s).import)
+        };
+        let imports_change = policies.iter().any(|(&a, (import, _))| old_import(a).is_none_or(|old| old != *import));
         let request = DryRunRequest { policies, removed, announcements: plan.announcements.clone(), routing };
         let (tx, rx) = oneshot::channel();
         self.rib
@@ -139,7 +145,7 @@ impl Supervisor {
                     .to_string(),
             );
         }
-        if plan.added.iter().any(|_| true) || sessions.iter().any(|s| s.action == SessionAction::Enable) {
+        if !plan.added.is_empty() || sessions.iter().any(|s| s.action == SessionAction::Enable) {
             notes.push("neighbors without a session now (started or enabled) are not counted".to_string());
         }
         Ok(ReloadPreview { file: name, sessions, routes, sources, notes })
