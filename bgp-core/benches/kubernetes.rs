@@ -213,6 +213,7 @@ fn session(address: Ipv4Addr, asn: u32, add_path: bool) -> SessionUp {
         max_prefixes: None,
         mrai: Duration::ZERO,
         room: usize::MAX / 2,
+        long_lived: None,
     }
 }
 

@@ -242,6 +242,10 @@ pub struct RouteRow {
     pub kubernetes: Vec<KubernetesOwnerRow>,
     /// For the best path of a prefix shown alone: the decision step that chose it.
     pub reason: Option<String>,
+    /// Carries LLGR_STALE (RFC 9494): long-lived stale, least preferred, sent only to
+    /// peers with long-lived graceful restart.
+    #[serde(default)]
+    pub llgr_stale: bool,
 }
 
 impl RouteRow {
@@ -270,6 +274,7 @@ impl RouteRow {
             aggregator: attrs.aggregator,
             from,
             reachable: true,
+            llgr_stale: crate::rib::llgr::is_llgr_stale(attrs),
             ..RouteRow::default()
         }
     }
@@ -494,6 +499,41 @@ pub struct NeighborDetail {
     pub ttl_security: Option<u8>,
     /// A hint when something needs the operator (e.g. why a session cannot come up).
     pub hint: Option<String>,
+    /// Our `long_lived_stale_time` for the peer (0: LLGR not advertised).
+    #[serde(default)]
+    pub long_lived_stale_time: u32,
+    /// The peer's long-lived graceful restart, as negotiated (empty: not negotiated).
+    #[serde(default)]
+    pub long_lived: Vec<LongLivedFamilyRow>,
+    /// Where the peer is in a graceful or long-lived graceful restart, if it is in one.
+    #[serde(default)]
+    pub restart_phase: Option<RestartPhaseRow>,
+}
+
+/// One family of a peer's long-lived graceful restart (RFC 9494).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongLivedFamilyRow {
+    pub family: String,
+    /// The peer's long-lived stale time, seconds.
+    pub stale_time: u32,
+    /// The stale time we keep its routes for: the smaller of its and ours.
+    pub effective_stale_time: u32,
+    /// The F bit: the peer kept its forwarding state.
+    pub forwarding_preserved: bool,
+}
+
+/// A phase of a peer's restart, as the RIB sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestartPhaseRow {
+    /// "graceful-restart" (down, routes stale for its restart time), "long-lived-stale"
+    /// (routes LLGR_STALE for the long-lived stale time), "awaiting-end-of-rib" (back,
+    /// stale routes go at its End-of-RIB or the stale-path time).
+    pub phase: String,
+    /// Seconds until the phase's routes go (the latest family's, long-lived).
+    pub seconds_left: u64,
+    /// Long-lived: the families whose routes are LLGR_STALE.
+    #[serde(default)]
+    pub families: Vec<String>,
 }
 
 /// How the Kubernetes client stands with the API server (a kind's watcher, or all of
@@ -730,7 +770,7 @@ mod tests {
             "originator_id": "10.0.0.1", "cluster_list": ["10.0.0.254"], "atomic_aggregate": true,
             "aggregator": {"asn": 65010, "address": "192.0.2.1"},
             "from": "192.168.1.1", "reason": null, "reachable": true, "kernel": null,
-            "kubernetes": [],
+            "kubernetes": [], "llgr_stale": false,
         });
         assert_eq!(json, expected);
         assert_eq!(serde_json::from_value::<RouteRow>(json).unwrap(), row, "read back as sent");

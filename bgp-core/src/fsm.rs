@@ -41,7 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::types::{Family, FamilySet, AS_TRANS};
 use crate::wire::notification::{Cease, FsmError, OpenError};
-use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily};
+use crate::wire::open::{AddPathFamily, Capability, GracefulRestart, GracefulRestartFamily, LlgrFamily};
 use crate::wire::{CodecCtx, DecodeError, ErrorCode, Message, MessageType, Notification, Open};
 
 /// Hold time proposed before the OPEN arrives (RFC 4271 §8.2.2 suggests 4 minutes),
@@ -89,6 +89,9 @@ pub struct PeerConfig {
     pub connect_retry_max: Duration,
     /// Seeds the jitter, so peers started together do not retry in lockstep.
     pub jitter_seed: u64,
+    /// Long-lived graceful restart capability to advertise (RFC 9494 §3), one entry
+    /// per family; `None`: do not advertise it.
+    pub long_lived_graceful_restart: Option<Vec<LlgrFamily>>,
 }
 
 impl PeerConfig {
@@ -109,6 +112,7 @@ impl PeerConfig {
             connect_retry: Duration::from_secs(2),
             connect_retry_max: Duration::from_secs(120),
             jitter_seed: u64::from(u32::from(router_id)) << 32 | u64::from(remote_as),
+            long_lived_graceful_restart: None,
         }
     }
 
@@ -149,6 +153,9 @@ impl PeerConfig {
         }
         if let Some(gr) = &self.graceful_restart {
             caps.push(Capability::GracefulRestart(gr.clone()));
+        }
+        if let Some(llgr) = &self.long_lived_graceful_restart {
+            caps.push(Capability::LongLivedGracefulRestart(llgr.clone()));
         }
         caps.push(Capability::FourOctetAs(self.local_as));
         if !self.add_path.is_empty() {
@@ -192,6 +199,9 @@ pub struct Negotiated {
     pub tx: CodecCtx,
     /// The peer's OPEN as received, for display.
     pub peer_open: Open,
+    /// The peer's long-lived graceful restart capability (its families filtered to
+    /// the session's), if it sent one and we sent ours (RFC 9494).
+    pub long_lived_graceful_restart: Option<Vec<LlgrFamily>>,
 }
 
 /// Driver-chosen name of one TCP connection.
@@ -500,6 +510,10 @@ impl Peer {
         if let Some(gr) = &mut self.cfg.graceful_restart {
             gr.restarting = false;
             gr.families.iter_mut().for_each(|f| f.forwarding_preserved = false);
+        }
+        // RFC 9494 §3: the LLGR F bits follow the GR ones.
+        if let Some(llgr) = &mut self.cfg.long_lived_graceful_restart {
+            llgr.iter_mut().for_each(|f| f.forwarding_preserved = false);
         }
     }
 
@@ -1057,6 +1071,19 @@ impl Peer {
             g.families.retain(|f: &GracefulRestartFamily| families.contains(&f.family));
             g
         });
+        let our_llgr = mine.capabilities.iter().any(|c| matches!(c, Capability::LongLivedGracefulRestart(_)));
+        let long_lived_graceful_restart = open
+            .capabilities
+            .iter()
+            .find_map(|c| match c {
+                Capability::LongLivedGracefulRestart(l) => Some(l.clone()),
+                _ => None,
+            })
+            .filter(|_| our_llgr)
+            .map(|mut l| {
+                l.retain(|f| families.contains(&f.family));
+                l
+            });
         let peer_hostname = open.capabilities.iter().find_map(|c| match c {
             Capability::Fqdn { hostname, .. } => Some(String::from_utf8_lossy(hostname).into_owned()),
             _ => None,
@@ -1080,6 +1107,7 @@ impl Peer {
             rx: CodecCtx { add_path: rx_add_path, extended_next_hop: ext_nh(&mine.capabilities), ..base },
             tx: CodecCtx { add_path: tx_add_path, extended_next_hop: ext_nh(&open.capabilities), ..base },
             peer_open: open,
+            long_lived_graceful_restart,
         })
     }
 }
@@ -1088,7 +1116,9 @@ impl Peer {
 /// the session drops without a NOTIFICATION; RFC 8538 also for NOTIFICATIONs when both
 /// sent the N bit, except Hard Reset.
 fn graceful_applies(neg: &Negotiated, reason: &DownReason) -> bool {
-    if neg.graceful_restart.is_none() {
+    // RFC 9494 §4.2: long-lived graceful restart alone (no GR capability) keeps the
+    // routes too, as long-lived stale at once.
+    if neg.graceful_restart.is_none() && neg.long_lived_graceful_restart.is_none() {
         return false;
     }
     match reason {

@@ -10,7 +10,7 @@ use bgp_core::fsm::{
 };
 use bgp_core::types::Family;
 use bgp_core::wire::notification::{FsmError, OpenError};
-use bgp_core::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily};
+use bgp_core::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily, LlgrFamily};
 use bgp_core::wire::{decode_message, Cease, ErrorCode, Message, MessageType, Notification};
 use bytes::Bytes;
 
@@ -776,4 +776,35 @@ fn equal_identifiers_are_allowed_on_ebgp_and_collisions_go_by_as_number() {
     p.start_raw();
     assert!(!p.established());
     assert!(p.sent_notifications(A).iter().any(|n| n.code == ErrorCode::Open(OpenError::BadBgpIdentifier)));
+}
+
+fn llgr(stale_time: u32) -> Vec<LlgrFamily> {
+    [Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+        .map(|family| LlgrFamily { family, forwarding_preserved: false, stale_time })
+        .to_vec()
+}
+
+#[test]
+fn long_lived_graceful_restart_is_negotiated_when_both_send_it() {
+    let mut a = cfg("10.0.0.1", 65000, 65001);
+    a.long_lived_graceful_restart = Some(llgr(10));
+    a.families = vec![Family::IPV4_UNICAST];
+    let mut b = cfg("10.0.0.2", 65001, 65000);
+    b.long_lived_graceful_restart = Some(llgr(3600));
+    let mut p = Pair::new(a.clone(), b);
+    p.start();
+    let n = p.peers[A].negotiated().unwrap();
+    assert_eq!(n.long_lived_graceful_restart, Some(llgr(3600)[..1].to_vec()), "B's, for the session's families");
+    assert!(n.graceful_restart.is_none());
+    // LLGR alone makes a connection loss graceful (RFC 9494 §4.2).
+    let conn = p.peers[A].established_conn().unwrap();
+    p.input(A, Input::Closed(conn));
+    assert_eq!(p.downs(A), vec![(DownReason::ConnectionClosed, true)]);
+    // Only one side sends it: not negotiated, and a loss is not graceful.
+    let mut p = Pair::new(a, cfg("10.0.0.2", 65001, 65000));
+    p.start();
+    assert_eq!(p.peers[A].negotiated().unwrap().long_lived_graceful_restart, None);
+    let conn = p.peers[A].established_conn().unwrap();
+    p.input(A, Input::Closed(conn));
+    assert_eq!(p.downs(A), vec![(DownReason::ConnectionClosed, false)]);
 }

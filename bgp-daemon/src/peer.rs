@@ -618,6 +618,10 @@ impl PeerTask {
                         max_prefixes: self.spec.settings.max_prefixes,
                         mrai: self.spec.mrai,
                         room: conn.data.capacity(),
+                        long_lived: neg
+                            .long_lived_graceful_restart
+                            .as_deref()
+                            .map(|l| bgp_core::rib::llgr::effective(l, self.spec.settings.long_lived_stale_time)),
                     };
                     let link = PeerLink {
                         writer: conn.data.clone(),
@@ -782,6 +786,9 @@ impl PeerTask {
                     if gr.restarting { ", peer restarted" } else { "" }
                 ));
             }
+            if n.long_lived_graceful_restart.is_some() {
+                capabilities.push("long-lived graceful restart (RFC 9494)".to_string());
+            }
         }
         let hint = if self.admin_down {
             Some(format!("administratively down: bgpctl neighbor {} enable", self.spec.address))
@@ -817,7 +824,24 @@ impl PeerTask {
             password: self.spec.settings.password.is_some(),
             ttl_security: self.spec.settings.ttl_security,
             hint,
+            long_lived_stale_time: self.spec.settings.long_lived_stale_time,
+            long_lived: neg.map(|n| self.long_lived_rows(n)).unwrap_or_default(),
+            restart_phase: None,
         }
+    }
+
+    /// The peer's long-lived graceful restart, as negotiated, for `show neighbors`.
+    fn long_lived_rows(&self, n: &bgp_core::fsm::Negotiated) -> Vec<bgp_core::ctl::LongLivedFamilyRow> {
+        let ours = self.spec.settings.long_lived_stale_time;
+        let list = n.long_lived_graceful_restart.as_deref().unwrap_or_default();
+        list.iter()
+            .map(|f| bgp_core::ctl::LongLivedFamilyRow {
+                family: f.family.to_string(),
+                stale_time: f.stale_time,
+                effective_stale_time: f.stale_time.min(ours),
+                forwarding_preserved: f.forwarding_preserved,
+            })
+            .collect()
     }
 }
 

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use bgp_core::config::Announce;
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
-use bgp_core::ctl::{Reply, RibSummary};
+use bgp_core::ctl::{Reply, RestartPhaseRow, RibSummary};
 use bgp_core::kernel::{FibResult, KernelUpdate};
 #[cfg(feature = "kubernetes")]
 use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
@@ -161,6 +161,12 @@ pub enum RibInput {
     /// FIB routes; ours are removed from the kernel, and `done` says how many.
     FlushFib {
         done: oneshot::Sender<usize>,
+    },
+    /// `show neighbors ADDR`: where the peer is in a graceful or long-lived graceful
+    /// restart.
+    RestartPhase {
+        address: IpAddr,
+        reply: oneshot::Sender<Option<RestartPhaseRow>>,
     },
     /// `reload --dry-run`: the routes each Established peer would be sent or
     /// withdrawn under the new configuration (nothing is applied).
@@ -467,6 +473,10 @@ impl Driver {
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
             }
+            RibInput::RestartPhase { address, reply } => {
+                let row = self.engine.restart_phase(address).map(|p| p.row(Instant::now()));
+                let _ = reply.send(row);
+            }
             RibInput::Kernel(settings) => {
                 let metric_changed = settings.metric != self.engine.kernel_settings().metric;
                 let (install, metric) = (settings.install, settings.metric);
@@ -707,6 +717,12 @@ fn log(event: &Event) {
         }
         Event::FibNextHopRefused { prefix, gateway, error } => {
             warn!(%prefix, %gateway, %error, "the kernel refused a next hop: the route is installed without it")
+        }
+        Event::LongLivedStale { address, family, stale_time, kept, removed } => {
+            warn!(peer = %address, %family, stale_time, kept, no_llgr_removed = removed, "graceful restart time over: routes kept as long-lived stale (RFC 9494), least preferred")
+        }
+        Event::LongLivedStaleRoutesRemoved { address, family } => {
+            warn!(peer = %address, %family, "long-lived stale time over: stale routes removed")
         }
     }
 }

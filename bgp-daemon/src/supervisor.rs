@@ -267,6 +267,11 @@ impl Supervisor {
                 let kept = self.forwarding_kept;
                 gr.families.iter_mut().for_each(|f| f.forwarding_preserved = kept);
             }
+            // RFC 9494 §3: the LLGR F bits say the same as the GR ones.
+            if let Some(llgr) = &mut spec.fsm.long_lived_graceful_restart {
+                let kept = self.forwarding_kept;
+                llgr.iter_mut().for_each(|f| f.forwarding_preserved = kept);
+            }
         }
         spec
     }
@@ -413,7 +418,10 @@ impl Supervisor {
                 let (tx, rx) = oneshot::channel();
                 let reply = match p.tx.try_send(PeerCmd::Detail(tx)) {
                     Ok(()) => match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-                        Ok(Ok(d)) => Reply::NeighborDetail(Box::new(d)),
+                        Ok(Ok(mut d)) => {
+                            d.restart_phase = self.restart_phase(a).await;
+                            Reply::NeighborDetail(Box::new(d))
+                        }
                         _ => Reply::Error { message: format!("neighbor {a} did not answer") },
                     },
                     Err(mpsc::error::TrySendError::Full(_)) => busy(a),
@@ -983,6 +991,16 @@ async fn send_reply(replies: &mpsc::Sender<Reply>, reply: Reply) {
     }
 }
 
+impl Supervisor {
+    /// Where the peer is in a graceful or long-lived graceful restart: the RIB task's
+    /// to say (`None` if it does not answer in time).
+    async fn restart_phase(&self, address: IpAddr) -> Option<bgp_core::ctl::RestartPhaseRow> {
+        let (tx, rx) = oneshot::channel();
+        self.rib.send(RibInput::RestartPhase { address, reply: tx }).await.ok()?;
+        tokio::time::timeout(REPLY_TIMEOUT, rx).await.ok()?.ok()?
+    }
+}
+
 /// `show neighbors ADDR` of a remembered dynamic neighbor without a task.
 fn remembered_detail(summary: NeighborSummary) -> NeighborDetail {
     let hint = match summary.admin_down {
@@ -1006,6 +1024,9 @@ fn remembered_detail(summary: NeighborSummary) -> NeighborDetail {
         password: false,
         ttl_security: None,
         hint: Some(hint),
+        long_lived_stale_time: 0,
+        long_lived: Vec::new(),
+        restart_phase: None,
     }
 }
 

@@ -490,6 +490,9 @@ mod tests {
             password: false,
             ttl_security: None,
             hint: None,
+            long_lived_stale_time: 0,
+            long_lived: vec![],
+            restart_phase: None,
         };
         let replies = [
             Reply::Neighbor(summary),

@@ -146,7 +146,10 @@ enum Show {
     /// neighbor, accepted through a neighbor_range.
     ///
     /// With ADDR: timers, families, negotiated capabilities, message counters,
-    /// prefix counts, the last error and a hint when the session needs attention.
+    /// prefix counts, long-lived graceful restart (ours, the peer's, the time its routes
+    /// are kept) and the restart phase it is in (GR stale, LLGR stale, awaiting
+    /// End-of-RIB, with the seconds left), the last error and a hint when the session
+    /// needs attention.
     #[command(visible_alias = "neighbor", alias = "nei")]
     Neighbors {
         /// Show the details of this neighbor only
@@ -158,7 +161,8 @@ enum Show {
     /// Without PREFIX|ADDRESS: one line per path, like FRR's `show bgp ipv4 unicast`.
     /// The Loc-RIB shows the best path of each prefix and the paths used alongside it
     /// (multipath). Status codes: `*` valid, `>` best, `=` multipath, `S` stale (kept
-    /// through a graceful restart), `u` next hop unreachable (it does not resolve
+    /// through a graceful restart), `L` long-lived stale (carries LLGR_STALE, RFC 9494:
+    /// least preferred, sent only to peers with LLGR), `u` next hop unreachable (it does not resolve
     /// through the kernel's routes, so the path is no candidate for best path; see
     /// `show nexthops`); a path without `*` was refused by import policy or a loop
     /// check. MED and LocPrf are blank when the path has none. Path is the AS_PATH

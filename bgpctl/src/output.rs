@@ -273,6 +273,9 @@ pub fn neighbor_detail(d: &NeighborDetail) -> String {
         },
     );
     field("Last error", &or_dash(&n.last_error));
+    for (key, value) in long_lived_fields(d) {
+        field(key, &value);
+    }
     if let Some(hint) = d.hint.as_deref().filter(|h| !h.is_empty()) {
         field("Hint", hint);
     }
@@ -280,6 +283,43 @@ pub fn neighbor_detail(d: &NeighborDetail) -> String {
     out.push_str("\n  Message statistics:\n");
     let _ = writeln!(out, "    Out queue: {}", n.out_queue);
     out.push_str(&message_counters(&d.sent, &d.received));
+    out
+}
+
+/// The long-lived graceful restart lines of the detail view (RFC 9494): what we
+/// advertise, what the peer sent, and the restart phase the peer is in.
+fn long_lived_fields(d: &NeighborDetail) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if d.long_lived_stale_time > 0 || !d.long_lived.is_empty() {
+        let ours = match d.long_lived_stale_time {
+            0 => "not advertised (long_lived_stale_time = 0)".to_owned(),
+            t => format!("advertised, stale time {t} s"),
+        };
+        out.push(("Long-lived GR", ours));
+    }
+    for f in &d.long_lived {
+        let f_bit = if f.forwarding_preserved { ", F bit" } else { "" };
+        let value = format!(
+            "peer {}: stale time {} s, keeps its routes {} s{f_bit}",
+            f.family, f.stale_time, f.effective_stale_time
+        );
+        out.push(("", value));
+    }
+    if let Some(p) = &d.restart_phase {
+        let value = match p.phase.as_str() {
+            "graceful-restart" => format!("GR stale, {} s left of the restart time", p.seconds_left),
+            "long-lived-stale" => {
+                format!(
+                    "LLGR stale ({}), {} s left of the long-lived stale time",
+                    p.families.join(", "),
+                    p.seconds_left
+                )
+            }
+            "awaiting-end-of-rib" => format!("back, stale routes go at End-of-RIB or in {} s", p.seconds_left),
+            other => format!("{other}, {} s left", p.seconds_left),
+        };
+        out.push(("Restart phase", value));
+    }
     out
 }
 
@@ -332,7 +372,8 @@ impl RouteView {
 }
 
 /// The legend of the status cell, [`route_status`].
-const STATUS_CODES: &str = "Status codes: * valid, > best, = multipath, S stale, u next hop unreachable";
+const STATUS_CODES: &str =
+    "Status codes: * valid, > best, = multipath, S stale, L long-lived stale, u next hop unreachable";
 
 /// The status cell of a path: `S` stale, `u` next hop unreachable, `*` valid, `>`
 /// best or `=` multipath.
@@ -340,6 +381,9 @@ pub fn route_status(r: &RouteRow) -> String {
     let mut s = String::with_capacity(4);
     if r.stale {
         s.push('S');
+    }
+    if r.llgr_stale {
+        s.push('L');
     }
     if !r.reachable {
         s.push('u');
@@ -448,6 +492,9 @@ fn path_status(r: &RouteRow) -> String {
     }
     if r.stale {
         words.push("stale".to_owned());
+    }
+    if r.llgr_stale {
+        words.push("long-lived stale (LLGR_STALE: least preferred, sent only to LLGR peers)".to_owned());
     }
     words.join(", ")
 }
@@ -1010,6 +1057,48 @@ BGP neighbor 192.168.1.1, remote AS 64512
         assert!(text.contains("  TTL security:         GTSM, 2 hops\n"), "{text}");
     }
 
+    #[test]
+    fn detail_shows_long_lived_graceful_restart_and_the_restart_phase() {
+        let mut d = detail();
+        d.long_lived_stale_time = 10;
+        d.long_lived = vec![bgp_core::ctl::LongLivedFamilyRow {
+            family: "ipv4-unicast".into(),
+            stale_time: 100,
+            effective_stale_time: 10,
+            forwarding_preserved: true,
+        }];
+        d.restart_phase = Some(bgp_core::ctl::RestartPhaseRow {
+            phase: "long-lived-stale".into(),
+            seconds_left: 7,
+            families: vec!["ipv4-unicast".into()],
+        });
+        let text = neighbor_detail(&d);
+        for line in [
+            "  Long-lived GR:        advertised, stale time 10 s
+",
+            "                        peer ipv4-unicast: stale time 100 s, keeps its routes 10 s, F bit
+",
+            "  Restart phase:        LLGR stale (ipv4-unicast), 7 s left of the long-lived stale time
+",
+        ] {
+            assert!(
+                text.contains(line),
+                "{line:?} missing from
+{text}"
+            );
+        }
+        d.restart_phase = Some(bgp_core::ctl::RestartPhaseRow {
+            phase: "graceful-restart".into(),
+            seconds_left: 3,
+            families: vec![],
+        });
+        assert!(neighbor_detail(&d).contains(
+            "  Restart phase:        GR stale, 3 s left of the restart time
+"
+        ));
+        assert!(!neighbor_detail(&detail()).contains("Long-lived"), "nothing when LLGR is off");
+    }
+
     /// A Loc-RIB as the daemon lists it: best and multipath of 10.0.0.0/24, a valid
     /// path that lost, an invalid one.
     fn routes() -> Vec<RouteRow> {
@@ -1040,6 +1129,9 @@ BGP neighbor 192.168.1.1, remote AS 64512
         assert_eq!(route_status(&r), "S  ");
         r.stale = false;
         assert_eq!(route_status(&r), "  ");
+        (r.stale, r.llgr_stale, r.valid, r.best) = (true, true, true, true);
+        assert_eq!(route_status(&r), "SL*>");
+        assert!(path_status(&r).contains("long-lived stale"), "{}", path_status(&r));
     }
 
     #[test]
@@ -1062,7 +1154,7 @@ BGP neighbor 192.168.1.1, remote AS 64512
     fn route_table_like_frr() {
         let text = route_table(&routes(), RouteView::LocRib);
         let expected = "\
-Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
+Status codes: * valid, > best, = multipath, S stale, L long-lived stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
    Network              Next Hop                MED LocPrf  Path
@@ -1099,7 +1191,7 @@ Displayed 4 routes and 5 total paths
         let b = route("2001:db8::/32", "2001:db8::2", "65002");
         let text = route_table(&[a, b], RouteView::LocRib);
         let expected = "\
-Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
+Status codes: * valid, > best, = multipath, S stale, L long-lived stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
     Network                       Next Hop                 MED LocPrf  Path

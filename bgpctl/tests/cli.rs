@@ -536,7 +536,7 @@ fn table_of_routes() {
         "{\"version\":6,\"command\":\"show-routes\",\"prefix\":null,\"neighbor\":null,\"direction\":null,\"family\":null}\n"
     );
     let expected = "\
-Status codes: * valid, > best, = multipath, S stale, u next hop unreachable
+Status codes: * valid, > best, = multipath, S stale, L long-lived stale, u next hop unreachable
 Origin codes: i IGP, e EGP, ? incomplete
 
     Network              Next Hop                 MED LocPrf  Path

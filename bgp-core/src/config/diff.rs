@@ -447,6 +447,7 @@ fn settings_keys(a: &PeerSettings, b: &PeerSettings) -> Vec<&'static str> {
             ma.map(|m| std::mem::discriminant(&m.action)) != mb.map(|m| std::mem::discriminant(&m.action)),
         ),
         ("max_prefixes_restart_after", restart_after(ma) != restart_after(mb)),
+        ("long_lived_stale_time", a.long_lived_stale_time != b.long_lived_stale_time),
     ];
     let mut keys: Vec<&'static str> = keys.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
     if keys.is_empty() && !same_session(a, b) {
@@ -807,5 +808,18 @@ prefix = \"192.168.6.10/32\"
         let p = diff(&config(&base()), &old).unwrap();
         assert_eq!(p.kubernetes, Some(Some(Kubernetes::default())));
         assert_eq!(diff(&old, &config(&base())).unwrap().kubernetes, Some(None));
+    }
+
+    #[test]
+    fn long_lived_stale_time_restarts_the_session_like_graceful_restart() {
+        let p = plan(&base().replace("asn = 65001\n", "asn = 65001\nlong_lived_stale_time = 3600\n"));
+        assert_eq!(p.restarted, vec![ip("10.0.0.2")], "the capability is in the OPEN");
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["long_lived_stale_time"]);
+        let text = base().replace(
+            "asn = 65000\nimport_policy = \"in\"",
+            "asn = 65000\nimport_policy = \"in\"\nlong_lived_stale_time = 60",
+        );
+        assert_ne!(text, base());
+        assert_eq!(plan(&text).dynamic(ip("10.1.0.7")), DynamicAction::Restart, "a range's sessions too");
     }
 }

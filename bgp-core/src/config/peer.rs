@@ -26,7 +26,7 @@ use crate::fsm::PeerConfig;
 use crate::names::{self, named_enum};
 use crate::policy::{PolicyRef, PolicySet, ACCEPT_ALL};
 use crate::types::Family;
-use crate::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily};
+use crate::wire::open::{AddPathFamily, GracefulRestart, GracefulRestartFamily, LlgrFamily};
 
 /// Declares `RawNeighbor` and `RawRange` from one key table, in the table's order
 /// (which is the order "expected one of: ..." lists them in), and `RawPeer`, the keys
@@ -97,6 +97,7 @@ peer_tables! {
     max_prefixes_restart_after: i64 => both,
     import_policy: String => both,
     export_policy: String => both,
+    long_lived_stale_time: i64 => both,
 }
 
 named_enum! {
@@ -199,6 +200,10 @@ pub struct PeerSettings {
     /// Name of the policy for routes to the peer. `None`: see
     /// [`PeerSettings::effective_export`].
     pub export_policy: Option<String>,
+    /// Long-lived graceful restart (RFC 9494): the stale time we advertise and the
+    /// longest we keep this peer's routes as LLGR_STALE, 0..=16777215 s. 0 (the
+    /// default): the capability is not advertised.
+    pub long_lived_stale_time: u32,
 }
 
 impl PeerSettings {
@@ -221,6 +226,7 @@ impl PeerSettings {
             max_prefixes: None,
             import_policy: None,
             export_policy: None,
+            long_lived_stale_time: 0,
         }
     }
 
@@ -289,6 +295,12 @@ impl PeerSettings {
                 .map(|&family| GracefulRestartFamily { family, forwarding_preserved: false })
                 .collect(),
         });
+        cfg.long_lived_graceful_restart = (self.long_lived_stale_time > 0).then(|| {
+            // The F bits are clear, as for GR; a restarting daemon sets both.
+            let entry =
+                |family| LlgrFamily { family, forwarding_preserved: false, stale_time: self.long_lived_stale_time };
+            self.families.iter().map(|&f| entry(f)).collect()
+        });
         cfg.hostname = global.hostname.clone();
         cfg.connect_retry = global.connect_retry;
         cfg.connect_retry_max = global.connect_retry_max;
@@ -315,6 +327,7 @@ impl fmt::Debug for PeerSettings {
             max_prefixes,
             import_policy,
             export_policy,
+            long_lived_stale_time,
         } = self;
         f.debug_struct("PeerSettings")
             .field("asn", asn)
@@ -332,6 +345,7 @@ impl fmt::Debug for PeerSettings {
             .field("max_prefixes", max_prefixes)
             .field("import_policy", import_policy)
             .field("export_policy", export_policy)
+            .field("long_lived_stale_time", long_lived_stale_time)
             .finish()
     }
 }
@@ -425,6 +439,10 @@ impl Cx<'_> {
         }
         if let Some(v) = raw.export_policy {
             out.export_policy = Some(self.policy_name(v, &key("export_policy"), policies)?);
+        }
+        if let Some(v) = raw.long_lived_stale_time {
+            let what = "long-lived stale time in seconds (RFC 9494: 24 bits)";
+            out.long_lived_stale_time = self.int(v, &key("long_lived_stale_time"), 0..(1 << 24), what)? as u32;
         }
         Ok(out)
     }

@@ -188,6 +188,7 @@ max_prefixes_action = "restart"
 max_prefixes_restart_after = 300
 import_policy = "in"
 export_policy = "accept-all"
+long_lived_stale_time = 16777215
 
 [[neighbor]]
 address = "192.0.2.3"
@@ -214,6 +215,7 @@ max_prefixes = 50
 max_prefixes_action = "warn"
 import_policy = "reject-all"
 export_policy = "in"
+long_lived_stale_time = 0
 
 [[neighbor_range]]
 prefix = "2001:db8:1::/64"
@@ -317,6 +319,7 @@ prefix = "2001:db8:6::/48"
                     }),
                     import_policy: Some("in".into()),
                     export_policy: Some("accept-all".into()),
+                    long_lived_stale_time: 16_777_215,
                 },
             },
             Neighbor {
@@ -352,6 +355,7 @@ prefix = "2001:db8:6::/48"
                     max_prefixes: Some(MaxPrefixes { limit: 50, action: MaxPrefixesAction::Warn }),
                     import_policy: Some("reject-all".into()),
                     export_policy: Some("in".into()),
+                    long_lived_stale_time: 0,
                 },
             },
             NeighborRange {
@@ -1580,4 +1584,27 @@ fn kubernetes_errors() {
     );
     let kind = invalid(&kubernetes("pod_cidrs = \"yes\""), 10, 13, "kubernetes.pod_cidrs");
     assert_eq!(kind, ErrorKind::Type("expected a boolean, found string \"yes\"".into()));
+}
+
+#[test]
+fn long_lived_stale_time() {
+    let kind =
+        invalid(&format!("{MINIMAL}long_lived_stale_time = 16777216\n"), 8, 25, "neighbor[0].long_lived_stale_time");
+    assert!(value_msg(kind).contains("0..=16777215"));
+    invalid(&format!("{MINIMAL}long_lived_stale_time = -1\n"), 8, 25, "neighbor[0].long_lived_stale_time");
+    let c = ok(MINIMAL);
+    let p = c.neighbors()[0].peer_config(c.global());
+    assert!(p.long_lived_graceful_restart.is_none(), "0, the default: not advertised");
+    let c = ok(&format!("{MINIMAL}long_lived_stale_time = 3600\nfamilies = [\"ipv4-unicast\", \"ipv6-unicast\"]\n"));
+    let p = c.neighbors()[0].peer_config(c.global());
+    let families: Vec<_> = p
+        .long_lived_graceful_restart
+        .expect("advertised")
+        .iter()
+        .map(|f| (f.family, f.stale_time, f.forwarding_preserved))
+        .collect();
+    assert_eq!(families, vec![(Family::IPV4_UNICAST, 3600, false), (Family::IPV6_UNICAST, 3600, false)]);
+    let range = "\n[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nlong_lived_stale_time = 60\n";
+    let c = ok(&format!("{GLOBAL}{range}"));
+    assert_eq!(c.neighbor_ranges()[0].settings.long_lived_stale_time, 60);
 }

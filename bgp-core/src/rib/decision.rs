@@ -10,6 +10,9 @@
 //!
 //! Steps, in order (the numbers are [`Step`]'s):
 //! 1. reachable next hop;
+//!    1a. not long-lived stale (RFC 9494 §4.5: a path carrying LLGR_STALE is least
+//!    preferred): the first tie-break, after the feasibility check of step 1, so a
+//!    stale path with a reachable next hop still beats a fresh one without;
 //! 2. highest LOCAL_PREF (100 when absent);
 //! 3. locally originated (static, kernel, Kubernetes) over learned;
 //! 4. shortest AS_PATH (an AS_SET counts one, confederation segments nothing);
@@ -43,6 +46,8 @@ pub enum Step {
     /// Only one path.
     OnlyPath,
     NextHopReachable,
+    /// RFC 9494 §4.5.
+    NotLongLivedStale,
     LocalPref,
     LocallyOriginated,
     AsPathLength,
@@ -63,6 +68,7 @@ impl Step {
         match self {
             Step::OnlyPath => "only path",
             Step::NextHopReachable => "next hop reachable",
+            Step::NotLongLivedStale => "not long-lived stale",
             Step::LocalPref => "higher LOCAL_PREF",
             Step::LocallyOriginated => "locally originated",
             Step::AsPathLength => "shorter AS_PATH",
@@ -96,6 +102,9 @@ pub struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
+    fn llgr_stale(&self) -> bool {
+        super::llgr::is_llgr_stale(self.attrs)
+    }
     fn local_pref(&self) -> u32 {
         self.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF)
     }
@@ -151,6 +160,8 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
         set.retain(|&i| paths[i].reachable);
     }
     record(&set, Step::NextHopReachable, &mut step);
+    keep_best(&mut set, |i| !paths[i].llgr_stale(), true);
+    record(&set, Step::NotLongLivedStale, &mut step);
     keep_best(&mut set, |i| paths[i].local_pref(), true);
     record(&set, Step::LocalPref, &mut step);
     keep_best(&mut set, |i| paths[i].local, true);
@@ -280,6 +291,27 @@ mod tests {
         a.reachable = false;
         a.attrs.local_pref = Some(500);
         wins(a, p(&[65001, 65002, 65003]), Step::NextHopReachable);
+    }
+
+    #[test]
+    fn step_1a_not_long_lived_stale_beats_a_better_stale_path() {
+        let mut a = p(&[65001]);
+        a.attrs.local_pref = Some(500);
+        a.attrs.communities = vec![crate::wire::Community::LLGR_STALE];
+        wins(a, p(&[65001, 65002, 65003]), Step::NotLongLivedStale);
+        // Reachability comes first: a stale path is still better than none usable.
+        let mut a = p(&[65001]);
+        a.attrs.communities = vec![crate::wire::Community::LLGR_STALE];
+        let mut b = p(&[65001]);
+        b.reachable = false;
+        let d = run(&[a, b], false, 8);
+        assert_eq!((d.best, d.step), (0, Step::NextHopReachable));
+        // Two stale paths: the usual steps decide between them.
+        let mut a = p(&[65001, 65002]);
+        a.attrs.communities = vec![crate::wire::Community::LLGR_STALE];
+        let mut b = p(&[65001]);
+        b.attrs.communities = vec![crate::wire::Community::LLGR_STALE];
+        wins(a, b, Step::AsPathLength);
     }
 
     #[test]

@@ -49,7 +49,7 @@ use crate::policy::Policy;
 use crate::prefix::Prefix;
 use crate::rib::out::{Signature, UpdateGroup};
 use crate::types::Family;
-use crate::wire::open::GracefulRestart;
+use crate::wire::open::{GracefulRestart, LlgrFamily};
 use crate::wire::{CodecCtx, NextHop, PathAttrs, Update};
 
 /// A peer, as the engine names it: its route source.
@@ -87,6 +87,10 @@ pub struct SessionUp {
     pub mrai: Duration,
     /// Free slots in the peer's writer queue now.
     pub room: usize,
+    /// Long-lived graceful restart negotiated (RFC 9494): its families, each with the
+    /// long-lived stale time to keep the peer's routes for ([`super::llgr::effective`]).
+    /// `None` (or empty): not negotiated; long-lived stale routes are not sent to it.
+    pub long_lived: Option<Vec<LlgrFamily>>,
 }
 
 /// What the driver must do.
@@ -145,6 +149,12 @@ pub enum Event {
     FibRefused { routes: usize, prefix: Prefix, error: String },
     /// The kernel refused one next hop of a multipath route: installed without it.
     FibNextHopRefused { prefix: Prefix, gateway: IpAddr, error: String },
+    /// A peer's routes of `family` became long-lived stale (RFC 9494 §4.2), for
+    /// `stale_time` seconds: `kept` of them, and `removed` that carried NO_LLGR.
+    LongLivedStale { address: IpAddr, family: Family, stale_time: u32, kept: usize, removed: usize },
+    /// A peer's long-lived stale time for `family` ran out: its stale routes of the
+    /// family were removed.
+    LongLivedStaleRoutesRemoved { address: IpAddr, family: Family },
 }
 
 /// Prefix and message counts of one peer, owned here and shown by `show neighbors`.
@@ -183,6 +193,10 @@ pub(super) struct PeerState {
     own: Vec<IpAddr>,
     /// An UPDATE with one of our addresses as next hop was logged this session.
     warned_own_next_hop: bool,
+    /// The long-lived graceful restart of the peer's last session (RFC 9494).
+    pub(super) long_lived: Option<Vec<LlgrFamily>>,
+    /// Families whose routes are long-lived stale, and when they go.
+    pub(super) llgr_until: Vec<(Family, Instant)>,
 }
 
 /// The routing engine; see the module documentation for the driver contract.
@@ -299,9 +313,12 @@ impl Engine {
             established: true,
             own: session.local.into_iter().chain(session.interface.iter().map(|&(ip, _)| ip)).collect(),
             warned_own_next_hop: false,
+            long_lived: session.long_lived.clone().filter(|l| !l.is_empty()),
+            llgr_until: Vec::new(),
         });
-        if let Some(old) = old.filter(|o| o.stale_until.is_some()) {
-            self.peer_back(id, old.restart.as_ref(), session.graceful_restart.as_ref(), now);
+        if old.is_some_and(|o| o.stale_until.is_some() || !o.llgr_until.is_empty()) {
+            let llgr = session.long_lived.as_deref().filter(|l| !l.is_empty());
+            self.peer_back(id, session.graceful_restart.as_ref(), llgr, now);
         }
         if had_gr != has_gr {
             self.outputs.push_back(Output::RestartPeers);
@@ -326,9 +343,11 @@ impl Engine {
         state.established = false;
         state.counts.advertised = 0;
         state.refreshing.clear();
-        match state.restart.clone() {
-            Some(gr) if graceful => self.keep_stale(id, &gr, now),
-            _ => self.forget(id),
+        let (gr, llgr) = (state.restart.clone(), state.long_lived.clone());
+        if graceful && (gr.is_some() || llgr.is_some()) {
+            self.keep_stale(id, gr.as_ref(), llgr.as_deref(), now);
+        } else {
+            self.forget(id);
         }
     }
 
@@ -541,7 +560,10 @@ impl Engine {
             .peers
             .iter()
             .flatten()
-            .flat_map(|p| p.stale_until.into_iter().chain(p.refreshing.iter().map(|&(_, t)| t)))
+            .flat_map(|p| {
+                let llgr = p.llgr_until.iter().map(|&(_, t)| t);
+                p.stale_until.into_iter().chain(p.refreshing.iter().map(|&(_, t)| t)).chain(llgr)
+            })
             .min();
         let deferral = self.deferral.as_ref().map(|d| d.until);
         let mrai = self.groups.iter().filter(|g| !g.group.is_idle()).filter_map(|g| g.hold_until).min();
@@ -680,6 +702,7 @@ fn export_target(source: SourceId, session: &SessionUp) -> ExportTarget {
         local_v4,
         local_v6: local_v6.map(|global| NextHop::V6 { global, link_local: None }),
         shared_subnets: session.interface.clone(),
+        long_lived: session.long_lived.as_ref().is_some_and(|l| !l.is_empty()),
     }
 }
 

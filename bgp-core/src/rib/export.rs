@@ -5,7 +5,8 @@
 //! Rules, in order:
 //! 1. a route is never sent back to the peer it came from (split horizon);
 //! 2. NO_ADVERTISE: to nobody; NO_EXPORT and NO_EXPORT_SUBCONFED: not to eBGP peers
-//!    (we run no confederation);
+//!    (we run no confederation); LLGR_STALE: only to peers with long-lived graceful
+//!    restart (RFC 9494 §4.6);
 //! 3. iBGP-learned routes go to iBGP peers only by reflection: a client's routes to
 //!    every client and non-client, a non-client's routes to clients only; reflection
 //!    sets ORIGINATOR_ID (if absent) and prepends our cluster id to CLUSTER_LIST;
@@ -40,6 +41,9 @@ pub struct ExportTarget {
     /// interface of the session, IPv4 and IPv6): a route whose next hop lies in one keeps
     /// that next hop toward eBGP (third-party next hop).
     pub shared_subnets: Vec<(IpAddr, u8)>,
+    /// The peer negotiated long-lived graceful restart: it may be sent long-lived
+    /// stale routes (RFC 9494 §4.6).
+    pub long_lived: bool,
 }
 
 /// Why a route is not exported to a peer.
@@ -52,6 +56,8 @@ pub enum Refused {
     NotReflected,
     /// No usable next hop of ours for the route's family on this session.
     NoNextHop,
+    /// Long-lived stale, and the peer has no LLGR (RFC 9494 §4.6).
+    LongLivedStale,
 }
 
 /// Applies the rules above to a route from `from` (a source of ours) with `attrs`.
@@ -67,6 +73,9 @@ pub fn export(
     }
     if attrs.communities.contains(&Community::NO_ADVERTISE) {
         return Err(Refused::NoAdvertise);
+    }
+    if !to.long_lived && super::llgr::is_llgr_stale(attrs) {
+        return Err(Refused::LongLivedStale);
     }
     let to_external = !to.peer.internal;
     if to_external
@@ -221,6 +230,7 @@ mod tests {
             local_v4: Some("10.10.0.2".parse().unwrap()),
             local_v6: Some(NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }),
             shared_subnets: vec![("10.10.0.0".parse().unwrap(), 24), ("fd00::".parse().unwrap(), 64)],
+            long_lived: false,
         }
     }
 

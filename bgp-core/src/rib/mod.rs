@@ -30,6 +30,7 @@ pub mod fib;
 mod groups;
 pub mod kernel;
 pub mod kubernetes;
+pub mod llgr;
 pub mod nexthop;
 pub mod out;
 pub mod restart;

@@ -64,6 +64,8 @@ pub struct Signature {
     /// The peer's address, when the export policy may look at it (any policy other
     /// than accept-all); `None` otherwise.
     pub address: Option<IpAddr>,
+    /// Long-lived graceful restart negotiated: long-lived stale routes go to it.
+    pub long_lived: bool,
 }
 
 impl Signature {
@@ -80,6 +82,7 @@ impl Signature {
             families: families.to_vec(),
             policy: policy.clone(),
             address: (!is_accept_all(policy)).then_some(target.peer.address),
+            long_lived: target.long_lived,
         }
     }
 }

@@ -9,6 +9,9 @@
 //!   family sweeps what it did not send again. A peer that comes back but never sends
 //!   End-of-RIB loses its stale routes after the stale-path time (FRR's
 //!   `stalepath-time`), and a second drop before then deletes them;
+//! - long-lived graceful restart (RFC 9494, llgr.rs): a peer that negotiated it keeps
+//!   its routes of the families it listed past the restart time (or from the start,
+//!   without GR), as long-lived stale;
 //! - enhanced route refresh (RFC 7313 §4): between a peer's BoRR and EoRR its routes
 //!   of the family are stale; an EoRR that never comes sweeps them after the same
 //!   stale-path time.
@@ -19,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use super::engine::{Engine, Event, Output, PeerId};
 use crate::types::Family;
-use crate::wire::open::GracefulRestart;
+use crate::wire::open::{GracefulRestart, LlgrFamily};
 
 /// How long a peer back from a restart may keep stale routes without sending their
 /// End-of-RIB, and how long a route refresh may wait for its EoRR (FRR's
@@ -112,38 +115,63 @@ impl Engine {
 
     /// A graceful session end (RFC 4724 §4.2): the routes of the families the peer's
     /// capability listed stay, stale, for its restart time; the others go. Routes still
-    /// stale from a restart the peer did not finish go too: it dropped again.
-    pub(super) fn keep_stale(&mut self, id: PeerId, gr: &GracefulRestart, now: Instant) {
+    /// stale from a restart the peer did not finish go too: it dropped again. With
+    /// long-lived graceful restart (RFC 9494 §4.2), the families its LLGR capability
+    /// lists stay too, and those its GR does not cover (all of them without GR)
+    /// become long-lived stale at once.
+    pub(super) fn keep_stale(
+        &mut self,
+        id: PeerId,
+        gr: Option<&GracefulRestart>,
+        llgr: Option<&[LlgrFamily]>,
+        now: Instant,
+    ) {
         let Some(state) = self.peer_mut(id) else { return };
-        let again = state.stale_until.replace(now + Duration::from_secs(gr.restart_time.into())).is_some();
+        let in_gr = |f: Family| gr.is_some_and(|g| g.families.iter().any(|x| x.family == f));
+        let in_llgr = |f: Family| llgr.is_some_and(|l| l.iter().any(|x| x.family == f));
+        let restart_time = Duration::from_secs(gr.map_or(0, |g| g.restart_time).into());
+        let again = state.stale_until.take().is_some() || !state.llgr_until.is_empty();
+        state.llgr_until.clear();
+        if gr.is_some() {
+            // Even with no family listed (FRR in helper mode): the peer is forgotten
+            // when the restart time is over, unless LLGR keeps some of its routes.
+            state.stale_until = Some(now + restart_time);
+        }
         if again {
             self.rib.sweep_stale(id, None);
         }
-        for family in FAMILIES.into_iter().filter(|f| !gr.families.iter().any(|g| g.family == *f)) {
+        for family in FAMILIES.into_iter().filter(|&f| !in_gr(f) && !in_llgr(f)) {
             self.rib.mark_stale(id, Some(family));
             self.rib.sweep_stale(id, Some(family));
         }
         self.rib.mark_stale(id, None);
+        let at_once: Vec<LlgrFamily> = llgr.unwrap_or_default().iter().filter(|f| !in_gr(f.family)).copied().collect();
+        if !at_once.is_empty() {
+            self.enter_llgr(id, &at_once, now);
+        }
         self.count(id);
     }
 
-    /// The peer is back with stale routes (RFC 4724 §4.2): without graceful restart
-    /// now, they all go; else those of each family not listed again with the F bit
-    /// (forwarding not preserved) go, and the rest wait for End-of-RIB or the
-    /// stale-path time.
+    /// The peer is back with stale routes (RFC 4724 §4.2, RFC 9494 §4.2): without
+    /// graceful restart or LLGR now, they all go; else those of each family not listed
+    /// again with the F bit (forwarding not preserved) in either capability go, and the
+    /// rest (long-lived stale ones too) wait for End-of-RIB or the stale-path time.
     pub(super) fn peer_back(
         &mut self,
         id: PeerId,
-        before: Option<&GracefulRestart>,
-        now: Option<&GracefulRestart>,
+        now_gr: Option<&GracefulRestart>,
+        now_llgr: Option<&[LlgrFamily]>,
         at: Instant,
     ) {
-        let Some(now_gr) = now else {
+        if now_gr.is_none() && now_llgr.is_none() {
             self.rib.sweep_stale(id, None);
             return;
+        }
+        let kept = |f: Family| {
+            now_gr.is_some_and(|g| g.families.iter().any(|x| x.family == f && x.forwarding_preserved))
+                || now_llgr.is_some_and(|l| l.iter().any(|x| x.family == f && x.forwarding_preserved))
         };
-        let kept = |f: Family| now_gr.families.iter().any(|g| g.family == f && g.forwarding_preserved);
-        for family in before.iter().flat_map(|b| b.families.iter().map(|g| g.family)) {
+        for family in FAMILIES {
             if !kept(family) {
                 self.rib.sweep_stale(id, Some(family));
             }
@@ -177,7 +205,9 @@ impl Engine {
             .map(|(id, _)| id)
             .filter(|&id| {
                 self.peer(id).is_some_and(|p| {
-                    p.stale_until.is_some_and(|t| t <= now) || p.refreshing.iter().any(|&(_, t)| t <= now)
+                    p.stale_until.is_some_and(|t| t <= now)
+                        || p.refreshing.iter().any(|&(_, t)| t <= now)
+                        || p.llgr_until.iter().any(|&(_, t)| t <= now)
                 })
             })
             .collect();
@@ -188,15 +218,35 @@ impl Engine {
             state.refreshing.retain(|&(_, t)| t > now);
             let stale_over = state.stale_until.is_some_and(|t| t <= now);
             let established = state.established;
+            let long_lived = state.long_lived.clone().unwrap_or_default();
             if stale_over {
                 state.stale_until = None;
-                self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));
-                if !established {
-                    // Not back in time: the peer is gone, and its routes with it.
-                    self.forget(id);
-                    continue;
+                if !established && !long_lived.is_empty() {
+                    // RFC 9494 §4.2: the restart time is over, the long-lived stale
+                    // time begins for the families LLGR lists; the others go.
+                    for family in FAMILIES.into_iter().filter(|f| !long_lived.iter().any(|l| l.family == *f)) {
+                        self.rib.sweep_stale(id, Some(family));
+                    }
+                    let entering: Vec<LlgrFamily> = long_lived
+                        .iter()
+                        .filter(|l| !self.peer(id).is_some_and(|p| p.llgr_until.iter().any(|&(f, _)| f == l.family)))
+                        .copied()
+                        .collect();
+                    self.enter_llgr(id, &entering, now);
+                } else {
+                    self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));
+                    if !established {
+                        // Not back in time: the peer is gone, and its routes with it.
+                        self.forget(id);
+                        continue;
+                    }
+                    self.rib.sweep_stale(id, None);
                 }
-                self.rib.sweep_stale(id, None);
+            }
+            if self.expire_llgr(id, now) && !established && self.peer(id).is_some_and(|p| p.long_lived.is_some()) {
+                // Its long-lived stale time is over too: the peer is gone.
+                self.forget(id);
+                continue;
             }
             for family in families {
                 self.outputs.push_back(Output::Event(Event::StaleRoutesRemoved { address }));

@@ -97,6 +97,7 @@ pub(crate) fn session(addr: &str, asn: u32) -> engine::SessionUp {
         max_prefixes: None,
         mrai: std::time::Duration::ZERO,
         room: 1000,
+        long_lived: None,
     }
 }
 
