@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::config::Announce;
+use bgp_core::config::{Announce, KernelImport};
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
 use bgp_core::ctl::{Reply, RestartPhaseRow, RibSummary};
@@ -184,6 +184,7 @@ pub struct DryRunRequest {
     pub removed: HashSet<IpAddr>,
     pub announcements: Option<Vec<Announce>>,
     pub routing: Option<(usize, bool)>,
+    pub kernel_import: Option<Vec<KernelImport>>,
 }
 
 /// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
@@ -548,8 +549,14 @@ impl Driver {
                 self.fib_command(FibCmd::Flush(done));
             }
             RibInput::DryRun { request, reply } => {
-                let DryRunRequest { policies, removed, announcements, routing } = *request;
-                let input = DryRunInput { policies, removed, announcements: announcements.as_deref(), routing };
+                let DryRunRequest { policies, removed, announcements, routing, kernel_import } = *request;
+                let input = DryRunInput {
+                    policies,
+                    removed,
+                    announcements: announcements.as_deref(),
+                    routing,
+                    kernel_import: kernel_import.as_deref(),
+                };
                 let _ = reply.send(self.engine.dry_run(&input));
             }
         }

@@ -6,11 +6,17 @@
 //! and compares what each peer would hold with what it holds now. Nothing is
 //! interned, queued or sent: the engine is borrowed, not changed.
 //!
+//! New `[[kernel.import]]` entries run over the kernel routes the engine holds (it
+//! keeps the kernel's table for next-hop tracking), as a reload runs them.
+//!
 //! What it cannot know, and says so by leaving it out: routes the old import policy
 //! refused are not kept (see `RibState::reimport`), so those the new policy would
 //! accept arrive only after the route refresh a reload asks for; and routes of the
-//! kernel and Kubernetes sources under a changed `[kernel]` or `[kubernetes]`, which
-//! only a new dump or relist tells.
+//! Kubernetes source under a changed `[kubernetes]`, which only a relist tells.
+//!
+//! Cost: one walk of the table, with one export per Established peer and prefix, on
+//! the RIB task (which routes nothing meanwhile): an operator's command, not a
+//! periodic one.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -24,7 +30,7 @@ use super::kernel::local_next_hop;
 use super::out::{family_of, is_accept_all, path_id_of, UpdateGroup};
 use super::show::{apply_policy, peer_route};
 use super::{candidate_with, EntryId, Import, Path, SourceId, SourceKind};
-use crate::config::Announce;
+use crate::config::{Announce, KernelImport};
 use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
 use crate::prefix::Prefix;
 use crate::wire::{NextHop, PathAttrs};
@@ -40,6 +46,9 @@ pub struct DryRunInput<'a> {
     pub announcements: Option<&'a [Announce]>,
     /// New `global.multipath` and `global.always_compare_med`, when they changed.
     pub routing: Option<(usize, bool)>,
+    /// The new `[[kernel.import]]` entries, when they changed: run over the kernel
+    /// routes the engine holds (for next-hop tracking), as a reload runs them.
+    pub kernel_import: Option<&'a [KernelImport]>,
 }
 
 /// One Established peer's routes from us, now and after the reload. Routes are
@@ -105,16 +114,23 @@ impl Engine {
             }
         }
 
-        let statics = self.statics();
-        let new_statics: Option<HashMap<Prefix, PathAttrs>> = input.announcements.map(|list| {
-            list.iter()
+        // Local sources whose routes the new configuration replaces: their routes now
+        // are left out, and these put in.
+        let mut replaced: Vec<(SourceId, HashMap<Prefix, PathAttrs>)> = Vec::new();
+        if let Some(list) = input.announcements {
+            let routes = list
+                .iter()
                 .map(|a| {
                     let mut attrs = a.path_attrs();
                     local_next_hop(&mut attrs, a.prefix);
                     (a.prefix, attrs)
                 })
-                .collect()
-        });
+                .collect();
+            replaced.push((self.statics(), routes));
+        }
+        if let Some(rules) = input.kernel_import {
+            replaced.push((self.kernel_source(), self.kernel_imports_under(rules)));
+        }
         let mut seen: HashSet<Prefix> = HashSet::new();
 
         let mut paths: Vec<(Path, Cow<'_, PathAttrs>)> = Vec::new();
@@ -123,7 +139,7 @@ impl Engine {
             let prefix = entry.prefix();
             paths.clear();
             for p in entry.paths() {
-                if removed.contains(&p.source) || (p.source == statics && new_statics.is_some()) {
+                if removed.contains(&p.source) || replaced.iter().any(|(s, _)| *s == p.source) {
                     continue;
                 }
                 let attrs = match imports.get(&p.source) {
@@ -144,9 +160,11 @@ impl Engine {
                 };
                 paths.push((*p, attrs));
             }
-            if let Some(attrs) = new_statics.as_ref().and_then(|s| s.get(&prefix)) {
-                seen.insert(prefix);
-                paths.push((Path { source: statics, ..Path::default() }, Cow::Borrowed(attrs)));
+            for (source, routes) in &replaced {
+                if let Some(attrs) = routes.get(&prefix) {
+                    seen.insert(prefix);
+                    paths.push((Path { source: *source, ..Path::default() }, Cow::Borrowed(attrs)));
+                }
             }
             let best = self.decide_dry(&paths, input.routing);
             for t in &mut targets {
@@ -155,15 +173,21 @@ impl Engine {
                 t.delta.count(&now, &after);
             }
         }
-        // New announcements of prefixes the table does not hold.
-        for (prefix, attrs) in new_statics.iter().flatten() {
-            if seen.contains(prefix) {
-                continue;
+        // New routes of prefixes the table does not hold.
+        let mut new: Vec<Prefix> =
+            replaced.iter().flat_map(|(_, r)| r.keys()).filter(|p| !seen.contains(p)).copied().collect();
+        new.sort_unstable();
+        new.dedup();
+        for prefix in new {
+            paths.clear();
+            for (source, routes) in &replaced {
+                if let Some(attrs) = routes.get(&prefix) {
+                    paths.push((Path { source: *source, ..Path::default() }, Cow::Borrowed(attrs)));
+                }
             }
-            let paths = [(Path { source: statics, ..Path::default() }, Cow::Borrowed(attrs))];
             let best = self.decide_dry(&paths, input.routing);
             for t in targets.iter_mut().filter(|t| !t.removed) {
-                let after = self.export_dry(t, *prefix, &paths, &best);
+                let after = self.export_dry(t, prefix, &paths, &best);
                 t.delta.count(&[], &after);
             }
         }

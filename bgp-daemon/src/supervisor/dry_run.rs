@@ -106,7 +106,9 @@ impl Supervisor {
             settings.map(|s| self.config.peer_policies(s).import)
         };
         let imports_change = policies.iter().any(|(&a, (import, _))| old_import(a).is_none_or(|old| old != *import));
-        let request = DryRunRequest { policies, removed, announcements: plan.announcements.clone(), routing };
+        let kernel_import = (new.kernel.import != self.config.kernel.import).then(|| new.kernel.import.clone());
+        let request =
+            DryRunRequest { policies, removed, announcements: plan.announcements.clone(), routing, kernel_import };
         let (tx, rx) = oneshot::channel();
         self.rib
             .send(RibInput::DryRun { request: Box::new(request), reply: tx })
@@ -138,10 +140,15 @@ impl Supervisor {
                     .to_string(),
             );
         }
-        if sources.iter().any(|k| k.starts_with("kernel") || k.starts_with("kubernetes")) {
+        if sources.iter().any(|k| k.starts_with("kubernetes")) {
             notes.push(
-                "routes of the kernel and Kubernetes sources under the new settings come from a new dump or relist \
-                 and are not counted"
+                "routes of the Kubernetes source under the new settings come from a relist and are not counted"
+                    .to_string(),
+            );
+        }
+        if sources.iter().any(|k| *k == "kernel.resolve_via_default") {
+            notes.push(
+                "next hops are counted as they resolve now; kernel.resolve_via_default changes that after the reload"
                     .to_string(),
             );
         }

@@ -107,6 +107,7 @@ fn the_prediction_equals_what_the_reload_does() {
         removed: [ip("10.0.0.5")].into_iter().collect(),
         announcements: Some(&new_statics),
         routing: None,
+        kernel_import: None,
     };
     let predicted = e.dry_run(&input);
 
@@ -175,4 +176,55 @@ fn multipath_sends_the_ecmp_set_to_an_add_path_peer() {
     e.set_routing(8, false);
     settle(&mut e, t);
     assert_eq!(e.counts(b).unwrap().advertised, 2, "as predicted");
+}
+
+#[test]
+fn new_kernel_imports_run_over_the_kernel_routes_held() {
+    use crate::config::KernelImport;
+    use crate::kernel::{KernelNextHop, KernelRoute, KernelUpdate, RouteKey, RouteType, TABLE_MAIN};
+    use crate::rib::kernel::KernelSettings;
+    const BIRD: u8 = 12;
+    let t = Instant::now();
+    let (mut e, _) = engine(t);
+    let route = |prefix: &str, kind| {
+        KernelUpdate::Route(KernelRoute {
+            key: RouteKey { table: TABLE_MAIN, prefix: pfx(prefix), metric: 0 },
+            protocol: BIRD,
+            kind,
+            next_hops: vec![KernelNextHop { gateway: None, ifindex: 2 }],
+        })
+    };
+    e.kernel(vec![
+        KernelUpdate::SyncBegin,
+        route("10.42.1.0/26", RouteType::Blackhole),
+        route("10.42.2.0/26", RouteType::Blackhole),
+        route("10.43.0.0/24", RouteType::Unicast),
+        KernelUpdate::SyncEnd,
+    ]);
+    let import = |within: &[&str]| KernelImport {
+        within: within.iter().map(|p| pfx(p)).collect(),
+        protocol: vec![BIRD],
+        kind: vec![],
+        table: TABLE_MAIN,
+        communities: vec![],
+        large_communities: vec![],
+        local_pref: None,
+        med: None,
+    };
+    e.set_kernel(KernelSettings { import: vec![import(&["10.42.0.0/16"])], ..KernelSettings::default() });
+    settle(&mut e, t);
+    let was = held(&e, "10.0.0.3");
+    assert!(was.contains(&pfx("10.42.1.0/26")) && !was.contains(&pfx("10.43.0.0/24")), "{was:?}");
+
+    // The new entries: the pod CIDRs of 10.42.1.0/24 only, and 10.43.0.0/16.
+    let rules = [import(&["10.42.1.0/24", "10.43.0.0/16"])];
+    let p = e.dry_run(&DryRunInput { kernel_import: Some(&rules), ..DryRunInput::default() });
+    e.set_kernel(KernelSettings { import: rules.to_vec(), ..KernelSettings::default() });
+    settle(&mut e, t);
+    let now = held(&e, "10.0.0.3");
+    let b = p[1];
+    assert_eq!((b.sent, b.withdrawn), (1, 1), "10.43.0.0/24 in, 10.42.2.0/26 out: {b:?}");
+    assert_eq!(b.sent, now.difference(&was).count() as u64);
+    assert_eq!(b.withdrawn, was.difference(&now).count() as u64);
+    assert_eq!(b.after, now.len() as u64);
 }
