@@ -76,6 +76,10 @@ struct Target<'a> {
     export: Arc<Policy>,
     /// Gone from the configuration: it will hold nothing.
     removed: bool,
+    /// What it holds follows only from the entries the new configuration changes: its
+    /// export policy stays and its group has sent all it has (so what it holds is
+    /// what the current Loc-RIB exports).
+    same_export: bool,
     delta: RouteDelta,
 }
 
@@ -99,16 +103,19 @@ impl Engine {
         for g in &self.groups {
             for m in &g.members {
                 let address = m.target().peer.address;
+                let current = g.group.export_policy();
                 let export = match input.policies.get(&address) {
                     Some((_, e)) => e.clone(),
-                    None => g.group.export_policy().clone(),
+                    None => current.clone(),
                 };
+                let same_export = *export == **current && !g.busy();
                 targets.push(Target {
                     id: m.peer,
                     group: &g.group,
                     target: m.target(),
                     export,
                     removed: input.removed.contains(&address),
+                    same_export,
                     delta: RouteDelta { address, before: 0, after: 0, sent: 0, withdrawn: 0, import_refused: 0 },
                 });
             }
@@ -138,9 +145,15 @@ impl Engine {
             let Some(entry) = self.rib.entry(EntryId(i)) else { continue };
             let prefix = entry.prefix();
             paths.clear();
+            // Whether anything the decision sees differs for this prefix.
+            let mut changed = input.routing.is_some();
             for p in entry.paths() {
                 if removed.contains(&p.source) || replaced.iter().any(|(s, _)| *s == p.source) {
+                    changed = true;
                     continue;
+                }
+                if imports.contains_key(&p.source) {
+                    changed = true;
                 }
                 let attrs = match imports.get(&p.source) {
                     None => Cow::Borrowed(self.rib.attrs.get(p.attrs)),
@@ -166,10 +179,23 @@ impl Engine {
                     paths.push((Path { source: *source, ..Path::default() }, Cow::Borrowed(attrs)));
                 }
             }
+            if !changed && targets.iter().all(|t| t.same_export && !t.removed) {
+                // The common case of a reload that changes one peer's policies: most
+                // prefixes are not touched at all.
+                for t in &mut targets {
+                    let held = t.group.advertised_path_ids(t.id, EntryId(i)).len() as u64;
+                    (t.delta.before, t.delta.after) = (t.delta.before + held, t.delta.after + held);
+                }
+                continue;
+            }
             let best = self.decide_dry(&paths, input.routing);
             for t in &mut targets {
                 let now = t.group.advertised_path_ids(t.id, EntryId(i));
-                let after = if t.removed { Vec::new() } else { self.export_dry(t, prefix, &paths, &best) };
+                let after = match (t.removed, t.same_export && !changed) {
+                    (true, _) => Vec::new(),
+                    (false, true) => now.clone(),
+                    (false, false) => self.export_dry(t, prefix, &paths, &best),
+                };
                 t.delta.count(&now, &after);
             }
         }

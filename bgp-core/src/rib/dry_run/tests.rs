@@ -228,3 +228,29 @@ fn new_kernel_imports_run_over_the_kernel_routes_held() {
     assert_eq!(b.withdrawn, was.difference(&now).count() as u64);
     assert_eq!(b.after, now.len() as u64);
 }
+
+/// The cost of a dry run on a larger table (`cargo test -p bgp-core --lib dry_run_cost
+/// -- --ignored --nocapture`): 100,000 prefixes from one feeder, three more peers.
+#[test]
+#[ignore]
+fn dry_run_cost() {
+    let t = Instant::now();
+    let mut e = Engine::new(cfg(1), None);
+    let a = e.session_up(session("10.0.0.1", 65001), t);
+    for addr in ["10.0.0.3", "10.0.0.4"] {
+        e.session_up(session(addr, US), t);
+    }
+    e.session_up(session("10.0.0.5", 65002), t);
+    let prefixes: Vec<String> =
+        (0..100_000u32).map(|i| format!("{}.{}.{}.0/24", 11 + (i >> 16), (i >> 8) & 255, i & 255)).collect();
+    for chunk in prefixes.chunks(500) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        e.updates(a, &[update(&refs, &[65001], "10.0.0.1")]);
+    }
+    settle(&mut e, t);
+    let policies = [(ip("10.0.0.4"), (Arc::new(Policy::accept_all()), refuse(&["11.0.0.0/24"])))].into_iter().collect();
+    let start = Instant::now();
+    let p = e.dry_run(&DryRunInput { policies, ..DryRunInput::default() });
+    eprintln!("dry run over {} prefixes, 4 peers: {:?}; {p:?}", e.rib().len(), start.elapsed());
+    assert_eq!(p[2].withdrawn, 1);
+}
