@@ -91,6 +91,20 @@ fn dry_run_predicts_the_reload_frr() {
     assert!(error(&dry).is_some_and(|l| l.contains(&format!("{}:", d.config.display()))), "{dry}");
     assert_eq!(error(&dry), error(&real), "the same file:line: key error");
 
+    s.step("a file a reload refuses (global.asn): the same refusal");
+    std::fs::write(&d.config, new.replacen("asn = 65000", "asn = 65009", 1)).unwrap();
+    let dry = d.bgpctl_text(&["reload", "--dry-run"]).unwrap_err();
+    let real = d.bgpctl_text(&["reload"]).unwrap_err();
+    let refusal = |e: &str| e.split_once("bgpctl: ").map(|(_, m)| m.trim().to_string());
+    assert!(refusal(&dry).is_some_and(|m| m.contains("global.asn changed: restart required")), "{dry}");
+    assert_eq!(refusal(&dry), refusal(&real));
+    let mut check = Command::new(daemon_bin());
+    check.args(["--config"]).arg(&d.config).args(["--check", "--against-running"]);
+    let out = run(&mut check, 20 * SEC).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().strip_prefix("bgp-daemon: "), refusal(&real).as_deref(), "{stderr}");
+
     s.step("the dry run of the new file");
     std::fs::write(&d.config, &new).unwrap();
     let p = preview(&d);
