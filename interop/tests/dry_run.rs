@@ -179,3 +179,74 @@ fn dry_run_predicts_the_reload_frr() {
     assert!(p.sessions.is_empty() && p.sources.is_empty(), "{p:?}");
     assert!(p.routes.iter().all(|r| r.newly_sent == 0 && r.withdrawn == 0), "{p:?}");
 }
+
+/// A dynamic neighbor (FRR in a `[[neighbor_range]]`): a new export policy for the
+/// range is predicted and applied without a restart; then a new `limit` restarts it,
+/// with `limit` as the reason.
+#[test]
+fn dry_run_of_a_range_frr() {
+    skip_unless_ready!(frr: true, bird: false);
+    let s = Scenario::link("dry-range", 98, "frr");
+    let (a, b) = (s.v4(1), s.v4(2));
+    let frr = s.frr("frr", 65002, &frr_neighbor(&a, 65000, &[], &["10.98.9.0/24"]));
+    let announce = |p: &str| format!("\n[[announce]]\nprefix = \"{p}\"\n");
+    let range = |extra: &str| {
+        format!(
+            "\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65002\nimport_policy = \"accept-all\"\n{extra}",
+            s.id
+        )
+    };
+    let base = s.config(65000, "") + &announce("10.99.1.0/24") + &announce("10.99.2.0/24");
+    let refuse = "\n[[prefix_list]]\nname = \"out\"\nentries = [{ prefix = \"10.99.2.0/24\" }]\n\
+                  \n[[policy]]\nname = \"out\"\ndefault = \"accept\"\n\
+                  \n[[policy.term]]\nname = \"t\"\nmatch.prefix_list = \"out\"\naction = \"reject\"\n";
+    let old = base.clone() + &range("export_policy = \"accept-all\"\n");
+    let new = base.clone() + refuse + &range("export_policy = \"out\"\n");
+    let d = s.start_ours(&old);
+    wait_until(30 * SEC, "FRR holds our two routes", || match held_at(&frr, &a)? {
+        h if h.len() == 2 => Ok(()),
+        h => Err(format!("{h:?}")),
+    });
+
+    s.step("a new export policy for the range");
+    std::fs::write(&d.config, &new).unwrap();
+    let p = preview(&d);
+    eprintln!("{}", p.render());
+    assert_eq!(p.sessions.len(), 1, "{p:?}");
+    assert_eq!((p.sessions[0].action, p.sessions[0].dynamic), (SessionAction::Policies, true));
+    assert!(p.notes.is_empty(), "only the export policy changes: nothing left uncounted: {:?}", p.notes);
+    let r = p.routes.iter().find(|r| r.address.to_string() == b).copied().expect("a row for FRR");
+    assert_eq!((r.advertised, r.advertised_after, r.newly_sent, r.withdrawn), (2, 1, 0, 1), "{r:?}");
+    d.bgpctl_text(&["reload"]).unwrap();
+    wait_until(15 * SEC, "FRR holds what was predicted", || match held_at(&frr, &a)? {
+        h if h.len() as u64 == r.advertised_after => Ok(()),
+        h => Err(format!("{h:?}")),
+    });
+    assert_eq!(d.established(&b).unwrap().summary.prefixes_advertised, r.advertised_after);
+    assert_eq!(connections(&frr, &a), 1, "no restart");
+
+    s.step("a new limit restarts the range's session");
+    std::fs::write(
+        &d.config,
+        new.replace("import_policy = \"accept-all\"\n", "import_policy = \"accept-all\"\nlimit = 5\n"),
+    )
+    .unwrap();
+    let p = preview(&d);
+    assert_eq!(p.sessions.len(), 1, "{p:?}");
+    let session = &p.sessions[0];
+    assert_eq!(
+        (session.action, session.keys.clone(), session.dynamic),
+        (SessionAction::Restart, vec!["limit".to_string()], true)
+    );
+    let r = p.routes[0];
+    assert_eq!((r.advertised_after, r.newly_sent, r.withdrawn), (1, 0, 0), "the same route again after the restart");
+    d.bgpctl_text(&["reload"]).unwrap();
+    wait_until(30 * SEC, "FRR reconnected, with what was predicted", || {
+        let h = held_at(&frr, &a)?;
+        if connections(&frr, &a) == 2 && h.len() as u64 == r.advertised_after {
+            Ok(())
+        } else {
+            Err(format!("{} connections, {h:?}", connections(&frr, &a)))
+        }
+    });
+}
