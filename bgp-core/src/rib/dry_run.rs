@@ -85,7 +85,8 @@ struct Target<'a> {
 
 impl Engine {
     /// Every Established peer's [`RouteDelta`] under `input`, by address. Costs one
-    /// walk of the table and one export per peer and prefix.
+    /// walk of the table, and one export per prefix the new configuration touches and
+    /// per prefix of a peer whose export policy changes.
     pub fn dry_run(&self, input: &DryRunInput<'_>) -> Vec<RouteDelta> {
         let cfg = self.rib.config();
         // Peers whose import policy changes, with what the policy needs to know.
