@@ -92,6 +92,7 @@ fn main() {
         local_v6: None,
         shared_subnets: vec![(Ipv4Addr::new(10, 78, 2, 1).into(), 24)],
         long_lived: false,
+        drained: false,
     };
     let ctx = CodecCtx { four_octet_as: true, external: true, ..CodecCtx::default() };
     let mut group = UpdateGroup::new(target, Arc::new(Policy::accept_all()), ctx, vec![Family::IPV4_UNICAST]);

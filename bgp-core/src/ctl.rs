@@ -50,8 +50,8 @@ use crate::wire::{
 /// Bumped on any incompatible change of [`Request`] or [`Reply`].
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
-/// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains). 6: issue 12
-/// (`reload-dry-run` among others).
+/// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains: `drain`, `undrain`,
+/// `drained` in neighbor lines). 6: issue 12 (`reload-dry-run` among others).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +99,14 @@ pub enum Command {
     /// Stop the daemon, telling every peer to drop our routes now (Administrative
     /// Shutdown, Hard Reset where RFC 8538 was negotiated).
     Shutdown { message: Option<String> },
+    /// Graceful shutdown (RFC 8326) of one neighbor's session, or of every neighbor's
+    /// (no `neighbor`): our routes are announced to it again with the
+    /// GRACEFUL_SHUTDOWN community (and LOCAL_PREF 0 toward iBGP), nothing is
+    /// withdrawn. A [`DrainRow`] per neighbor whose state changed, then `Done`; after
+    /// `wait_seconds`, when given.
+    Drain { neighbor: Option<IpAddr>, wait_seconds: Option<u32> },
+    /// Undo `Drain`: one neighbor, or every neighbor (no `neighbor`).
+    Undrain { neighbor: Option<IpAddr> },
     /// What `Reload` would do, without doing it: one [`ReloadPreview`], or the error a
     /// reload would answer. `text` (with `file` naming it in errors) is the new
     /// configuration; without it the daemon reads its own file, as `Reload` does.
@@ -134,7 +142,19 @@ pub enum Reply {
     },
     /// The last line of every successful answer.
     End,
+    /// One neighbor a `Drain` or `Undrain` changed.
     ReloadPreview(Box<ReloadPreview>),
+    Drained(DrainRow),
+}
+
+/// A neighbor whose drain state changed, and how many of our routes it was sent again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrainRow {
+    pub address: IpAddr,
+    /// Drained now (false: undrained).
+    pub drained: bool,
+    /// Routes announced to it again with the new attributes.
+    pub routes: u64,
 }
 
 /// One line of `bgpctl show neighbors`.
@@ -159,6 +179,10 @@ pub struct NeighborSummary {
     pub dynamic: bool,
     /// Administratively down (`shutdown = true` or `bgpctl neighbor ADDR shutdown`).
     pub admin_down: bool,
+    /// Drained (`bgpctl drain`, RFC 8326 graceful shutdown): our routes go to it with
+    /// the GRACEFUL_SHUTDOWN community.
+    #[serde(default)]
+    pub drained: bool,
 }
 
 impl NeighborSummary {
@@ -179,6 +203,7 @@ impl NeighborSummary {
             last_error: None,
             dynamic: false,
             admin_down: false,
+            drained: false,
         }
     }
 }
@@ -818,5 +843,21 @@ mod tests {
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(json, r#"{"version":6,"command":"neighbor-shutdown","address":"10.0.0.2","message":"x"}"#);
         assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn drain_requests_and_rows() {
+        let r =
+            Request { version: PROTOCOL_VERSION, command: Command::Drain { neighbor: None, wait_seconds: Some(15) } };
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, r#"{"version":6,"command":"drain","neighbor":null,"wait_seconds":15}"#);
+        assert_eq!(serde_json::from_str::<Request>(&json).unwrap(), r);
+        let row = Reply::Drained(DrainRow { address: "10.0.0.2".parse().unwrap(), drained: true, routes: 3 });
+        let json = serde_json::to_string(&row).unwrap();
+        assert_eq!(json, r#"{"reply":"drained","address":"10.0.0.2","drained":true,"routes":3}"#);
+        // A neighbor line of an older daemon has no `drained`: not drained.
+        let mut n = serde_json::to_value(NeighborSummary::idle("10.0.0.2".parse().unwrap(), 65001)).unwrap();
+        n.as_object_mut().unwrap().remove("drained");
+        assert!(!serde_json::from_value::<NeighborSummary>(n).unwrap().drained);
     }
 }

@@ -83,10 +83,12 @@ impl Access {
             | Command::NeighborEnable { .. }
             | Command::NeighborRefresh { .. }
             | Command::Reload
+            | Command::Shutdown { .. }
+            | Command::Drain { .. }
+            | Command::Undrain { .. }
             // It changes nothing, but parses a file and walks the whole table: as
             // BIRD's restricted mode allows only `show`, so does the read-only socket.
-            | Command::ReloadDryRun { .. }
-            | Command::Shutdown { .. } => false,
+            | Command::ReloadDryRun { .. } => false,
         };
         (self == Access::ReadOnly && !show).then(|| {
             "this control socket is read-only: only `show ...` commands are accepted here \
@@ -367,6 +369,8 @@ mod tests {
             Command::Reload,
             Command::ReloadDryRun { file: None, text: None },
             Command::Shutdown { message: None },
+            Command::Drain { neighbor: None, wait_seconds: None },
+            Command::Undrain { neighbor: Some(a) },
         ];
         for c in show.iter().chain(&others) {
             assert_eq!(Access::Full.refuses(c), None);

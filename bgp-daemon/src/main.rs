@@ -24,8 +24,9 @@ use tracing_subscriber::EnvFilter;
     about = "BGP speaker and route reflector for Kubernetes homelabs",
     long_about = "BGP speaker and route reflector for Kubernetes homelabs.\n\n\
         Runs in the foreground and logs to stderr. SIGTERM or SIGINT stop it as global.on_stop \
-        says (default: as a graceful restart, so peers keep our routes); `bgpctl shutdown` stops it \
-        and tells peers to drop our routes. See configs/ for annotated examples.\n\n\
+        says (default: as a graceful restart, so peers keep our routes; \"drain-then-graceful-restart\" \
+        first drains every neighbor for global.drain_time, as `bgpctl drain`, and a second signal then \
+        stops at once); `bgpctl shutdown` stops it and tells peers to drop our routes. See configs/ for annotated examples.\n\n\
         Exit status: 0 after a stop; 1 when the configuration is invalid or the daemon cannot \
         start; 70 after an internal error (a panic, logged with its location): the daemon \
         ends rather than run half-alive, so that its service manager restarts it, and peers \

@@ -168,6 +168,10 @@ pub struct PeerHandle {
 }
 
 const FRAME_QUEUE: usize = 64;
+
+/// How much later than the SendHoldTimer the kernel gives up on unacknowledged data
+/// (`TCP_USER_TIMEOUT`).
+const USER_TIMEOUT_MARGIN: Duration = Duration::from_secs(10);
 /// Most UPDATEs, and routes in them, per batch handed to the RIB task.
 pub const UPDATE_BATCH: usize = 64;
 pub const UPDATE_BATCH_ROUTES: usize = 4096;
@@ -505,8 +509,11 @@ impl PeerTask {
         self.next_conn += 1;
         let local = stream.local_addr().ok();
         let remote = stream.peer_addr().ok();
-        // Unacknowledged data may wait as long as the send hold timer would.
-        let stall = self.spec.fsm.send_hold_for(self.spec.fsm.hold_time);
+        // Unacknowledged data may wait a little longer than the send hold timer would:
+        // the kernel's reset is the backstop, and with equal times it raced the timer, so
+        // a stuck peer's session ended as "connection closed" instead of with the Send
+        // Hold Timer Expired NOTIFICATION (RFC 9687).
+        let stall = self.spec.fsm.send_hold_for(self.spec.fsm.hold_time) + USER_TIMEOUT_MARGIN;
         if let Err(e) = net::set_session_timeouts(&stream, stall) {
             warn!(peer = %self.spec.address, error = %e, "cannot set TCP_USER_TIMEOUT and keepalives");
         }
@@ -750,6 +757,7 @@ impl PeerTask {
             },
             dynamic: self.spec.dynamic,
             admin_down: self.admin_down,
+            drained: false,
         }
     }
 

@@ -32,6 +32,7 @@ use bgp_core::kernel::{FibResult, KernelUpdate};
 use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
+use bgp_core::rib::drain::{Drain, Drained};
 use bgp_core::rib::dry_run::{DryRunInput, RouteDelta};
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
 use bgp_core::rib::kernel::KernelSettings;
@@ -167,6 +168,13 @@ pub enum RibInput {
     RestartPhase {
         address: IpAddr,
         reply: oneshot::Sender<Option<RestartPhaseRow>>,
+    },
+    /// Which neighbors are drained (RFC 8326; `bgpctl drain`/`undrain`, the drain of
+    /// `on_stop = "drain-then-graceful-restart"`): the whole set. `reply`: the peers
+    /// with a session whose state changed.
+    Drain {
+        drain: Drain,
+        reply: oneshot::Sender<Vec<Drained>>,
     },
     /// `reload --dry-run`: the routes each Established peer would be sent or
     /// withdrawn under the new configuration (nothing is applied).
@@ -547,6 +555,13 @@ impl Driver {
             RibInput::FlushFib { done } => {
                 self.fib_flushed = true;
                 self.fib_command(FibCmd::Flush(done));
+            }
+            RibInput::Drain { drain, reply } => {
+                let changed = self.engine.set_drain(drain);
+                for d in &changed {
+                    info!(neighbor = %d.address, drained = d.drained, routes = d.routes, "drain: routes announced again");
+                }
+                let _ = reply.send(changed);
             }
             RibInput::DryRun { request, reply } => {
                 let DryRunRequest { policies, removed, announcements, routing, kernel_import } = *request;

@@ -62,6 +62,8 @@ mod dry_run;
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 
+mod drain;
+
 struct Supervisor {
     config: Config,
     config_path: PathBuf,
@@ -83,6 +85,8 @@ struct Supervisor {
     /// The Kubernetes client, while `[kubernetes]` is configured.
     #[cfg(feature = "kubernetes")]
     kube: Option<crate::kubernetes::Running>,
+    /// Which neighbors are drained (RFC 8326, supervisor/drain.rs); kept over reloads.
+    drain: bgp_core::rib::drain::Drain,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -169,6 +173,8 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sighup = signal(SignalKind::hangup())?;
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+    // The end of the drain before a stop (on_stop = "drain-then-graceful-restart").
+    let mut stop_drain: Option<tokio::time::Instant> = None;
     let stop_mode = loop {
         let restart_over = sup.restart_until.map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -182,8 +188,16 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
                 }
                 info!("restart window over: OPENs no longer carry the restart bit");
             }
-            _ = sigterm.recv() => break on_stop(&sup.config),
-            _ = sigint.recv() => break on_stop(&sup.config),
+            _ = tokio::time::sleep_until(stop_drain.unwrap_or_else(tokio::time::Instant::now)), if stop_drain.is_some() => {
+                info!("drain time over");
+                break StopMode::GracefulRestart;
+            }
+            _ = sigterm.recv() => if let Some(mode) = sup.signalled(&mut stop_drain).await {
+                break mode;
+            },
+            _ = sigint.recv() => if let Some(mode) = sup.signalled(&mut stop_drain).await {
+                break mode;
+            },
             _ = sighup.recv() => {
                 let _ = sup.reload().await;
             }
@@ -254,6 +268,7 @@ impl Supervisor {
             forwarding_kept: true,
             #[cfg(feature = "kubernetes")]
             kube: None,
+            drain: Default::default(),
         }
     }
 
@@ -395,6 +410,7 @@ impl Supervisor {
                 let mut all: BTreeMap<IpAddr, NeighborSummary> =
                     self.remembered_summaries().into_iter().map(|s| (s.address, s)).collect();
                 all.extend(self.summaries().await.into_iter().map(|s| (s.address, s)));
+                self.mark_drained(all.values_mut());
                 let lines: Vec<Reply> = all.into_values().map(Reply::Neighbor).chain([Reply::End]).collect();
                 // Sent by a task of its own: a client that reads slowly never holds up
                 // the supervisor (its socket drops it after a while).
@@ -420,6 +436,7 @@ impl Supervisor {
                     Ok(()) => match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
                         Ok(Ok(mut d)) => {
                             d.restart_phase = self.restart_phase(a).await;
+                            self.mark_drained([&mut d.summary]);
                             Reply::NeighborDetail(Box::new(d))
                         }
                         _ => Reply::Error { message: format!("neighbor {a} did not answer") },
@@ -534,6 +551,8 @@ impl Supervisor {
                 let _ = replies.send(Reply::End).await;
                 return Some(StopMode::Shutdown(message));
             }
+            Command::Drain { neighbor, wait_seconds } => self.drain_command(neighbor, wait_seconds, replies).await,
+            Command::Undrain { neighbor } => self.undrain_command(neighbor, replies).await,
         }
         None
     }
@@ -897,8 +916,27 @@ fn is_dynamic(config: &Config, address: IpAddr) -> bool {
 /// change it).
 fn on_stop(config: &Config) -> StopMode {
     match config.global.on_stop {
-        OnStop::GracefulRestart => StopMode::GracefulRestart,
+        // After its drain (see `Supervisor::signalled`).
+        OnStop::GracefulRestart | OnStop::DrainThenGracefulRestart => StopMode::GracefulRestart,
         OnStop::Shutdown => StopMode::Shutdown(None),
+    }
+}
+
+impl Supervisor {
+    /// SIGTERM or SIGINT: how to stop now, or `None` when a drain comes first (it
+    /// ends at `stop_drain`). A second signal during the drain stops at once.
+    async fn signalled(&mut self, stop_drain: &mut Option<tokio::time::Instant>) -> Option<StopMode> {
+        if stop_drain.is_some() {
+            info!("second signal during the drain: stopping now");
+            return Some(on_stop(&self.config));
+        }
+        if self.config.global.on_stop != OnStop::DrainThenGracefulRestart {
+            return Some(on_stop(&self.config));
+        }
+        let time = self.config.global.drain_time;
+        *stop_drain = Some(tokio::time::Instant::now() + time);
+        self.drain_before_stop(time).await;
+        None
     }
 }
 

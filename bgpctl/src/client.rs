@@ -17,8 +17,8 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::{
-    Command, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow, ReloadPreview,
-    Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
+    Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow,
+    ReloadPreview, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 12] = [
+const KNOWN_REPLY_KINDS: [&str; 13] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -39,6 +39,7 @@ const KNOWN_REPLY_KINDS: [&str; 12] = [
     "done",
     "error",
     "end",
+    "drained",
     "reload-preview",
 ];
 
@@ -271,6 +272,20 @@ impl Client {
         Ok(messages.join("\n"))
     }
 
+    /// `drain` and `undrain`: a row per neighbor whose state changed, and the
+    /// daemon's message.
+    pub fn drain(&self, command: Command) -> Result<(Vec<DrainRow>, String), Error> {
+        let (mut rows, mut message) = (Vec::new(), None);
+        for reply in self.request(command)? {
+            match reply? {
+                Reply::Drained(row) if message.is_none() => rows.push(row),
+                Reply::Done { message: m } if message.is_none() => message = Some(m),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "drained or done" }),
+            }
+        }
+        Ok((rows, message.ok_or(Error::Unexpected { got: "end", expected: "done" })?))
+    }
+
     fn io_error(&self, e: io::Error, waiting_for: &'static str) -> Error {
         match e.kind() {
             // A timed-out read or write on a Unix socket is EAGAIN (WouldBlock).
@@ -399,6 +414,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Done { .. } => "done",
         Reply::Error { .. } => "error",
         Reply::End => "end",
+        Reply::Drained(_) => "drained",
         Reply::ReloadPreview(_) => "reload-preview",
     }
 }

@@ -34,9 +34,9 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions",
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions; drain",
     long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down \
-        sessions.\n\n\
+        sessions; drain (RFC 8326 graceful shutdown) and undrain.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
         exit status 1; with --json an object {\"error\": \"...\"} is also printed on stdout.",
@@ -53,7 +53,9 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show kubernetes\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
-        bgpctl neighbor 192.168.1.1 enable"
+        bgpctl neighbor 192.168.1.1 enable\n  \
+        bgpctl drain --wait 15\n  \
+        bgpctl undrain"
 )]
 struct Cli {
     // The global options are listed after a subcommand's own (display_order).
@@ -132,6 +134,33 @@ enum TopCommand {
         /// Shutdown communication sent to every peer (RFC 9003, at most 255 octets)
         #[arg(long, short, value_name = "TEXT", value_parser = parse_shutdown_message)]
         message: Option<String>,
+    },
+    /// Move traffic off this speaker, or off one session, before maintenance
+    ///
+    /// Graceful shutdown (RFC 8326): every route we send to the neighbor (to every
+    /// neighbor without --neighbor) is announced again with the GRACEFUL_SHUTDOWN
+    /// community (65535:0), and LOCAL_PREF 0 toward iBGP neighbors, so the router
+    /// prefers other paths while ours still forward. Nothing is withdrawn. Routes
+    /// received from a drained neighbor get LOCAL_PREF 0 here too. The drain lasts
+    /// until `bgpctl undrain`, a reload keeps it, a restart of the daemon ends it.
+    /// `show neighbors` marks drained neighbors.
+    Drain {
+        /// Drain only the session with this neighbor
+        #[arg(long, value_name = "ADDR")]
+        neighbor: Option<IpAddr>,
+        /// Answer only after this many seconds (time for the router to move its
+        /// traffic), 1..=3600
+        #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+        wait: Option<u32>,
+    },
+    /// End a drain: our routes are announced again as they were
+    ///
+    /// Without --neighbor every drain ends; with it, that neighbor's (a drain of
+    /// every neighbor is ended only as a whole).
+    Undrain {
+        /// Undrain only the session with this neighbor
+        #[arg(long, value_name = "ADDR")]
+        neighbor: Option<IpAddr>,
     },
 }
 
@@ -427,6 +456,13 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         TopCommand::Shutdown { message } => {
             done(cli.json, &client.execute(Command::Shutdown { message: message.clone() })?)
         }
+        TopCommand::Drain { neighbor, wait } => {
+            // The answer comes after the wait: the time limit is for what follows it.
+            let timeout = Duration::from_secs(cli.timeout + u64::from(wait.unwrap_or(0)));
+            let client = Client::new(cli.socket.clone(), timeout);
+            drained(cli.json, client.drain(Command::Drain { neighbor: *neighbor, wait_seconds: *wait })?)
+        }
+        TopCommand::Undrain { neighbor } => drained(cli.json, client.drain(Command::Undrain { neighbor: *neighbor })?),
     };
     write_stdout(&text).context("cannot write to stdout")
 }
@@ -446,6 +482,23 @@ fn done(json: bool, message: &str) -> String {
         to_json(&JsonDone { result: "ok", message })
     } else {
         format!("{}\n", output::clean(message))
+    }
+}
+
+/// `--json` answer of `drain` and `undrain`.
+#[derive(Serialize)]
+struct JsonDrained<'a> {
+    result: &'static str,
+    message: &'a str,
+    neighbors: &'a [bgp_core::ctl::DrainRow],
+}
+
+/// The answer of `drain` or `undrain`: what changed per neighbor, and the message.
+fn drained(json: bool, (rows, message): (Vec<bgp_core::ctl::DrainRow>, String)) -> String {
+    if json {
+        to_json(&JsonDrained { result: "ok", message: &message, neighbors: &rows })
+    } else {
+        output::drain_rows(&rows, &message)
     }
 }
 

@@ -11,8 +11,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use bgp_core::ctl::{
-    FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow, KubernetesRouteRow,
-    KubernetesStatus, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary, RouteRow, SessionState,
+    DrainRow, FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow,
+    KubernetesRouteRow, KubernetesStatus, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary,
+    RouteRow, SessionState,
 };
 use bgp_core::wire::Origin;
 
@@ -182,7 +183,7 @@ pub fn summary_table(neighbors: &[NeighborSummary]) -> String {
                     _ => "-".to_owned(),
                 },
                 n.asn.to_string(),
-                state_or_prefixes(n),
+                drained_cell(state_or_prefixes(n), n),
                 up_down(n),
                 n.messages_received.to_string(),
                 n.messages_sent.to_string(),
@@ -195,6 +196,31 @@ pub fn summary_table(neighbors: &[NeighborSummary]) -> String {
     if neighbors.iter().any(|n| n.dynamic) {
         out.push_str("* dynamic neighbor (neighbor_range)\n");
     }
+    if neighbors.iter().any(|n| n.drained) {
+        out.push_str("(drained): sent our routes with GRACEFUL_SHUTDOWN (bgpctl undrain ends it)\n");
+    }
+    out
+}
+
+/// The State/PfxRcd cell of a drained neighbor says so.
+fn drained_cell(cell: String, n: &NeighborSummary) -> String {
+    if n.drained {
+        format!("{cell} (drained)")
+    } else {
+        cell
+    }
+}
+
+/// `bgpctl drain` and `undrain`: a line per neighbor whose state changed, then the
+/// daemon's message.
+pub fn drain_rows(rows: &[DrainRow], message: &str) -> String {
+    let mut out = String::new();
+    let width = rows.iter().map(|r| r.address.to_string().len()).max().unwrap_or(0);
+    for r in rows {
+        let what = if r.drained { "drained" } else { "undrained" };
+        let _ = writeln!(out, "{:<width$}  {what:<9}  {} routes announced again", r.address.to_string(), r.routes);
+    }
+    let _ = writeln!(out, "{}", clean(message));
     out
 }
 
@@ -207,6 +233,9 @@ pub fn neighbor_detail(d: &NeighborDetail) -> String {
     }
     if n.admin_down {
         out.push_str(", administratively shut down");
+    }
+    if n.drained {
+        out.push_str(", drained (RFC 8326 graceful shutdown)");
     }
     out.push('\n');
 

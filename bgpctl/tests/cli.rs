@@ -14,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use bgp_core::ctl::SessionState::{Active, Idle};
-use bgp_core::ctl::{FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, RibSummary, RouteRow};
+use bgp_core::ctl::{DrainRow, FibRow, NeighborDetail, NeighborSummary, NextHopRow, Reply, RibSummary, RouteRow};
 use bgp_core::wire::{Community, ExtCommunity, LargeCommunity, Origin};
 use fixtures::{
     detail, fib_rows, kernel_routes, next_hop_rows, rib_summary, route, summary, FIB_TEXT, KERNEL_ROUTES_TEXT,
@@ -315,6 +315,36 @@ fn daemon_shutdown() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(run.stdout(), "stopping\n");
     assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"shutdown\",\"message\":\"upgrade\"}\n");
+}
+
+#[test]
+fn drain_and_undrain() {
+    let row = |a: &str, drained, routes| Reply::Drained(DrainRow { address: a.parse().unwrap(), drained, routes });
+    let daemon = FakeDaemon::answering(&[
+        row("10.0.0.1", true, 3),
+        row("2001:db8::1", true, 0),
+        Reply::Done { message: "every neighbor drained; waited 2 s".into() },
+        Reply::End,
+    ]);
+    let run = bgpctl(&["drain", "--wait", "2", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.stdout().starts_with("10.0.0.1 "), "{}", run.stdout());
+    assert!(run.stdout().starts_with("10.0.0.1     drained    3 routes announced again\n"), "{}", run.stdout());
+    assert!(run.stdout().ends_with("every neighbor drained; waited 2 s\n"));
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"drain\",\"neighbor\":null,\"wait_seconds\":2}\n");
+
+    let daemon =
+        FakeDaemon::answering(&[row("10.0.0.1", false, 3), Reply::Done { message: "undrained".into() }, Reply::End]);
+    let run = bgpctl(&["undrain", "--neighbor", "10.0.0.1", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({"result": "ok", "message": "undrained",
+            "neighbors": [{"address": "10.0.0.1", "drained": false, "routes": 3}]})
+    );
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"undrain\",\"neighbor\":\"10.0.0.1\"}\n");
+    assert_ne!(bgpctl(&["drain", "--wait", "0", "--socket", daemon.socket()]).code(), 0, "--wait is 1..=3600");
 }
 
 #[test]

@@ -19,7 +19,8 @@
 //! - `global.hold_time`: reaches sessions only as the inherited `hold_time` of
 //!   neighbors and ranges, which the per-peer rules below compare: only peers that
 //!   inherit it restart.
-//! - `global.on_stop`: read when the daemon stops; no session restarts.
+//! - `global.on_stop`, `global.drain_time`: read when the daemon stops; no session
+//!   restarts.
 //! - A `[[neighbor]]` gone from the file stops with Cease / Peer De-configured; one
 //!   whose session settings (anything but `shutdown` and the policy names) changed
 //!   restarts with Cease / Other Configuration Change; one whose `shutdown` alone

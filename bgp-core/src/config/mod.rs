@@ -104,6 +104,9 @@ pub const DEFAULT_CONNECT_RETRY: Duration = Duration::from_secs(2);
 pub const DEFAULT_CONNECT_RETRY_MAX: Duration = Duration::from_secs(120);
 /// `global.graceful_restart_time` when absent, in seconds.
 pub const DEFAULT_GRACEFUL_RESTART_TIME: u16 = 120;
+/// `global.drain_time` when absent: how long `on_stop = "drain-then-graceful-restart"`
+/// drains before it stops; long enough for a router to move its best paths.
+pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(15);
 /// `neighbor.port` when absent.
 pub const DEFAULT_PORT: u16 = 179;
 /// `neighbor_range.limit` when absent.

@@ -197,6 +197,9 @@ pub struct Global {
     /// (MinRouteAdvertisementIntervalTimer, RFC 4271 §9.2.1.1), 0..=600 s; 0 sends
     /// at once. Default 0.
     pub min_advertisement_interval: Duration,
+    /// How long `on_stop = "drain-then-graceful-restart"` drains before it stops,
+    /// 1..=3600 s. Default [`DEFAULT_DRAIN_TIME`].
+    pub drain_time: Duration,
 }
 
 impl Global {
@@ -220,6 +223,7 @@ impl Global {
             multipath: DEFAULT_MULTIPATH,
             always_compare_med: false,
             min_advertisement_interval: Duration::ZERO,
+            drain_time: DEFAULT_DRAIN_TIME,
         }
     }
 }
@@ -236,6 +240,11 @@ named_enum! {
         /// `"shutdown"`: Cease / Administrative Shutdown (Hard Reset where RFC 8538 was
         /// negotiated), so peers drop our routes at once.
         Shutdown = "shutdown",
+        /// `"drain-then-graceful-restart"`: first drain every neighbor (RFC 8326
+        /// graceful shutdown, as `bgpctl drain`) for `drain_time`, so peers move
+        /// traffic to other paths while ours still work, then stop as
+        /// `"graceful-restart"` does. A second signal during the drain stops at once.
+        DrainThenGracefulRestart = "drain-then-graceful-restart",
     }
 }
 

@@ -102,6 +102,7 @@ fn every_default() {
     assert_eq!(g.multipath, 8);
     assert!(!g.always_compare_med);
     assert_eq!(g.min_advertisement_interval, Duration::ZERO);
+    assert_eq!(g.drain_time, Duration::from_secs(15));
     assert_eq!(c.policies(), &PolicySet::new());
     assert!(c.announcements().is_empty());
 
@@ -164,6 +165,7 @@ cluster_id = "192.0.2.100"
 multipath = 64
 always_compare_med = true
 min_advertisement_interval = 5
+drain_time = 30
 
 [[neighbor]]
 address = "2001:db8::2"
@@ -290,6 +292,7 @@ prefix = "2001:db8:6::/48"
             multipath: 64,
             always_compare_med: true,
             min_advertisement_interval: Duration::from_secs(5),
+            drain_time: Duration::from_secs(30),
             min_hold_time: None,
             send_hold_time: None,
         },
@@ -638,7 +641,10 @@ fn readonly_control_socket() {
 fn bad_on_stop() {
     let text = MINIMAL.replace("asn = 65000", "asn = 65000\non_stop = \"graceful\"");
     let kind = invalid(&text, 3, 11, "global.on_stop");
-    assert_eq!(value_msg(kind), "unknown value \"graceful\" (expected \"graceful-restart\" or \"shutdown\")");
+    assert_eq!(
+        value_msg(kind),
+        "unknown value \"graceful\" (expected \"graceful-restart\", \"shutdown\" or \"drain-then-graceful-restart\")"
+    );
     let kind = invalid(&format!("{MINIMAL}add_path = \"yes\"\n"), 8, 12, "neighbor[0].add_path");
     assert!(value_msg(kind).contains("\"off\", \"receive\", \"send\" or \"both\""));
 }
@@ -655,6 +661,9 @@ fn other_ranges() {
     ok(&g("connect_retry = 300\nconnect_retry_max = 300"));
     invalid(&g("graceful_restart_time = 4096"), 3, 25, "global.graceful_restart_time");
     invalid(&g("graceful_restart_time = 0"), 3, 25, "global.graceful_restart_time");
+    invalid(&g("drain_time = 0"), 3, 14, "global.drain_time");
+    invalid(&g("drain_time = 3601"), 3, 14, "global.drain_time");
+    ok(&g("drain_time = 3600\non_stop = \"drain-then-graceful-restart\""));
     invalid(&g("hostname = \"rr 1\""), 3, 12, "global.hostname");
     invalid(&g("hostname = \"\""), 3, 12, "global.hostname");
     invalid(&format!("{MINIMAL}port = 0\n"), 8, 8, "neighbor[0].port");

@@ -424,6 +424,10 @@ impl Cx<'_> {
                     self.int(v, "global.min_advertisement_interval", 0..601, "interval in seconds")? as u64
                 );
         }
+        if let Some(v) = &g.drain_time {
+            out.drain_time =
+                Duration::from_secs(self.int(v, "global.drain_time", 1..3601, "drain time in seconds")? as u64);
+        }
         Ok(out)
     }
 

@@ -24,11 +24,12 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::decision::{self, Candidate};
+use super::drain;
 use super::engine::{Engine, PeerId};
 use super::export::{export, ExportTarget};
 use super::kernel::local_next_hop;
 use super::out::{family_of, is_accept_all, path_id_of, UpdateGroup};
-use super::show::{apply_policy, peer_route};
+use super::show::peer_route;
 use super::{candidate_with, EntryId, Import, Path, SourceId, SourceKind};
 use crate::config::{Announce, KernelImport};
 use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
@@ -90,11 +91,12 @@ impl Engine {
     pub fn dry_run(&self, input: &DryRunInput<'_>) -> Vec<RouteDelta> {
         let cfg = self.rib.config();
         // Peers whose import policy changes, with what the policy needs to know.
-        let mut imports: HashMap<SourceId, (Arc<Policy>, IpAddr, Option<IpAddr>)> = HashMap::new();
+        let mut imports: HashMap<SourceId, (Arc<Policy>, IpAddr, Option<IpAddr>, bool)> = HashMap::new();
         for (id, state) in self.peers.iter().enumerate().filter_map(|(i, p)| Some((SourceId(i as u32), p.as_ref()?))) {
             if let Some((import, _)) = input.policies.get(&state.address) {
                 if *import != state.import {
-                    imports.insert(id, (import.clone(), state.address, state.local));
+                    let drained = self.drain.covers(state.address);
+                    imports.insert(id, (import.clone(), state.address, state.local, drained));
                 }
             }
         }
@@ -158,9 +160,11 @@ impl Engine {
                 }
                 let attrs = match imports.get(&p.source) {
                     None => Cow::Borrowed(self.rib.attrs.get(p.attrs)),
-                    Some((policy, address, local)) => {
+                    Some((policy, address, local, drained)) => {
+                        // As `Engine::set_policies` runs it: RFC 8326's inbound marks first.
                         let route = peer_route(prefix, *address, *local);
-                        match apply_policy(policy, prefix, route, self.rib.attrs.get(p.attrs_in), cfg.local_as) {
+                        let received = self.rib.attrs.get(p.attrs_in);
+                        match drain::import(policy, prefix, route, received, cfg.local_as, *drained) {
                             Import::Reject => {
                                 if let Some(t) = targets.iter_mut().find(|t| t.id == p.source) {
                                     t.delta.import_refused += 1;

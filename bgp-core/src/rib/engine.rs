@@ -37,12 +37,13 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::drain::{self, Drain};
 use super::export::ExportTarget;
 use super::groups::{Group, Member};
 use super::kernel::{local_next_hop, KernelState};
 use super::kubernetes::KubeState;
 use super::restart::Deferral;
-use super::show::{apply_policy, peer_route};
+use super::show::peer_route;
 use super::{EntryId, Import, PeerInfo, RibConfig, RibState, SourceId, SourceKind};
 use crate::config::{Announce, MaxPrefixes, MaxPrefixesAction};
 use crate::policy::Policy;
@@ -214,6 +215,8 @@ pub struct Engine {
     reclaim_at: usize,
     pub(super) kernel: KernelState,
     pub(super) kube: KubeState,
+    /// Which peers are drained (RFC 8326; drain.rs).
+    pub(super) drain: Drain,
 }
 
 /// A source of routes that is not a BGP peer (`[[announce]]`, the kernel,
@@ -246,6 +249,7 @@ impl Engine {
             reclaim_at: RECLAIM_MIN,
             kernel,
             kube: KubeState::default(),
+            drain: Drain::default(),
         }
     }
 
@@ -325,7 +329,8 @@ impl Engine {
         }
         let restarting = session.graceful_restart.as_ref().is_some_and(|gr| gr.restarting);
         self.restart_session_up(id, address, session.families.len(), restarting);
-        let target = export_target(id, &session);
+        let mut target = export_target(id, &session);
+        target.drained = self.drain.covers(address);
         let sig = Signature::of(&target, &session.export, &session.ctx, &session.families);
         let member = Member::new(id, target.clone(), session.families.clone(), session.enhanced_refresh, session.room);
         self.leave_group(id);
@@ -377,6 +382,7 @@ impl Engine {
         let Some(state) = self.peer(id) else { return };
         let (address, policy, local) = (state.address, state.import.clone(), state.local);
         let local_as = self.rib.config().local_as;
+        let drained = self.drain.covers(address);
         // RFC 4271 §5.1.3 / §6.3: a next hop that is one of our own addresses is
         // semantically incorrect; its routes are ignored (and replace what they update).
         let ours = next_hop_is_ours(update, &state.own);
@@ -390,7 +396,7 @@ impl Engine {
             if ours {
                 return Import::Reject;
             }
-            apply_policy(&policy, prefix, peer_route(prefix, address, local), attrs, local_as)
+            drain::import(&policy, prefix, peer_route(prefix, address, local), attrs, local_as, drained)
         };
         let applied = self.rib.apply_update(id, update, &mut import);
         if let Some(family) = end_of_rib {
@@ -444,12 +450,13 @@ impl Engine {
     pub fn set_policies(&mut self, id: PeerId, import: Arc<Policy>, export: Arc<Policy>) -> (bool, bool) {
         let local_as = self.rib.config().local_as;
         let mut reimported = false;
+        let drained = self.peer(id).is_some_and(|p| self.drain.covers(p.address));
         if let Some(state) = self.peer_mut(id) {
             if *state.import != *import {
                 state.import = import.clone();
                 let (address, local) = (state.address, state.local);
                 self.rib.reimport(id, &mut |prefix: Prefix, attrs: &PathAttrs| {
-                    apply_policy(&import, prefix, peer_route(prefix, address, local), attrs, local_as)
+                    drain::import(&import, prefix, peer_route(prefix, address, local), attrs, local_as, drained)
                 });
                 self.count(id);
                 reimported = true;
@@ -703,6 +710,7 @@ fn export_target(source: SourceId, session: &SessionUp) -> ExportTarget {
         local_v6: local_v6.map(|global| NextHop::V6 { global, link_local: None }),
         shared_subnets: session.interface.clone(),
         long_lived: session.long_lived.as_ref().is_some_and(|l| !l.is_empty()),
+        drained: false,
     }
 }
 

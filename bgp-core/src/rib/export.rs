@@ -44,6 +44,8 @@ pub struct ExportTarget {
     /// The peer negotiated long-lived graceful restart: it may be sent long-lived
     /// stale routes (RFC 9494 §4.6).
     pub long_lived: bool,
+    /// Drained (RFC 8326 graceful shutdown, drain.rs): routes leave marked.
+    pub drained: bool,
 }
 
 /// Why a route is not exported to a peer.
@@ -231,6 +233,7 @@ mod tests {
             local_v6: Some(NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }),
             shared_subnets: vec![("10.10.0.0".parse().unwrap(), 24), ("fd00::".parse().unwrap(), 64)],
             long_lived: false,
+            drained: false,
         }
     }
 

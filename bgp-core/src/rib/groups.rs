@@ -181,15 +181,28 @@ impl Engine {
     /// Moves the peer to a group exporting with `export`, if that differs: the new
     /// group starts from what the peer holds and sends it only the difference.
     pub(super) fn fork(&mut self, peer: PeerId, export: Arc<Policy>) -> bool {
+        self.fork_with(peer, Some(export), |_| {})
+    }
+
+    /// Moves the peer to a group exporting to its target as `edit` changes it (a
+    /// drain, drain.rs), if that differs, as [`Engine::fork`] does.
+    pub(super) fn regroup(&mut self, peer: PeerId, edit: impl FnOnce(&mut ExportTarget)) -> bool {
+        self.fork_with(peer, None, edit)
+    }
+
+    fn fork_with(&mut self, peer: PeerId, export: Option<Arc<Policy>>, edit: impl FnOnce(&mut ExportTarget)) -> bool {
         let Some(gi) = self.groups.iter().position(|g| g.member(peer).is_some()) else { return false };
         let g = &mut self.groups[gi];
         let mi = g.members.iter().position(|m| m.peer == peer).expect("found above");
-        let target = g.members[mi].target.clone();
+        let export = export.unwrap_or_else(|| g.sig.policy.clone());
+        let mut target = g.members[mi].target.clone();
+        edit(&mut target);
         let sig = Signature::of(&target, &export, g.group.ctx(), &g.sig.families);
         if sig == g.sig {
             return false;
         }
-        let member = g.members.remove(mi);
+        let mut member = g.members.remove(mi);
+        member.target = target.clone();
         let group = g.group.fork(peer, target, export);
         let mrai = g.mrai;
         self.groups.push(Group::new(sig, group, member, mrai));

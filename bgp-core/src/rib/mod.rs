@@ -23,6 +23,7 @@
 //! resending.
 
 pub mod decision;
+pub mod drain;
 pub mod dry_run;
 pub mod engine;
 pub mod export;

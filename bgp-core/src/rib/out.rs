@@ -66,6 +66,8 @@ pub struct Signature {
     pub address: Option<IpAddr>,
     /// Long-lived graceful restart negotiated: long-lived stale routes go to it.
     pub long_lived: bool,
+    /// Drained peers are sent other attributes (drain.rs).
+    pub drained: bool,
 }
 
 impl Signature {
@@ -83,6 +85,7 @@ impl Signature {
             policy: policy.clone(),
             address: (!is_accept_all(policy)).then_some(target.peer.address),
             long_lived: target.long_lived,
+            drained: target.drained,
         }
     }
 }
@@ -762,6 +765,9 @@ impl UpdateGroup {
             if self.export.apply(&route, &mut exported, cfg.local_as) == Verdict::Reject {
                 return NONE;
             }
+        }
+        if self.target.drained {
+            super::drain::outbound(&mut exported, self.target.peer.internal);
         }
         let Some(next_hop) = exported.effective_next_hop() else { return NONE };
         let block = AttrBlock::encode(&exported, &self.ctx);

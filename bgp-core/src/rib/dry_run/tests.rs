@@ -254,3 +254,23 @@ fn dry_run_cost() {
     eprintln!("dry run over {} prefixes, 4 peers: {:?}; {p:?}", e.rib().len(), start.elapsed());
     assert_eq!(p[2].withdrawn, 1);
 }
+
+#[test]
+fn a_drained_peers_routes_keep_their_graceful_shutdown_local_pref() {
+    let t = Instant::now();
+    let (mut e, [a, ..]) = engine(t);
+    // A's 10.1.0.0/24 is best (shorter path than D's); drained, D's wins (RFC 8326).
+    let drain = crate::rib::drain::Drain { all: false, peers: [ip("10.0.0.1")].into_iter().collect() };
+    e.set_drain(drain);
+    settle(&mut e, t);
+    let was = held(&e, "10.0.0.1");
+    assert!(was.contains(&pfx("10.1.0.0/24")), "A is sent D's path: {was:?}");
+    // A new import policy for A that refuses something else: its routes stay drained.
+    let policies =
+        [(ip("10.0.0.1"), (refuse(&["192.0.2.0/24"]), Arc::new(Policy::accept_all())))].into_iter().collect();
+    let p = e.dry_run(&DryRunInput { policies, ..DryRunInput::default() });
+    e.set_policies(a, refuse(&["192.0.2.0/24"]), Arc::new(Policy::accept_all()));
+    settle(&mut e, t);
+    assert_eq!(held(&e, "10.0.0.1"), was, "nothing moved");
+    assert_eq!((p[0].sent, p[0].withdrawn, p[0].after), (0, 0, was.len() as u64), "{:?}", p[0]);
+}

@@ -9,6 +9,8 @@ use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
 use crate::rib::tests::{cfg, pfx, session, update, update6, withdraw, US};
 use crate::wire::{decode_message, Message, RefreshSubtype};
 
+mod drain;
+
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
 

@@ -22,6 +22,7 @@ fn target(source: SourceId, addr: &str, asn: u32) -> ExportTarget {
         local_v6: Some(NextHop::V6 { global: "fd00::2".parse().unwrap(), link_local: None }),
         shared_subnets: Vec::new(),
         long_lived: false,
+        drained: false,
     }
 }
 
