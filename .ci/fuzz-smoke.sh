@@ -16,10 +16,10 @@ export RUSTC_BOOTSTRAP=1
 export CARGO_TERM_COLOR=never
 
 # Seconds per target: the message parsers get the most.
-declare -A seconds=([decode_message]=25 [decode_stream]=20 [pack]=12 [frame_len]=5)
+declare -A seconds=([decode_message]=25 [decode_stream]=20 [pack]=12 [frame_len]=5 [bfd_packet]=8)
 scale=${FUZZ_TIME_SCALE:-1}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(frame_len decode_message decode_stream pack)
+[ ${#targets[@]} -gt 0 ] || targets=(frame_len decode_message decode_stream pack bfd_packet)
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "installing cargo-fuzz"

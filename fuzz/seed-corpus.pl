@@ -9,6 +9,7 @@
 #   frame_len       [ctx][message]
 #   decode_message  [ctx][type][body]        (marker and length are rebuilt)
 #   decode_stream   [ctx][split][messages...]
+#   bfd_packet      [BFD control packet], also read as [time step][24 octets]...
 # ctx octet: bit 0 4-octet AS, bit 1 extended message, bit 2 eBGP, bits 4-7 ADD-PATH.
 use strict;
 use warnings;
@@ -101,6 +102,19 @@ for my $name (sort keys %seeds) {
 }
 # One stream per context with all its messages back to back.
 write_file(sprintf("$corpus/decode_stream/seed-all-%02x", $_), chr($_) . "\x80" . $stream{$_}) for keys %stream;
+# BFD control packets (RFC 5880 §4.1): Down with Your Discriminator 0, Init, Up, Up with
+# Poll, Up with Final, AdminDown; then a session's worth of them as 25-octet steps.
+mkdir "$corpus/bfd_packet";
+my @bfd = (
+    h('20 40 03 18 00000001 00000000 000f4240 000f4240 00000000'),
+    h('20 80 03 18 00000001 00000007 000f4240 000f4240 00000000'),
+    h('20 c0 03 18 00000001 00000007 000493e0 000493e0 0000c350'),
+    h('20 e0 03 18 00000001 00000007 000186a0 000186a0 00000000'),
+    h('20 d0 03 18 00000001 00000007 000186a0 000186a0 00000000'),
+    h('27 00 03 18 00000001 00000007 000f4240 000f4240 00000000'),
+);
+write_file("$corpus/bfd_packet/seed-bfd$_", $bfd[$_]) for 0 .. $#bfd;
+write_file("$corpus/bfd_packet/seed-bfd-session", join '', map { "\x10" . $_ } @bfd);
 printf "seeded %d messages (%d from vectors) into %s\n", scalar(keys %seeds), $n, $corpus;
 
 sub write_file {

@@ -107,6 +107,8 @@ pub enum Command {
     Drain { neighbor: Option<IpAddr>, wait_seconds: Option<u32> },
     /// Undo `Drain`: one neighbor, or every neighbor (no `neighbor`).
     Undrain { neighbor: Option<IpAddr> },
+    /// Every BFD session: one [`BfdSessionRow`] each.
+    ShowBfd,
     /// What `Reload` would do, without doing it: one [`ReloadPreview`], or the error a
     /// reload would answer. `text` (with `file` naming it in errors) is the new
     /// configuration; without it the daemon reads its own file, as `Reload` does.
@@ -145,6 +147,7 @@ pub enum Reply {
     /// One neighbor a `Drain` or `Undrain` changed.
     ReloadPreview(Box<ReloadPreview>),
     Drained(DrainRow),
+    Bfd(Box<BfdSessionRow>),
 }
 
 /// A neighbor whose drain state changed, and how many of our routes it was sent again.
@@ -533,6 +536,10 @@ pub struct NeighborDetail {
     /// Where the peer is in a graceful or long-lived graceful restart, if it is in one.
     #[serde(default)]
     pub restart_phase: Option<RestartPhaseRow>,
+    /// The BFD session protecting this one, when the neighbor has `bfd = true` and
+    /// its BFD session exists (a dynamic neighbor gets one once its session is up).
+    #[serde(default)]
+    pub bfd: Option<BfdSessionRow>,
 }
 
 /// One family of a peer's long-lived graceful restart (RFC 9494).
@@ -609,6 +616,54 @@ pub struct KubeKindStatus {
     pub error_since: Option<u64>,
 }
 
+/// One BFD session (`bgpctl show bfd`): filled by the daemon's BFD task, except
+/// `bgp_state`, which the supervisor adds.
+///
+/// States are `"AdminDown"`, `"Down"`, `"Init"`, `"Up"` (RFC 5880 §4.1); diagnostics
+/// are the RFC's words ("Control Detection Time Expired", ...).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdSessionRow {
+    pub peer: IpAddr,
+    /// Our source address; `None` until known (the kernel's choice, learned from the
+    /// BGP connection).
+    pub local: Option<IpAddr>,
+    pub state: String,
+    /// The state the peer last reported.
+    pub remote_state: String,
+    pub local_discriminator: u32,
+    /// 0 until learned.
+    pub remote_discriminator: u32,
+    /// Negotiated: the interval we send at now (at least 1 s while not Up, RFC 5880
+    /// §6.8.3), and the one the peer sends at.
+    pub tx_interval_ms: u64,
+    pub rx_interval_ms: u64,
+    /// Our detection multiplier (`bfd_multiplier`).
+    pub multiplier: u8,
+    /// How long without a packet from the peer before the session is down.
+    pub detection_time_ms: u64,
+    /// Seconds since the last state change; `None`: none yet.
+    pub last_change_seconds_ago: Option<u64>,
+    /// The diagnostic of the last change: why it went down (or "No Diagnostic").
+    pub last_diag: String,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Packets for this session dropped (bad TTL, failed checks).
+    pub packets_dropped: u64,
+    /// The BGP session it protects, filled by the supervisor: Established while BFD
+    /// is not Up means the session is unprotected (it came up without BFD, as FRR
+    /// allows).
+    #[serde(default)]
+    pub bgp_state: Option<SessionState>,
+}
+
+impl BfdSessionRow {
+    /// BGP is up without working BFD underneath: failures are found by the hold
+    /// timer only.
+    pub fn unprotected(&self) -> bool {
+        self.bgp_state == Some(SessionState::Established) && self.state != "Up"
+    }
+}
+
 /// `reload --dry-run`: what a reload of `file` would do, computed by the running
 /// daemon from its running state (sessions, routes held and sent).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -654,6 +709,8 @@ pub enum SessionAction {
     Enable,
     /// New import or export policy, applied without a restart.
     Policies,
+    /// New BFD keys (`keys`), applied to the live session without a restart.
+    Bfd,
 }
 
 impl SessionAction {
@@ -665,6 +722,7 @@ impl SessionAction {
             SessionAction::Shutdown => "shutdown",
             SessionAction::Enable => "enable",
             SessionAction::Policies => "new policies",
+            SessionAction::Bfd => "new BFD settings, no restart",
         }
     }
 }

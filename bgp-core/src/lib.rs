@@ -32,6 +32,9 @@
 //!   all of it with the peers' routing state, graceful restart in both roles (RFC
 //!   4724), MRAI, max-prefix (RFC 4486) and route refresh; sans-IO, its driver
 //!   contract at its top.
+//! - [`bfd`]: BFD (RFC 5880 asynchronous mode, RFC 5881 single hop): the control
+//!   packet codec, one session's state machine, and the timer wheel the daemon's BFD
+//!   task sleeps on; sans-IO.
 //! - [`policy`]: prefix lists and policies, compiled from the configuration; RFC 8212
 //!   defaults.
 //! - [`attrs`]: interned path attribute sets, one id per distinct set.
@@ -48,6 +51,7 @@
 //! is one Established connection of a peer.
 
 pub mod attrs;
+pub mod bfd;
 pub mod config;
 pub mod ctl;
 pub mod fsm;

@@ -522,3 +522,26 @@ fn kubernetes_cluster_takes_the_reflectors_place() {
     assert_eq!(router.settings.add_path, AddPath::Send, "one path per serving node");
     kubernetes_exports_reach_the_router(&cluster, Some("10.42.3.0/24"));
 }
+
+/// BFD is on wherever the examples face the router or each other, and the router
+/// files protect the same sessions (FRR: `neighbor X bfd`), so no session in the
+/// examples runs unprotected by mistake.
+#[test]
+fn bfd_on_both_sides() {
+    let frr = read("router/unifi-frr.conf");
+    let has = |line: &str| frr.lines().any(|l| l.trim() == line);
+    let rr = load("route-reflector.toml");
+    let router = router_neighbor(&rr);
+    assert!(router.settings.bfd.is_some(), "route-reflector.toml: the router neighbor has no bfd");
+    assert!(has(&format!("neighbor {} bfd", router.local_address.expect("local_address"))), "unifi-frr.conf");
+    assert!(rr.neighbor_ranges().iter().all(|r| r.settings.bfd.is_some()), "route-reflector.toml: node range");
+    let node = load("node.toml");
+    assert!(node.neighbors().iter().all(|n| n.settings.bfd.is_some()), "node.toml");
+    for file in ["kubernetes-node.toml", "kubernetes-cluster.toml"] {
+        let c = load(file);
+        let [n] = c.neighbors() else { panic!("{file}: one neighbor") };
+        let b = n.settings.bfd.unwrap_or_else(|| panic!("{file}: bfd is off"));
+        assert_eq!((b.interval.as_millis(), b.multiplier), (300, 3), "{file}: FRR's defaults");
+    }
+    assert!(has("neighbor K8S-NODES bfd"), "unifi-frr.conf: K8S-NODES without bfd");
+}

@@ -77,7 +77,8 @@ impl Access {
             | Command::ShowSummary
             | Command::ShowFib { .. }
             | Command::ShowNextHops
-            | Command::ShowKubernetes => true,
+            | Command::ShowKubernetes
+            | Command::ShowBfd => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }

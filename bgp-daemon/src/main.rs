@@ -1,6 +1,7 @@
 //! bgp-daemon: the BGP speaker and route reflector. `supervisor.rs` draws its tasks;
 //! the protocol itself is `bgp-core`.
 
+mod bfd;
 mod check;
 mod control;
 mod kernel;

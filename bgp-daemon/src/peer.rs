@@ -35,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bgp_core::bfd::{SessionConfig as BfdConfig, State as BfdState};
 use bgp_core::config::{Config, Neighbor, NeighborRange, PeerPolicies, PeerSettings};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
 use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, SessionState};
@@ -50,6 +51,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
+use crate::bfd::{BfdEvent, BfdHandle, BfdPeer};
 use crate::net;
 use crate::rib_task::{PeerCounters, PeerLink, RibInput, RibNotice};
 
@@ -146,6 +148,11 @@ pub enum PeerCmd {
     /// Our graceful restart window is over: OPENs no longer carry the R bit.
     RestartOver,
     Stop(StopMode, oneshot::Sender<()>),
+    /// A state change of this neighbor's BFD session.
+    Bfd(Box<BfdEvent>),
+    /// `bfd`, `bfd_interval_ms`, `bfd_multiplier` as a reload left them: the BFD
+    /// session is added, retuned or removed, the BGP session stays.
+    BfdSettings(Option<bgp_core::config::Bfd>),
 }
 
 pub struct PolicyUpdate {
@@ -241,9 +248,20 @@ pub struct PeerTask {
     base: Instant,
     /// The writer and reader tasks of connections being closed, awaited by `stop`.
     closing: Vec<(JoinHandle<()>, JoinHandle<()>)>,
+    /// The daemon's BFD task; used when `spec.settings.bfd` is set.
+    bfd: BfdHandle,
+    /// Our address on the last Established session (the BFD session's source).
+    bfd_local: Option<IpAddr>,
+    /// `neighbor shutdown` with BFD: AdminDown is sent once the Cease is queued.
+    bfd_admin_down: bool,
 }
 
-pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Sender<PeerEvent>) -> PeerHandle {
+pub fn spawn(
+    spec: NeighborSpec,
+    rib: mpsc::Sender<RibInput>,
+    events: mpsc::Sender<PeerEvent>,
+    bfd: BfdHandle,
+) -> PeerHandle {
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
     let (frames_tx, frames_rx) = mpsc::channel(FRAME_QUEUE);
@@ -268,6 +286,9 @@ pub fn spawn(spec: NeighborSpec, rib: mpsc::Sender<RibInput>, events: mpsc::Send
         restart_at: None,
         base: Instant::now(),
         closing: Vec::new(),
+        bfd,
+        bfd_local: None,
+        bfd_admin_down: false,
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -281,6 +302,11 @@ impl PeerTask {
         if !self.admin_down {
             self.fsm.handle(Input::Start, Instant::now());
             self.drain().await;
+            // A configured neighbor's BFD session runs from the start (BGP may come up
+            // while it is down, as in FRR); a dynamic one's once its session is up.
+            if !self.spec.dynamic {
+                self.bfd_add(self.spec.local_address).await;
+            }
         }
         loop {
             let deadline = self.fsm.poll_timeout();
@@ -289,10 +315,15 @@ impl PeerTask {
                 cmd = commands.recv() => {
                     let Some(cmd) = cmd else { break };
                     if let PeerCmd::Stop(mode, done) = cmd {
+                        // BGP first, then BFD goes quiet (never AdminDown): a peer
+                        // that hears BFD fail before our graceful-restart Cease would
+                        // drop our routes (FRR 8.4 does).
                         self.stop(mode).await;
+                        self.bfd_remove().await;
                         let _ = done.send(());
                         return;
                     }
+                    self.bfd_command(&cmd).await;
                     self.command(cmd);
                 }
                 Some((id, event)) = self.frames_rx.recv() => {
@@ -334,6 +365,11 @@ impl PeerTask {
                 }
             }
             self.drain().await;
+            if std::mem::take(&mut self.bfd_admin_down) {
+                // After the Cease: the peer's BFD hears AdminDown, no failure (RFC 5882
+                // §3.2; FRR 8.4 drops the routes either way, the session is closed).
+                self.bfd.admin_down(self.spec.address).await;
+            }
             self.send_refreshes();
             if std::mem::take(&mut self.policies_changed) {
                 let input = RibInput::Policies {
@@ -345,6 +381,7 @@ impl PeerTask {
             }
             if self.spec.dynamic && self.conns.is_empty() && self.fsm.state() != SessionState::Established {
                 info!(peer = %self.spec.address, "dynamic neighbor gone");
+                self.bfd_remove().await;
                 let gone = PeerEvent::Gone { address: self.spec.address, hold_down_until: self.restart_at };
                 let _ = self.events.send(gone).await;
                 return;
@@ -380,6 +417,7 @@ impl PeerTask {
             }
             PeerCmd::Refresh => self.ask_refresh(),
             PeerCmd::Shutdown(message) => {
+                self.bfd_admin_down = !self.admin_down && self.spec.settings.bfd.is_some();
                 self.admin_down = true;
                 let n =
                     Notification::cease_with_message(Cease::AdministrativeShutdown, message.as_deref().unwrap_or(""));
@@ -404,7 +442,89 @@ impl PeerTask {
                 (self.spec.import, self.spec.export, self.spec.rfc8212_notice) = (p.import, p.export, p.rfc8212_notice);
                 self.policies_changed = true;
             }
+            PeerCmd::Bfd(event) => self.bfd_event(*event, now),
+            PeerCmd::BfdSettings(_) => {} // applied by `bfd_command`
             PeerCmd::Stop(..) => unreachable!("handled in run"),
+        }
+    }
+
+    /// RFC 5882 §3.2 and RFC 9384: BFD going from Up to Down (detection time expired,
+    /// or the peer said Down) closes an Established session now with Cease / BFD
+    /// Down, as Hard Reset where the N bit was negotiated (as FRR does), so the
+    /// routes are withdrawn rather than kept as stale. The peer's AdminDown is no
+    /// failure and leaves the session alone.
+    fn bfd_event(&mut self, event: BfdEvent, now: Instant) {
+        let BfdEvent { change, remote_state, .. } = event;
+        let failed = bfd_failed(&change, remote_state);
+        // The BFD task logs the change itself.
+        debug!(peer = %self.spec.address, to = %change.to, remote = %remote_state, "BFD change");
+        if !failed || self.fsm.state() != SessionState::Established {
+            return;
+        }
+        warn!(peer = %self.spec.address, diag = %change.diag, "BFD down: closing the session, routes withdrawn now");
+        let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::BfdDown), Bytes::new()));
+        self.fsm.handle(Input::Stop { notification: Some(n) }, now);
+        if !self.admin_down {
+            self.fsm.handle(Input::Start, now);
+        }
+    }
+
+    /// The BFD side of a command (the BFD task is awaited, so it runs here, before
+    /// `command`).
+    async fn bfd_command(&mut self, cmd: &PeerCmd) {
+        match cmd {
+            // `add` takes an AdminDown session back to Down, or starts one.
+            PeerCmd::Enable
+                if self.admin_down
+                    && self.spec.settings.bfd.is_some()
+                    && (!self.spec.dynamic || self.bfd_local.is_some()) =>
+            {
+                self.bfd_add(self.spec.local_address.or(self.bfd_local)).await;
+            }
+            PeerCmd::BfdSettings(new) if *new != self.spec.settings.bfd => {
+                info!(peer = %self.spec.address, from = ?self.spec.settings.bfd, to = ?new, "BFD settings changed");
+                self.spec.settings.bfd = *new;
+                match new {
+                    // AdminDown first: the peer's BFD takes it as no failure (RFC 5882
+                    // §3.2) and keeps BGP up, where silence would end in Down.
+                    None => {
+                        self.bfd.admin_down(self.spec.address).await;
+                        self.bfd.remove(self.spec.address).await;
+                    }
+                    // `add` keeps a running session and retunes it (Poll sequence).
+                    Some(_) if !self.admin_down && (!self.spec.dynamic || self.bfd_local.is_some()) => {
+                        self.bfd_add(self.spec.local_address.or(self.bfd_local)).await
+                    }
+                    Some(_) => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds (or retunes) the BFD session when `bfd` is configured.
+    async fn bfd_add(&self, local: Option<IpAddr>) {
+        let Some(b) = self.spec.settings.bfd else { return };
+        self.bfd.add(BfdPeer { peer: self.spec.address, local, cfg: session_config(&b) }).await;
+    }
+
+    async fn bfd_remove(&self) {
+        if self.spec.settings.bfd.is_some() {
+            self.bfd.remove(self.spec.address).await;
+        }
+    }
+
+    /// A session came up from `local`: a dynamic neighbor's BFD session starts, a
+    /// configured one's learns its source address.
+    async fn bfd_established(&mut self, local: Option<IpAddr>) {
+        self.bfd_local = local;
+        if self.spec.settings.bfd.is_none() || self.admin_down {
+            return;
+        }
+        match (self.spec.dynamic, self.spec.local_address, local) {
+            (true, _, _) => self.bfd_add(local).await,
+            (false, None, Some(local)) => self.bfd.set_local(self.spec.address, local).await,
+            _ => {}
         }
     }
 
@@ -636,6 +756,7 @@ impl PeerTask {
                         notices: self.notices_tx.clone(),
                     };
                     let _ = self.rib.send(RibInput::PeerUp { session: Box::new(session), link }).await;
+                    self.bfd_established(local).await;
                 }
                 Output::Down { reason, graceful } => {
                     warn!(peer = %self.spec.address, %reason, graceful, "session down");
@@ -835,6 +956,7 @@ impl PeerTask {
             long_lived_stale_time: self.spec.settings.long_lived_stale_time,
             long_lived: neg.map(|n| self.long_lived_rows(n)).unwrap_or_default(),
             restart_phase: None,
+            bfd: None, // the supervisor adds the BFD task's row
         }
     }
 
@@ -851,6 +973,18 @@ impl PeerTask {
             })
             .collect()
     }
+}
+
+/// Whether a BFD change is a failure that ends the BGP session (RFC 5882 §3.2): Up to
+/// Down, unless the peer said AdminDown. Our own AdminDown is a change to AdminDown.
+fn bfd_failed(change: &bgp_core::bfd::SessionChange, remote_state: BfdState) -> bool {
+    change.from == BfdState::Up && change.to == BfdState::Down && remote_state != BfdState::AdminDown
+}
+
+/// The BFD session's parameters from the configuration: both intervals are
+/// `bfd_interval_ms` (RFC 5880 lets them differ; FRR's defaults are equal too).
+pub fn session_config(b: &bgp_core::config::Bfd) -> BfdConfig {
+    BfdConfig { desired_min_tx: b.interval, required_min_rx: b.interval, detect_mult: b.multiplier }
 }
 
 fn far_future() -> tokio::time::Instant {
@@ -1001,4 +1135,36 @@ fn close_deadline() -> tokio::time::Instant {
 fn append(buf: &mut BytesMut, message: &[u8]) -> bool {
     buf.extend_from_slice(message);
     message.get(18) == Some(&3)
+}
+
+#[cfg(test)]
+mod bfd_tests {
+    use bgp_core::bfd::{Diag, SessionChange, State};
+
+    use super::*;
+
+    fn change(from: State, to: State, diag: Diag) -> SessionChange {
+        SessionChange { from, to, diag, at: Instant::now() }
+    }
+
+    #[test]
+    fn only_a_failure_from_up_ends_the_session() {
+        let expired = change(State::Up, State::Down, Diag::ControlDetectionTimeExpired);
+        assert!(bfd_failed(&expired, State::Down));
+        let said_down = change(State::Up, State::Down, Diag::NeighborSignaledSessionDown);
+        assert!(bfd_failed(&said_down, State::Down));
+        // RFC 5882 §3.2: the peer's AdminDown is no failure.
+        assert!(!bfd_failed(&said_down, State::AdminDown));
+        // Never up, or our own AdminDown: nothing to end.
+        assert!(!bfd_failed(&change(State::Init, State::Down, Diag::ControlDetectionTimeExpired), State::Down));
+        assert!(!bfd_failed(&change(State::Up, State::AdminDown, Diag::AdministrativelyDown), State::Up));
+        assert!(!bfd_failed(&change(State::Down, State::Up, Diag::None), State::Up));
+    }
+
+    #[test]
+    fn both_intervals_are_the_configured_one() {
+        let b = bgp_core::config::Bfd { interval: Duration::from_millis(250), multiplier: 4 };
+        let c = session_config(&b);
+        assert_eq!((c.desired_min_tx, c.required_min_rx, c.detect_mult), (b.interval, b.interval, 4));
+    }
 }

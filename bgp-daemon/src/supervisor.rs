@@ -7,6 +7,7 @@
 //!  listener task (per listen address) ──(TcpStream)─────┐
 //!  control socket tasks ──(ControlRequest)──────────────┤
 //!  peer tasks ──(PeerEvent: dynamic neighbor gone)──────┤
+//!  BFD task ──(BfdEvent: state changes)─────────────────┤
 //!  housekeeping tick (5 s) ─────────────────────────────┤
 //!  SIGTERM / SIGINT / SIGHUP ───────────────────────────┤
 //!                                                       ▼
@@ -21,6 +22,13 @@
 //!  restart marker task ◄──(watch: peers with graceful restart)───────────────────────────────────────┤
 //!  control socket task ◄──(Reply: show routes rows)───────────────────────────────────────────────────┘
 //! ```
+//!
+//! BFD (`bfd = true`): one BFD task with its own timer wheel and sockets serves every
+//! session. Peer tasks add their session (a configured neighbor at its start, a
+//! dynamic one when its session comes up), tell it their source address, and remove
+//! it when they end, after their BGP session is closed. The supervisor forwards each
+//! BFD change to its peer task (`PeerCmd::Bfd`), which closes an Established session
+//! when BFD fails, and stops the BFD task last on a stop, so BFD goes quiet after BGP.
 //!
 //! Reader and writer tasks are one pair per TCP connection of a peer. The RIB task is
 //! the only owner of routing state; see rib_task.rs and bgp-core's `rib::engine`.
@@ -40,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bgp_core::config::{Config, DynamicAction, OnStop, PeerPolicies, RoutingChange};
-use bgp_core::ctl::{Command, NeighborDetail, NeighborSummary, Reply, RouteDirection};
+use bgp_core::ctl::{BfdSessionRow, Command, NeighborDetail, NeighborSummary, Reply, RouteDirection, SessionState};
 use bgp_core::prefix::Prefix;
 use bgp_core::types::Family;
 use bgp_core::wire::{Cease, CodecCtx, ErrorCode, Message, Notification};
@@ -49,6 +57,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
+use crate::bfd::{self, BfdEvent, BfdHandle};
 use crate::control::{self, Access, ControlRequest};
 use crate::kernel;
 use crate::net;
@@ -61,6 +70,8 @@ use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
 mod dry_run;
 
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
+/// BFD state changes waiting for the supervisor.
+const BFD_EVENTS: usize = 256;
 
 mod drain;
 
@@ -87,6 +98,10 @@ struct Supervisor {
     kube: Option<crate::kubernetes::Running>,
     /// Which neighbors are drained (RFC 8326, supervisor/drain.rs); kept over reloads.
     drain: bgp_core::rib::drain::Drain,
+    /// The BFD task (its own timer wheel); peer tasks add and remove their sessions.
+    bfd: BfdHandle,
+    /// BFD state changes, forwarded to the neighbor concerned.
+    bfd_events: mpsc::Receiver<BfdEvent>,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -161,7 +176,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     }
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
-        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone());
+        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone(), sup.bfd.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -203,6 +218,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
             }
             Some((stream, remote)) = accept_rx.recv() => sup.accepted(stream, remote).await,
             Some(event) = sup.events_rx.recv() => sup.event(event),
+            Some(event) = sup.bfd_events.recv() => sup.bfd_event(event),
             _ = housekeeping.tick() => sup.housekeeping(),
             Some(req) = control_rx.recv() => {
                 if let Some(mode) = sup.control(req).await {
@@ -254,6 +270,7 @@ impl Supervisor {
         rib: mpsc::Sender<RibInput>,
         (events_tx, events_rx): (mpsc::Sender<PeerEvent>, mpsc::Receiver<PeerEvent>),
     ) -> Supervisor {
+        let (bfd_tx, bfd_events) = mpsc::channel(BFD_EVENTS);
         Supervisor {
             config,
             config_path,
@@ -269,6 +286,8 @@ impl Supervisor {
             #[cfg(feature = "kubernetes")]
             kube: None,
             drain: Default::default(),
+            bfd: bfd::spawn(bfd_tx),
+            bfd_events,
         }
     }
 
@@ -345,6 +364,7 @@ impl Supervisor {
             self.restarting(NeighborSpec::dynamic(range, ip, &self.config)),
             self.rib.clone(),
             self.events_tx.clone(),
+            self.bfd.clone(),
         );
         let _ = handle.tx.try_send(PeerCmd::Accepted(stream));
         self.peers.insert(ip, handle);
@@ -359,7 +379,7 @@ impl Supervisor {
         let n = self.config.neighbors.iter().find(|n| n.address == address)?;
         warn!(peer = %address, "the neighbor's task had ended: started again");
         let spec = self.restarting(NeighborSpec::configured(n, &self.config));
-        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
+        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone());
         self.peers.insert(address, handle);
         self.peers.get(&address)
     }
@@ -378,6 +398,45 @@ impl Supervisor {
     /// Every few seconds: neighbor tasks that ended are started again (configured) or
     /// forgotten (dynamic), hold-downs that are over are forgotten, and the count of
     /// log lines left out is logged.
+    /// A BFD change goes to its neighbor's task, which closes the BGP session on a
+    /// failure. Never lost to a full queue: a busy neighbor gets it from a task.
+    fn bfd_event(&mut self, event: BfdEvent) {
+        let Some(p) = self.peers.get(&event.peer) else { return };
+        match p.tx.try_send(PeerCmd::Bfd(Box::new(event))) {
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(mpsc::error::TrySendError::Full(cmd)) => {
+                let tx = p.tx.clone();
+                tokio::spawn(async move { tx.send(cmd).await });
+            }
+        }
+    }
+
+    /// Every BFD session, with the state of the BGP session it protects.
+    async fn bfd_rows(&self) -> Vec<BfdSessionRow> {
+        let Ok(mut rows) = tokio::time::timeout(REPLY_TIMEOUT, self.bfd.status()).await else {
+            warn!("the BFD task did not answer");
+            return Vec::new();
+        };
+        let states: HashMap<IpAddr, SessionState> =
+            self.summaries().await.into_iter().map(|s| (s.address, s.state)).collect();
+        for row in &mut rows {
+            row.bgp_state = states.get(&row.peer).copied();
+        }
+        rows
+    }
+
+    async fn show_bfd(&self, replies: mpsc::Sender<Reply>) {
+        let lines: Vec<Reply> =
+            self.bfd_rows().await.into_iter().map(|r| Reply::Bfd(Box::new(r))).chain([Reply::End]).collect();
+        tokio::spawn(async move {
+            for line in lines {
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     fn housekeeping(&mut self) {
         let ended: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.tx.is_closed()).map(|(a, _)| *a).collect();
         for address in ended {
@@ -437,6 +496,11 @@ impl Supervisor {
                         Ok(Ok(mut d)) => {
                             d.restart_phase = self.restart_phase(a).await;
                             self.mark_drained([&mut d.summary]);
+                            let rows = tokio::time::timeout(REPLY_TIMEOUT, self.bfd.status()).await.unwrap_or_default();
+                            d.bfd = rows
+                                .into_iter()
+                                .find(|r| r.peer == a)
+                                .map(|row| BfdSessionRow { bgp_state: Some(d.summary.state), ..row });
                             Reply::NeighborDetail(Box::new(d))
                         }
                         _ => Reply::Error { message: format!("neighbor {a} did not answer") },
@@ -532,6 +596,7 @@ impl Supervisor {
                 send_reply(&replies, reply).await
             }
             Command::ShowKubernetes => self.show_kubernetes(replies).await,
+            Command::ShowBfd => self.show_bfd(replies).await,
             Command::Reload => {
                 let reply = match self.reload().await {
                     Ok(message) => Reply::Done { message },
@@ -620,6 +685,8 @@ impl Supervisor {
         if tokio::time::timeout(Duration::from_secs(5), all).await.is_err() {
             warn!("some neighbors did not stop within 5 s");
         }
+        // Only now, with every BGP session closed: BFD goes quiet (no AdminDown).
+        self.bfd.stop().await;
     }
 }
 
@@ -704,9 +771,18 @@ impl Supervisor {
         for n in &self.config.neighbors {
             if !self.peers.contains_key(&n.address) {
                 let spec = NeighborSpec::configured(n, &self.config);
-                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone());
+                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone());
                 self.peers.insert(n.address, handle);
             }
+        }
+        // BFD keys restart no session: every neighbor still running gets the new
+        // values and adds, retunes or removes its BFD session.
+        for (&addr, p) in &self.peers {
+            let bfd = match self.config.neighbor(addr) {
+                Some(n) => n.settings.bfd,
+                None => self.config.range_for(addr).and_then(|r| r.settings.bfd),
+            };
+            let _ = p.tx.send(PeerCmd::BfdSettings(bfd)).await;
         }
         if let Some(announcements) = plan.announcements {
             let _ = self.rib.send(RibInput::Announce(announcements)).await;
@@ -1065,6 +1141,7 @@ fn remembered_detail(summary: NeighborSummary) -> NeighborDetail {
         long_lived_stale_time: 0,
         long_lived: Vec::new(),
         restart_phase: None,
+        bfd: None,
     }
 }
 

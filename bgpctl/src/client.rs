@@ -17,8 +17,8 @@ use std::thread;
 use std::time::Duration;
 
 use bgp_core::ctl::{
-    Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary, NextHopRow,
-    ReloadPreview, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
+    BfdSessionRow, Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary,
+    NextHopRow, ReloadPreview, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -27,7 +27,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 13] = [
+const KNOWN_REPLY_KINDS: [&str; 14] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -40,6 +40,7 @@ const KNOWN_REPLY_KINDS: [&str; 13] = [
     "error",
     "end",
     "drained",
+    "bfd",
     "reload-preview",
 ];
 
@@ -213,6 +214,14 @@ impl Client {
         }
         let status = status.ok_or(Error::Unexpected { got: "end", expected: "the Kubernetes status" })?;
         Ok(KubernetesShow { status, routes })
+    }
+
+    /// `show bfd`: every BFD session in the daemon's order.
+    pub fn show_bfd(&self) -> Result<Vec<BfdSessionRow>, Error> {
+        self.rows(Command::ShowBfd, "a BFD session", |reply| match reply {
+            Reply::Bfd(row) => Ok(*row),
+            other => Err(reply_kind(&other)),
+        })
     }
 
     /// The answer to `command` as rows of one kind: `pick` takes a row out of a reply,
@@ -415,6 +424,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Error { .. } => "error",
         Reply::End => "end",
         Reply::Drained(_) => "drained",
+        Reply::Bfd(_) => "bfd",
         Reply::ReloadPreview(_) => "reload-preview",
     }
 }
@@ -509,6 +519,7 @@ mod tests {
             long_lived_stale_time: 0,
             long_lived: vec![],
             restart_phase: None,
+            bfd: None,
         };
         let replies = [
             Reply::Neighbor(summary),
@@ -538,6 +549,24 @@ mod tests {
             Reply::ReloadPreview(Box::default()),
             Reply::Error { message: "no".into() },
             Reply::End,
+            Reply::Bfd(Box::new(BfdSessionRow {
+                peer: "10.0.0.2".parse().unwrap(),
+                local: None,
+                state: "Down".into(),
+                remote_state: "Down".into(),
+                local_discriminator: 1,
+                remote_discriminator: 0,
+                tx_interval_ms: 1000,
+                rx_interval_ms: 1000,
+                multiplier: 3,
+                detection_time_ms: 3000,
+                last_change_seconds_ago: None,
+                last_diag: "No Diagnostic".into(),
+                packets_in: 0,
+                packets_out: 0,
+                packets_dropped: 0,
+                bgp_state: None,
+            })),
         ];
         for reply in replies {
             let json = serde_json::to_value(&reply).unwrap();

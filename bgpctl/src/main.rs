@@ -34,8 +34,8 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
 #[command(
     name = "bgpctl",
     version,
-    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down sessions; drain",
-    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops and Kubernetes; reset or shut down \
+    about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops, Kubernetes and BFD; reset or shut down sessions; drain",
+    long_about = "Control client of bgp-daemon: show neighbors, routes, the FIB, next hops, Kubernetes and BFD; reset or shut down \
         sessions; drain (RFC 8326 graceful shutdown) and undrain.\n\n\
         bgpctl talks to the daemon over its control socket (a Unix socket, by default \
         /run/bgp-daemon/bgpctl.sock). Every failure is reported as one line on stderr with \
@@ -51,6 +51,7 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl show fib 10.42.7.0/26 --json\n  \
         bgpctl show nexthops\n  \
         bgpctl show kubernetes\n  \
+        bgpctl show bfd\n  \
         bgpctl neighbor 192.168.1.1 refresh\n  \
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable\n  \
@@ -264,6 +265,18 @@ enum Show {
     /// --json prints {"status": {...}, "routes": [...]} (times as Unix seconds).
     #[command(name = "kubernetes", visible_aliases = ["k8s", "kube"])]
     Kubernetes,
+    /// BFD sessions: state, intervals, detection time, the last change and why
+    ///
+    /// One line per BFD session (neighbors and ranges with `bfd = true`): the peer and
+    /// our source address, our state and the peer's (AdminDown, Down, Init, Up), the
+    /// negotiated intervals we send and receive at (at least 1000 ms until the session
+    /// is Up, RFC 5880 §6.8.3), our multiplier, the detection time, the BGP session's
+    /// state, how long ago the state last changed and its diagnostic (why it went
+    /// down). BGP shows UNPROTECTED when the BGP session is Established while BFD is
+    /// not Up: a failure is then found by the hold timer only, as without BFD.
+    ///
+    /// --json prints an array of BFD session objects.
+    Bfd,
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +453,7 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
             shown(cli.json, &client.show_kubernetes()?, |k| output::kubernetes(&k.status, &k.routes, now))
         }
+        TopCommand::Show { what: Show::Bfd } => shown(cli.json, &client.show_bfd()?, |rows| output::bfd_table(rows)),
         TopCommand::Show { what: Show::Summary } => shown(cli.json, &client.show_summary()?, output::rib_summary),
         TopCommand::Neighbor { address, action } => {
             let address = *address;

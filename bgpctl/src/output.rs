@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use bgp_core::ctl::{
-    DrainRow, FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow,
+    BfdSessionRow, DrainRow, FibNextHopRow, FibRow, FibState, KernelProvenance, KubeConnection, KubernetesOwnerRow,
     KubernetesRouteRow, KubernetesStatus, MessageCounters, NeighborDetail, NeighborSummary, NextHopRow, RibSummary,
     RouteRow, SessionState,
 };
@@ -305,6 +305,7 @@ pub fn neighbor_detail(d: &NeighborDetail) -> String {
     for (key, value) in long_lived_fields(d) {
         field(key, &value);
     }
+    field("BFD", &bfd_line(d.bfd.as_ref()));
     if let Some(hint) = d.hint.as_deref().filter(|h| !h.is_empty()) {
         field("Hint", hint);
     }
@@ -783,6 +784,77 @@ pub fn next_hop_table(rows: &[NextHopRow]) -> String {
     out
 }
 
+/// The `BFD:` line of `show neighbors ADDR`.
+fn bfd_line(row: Option<&BfdSessionRow>) -> String {
+    let Some(b) = row else { return "off".to_owned() };
+    let mut line = format!(
+        "{}, {}/{} ms x {}, detection {} ms",
+        clean(&b.state),
+        b.tx_interval_ms,
+        b.rx_interval_ms,
+        b.multiplier,
+        b.detection_time_ms
+    );
+    if b.unprotected() {
+        line.push_str(" (UNPROTECTED: the session is up without BFD)");
+    } else if b.state != "Up" {
+        let _ = write!(line, " (last: {})", clean(&b.last_diag));
+    }
+    line
+}
+
+/// `bgpctl show bfd`: one line per BFD session, with the BGP session it protects.
+pub fn bfd_table(rows: &[BfdSessionRow]) -> String {
+    if rows.is_empty() {
+        return "No BFD sessions (bfd = true on a neighbor or range adds one).\n".to_owned();
+    }
+    use Align::{Left, Right};
+    let headers = [
+        ("Peer", Left),
+        ("Local", Left),
+        ("State", Left),
+        ("Remote", Left),
+        ("TX/RX ms", Right),
+        ("Mult", Right),
+        ("Detect ms", Right),
+        ("BGP", Left),
+        ("Last change", Left),
+        ("Reason", Left),
+    ];
+    let cells: Vec<[String; 10]> = rows
+        .iter()
+        .map(|b| {
+            let bgp = match (b.bgp_state, b.unprotected()) {
+                (_, true) => "UNPROTECTED".to_owned(),
+                (Some(state), false) => state.to_string(),
+                (None, false) => "-".to_owned(),
+            };
+            [
+                b.peer.to_string(),
+                or_dash(b.local),
+                clean(&b.state).into_owned(),
+                clean(&b.remote_state).into_owned(),
+                format!("{}/{}", b.tx_interval_ms, b.rx_interval_ms),
+                b.multiplier.to_string(),
+                b.detection_time_ms.to_string(),
+                bgp,
+                b.last_change_seconds_ago.map_or_else(|| "never".to_owned(), |s| format!("{} ago", format_uptime(s))),
+                one_line(&b.last_diag),
+            ]
+        })
+        .collect();
+    let mut out = table(headers, &cells);
+    let up = rows.iter().filter(|b| b.state == "Up").count();
+    let unprotected = rows.iter().filter(|b| b.unprotected()).count();
+    let sessions = if rows.len() == 1 { "session" } else { "sessions" };
+    let _ = write!(out, "\n{} BFD {sessions}, {up} up", rows.len());
+    if unprotected > 0 {
+        let _ = write!(out, ", {unprotected} BGP session(s) UNPROTECTED (Established while BFD is not Up)");
+    }
+    out.push('\n');
+    out
+}
+
 fn kube_state(s: KubeConnection) -> &'static str {
     match s {
         KubeConnection::Connecting => "connecting",
@@ -1020,6 +1092,7 @@ BGP neighbor 192.168.1.1, remote AS 64512
   TCP-MD5 password:     configured
   TTL security:         GTSM, 1 hop
   Last error:           Hold timer expired (sent)
+  BFD:                  Up, 300/300 ms x 3, detection 900 ms
 
   Message statistics:
     Out queue: 0

@@ -264,6 +264,7 @@ fn detail_of_one_neighbor() {
         "  Peer hostname:        udm-pro\n",
         "  Capabilities:         4-octet AS\n                        route refresh\n",
         "    Keepalives           9001        9000\n",
+        "  BFD:                  Up, 300/300 ms x 3, detection 900 ms\n",
     ] {
         assert!(stdout.contains(line), "{line:?} missing from\n{stdout}");
     }
@@ -976,6 +977,60 @@ fn kubernetes_status_and_routes() {
     let run = bgpctl(&["show", "kubernetes", "--socket", daemon.socket()]);
     assert_eq!(run.code(), 1);
     assert!(run.stderr().contains("no [kubernetes] section"), "{}", run.stderr());
+}
+
+#[test]
+fn bfd_sessions() {
+    use bgp_core::ctl::BfdSessionRow;
+    let mut unprotected = fixtures::bfd_row("192.168.1.2", "Down");
+    unprotected.local = None;
+    let mut idle = fixtures::bfd_row("192.168.1.3", "Down");
+    idle.bgp_state = None;
+    idle.last_change_seconds_ago = None;
+    let rows = vec![fixtures::bfd_row("192.168.1.1", "Up"), unprotected, idle];
+    let replies: Vec<Reply> = rows.iter().map(|r| Reply::Bfd(Box::new(r.clone()))).chain([Reply::End]).collect();
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "bfd", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-bfd\"}\n");
+    let stdout = run.stdout();
+    let expected = "\
+Peer         Local         State  Remote   TX/RX ms  Mult  Detect ms  BGP          Last change   Reason
+192.168.1.1  192.168.1.10  Up     Up        300/300     3        900  Established  00:01:15 ago  No Diagnostic
+192.168.1.2  -             Down   Down    1000/1000     3       3000  UNPROTECTED  00:01:15 ago  Control Detection Time Expired
+192.168.1.3  192.168.1.10  Down   Down    1000/1000     3       3000  -            never         Control Detection Time Expired
+
+3 BFD sessions, 1 up, 1 BGP session(s) UNPROTECTED (Established while BFD is not Up)
+";
+    assert_eq!(stdout, expected, "\n{stdout}");
+
+    let run = bgpctl(&["show", "bfd", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert_eq!(serde_json::from_str::<Vec<BfdSessionRow>>(&stdout).unwrap(), rows);
+    let value: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(value[0]["state"], "Up");
+    assert_eq!(value[1]["detection_time_ms"], 3000);
+    assert_eq!(value[1]["bgp_state"], "Established");
+    assert!(value[0].get("reply").is_none());
+
+    // The unprotected session in `show neighbors ADDR`.
+    let mut d = fixtures::detail();
+    d.bfd = Some(rows[1].clone());
+    let daemon = FakeDaemon::answering(&[Reply::NeighborDetail(Box::new(d)), Reply::End]);
+    let run = bgpctl(&["show", "neighbor", "192.168.1.2", "--socket", daemon.socket()]);
+    assert!(
+        run.stdout().contains("  BFD:                  Down, 1000/1000 ms x 3, detection 3000 ms (UNPROTECTED: the session is up without BFD)\n"),
+        "{}",
+        run.stdout()
+    );
+
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["show", "bfd", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(run.stdout(), "No BFD sessions (bfd = true on a neighbor or range adds one).\n");
+    let run = bgpctl(&["show", "bfd", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.stdout(), "[]\n");
 }
 
 fn reload_preview() -> bgp_core::ctl::ReloadPreview {

@@ -20,6 +20,7 @@
 pub mod e2e;
 pub mod kubeapi;
 pub mod raw;
+pub mod router;
 pub mod scenario;
 pub mod swarm;
 pub mod table;

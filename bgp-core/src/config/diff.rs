@@ -31,6 +31,9 @@
 //!   (prefix, limit or session settings) or vanished, when their address became a
 //!   `[[neighbor]]`, or with every session; otherwise get new policies if those
 //!   changed.
+//! - `bfd`, `bfd_interval_ms`, `bfd_multiplier` of a neighbor or range: no session
+//!   restarts; the daemon brings every live session's BFD session in line with the
+//!   new file (added, removed, or new intervals by a Poll sequence).
 //! - `[[announce]]`: the new list when it changed.
 //! - `kernel.table`, `kernel.protocol`: refused, restart required (the routes
 //!   installed so far are known to the kernel by them).
@@ -408,6 +411,23 @@ fn restart_after(m: Option<super::MaxPrefixes>) -> Option<std::time::Duration> {
     }
 }
 
+/// The BFD keys (`bfd`, `bfd_interval_ms`, `bfd_multiplier`) that differ between
+/// `a` and `b`: applied to the live session without a restart, for
+/// `bgpctl reload --dry-run`.
+pub fn bfd_keys(a: &PeerSettings, b: &PeerSettings) -> Vec<&'static str> {
+    match (a.bfd, b.bfd) {
+        (None, None) => vec![],
+        (Some(_), None) | (None, Some(_)) => vec!["bfd"],
+        (Some(x), Some(y)) => {
+            [("bfd_interval_ms", x.interval != y.interval), ("bfd_multiplier", x.multiplier != y.multiplier)]
+                .iter()
+                .filter(|(_, c)| *c)
+                .map(|(k, _)| *k)
+                .collect()
+        }
+    }
+}
+
 /// The keys of a `[[neighbor]]` that changed, `shutdown` and the policy names left
 /// out (they restart nothing).
 fn neighbor_keys(a: &Neighbor, b: &Neighbor) -> Vec<&'static str> {
@@ -462,9 +482,16 @@ fn same_but_shutdown(a: &Neighbor, b: &Neighbor) -> bool {
     Neighbor { shutdown: b.shutdown, settings: b.settings.clone(), ..a.clone() } == *b
 }
 
-/// Equal but for the import and export policy names: what needs no new session.
+/// Equal but for the import and export policy names and BFD: what needs no new
+/// session. The daemon applies `bfd` to live sessions from the new configuration
+/// (adds, removes or retunes the BFD session with a Poll sequence, RFC 5880 §6.8.3).
 fn same_session(a: &PeerSettings, b: &PeerSettings) -> bool {
-    PeerSettings { import_policy: b.import_policy.clone(), export_policy: b.export_policy.clone(), ..a.clone() } == *b
+    PeerSettings {
+        import_policy: b.import_policy.clone(),
+        export_policy: b.export_policy.clone(),
+        bfd: b.bfd,
+        ..a.clone()
+    } == *b
 }
 
 #[cfg(test)]
@@ -666,6 +693,45 @@ prefix = \"192.168.6.10/32\"
         let p = plan(&format!("{}\n[[policy]]\nname = \"unused\"\n", base()));
         assert!(p.policies.is_empty());
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+    }
+
+    #[test]
+    fn bfd_keys_name_what_changed() {
+        let settings = |keys: &str| {
+            let c = config(&base().replace("asn = 65001\n", &format!("asn = 65001\n{keys}")));
+            c.neighbors[0].settings.clone()
+        };
+        assert!(bfd_keys(&settings(""), &settings("")).is_empty());
+        assert_eq!(bfd_keys(&settings(""), &settings("bfd = true\n")), ["bfd"]);
+        assert_eq!(bfd_keys(&settings("bfd = true\n"), &settings("")), ["bfd"]);
+        assert_eq!(
+            bfd_keys(&settings("bfd = true\n"), &settings("bfd = true\nbfd_interval_ms = 100\nbfd_multiplier = 5\n")),
+            ["bfd_interval_ms", "bfd_multiplier"]
+        );
+    }
+
+    #[test]
+    fn bfd_restarts_nothing() {
+        // On, tuned and off again: no session restarts, for neighbors and ranges.
+        let with = |n: &str, r: &str| {
+            base().replace("asn = 65001\n", &format!("asn = 65001\n{n}")).replace(
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\n",
+                &format!("prefix = \"10.1.0.0/16\"\nasn = 65000\n{r}"),
+            )
+        };
+        for (n, r) in [
+            ("bfd = true\n", "bfd = true\n"),
+            ("bfd = true\nbfd_interval_ms = 100\n", "bfd = true\nbfd_multiplier = 5\n"),
+            ("bfd = false\nbfd_interval_ms = 100\n", ""),
+        ] {
+            let new = config(&with(n, r));
+            assert!(new.neighbors[0].settings.bfd.is_some() == n.starts_with("bfd = true"), "{n}");
+            let p = diff(&config(&base()), &new).unwrap();
+            assert!(p.restarted.is_empty() && p.added.is_empty() && p.removed.is_empty(), "{n}: {p:?}");
+            assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep, "{r}");
+            let back = diff(&new, &config(&base())).unwrap();
+            assert!(back.restarted.is_empty(), "{n}: {back:?}");
+        }
     }
 
     #[test]

@@ -84,9 +84,11 @@ use toml::de::DeTable;
 use crate::types::Family;
 
 pub use diagnostics::{ConfigError, ErrorKind};
-pub use diff::{diff, source_keys, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
+pub use diff::{
+    bfd_keys, diff, source_keys, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange,
+};
 pub use model::*;
-pub use peer::{AddPath, MaxPrefixes, MaxPrefixesAction, PeerSettings};
+pub use peer::{AddPath, Bfd, MaxPrefixes, MaxPrefixesAction, PeerSettings};
 pub use rt_names::{parse_rt_names, RtNames};
 
 pub(crate) use diagnostics::{did_you_mean, Cx, Res};
@@ -117,6 +119,15 @@ pub const DEFAULT_FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UN
 pub const DEFAULT_MULTIPATH: u8 = 8;
 /// `max_prefixes_restart_after` when absent.
 pub const DEFAULT_MAX_PREFIXES_RESTART_AFTER: Duration = Duration::from_secs(60);
+/// `bfd_interval_ms` when absent (the default; FRR's is 300 ms too).
+pub const DEFAULT_BFD_INTERVAL: Duration = Duration::from_millis(300);
+/// `bfd_multiplier` when absent (FRR's and BIRD's default).
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
+/// `bfd_interval_ms` allowed, as FRR's `transmit-interval`/`receive-interval`.
+pub const BFD_INTERVAL_MS: std::ops::RangeInclusive<i64> = 10..=60_000;
+/// `bfd_multiplier` allowed, as FRR's `detect-multiplier` (1 would make a single lost
+/// packet a failure).
+pub const BFD_MULTIPLIER: std::ops::RangeInclusive<u8> = 2..=255;
 /// Most ECMP paths `global.multipath` allows.
 pub const MAX_MULTIPATH: u8 = 64;
 /// Most times `allow_as_in` lets our AS appear in a received AS_PATH.

@@ -98,6 +98,9 @@ peer_tables! {
     import_policy: String => both,
     export_policy: String => both,
     long_lived_stale_time: i64 => both,
+    bfd: bool => both,
+    bfd_interval_ms: i64 => both,
+    bfd_multiplier: i64 => both,
 }
 
 named_enum! {
@@ -158,6 +161,33 @@ named_enum! {
     }
 }
 
+/// `bfd = true`: a BFD session (RFC 5880, single hop per RFC 5881) protects the BGP
+/// session; when BFD goes down, the BGP session is closed at once (Cease / BFD Down,
+/// RFC 9384) and its routes withdrawn, not kept as stale.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bfd {
+    /// `bfd_interval_ms`: our desired minimum TX and required minimum RX interval,
+    /// [`BFD_INTERVAL_MS`] (default [`DEFAULT_BFD_INTERVAL`]).
+    pub interval: Duration,
+    /// `bfd_multiplier`: packets missed before the session is down,
+    /// [`BFD_MULTIPLIER`] (default [`DEFAULT_BFD_MULTIPLIER`]).
+    pub multiplier: u8,
+}
+
+impl Default for Bfd {
+    fn default() -> Bfd {
+        Bfd { interval: DEFAULT_BFD_INTERVAL, multiplier: DEFAULT_BFD_MULTIPLIER }
+    }
+}
+
+impl Bfd {
+    /// How long without a packet before the session is down, if the peer sends at
+    /// our interval with our multiplier.
+    pub fn detection_time(&self) -> Duration {
+        self.interval * u32::from(self.multiplier)
+    }
+}
+
 /// What a session with a peer negotiates, how it is protected and which routes pass:
 /// the keys a `[[neighbor]]` and a `[[neighbor_range]]` share.
 ///
@@ -204,6 +234,9 @@ pub struct PeerSettings {
     /// longest we keep this peer's routes as LLGR_STALE, 0..=16777215 s. 0 (the
     /// default): the capability is not advertised.
     pub long_lived_stale_time: u32,
+    /// BFD protection; `None`: off (the default). A reload that changes only this
+    /// keeps the BGP session (the BFD session is added, removed or retuned).
+    pub bfd: Option<Bfd>,
 }
 
 impl PeerSettings {
@@ -227,6 +260,7 @@ impl PeerSettings {
             import_policy: None,
             export_policy: None,
             long_lived_stale_time: 0,
+            bfd: None,
         }
     }
 
@@ -328,6 +362,7 @@ impl fmt::Debug for PeerSettings {
             import_policy,
             export_policy,
             long_lived_stale_time,
+            bfd,
         } = self;
         f.debug_struct("PeerSettings")
             .field("asn", asn)
@@ -346,6 +381,7 @@ impl fmt::Debug for PeerSettings {
             .field("import_policy", import_policy)
             .field("export_policy", export_policy)
             .field("long_lived_stale_time", long_lived_stale_time)
+            .field("bfd", bfd)
             .finish()
     }
 }
@@ -444,7 +480,39 @@ impl Cx<'_> {
             let what = "long-lived stale time in seconds (RFC 9494: 24 bits)";
             out.long_lived_stale_time = self.int(v, &key("long_lived_stale_time"), 0..(1 << 24), what)? as u32;
         }
+        out.bfd = self.bfd(&raw, path)?;
         Ok(out)
+    }
+
+    /// `bfd`, `bfd_interval_ms`, `bfd_multiplier`. The tuning keys need `bfd`; with
+    /// `bfd = false` they are accepted (BFD switched off, its tuning kept for later).
+    pub(crate) fn bfd(&self, raw: &RawPeer<'_>, path: &str) -> Res<Option<Bfd>> {
+        let key = |k: &str| format!("{path}.{k}");
+        let mut bfd = Bfd::default();
+        if let Some(v) = raw.bfd_interval_ms {
+            let (lo, hi) = (*BFD_INTERVAL_MS.start(), *BFD_INTERVAL_MS.end());
+            let ms = self.int(v, &key("bfd_interval_ms"), lo..hi + 1, "BFD interval in milliseconds")?;
+            bfd.interval = Duration::from_millis(ms as u64);
+        }
+        if let Some(v) = raw.bfd_multiplier {
+            let (lo, hi) = (i64::from(*BFD_MULTIPLIER.start()), i64::from(*BFD_MULTIPLIER.end()));
+            bfd.multiplier = self.int(v, &key("bfd_multiplier"), lo..hi + 1, "BFD detection multiplier")? as u8;
+        }
+        let Some(on) = raw.bfd else {
+            let given = [
+                ("bfd_interval_ms", raw.bfd_interval_ms.as_ref().map(|v| v.span())),
+                ("bfd_multiplier", raw.bfd_multiplier.as_ref().map(|v| v.span())),
+            ];
+            if let Some((k, Some(span))) = given.into_iter().find(|(_, span)| span.is_some()) {
+                return Err(self.err_at(
+                    span.start,
+                    key(k),
+                    ErrorKind::Conflict("has no effect without bfd = true".into()),
+                ));
+            }
+            return Ok(None);
+        };
+        Ok(on.get_ref().then_some(bfd))
     }
 
     pub(crate) fn max_prefixes(&self, raw: &RawPeer<'_>, path: &str) -> Res<Option<MaxPrefixes>> {

@@ -323,6 +323,7 @@ prefix = "2001:db8:6::/48"
                     import_policy: Some("in".into()),
                     export_policy: Some("accept-all".into()),
                     long_lived_stale_time: 16_777_215,
+                    bfd: None,
                 },
             },
             Neighbor {
@@ -359,6 +360,7 @@ prefix = "2001:db8:6::/48"
                     import_policy: Some("reject-all".into()),
                     export_policy: Some("in".into()),
                     long_lived_stale_time: 0,
+                    bfd: None,
                 },
             },
             NeighborRange {
@@ -896,6 +898,46 @@ fn peer_routing_keys() {
     let text = format!("{MINIMAL}max_prefixes = 9\nmax_prefixes_action = \"warn\"\nmax_prefixes_restart_after = 30\n");
     let kind = invalid(&text, 10, 30, "neighbor[0].max_prefixes_restart_after");
     assert_eq!(conflict_msg(kind), "has no effect with max_prefixes_action = \"warn\"");
+}
+
+#[test]
+fn bfd_keys() {
+    let range = "[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\n";
+    // Off by default; `bfd = true` alone takes the defaults (300 ms x 3).
+    let c = ok(&format!("{MINIMAL}{range}bfd = true\n"));
+    assert_eq!(c.neighbors()[0].settings.bfd, None);
+    let r = c.neighbor_ranges()[0].settings.bfd.expect("on");
+    assert_eq!((r.interval, r.multiplier), (Duration::from_millis(300), 3));
+    assert_eq!(r.detection_time(), Duration::from_millis(900));
+    let c = ok(&format!("{MINIMAL}bfd = true\nbfd_interval_ms = 50\nbfd_multiplier = 5\n"));
+    let n = c.neighbors()[0].settings.bfd.expect("on");
+    assert_eq!((n.interval, n.multiplier), (Duration::from_millis(50), 5));
+    // Switched off with its tuning kept.
+    let c = ok(&format!("{MINIMAL}bfd = false\nbfd_interval_ms = 50\n"));
+    assert_eq!(c.neighbors()[0].settings.bfd, None);
+    // The ranges (FRR's): 10..=60000 ms, 2..=255.
+    for bad in [0, 9, 60001] {
+        let kind =
+            invalid(&format!("{MINIMAL}bfd = true\nbfd_interval_ms = {bad}\n"), 9, 19, "neighbor[0].bfd_interval_ms");
+        assert_eq!(value_msg(kind), format!("{bad} is not a valid BFD interval in milliseconds (10..=60000)"));
+    }
+    ok(&format!("{MINIMAL}bfd = true\nbfd_interval_ms = 10\nbfd_multiplier = 2\n"));
+    ok(&format!("{MINIMAL}bfd = true\nbfd_interval_ms = 60000\nbfd_multiplier = 255\n"));
+    for bad in [1, 256] {
+        let text = format!("{MINIMAL}{range}bfd = true\nbfd_multiplier = {bad}\n");
+        let kind = invalid(&text, 12, 18, "neighbor_range[0].bfd_multiplier");
+        assert_eq!(value_msg(kind), format!("{bad} is not a valid BFD detection multiplier (2..=255)"));
+    }
+    // Tuning without `bfd` is a mistake worth saying.
+    let kind = invalid(&format!("{MINIMAL}bfd_multiplier = 4\n"), 8, 18, "neighbor[0].bfd_multiplier");
+    assert_eq!(conflict_msg(kind), "has no effect without bfd = true");
+    let kind =
+        invalid(&format!("{MINIMAL}{range}bfd_interval_ms = 100\n"), 11, 19, "neighbor_range[0].bfd_interval_ms");
+    assert_eq!(conflict_msg(kind), "has no effect without bfd = true");
+    let kind = invalid(&format!("{MINIMAL}bfd = \"yes\"\n"), 8, 7, "neighbor[0].bfd");
+    assert!(matches!(kind, ErrorKind::Type(_)));
+    let kind = invalid(&format!("{MINIMAL}bfd_multiplyer = 5\n"), 8, 1, "neighbor[0].bfd_multiplyer");
+    assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "bfd_multiplier"));
 }
 
 #[test]

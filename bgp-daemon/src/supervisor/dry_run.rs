@@ -96,6 +96,22 @@ impl Supervisor {
                 }
             }
         }
+        // BFD changes restart nothing; the live sessions get them.
+        for (&a, p) in &self.peers {
+            let restarts = sessions.iter().any(|s| {
+                s.address == a
+                    && matches!(s.action, SessionAction::Restart | SessionAction::Stop | SessionAction::Shutdown)
+            });
+            let settings = |c: &Config| {
+                c.neighbor(a).map(|n| n.settings.clone()).or_else(|| c.range_for(a).map(|r| r.settings.clone()))
+            };
+            if let (false, Some(was), Some(is)) = (restarts, settings(&self.config), settings(&new)) {
+                let keys = bgp_core::config::bfd_keys(&was, &is);
+                if !keys.is_empty() {
+                    sessions.push(session(a, SessionAction::Bfd, &keys, p.dynamic));
+                }
+            }
+        }
         sessions.sort_by_key(|s| s.address);
 
         let routing = plan.routing.map(|r| (usize::from(r.multipath), r.always_compare_med));
