@@ -918,4 +918,27 @@ mod tests {
         n.as_object_mut().unwrap().remove("drained");
         assert!(!serde_json::from_value::<NeighborSummary>(n).unwrap().drained);
     }
+
+    #[test]
+    fn a_reload_preview_renders_each_action() {
+        let session = |action, keys: &[&str]| SessionPreview {
+            address: "10.0.0.2".parse().unwrap(),
+            action,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            dynamic: false,
+        };
+        let p = ReloadPreview {
+            file: "bgp.toml".into(),
+            sessions: vec![session(SessionAction::Bfd, &["bfd_interval_ms"]), session(SessionAction::Stop, &[])],
+            notes: vec!["x".into()],
+            ..ReloadPreview::default()
+        };
+        let text = p.render();
+        assert!(text.contains("  10.0.0.2: new BFD settings, no restart (bfd_interval_ms changed)\n"), "{text}");
+        assert!(text.contains("  10.0.0.2: stop\n") && text.ends_with("note: x\n"), "{text}");
+        assert!(text.contains("routes: no neighbor would be sent or withdrawn anything\n"), "{text}");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["sessions"][0]["action"], "bfd");
+        assert_eq!(serde_json::from_value::<ReloadPreview>(json).unwrap(), p);
+    }
 }
