@@ -480,6 +480,35 @@ pub struct Peer {
     pub last_change: Option<Instant>,
     pub last_error: Option<LastError>,
     pub established_count: u64,
+    /// NOTIFICATIONs sent and received since the neighbor was created, by (code,
+    /// subcode): the metrics' counters.
+    pub notifications: NotificationCounts,
+}
+
+/// NOTIFICATIONs sent and received, by cause.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationCounts {
+    pub sent: ByCause,
+    pub received: ByCause,
+}
+
+/// NOTIFICATIONs by (code, subcode) of their cause: a Hard Reset (RFC 8538 §3) counts
+/// under the code and subcode it carries (FRR sends `shutdown` as Hard Reset around
+/// Administrative Shutdown, and the operator asks "why", not "how"), and is counted
+/// in `hard_resets` too.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ByCause {
+    pub by_code: std::collections::BTreeMap<(u8, u8), u64>,
+    pub hard_resets: u64,
+}
+
+impl ByCause {
+    pub fn count(&mut self, n: &Notification) {
+        let cause = n.hard_reset_cause();
+        self.hard_resets += u64::from(cause.is_some());
+        let code = cause.as_ref().unwrap_or(n).code.to_u8();
+        *self.by_code.entry(code).or_default() += 1;
+    }
 }
 
 impl Peer {
@@ -501,6 +530,7 @@ impl Peer {
             last_change: None,
             last_error: None,
             established_count: 0,
+            notifications: NotificationCounts::default(),
         }
     }
 
@@ -577,6 +607,9 @@ impl Peer {
 
     fn send(&mut self, id: ConnId, msg: Message) {
         self.sent.bump(&msg);
+        if let Message::Notification(n) = &msg {
+            self.notifications.sent.count(n);
+        }
         self.out.push_back(Output::Send(id, msg));
     }
 
@@ -842,6 +875,7 @@ impl Peer {
         self.received.bump(&msg);
         let state = self.conns[i].state;
         if let Message::Notification(n) = msg {
+            self.notifications.received.count(&n);
             if n.code == ErrorCode::Open(OpenError::UnsupportedCapability) {
                 // RFC 5492 §5: the data lists the capabilities the peer refused.
                 let mut data = &n.data[..];

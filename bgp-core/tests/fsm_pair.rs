@@ -286,6 +286,12 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     let n = p.sent_notifications(A);
     assert_eq!(n[0].code, ErrorCode::Open(OpenError::BadPeerAs));
     assert_eq!(&n[0].data[..], &65001u16.to_be_bytes());
+    // Counted by (code, subcode) on both sides, for the metrics: OPEN Message Error (2)
+    // / Bad Peer AS (2).
+    assert_eq!(p.peers[A].notifications.sent.by_code.get(&(2, 2)), Some(&1));
+    assert_eq!(p.peers[B].notifications.received.by_code.get(&(2, 2)), Some(&1));
+    let none = bgp_core::fsm::ByCause::default();
+    assert!(p.peers[A].notifications.received == none && p.peers[B].notifications.sent == none);
     let err = p.peers[B].last_error.as_ref().unwrap();
     assert!(
         matches!(&err.reason, DownReason::NotificationReceived(n) if n.code == ErrorCode::Open(OpenError::BadPeerAs))
@@ -303,6 +309,17 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     p.advance(Duration::from_secs(60));
     let tries = p.log[A].iter().filter(|o| matches!(o, Output::Connect)).count();
     assert!((3..=8).contains(&tries), "{tries} attempts in a minute");
+}
+
+#[test]
+fn a_hard_reset_counts_under_its_cause() {
+    let mut counts = bgp_core::fsm::ByCause::default();
+    let shutdown = Notification::cease_with_message(Cease::AdministrativeShutdown, "maintenance");
+    counts.count(&Notification::hard_reset(&shutdown));
+    counts.count(&shutdown);
+    counts.count(&Notification::new(ErrorCode::HoldTimerExpired, Bytes::new()));
+    assert_eq!(counts.by_code.into_iter().collect::<Vec<_>>(), vec![((4, 0), 1), ((6, 2), 2)]);
+    assert_eq!(counts.hard_resets, 1);
 }
 
 #[test]

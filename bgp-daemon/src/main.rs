@@ -7,6 +7,7 @@ mod control;
 mod kernel;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
+mod metrics;
 mod net;
 mod peer;
 mod rib_task;
@@ -27,7 +28,9 @@ use tracing_subscriber::EnvFilter;
         Runs in the foreground and logs to stderr. SIGTERM or SIGINT stop it as global.on_stop \
         says (default: as a graceful restart, so peers keep our routes; \"drain-then-graceful-restart\" \
         first drains every neighbor for global.drain_time, as `bgpctl drain`, and a second signal then \
-        stops at once); `bgpctl shutdown` stops it and tells peers to drop our routes. See configs/ for annotated examples.\n\n\
+        stops at once); `bgpctl shutdown` stops it and tells peers to drop our routes. With \
+        global.metrics_listen set, it serves Prometheus metrics at http://ADDRESS:PORT/metrics. \
+        See configs/ for annotated examples.\n\n\
         Exit status: 0 after a stop; 1 when the configuration is invalid or the daemon cannot \
         start; 70 after an internal error (a panic, logged with its location): the daemon \
         ends rather than run half-alive, so that its service manager restarts it, and peers \

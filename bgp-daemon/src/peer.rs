@@ -153,6 +153,8 @@ pub enum PeerCmd {
     /// `bfd`, `bfd_interval_ms`, `bfd_multiplier` as a reload left them: the BFD
     /// session is added, retuned or removed, the BGP session stays.
     BfdSettings(Option<bgp_core::config::Bfd>),
+    /// A scrape of the metrics endpoint.
+    Metrics(oneshot::Sender<crate::metrics::PeerMetrics>),
 }
 
 pub struct PolicyUpdate {
@@ -444,6 +446,13 @@ impl PeerTask {
             }
             PeerCmd::Bfd(event) => self.bfd_event(*event, now),
             PeerCmd::BfdSettings(_) => {} // applied by `bfd_command`
+            PeerCmd::Metrics(reply) => {
+                let _ = reply.send(crate::metrics::PeerMetrics {
+                    detail: self.detail(),
+                    notifications: self.fsm.notifications.clone(),
+                    established_seconds: self.fsm.established_at.map(|t| now.duration_since(t).as_secs()),
+                });
+            }
             PeerCmd::Stop(..) => unreachable!("handled in run"),
         }
     }

@@ -176,6 +176,10 @@ pub enum RibInput {
         drain: Drain,
         reply: oneshot::Sender<Vec<Drained>>,
     },
+    /// A scrape of the metrics endpoint: the engine's counts (no walk of the table).
+    Metrics {
+        reply: oneshot::Sender<bgp_core::rib::metrics::RibMetrics>,
+    },
     /// `reload --dry-run`: the routes each Established peer would be sent or
     /// withdrawn under the new configuration (nothing is applied).
     DryRun {
@@ -479,6 +483,9 @@ impl Driver {
                     let _ = replies.try_send(Reply::Error { message });
                 }
             },
+            RibInput::Metrics { reply } => {
+                let _ = reply.send(self.engine.metrics());
+            }
             RibInput::ShowSummary { reply } => {
                 let _ = reply.send(self.engine.summary());
             }

@@ -60,6 +60,7 @@ use tracing::{error, info, warn};
 use crate::bfd::{self, BfdEvent, BfdHandle};
 use crate::control::{self, Access, ControlRequest};
 use crate::kernel;
+use crate::metrics;
 use crate::net;
 use crate::peer::{self, NeighborSpec, PeerCmd, PeerEvent, PeerHandle, PolicyUpdate, StopMode};
 use crate::rib_task::{self, RibInput};
@@ -102,6 +103,11 @@ struct Supervisor {
     bfd: BfdHandle,
     /// BFD state changes, forwarded to the neighbor concerned.
     bfd_events: mpsc::Receiver<BfdEvent>,
+    /// The metrics endpoint, while `global.metrics_listen` is set; its scrapes come in
+    /// on `scrapes_rx`.
+    metrics: Option<metrics::Endpoint>,
+    scrapes_tx: mpsc::Sender<metrics::Scrape>,
+    scrapes_rx: mpsc::Receiver<metrics::Scrape>,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -174,6 +180,10 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         let running = crate::kubernetes::Running::start(&k, &sup.rib).await;
         sup.kube = Some(running.map_err(|e| anyhow::anyhow!("[kubernetes]: {e}"))?);
     }
+    if let Some(address) = sup.config.global.metrics_listen {
+        let endpoint = metrics::Endpoint::start(address, sup.scrapes_tx.clone()).await;
+        sup.metrics = Some(endpoint.with_context(|| format!("global.metrics_listen: binding {address}"))?);
+    }
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
         let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone(), sup.bfd.clone());
@@ -219,6 +229,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
             Some((stream, remote)) = accept_rx.recv() => sup.accepted(stream, remote).await,
             Some(event) = sup.events_rx.recv() => sup.event(event),
             Some(event) = sup.bfd_events.recv() => sup.bfd_event(event),
+            Some(scrape) = sup.scrapes_rx.recv() => sup.scrape(scrape),
             _ = housekeeping.tick() => sup.housekeeping(),
             Some(req) = control_rx.recv() => {
                 if let Some(mode) = sup.control(req).await {
@@ -237,6 +248,9 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(&marker);
     }
     let flush = !matches!(stop_mode, StopMode::GracefulRestart);
+    if let Some(m) = sup.metrics.take() {
+        m.stop();
+    }
     #[cfg(feature = "kubernetes")]
     if let Some(k) = sup.kube.take() {
         k.stop();
@@ -271,6 +285,7 @@ impl Supervisor {
         (events_tx, events_rx): (mpsc::Sender<PeerEvent>, mpsc::Receiver<PeerEvent>),
     ) -> Supervisor {
         let (bfd_tx, bfd_events) = mpsc::channel(BFD_EVENTS);
+        let (scrapes_tx, scrapes_rx) = mpsc::channel(4);
         Supervisor {
             config,
             config_path,
@@ -288,6 +303,9 @@ impl Supervisor {
             drain: Default::default(),
             bfd: bfd::spawn(bfd_tx),
             bfd_events,
+            metrics: None,
+            scrapes_tx,
+            scrapes_rx,
         }
     }
 
@@ -643,6 +661,61 @@ impl Supervisor {
         summaries
     }
 
+    /// A scrape of the metrics endpoint: the neighbors and the RIB are asked by a task
+    /// of its own, bounded by `metrics::GATHER_TIMEOUT`, so the supervisor goes on at
+    /// once (see the `metrics` module).
+    fn scrape(&self, scrape: metrics::Scrape) {
+        let peers: Vec<_> = self.peers.values().map(|p| p.tx.clone()).collect();
+        let idle = self.remembered_summaries();
+        let rib = self.rib.clone();
+        let drain = self.drain.clone();
+        let bfd = self.bfd.clone();
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + metrics::GATHER_TIMEOUT;
+            let bfd_rows = tokio::spawn(async move { tokio::time::timeout_at(deadline, bfd.status()).await.ok() });
+            let (rib_tx, rib_rx) = oneshot::channel();
+            let rib_asked = rib.try_send(RibInput::Metrics { reply: rib_tx }).is_ok();
+            let mut missing = 0;
+            let asked: Vec<_> = peers
+                .iter()
+                .filter_map(|tx| {
+                    let (reply, rx) = oneshot::channel();
+                    match tx.try_send(PeerCmd::Metrics(reply)) {
+                        Ok(()) => Some(rx),
+                        // A task that has ended is no neighbor any more.
+                        Err(mpsc::error::TrySendError::Closed(_)) => None,
+                        Err(mpsc::error::TrySendError::Full(_)) => {
+                            missing += 1;
+                            None
+                        }
+                    }
+                })
+                .collect();
+            let mut snapshot = metrics::Snapshot { idle, rss_bytes: rss_bytes(), ..Default::default() };
+            for rx in asked {
+                match tokio::time::timeout_at(deadline, rx).await {
+                    Ok(Ok(p)) => snapshot.peers.push(p),
+                    _ => missing += 1,
+                }
+            }
+            // Shown in address order, like `show neighbors`; a remembered neighbor
+            // whose task still answered is shown once.
+            snapshot.peers.sort_by_key(|p| p.detail.summary.address);
+            let answered: BTreeSet<IpAddr> = snapshot.peers.iter().map(|p| p.detail.summary.address).collect();
+            snapshot.idle.retain(|n| !answered.contains(&n.address));
+            // As `mark_drained` does for `show neighbors`.
+            for n in snapshot.peers.iter_mut().map(|p| &mut p.detail.summary).chain(&mut snapshot.idle) {
+                n.drained = drain.covers(n.address);
+            }
+            snapshot.peers_missing = missing;
+            if rib_asked {
+                snapshot.rib = tokio::time::timeout_at(deadline, rib_rx).await.ok().and_then(Result::ok);
+            }
+            snapshot.bfd = bfd_rows.await.ok().flatten();
+            let _ = scrape.reply.send(snapshot);
+        });
+    }
+
     /// Hands a command to a neighbor's task; the reply says whether it took it.
     fn neighbor_command(&self, address: IpAddr, cmd: PeerCmd, done: &str) -> Reply {
         match self.peers.get(&address).map(|p| p.tx.try_send(cmd)) {
@@ -795,14 +868,56 @@ impl Supervisor {
         if let Some(kubernetes) = plan.kubernetes {
             self.reload_kubernetes(kubernetes).await;
         }
+        let metrics_note = match plan.metrics_listen {
+            Some(address) => self.rebind_metrics(address).await,
+            None => String::new(),
+        };
         let (added, removed) = (plan.added.len(), plan.removed.len());
         let changed = plan.restarted.len() + plan.shutdown.len();
         let message = format!(
-            "reloaded {}: {added} added, {removed} removed, {changed} changed, {repolicied} with new policies",
+            "reloaded {}: {added} added, {removed} removed, {changed} changed, {repolicied} with new policies{metrics_note}",
             self.config_path.display()
         );
         info!("{message}");
         Ok((message, plan.routing))
+    }
+
+    /// `global.metrics_listen` changed: the new address is bound first, then the old
+    /// endpoint stops (scrapes in progress on it end). If the new one cannot be bound,
+    /// the endpoint is off (the old address is no longer configured) and the reload's
+    /// answer says why; the next reload tries again. Returns that note, or nothing.
+    async fn rebind_metrics(&mut self, address: Option<SocketAddr>) -> String {
+        let new = match address {
+            None => None,
+            Some(a) => match metrics::Endpoint::start(a, self.scrapes_tx.clone()).await {
+                Ok(endpoint) => Some(endpoint),
+                Err(e) => {
+                    // The old address was taken (it is the same port on another
+                    // address, say): let it go, then try once more.
+                    if let Some(old) = self.metrics.take() {
+                        old.stop();
+                        tokio::task::yield_now().await;
+                    }
+                    match metrics::Endpoint::start(a, self.scrapes_tx.clone()).await {
+                        Ok(endpoint) => Some(endpoint),
+                        Err(_) => {
+                            error!(address = %a, error = %e, "global.metrics_listen: cannot bind: no metrics endpoint");
+                            return format!("; global.metrics_listen: cannot bind {a}: {e}: no metrics endpoint");
+                        }
+                    }
+                }
+            },
+        };
+        if let Some(old) = std::mem::replace(&mut self.metrics, new) {
+            old.stop();
+        }
+        match address {
+            Some(a) => format!("; metrics endpoint at {a}"),
+            None => {
+                info!("metrics endpoint stopped");
+                "; metrics endpoint stopped".into()
+            }
+        }
     }
 
     /// `[kubernetes]` changed, appeared or went: the client starts again with the new

@@ -267,3 +267,160 @@ fn a_client_that_stops_reading_show_routes_is_dropped() {
     let routes = request(&sock, Ctl::ShowRoutes { prefix: None, neighbor: None, direction: None, family: None });
     assert_eq!(routes.len(), 4001);
 }
+
+/// A free port on loopback (bound, then let go).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 GET over a plain TCP connection: (status, content type, body).
+fn http_get(port: u16, path: &str) -> std::io::Result<(u16, String, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let content_type = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-type: ").map(str::to_string))
+        .unwrap_or_default();
+    Ok((status, content_type, body.to_string()))
+}
+
+/// `name{labels} value` lines of a scrape, by `name{labels}` as printed.
+fn samples(body: &str) -> std::collections::BTreeMap<String, f64> {
+    body.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (key, value) = l.rsplit_once(' ')?;
+            Some((key.to_string(), value.parse().ok()?))
+        })
+        .collect()
+}
+
+#[test]
+fn metrics_are_served_match_the_control_socket_and_follow_a_reload() {
+    let port = free_port();
+    let text = |dir: &Path, port: u16| {
+        let announce = "\n[[announce]]\nprefix = \"192.0.2.0/24\"\n\n[[announce]]\nprefix = \"198.51.100.0/24\"\n\n\
+                        [[announce]]\nprefix = \"2001:db8::/48\"\n";
+        config(dir, &["127.0.0.2"])
+            .replace("listen = []\n", &format!("listen = []\nmetrics_listen = \"127.0.0.1:{port}\"\n"))
+            .replace("port = 9\n", "port = 9\nbfd = true\n")
+            + announce
+    };
+    let d = start_with("metrics", |dir| text(dir, port));
+    let sock = d.dir.join("ctl.sock");
+    // The control socket is bound before the endpoint.
+    wait_for("the metrics endpoint", Duration::from_secs(5), || http_get(port, "/metrics").is_ok());
+    // The neighbor's task adds its BFD session once it runs.
+    wait_for("the BFD session", Duration::from_secs(5), || {
+        request(&sock, Ctl::ShowBfd).iter().any(|r| matches!(r, Reply::Bfd(_)))
+    });
+
+    let (status, content_type, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let m = samples(&body);
+    let get = |key: &str| *m.get(key).unwrap_or_else(|| panic!("no {key} in\n{body}"));
+
+    // The neighbor as `bgpctl show neighbors` shows it.
+    let replies = request(&sock, Ctl::ShowNeighbors { address: None });
+    let n = replies.iter().find_map(|r| if let Reply::Neighbor(n) = r { Some(n) } else { None }).unwrap();
+    let peer = "peer=\"127.0.0.2\",peer_as=\"65001\"";
+    assert_eq!(get(&format!("bgpd_peer_up{{{peer}}}")), 0.0);
+    let state = ["Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established"]
+        .iter()
+        .position(|s| format!("{:?}", n.state) == *s)
+        .unwrap() as f64
+        + 1.0;
+    let scraped = get(&format!("bgpd_peer_state{{{peer}}}"));
+    // Connect and Active alternate while the connects fail.
+    assert!(scraped == state || (2.0..=3.0).contains(&scraped) && (2.0..=3.0).contains(&state), "{scraped} {state}");
+    assert_eq!(get(&format!("bgpd_peer_prefixes_received{{{peer},afi=\"ipv4\",safi=\"unicast\"}}")), 0.0);
+    assert_eq!(get(&format!("bgpd_peer_messages_received_total{{{peer},type=\"update\"}}")), 0.0);
+
+    // The RIB's counts as `bgpctl show summary` shows them.
+    let replies = request(&sock, Ctl::ShowSummary);
+    let Some(Reply::Summary(summary)) = replies.first() else { panic!("{replies:?}") };
+    assert_eq!((summary.ipv4_prefixes, summary.ipv6_prefixes), (2, 1));
+    assert_eq!(get("bgpd_rib_prefixes{afi=\"ipv4\",safi=\"unicast\"}"), summary.ipv4_prefixes as f64);
+    assert_eq!(get("bgpd_rib_prefixes{afi=\"ipv6\",safi=\"unicast\"}"), summary.ipv6_prefixes as f64);
+    assert_eq!(get("bgpd_source_routes{source=\"static\",afi=\"ipv4\",safi=\"unicast\"}"), 2.0);
+    assert_eq!(get("bgpd_source_routes{source=\"static\",afi=\"ipv6\",safi=\"unicast\"}"), 1.0);
+    assert_eq!(get("bgpd_source_routes{source=\"peer\",afi=\"ipv4\",safi=\"unicast\"}"), 0.0);
+    assert_eq!(get("bgpd_rib_attribute_sets"), summary.attribute_sets as f64);
+    assert_eq!(get("bgpd_scrape_missing{part=\"rib\"}"), 0.0);
+    assert!(get("process_resident_memory_bytes") > 1e6);
+    assert!(m.contains_key("bgpd_fib_routes_installed") && m.contains_key("bgpd_fib_write_failures_total"));
+
+    // Every metric is documented in the README's table, with its type, and nothing
+    // documented is missing (counters are typed under their name without `_total`).
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let documented: Vec<(String, String)> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `bgpd_") || l.starts_with("| `process_"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cells[1].trim_matches('`');
+            let name = if cells[2] == "counter" { name.strip_suffix("_total").unwrap() } else { name };
+            (name.to_string(), cells[2].to_string())
+        })
+        .collect();
+    let typed: Vec<(String, String)> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| {
+            let (name, kind) = l.split_once(' ').unwrap();
+            (name.to_string(), kind.to_string())
+        })
+        .collect();
+    let undocumented: Vec<_> = typed.iter().filter(|t| !documented.contains(t)).collect();
+    assert!(undocumented.is_empty(), "not in the README's metrics table (or of another type): {undocumented:?}");
+    // A family without a series is not printed: no NOTIFICATION has been sent or received.
+    let unseen: Vec<&str> = documented.iter().filter(|d| !typed.contains(d)).map(|d| d.0.as_str()).collect();
+    assert_eq!(unseen, ["bgpd_peer_notifications_sent", "bgpd_peer_notifications_received", "bgpd_peer_hard_resets"]);
+
+    // Its BFD session as `bgpctl show bfd` shows it: Down, nobody answers.
+    let replies = request(&sock, Ctl::ShowBfd);
+    let bfd = replies.iter().find_map(|r| if let Reply::Bfd(b) = r { Some(b) } else { None }).unwrap();
+    assert_eq!(bfd.state, "Down", "{replies:?}");
+    let bfd_peer = "peer=\"127.0.0.2\"";
+    assert_eq!(get(&format!("bgpd_bfd_session_state{{{bfd_peer}}}")), 1.0);
+    assert_eq!(get(&format!("bgpd_bfd_session_up{{{bfd_peer}}}")), 0.0);
+    assert_eq!(get(&format!("bgpd_bfd_packets_received_total{{{bfd_peer}}}")), 0.0);
+    assert_eq!(get(&format!("bgpd_bfd_detection_time_milliseconds{{{bfd_peer}}}")), bfd.detection_time_ms as f64);
+    assert_eq!(get("bgpd_scrape_missing{part=\"bfd\"}"), 0.0);
+
+    // A drained neighbor (RFC 8326) shows as such.
+    assert_eq!(get(&format!("bgpd_peer_drained{{{peer}}}")), 0.0);
+    let ip = "127.0.0.2".parse().unwrap();
+    let replies = request(&sock, Ctl::Drain { neighbor: Some(ip), wait_seconds: None });
+    assert!(matches!(replies.last(), Some(Reply::End)), "{replies:?}");
+    let m = samples(&http_get(port, "/metrics").unwrap().2);
+    assert_eq!(m.get(&format!("bgpd_peer_drained{{{peer}}}")), Some(&1.0));
+
+    // Anything but /metrics is not found.
+    assert_eq!(http_get(port, "/").unwrap().0, 404);
+
+    // A reload moves the endpoint: the new port answers, the old one is closed.
+    let new_port = free_port();
+    std::fs::write(d.dir.join("bgp.toml"), text(&d.dir, new_port)).unwrap();
+    let replies = request(&sock, Ctl::Reload);
+    let [Reply::Done { message }, Reply::End] = &replies[..] else { panic!("{replies:?}") };
+    assert!(message.contains(&format!("metrics endpoint at 127.0.0.1:{new_port}")), "{message}");
+    assert_eq!(http_get(new_port, "/metrics").unwrap().0, 200);
+    wait_for("the old port to close", Duration::from_secs(5), || http_get(port, "/metrics").is_err());
+
+    // A bad address is refused with its file, line and key; the endpoint stays.
+    let bad = text(&d.dir, new_port).replace(&format!("127.0.0.1:{new_port}"), "localhost");
+    std::fs::write(d.dir.join("bgp.toml"), bad).unwrap();
+    let replies = request(&sock, Ctl::Reload);
+    let [Reply::Error { message }] = &replies[..] else { panic!("{replies:?}") };
+    assert!(message.contains("bgp.toml:5:18: global.metrics_listen"), "{message}");
+    assert_eq!(http_get(new_port, "/metrics").unwrap().0, 200);
+}

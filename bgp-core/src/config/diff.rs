@@ -44,13 +44,16 @@
 //! - `[kubernetes]` (any key, or the section added or removed): applied at run time,
 //!   no session restarts; [`ReloadPlan::kubernetes`] carries the new section (the
 //!   daemon restarts its Kubernetes client, and the engine replans its routes).
+//! - `global.metrics_listen`: applied at run time, no session restarts;
+//!   [`ReloadPlan::metrics_listen`] carries the new address (the daemon binds it
+//!   before it lets the old endpoint go).
 //!
 //! Each restart carries its reason, the changed keys by their KEYS.md names
 //! ([`ReloadPlan::why_restart`], [`ReloadPlan::why_restart_dynamic`]), which
 //! `bgpctl reload --dry-run` shows.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -186,6 +189,9 @@ pub struct ReloadPlan {
     /// `Some(new)` when `[kubernetes]` changed: `Some(None)` when the section was
     /// removed (the Kubernetes source stops and its routes are withdrawn).
     pub kubernetes: Option<Option<Kubernetes>>,
+    /// `global.metrics_listen` changed: the endpoint is bound at the new address
+    /// (`None`: turned off).
+    pub metrics_listen: Option<Option<SocketAddr>>,
     /// Why sessions restart, for `bgpctl reload --dry-run`: the `[global]` keys
     /// behind `restart_all` (empty without it).
     pub restart_all_keys: Vec<&'static str>,
@@ -342,6 +348,9 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     }
     if old.kubernetes != new.kubernetes {
         plan.kubernetes = Some(new.kubernetes.clone());
+    }
+    if g.metrics_listen != h.metrics_listen {
+        plan.metrics_listen = Some(h.metrics_listen);
     }
     Ok(plan)
 }
@@ -548,6 +557,17 @@ prefix = \"192.168.6.10/32\"
     /// `BASE` with `line` added to `[global]`.
     fn global(line: &str) -> String {
         base().replace("router_id = \"10.0.0.1\"\n", &format!("router_id = \"10.0.0.1\"\n{line}\n"))
+    }
+
+    #[test]
+    fn metrics_listen_is_applied_without_restarts() {
+        let p = plan(&global("metrics_listen = \"127.0.0.1:9179\""));
+        assert_eq!(p.metrics_listen, Some(Some("127.0.0.1:9179".parse().unwrap())));
+        assert!(!p.restart_all && p.restarted.is_empty());
+        let on = config(&global("metrics_listen = \"127.0.0.1:9179\""));
+        let off = diff(&on, &config(&base())).unwrap();
+        assert_eq!(off.metrics_listen, Some(None));
+        assert_eq!(diff(&on, &on).unwrap().metrics_listen, None);
     }
 
     #[test]

@@ -200,6 +200,9 @@ pub struct Global {
     /// How long `on_stop = "drain-then-graceful-restart"` drains before it stops,
     /// 1..=3600 s. Default [`DEFAULT_DRAIN_TIME`].
     pub drain_time: Duration,
+    /// Where the Prometheus metrics endpoint (`GET /metrics`) listens, ADDRESS:PORT.
+    /// Default none: no endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Global {
@@ -224,6 +227,7 @@ impl Global {
             always_compare_med: false,
             min_advertisement_interval: Duration::ZERO,
             drain_time: DEFAULT_DRAIN_TIME,
+            metrics_listen: None,
         }
     }
 }

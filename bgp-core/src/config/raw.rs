@@ -54,6 +54,7 @@ pub(crate) struct RawGlobal {
     pub(crate) always_compare_med: Opt<bool>,
     pub(crate) min_advertisement_interval: Opt<i64>,
     pub(crate) drain_time: Opt<i64>,
+    pub(crate) metrics_listen: Opt<String>,
 }
 
 #[derive(Deserialize)]

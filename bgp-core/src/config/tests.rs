@@ -295,6 +295,7 @@ prefix = "2001:db8:6::/48"
             drain_time: Duration::from_secs(30),
             min_hold_time: None,
             send_hold_time: None,
+            metrics_listen: None,
         },
         neighbors: vec![
             Neighbor {
@@ -846,6 +847,18 @@ fn global_routing_keys() {
         let kind = invalid(&text, 3, 30, "global.min_advertisement_interval");
         assert_eq!(value_msg(kind), format!("{bad} is not a valid interval in seconds (0..=600)"));
     }
+    let g = ok(&with_global("metrics_listen = \"[::1]:9179\"")).global;
+    assert_eq!(g.metrics_listen, Some("[::1]:9179".parse().unwrap()));
+    assert_eq!(ok(&with_global("")).global.metrics_listen, None);
+    for bad in ["\"127.0.0.1\"", "\"localhost:9179\"", "\"\""] {
+        let kind = invalid(&with_global(&format!("metrics_listen = {bad}")), 3, 18, "global.metrics_listen");
+        assert!(value_msg(kind).contains("is not ADDRESS:PORT"), "{bad}");
+    }
+    let kind = invalid(&with_global("metrics_listen = 9179"), 3, 18, "global.metrics_listen");
+    assert!(matches!(kind, ErrorKind::Type(_)));
+    let text = with_global("listen = [\"127.0.0.1:1179\"]\nmetrics_listen = \"127.0.0.1:1179\"");
+    let kind = invalid(&text, 4, 18, "global.metrics_listen");
+    assert!(matches!(kind, ErrorKind::Conflict(_)));
     let kind = invalid(&with_global("multi_path = 2"), 3, 1, "global.multi_path");
     assert!(matches!(kind, ErrorKind::UnknownKey { suggestion: Some(s), .. } if s == "multipath"));
 }

@@ -428,6 +428,16 @@ impl Cx<'_> {
             out.drain_time =
                 Duration::from_secs(self.int(v, "global.drain_time", 1..3601, "drain time in seconds")? as u64);
         }
+        if let Some(v) = &g.metrics_listen {
+            let key = "global.metrics_listen";
+            let addr: SocketAddr = v.get_ref().parse().map_err(|_| {
+                self.value_err(v, key, format!("{:?} is not ADDRESS:PORT (like \"127.0.0.1:9179\")", v.get_ref()))
+            })?;
+            if out.listen.contains(&addr) {
+                return Err(self.err(v, key, ErrorKind::Conflict(format!("{addr} is in global.listen too"))));
+            }
+            out.metrics_listen = Some(addr);
+        }
         Ok(out)
     }
 

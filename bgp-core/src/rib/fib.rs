@@ -61,6 +61,9 @@ pub struct Fib {
     /// Entries whose route the kernel may have dropped silently: written again even if
     /// unchanged.
     pub resend: HashSet<EntryId>,
+    /// The kernel's answers since start, and of those, refusals (for the metrics).
+    pub writes: u64,
+    pub failures: u64,
 }
 
 impl Fib {
@@ -221,6 +224,11 @@ impl Fib {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Entries with a route of ours in the kernel, or on its way there.
+    pub fn installed(&self) -> usize {
+        self.state.iter().filter(|&&s| s & SET != 0).count()
     }
 
     /// One past the highest entry id known.

@@ -342,6 +342,8 @@ impl Engine {
                 None => Vec::new(),
             };
             let again = fib.answer(r.prefix, r.error.is_some());
+            fib.writes += 1;
+            fib.failures += u64::from(r.error.is_some());
             match r.error {
                 Some(error) => {
                     let newly = fib.refused.get(&r.prefix).is_none_or(|old| old.error != error);

@@ -32,6 +32,7 @@ mod groups;
 pub mod kernel;
 pub mod kubernetes;
 pub mod llgr;
+pub mod metrics;
 pub mod nexthop;
 pub mod out;
 pub mod restart;
@@ -221,6 +222,8 @@ struct SourceState {
     kind: Option<SourceKind>,
     /// Paths held (accepted: refused routes are not kept).
     paths: usize,
+    /// Of those, IPv6 paths (for the per-family counts of the metrics).
+    paths_v6: usize,
     /// Bumped each time the id is given to a new source.
     generation: u32,
 }
@@ -242,8 +245,15 @@ pub struct RibState {
     empties: Vec<u32>,
     /// Entries with at least one path.
     routed: usize,
+    /// Of those, IPv6 prefixes.
+    routed_v6: usize,
     /// The kernel's routes and how each BGP next hop resolves through them.
     pub nht: NextHops,
+}
+
+/// 1 for an IPv6 prefix: what the per-family counters add or take away.
+fn v6(prefix: &Prefix) -> usize {
+    usize::from(matches!(prefix, Prefix::V6(_)))
 }
 
 impl RibState {
@@ -258,6 +268,7 @@ impl RibState {
             dirty: Vec::new(),
             empties: Vec::new(),
             routed: 0,
+            routed_v6: 0,
             nht: NextHops::default(),
         }
     }
@@ -294,7 +305,7 @@ impl RibState {
             self.sources.len() - 1
         });
         let generation = self.sources[i].generation.wrapping_add(1);
-        self.sources[i] = SourceState { kind: Some(kind), paths: 0, generation };
+        self.sources[i] = SourceState { kind: Some(kind), paths: 0, paths_v6: 0, generation };
         SourceId(u32::try_from(i).expect("invariant: fewer than 2^32 sources"))
     }
 
@@ -310,6 +321,22 @@ impl RibState {
     /// Paths a source holds (routes it sent that were accepted, or a local source's).
     pub fn source_routes(&self, id: SourceId) -> usize {
         self.sources.get(id.0 as usize).map_or(0, |s| s.paths)
+    }
+
+    /// [`Rib::source_routes`] by family: (IPv4, IPv6). Kept as paths come and go, so
+    /// reading it costs nothing (a scrape must not walk the table).
+    pub fn source_routes_by_afi(&self, id: SourceId) -> (usize, usize) {
+        self.sources.get(id.0 as usize).map_or((0, 0), |s| (s.paths - s.paths_v6, s.paths_v6))
+    }
+
+    /// Every source with its kind.
+    pub fn sources(&self) -> impl Iterator<Item = (SourceId, &SourceKind)> + '_ {
+        self.sources.iter().enumerate().filter_map(|(i, s)| Some((SourceId(i as u32), s.kind.as_ref()?)))
+    }
+
+    /// Prefixes in the table by family: (IPv4, IPv6).
+    pub fn len_by_afi(&self) -> (usize, usize) {
+        (self.routed - self.routed_v6, self.routed_v6)
     }
 
     /// Withdraws every path of the source and forgets it.
@@ -365,11 +392,13 @@ impl RibState {
                 let p = self.slots.remove(i, j);
                 let s = &mut self.sources[p.source.0 as usize];
                 s.paths -= 1;
+                s.paths_v6 -= v6(&prefix);
                 release_path(&mut self.attrs, &p);
             }
             if self.slots.paths(i).is_empty() {
                 self.unindex(i);
                 self.routed -= 1;
+                self.routed_v6 -= v6(&prefix);
             }
             mark_dirty(&mut self.dirty, &mut self.slots, i);
         }
@@ -650,9 +679,11 @@ impl RibState {
             None => {
                 if paths.is_empty() {
                     self.routed += 1;
+                    self.routed_v6 += v6(&prefix);
                 }
                 self.slots.push(i, path);
                 s.paths += 1;
+                s.paths_v6 += v6(&prefix);
             }
         }
         mark_dirty(&mut self.dirty, &mut self.slots, i);
@@ -671,9 +702,11 @@ impl RibState {
             // Out of the index at once, where it was just found (see `reclaim`).
             found.remove();
             self.routed -= 1;
+            self.routed_v6 -= v6(&nlri.prefix);
         }
         let s = &mut self.sources[source.0 as usize];
         s.paths -= 1;
+        s.paths_v6 -= v6(&nlri.prefix);
         release_path(&mut self.attrs, &path);
         mark_dirty(&mut self.dirty, &mut self.slots, i);
         true

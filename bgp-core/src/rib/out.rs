@@ -311,6 +311,9 @@ pub struct UpdateGroup {
     /// own; counting every source keeps this right when members join or leave).
     held: usize,
     held_from: Vec<usize>,
+    /// Of those, IPv6 routes (the metrics' per-family advertised counts).
+    held_v6: usize,
+    held_from_v6: Vec<usize>,
     queued: Vec<u64>,
     queue: VecDeque<u32>,
     /// The initial table: the next entry id to visit.
@@ -353,6 +356,8 @@ impl UpdateGroup {
             sent_multi: HashMap::new(),
             held: 0,
             held_from: Vec::new(),
+            held_v6: 0,
+            held_from_v6: Vec::new(),
             queued: Vec::new(),
             queue: VecDeque::new(),
             cursor: Some(0),
@@ -396,7 +401,7 @@ impl UpdateGroup {
             if id as usize >= self.sent.len() {
                 self.sent.resize(id as usize + 1, NONE);
             }
-            self.recount(NONE, h);
+            self.recount(NONE, h, entry.prefix());
             self.sent[id as usize] = h;
         }
     }
@@ -406,19 +411,44 @@ impl UpdateGroup {
         real(h).then(|| self.out.get(h).source)
     }
 
-    /// Counts of routes held when the route held for one entry goes from `old` to `new`.
-    fn recount(&mut self, old: u32, new: u32) {
+    /// Counts of routes held when the route held for one entry, of `prefix`, goes from
+    /// `old` to `new`.
+    fn recount(&mut self, old: u32, new: u32, prefix: Prefix) {
+        let v6 = matches!(prefix, Prefix::V6(_));
         if let Some(s) = self.source_of(old) {
             self.held -= 1;
             self.held_from[s.0 as usize] -= 1;
+            if v6 {
+                self.held_v6 -= 1;
+                self.held_from_v6[s.0 as usize] -= 1;
+            }
         }
         if let Some(s) = self.source_of(new) {
             self.held += 1;
             let i = s.0 as usize;
             if i >= self.held_from.len() {
                 self.held_from.resize(i + 1, 0);
+                self.held_from_v6.resize(i + 1, 0);
             }
             self.held_from[i] += 1;
+            if v6 {
+                self.held_v6 += 1;
+                self.held_from_v6[i] += 1;
+            }
+        }
+    }
+
+    /// The counts of a fork's copy of what `member` holds: ours, less its own routes.
+    fn copy_counts(&self, fork: &mut UpdateGroup, member: SourceId) {
+        let own = |v: &[usize]| v.get(member.0 as usize).copied().unwrap_or(0);
+        fork.held = self.held - own(&self.held_from);
+        fork.held_v6 = self.held_v6 - own(&self.held_from_v6);
+        fork.held_from = self.held_from.clone();
+        fork.held_from_v6 = self.held_from_v6.clone();
+        if let (Some(a), Some(b)) =
+            (fork.held_from.get_mut(member.0 as usize), fork.held_from_v6.get_mut(member.0 as usize))
+        {
+            (*a, *b) = (0, 0);
         }
     }
 
@@ -445,7 +475,6 @@ impl UpdateGroup {
             if id >= g.sent.len() {
                 g.sent.resize(id + 1, NONE);
             }
-            g.recount(NONE, copy);
             g.sent[id] = copy;
         }
         for (&id, paths) in &self.sent_multi {
@@ -453,13 +482,13 @@ impl UpdateGroup {
             for &(pid, h) in paths.iter().filter(|&&(_, h)| held_by_member(h)) {
                 let slot = self.out.get(h);
                 let copy = g.out.intern(slot.block.clone(), slot.next_hop, slot.source);
-                g.recount(NONE, copy);
                 copies.push((pid, copy));
             }
             if !copies.is_empty() {
                 g.sent_multi.insert(id, copies);
             }
         }
+        self.copy_counts(&mut g, member);
         for r in self.resends.iter().filter(|r| r.member == member) {
             g.resend(member, r.family);
         }
@@ -480,6 +509,12 @@ impl UpdateGroup {
     /// Routes `member` holds from us.
     pub fn advertised_to(&self, member: SourceId) -> usize {
         self.held - self.held_from.get(member.0 as usize).copied().unwrap_or(0)
+    }
+
+    /// [`UpdateGroup::advertised_to`] by family: (IPv4, IPv6).
+    pub fn advertised_by_afi(&self, member: SourceId) -> (usize, usize) {
+        let v6 = self.held_v6 - self.held_from_v6.get(member.0 as usize).copied().unwrap_or(0);
+        (self.advertised_to(member) - v6, v6)
     }
 
     /// The group still refers to entry `id` (it has it queued or holds a route for it):
@@ -708,7 +743,7 @@ impl UpdateGroup {
             let to = old_from.map_or(Recipients::All, Recipients::AllBut);
             buckets.withdraw(family, to, nlri);
         }
-        self.recount(old, new);
+        self.recount(old, new, nlri.prefix);
         self.out.release(old);
     }
 

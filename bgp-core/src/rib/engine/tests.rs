@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use super::*;
 use crate::policy::{Match, PrefixEntry, PrefixList, Term, TermAction};
+use crate::rib::metrics::ByAfi;
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
 use crate::rib::tests::{cfg, pfx, session, update, update6, withdraw, US};
 use crate::wire::{decode_message, Message, RefreshSubtype};
@@ -148,6 +149,19 @@ fn a_new_peer_gets_the_table_then_end_of_rib_for_each_family() {
     assert_eq!(counts.updates_sent, r.to(b).len() as u64);
     assert_eq!((e.counts(a).unwrap().received, e.counts(a).unwrap().accepted), (3, 3));
     assert!(e.is_idle());
+    // The metrics' counts by family, kept as paths come and go.
+    let m = e.metrics();
+    assert_eq!(m.prefixes, ByAfi { ipv4: 2, ipv6: 1 });
+    let from_a = m.sources.iter().find(|s| s.peer == Some("10.0.0.1".parse().unwrap())).unwrap();
+    assert_eq!((from_a.kind, from_a.routes), ("peer", ByAfi { ipv4: 2, ipv6: 1 }));
+    assert!(m.sources.iter().any(|s| s.kind == "static" && s.routes == ByAfi::default()));
+    let to_b = m.advertised.iter().find(|(a, _)| *a == "10.0.0.3".parse::<std::net::IpAddr>().unwrap());
+    assert_eq!(to_b.map(|(_, c)| *c), Some(ByAfi { ipv4: 2, ipv6: 1 }));
+    e.session_down(a, false, t);
+    round(&mut e, t);
+    let m = e.metrics();
+    assert_eq!(m.prefixes, ByAfi::default());
+    assert!(m.sources.iter().all(|s| s.routes == ByAfi::default()), "{m:?}");
 }
 
 #[test]
@@ -396,9 +410,15 @@ fn an_export_policy_change_forks_the_peer_and_sends_only_the_difference() {
     let (mut e, a, b) = feeder_and_client(t);
     let c = e.session_up(session("10.0.0.4", US), t);
     e.updates(a, &[update(&["10.1.0.0/24", "10.1.1.0/24"], &[65001], "10.0.0.1")]);
+    e.updates(a, &[update6(&["fd01::/48"], &[65001], "fd00::1")]);
     round(&mut e, t);
     round(&mut e, t);
     assert_eq!(sorted_sizes(&e), vec![1, 2]);
+    let advertised = |e: &Engine, peer: &str| {
+        let m = e.metrics();
+        m.advertised.iter().find(|(a, _)| a.to_string() == peer).map(|(_, c)| *c)
+    };
+    assert_eq!(advertised(&e, "10.0.0.4"), Some(ByAfi { ipv4: 2, ipv6: 1 }));
     let list = PrefixList { name: "one".into(), entries: vec![PrefixEntry::exact(pfx("10.1.0.0/24"))] };
     let term = Term {
         name: "t".into(),
@@ -410,9 +430,14 @@ fn an_export_policy_change_forks_the_peer_and_sends_only_the_difference() {
     let accept = Arc::new(Policy::accept_all());
     assert_eq!(e.set_policies(c, accept.clone(), Arc::new(export)), (false, true));
     assert_eq!(sorted_sizes(&e), vec![1, 1, 1]);
+    // The fork starts from what C holds, counts included.
+    assert_eq!(advertised(&e, "10.0.0.4"), Some(ByAfi { ipv4: 2, ipv6: 1 }));
     let r = round(&mut e, t);
     assert_eq!(r.withdrawn(c), p(&["10.1.0.0/24"]));
     assert!(r.announced(c).is_empty(), "what C holds is not sent again");
+    assert_eq!(advertised(&e, "10.0.0.4"), Some(ByAfi { ipv4: 1, ipv6: 1 }));
+    assert_eq!(advertised(&e, "10.0.0.3"), Some(ByAfi { ipv4: 2, ipv6: 1 }));
+    assert_eq!(e.counts(c).unwrap().advertised, 2);
     assert!(r.to(b).is_empty());
     assert_eq!(e.set_policies(c, accept.clone(), Arc::new(Policy::accept_all())), (false, true));
     assert_eq!(e.set_policies(b, accept, Arc::new(Policy::accept_all())), (false, false), "no change, no fork");
