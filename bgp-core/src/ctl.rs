@@ -53,7 +53,7 @@ use crate::wire::{
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
 /// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains: `drain`, `undrain`,
-/// `drained` in neighbor lines). 6: issue 12 (`why`, `show events`, ...).
+/// `drained` in neighbor lines). 6: issue 12 (`why`, `reload-dry-run`, `show events`, ...).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,10 @@ pub enum Command {
     /// The whole story of one route: a prefix, or an address's longest match. One
     /// [`Reply::Why`], then `End`.
     Why { target: String },
+    /// What `Reload` would do, without doing it: one [`ReloadPreview`], or the error a
+    /// reload would answer. `text` (with `file` naming it in errors) is the new
+    /// configuration; without it the daemon reads its own file, as `Reload` does.
+    ReloadDryRun { file: Option<String>, text: Option<String> },
     /// The event history ([`events::NeighborEvent`] replies, oldest first): of one
     /// neighbor, or of every neighbor merged; only events of the last `since_seconds`.
     ShowEvents { neighbor: Option<IpAddr>, since_seconds: Option<u64> },
@@ -152,6 +156,7 @@ pub enum Reply {
     Drained(DrainRow),
     Bfd(Box<BfdSessionRow>),
     Why(Box<why::WhyReport>),
+    ReloadPreview(Box<ReloadPreview>),
     Event(Box<events::NeighborEvent>),
 }
 
@@ -670,6 +675,138 @@ impl BfdSessionRow {
 }
 
 pub mod why;
+/// `reload --dry-run`: what a reload of `file` would do, computed by the running
+/// daemon from its running state (sessions, routes held and sent).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadPreview {
+    pub file: String,
+    /// Neighbors whose session would change, in address order.
+    pub sessions: Vec<SessionPreview>,
+    /// Per Established neighbor, the routes it holds from us now and would hold
+    /// after the reload, in address order.
+    pub routes: Vec<RoutePreview>,
+    /// Keys of route sources and routing that would change (`[[announce]]`,
+    /// `kernel.*`, `kubernetes.*`, `global.multipath`, ...), by their KEYS.md names.
+    pub sources: Vec<String>,
+    /// What the figures cannot include, in words (routes only a route refresh, a
+    /// kernel dump or a Kubernetes relist would bring).
+    pub notes: Vec<String>,
+}
+
+/// What a reload does to one neighbor's session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPreview {
+    pub address: IpAddr,
+    pub action: SessionAction,
+    /// The changed keys behind a restart (KEYS.md names; `global.*` for every
+    /// session).
+    pub keys: Vec<String>,
+    /// A dynamic neighbor (from a `[[neighbor_range]]`).
+    pub dynamic: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SessionAction {
+    /// Closed with Cease / Other Configuration Change, and started again.
+    Restart,
+    /// Closed with Cease / Peer De-configured, for good.
+    Stop,
+    /// A new `[[neighbor]]`.
+    Start,
+    /// `shutdown = true`: closed with Cease / Administrative Shutdown.
+    Shutdown,
+    /// `shutdown = false` again.
+    Enable,
+    /// New import or export policy, applied without a restart.
+    Policies,
+    /// New BFD keys (`keys`), applied to the live session without a restart.
+    Bfd,
+}
+
+impl SessionAction {
+    pub fn describe(self) -> &'static str {
+        match self {
+            SessionAction::Restart => "restart",
+            SessionAction::Stop => "stop",
+            SessionAction::Start => "start",
+            SessionAction::Shutdown => "shutdown",
+            SessionAction::Enable => "enable",
+            SessionAction::Policies => "new policies",
+            SessionAction::Bfd => "new BFD settings, no restart",
+        }
+    }
+}
+
+/// One Established neighbor's routes from us, now and after the reload (one per
+/// prefix, one per path with ADD-PATH, as the peer counts them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutePreview {
+    pub address: IpAddr,
+    /// Held now (`show neighbors`' advertised count).
+    pub advertised: u64,
+    /// Would hold after the reload (after its restart, for one that restarts).
+    pub advertised_after: u64,
+    pub newly_sent: u64,
+    pub withdrawn: u64,
+    /// Routes held from it that its new import policy refuses.
+    pub import_refused: u64,
+}
+
+impl ReloadPreview {
+    /// The text `bgpctl reload --dry-run` and `bgp-daemon --check --against-running`
+    /// print.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("dry run of a reload of {}: nothing was changed\n", self.file);
+        if self.sessions.is_empty() {
+            out.push_str("sessions: none change\n");
+        } else {
+            out.push_str("sessions:\n");
+            for s in &self.sessions {
+                let dynamic = if s.dynamic { " (dynamic)" } else { "" };
+                let _ = write!(out, "  {}{dynamic}: {}", s.address, s.action.describe());
+                if !s.keys.is_empty() {
+                    let _ = write!(out, " ({} changed)", s.keys.join(", "));
+                }
+                out.push('\n');
+            }
+        }
+        let changed: Vec<&RoutePreview> =
+            self.routes.iter().filter(|r| r.newly_sent + r.withdrawn + r.import_refused > 0).collect();
+        if changed.is_empty() {
+            out.push_str("routes: no neighbor would be sent or withdrawn anything\n");
+        } else {
+            out.push_str("routes:\n");
+            let _ = writeln!(
+                out,
+                "  {:<40} {:>10} {:>10} {:>8} {:>9} {:>14}",
+                "Neighbor", "Advertised", "After", "Sent", "Withdrawn", "ImportRefused"
+            );
+            for r in changed {
+                let _ = writeln!(
+                    out,
+                    "  {:<40} {:>10} {:>10} {:>8} {:>9} {:>14}",
+                    r.address.to_string(),
+                    r.advertised,
+                    r.advertised_after,
+                    format!("+{}", r.newly_sent),
+                    format!("-{}", r.withdrawn),
+                    r.import_refused
+                );
+            }
+        }
+        if self.sources.is_empty() {
+            out.push_str("sources: none change\n");
+        } else {
+            let _ = writeln!(out, "sources: {} changed", self.sources.join(", "));
+        }
+        for note in &self.notes {
+            let _ = writeln!(out, "note: {note}");
+        }
+        out
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -791,5 +928,28 @@ mod tests {
         let mut n = serde_json::to_value(NeighborSummary::idle("10.0.0.2".parse().unwrap(), 65001)).unwrap();
         n.as_object_mut().unwrap().remove("drained");
         assert!(!serde_json::from_value::<NeighborSummary>(n).unwrap().drained);
+    }
+
+    #[test]
+    fn a_reload_preview_renders_each_action() {
+        let session = |action, keys: &[&str]| SessionPreview {
+            address: "10.0.0.2".parse().unwrap(),
+            action,
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            dynamic: false,
+        };
+        let p = ReloadPreview {
+            file: "bgp.toml".into(),
+            sessions: vec![session(SessionAction::Bfd, &["bfd_interval_ms"]), session(SessionAction::Stop, &[])],
+            notes: vec!["x".into()],
+            ..ReloadPreview::default()
+        };
+        let text = p.render();
+        assert!(text.contains("  10.0.0.2: new BFD settings, no restart (bfd_interval_ms changed)\n"), "{text}");
+        assert!(text.contains("  10.0.0.2: stop\n") && text.ends_with("note: x\n"), "{text}");
+        assert!(text.contains("routes: no neighbor would be sent or withdrawn anything\n"), "{text}");
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(json["sessions"][0]["action"], "bfd");
+        assert_eq!(serde_json::from_value::<ReloadPreview>(json).unwrap(), p);
     }
 }

@@ -13,7 +13,7 @@
 //! reachable with looser permissions. It is removed on clean exit.
 //!
 //! Every client is bounded ([`Limits::DEFAULT`]): at most 16 at once per socket (the
-//! next gets one `Error` line and is closed); a request line of at most 64 KiB that
+//! next gets one `Error` line and is closed); a request line of at most 1 MiB (a `reload-dry-run` carries a whole configuration) that
 //! must arrive within 10 s; each reply line must be written within 10 s, or the client
 //! is dropped, which also ends the RIB's `show routes` dump for it. A stuck or hostile
 //! client costs one small task and nothing else.
@@ -30,7 +30,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, Semaphore};
 use tracing::{debug, warn};
 
-const MAX_REQUEST: u64 = 64 * 1024;
+const MAX_REQUEST: u64 = 1024 * 1024;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one socket allows its clients.
@@ -88,7 +88,10 @@ impl Access {
             | Command::Reload
             | Command::Shutdown { .. }
             | Command::Drain { .. }
-            | Command::Undrain { .. } => false,
+            | Command::Undrain { .. }
+            // It changes nothing, but parses a file and walks the whole table: as
+            // BIRD's restricted mode allows only `show`, so does the read-only socket.
+            | Command::ReloadDryRun { .. } => false,
         };
         (self == Access::ReadOnly && !show).then(|| {
             "this control socket is read-only: only `show ...` commands are accepted here \
@@ -204,7 +207,7 @@ async fn client(stream: UnixStream, requests: mpsc::Sender<ControlRequest>, acce
     let command = match read {
         Err(_) => Err(reply_error("no request within 10 s".into())),
         Ok(Err(e)) => Err(reply_error(format!("reading the request: {e}"))),
-        Ok(Ok(_)) if !line.ends_with('\n') => Err(reply_error("request is not one line of at most 64 KiB".into())),
+        Ok(Ok(_)) if !line.ends_with('\n') => Err(reply_error("request is not one line of at most 1 MiB".into())),
         Ok(Ok(_)) => match serde_json::from_str::<Request>(&line) {
             Ok(r) if r.version != PROTOCOL_VERSION => Err(reply_error(format!(
                 "bgpctl speaks control protocol {}, the daemon {PROTOCOL_VERSION}: use the bgpctl of this daemon's release",
@@ -369,6 +372,7 @@ mod tests {
             Command::NeighborEnable { address: a },
             Command::NeighborRefresh { address: a },
             Command::Reload,
+            Command::ReloadDryRun { file: None, text: None },
             Command::Shutdown { message: None },
             Command::Drain { neighbor: None, wait_seconds: None },
             Command::Undrain { neighbor: Some(a) },

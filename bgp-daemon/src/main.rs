@@ -2,6 +2,7 @@
 //! the protocol itself is `bgp-core`.
 
 mod bfd;
+mod check;
 mod control;
 mod history;
 mod kernel;
@@ -43,6 +44,11 @@ struct Args {
     /// Validate the configuration and exit: 0 if it is valid, 1 with the error if not.
     #[arg(long)]
     check: bool,
+    /// With --check: also ask the running daemon (over the new file's
+    /// global.control_socket) what reloading the file would do, as
+    /// `bgpctl reload --dry-run` shows it. Exit 1 with the error a reload would give.
+    #[arg(long, requires = "check")]
+    against_running: bool,
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Human)]
     log_format: LogFormat,
@@ -93,6 +99,18 @@ fn main() -> ExitCode {
     if let Some(message) = supervisor::kubernetes_unsupported(&config) {
         eprintln!("bgp-daemon: {}: {message}", config_path.display());
         return ExitCode::from(1);
+    }
+    if args.check && args.against_running {
+        return match check::against_running(&config_path, &config) {
+            Ok(preview) => {
+                print!("{preview}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("bgp-daemon: {message}");
+                ExitCode::from(1)
+            }
+        };
     }
     if args.check {
         println!("{}: configuration is valid", config_path.display());

@@ -17,13 +17,13 @@
 //! polling). FIB routes are taken from the engine only as fast as the FIB writer takes
 //! them, so a prefix that changes while it waits costs one kernel write.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_core::config::Announce;
+use bgp_core::config::{Announce, KernelImport};
 use bgp_core::ctl::events::{self, RestartPhase};
 use bgp_core::ctl::why::WhyReport;
 #[cfg(feature = "kubernetes")]
@@ -35,6 +35,7 @@ use bgp_core::kubernetes::{plan::KubernetesSettings, KubeUpdate};
 use bgp_core::policy::Policy;
 use bgp_core::prefix::Prefix;
 use bgp_core::rib::drain::{Drain, Drained};
+use bgp_core::rib::dry_run::{DryRunInput, RouteDelta};
 use bgp_core::rib::engine::{Engine, Event, Output, PeerCounts, PeerId, SessionUp};
 use bgp_core::rib::kernel::KernelSettings;
 use bgp_core::rib::restart::Deferral;
@@ -188,6 +189,23 @@ pub enum RibInput {
         query: Box<WhyQuery>,
         reply: oneshot::Sender<WhyReport>,
     },
+    /// `reload --dry-run`: the routes each Established peer would be sent or
+    /// withdrawn under the new configuration (nothing is applied).
+    DryRun {
+        request: Box<DryRunRequest>,
+        reply: oneshot::Sender<Vec<RouteDelta>>,
+    },
+}
+
+/// What a reload would change for routing, owned for the trip to the RIB task (see
+/// [`bgp_core::rib::dry_run::DryRunInput`]).
+#[derive(Debug)]
+pub struct DryRunRequest {
+    pub policies: HashMap<IpAddr, (Arc<Policy>, Arc<Policy>)>,
+    pub removed: HashSet<IpAddr>,
+    pub announcements: Option<Vec<Announce>>,
+    pub routing: Option<(usize, bool)>,
+    pub kernel_import: Option<Vec<KernelImport>>,
 }
 
 /// The RIB task's ends of the kernel: the reader's updates, the FIB writer and its
@@ -567,6 +585,17 @@ impl Driver {
             }
             RibInput::Why { query, reply } => {
                 let _ = reply.send(self.engine.why(&query));
+            }
+            RibInput::DryRun { request, reply } => {
+                let DryRunRequest { policies, removed, announcements, routing, kernel_import } = *request;
+                let input = DryRunInput {
+                    policies,
+                    removed,
+                    announcements: announcements.as_deref(),
+                    routing,
+                    kernel_import: kernel_import.as_deref(),
+                };
+                let _ = reply.send(self.engine.dry_run(&input));
             }
         }
     }

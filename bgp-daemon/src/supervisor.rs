@@ -71,6 +71,8 @@ use bgp_core::rib::restart::Deferral;
 use bgp_core::rib::show::{PrefixOrAddress, RouteQuery};
 use bgp_core::rib::why::{WhyQuery, NOT_ESTABLISHED};
 
+mod dry_run;
+
 const REPLY_TIMEOUT: Duration = Duration::from_secs(2);
 /// BFD state changes waiting for the supervisor.
 const BFD_EVENTS: usize = 256;
@@ -629,6 +631,13 @@ impl Supervisor {
             Command::Reload => {
                 let reply = match self.reload().await {
                     Ok(message) => Reply::Done { message },
+                    Err(message) => Reply::Error { message },
+                };
+                send_reply(&replies, reply).await;
+            }
+            Command::ReloadDryRun { file, text } => {
+                let reply = match self.dry_run(file, text).await {
+                    Ok(preview) => Reply::ReloadPreview(Box::new(preview)),
                     Err(message) => Reply::Error { message },
                 };
                 send_reply(&replies, reply).await;

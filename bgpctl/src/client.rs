@@ -20,7 +20,7 @@ use bgp_core::ctl::events::NeighborEvent;
 use bgp_core::ctl::why::WhyReport;
 use bgp_core::ctl::{
     BfdSessionRow, Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary,
-    NextHopRow, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
+    NextHopRow, ReloadPreview, Reply, Request, RibSummary, RouteRow, PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 
@@ -29,7 +29,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 15] = [
+const KNOWN_REPLY_KINDS: [&str; 16] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -44,6 +44,7 @@ const KNOWN_REPLY_KINDS: [&str; 15] = [
     "drained",
     "bfd",
     "why",
+    "reload-preview",
     "event",
 ];
 
@@ -272,6 +273,19 @@ impl Client {
         summary.ok_or(Error::Unexpected { got: "end", expected: "a summary" })
     }
 
+    /// `reload --dry-run`: what a reload of the daemon's file (or of `text`, named
+    /// `file`) would do.
+    pub fn reload_dry_run(&self, file: Option<String>, text: Option<String>) -> Result<ReloadPreview, Error> {
+        let mut preview = None;
+        for reply in self.request(Command::ReloadDryRun { file, text })? {
+            match reply? {
+                Reply::ReloadPreview(p) if preview.is_none() => preview = Some(*p),
+                other => return Err(Error::Unexpected { got: reply_kind(&other), expected: "one reload preview" }),
+            }
+        }
+        preview.ok_or(Error::Unexpected { got: "end", expected: "a reload preview" })
+    }
+
     /// A command that changes something: the daemon's `Done` message.
     pub fn execute(&self, command: Command) -> Result<String, Error> {
         let stopping_daemon = matches!(command, Command::Shutdown { .. });
@@ -437,6 +451,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Drained(_) => "drained",
         Reply::Bfd(_) => "bfd",
         Reply::Why(_) => "why",
+        Reply::ReloadPreview(_) => "reload-preview",
         Reply::Event(_) => "event",
     }
 }
@@ -559,6 +574,7 @@ mod tests {
             }),
             Reply::Done { message: "ok".into() },
             Reply::Why(Box::new(bgp_core::ctl::why::WhyReport { query: "10.0.0.1".into(), ..Default::default() })),
+            Reply::ReloadPreview(Box::default()),
             Reply::Error { message: "no".into() },
             Reply::End,
             Reply::Bfd(Box::new(BfdSessionRow {

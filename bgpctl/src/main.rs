@@ -122,7 +122,17 @@ enum TopCommand {
     /// sent what changed. A file with an error changes nothing: the daemon keeps
     /// running with its old configuration and the error (FILE:LINE:COLUMN: KEY: ...) is
     /// printed.
-    Reload,
+    ///
+    /// With --dry-run nothing is applied: the daemon says which sessions would restart
+    /// and why (the changed keys), how many routes each Established neighbor would be
+    /// newly sent or withdrawn under the new policies and announcements (computed
+    /// from the routes it holds), and which route sources (announce, kernel,
+    /// kubernetes) change. A file with an error gets the same error a reload would.
+    Reload {
+        /// Show what a reload would do, without doing it
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Stop bgp-daemon, telling every peer to drop our routes now
     ///
     /// Each session is closed with a Cease / Administrative Shutdown NOTIFICATION
@@ -553,7 +563,8 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
             };
             done(cli.json, &client.execute(command)?)
         }
-        TopCommand::Reload => done(cli.json, &client.execute(Command::Reload)?),
+        TopCommand::Reload { dry_run: false } => done(cli.json, &client.execute(Command::Reload)?),
+        TopCommand::Reload { dry_run: true } => shown(cli.json, &client.reload_dry_run(None, None)?, |p| p.render()),
         TopCommand::Shutdown { message } => {
             done(cli.json, &client.execute(Command::Shutdown { message: message.clone() })?)
         }

@@ -1165,6 +1165,88 @@ fn why_errors() {
     );
 }
 
+fn reload_preview() -> bgp_core::ctl::ReloadPreview {
+    use bgp_core::ctl::{ReloadPreview, RoutePreview, SessionAction, SessionPreview};
+    ReloadPreview {
+        file: "/etc/bgp/bgp.toml".into(),
+        sessions: vec![
+            SessionPreview {
+                address: "10.0.0.2".parse().unwrap(),
+                action: SessionAction::Restart,
+                keys: vec!["hold_time".into(), "port".into()],
+                dynamic: false,
+            },
+            SessionPreview {
+                address: "10.0.0.21".parse().unwrap(),
+                action: SessionAction::Policies,
+                keys: vec![],
+                dynamic: true,
+            },
+        ],
+        routes: vec![
+            RoutePreview {
+                address: "10.0.0.2".parse().unwrap(),
+                advertised: 5,
+                advertised_after: 4,
+                newly_sent: 1,
+                withdrawn: 2,
+                import_refused: 0,
+            },
+            RoutePreview {
+                address: "10.0.0.3".parse().unwrap(),
+                advertised: 5,
+                advertised_after: 5,
+                newly_sent: 0,
+                withdrawn: 0,
+                import_refused: 0,
+            },
+        ],
+        sources: vec!["announce".into(), "kernel.metric".into()],
+        notes: vec![],
+    }
+}
+
+const RELOAD_PREVIEW_TEXT: &str = "\
+dry run of a reload of /etc/bgp/bgp.toml: nothing was changed
+sessions:
+  10.0.0.2: restart (hold_time, port changed)
+  10.0.0.21 (dynamic): new policies
+routes:
+  Neighbor                                 Advertised      After     Sent Withdrawn  ImportRefused
+  10.0.0.2                                          5          4       +1        -2              0
+sources: announce, kernel.metric changed
+";
+
+#[test]
+fn reload_dry_run() {
+    let replies = [Reply::ReloadPreview(Box::new(reload_preview())), Reply::End];
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["reload", "--dry-run", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"reload-dry-run\",\"file\":null,\"text\":null}\n");
+    assert_eq!(run.stdout(), RELOAD_PREVIEW_TEXT, "\n{}", run.stdout());
+
+    let run = bgpctl(&["reload", "--dry-run", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value["sessions"][0]["action"], "restart");
+    assert_eq!(value["sessions"][0]["keys"], serde_json::json!(["hold_time", "port"]));
+    assert_eq!(value["routes"][0]["newly_sent"], 1);
+    assert_eq!(serde_json::from_value::<bgp_core::ctl::ReloadPreview>(value).unwrap(), reload_preview());
+
+    // The error a reload would give, as a reload gives it.
+    let message = "/etc/bgp/bgp.toml:31:10: policy[0].term[0].action: unknown value \"rejekt\"";
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: message.into() }]);
+    assert_daemon_error(&daemon, &["reload", "--dry-run"], message);
+    // A reply of the wrong kind is an error, not a hang or an empty preview.
+    let daemon = FakeDaemon::answering(&[Reply::End]);
+    let run = bgpctl(&["reload", "--dry-run", "--socket", daemon.socket()]);
+    assert_eq!(
+        run.failure_line(),
+        "bgpctl: unexpected reply from bgp-daemon: `end` where a reload preview was expected"
+    );
+}
+
 fn events() -> Vec<bgp_core::ctl::events::NeighborEvent> {
     use bgp_core::ctl::events::{Event, NeighborEvent};
     use bgp_core::wire::{Cease, Notification};

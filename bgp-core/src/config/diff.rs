@@ -47,6 +47,10 @@
 //! - `global.metrics_listen`: applied at run time, no session restarts;
 //!   [`ReloadPlan::metrics_listen`] carries the new address (the daemon binds it
 //!   before it lets the old endpoint go).
+//!
+//! Each restart carries its reason, the changed keys by their KEYS.md names
+//! ([`ReloadPlan::why_restart`], [`ReloadPlan::why_restart_dynamic`]), which
+//! `bgpctl reload --dry-run` shows.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -188,9 +192,43 @@ pub struct ReloadPlan {
     /// `global.metrics_listen` changed: the endpoint is bound at the new address
     /// (`None`: turned off).
     pub metrics_listen: Option<Option<SocketAddr>>,
+    /// Why sessions restart, for `bgpctl reload --dry-run`: the `[global]` keys
+    /// behind `restart_all` (empty without it).
+    pub restart_all_keys: Vec<&'static str>,
+    /// The changed keys of each `[[neighbor]]` in `restarted`, by address (the keys
+    /// of `restart_all_keys` when that alone restarts it).
+    pub restart_keys: Vec<(IpAddr, Vec<&'static str>)>,
+    /// The changed keys of each old `[[neighbor_range]]` whose sessions restart
+    /// (`["neighbor_range"]` when the range is gone or its prefix changed).
+    pub range_keys: Vec<(IpNet, Vec<&'static str>)>,
 }
 
 impl ReloadPlan {
+    /// The changed keys that restart the configured neighbor at `address` (empty
+    /// when it does not restart).
+    pub fn why_restart(&self, address: IpAddr) -> &[&'static str] {
+        self.restart_keys.iter().find(|(a, _)| *a == address).map_or(&[], |(_, k)| k.as_slice())
+    }
+
+    /// The changed keys that restart a live dynamic neighbor at `address` (empty
+    /// when it does not restart; see [`ReloadPlan::dynamic`]).
+    pub fn why_restart_dynamic(&self, address: IpAddr) -> Vec<&'static str> {
+        let address = address.to_canonical();
+        if self.restart_all {
+            return self.restart_all_keys.clone();
+        }
+        if self.added.contains(&address) {
+            return vec!["neighbor.address"];
+        }
+        match self.ranges.iter().find(|r| r.prefix.contains(&address)) {
+            Some(r) if r.action == DynamicAction::Restart => {
+                self.range_keys.iter().find(|(p, _)| *p == r.prefix).map_or(vec![], |(_, k)| k.clone())
+            }
+            Some(_) => vec![],
+            None => vec!["neighbor_range"],
+        }
+    }
+
     /// What becomes of the live dynamic neighbor at `address`.
     pub fn dynamic(&self, address: IpAddr) -> DynamicAction {
         let address = address.to_canonical();
@@ -238,7 +276,12 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
         return Err(ReloadRefused::Kernel(changed));
     }
 
-    let mut plan = ReloadPlan { restart_all: sessions_changed(g, h), ..ReloadPlan::default() };
+    let restart_all_keys = session_keys(g, h);
+    let mut plan = ReloadPlan {
+        restart_all: !restart_all_keys.is_empty(),
+        restart_all_keys: restart_all_keys.clone(),
+        ..ReloadPlan::default()
+    };
     if (g.multipath, g.always_compare_med) != (h.multipath, h.always_compare_med) {
         plan.routing = Some(RoutingChange { multipath: h.multipath, always_compare_med: h.always_compare_med });
     }
@@ -247,7 +290,12 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
         match new.neighbor(n.address) {
             None => plan.removed.push(n.address),
             Some(m) if plan.restart_all || !same_session(&n.settings, &m.settings) || !same_but_shutdown(n, m) => {
-                plan.restarted.push(n.address)
+                plan.restarted.push(n.address);
+                let mut keys = neighbor_keys(n, m);
+                if keys.is_empty() {
+                    keys = restart_all_keys.clone();
+                }
+                plan.restart_keys.push((n.address, keys));
             }
             Some(m) => {
                 if m.shutdown != n.shutdown {
@@ -268,7 +316,18 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
             .iter()
             .find(|s| s.prefix == r.prefix && s.limit == r.limit && same_session(&r.settings, &s.settings));
         let action = match same {
-            None => DynamicAction::Restart,
+            None => {
+                let keys = match new.neighbor_ranges.iter().find(|s| s.prefix == r.prefix) {
+                    None => vec!["neighbor_range"],
+                    Some(s) => {
+                        let mut keys = if s.limit != r.limit { vec!["limit"] } else { vec![] };
+                        keys.extend(settings_keys(&r.settings, &s.settings));
+                        keys
+                    }
+                };
+                plan.range_keys.push((r.prefix, keys));
+                DynamicAction::Restart
+            }
             Some(s) => {
                 let is = new.peer_policies(&s.settings);
                 if old.peer_policies(&r.settings).same_routes(&is) {
@@ -296,16 +355,135 @@ pub fn diff(old: &Config, new: &Config) -> Result<ReloadPlan, ReloadRefused> {
     Ok(plan)
 }
 
-/// Whether a `[global]` key every session is built from changed (see the module's
+/// The keys of route sources and of routing that a reload of `new` over `old` would
+/// change, by their KEYS.md names, for `bgpctl reload --dry-run`: `[[announce]]`,
+/// `[kernel]` and `[[kernel.import]]`, `[kubernetes]` (the section itself when it
+/// appears or goes), `global.multipath` and `global.always_compare_med`.
+pub fn source_keys(old: &Config, new: &Config) -> Vec<&'static str> {
+    let (k, l) = (&old.kernel, &new.kernel);
+    let mut keys: Vec<&'static str> = [
+        ("announce", old.announcements != new.announcements),
+        ("global.multipath", old.global.multipath != new.global.multipath),
+        ("global.always_compare_med", old.global.always_compare_med != new.global.always_compare_med),
+        ("kernel.install", k.install != l.install),
+        ("kernel.metric", k.metric != l.metric),
+        ("kernel.install_policy", old.install_policy() != new.install_policy() || k.install_policy != l.install_policy),
+        ("kernel.resolve_via_default", k.resolve_via_default != l.resolve_via_default),
+        ("kernel.import", k.import != l.import),
+    ]
+    .iter()
+    .filter(|(_, c)| *c)
+    .map(|(k, _)| *k)
+    .collect();
+    match (&old.kubernetes, &new.kubernetes) {
+        (None, None) => {}
+        (Some(_), None) | (None, Some(_)) => keys.push("kubernetes"),
+        (Some(a), Some(b)) => keys.extend(
+            [
+                ("kubernetes.kubeconfig", a.kubeconfig != b.kubeconfig),
+                ("kubernetes.node_name", a.node_name != b.node_name),
+                ("kubernetes.mode", a.mode != b.mode),
+                ("kubernetes.load_balancers", a.load_balancers != b.load_balancers),
+                ("kubernetes.pod_cidrs", a.pod_cidrs != b.pod_cidrs),
+                ("kubernetes.service_selector", a.service_selector != b.service_selector),
+            ]
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(k, _)| *k),
+        ),
+    }
+    if old.kubernetes != new.kubernetes && !keys.iter().any(|k| k.starts_with("kubernetes")) {
+        keys.push("kubernetes");
+    }
+    keys
+}
+
+/// The `[global]` keys every session is built from that changed (see the module's
 /// rules): the FSM's timers and capabilities, the advertisement interval.
-fn sessions_changed(g: &Global, h: &Global) -> bool {
-    g.connect_retry != h.connect_retry
-        || g.connect_retry_max != h.connect_retry_max
-        || g.graceful_restart_time != h.graceful_restart_time
-        || g.hostname != h.hostname
-        || g.min_advertisement_interval != h.min_advertisement_interval
-        || g.min_hold_time != h.min_hold_time
-        || g.send_hold_time != h.send_hold_time
+fn session_keys(g: &Global, h: &Global) -> Vec<&'static str> {
+    let keys = [
+        ("global.connect_retry", g.connect_retry != h.connect_retry),
+        ("global.connect_retry_max", g.connect_retry_max != h.connect_retry_max),
+        ("global.graceful_restart_time", g.graceful_restart_time != h.graceful_restart_time),
+        ("global.hostname", g.hostname != h.hostname),
+        ("global.min_advertisement_interval", g.min_advertisement_interval != h.min_advertisement_interval),
+        ("global.min_hold_time", g.min_hold_time != h.min_hold_time),
+        ("global.send_hold_time", g.send_hold_time != h.send_hold_time),
+    ];
+    keys.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
+}
+
+fn restart_after(m: Option<super::MaxPrefixes>) -> Option<std::time::Duration> {
+    match m?.action {
+        super::MaxPrefixesAction::Restart { after } => Some(after),
+        super::MaxPrefixesAction::Warn => None,
+    }
+}
+
+/// The BFD keys (`bfd`, `bfd_interval_ms`, `bfd_multiplier`) that differ between
+/// `a` and `b`: applied to the live session without a restart, for
+/// `bgpctl reload --dry-run`.
+pub fn bfd_keys(a: &PeerSettings, b: &PeerSettings) -> Vec<&'static str> {
+    match (a.bfd, b.bfd) {
+        (None, None) => vec![],
+        (Some(_), None) | (None, Some(_)) => vec!["bfd"],
+        (Some(x), Some(y)) => {
+            [("bfd_interval_ms", x.interval != y.interval), ("bfd_multiplier", x.multiplier != y.multiplier)]
+                .iter()
+                .filter(|(_, c)| *c)
+                .map(|(k, _)| *k)
+                .collect()
+        }
+    }
+}
+
+/// The keys of a `[[neighbor]]` that changed, `shutdown` and the policy names left
+/// out (they restart nothing).
+fn neighbor_keys(a: &Neighbor, b: &Neighbor) -> Vec<&'static str> {
+    let mut keys: Vec<&'static str> = [
+        ("port", a.port != b.port),
+        ("passive", a.passive != b.passive),
+        ("local_address", a.local_address != b.local_address),
+    ]
+    .iter()
+    .filter(|(_, c)| *c)
+    .map(|(k, _)| *k)
+    .collect();
+    keys.extend(settings_keys(&a.settings, &b.settings));
+    keys
+}
+
+/// The session keys (those of [`PeerSettings`] but the policy names) that changed,
+/// by the names of KEYS.md. A field this list does not name yet still restarts the
+/// session ([`same_session`] compares them all); it shows as `"other session keys"`.
+fn settings_keys(a: &PeerSettings, b: &PeerSettings) -> Vec<&'static str> {
+    let (ma, mb) = (a.max_prefixes, b.max_prefixes);
+    let keys = [
+        ("asn", a.asn != b.asn),
+        ("description", a.description != b.description),
+        ("password", a.password != b.password),
+        ("hold_time", a.hold_time != b.hold_time),
+        ("ttl_security", a.ttl_security != b.ttl_security),
+        ("families", a.families != b.families),
+        ("graceful_restart", a.graceful_restart != b.graceful_restart),
+        ("add_path", a.add_path != b.add_path),
+        ("route_reflector_client", a.route_reflector_client != b.route_reflector_client),
+        ("allow_as_in", a.allow_as_in != b.allow_as_in),
+        ("next_hop_self", a.next_hop_self != b.next_hop_self),
+        ("remove_private_as", a.remove_private_as != b.remove_private_as),
+        ("max_prefixes", ma.map(|m| m.limit) != mb.map(|m| m.limit)),
+        (
+            "max_prefixes_action",
+            ma.map(|m| std::mem::discriminant(&m.action)) != mb.map(|m| std::mem::discriminant(&m.action)),
+        ),
+        ("max_prefixes_restart_after", restart_after(ma) != restart_after(mb)),
+        ("long_lived_stale_time", a.long_lived_stale_time != b.long_lived_stale_time),
+    ];
+    let mut keys: Vec<&'static str> = keys.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect();
+    if keys.is_empty() && !same_session(a, b) {
+        keys.push("other session keys");
+    }
+    keys
 }
 
 /// Equal but for `shutdown` and the settings (which [`same_session`] compares).
@@ -477,6 +655,44 @@ prefix = \"192.168.6.10/32\"
         // Description is a session setting like any other (as today).
         let p = plan(&base().replace("asn = 65001\n", "asn = 65001\ndescription = \"x\"\n"));
         assert_eq!(p.restarted, vec![ip("10.0.0.2")]);
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["description"]);
+    }
+
+    #[test]
+    fn restart_reasons_name_the_changed_keys() {
+        let text = base()
+            .replace("asn = 65001\n", "asn = 65001\nport = 1179\nhold_time = 30\nnext_hop_self = true\n")
+            .replace(
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\n",
+                "prefix = \"10.1.0.0/16\"\nasn = 65000\nlimit = 5\nttl_security = 1\n",
+            );
+        let p = plan(&text);
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["port", "hold_time", "next_hop_self"]);
+        assert_eq!(p.why_restart(ip("10.0.0.3")), [] as [&str; 0], "not restarted");
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), ["limit", "ttl_security"]);
+        assert_eq!(p.why_restart_dynamic(ip("10.9.0.1")), ["neighbor_range"], "in no old range");
+        // Policies alone restart nothing, so they are no reason.
+        let p = plan(&base().replace("ge = 26, le = 26", "ge = 24, le = 26"));
+        assert!(p.restart_keys.is_empty() && p.range_keys.is_empty());
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), [] as [&str; 0]);
+        // Every session, from [global]: each neighbor names the global keys.
+        let p = plan(&global("connect_retry = 5\nhostname = \"rr1\""));
+        assert_eq!(p.restart_all_keys, ["global.connect_retry", "global.hostname"]);
+        assert_eq!(p.why_restart(ip("10.0.0.3")), ["global.connect_retry", "global.hostname"]);
+        assert_eq!(p.why_restart_dynamic(ip("10.1.0.7")), ["global.connect_retry", "global.hostname"]);
+        // The range gone, and max_prefixes' three keys.
+        let gone =
+            base().replace("[[neighbor_range]]\nprefix = \"10.1.0.0/16\"\nasn = 65000\nimport_policy = \"in\"\n", "");
+        assert_eq!(plan(&gone).why_restart_dynamic(ip("10.1.0.7")), ["neighbor_range"]);
+        let limited = |keys: &str| base().replace("asn = 65001\n", &format!("asn = 65001\nmax_prefixes = 10\n{keys}"));
+        let old = config(&limited(""));
+        let why = |keys: &str| diff(&old, &config(&limited(keys))).unwrap().why_restart(ip("10.0.0.2")).to_vec();
+        assert_eq!(why("max_prefixes_restart_after = 5\n"), ["max_prefixes_restart_after"]);
+        assert_eq!(why("max_prefixes_action = \"warn\"\n"), ["max_prefixes_action", "max_prefixes_restart_after"]);
+        assert_eq!(
+            diff(&old, &config(&base())).unwrap().why_restart(ip("10.0.0.2")),
+            ["max_prefixes", "max_prefixes_action", "max_prefixes_restart_after"]
+        );
     }
 
     #[test]
@@ -497,6 +713,21 @@ prefix = \"192.168.6.10/32\"
         let p = plan(&format!("{}\n[[policy]]\nname = \"unused\"\n", base()));
         assert!(p.policies.is_empty());
         assert_eq!(p.dynamic(ip("10.1.0.7")), DynamicAction::Keep);
+    }
+
+    #[test]
+    fn bfd_keys_name_what_changed() {
+        let settings = |keys: &str| {
+            let c = config(&base().replace("asn = 65001\n", &format!("asn = 65001\n{keys}")));
+            c.neighbors[0].settings.clone()
+        };
+        assert!(bfd_keys(&settings(""), &settings("")).is_empty());
+        assert_eq!(bfd_keys(&settings(""), &settings("bfd = true\n")), ["bfd"]);
+        assert_eq!(bfd_keys(&settings("bfd = true\n"), &settings("")), ["bfd"]);
+        assert_eq!(
+            bfd_keys(&settings("bfd = true\n"), &settings("bfd = true\nbfd_interval_ms = 100\nbfd_multiplier = 5\n")),
+            ["bfd_interval_ms", "bfd_multiplier"]
+        );
     }
 
     #[test]
@@ -619,6 +850,29 @@ prefix = \"192.168.6.10/32\"
     }
 
     #[test]
+    fn source_keys_name_what_changes() {
+        let keys = |old: &str, new: &str| source_keys(&config(old), &config(new));
+        assert!(keys(&base(), &base()).is_empty());
+        assert_eq!(keys(&base(), &base().replace("192.168.6.10/32", "192.168.6.11/32")), ["announce"]);
+        assert_eq!(keys(&base(), &global("multipath = 1")), ["global.multipath"]);
+        assert_eq!(
+            keys(&kernel(""), &kernel("metric = 30\nresolve_via_default = true")),
+            ["kernel.metric", "kernel.resolve_via_default"]
+        );
+        // The install policy's prefix list edited under the same name.
+        assert_eq!(
+            keys(&kernel(""), &kernel("").replace("ge = 26, le = 26", "ge = 24, le = 26")),
+            ["kernel.install_policy"]
+        );
+        let k8s = |keys: &str| format!("{}\n[kubernetes]\n{keys}\n", base());
+        assert_eq!(keys(&base(), &k8s("")), ["kubernetes"]);
+        assert_eq!(
+            keys(&k8s(""), &k8s("mode = \"cluster\"\npod_cidrs = true")),
+            ["kubernetes.mode", "kubernetes.pod_cidrs"]
+        );
+    }
+
+    #[test]
     fn kubernetes_changes_apply_at_run_time() {
         let with = |keys: &str| config(&format!("{}\n[kubernetes]\n{keys}\n", base()));
         let old = with("");
@@ -647,6 +901,7 @@ prefix = \"192.168.6.10/32\"
     fn long_lived_stale_time_restarts_the_session_like_graceful_restart() {
         let p = plan(&base().replace("asn = 65001\n", "asn = 65001\nlong_lived_stale_time = 3600\n"));
         assert_eq!(p.restarted, vec![ip("10.0.0.2")], "the capability is in the OPEN");
+        assert_eq!(p.why_restart(ip("10.0.0.2")), ["long_lived_stale_time"]);
         let text = base().replace(
             "asn = 65000\nimport_policy = \"in\"",
             "asn = 65000\nimport_policy = \"in\"\nlong_lived_stale_time = 60",

@@ -84,7 +84,9 @@ use toml::de::DeTable;
 use crate::types::Family;
 
 pub use diagnostics::{ConfigError, ErrorKind};
-pub use diff::{diff, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange};
+pub use diff::{
+    bfd_keys, diff, source_keys, DynamicAction, PeerPolicies, RangeChange, ReloadPlan, ReloadRefused, RoutingChange,
+};
 pub use model::*;
 pub use peer::{AddPath, Bfd, MaxPrefixes, MaxPrefixesAction, PeerSettings};
 pub use rt_names::{parse_rt_names, RtNames};

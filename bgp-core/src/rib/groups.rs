@@ -100,6 +100,11 @@ impl Member {
         }
     }
 
+    /// How routes are exported to it.
+    pub(super) fn target(&self) -> &ExportTarget {
+        &self.target
+    }
+
     fn has_room(&self) -> bool {
         self.backlog.is_empty() && self.room > 0
     }

@@ -160,8 +160,17 @@ impl Engine {
     /// The kernel route `[[kernel.import]]` announces for `prefix`: the first entry, in
     /// file order, with a matching route, and its lowest-metric matching route.
     fn import_choice(&self, prefix: Prefix) -> Option<(&KernelImport, &RouteKey, &StoredRoute)> {
+        self.import_choice_in(&self.kernel.settings.import, prefix)
+    }
+
+    /// [`Engine::import_choice`] under the entries `rules`.
+    fn import_choice_in<'a>(
+        &'a self,
+        rules: &'a [KernelImport],
+        prefix: Prefix,
+    ) -> Option<(&'a KernelImport, &'a RouteKey, &'a StoredRoute)> {
         let s = &self.kernel.settings;
-        s.import.iter().filter(|rule| rule.within.iter().any(|w| w.contains(prefix))).find_map(|rule| {
+        rules.iter().filter(|rule| rule.within.iter().any(|w| w.contains(prefix))).find_map(|rule| {
             self.rib
                 .nht
                 .table
@@ -185,6 +194,18 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The routes `[[kernel.import]]` would announce with the entries `rules`, from the
+    /// kernel routes held now, by prefix (for a dry run; nothing changes).
+    pub(super) fn kernel_imports_under(&self, rules: &[KernelImport]) -> HashMap<Prefix, PathAttrs> {
+        let mut prefixes: Vec<Prefix> = self.rib.nht.table.routes().map(|(k, _)| k.prefix).collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        prefixes
+            .into_iter()
+            .filter_map(|p| self.import_choice_in(rules, p).map(|(rule, _, _)| (p, imported_attrs(rule, p))))
+            .collect()
     }
 
     /// The source `[[kernel.import]]` routes come from.

@@ -25,6 +25,7 @@
 
 pub mod decision;
 pub mod drain;
+pub mod dry_run;
 pub mod engine;
 pub mod export;
 pub mod fib;
@@ -925,8 +926,17 @@ fn path_resolves(nht: &mut NextHops, sources: &[SourceState], store: &AttrStore,
 }
 
 fn candidate<'a>(cfg: &RibConfig, sources: &'a [SourceState], store: &'a AttrStore, p: &Path) -> Candidate<'a> {
-    let attrs = store.get(p.attrs);
-    let kind = sources[p.source.0 as usize].kind.as_ref();
+    candidate_with(cfg, sources, store.get(p.attrs), p.source)
+}
+
+/// [`candidate`] for attributes that need not be in the store (a dry run's).
+fn candidate_with<'a>(
+    cfg: &RibConfig,
+    sources: &[SourceState],
+    attrs: &'a PathAttrs,
+    source: SourceId,
+) -> Candidate<'a> {
+    let kind = sources[source.0 as usize].kind.as_ref();
     let peer = kind.and_then(SourceKind::peer);
     let neighbor_as = attrs
         .as_path

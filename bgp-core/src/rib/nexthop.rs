@@ -286,6 +286,17 @@ pub struct NextHops {
 }
 
 impl NextHops {
+    /// [`NextHops::resolved`] without tracking the address (for a dry run).
+    pub fn resolves(&self, addr: IpAddr) -> bool {
+        if !self.table.synced() {
+            return true;
+        }
+        match self.tracked.get(&addr) {
+            Some(r) => r.resolved(),
+            None => self.table.resolve(addr, self.via_default).resolved(),
+        }
+    }
+
     /// Whether `addr` resolves (remembered for the next refresh).
     pub fn resolved(&mut self, addr: IpAddr) -> bool {
         if !self.table.synced() {

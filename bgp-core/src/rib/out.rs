@@ -890,6 +890,24 @@ impl UpdateGroup {
             .collect()
     }
 
+    /// The path ids `member` holds from us for entry `id` (0 without ADD-PATH),
+    /// ascending, without decoding the routes: what a dry run compares with.
+    pub fn advertised_path_ids(&self, member: SourceId, id: EntryId) -> Vec<u32> {
+        let single = self.sent.get(id.index()).filter(|&&h| real(h)).map(|&h| (0, h));
+        let multi = self.sent_multi.get(&id.0).into_iter().flatten().copied();
+        single.into_iter().chain(multi).filter(|&(_, h)| self.out.get(h).source != member).map(|(p, _)| p).collect()
+    }
+
+    /// The group's export policy.
+    pub fn export_policy(&self) -> &Arc<Policy> {
+        &self.export
+    }
+
+    /// The families the group sends.
+    pub fn families(&self) -> &[Family] {
+        &self.families
+    }
+
     /// The entries `member` holds a route for, in no order (see `advertised_at`).
     pub fn advertised_ids(&self, member: SourceId) -> Vec<EntryId> {
         let held = |h: u32| real(h) && self.out.get(h).source != member;
