@@ -42,6 +42,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub use crate::fsm::SessionState;
 use crate::policy::WELL_KNOWN_COMMUNITIES;
 use crate::prefix::Prefix;
+pub mod events;
+
 use crate::wire::{
     Aggregator, AsPath, Community, ExtCommunity, ExtCommunityKind, GlobalAdmin, LargeCommunity, NextHop, Origin,
     PathAttrs,
@@ -51,7 +53,7 @@ use crate::wire::{
 /// 2: route attributes as data instead of text. 3: `show fib`, `show nexthops`, kernel
 /// provenance and next-hop reachability in route rows. 4: Kubernetes provenance in
 /// route rows, `show kubernetes`. 5: issue 11 (BFD, LLGR, drains: `drain`, `undrain`,
-/// `drained` in neighbor lines). 6: issue 12 (`why`, `reload-dry-run`, ...).
+/// `drained` in neighbor lines). 6: issue 12 (`why`, `reload-dry-run`, `show events`, ...).
 pub const PROTOCOL_VERSION: u32 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -116,6 +118,9 @@ pub enum Command {
     /// reload would answer. `text` (with `file` naming it in errors) is the new
     /// configuration; without it the daemon reads its own file, as `Reload` does.
     ReloadDryRun { file: Option<String>, text: Option<String> },
+    /// The event history ([`events::NeighborEvent`] replies, oldest first): of one
+    /// neighbor, or of every neighbor merged; only events of the last `since_seconds`.
+    ShowEvents { neighbor: Option<IpAddr>, since_seconds: Option<u64> },
 }
 
 /// Which per-neighbor table `show routes --neighbor` shows.
@@ -152,6 +157,7 @@ pub enum Reply {
     Bfd(Box<BfdSessionRow>),
     Why(Box<why::WhyReport>),
     ReloadPreview(Box<ReloadPreview>),
+    Event(Box<events::NeighborEvent>),
 }
 
 /// A neighbor whose drain state changed, and how many of our routes it was sent again.

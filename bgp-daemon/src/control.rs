@@ -79,7 +79,8 @@ impl Access {
             | Command::ShowNextHops
             | Command::ShowKubernetes
             | Command::ShowBfd
-            | Command::Why { .. } => true,
+            | Command::Why { .. }
+            | Command::ShowEvents { .. } => true,
             Command::NeighborReset { .. }
             | Command::NeighborShutdown { .. }
             | Command::NeighborEnable { .. }

@@ -4,6 +4,7 @@
 mod bfd;
 mod check;
 mod control;
+mod history;
 mod kernel;
 #[cfg(feature = "kubernetes")]
 mod kubernetes;
@@ -38,8 +39,8 @@ use tracing_subscriber::EnvFilter;
 )]
 struct Args {
     /// Configuration file (TOML).
-    #[arg(short, long, value_name = "FILE")]
-    config: PathBuf,
+    #[arg(short, long, value_name = "FILE", required_unless_present_any = ["man", "completions"])]
+    config: Option<PathBuf>,
     /// Validate the configuration and exit: 0 if it is valid, 1 with the error if not.
     #[arg(long)]
     check: bool,
@@ -55,6 +56,12 @@ struct Args {
     /// RUST_LOG overrides it.
     #[arg(long, default_value = "info", value_name = "FILTER")]
     log_level: String,
+    /// Print the man page (roff) and exit: `bgp-daemon --man > /usr/local/share/man/man8/bgp-daemon.8`.
+    #[arg(long, exclusive = true)]
+    man: bool,
+    /// Print a shell completion script and exit (bash, zsh, fish, elvish, powershell).
+    #[arg(long, value_name = "SHELL", exclusive = true)]
+    completions: Option<clap_complete::Shell>,
 }
 
 /// The exit status after a panic: `EX_SOFTWARE` of sysexits.h, "internal software
@@ -69,7 +76,20 @@ enum LogFormat {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let config = match bgp_core::config::load(&args.config) {
+    if let Some(text) = generated(&args) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(&text).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("bgp-daemon: cannot write to stdout: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let config_path = args.config.clone().expect("clap: --config is required without --man and --completions");
+    let config = match bgp_core::config::load(&config_path) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("bgp-daemon: {e}");
@@ -77,11 +97,11 @@ fn main() -> ExitCode {
         }
     };
     if let Some(message) = supervisor::kubernetes_unsupported(&config) {
-        eprintln!("bgp-daemon: {}: {message}", args.config.display());
+        eprintln!("bgp-daemon: {}: {message}", config_path.display());
         return ExitCode::from(1);
     }
     if args.check && args.against_running {
-        return match check::against_running(&args.config, &config) {
+        return match check::against_running(&config_path, &config) {
             Ok(preview) => {
                 print!("{preview}");
                 ExitCode::SUCCESS
@@ -93,7 +113,7 @@ fn main() -> ExitCode {
         };
     }
     if args.check {
-        println!("{}: configuration is valid", args.config.display());
+        println!("{}: configuration is valid", config_path.display());
         return ExitCode::SUCCESS;
     }
     init_logging(args.log_format, &args.log_level);
@@ -105,13 +125,29 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(supervisor::run(config, args.config)) {
+    match runtime.block_on(supervisor::run(config, config_path)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// `--man` and `--completions SHELL`: the text, generated from the clap definitions.
+fn generated(args: &Args) -> Option<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    if args.man {
+        // Section 8: a daemon. Rendering into memory cannot fail.
+        let man = clap_mangen::Man::new(Args::command()).section("8");
+        man.render(&mut out).expect("rendering into a Vec");
+    } else if let Some(shell) = args.completions {
+        clap_complete::generate(shell, &mut Args::command(), "bgp-daemon", &mut out);
+    } else {
+        return None;
+    }
+    Some(out)
 }
 
 fn init_logging(format: LogFormat, level: &str) {
@@ -161,6 +197,24 @@ fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn man_page_and_completions_are_generated_from_the_options() {
+        use clap::Parser;
+        let man = Args::try_parse_from(["bgp-daemon", "--man"]).unwrap();
+        let text = String::from_utf8(generated(&man).unwrap()).unwrap();
+        assert!(text.contains(".TH bgp-daemon 8"), "{text}");
+        for option in ["config", "check", "log\\-format", "log\\-level"] {
+            assert!(text.contains(&format!("\\-\\-{option}")), "{option}: {text}");
+        }
+        let bash = Args::try_parse_from(["bgp-daemon", "--completions", "bash"]).unwrap();
+        let text = String::from_utf8(generated(&bash).unwrap()).unwrap();
+        assert!(text.contains("--log-format") && text.contains("human json"), "{text}");
+        // Neither needs a configuration; a daemon run does, and the two go alone.
+        assert!(Args::try_parse_from(["bgp-daemon"]).is_err());
+        assert!(Args::try_parse_from(["bgp-daemon", "--man", "--check"]).is_err());
+        assert!(generated(&Args::try_parse_from(["bgp-daemon", "-c", "x.toml"]).unwrap()).is_none());
+    }
 
     const CHILD: &str = "BGP_DAEMON_TEST_PANIC_CHILD";
 

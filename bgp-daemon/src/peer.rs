@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 
 use bgp_core::bfd::{SessionConfig as BfdConfig, State as BfdState};
 use bgp_core::config::{Config, Neighbor, NeighborRange, PeerPolicies, PeerSettings};
+use bgp_core::ctl::events::{Event, RestartPhase};
 use bgp_core::ctl::{NeighborDetail, NeighborSummary};
-use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, SessionState};
+use bgp_core::fsm::{ConnId, Input, Output, Peer, PeerConfig, SessionEvent, SessionState};
 use bgp_core::policy::Policy;
 use bgp_core::rib::engine::SessionUp;
 use bgp_core::rib::PeerInfo;
@@ -52,6 +53,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::bfd::{BfdEvent, BfdHandle, BfdPeer};
+use crate::history::History;
 use crate::net;
 use crate::rib_task::{PeerCounters, PeerLink, RibInput, RibNotice};
 
@@ -256,6 +258,14 @@ pub struct PeerTask {
     bfd_local: Option<IpAddr>,
     /// `neighbor shutdown` with BFD: AdminDown is sent once the Cease is queued.
     bfd_admin_down: bool,
+    /// The event history (`show events`), shared with the supervisor; outlives the task.
+    history: History,
+    /// The state last recorded in the history.
+    recorded_state: SessionState,
+    /// Why the state is about to change (the first cause wins), for the history.
+    cause: Option<String>,
+    /// Why the FSM is about to send a NOTIFICATION (its `SessionEvent`), for the history.
+    reason: Option<String>,
 }
 
 pub fn spawn(
@@ -263,6 +273,7 @@ pub fn spawn(
     rib: mpsc::Sender<RibInput>,
     events: mpsc::Sender<PeerEvent>,
     bfd: BfdHandle,
+    history: History,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::channel(32);
     let dynamic = spec.dynamic;
@@ -291,6 +302,10 @@ pub fn spawn(
         bfd,
         bfd_local: None,
         bfd_admin_down: false,
+        history,
+        recorded_state: SessionState::Idle,
+        cause: None,
+        reason: None,
     };
     tokio::spawn(task.run(rx));
     PeerHandle { tx, dynamic }
@@ -302,8 +317,10 @@ impl PeerTask {
             warn!(peer = %self.spec.address, "{notice}");
         }
         if !self.admin_down {
+            self.cause("started".into());
             self.fsm.handle(Input::Start, Instant::now());
             self.drain().await;
+            self.note_state();
             // A configured neighbor's BFD session runs from the start (BGP may come up
             // while it is down, as in FRR); a dynamic one's once its session is up.
             if !self.spec.dynamic {
@@ -347,6 +364,7 @@ impl PeerTask {
                         }
                         Ok(Err(e)) => {
                             debug!(peer = %self.spec.address, error = %e, "connect failed");
+                            self.record(Event::ConnectFailed { error: e.to_string() });
                             self.connect_error = Some((Instant::now(), format!("connect failed: {e}")));
                             self.fsm.handle(Input::ConnectFailed, Instant::now());
                         }
@@ -362,11 +380,13 @@ impl PeerTask {
                     self.restart_at = None;
                     if !self.admin_down {
                         info!(peer = %self.spec.address, "max_prefixes hold-down over: starting again");
+                        self.cause("max_prefixes hold-down over".into());
                         self.fsm.handle(Input::Start, Instant::now());
                     }
                 }
             }
             self.drain().await;
+            self.note_state();
             if std::mem::take(&mut self.bfd_admin_down) {
                 // After the Cease: the peer's BFD hears AdminDown, no failure (RFC 5882
                 // §3.2; FRR 8.4 drops the routes either way, the session is closed).
@@ -411,6 +431,7 @@ impl PeerTask {
                 let _ = reply.send(self.detail());
             }
             PeerCmd::Reset => {
+                self.cause("bgpctl neighbor reset".into());
                 let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::AdministrativeReset), Bytes::new()));
                 self.fsm.handle(Input::Stop { notification: Some(n) }, now);
                 if !self.admin_down {
@@ -421,6 +442,7 @@ impl PeerTask {
             PeerCmd::Shutdown(message) => {
                 self.bfd_admin_down = !self.admin_down && self.spec.settings.bfd.is_some();
                 self.admin_down = true;
+                self.cause("administrative shutdown".into());
                 let n =
                     Notification::cease_with_message(Cease::AdministrativeShutdown, message.as_deref().unwrap_or(""));
                 let n = self.hard(n);
@@ -429,6 +451,7 @@ impl PeerTask {
             PeerCmd::Enable => {
                 if self.admin_down {
                     self.admin_down = false;
+                    self.cause("enabled".into());
                     self.fsm.handle(Input::Start, now);
                 }
             }
@@ -441,6 +464,10 @@ impl PeerTask {
                 if let Some(notice) = &p.rfc8212_notice {
                     warn!(peer = %self.spec.address, "{notice}");
                 }
+                self.record(Event::PoliciesChanged {
+                    import: p.import.name.to_string(),
+                    export: p.export.name.to_string(),
+                });
                 (self.spec.import, self.spec.export, self.spec.rfc8212_notice) = (p.import, p.export, p.rfc8212_notice);
                 self.policies_changed = true;
             }
@@ -467,10 +494,17 @@ impl PeerTask {
         let failed = bfd_failed(&change, remote_state);
         // The BFD task logs the change itself.
         debug!(peer = %self.spec.address, to = %change.to, remote = %remote_state, "BFD change");
+        self.record(Event::Bfd {
+            from: change.from.to_string(),
+            to: change.to.to_string(),
+            remote_state: remote_state.to_string(),
+            diagnostic: change.diag.to_string(),
+        });
         if !failed || self.fsm.state() != SessionState::Established {
             return;
         }
         warn!(peer = %self.spec.address, diag = %change.diag, "BFD down: closing the session, routes withdrawn now");
+        self.cause(format!("BFD down: {}", change.diag));
         let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::BfdDown), Bytes::new()));
         self.fsm.handle(Input::Stop { notification: Some(n) }, now);
         if !self.admin_down {
@@ -567,6 +601,14 @@ impl PeerTask {
         data.push(family.safi.0);
         data.extend_from_slice(&limit.to_be_bytes());
         let n = self.hard(Notification::new(wire::ErrorCode::Cease(Cease::MaximumPrefixesReached), data));
+        self.record(Event::MaxPrefix {
+            family: Some(family.to_string()),
+            limit,
+            received: None,
+            action: "restart".into(),
+            restart_after_s: Some(after.as_secs()),
+        });
+        self.cause("max_prefixes exceeded".into());
         self.fsm.handle(Input::Stop { notification: Some(n) }, Instant::now());
         self.restart_at = Some(Instant::now() + after);
     }
@@ -583,6 +625,12 @@ impl PeerTask {
 
     /// Leaves every peer as the stop mode says, and waits (bounded) for the writes.
     async fn stop(&mut self, mode: StopMode) {
+        let cause = match &mode {
+            StopMode::GracefulRestart => "daemon stopping (graceful restart)",
+            StopMode::Shutdown(_) => "daemon shutting down",
+            StopMode::Cease(Cease::PeerDeconfigured) => "removed from the configuration",
+            StopMode::Cease(_) => "configuration changed: restarting",
+        };
         let notification = match mode {
             StopMode::GracefulRestart => {
                 // RFC 8538 §4: with the N bit, a Cease other than Hard Reset keeps the
@@ -603,8 +651,10 @@ impl PeerTask {
                 Some(self.hard(Notification::new(wire::ErrorCode::Cease(subcode), Bytes::new())))
             }
         };
+        self.cause(cause.into());
         self.fsm.handle(Input::Stop { notification }, Instant::now());
         self.drain().await;
+        self.note_state();
         if let Some(c) = self.connecting.take() {
             c.abort();
         }
@@ -714,7 +764,13 @@ impl PeerTask {
                         c.abort();
                     }
                 }
-                Output::Send(id, msg) => self.send(id, &msg),
+                Output::Send(id, msg) => {
+                    if let Message::Notification(n) = &msg {
+                        let reason = self.reason.take();
+                        self.record(Event::sent(n, reason));
+                    }
+                    self.send(id, &msg)
+                }
                 Output::Close(id) => {
                     // Dropping the queues lets the writer flush what is queued and shut
                     // down its side while the reader drains (module docs); both end
@@ -730,6 +786,7 @@ impl PeerTask {
                         hold = neg.hold_time, families = ?neg.families.iter().map(|f| f.to_string()).collect::<Vec<_>>(),
                         "session established"
                     );
+                    self.note_state();
                     let Some(conn) = self.conns.get(&id) else { continue };
                     let local = conn.local.map(|a| net::canonical(a.ip()));
                     let session = SessionUp {
@@ -769,6 +826,15 @@ impl PeerTask {
                 }
                 Output::Down { reason, graceful } => {
                     warn!(peer = %self.spec.address, %reason, graceful, "session down");
+                    self.cause(reason.to_string());
+                    self.note_state();
+                    if graceful {
+                        self.record(Event::GracefulRestart {
+                            phase: RestartPhase::HelperStarted,
+                            family: None,
+                            detail: None,
+                        });
+                    }
                     let _ = self.rib.send(RibInput::PeerDown { address: self.spec.address, graceful }).await;
                 }
                 Output::Deliver(Message::Update(update)) => {
@@ -806,9 +872,19 @@ impl PeerTask {
                     }
                 }
                 Output::Deliver(other) => debug!(peer = %self.spec.address, ?other, "received"),
-                Output::Event(event) => info!(peer = %self.spec.address, "{event}"),
+                Output::Event(event) => {
+                    info!(peer = %self.spec.address, "{event}");
+                    match &event {
+                        SessionEvent::NotificationReceived(n) => self.record(Event::received(n)),
+                        other => {
+                            self.reason = Some(other.to_string());
+                            self.cause(other.to_string());
+                        }
+                    }
+                }
             }
         }
+        self.reason = None;
         if !batch.is_empty() {
             self.send_updates(batch).await;
         }
@@ -853,6 +929,32 @@ impl PeerTask {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => debug!(peer = %self.spec.address, "writer gone"),
         }
+    }
+
+    fn record(&self, event: Event) {
+        self.history.record(self.spec.address, event);
+    }
+
+    /// Why the state is about to change; the first cause given wins (an operator's
+    /// reset over the NOTIFICATION it sends).
+    fn cause(&mut self, cause: String) {
+        self.cause.get_or_insert(cause);
+    }
+
+    /// Records a change of the session's state since the last one recorded, with its
+    /// cause. Connect and Active alternate on every connection attempt: that is left
+    /// out (a failed attempt is a `ConnectFailed`, counted when it repeats).
+    fn note_state(&mut self) {
+        let cause = self.cause.take();
+        let state = self.fsm.state();
+        let from = std::mem::replace(&mut self.recorded_state, state);
+        if from == state || matches!((from, state), (SessionState::Connect, SessionState::Active)) {
+            return;
+        }
+        if matches!((from, state), (SessionState::Active, SessionState::Connect)) {
+            return;
+        }
+        self.record(Event::StateChanged { from, to: state, cause });
     }
 
     fn summary(&self) -> NeighborSummary {

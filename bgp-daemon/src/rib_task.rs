@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp_core::config::{Announce, KernelImport};
+use bgp_core::ctl::events::{self, RestartPhase};
 use bgp_core::ctl::why::WhyReport;
 #[cfg(feature = "kubernetes")]
 use bgp_core::ctl::KubernetesRouteRow;
@@ -48,6 +49,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::history::History;
 use crate::kernel::fib::FibCmd;
 
 /// Prefix and message counts of a peer, as the engine last reported them; the peer
@@ -273,6 +275,8 @@ struct Driver {
     /// The engine said to sweep our stale routes: done once what it queued for the
     /// kernel before is written, so no stale route goes before its replacement.
     sweep_due: bool,
+    /// Where the engine's per-neighbor events go (`show events`).
+    history: History,
 }
 
 struct Link {
@@ -288,6 +292,7 @@ pub fn spawn(
     restart_peers: watch::Sender<Vec<IpAddr>>,
     kernel: KernelSettings,
     link: KernelLink,
+    history: History,
 ) -> mpsc::Sender<RibInput> {
     let (tx, rx) = mpsc::channel(INPUT_QUEUE);
     let mut engine = Engine::new(cfg, deferral);
@@ -305,6 +310,7 @@ pub fn spawn(
         fib_waiting: false,
         fib_flushed: false,
         sweep_due: false,
+        history,
     };
     tokio::spawn(driver.run(rx, updates, results));
     tx
@@ -636,7 +642,10 @@ impl Driver {
                     self.restart_peers.send_replace(self.engine.restart_peers());
                 }
                 Output::SweepFib => self.sweep_due = true,
-                Output::Event(event) => log(&event),
+                Output::Event(event) => {
+                    log(&event);
+                    record(&self.history, &event);
+                }
             }
         }
     }
@@ -721,6 +730,43 @@ impl Driver {
             }
         }
         !d.done
+    }
+}
+
+/// The engine's events that belong in a neighbor's history (`show events`).
+fn record(history: &History, event: &Event) {
+    match event {
+        Event::PrefixLimitWarning { address, received, limit } => history.record(
+            *address,
+            events::Event::MaxPrefix {
+                family: None,
+                limit: *limit,
+                received: Some(*received),
+                action: "warn".into(),
+                restart_after_s: None,
+            },
+        ),
+        Event::StaleRoutesRemoved { address } => history.record(
+            *address,
+            events::Event::GracefulRestart { phase: RestartPhase::StaleRoutesRemoved, family: None, detail: None },
+        ),
+        Event::LongLivedStale { address, family, stale_time, kept, removed } => history.record(
+            *address,
+            events::Event::GracefulRestart {
+                phase: RestartPhase::LongLivedStarted,
+                family: Some(family.to_string()),
+                detail: Some(format!("{kept} routes kept for {stale_time} s, {removed} with NO_LLGR removed")),
+            },
+        ),
+        Event::LongLivedStaleRoutesRemoved { address, family } => history.record(
+            *address,
+            events::Event::GracefulRestart {
+                phase: RestartPhase::LongLivedStaleRemoved,
+                family: Some(family.to_string()),
+                detail: None,
+            },
+        ),
+        _ => {}
     }
 }
 

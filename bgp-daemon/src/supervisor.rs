@@ -60,6 +60,7 @@ use tracing::{error, info, warn};
 
 use crate::bfd::{self, BfdEvent, BfdHandle};
 use crate::control::{self, Access, ControlRequest};
+use crate::history::History;
 use crate::kernel;
 use crate::metrics;
 use crate::net;
@@ -110,6 +111,8 @@ struct Supervisor {
     metrics: Option<metrics::Endpoint>,
     scrapes_tx: mpsc::Sender<metrics::Scrape>,
     scrapes_rx: mpsc::Receiver<metrics::Scrape>,
+    /// Every neighbor's event history (`show events`), kept across reloads.
+    history: History,
 }
 
 pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -165,9 +168,13 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     let marker_task = tokio::spawn(keep_restart_marker(marker.clone(), restart_peers_rx));
     let (kernel_link, ours) = start_kernel(&config.kernel).await;
     let settings = KernelSettings::new(&config.kernel, config.install_policy());
-    let rib = rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link);
+    let history = History::default();
+    history.pin(config.neighbors.iter().map(|n| n.address));
+    let rib =
+        rib_task::spawn(rib_task::rib_config(&global), deferral, restart_peers, settings, kernel_link, history.clone());
     let forwarding_kept = !config.kernel.install || ours > 0;
     let mut sup = Supervisor::new(config, config_path, listeners, rib, (events_tx, events_rx));
+    sup.history = history;
     sup.restart_until = restart_until;
     sup.forwarding_kept = forwarding_kept;
     if restart_until.is_some() && !forwarding_kept {
@@ -188,7 +195,7 @@ pub async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     }
     for n in &sup.config.neighbors {
         let spec = sup.restarting(NeighborSpec::configured(n, &sup.config));
-        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone(), sup.bfd.clone());
+        let handle = peer::spawn(spec, sup.rib.clone(), sup.events_tx.clone(), sup.bfd.clone(), sup.history.clone());
         sup.peers.insert(n.address, handle);
     }
     info!(
@@ -308,6 +315,7 @@ impl Supervisor {
             metrics: None,
             scrapes_tx,
             scrapes_rx,
+            history: History::default(),
         }
     }
 
@@ -385,6 +393,7 @@ impl Supervisor {
             self.rib.clone(),
             self.events_tx.clone(),
             self.bfd.clone(),
+            self.history.clone(),
         );
         let _ = handle.tx.try_send(PeerCmd::Accepted(stream));
         self.peers.insert(ip, handle);
@@ -399,7 +408,8 @@ impl Supervisor {
         let n = self.config.neighbors.iter().find(|n| n.address == address)?;
         warn!(peer = %address, "the neighbor's task had ended: started again");
         let spec = self.restarting(NeighborSpec::configured(n, &self.config));
-        let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone());
+        let handle =
+            peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone(), self.history.clone());
         self.peers.insert(address, handle);
         self.peers.get(&address)
     }
@@ -632,6 +642,7 @@ impl Supervisor {
                 };
                 send_reply(&replies, reply).await;
             }
+            Command::ShowEvents { neighbor, since_seconds } => self.show_events(neighbor, since_seconds, replies),
             Command::Shutdown { message } => {
                 let _ = replies.send(Reply::Done { message: "bgp-daemon is shutting down".into() }).await;
                 let _ = replies.send(Reply::End).await;
@@ -641,6 +652,28 @@ impl Supervisor {
             Command::Undrain { neighbor } => self.undrain_command(neighbor, replies).await,
         }
         None
+    }
+
+    /// `show events`, `show neighbors ADDR events`: the history, oldest first, sent by a
+    /// task of its own (a slow reader never holds up the supervisor).
+    fn show_events(&self, neighbor: Option<IpAddr>, since_seconds: Option<u64>, replies: mpsc::Sender<Reply>) {
+        let lines: Vec<Reply> = match neighbor {
+            Some(a) if !self.peers.contains_key(&a) && !self.history.knows(a) && !is_dynamic(&self.config, a) => {
+                vec![Reply::Error { message: format!("no neighbor {a}") }]
+            }
+            _ => {
+                let since = since_seconds.map(Duration::from_secs);
+                let events = self.history.events(neighbor, since);
+                events.into_iter().map(|e| Reply::Event(Box::new(e))).chain([Reply::End]).collect()
+            }
+        };
+        tokio::spawn(async move {
+            for line in lines {
+                if replies.send(line).await.is_err() {
+                    break;
+                }
+            }
+        });
     }
 
     /// Every neighbor's summary line, asked of all at once: one slow neighbor costs
@@ -847,7 +880,8 @@ impl Supervisor {
         for n in &self.config.neighbors {
             if !self.peers.contains_key(&n.address) {
                 let spec = NeighborSpec::configured(n, &self.config);
-                let handle = peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone());
+                let handle =
+                    peer::spawn(spec, self.rib.clone(), self.events_tx.clone(), self.bfd.clone(), self.history.clone());
                 self.peers.insert(n.address, handle);
             }
         }
@@ -1175,6 +1209,8 @@ impl Supervisor {
     fn after_reload(&mut self) {
         let config = &self.config;
         self.remembered.retain(|a| is_dynamic(config, a));
+        // Removed neighbors keep their history, now among the bounded unpinned rings.
+        self.history.pin(config.neighbors.iter().map(|n| n.address));
         for (addr, listener) in &self.listeners {
             if let Err(e) = set_listener_gtsm(listener, *addr, &self.config) {
                 warn!(%addr, error = %e, "updating GTSM on the listener");
@@ -1523,6 +1559,8 @@ mod tests {
     use tokio::io::AsyncReadExt;
     use tokio::net::TcpSocket;
 
+    use bgp_core::ctl::events::Event;
+
     const GLOBAL: &str = "[global]\nasn = 65000\nrouter_id = \"10.0.0.1\"\nlisten = [\"127.0.0.1:1179\"]\n\
                           control_socket = \"/tmp/unused.sock\"\n";
 
@@ -1576,6 +1614,63 @@ mod tests {
     }
 
     const RANGE: &str = "[[neighbor_range]]\nprefix = \"127.0.0.0/8\"\nasn = 65001\n";
+
+    /// A dynamic neighbor's history outlives its task; an address no neighbor or range
+    /// has is an error, not an empty history.
+    #[tokio::test]
+    async fn the_event_history_outlives_a_dynamic_neighbors_task() {
+        let (mut sup, _rib) = supervisor(RANGE);
+        let a = ip("127.0.0.7");
+        let (stream, remote, peer) = connection("127.0.0.7").await;
+        sup.accepted(stream, remote).await;
+        let replies = command(&mut sup, Command::NeighborShutdown { address: a, message: Some("bye".into()) }).await;
+        assert!(matches!(&replies[..], [Reply::Done { .. }, Reply::End]), "{replies:?}");
+        // Our OPEN, then the Cease; the connection closes.
+        let mut peer = peer;
+        let mut bytes = Vec::new();
+        tokio::time::timeout(Duration::from_secs(3), peer.read_to_end(&mut bytes)).await.unwrap().unwrap();
+        drop(peer);
+        // The task ends with its session; the supervisor forgets it.
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !sup.peers.get(&a).is_none_or(|p| p.tx.is_closed()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the dynamic neighbor's task ends");
+        sup.peers.remove(&a);
+
+        let events: Vec<_> = command(&mut sup, Command::ShowEvents { neighbor: Some(a), since_seconds: Some(60) })
+            .await
+            .into_iter()
+            .filter_map(|r| match r {
+                Reply::Event(e) => Some(e.event),
+                _ => None,
+            })
+            .collect();
+        let sent = events.iter().find_map(|e| match e {
+            Event::NotificationSent { notification, .. } => Some(notification.clone()),
+            _ => None,
+        });
+        let sent = sent.unwrap_or_else(|| panic!("{events:?}"));
+        assert_eq!((sent.code, sent.subcode, sent.message.as_deref()), (6, 2, Some("bye")));
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::StateChanged { cause: Some(c), .. } if c == "administrative shutdown")),
+            "{events:?}"
+        );
+        // Merged with every neighbor's, and --since 0 s leaves out what is older.
+        let all = command(&mut sup, Command::ShowEvents { neighbor: None, since_seconds: None }).await;
+        assert_eq!(all.len(), events.len() + 1, "{all:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let none = command(&mut sup, Command::ShowEvents { neighbor: None, since_seconds: Some(0) }).await;
+        assert!(matches!(&none[..], [Reply::End]), "{none:?}");
+
+        let outside =
+            command(&mut sup, Command::ShowEvents { neighbor: Some(ip("10.9.9.9")), since_seconds: None }).await;
+        assert!(matches!(&outside[..], [Reply::Error { message }] if message == "no neighbor 10.9.9.9"), "{outside:?}");
+    }
 
     #[tokio::test]
     async fn a_dynamic_neighbor_held_down_stays_refused_after_its_task_ended() {

@@ -16,6 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use bgp_core::ctl::events::NeighborEvent;
 use bgp_core::ctl::why::WhyReport;
 use bgp_core::ctl::{
     BfdSessionRow, Command, DrainRow, FibRow, KubernetesRouteRow, KubernetesStatus, NeighborDetail, NeighborSummary,
@@ -28,7 +29,7 @@ const MAX_LINE: usize = 16 << 20;
 
 /// The `reply` tags of protocol version [`PROTOCOL_VERSION`]: a tag outside this list
 /// means the daemon speaks another protocol generation.
-const KNOWN_REPLY_KINDS: [&str; 15] = [
+const KNOWN_REPLY_KINDS: [&str; 16] = [
     "neighbor",
     "neighbor-detail",
     "route",
@@ -44,6 +45,7 @@ const KNOWN_REPLY_KINDS: [&str; 15] = [
     "bfd",
     "why",
     "reload-preview",
+    "event",
 ];
 
 /// Why a request failed. Each renders as one line for the operator.
@@ -196,6 +198,15 @@ impl Client {
     pub fn show_next_hops(&self) -> Result<Vec<NextHopRow>, Error> {
         self.rows(Command::ShowNextHops, "a next hop", |reply| match reply {
             Reply::NextHop(row) => Ok(row),
+            other => Err(reply_kind(&other)),
+        })
+    }
+
+    /// `show events`, `show neighbors ADDR events`: the history, oldest first.
+    pub fn show_events(&self, neighbor: Option<IpAddr>, since: Option<Duration>) -> Result<Vec<NeighborEvent>, Error> {
+        let command = Command::ShowEvents { neighbor, since_seconds: since.map(|d| d.as_secs()) };
+        self.rows(command, "an event", |reply| match reply {
+            Reply::Event(e) => Ok(*e),
             other => Err(reply_kind(&other)),
         })
     }
@@ -441,6 +452,7 @@ fn reply_kind(reply: &Reply) -> &'static str {
         Reply::Bfd(_) => "bfd",
         Reply::Why(_) => "why",
         Reply::ReloadPreview(_) => "reload-preview",
+        Reply::Event(_) => "event",
     }
 }
 
@@ -582,6 +594,14 @@ mod tests {
                 packets_out: 0,
                 packets_dropped: 0,
                 bgp_state: None,
+            })),
+            Reply::Event(Box::new(bgp_core::ctl::events::NeighborEvent {
+                neighbor: "10.0.0.2".parse().unwrap(),
+                seq: 1,
+                time_ms: 1,
+                count: 2,
+                last_ms: Some(2),
+                event: bgp_core::ctl::events::Event::ConnectFailed { error: "refused".into() },
             })),
         ];
         for reply in replies {

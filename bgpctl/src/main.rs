@@ -6,6 +6,7 @@
 //! errors with status 2.
 
 mod client;
+mod events;
 #[cfg(test)]
 #[path = "../tests/fixtures/mod.rs"]
 mod fixtures;
@@ -58,7 +59,11 @@ const DEFAULT_SOCKET: &str = "/run/bgp-daemon/bgpctl.sock";
         bgpctl neighbor 192.168.1.1 shutdown --message \"router maintenance\"\n  \
         bgpctl neighbor 192.168.1.1 enable\n  \
         bgpctl drain --wait 15\n  \
-        bgpctl undrain"
+        bgpctl undrain\n  \
+        bgpctl show neighbor 192.168.1.1 events\n  \
+        bgpctl show events --since 10m\n  \
+        bgpctl completions bash > /etc/bash_completion.d/bgpctl\n  \
+        bgpctl man > /usr/local/share/man/man1/bgpctl.1"
 )]
 struct Cli {
     // The global options are listed after a subcommand's own (display_order).
@@ -184,6 +189,25 @@ enum TopCommand {
         #[arg(value_name = "PREFIX|ADDRESS", value_parser = parse_prefix_or_address)]
         target: String,
     },
+    /// Print a shell completion script for bgpctl
+    ///
+    /// bash: `bgpctl completions bash > /etc/bash_completion.d/bgpctl`; zsh: into a
+    /// directory of $fpath as `_bgpctl`; fish: `~/.config/fish/completions/bgpctl.fish`.
+    /// Needs no daemon.
+    Completions {
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print bgpctl's man page (roff), generated from this help
+    ///
+    /// `bgpctl man > /usr/local/share/man/man1/bgpctl.1`, or read it now with
+    /// `bgpctl man | man -l -`. With --dir, a page per subcommand is written too
+    /// (bgpctl-show-events.1 ...). Needs no daemon.
+    Man {
+        /// Write bgpctl.1 and a page per subcommand into this directory instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,7 +215,9 @@ enum Show {
     /// One line per neighbor, or the details of one neighbor
     ///
     /// Without ADDR: a summary like FRR's `show bgp summary`. State/PfxRcd is the
-    /// session state, or the number of prefixes received once Established; Up/Down is
+    /// session state, or the number of prefixes received once Established; PfxSnt the
+    /// prefixes advertised to the neighbor (while Established); MsgRcvd and MsgSent
+    /// count every message, OutQ the messages waiting to be written; Up/Down is
     /// how long the session has been up or down (hh:mm:ss under a day, then
     /// 3d04h05m, 02w3d04h, 01y05w3d). A `*` after the address marks a dynamic
     /// neighbor, accepted through a neighbor_range.
@@ -201,11 +227,19 @@ enum Show {
     /// are kept) and the restart phase it is in (GR stale, LLGR stale, awaiting
     /// End-of-RIB, with the seconds left), the last error and a hint when the session
     /// needs attention.
+    ///
+    /// With ADDR events: the neighbor's event history, as `show events` shows it.
     #[command(visible_alias = "neighbor", alias = "nei")]
     Neighbors {
         /// Show the details of this neighbor only
         #[arg(value_name = "ADDR")]
         address: Option<IpAddr>,
+        /// `events`: the neighbor's event history instead of its details
+        #[arg(value_enum, value_name = "VIEW", requires = "address")]
+        view: Option<NeighborView>,
+        /// With `events`: only the events of the last DURATION (90s, 10m, 2h, 1d, 1h30m)
+        #[arg(long, value_name = "DURATION", value_parser = parse_since, requires = "view")]
+        since: Option<Duration>,
     },
     /// The routing table, the paths of one prefix, or a neighbor's routes
     ///
@@ -298,6 +332,41 @@ enum Show {
     ///
     /// --json prints an array of BFD session objects.
     Bfd,
+    /// The event history of every neighbor, merged, oldest first
+    ///
+    /// What happened to each session, kept in memory by the daemon (its last 64
+    /// events per neighbor; across reloads, and for dynamic neighbors after their
+    /// session ended, for the 256 most recently active ones): state changes with
+    /// their cause, NOTIFICATIONs sent and received (code and subcode in words, the
+    /// RFC 9003 shutdown communication, Hard Reset), failed connection attempts (one
+    /// line, with a count, however often they repeat), graceful restart and LLGR
+    /// phases, max_prefixes, policy changes by a reload, drains and BFD state changes.
+    /// Times are UTC.
+    ///
+    /// `bgpctl show neighbor ADDR events` shows one neighbor's.
+    ///
+    /// --json prints an array of event objects: neighbor, seq (the order of
+    /// recording), time_ms (Unix milliseconds), count and last_ms when it repeated,
+    /// event (the kind: state-changed, notification-sent, notification-received,
+    /// connect-failed, graceful-restart, max-prefix, policies-changed, config, bfd)
+    /// and the kind's fields.
+    Events {
+        /// Only the events of the last DURATION (90s, 10m, 2h, 1d, 1h30m)
+        #[arg(long, value_name = "DURATION", value_parser = parse_since)]
+        since: Option<Duration>,
+    },
+}
+
+/// What `show neighbors ADDR` shows besides the details.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum NeighborView {
+    /// The neighbor's event history
+    Events,
+}
+
+/// `--since`: a duration with units (see `bgp_core::ctl::events::parse_since`).
+fn parse_since(s: &str) -> Result<Duration, String> {
+    bgp_core::ctl::events::parse_since(s)
 }
 
 #[derive(Debug, Args)]
@@ -452,12 +521,20 @@ fn main() -> ExitCode {
 fn run(cli: &Cli) -> anyhow::Result<()> {
     let client = Client::new(cli.socket.clone(), Duration::from_secs(cli.timeout));
     let text = match &cli.command {
-        TopCommand::Show { what: Show::Neighbors { address: None } } => {
+        TopCommand::Show { what: Show::Neighbors { address: None, .. } } => {
             shown(cli.json, &client.show_neighbors()?, |n| output::summary_table(n))
         }
-        TopCommand::Show { what: Show::Neighbors { address: Some(address) } } => {
+        TopCommand::Show { what: Show::Neighbors { address: Some(address), view: None, .. } } => {
             shown(cli.json, &client.show_neighbor(*address)?, output::neighbor_detail)
         }
+        TopCommand::Show { what: Show::Neighbors { address: Some(a), view: Some(NeighborView::Events), since } } => {
+            shown(cli.json, &client.show_events(Some(*a), *since)?, |e| events::events_table(e, Some(*a)))
+        }
+        TopCommand::Show { what: Show::Events { since } } => {
+            shown(cli.json, &client.show_events(None, *since)?, |e| events::events_table(e, None))
+        }
+        TopCommand::Completions { shell } => completions(*shell),
+        TopCommand::Man { dir } => man_page(dir.as_deref())?,
         TopCommand::Show { what: Show::Routes(args) } => {
             shown(cli.json, &client.show_routes(args.command())?, |rows| match args.prefix {
                 Some(_) => output::route_detail(rows, args.view()),
@@ -501,6 +578,31 @@ fn run(cli: &Cli) -> anyhow::Result<()> {
         TopCommand::Why { target } => shown(cli.json, &client.why(target.clone())?, why::why),
     };
     write_stdout(&text).context("cannot write to stdout")
+}
+
+/// `bgpctl completions SHELL`: the completion script, from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `bgpctl man [--dir DIR]`: bgpctl(1) on stdout, or every page (bgpctl.1,
+/// bgpctl-show.1, bgpctl-show-events.1, ...) written into `dir`, as git's are.
+fn man_page(dir: Option<&std::path::Path>) -> anyhow::Result<String> {
+    use clap::CommandFactory;
+    match dir {
+        None => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Ok(String::from_utf8_lossy(&out).into_owned())
+        }
+        Some(dir) => {
+            clap_mangen::generate_to(Cli::command(), dir).with_context(|| format!("writing into {}", dir.display()))?;
+            Ok(String::new())
+        }
+    }
 }
 
 /// The answer of a `show` command: `value` as JSON, or `text` of it.
@@ -572,11 +674,11 @@ mod tests {
     fn show_neighbors_and_its_aliases() {
         for word in ["neighbors", "neighbor", "nei"] {
             let cli = parse(&["show", word]).unwrap();
-            assert!(matches!(cli.command, TopCommand::Show { what: Show::Neighbors { address: None } }), "{word}");
+            assert!(matches!(cli.command, TopCommand::Show { what: Show::Neighbors { address: None, .. } }), "{word}");
             let cli = parse(&["show", word, "2001:db8::1"]).unwrap();
             let expected: IpAddr = "2001:db8::1".parse().unwrap();
             assert!(
-                matches!(cli.command, TopCommand::Show { what: Show::Neighbors { address: Some(a) } } if a == expected),
+                matches!(cli.command, TopCommand::Show { what: Show::Neighbors { address: Some(a), view: None, .. } } if a == expected),
                 "{word}"
             );
         }

@@ -77,6 +77,15 @@ pub fn state_or_prefixes(n: &NeighborSummary) -> String {
     }
 }
 
+/// The PfxSnt cell (FRR's): prefixes advertised, once Established; else blank.
+fn prefixes_sent(n: &NeighborSummary) -> String {
+    if n.state == SessionState::Established {
+        n.prefixes_advertised.to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// The Up/Down cell; `never` for a session that has not changed state since start.
 fn up_down(n: &NeighborSummary) -> String {
     if n.uptime_seconds == 0 && n.state != SessionState::Established {
@@ -98,7 +107,7 @@ fn truncate(s: &str, width: usize) -> String {
 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Align {
+pub(crate) enum Align {
     Left,
     Right,
 }
@@ -115,7 +124,7 @@ struct Column<'a> {
 }
 
 /// Lays out `rows` under `headers`, columns two spaces apart, no trailing blanks.
-fn table<const N: usize>(headers: [(&str, Align); N], rows: &[[String; N]]) -> String {
+pub(crate) fn table<const N: usize>(headers: [(&str, Align); N], rows: &[[String; N]]) -> String {
     let columns = headers.map(|(header, align)| Column { header, align, min_width: 0, separator: "  " });
     layout(columns, rows)
 }
@@ -166,6 +175,7 @@ pub fn summary_table(neighbors: &[NeighborSummary]) -> String {
         ("Description", Left),
         ("AS", Right),
         ("State/PfxRcd", Right),
+        ("PfxSnt", Right),
         ("Up/Down", Right),
         ("MsgRcvd", Right),
         ("MsgSent", Right),
@@ -173,7 +183,7 @@ pub fn summary_table(neighbors: &[NeighborSummary]) -> String {
     ];
     let mut sorted: Vec<&NeighborSummary> = neighbors.iter().collect();
     sorted.sort_by_key(|n| n.address);
-    let rows: Vec<[String; 8]> = sorted
+    let rows: Vec<[String; 9]> = sorted
         .iter()
         .map(|n| {
             [
@@ -184,6 +194,7 @@ pub fn summary_table(neighbors: &[NeighborSummary]) -> String {
                 },
                 n.asn.to_string(),
                 drained_cell(state_or_prefixes(n), n),
+                prefixes_sent(n),
                 up_down(n),
                 n.messages_received.to_string(),
                 n.messages_sent.to_string(),
@@ -1023,6 +1034,7 @@ mod tests {
         a.asn = 65001;
         a.uptime_seconds = 312;
         a.prefixes_received = 12;
+        a.prefixes_advertised = 7;
         a.messages_received = 1200;
         a.messages_sent = 1198;
         let mut b = summary("10.0.0.2", Active);
@@ -1037,11 +1049,11 @@ mod tests {
         d.out_queue = 3;
         let text = summary_table(&[a, b, c, d]);
         let expected = "\
-Neighbor      Description                   AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
-10.0.0.2      a description which…  4200000000        Active     never        0        0     0
-10.0.0.3      -                          65000  Idle (Admin)  00:00:10        0        0     3
-10.0.0.10     tor-1                      65001            12  00:05:12     1200     1198     0
-2001:db8::5*  -                          65000          Idle  3d04h05m        0        0     0
+Neighbor      Description                   AS  State/PfxRcd  PfxSnt   Up/Down  MsgRcvd  MsgSent  OutQ
+10.0.0.2      a description which…  4200000000        Active             never        0        0     0
+10.0.0.3      -                          65000  Idle (Admin)          00:00:10        0        0     3
+10.0.0.10     tor-1                      65001            12       7  00:05:12     1200     1198     0
+2001:db8::5*  -                          65000          Idle          3d04h05m        0        0     0
 
 Total number of neighbors 4
 * dynamic neighbor (neighbor_range)
@@ -1056,7 +1068,7 @@ Total number of neighbors 4
     fn summary_without_dynamic_neighbors_has_no_footnote() {
         let text = summary_table(&[summary("192.168.1.1", Connect)]);
         assert!(!text.contains("dynamic"), "{text}");
-        assert!(text.contains("192.168.1.1  -            65000       Connect    never"), "{text}");
+        assert!(text.contains("192.168.1.1  -            65000       Connect            never"), "{text}");
         assert_eq!(summary_table(&[]), "No BGP neighbors.\n");
     }
 

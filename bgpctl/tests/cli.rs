@@ -210,10 +210,10 @@ fn table_of_neighbors() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_eq!(daemon.request(), "{\"version\":6,\"command\":\"show-neighbors\",\"address\":null}\n");
     let expected = "\
-Neighbor     Description     AS  State/PfxRcd   Up/Down  MsgRcvd  MsgSent  OutQ
-10.0.0.3     -            65000  Idle (Admin)  00:05:12        0        0     0
-10.0.0.21*   -            65000        Active     never        0        0     0
-192.168.1.1  home router  64512             3  3d04h05m     9013     9012     0
+Neighbor     Description     AS  State/PfxRcd  PfxSnt   Up/Down  MsgRcvd  MsgSent  OutQ
+10.0.0.3     -            65000  Idle (Admin)          00:05:12        0        0     0
+10.0.0.21*   -            65000        Active             never        0        0     0
+192.168.1.1  home router  64512             3       5  3d04h05m     9013     9012     0
 
 Total number of neighbors 3
 * dynamic neighbor (neighbor_range)
@@ -1245,4 +1245,125 @@ fn reload_dry_run() {
         run.failure_line(),
         "bgpctl: unexpected reply from bgp-daemon: `end` where a reload preview was expected"
     );
+}
+
+fn events() -> Vec<bgp_core::ctl::events::NeighborEvent> {
+    use bgp_core::ctl::events::{Event, NeighborEvent};
+    use bgp_core::wire::{Cease, Notification};
+    let shutdown = Notification::cease_with_message(Cease::AdministrativeShutdown, "router maintenance");
+    let at = |seq: u64, neighbor: &str, time_ms: u64, event: Event| NeighborEvent {
+        neighbor: neighbor.parse().unwrap(),
+        seq,
+        time_ms,
+        count: 1,
+        last_ms: None,
+        event,
+    };
+    vec![
+        at(7, "192.168.1.1", 1_796_503_922_456, Event::received(&Notification::hard_reset(&shutdown))),
+        at(
+            8,
+            "192.168.1.1",
+            1_796_503_922_457,
+            Event::StateChanged {
+                from: bgp_core::ctl::SessionState::Established,
+                to: Active,
+                cause: Some("received NOTIFICATION Cease / Hard Reset".into()),
+            },
+        ),
+        at(
+            9,
+            "10.0.0.21",
+            1_796_503_930_000,
+            Event::ConnectFailed { error: "Connection refused (os error 111)".into() },
+        ),
+    ]
+}
+
+#[test]
+fn events_of_one_neighbor_and_of_all() {
+    let rows = events();
+    let replies: Vec<Reply> = rows.iter().cloned().map(|e| Reply::Event(Box::new(e))).chain([Reply::End]).collect();
+    let daemon = FakeDaemon::answering(&replies[..2].iter().cloned().chain([Reply::End]).collect::<Vec<_>>());
+    let run = bgpctl(&["show", "neighbor", "192.168.1.1", "events", "--since", "1h30m", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        daemon.request(),
+        "{\"version\":6,\"command\":\"show-events\",\"neighbor\":\"192.168.1.1\",\"since_seconds\":5400}\n"
+    );
+    let expected = "\
+Events of neighbor 192.168.1.1, oldest first:
+Time (UTC)               Event
+2026-12-05 20:52:02.456  received NOTIFICATION Cease / Administrative Shutdown (6/2), Hard Reset: \"router maintenance\"
+2026-12-05 20:52:02.457  Established -> Active: received NOTIFICATION Cease / Hard Reset
+
+2 events
+";
+    assert_eq!(run.stdout(), expected, "\n{}", run.stdout());
+
+    let daemon = FakeDaemon::answering(&replies);
+    let run = bgpctl(&["show", "events", "--json", "--socket", daemon.socket()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        daemon.request(),
+        "{\"version\":6,\"command\":\"show-events\",\"neighbor\":null,\"since_seconds\":null}\n"
+    );
+    let shown: Vec<bgp_core::ctl::events::NeighborEvent> = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(shown, rows);
+    let value: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(value[0]["event"], "notification-received");
+    assert_eq!(value[0]["notification"]["message"], "router maintenance");
+    assert_eq!(value[0]["notification"]["hard_reset"], true);
+
+    let run = bgpctl(&["show", "events", "--socket", daemon.socket()]);
+    assert!(run.stdout().contains("10.0.0.21    connect failed: Connection refused"), "{}", run.stdout());
+
+    let daemon = FakeDaemon::answering(&[Reply::Error { message: "no neighbor 10.9.9.9".into() }]);
+    assert_daemon_error(&daemon, &["show", "neighbor", "10.9.9.9", "events"], "no neighbor 10.9.9.9");
+
+    // --since needs a unit, and `events` an address; usage errors, status 2.
+    for args in [
+        &["show", "events", "--since", "10"][..],
+        &["show", "events", "--since", "10x"],
+        &["show", "events", "--since", ""],
+        &["show", "neighbors", "events"],
+        &["show", "neighbors", "--since", "10m"],
+        &["show", "neighbors", "10.0.0.1", "--since", "10m"],
+        &["show", "neighbors", "10.0.0.1", "history"],
+    ] {
+        let run = bgpctl(args);
+        assert_eq!(run.code(), 2, "{args:?}: {}", run.stderr());
+    }
+}
+
+#[test]
+fn completions_and_man_page() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let run = bgpctl(&["completions", shell]);
+        assert_eq!(run.code(), 0, "{shell}: {}", run.stderr());
+        let script = run.stdout();
+        for word in ["neighbors", "events", "kubernetes", "shutdown", "since", "json"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+    }
+    let run = bgpctl(&["completions", "bash"]);
+    assert!(run.stdout().contains("complete -F _bgpctl"), "{}", run.stdout());
+    assert_eq!(bgpctl(&["completions", "tcsh"]).code(), 2);
+
+    let run = bgpctl(&["man"]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let page = run.stdout();
+    assert!(page.starts_with(".ie") && page.contains(".TH bgpctl 1"), "{page}");
+    for word in ["show", "neighbor", "reload", "completions", "\\-\\-socket"] {
+        assert!(page.contains(word), "man page lacks {word}");
+    }
+    // --dir: a page per subcommand.
+    let dir = TempDir::new();
+    let run = bgpctl(&["man", "--dir", dir.0.to_str().unwrap()]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let events = fs::read_to_string(dir.0.join("bgpctl-show-events.1")).unwrap();
+    assert!(events.contains("\\-\\-since") && events.contains("RFC 9003"), "{events}");
+    assert!(dir.0.join("bgpctl.1").exists() && dir.0.join("bgpctl-neighbor-shutdown.1").exists());
+    let run = bgpctl(&["man", "--dir", "/nonexistent/dir"]);
+    assert!(run.failure_line().contains("/nonexistent/dir"));
 }

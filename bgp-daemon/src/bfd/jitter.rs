@@ -372,6 +372,7 @@ fn bfd_jitter_under_rib_load() {
             restart_tx,
             Default::default(),
             KernelLink { updates: kupdates_rx, fib: fib_tx, results: results_rx },
+            crate::history::History::default(),
         );
         let sink_octets = Arc::new(AtomicU64::new(0));
         let (sink_link, _sink_notices) = link(sink_octets.clone());

@@ -124,10 +124,24 @@ impl Supervisor {
             .map_err(|_| "the RIB is not running")?;
         self.drain = drain;
         match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
-            Ok(Ok(changed)) => Ok(changed),
+            Ok(Ok(changed)) => {
+                for d in &changed {
+                    self.history.record(d.address, drain_event(d));
+                }
+                Ok(changed)
+            }
             _ => Err("the RIB did not answer".into()),
         }
     }
+}
+
+/// The event history's line of a drain or undrain of one neighbor.
+fn drain_event(d: &Drained) -> bgp_core::ctl::events::Event {
+    let change = match d.drained {
+        true => format!("drained (RFC 8326): {} routes announced again with GRACEFUL_SHUTDOWN", d.routes),
+        false => format!("undrained: {} routes announced again as before", d.routes),
+    };
+    bgp_core::ctl::events::Event::Config { change }
 }
 
 fn row(d: &Drained) -> Reply {
@@ -204,6 +218,15 @@ mod tests {
         assert!(matches!(&r[..], [Reply::Drained(d), Reply::Done { .. }, Reply::End] if !d.drained), "{r:?}");
         assert_eq!(sup.drain, Drain::default());
         assert_eq!(seen.lock().unwrap().len(), 3, "the RIB saw every change");
+        // The neighbor's event history tells the drain and its end.
+        let changes: Vec<String> = sup.history.events(Some(a), None).into_iter().map(|e| e.event.to_string()).collect();
+        assert_eq!(
+            changes,
+            [
+                "drained (RFC 8326): 4 routes announced again with GRACEFUL_SHUTDOWN",
+                "undrained: 4 routes announced again as before"
+            ],
+        );
     }
 
     #[tokio::test]
