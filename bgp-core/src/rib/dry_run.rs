@@ -32,7 +32,7 @@ use super::out::{family_of, is_accept_all, path_id_of, UpdateGroup};
 use super::show::peer_route;
 use super::{candidate_with, EntryId, Import, Path, SourceId, SourceKind};
 use crate::config::{Announce, KernelImport};
-use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
+use crate::policy::{Policy, RouteInfo, Verdict};
 use crate::prefix::Prefix;
 use crate::wire::{NextHop, PathAttrs};
 
@@ -311,12 +311,7 @@ impl Engine {
         let Some(from) = self.rib.source(path.source) else { return false };
         let Ok(mut exported) = export(cfg, path.source, from, t.target, attrs) else { return false };
         if !is_accept_all(&t.export) {
-            let source = match from {
-                SourceKind::Peer(_) => RouteSource::Peer,
-                SourceKind::Static => RouteSource::Static,
-                SourceKind::Kernel => RouteSource::Kernel,
-                SourceKind::Kubernetes => RouteSource::Kubernetes,
-            };
+            let source = from.policy_source();
             let route = RouteInfo {
                 prefix,
                 source,

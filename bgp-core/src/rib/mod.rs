@@ -84,6 +84,16 @@ pub enum SourceKind {
 }
 
 impl SourceKind {
+    /// The source as export policies match it (`match.source`).
+    pub fn policy_source(&self) -> crate::policy::RouteSource {
+        match self {
+            SourceKind::Peer(_) => crate::policy::RouteSource::Peer,
+            SourceKind::Static => crate::policy::RouteSource::Static,
+            SourceKind::Kernel => crate::policy::RouteSource::Kernel,
+            SourceKind::Kubernetes => crate::policy::RouteSource::Kubernetes,
+        }
+    }
+
     pub fn is_local(&self) -> bool {
         !matches!(self, SourceKind::Peer(_))
     }

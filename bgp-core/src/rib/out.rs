@@ -30,7 +30,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::export::{export, ExportTarget};
 use super::{Change, EntryId, Path, RibConfig, RibState, SourceId, SourceKind};
 use crate::attrs::AttrId;
-use crate::policy::{Policy, RouteInfo, RouteSource, Verdict};
+use crate::policy::{Policy, RouteInfo, Verdict};
 use crate::prefix::{Nlri, Prefix};
 use crate::types::Family;
 use crate::wire::{pack_announce, pack_withdraw, AttrBlock, CodecCtx, NextHop, PathAttrs};
@@ -785,12 +785,7 @@ impl UpdateGroup {
             return NONE;
         };
         if !is_accept_all(&self.export) {
-            let kind = match from {
-                SourceKind::Peer(_) => RouteSource::Peer,
-                SourceKind::Static => RouteSource::Static,
-                SourceKind::Kernel => RouteSource::Kernel,
-                SourceKind::Kubernetes => RouteSource::Kubernetes,
-            };
+            let kind = from.policy_source();
             let route = RouteInfo {
                 prefix,
                 source: kind,
