@@ -1002,11 +1002,22 @@ impl Daemon {
     pub fn rss_kib(&self) -> u64 {
         rss_kib(self.pid()).expect("VmRSS of the daemon")
     }
+
+    /// The anonymous part of the daemon's resident memory (heap, stacks), without the
+    /// pages of its binary.
+    pub fn rss_anon_kib(&self) -> u64 {
+        status_kib(self.pid(), "RssAnon:").expect("RssAnon of the daemon")
+    }
 }
 
 /// VmRSS of a process, in KiB.
 pub fn rss_kib(pid: u32) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `/proc/PID/status` field counted in KiB.
+fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }

@@ -556,7 +556,7 @@ fn sessions_200_neighbor_range() {
     let config = s.global_toml(65000, &s.v4(1), &["hold_time = 90", &format!("listen = [\"{}:179\"]", s.v4(1))])
         + &format!("\n[[neighbor_range]]\nprefix = \"10.77.{}.0/24\"\nasn = 65100\nlimit = 250\n", s.id);
     let d = s.start_ours(&config);
-    let rss_idle = d.rss_kib();
+    let (rss_idle, anon_idle) = (d.rss_kib(), d.rss_anon_kib());
 
     s.step(&format!("starting {COUNT} sessions"));
     let status = s.path("swarm.status");
@@ -596,9 +596,15 @@ fn sessions_200_neighbor_range() {
     let all = d.neighbors().unwrap();
     assert_eq!(all.iter().filter(|n| n.state == SessionState::Established && n.dynamic).count(), COUNT);
     assert_eq!(swarm_says("downs "), 0, "sessions flapped");
-    let rss = d.rss_kib();
-    eprintln!("RSS with {COUNT} established sessions: {rss} KiB (at start, no session: {rss_idle} KiB)");
-    assert!(rss < 30 * 1024, "RSS {rss} KiB is over the 30 MiB target");
+    let (rss, anon) = (d.rss_kib(), d.rss_anon_kib());
+    eprintln!(
+        "RSS with {COUNT} established sessions: {rss} KiB, {anon} KiB of it anonymous (at start, no session: \
+         {rss_idle} KiB, {anon_idle} KiB anonymous)"
+    );
+    // The anonymous part: what sessions cost. Most of the debug build's RSS is its binary's
+    // pages (18 of 22 MiB at start), which grow with the code, not with sessions; bounding
+    // VmRSS made this test fail as features were added (30.9 MiB, 21.5 MiB of it at start).
+    assert!(anon < 12 * 1024, "{anon} KiB of anonymous memory is over the 12 MiB target");
 }
 
 // ------------------------------------------------------------- route reflection
