@@ -1696,7 +1696,8 @@ mod tests {
         assert!(sup.peers.get(&a).is_some_and(|p| p.dynamic && !p.tx.is_closed()));
     }
 
-    async fn command(sup: &mut Supervisor, command: Command) -> Vec<Reply> {
+    /// The replies to `command`, until none comes for 200 ms.
+    pub(super) async fn command(sup: &mut Supervisor, command: Command) -> Vec<Reply> {
         let (replies, mut rx) = mpsc::channel(16);
         assert!(sup.control(ControlRequest { command, replies }).await.is_none());
         let mut all = Vec::new();

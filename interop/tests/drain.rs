@@ -55,7 +55,11 @@ fn node(s: &Scenario, role: &str, global: &[&str]) -> Daemon {
 /// FRR's selected paths to the /32 (best and multipath), by next hop, sorted, and
 /// whether it has any path at all.
 fn selected(frr: &Frr) -> Result<(Vec<String>, usize), String> {
-    let v = frr.json(&format!("show bgp ipv4 unicast {VIP} json"))?;
+    Ok(selected_in(&frr.json(&format!("show bgp ipv4 unicast {VIP} json"))?))
+}
+
+/// The same, read from FRR's JSON answer.
+fn selected_in(v: &Value) -> (Vec<String>, usize) {
     let paths = v["paths"].as_array().cloned().unwrap_or_default();
     let mut hops: Vec<String> = paths
         .iter()
@@ -63,7 +67,7 @@ fn selected(frr: &Frr) -> Result<(Vec<String>, usize), String> {
         .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(String::from))
         .collect();
     hops.sort();
-    Ok((hops, paths.len()))
+    (hops, paths.len())
 }
 
 fn selected_are(frr: &Frr, want: &[&str]) -> Result<(), String> {
@@ -98,14 +102,8 @@ impl Sampler {
                 let out = vty.ask(&format!("show bgp ipv4 unicast {VIP} json"));
                 let at = start.elapsed();
                 let sample = out.ok().and_then(|o| serde_json::from_slice::<Value>(&o).ok()).map(|v| {
-                    let paths = v["paths"].as_array().cloned().unwrap_or_default();
-                    let mut hops: Vec<String> = paths
-                        .iter()
-                        .filter(|p| p["bestpath"]["overall"] == true || p["multipath"] == true)
-                        .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(String::from))
-                        .collect();
-                    hops.sort();
-                    (at, hops, paths.len())
+                    let (hops, paths) = selected_in(&v);
+                    (at, hops, paths)
                 });
                 // An answer vtysh could not give (never seen) is no sample.
                 if let Some(sample) = sample {

@@ -23,7 +23,7 @@ pub mod session;
 pub mod wheel;
 
 pub use packet::{ControlPacket, Diag, PacketError, State};
-pub use session::{Session, SessionChange, SessionConfig, SessionStatus};
+pub use session::{splitmix64, Session, SessionChange, SessionConfig, SessionStatus};
 pub use wheel::TimerWheel;
 
 /// UDP ports (RFC 5881 §4): destination 3784; source in 49152..=65535.

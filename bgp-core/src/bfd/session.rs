@@ -416,8 +416,9 @@ fn sanitize(mut cfg: SessionConfig) -> SessionConfig {
     cfg
 }
 
-/// SplitMix64: a small, well-mixed generator for TX jitter (no cryptographic need).
-fn splitmix64(state: &mut u64) -> u64 {
+/// SplitMix64: a small, well-mixed generator for TX jitter; the daemon's BFD task uses
+/// it for discriminators and source ports too (no cryptographic need).
+pub fn splitmix64(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -8,6 +8,19 @@ use crate::wire::{AsPath, Community, NextHop, Origin};
 
 pub(crate) const US: u32 = 64513;
 
+/// The messages of one `Output::Send` buffer, frame by frame (each frame's length is at
+/// octets 16-17 of its header).
+pub(crate) fn messages(bytes: &bytes::Bytes, ctx: &crate::wire::CodecCtx) -> Vec<crate::wire::Message> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
+        out.push(crate::wire::decode_message(&bytes.slice(at..at + len), ctx).expect("a valid message"));
+        at += len;
+    }
+    out
+}
+
 pub(crate) fn rib() -> RibState {
     RibState::new(RibConfig {
         local_as: US,

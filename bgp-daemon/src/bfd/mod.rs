@@ -34,7 +34,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
-use bgp_core::bfd::{self, ControlPacket, Session, SessionChange, SessionConfig, State, TimerWheel};
+use bgp_core::bfd::{self, splitmix64, ControlPacket, Session, SessionChange, SessionConfig, State, TimerWheel};
 use bgp_core::ctl::BfdSessionRow;
 use nix::sys::socket::{self as nixsock, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -781,15 +781,6 @@ fn recv(s: &Socket, buf: &mut [u8]) -> io::Result<Option<Datagram>> {
         a.as_sockaddr_in().map(|v4| IpAddr::V4(v4.ip())).or_else(|| a.as_sockaddr_in6().map(|v6| IpAddr::V6(v6.ip())))
     });
     Ok(src.map(|src| Datagram { src, hops, len }))
-}
-
-/// SplitMix64, for discriminators, source ports and jitter seeds (no cryptographic need).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]

@@ -157,6 +157,7 @@ mod tests {
     use super::*;
     use crate::control::ControlRequest;
     use crate::peer::StopMode;
+    use crate::supervisor::tests::command;
 
     const CONFIG: &str = "[global]\nasn = 65000\nrouter_id = \"10.0.0.1\"\nlisten = []\n\
                           control_socket = \"/tmp/unused.sock\"\non_stop = \"drain-then-graceful-restart\"\n\
@@ -186,16 +187,6 @@ mod tests {
             }
         });
         (Supervisor::new(config, PathBuf::from("test.toml"), Vec::new(), rib, mpsc::channel(64)), seen)
-    }
-
-    async fn command(sup: &mut Supervisor, command: Command) -> Vec<Reply> {
-        let (replies, mut rx) = mpsc::channel(16);
-        assert!(sup.control(ControlRequest { command, replies }).await.is_none());
-        let mut all = Vec::new();
-        while let Ok(Some(r)) = tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-            all.push(r);
-        }
-        all
     }
 
     #[tokio::test]

@@ -7,8 +7,8 @@ use super::*;
 use crate::policy::{Match, PrefixEntry, PrefixList, Term, TermAction};
 use crate::rib::metrics::ByAfi;
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
-use crate::rib::tests::{cfg, pfx, session, update, update6, withdraw, US};
-use crate::wire::{decode_message, Message, RefreshSubtype};
+use crate::rib::tests::{cfg, messages, pfx, session, update, update6, withdraw, US};
+use crate::wire::{Message, RefreshSubtype};
 
 mod drain;
 
@@ -93,12 +93,8 @@ fn drain(e: &mut Engine) -> Round {
     while let Some(out) = e.poll_output() {
         match out {
             Output::Send { peer, bytes } => {
-                let mut at = 0;
-                while at < bytes.len() {
-                    let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
-                    let m = decode_message(&bytes.slice(at..at + len), &CodecCtx::modern()).expect("valid message");
+                for m in messages(&bytes, &CodecCtx::modern()) {
                     r.sent.push((peer, m));
-                    at += len;
                 }
             }
             Output::Blocked(p) => r.blocked.push(p),

@@ -14,7 +14,7 @@ use crate::rib::engine::{Output, PeerId, SessionUp};
 use crate::rib::show::{DumpStep, PrefixOrAddress, RouteQuery};
 use crate::rib::tests::{self, cfg, pfx, US};
 use crate::types::{Family, FamilySet};
-use crate::wire::{decode_message, CodecCtx, Message, NextHop};
+use crate::wire::{CodecCtx, Message, NextHop};
 
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
@@ -53,13 +53,8 @@ fn round(e: &mut Engine, now: Instant, ctxs: &HashMap<PeerId, CodecCtx>) -> Hash
     while let Some(o) = e.poll_output() {
         let Output::Send { peer, bytes } = o else { continue };
         let ctx = &ctxs[&peer];
-        let mut at = 0;
-        while at < bytes.len() {
-            let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
-            let Message::Update(u) = decode_message(&bytes.slice(at..at + len), ctx).expect("valid") else {
-                panic!("an UPDATE")
-            };
-            at += len;
+        for m in crate::rib::tests::messages(&bytes, ctx) {
+            let Message::Update(u) = m else { panic!("an UPDATE") };
             let sent = out.entry(peer).or_default();
             if let Some(nh) = u.attrs.next_hop {
                 for n in &u.nlri {

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::prefix::Prefix;
 use crate::rib::engine::{Output, SessionUp};
-use crate::rib::tests::{cfg, pfx, session, update, US};
+use crate::rib::tests::{cfg, messages, pfx, session, update, US};
 use crate::wire::open::{GracefulRestart, GracefulRestartFamily};
-use crate::wire::{decode_message, CodecCtx, Message, Update};
+use crate::wire::{CodecCtx, Message, Update};
 
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
@@ -54,14 +54,10 @@ fn round(e: &mut Engine, now: Instant) -> Round {
     while let Some(out) = e.poll_output() {
         match out {
             Output::Send { peer, bytes } => {
-                let mut at = 0;
-                while at < bytes.len() {
-                    let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
-                    let m = decode_message(&bytes.slice(at..at + len), &CodecCtx::modern()).expect("valid message");
+                for m in messages(&bytes, &CodecCtx::modern()) {
                     if let Message::Update(u) = m {
                         r.sent.push((peer, u));
                     }
-                    at += len;
                 }
             }
             Output::Event(ev) => r.events.push(ev),

@@ -35,10 +35,8 @@ fn sent_routes(e: &mut Engine, t: Instant, peer: PeerId, ctx: &CodecCtx) -> (Vec
         if to != peer {
             continue;
         }
-        let mut at = 0;
-        while at < bytes.len() {
-            let len = usize::from(u16::from_be_bytes([bytes[at + 16], bytes[at + 17]]));
-            if let Ok(Message::Update(u)) = decode_message(&bytes.slice(at..at + len), ctx) {
+        for m in crate::rib::tests::messages(&bytes, ctx) {
+            if let Message::Update(u) = m {
                 withdrawn += u.withdrawn.len();
                 let mut attrs = u.attrs.clone();
                 attrs.mp_reach = None;
@@ -46,7 +44,6 @@ fn sent_routes(e: &mut Engine, t: Instant, peer: PeerId, ctx: &CodecCtx) -> (Vec
                     routes.push((n.prefix, n.path_id, attrs.clone()));
                 }
             }
-            at += len;
         }
     }
     routes.sort_by_key(|r| (r.0, r.1));
