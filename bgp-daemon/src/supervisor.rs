@@ -43,6 +43,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -106,6 +107,11 @@ struct Supervisor {
     bfd: BfdHandle,
     /// BFD state changes, forwarded to the neighbor concerned.
     bfd_events: mpsc::Receiver<BfdEvent>,
+    /// BFD changes for neighbors whose queue was full, to the task that delivers them in
+    /// order ([`forward_bfd_events`]).
+    bfd_backlog: mpsc::Sender<BacklogItem>,
+    /// Per neighbor, how many of its BFD changes are in the backlog.
+    bfd_backlogged: HashMap<IpAddr, Arc<AtomicUsize>>,
     /// The metrics endpoint, while `global.metrics_listen` is set; its scrapes come in
     /// on `scrapes_rx`.
     metrics: Option<metrics::Endpoint>,
@@ -294,6 +300,8 @@ impl Supervisor {
         (events_tx, events_rx): (mpsc::Sender<PeerEvent>, mpsc::Receiver<PeerEvent>),
     ) -> Supervisor {
         let (bfd_tx, bfd_events) = mpsc::channel(BFD_EVENTS);
+        let (bfd_backlog, backlog_rx) = mpsc::channel(BFD_EVENTS);
+        tokio::spawn(forward_bfd_events(backlog_rx));
         let (scrapes_tx, scrapes_rx) = mpsc::channel(4);
         Supervisor {
             config,
@@ -312,6 +320,8 @@ impl Supervisor {
             drain: Default::default(),
             bfd: bfd::spawn(bfd_tx),
             bfd_events,
+            bfd_backlog,
+            bfd_backlogged: HashMap::new(),
             metrics: None,
             scrapes_tx,
             scrapes_rx,
@@ -425,19 +435,35 @@ impl Supervisor {
         }
     }
 
-    /// Every few seconds: neighbor tasks that ended are started again (configured) or
-    /// forgotten (dynamic), hold-downs that are over are forgotten, and the count of
-    /// log lines left out is logged.
     /// A BFD change goes to its neighbor's task, which closes the BGP session on a
     /// failure. Never lost to a full queue: a busy neighbor gets it from a task.
     fn bfd_event(&mut self, event: BfdEvent) {
         let Some(p) = self.peers.get(&event.peer) else { return };
+        // Behind a change still in the backlog, this one waits its turn there too: a
+        // neighbor sees its BFD changes in order (a stale Down after an Up would close
+        // a protected session).
+        if self.bfd_backlogged.get(&event.peer).is_some_and(|n| n.load(Ordering::Relaxed) > 0) {
+            self.backlog_bfd(p.tx.clone(), event);
+            return;
+        }
         match p.tx.try_send(PeerCmd::Bfd(Box::new(event))) {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => {}
             Err(mpsc::error::TrySendError::Full(cmd)) => {
-                let tx = p.tx.clone();
-                tokio::spawn(async move { tx.send(cmd).await });
+                let PeerCmd::Bfd(event) = cmd else { unreachable!("the command just built") };
+                self.backlog_bfd(p.tx.clone(), *event);
             }
+        }
+    }
+
+    /// Queues a BFD change for a neighbor whose queue is full. A full backlog (the
+    /// neighbors are stuck) drops the change with a warning: bounded memory first.
+    fn backlog_bfd(&mut self, tx: mpsc::Sender<PeerCmd>, event: BfdEvent) {
+        let count = self.bfd_backlogged.entry(event.peer).or_default().clone();
+        let peer = event.peer;
+        count.fetch_add(1, Ordering::Relaxed);
+        if self.bfd_backlog.try_send((tx, event, count.clone())).is_err() {
+            count.fetch_sub(1, Ordering::Relaxed);
+            warn!(%peer, "BFD change dropped: the neighbors' queues and the backlog are full");
         }
     }
 
@@ -458,16 +484,15 @@ impl Supervisor {
     async fn show_bfd(&self, replies: mpsc::Sender<Reply>) {
         let lines: Vec<Reply> =
             self.bfd_rows().await.into_iter().map(|r| Reply::Bfd(Box::new(r))).chain([Reply::End]).collect();
-        tokio::spawn(async move {
-            for line in lines {
-                if replies.send(line).await.is_err() {
-                    break;
-                }
-            }
-        });
+        spawn_lines(replies, lines);
     }
 
+    /// Every few seconds: neighbor tasks that ended are started again (configured) or
+    /// forgotten (dynamic), hold-downs that are over are forgotten, and the count of
+    /// log lines left out is logged.
     fn housekeeping(&mut self) {
+        let peers = &self.peers;
+        self.bfd_backlogged.retain(|a, n| n.load(Ordering::Relaxed) > 0 || peers.contains_key(a));
         let ended: Vec<IpAddr> = self.peers.iter().filter(|(_, p)| p.tx.is_closed()).map(|(a, _)| *a).collect();
         for address in ended {
             if self.respawn(address).is_none() {
@@ -503,13 +528,7 @@ impl Supervisor {
                 let lines: Vec<Reply> = all.into_values().map(Reply::Neighbor).chain([Reply::End]).collect();
                 // Sent by a task of its own: a client that reads slowly never holds up
                 // the supervisor (its socket drops it after a while).
-                tokio::spawn(async move {
-                    for line in lines {
-                        if replies.send(line).await.is_err() {
-                            break;
-                        }
-                    }
-                });
+                spawn_lines(replies, lines);
             }
             Command::ShowNeighbors { address: Some(a) } => {
                 let Some(p) = self.peers.get(&a) else {
@@ -667,13 +686,7 @@ impl Supervisor {
                 events.into_iter().map(|e| Reply::Event(Box::new(e))).chain([Reply::End]).collect()
             }
         };
-        tokio::spawn(async move {
-            for line in lines {
-                if replies.send(line).await.is_err() {
-                    break;
-                }
-            }
-        });
+        spawn_lines(replies, lines);
     }
 
     /// Every neighbor's summary line, asked of all at once: one slow neighbor costs
@@ -888,10 +901,7 @@ impl Supervisor {
         // BFD keys restart no session: every neighbor still running gets the new
         // values and adds, retunes or removes its BFD session.
         for (&addr, p) in &self.peers {
-            let bfd = match self.config.neighbor(addr) {
-                Some(n) => n.settings.bfd,
-                None => self.config.range_for(addr).and_then(|r| r.settings.bfd),
-            };
+            let bfd = self.config.peer_for(addr).and_then(|m| m.settings().bfd);
             let _ = p.tx.send(PeerCmd::BfdSettings(bfd)).await;
         }
         if let Some(announcements) = plan.announcements {
@@ -1005,13 +1015,7 @@ impl Supervisor {
         #[cfg(not(feature = "kubernetes"))]
         let lines = vec![Reply::Error { message: NO_KUBERNETES_FEATURE.into() }];
         // Sent by a task of its own: a slow reader never holds up the supervisor.
-        tokio::spawn(async move {
-            for line in lines {
-                if replies.send(line).await.is_err() {
-                    break;
-                }
-            }
-        });
+        spawn_lines(replies, lines);
     }
 
     /// `why`: the engine's story of the route, with what only the configuration
@@ -1032,10 +1036,7 @@ impl Supervisor {
             }
         };
         let config = &self.config;
-        let settings_of = |a: IpAddr| match config.neighbors.iter().find(|n| n.address == a) {
-            Some(n) => Some(&n.settings),
-            None => config.range_for(a).map(|r| &r.settings),
-        };
+        let settings_of = |a: IpAddr| config.peer_for(a).map(|m| m.settings());
         let addresses: BTreeSet<IpAddr> =
             config.neighbors.iter().map(|n| n.address).chain(self.peers.keys().copied()).collect();
         let (mut rfc8212_export, mut rfc8212_import) = (Vec::new(), Vec::new());
@@ -1086,13 +1087,7 @@ impl Supervisor {
         }
         report.peers.sort_by_key(|p| p.address);
         let lines = [Reply::Why(Box::new(report)), Reply::End];
-        tokio::spawn(async move {
-            for line in lines {
-                if replies.send(line).await.is_err() {
-                    break;
-                }
-            }
-        });
+        spawn_lines(replies, lines);
     }
 
     /// Hands a neighbor its new policies.
@@ -1332,6 +1327,34 @@ async fn futures_join(waits: Vec<oneshot::Receiver<()>>) {
 }
 
 /// Sends one reply, and `End` after it unless it is an `Error`.
+/// A BFD change waiting for its neighbor's queue, and that neighbor's backlog count.
+type BacklogItem = (mpsc::Sender<PeerCmd>, BfdEvent, Arc<AtomicUsize>);
+
+/// Delivers backlogged BFD changes one at a time, in the order they came: one task,
+/// whatever the number of changes (not one task each).
+async fn forward_bfd_events(mut backlog: mpsc::Receiver<BacklogItem>) {
+    while let Some((tx, event, count)) = backlog.recv().await {
+        let _ = tx.send(PeerCmd::Bfd(Box::new(event))).await;
+        count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Sends `lines` from a task of its own: a client that reads slowly never holds up the
+/// supervisor (its socket drops it after a while).
+fn spawn_lines(replies: mpsc::Sender<Reply>, lines: impl IntoIterator<Item = Reply> + Send + 'static)
+where
+    <Vec<Reply> as IntoIterator>::IntoIter: Send,
+{
+    let lines: Vec<Reply> = lines.into_iter().collect();
+    tokio::spawn(async move {
+        for line in lines {
+            if replies.send(line).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
 async fn send_reply(replies: &mpsc::Sender<Reply>, reply: Reply) {
     let end = !matches!(reply, Reply::Error { .. });
     let _ = replies.send(reply).await;
