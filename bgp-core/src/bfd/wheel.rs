@@ -23,6 +23,8 @@ pub struct TimerWheel<K> {
     slots: Vec<Vec<Entry<K>>>,
     /// Where each armed key's entry is: its deadline and its (clamped) tick.
     armed: HashMap<K, (Instant, u64)>,
+    /// `expire`'s scratch list, kept so a wake-up that fires allocates nothing.
+    fired: Vec<(Instant, K)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -37,7 +39,14 @@ impl<K: Copy + Eq + Hash> TimerWheel<K> {
     pub fn new(tick: Duration, slots: usize, start: Instant) -> Self {
         let tick = tick.max(Duration::from_nanos(1));
         let slots = slots.max(1);
-        TimerWheel { tick, start, cursor: 0, slots: (0..slots).map(|_| Vec::new()).collect(), armed: HashMap::new() }
+        TimerWheel {
+            tick,
+            start,
+            cursor: 0,
+            slots: (0..slots).map(|_| Vec::new()).collect(),
+            armed: HashMap::new(),
+            fired: Vec::new(),
+        }
     }
 
     fn tick_of(&self, at: Instant) -> u64 {
@@ -91,7 +100,7 @@ impl<K: Copy + Eq + Hash> TimerWheel<K> {
         let n = self.slots.len() as u64;
         // More than a rotation passed: every slot is due once.
         let ticks = (now_tick - self.cursor).min(n - 1);
-        let mut fired: Vec<(Instant, K)> = Vec::new();
+        let mut fired = std::mem::take(&mut self.fired);
         for t in self.cursor..=self.cursor + ticks {
             let slot = self.slot_of(t);
             let entries = &mut self.slots[slot];
@@ -110,7 +119,8 @@ impl<K: Copy + Eq + Hash> TimerWheel<K> {
         // Entries of the ticks just passed that are not yet due (a later rotation) keep their
         // slot; a deadline at a tick before the new cursor cannot remain since it was due.
         fired.sort_by_key(|&(at, _)| at);
-        out.extend(fired.into_iter().map(|(_, k)| k));
+        out.extend(fired.drain(..).map(|(_, k)| k));
+        self.fired = fired;
     }
 
     /// The earliest armed time (for the task's sleep), or None.

@@ -160,7 +160,10 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
         set.retain(|&i| paths[i].reachable);
     }
     record(&set, Step::NextHopReachable, &mut step);
-    keep_best(&mut set, |i| !paths[i].llgr_stale(), true);
+    // Almost never a stale path: one scan of the communities each, not keep_best's two.
+    if set.iter().any(|&i| paths[i].llgr_stale()) {
+        keep_best(&mut set, |i| !paths[i].llgr_stale(), true);
+    }
     record(&set, Step::NotLongLivedStale, &mut step);
     keep_best(&mut set, |i| paths[i].local_pref(), true);
     record(&set, Step::LocalPref, &mut step);

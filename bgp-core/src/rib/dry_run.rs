@@ -188,14 +188,14 @@ impl Engine {
                 // The common case of a reload that changes one peer's policies: most
                 // prefixes are not touched at all.
                 for t in &mut targets {
-                    let held = t.group.advertised_path_ids(t.id, EntryId(i)).len() as u64;
+                    let held = t.group.advertised_path_ids(t.id, EntryId(i)).count() as u64;
                     (t.delta.before, t.delta.after) = (t.delta.before + held, t.delta.after + held);
                 }
                 continue;
             }
             let best = self.decide_dry(&paths, input.routing);
             for t in &mut targets {
-                let now = t.group.advertised_path_ids(t.id, EntryId(i));
+                let now: Vec<u32> = t.group.advertised_path_ids(t.id, EntryId(i)).collect();
                 let after = match (t.removed, t.same_export && !changed) {
                     (true, _) => Vec::new(),
                     (false, true) => now.clone(),

@@ -887,10 +887,10 @@ impl UpdateGroup {
 
     /// The path ids `member` holds from us for entry `id` (0 without ADD-PATH),
     /// ascending, without decoding the routes: what a dry run compares with.
-    pub fn advertised_path_ids(&self, member: SourceId, id: EntryId) -> Vec<u32> {
+    pub fn advertised_path_ids(&self, member: SourceId, id: EntryId) -> impl Iterator<Item = u32> + '_ {
         let single = self.sent.get(id.index()).filter(|&&h| real(h)).map(|&h| (0, h));
         let multi = self.sent_multi.get(&id.0).into_iter().flatten().copied();
-        single.into_iter().chain(multi).filter(|&(_, h)| self.out.get(h).source != member).map(|(p, _)| p).collect()
+        single.into_iter().chain(multi).filter(move |&(_, h)| self.out.get(h).source != member).map(|(p, _)| p)
     }
 
     /// The group's export policy.

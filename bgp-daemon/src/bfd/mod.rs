@@ -157,6 +157,17 @@ pub struct Ports {
     pub peer: u16,
 }
 
+impl Ports {
+    /// Where a peer receives: [`MULTIHOP_PORT`] for a peer that runs the session there.
+    fn dest(self, multihop: bool) -> u16 {
+        if multihop {
+            MULTIHOP_PORT
+        } else {
+            self.peer
+        }
+    }
+}
+
 impl Default for Ports {
     fn default() -> Self {
         Ports { listen: bfd::CONTROL_PORT, peer: bfd::CONTROL_PORT }
@@ -466,7 +477,7 @@ impl Task {
             return;
         }
         peer.local = Some(local);
-        let port = if peer.multihop { MULTIHOP_PORT } else { self.ports.peer };
+        let port = self.ports.dest(peer.multihop);
         peer.open_socket(port, &mut self.rng, now);
     }
 
@@ -485,7 +496,7 @@ impl Task {
             return;
         };
         if peer.tx.is_none() && peer.tx_retry.is_some_and(|at| at <= now) {
-            let port = if peer.multihop { MULTIHOP_PORT } else { self.ports.peer };
+            let port = self.ports.dest(peer.multihop);
             peer.open_socket(port, &mut self.rng, now);
         }
         while let Some(p) = peer.session.poll_transmit(now) {
@@ -577,9 +588,9 @@ impl Task {
             Some(peer) if peer.addr == src => {
                 if peer.multihop != multihop {
                     // The peer runs the session on the other port (see MULTIHOP_PORT).
-                    info!(peer = %src, multihop, "BFD: the peer's packets come to port {}", if multihop { MULTIHOP_PORT } else { self.ports.peer });
+                    info!(peer = %src, multihop, "BFD: the peer's packets come to port {}", self.ports.dest(multihop));
                     peer.multihop = multihop;
-                    let port = if multihop { MULTIHOP_PORT } else { self.ports.peer };
+                    let port = self.ports.dest(multihop);
                     peer.open_socket(port, &mut self.rng, now);
                 }
                 peer.session.handle_packet(&packet, now)
