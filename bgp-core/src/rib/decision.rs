@@ -223,7 +223,7 @@ pub fn decide(paths: &[Candidate<'_>], always_compare_med: bool, max_paths: usiz
 }
 
 /// The path's next hop as an address (IPv4 before IPv6), for the last tie-break.
-fn next_hop_ip(attrs: &PathAttrs) -> Option<IpAddr> {
+pub(super) fn next_hop_ip(attrs: &PathAttrs) -> Option<IpAddr> {
     attrs.effective_next_hop().map(|nh| match nh {
         crate::wire::NextHop::V4(a) => IpAddr::V4(a),
         crate::wire::NextHop::V6 { global, .. } => IpAddr::V6(global),

@@ -34,7 +34,7 @@ use super::{candidate_with, EntryId, Import, Path, SourceId, SourceKind};
 use crate::config::{Announce, KernelImport};
 use crate::policy::{Policy, RouteInfo, Verdict};
 use crate::prefix::Prefix;
-use crate::wire::{NextHop, PathAttrs};
+use crate::wire::PathAttrs;
 
 /// The new configuration, as far as routes go.
 #[derive(Clone, Debug, Default)]
@@ -234,11 +234,7 @@ impl Engine {
         let rib = &self.rib;
         let reachable = |(p, attrs): &(Path, Cow<'_, PathAttrs>)| {
             let local = rib.source(p.source).is_none_or(SourceKind::is_local);
-            let next_hop = attrs.effective_next_hop().map(|nh| match nh {
-                NextHop::V4(a) => IpAddr::V4(a),
-                NextHop::V6 { global, .. } => IpAddr::V6(global),
-            });
-            local || next_hop.is_none_or(|nh| rib.nht.resolves(nh))
+            local || super::decision::next_hop_ip(attrs).is_none_or(|nh| rib.nht.resolves(nh))
         };
         let cands: Vec<Candidate<'_>> = paths
             .iter()

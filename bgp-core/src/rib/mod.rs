@@ -921,10 +921,7 @@ fn peer_next_hop(sources: &[SourceState], store: &AttrStore, p: &Path) -> Option
     if sources[p.source.0 as usize].kind.as_ref().is_none_or(SourceKind::is_local) {
         return None;
     }
-    store.get(p.attrs).effective_next_hop().map(|nh| match nh {
-        crate::wire::NextHop::V4(a) => IpAddr::V4(a),
-        crate::wire::NextHop::V6 { global, .. } => IpAddr::V6(global),
-    })
+    decision::next_hop_ip(store.get(p.attrs))
 }
 
 /// Whether the path's next hop resolves (next-hop tracking; our own routes always do).

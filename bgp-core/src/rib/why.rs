@@ -308,13 +308,7 @@ impl Engine {
 
     fn next_hop_is_ours(&self, source: PeerId, attrs: &PathAttrs) -> bool {
         let Some(state) = self.peer(source) else { return false };
-        attrs.effective_next_hop().is_some_and(|nh| {
-            let ip = match nh {
-                crate::wire::NextHop::V4(a) => IpAddr::V4(a),
-                crate::wire::NextHop::V6 { global, .. } => IpAddr::V6(global),
-            };
-            state.own.contains(&ip)
-        })
+        super::decision::next_hop_ip(attrs).is_some_and(|ip| state.own.contains(&ip))
     }
 
     /// Each neighbor the engine knows: sent the best path or not, and why not.
